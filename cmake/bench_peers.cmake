@@ -1,0 +1,15 @@
+# FAISS is the peer `igla bench` measures against: a benchmark dependency only. When it is not
+# installed the CLI builds without the peer columns.
+if(IGLA_BENCH)
+  find_path(FAISS_INCLUDE_DIR faiss/IndexFlat.h)
+  find_library(FAISS_LIBRARY faiss)
+  find_package(BLAS QUIET)
+  if(FAISS_INCLUDE_DIR AND FAISS_LIBRARY)
+    message(STATUS "igla bench: FAISS peer enabled (${FAISS_LIBRARY})")
+    target_compile_definitions(igla_cli PRIVATE IGLA_HAVE_FAISS=1)
+    target_include_directories(igla_cli PRIVATE ${FAISS_INCLUDE_DIR})
+    target_link_libraries(igla_cli PRIVATE ${FAISS_LIBRARY})
+  else()
+    message(STATUS "igla bench: FAISS not found, peers disabled (apt-get install libfaiss-dev)")
+  endif()
+endif()

@@ -1,0 +1,46 @@
+// igla: intrinsic evaluation — Google analogies and word-pair similarity.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "igla/engine.hpp"
+
+namespace igla {
+
+struct AnalogySection {
+  std::string name;
+  bool syntactic = false;  // sections named gram* (Mikolov et al.)
+  size_t correct = 0, answered = 0, skipped = 0;
+};
+
+struct AnalogyReport {
+  std::vector<AnalogySection> sections;
+  size_t correct = 0, answered = 0, skipped = 0;
+  size_t sem_correct = 0, sem_answered = 0, syn_correct = 0, syn_answered = 0;
+  double seconds = 0;
+  double accuracy() const { return answered ? double(correct) / double(answered) : 0.0; }
+};
+
+struct AnalogyEvalOptions {
+  size_t restrict_vocab = 30000;  // only questions whose words are among the first N; answers too
+  AnalogyMode mode = AnalogyMode::Add;
+  bool use_float = false;         // float32 vectors kept in the index (exact float cosine)
+  size_t batch = 4096;            // questions per search call
+};
+
+// Reads a questions-words.txt style file (": section" lines, then "a b c d"), case-insensitive.
+// Questions with a word outside the restricted vocabulary are skipped and counted.
+AnalogyReport eval_analogies(Engine& engine, const std::string& path, const AnalogyEvalOptions& opts);
+
+struct SimilarityReport {
+  size_t pairs = 0, oov = 0;
+  double spearman = 0, pearson = 0;
+};
+
+// Word-pair files with a human score: "w1,w2,score" CSV (a header line is skipped) or
+// whitespace-separated "w1 w2 score". Pairs with an unknown word are counted as out of vocabulary.
+SimilarityReport eval_similarity(const Engine& engine, const std::string& path, bool use_float = false);
+
+}  // namespace igla

@@ -1,0 +1,402 @@
+// The .igla index: building, saving (atomically), opening (mmap, validated) and word lookup.
+#include "igla/index.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "core/index_format.hpp"
+#include "igla/error.hpp"
+
+namespace igla {
+
+namespace fs = std::filesystem;
+using format::Header;
+using format::SectionEntry;
+
+// The file image: either a read-only mapping of the file or bytes built in memory. Both are
+// parsed by the same code, so a freshly built index behaves exactly like a loaded one.
+struct Index::Storage {
+  const char* data = nullptr;
+  size_t size = 0;
+  void* map = nullptr;
+  std::unique_ptr<char, decltype(&std::free)> owned{nullptr, &std::free};  // 64-byte aligned, as a mapping is
+  std::vector<SectionEntry> table;
+  ~Storage() {
+    if (map) munmap(map, size);
+  }
+};
+
+namespace {
+
+uint64_t checksum(const void* p, size_t n) { return XXH3_64bits(p, n); }
+
+struct SectionBlob {
+  const char* tag;
+  uint32_t flags;
+  std::vector<char> bytes;
+};
+
+template <class T>
+std::vector<char> as_bytes(const std::vector<T>& v) {
+  std::vector<char> b(v.size() * sizeof(T));
+  if (!b.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+// Lays out header, table and sections into one 64-byte aligned image; returns its size.
+size_t assemble(const Header& h0, std::vector<SectionBlob>& blobs,
+                std::unique_ptr<char, decltype(&std::free)>& out) {
+  Header h = h0;
+  h.n_sections = static_cast<uint32_t>(blobs.size());
+  std::vector<SectionEntry> table(blobs.size());
+  uint64_t off = sizeof(Header) + blobs.size() * sizeof(SectionEntry);
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    off = (off + format::kAlign - 1) / format::kAlign * format::kAlign;
+    std::memset(&table[i], 0, sizeof(SectionEntry));
+    std::memcpy(table[i].tag, blobs[i].tag, std::min<size_t>(4, std::strlen(blobs[i].tag)));
+    table[i].flags = blobs[i].flags;
+    table[i].offset = off;
+    table[i].size = blobs[i].bytes.size();
+    table[i].checksum = checksum(blobs[i].bytes.data(), blobs[i].bytes.size());
+    off += blobs[i].bytes.size();
+  }
+  h.table_checksum = checksum(table.data(), table.size() * sizeof(SectionEntry));
+  const size_t alloc = (off + format::kAlign - 1) / format::kAlign * format::kAlign;
+  out.reset(static_cast<char*>(std::aligned_alloc(format::kAlign, alloc)));
+  if (!out) throw Error("out of memory building an index of " + std::to_string(off) + " bytes");
+  char* img = out.get();
+  std::memset(img, 0, alloc);
+  std::memcpy(img, &h, sizeof h);
+  std::memcpy(img + sizeof h, table.data(), table.size() * sizeof(SectionEntry));
+  for (size_t i = 0; i < blobs.size(); ++i)
+    if (!blobs[i].bytes.empty()) std::memcpy(img + table[i].offset, blobs[i].bytes.data(), table[i].size);
+  return off;
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw Error((path.empty() ? std::string("index") : path) + ": " + what);
+}
+
+size_t edit_distance(std::string_view a, std::string_view b, size_t cap) {
+  if (a.size() > b.size() + cap || b.size() > a.size() + cap) return cap + 1;
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  std::iota(prev.begin(), prev.end(), size_t{0});
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    size_t row_min = cur[0];
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+      row_min = std::min(row_min, cur[j]);
+    }
+    if (row_min > cap) return cap + 1;
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+Index::Index() : storage_(std::make_unique<Storage>()) {}
+Index::Index(Index&&) noexcept = default;
+Index& Index::operator=(Index&&) noexcept = default;
+Index::~Index() = default;
+
+Index Index::open(const std::string& path) {
+  Index ix;
+  ix.path_ = path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, std::string("cannot open index: ") + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file");
+  }
+  ix.storage_->size = static_cast<size_t>(st.st_size);
+  if (ix.storage_->size > 0) {
+    void* m = mmap(nullptr, ix.storage_->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED) {
+      ::close(fd);
+      fail(path, std::string("mmap failed: ") + std::strerror(errno));
+    }
+    ix.storage_->map = m;
+    ix.storage_->data = static_cast<const char*>(m);
+  }
+  ::close(fd);
+  parse_image(ix, path);
+  return ix;
+}
+
+Index Index::build(const FloatVectors& v, const QuantParams& q, bool keep_float, const Progress& progress) {
+  const size_t n = v.size();
+  const uint32_t dims = v.dims;
+  if (dims == 0) throw Error("cannot build an index of 0-dimensional vectors");
+  if (n == 0) throw Error("cannot build an index of an empty vocabulary");
+  if (n >= (size_t{1} << 32) - kBlockWords) throw Error("too many words for one index (2^32 at most)");
+  if (v.data.size() != n * dims) throw Error("vector data does not match words x dims");
+
+  // Words: offsets and bytes, then the ids sorted by bytes (duplicates found here).
+  std::vector<uint32_t> offsets(n + 1, 0);
+  std::string bytes;
+  for (size_t i = 0; i < n; ++i) {
+    if (v.words[i].empty()) throw Error("word " + std::to_string(i) + " is empty");
+    bytes += v.words[i];
+    if (bytes.size() > UINT32_MAX) throw Error("vocabulary text larger than 4 GiB");
+    offsets[i + 1] = static_cast<uint32_t>(bytes.size());
+  }
+  std::vector<uint32_t> sorted(n);
+  std::iota(sorted.begin(), sorted.end(), 0u);
+  std::sort(sorted.begin(), sorted.end(), [&](uint32_t a, uint32_t b) {
+    return std::string_view(v.words[a]) < std::string_view(v.words[b]) || (v.words[a] == v.words[b] && a < b);
+  });
+  for (size_t i = 1; i < n; ++i)
+    if (v.words[sorted[i]] == v.words[sorted[i - 1]])
+      throw Error("duplicate word '" + v.words[sorted[i]] + "' (entries " + std::to_string(sorted[i - 1]) + " and " +
+                  std::to_string(sorted[i]) + ")");
+
+  // Codes and norms, quantized in parallel.
+  const size_t np = padded_words(n);
+  std::vector<uint64_t> codes(code_words(n, dims), 0);
+  std::vector<float> norms(2 * np, 0.0f);  // norm[np] then inv_norm[np]
+  const long chunk = 4096;
+  const long n_chunks = static_cast<long>((n + chunk - 1) / chunk);
+  long done = 0;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (long c = 0; c < n_chunks; ++c) {
+    std::vector<int8_t> t(dims);
+    for (size_t i = static_cast<size_t>(c * chunk); i < std::min(n, static_cast<size_t>((c + 1) * chunk)); ++i) {
+      quantize_seed(v.row(i), q.threshold_factor, t);
+      pack_into_blocks(t, i, codes.data());
+      const uint32_t nnz = count_nonzero(t);
+      norms[i] = std::sqrt(static_cast<float>(nnz));
+      norms[np + i] = inv_norm_from_nnz(nnz);
+    }
+    if (progress) {
+#pragma omp critical
+      progress(static_cast<uint64_t>(++done) * chunk > n ? n : static_cast<uint64_t>(done) * chunk, n);
+    }
+  }
+
+  std::vector<SectionBlob> blobs;
+  std::vector<char> vocb = as_bytes(offsets);
+  vocb.insert(vocb.end(), bytes.begin(), bytes.end());
+  blobs.push_back({"VOCB", 0, std::move(vocb)});
+  blobs.push_back({"VSRT", 0, as_bytes(sorted)});
+  blobs.push_back({"CODE", 0, as_bytes(codes)});
+  blobs.push_back({"NORM", 0, as_bytes(norms)});
+  if (keep_float) blobs.push_back({"F32V", format::kLazy, as_bytes(v.data)});
+
+  Header h{};
+  std::memcpy(h.magic, format::kMagic, 8);
+  h.version = format::kVersion;
+  h.n_words = n;
+  h.dims = dims;
+  h.quant_method = static_cast<uint32_t>(q.method);
+  h.threshold_factor = q.threshold_factor;
+
+  Index ix;
+  ix.storage_->size = assemble(h, blobs, ix.storage_->owned);
+  ix.storage_->data = ix.storage_->owned.get();
+  parse_image(ix, "");
+  return ix;
+}
+
+// Parses and validates the image held by `ix.storage_`; `path` names it in messages.
+void Index::parse_image(Index& ix, const std::string& path) {
+  auto& st = *ix.storage_;
+  if (st.size < sizeof(Header))
+    fail(path, "truncated: the file has " + std::to_string(st.size) + " bytes, an igla header alone has 64");
+  Header h;
+  std::memcpy(&h, st.data, sizeof h);
+  if (std::memcmp(h.magic, format::kMagic, 8) != 0) fail(path, "not an igla index (bad magic bytes)");
+  if (h.version != format::kVersion)
+    fail(path, "unknown index format version " + std::to_string(h.version) + " (this igla reads version " +
+                   std::to_string(format::kVersion) + ")");
+  if (h.n_sections == 0 || h.n_sections > 64) fail(path, "corrupt header: " + std::to_string(h.n_sections) + " sections");
+  const size_t table_end = sizeof(Header) + size_t{h.n_sections} * sizeof(SectionEntry);
+  if (st.size < table_end) fail(path, "truncated: the section table ends past the end of the file");
+  st.table.resize(h.n_sections);
+  std::memcpy(st.table.data(), st.data + sizeof(Header), h.n_sections * sizeof(SectionEntry));
+  if (checksum(st.table.data(), h.n_sections * sizeof(SectionEntry)) != h.table_checksum)
+    fail(path, "corrupt: section table checksum mismatch");
+  if (h.dims == 0 || h.n_words == 0) fail(path, "corrupt header: zero dims or words");
+
+  const size_t n = h.n_words, np = padded_words(n);
+  auto find = [&](const char* tag) -> const SectionEntry* {
+    for (auto& e : st.table)
+      if (std::memcmp(e.tag, tag, 4) == 0) return &e;
+    return nullptr;
+  };
+  auto section = [&](const char* tag, bool required, size_t expected) -> const char* {
+    const SectionEntry* e = find(tag);
+    if (!e) {
+      if (required) fail(path, std::string("corrupt: missing section ") + tag);
+      return nullptr;
+    }
+    if (e->offset > st.size || e->size > st.size - e->offset)
+      fail(path, std::string("truncated: section ") + tag + " ends at byte " + std::to_string(e->offset + e->size) +
+                     " but the file has " + std::to_string(st.size) + " bytes");
+    if (expected != SIZE_MAX && e->size != expected)
+      fail(path, std::string("corrupt: section ") + tag + " has " + std::to_string(e->size) + " bytes, expected " +
+                     std::to_string(expected));
+    if (e->offset % format::kAlign) fail(path, std::string("corrupt: section ") + tag + " is misaligned");
+    if (!(e->flags & format::kLazy) && checksum(st.data + e->offset, e->size) != e->checksum)
+      fail(path, std::string("corrupt: checksum mismatch in section ") + tag + " (the file was modified or damaged)");
+    return st.data + e->offset;
+  };
+
+  const char* vocb = section("VOCB", true, SIZE_MAX);
+  const SectionEntry* ve = find("VOCB");
+  if (ve->size < (n + 1) * 4) fail(path, "corrupt: vocabulary section too small");
+  ix.word_offsets_ = reinterpret_cast<const uint32_t*>(vocb);
+  ix.word_bytes_ = vocb + (n + 1) * 4;
+  if (ix.word_offsets_[0] != 0 || ix.word_offsets_[n] != ve->size - (n + 1) * 4)
+    fail(path, "corrupt: vocabulary offsets do not match the section size");
+  for (size_t i = 0; i < n; ++i)
+    if (ix.word_offsets_[i + 1] <= ix.word_offsets_[i]) fail(path, "corrupt: word " + std::to_string(i) + " is empty");
+  ix.sorted_ids_ = reinterpret_cast<const uint32_t*>(section("VSRT", true, n * 4));
+  for (size_t i = 0; i < n; ++i)
+    if (ix.sorted_ids_[i] >= n) fail(path, "corrupt: sorted word table out of range");
+
+  ix.view_.dims = h.dims;
+  ix.view_.W = plane_words(h.dims);
+  ix.view_.n_words = n;
+  ix.view_.codes = reinterpret_cast<const uint64_t*>(section("CODE", true, code_words(n, h.dims) * 8));
+  const float* norms = reinterpret_cast<const float*>(section("NORM", true, 2 * np * 4));
+  ix.view_.norms = norms;
+  ix.view_.inv_norms = norms + np;
+  ix.float_data_ = reinterpret_cast<const float*>(section("F32V", false, n * size_t{h.dims} * 4));
+  ix.float_verified_ = false;
+  if (h.quant_method != static_cast<uint32_t>(Quantization::Seed))
+    fail(path, "unknown quantization method " + std::to_string(h.quant_method));
+  ix.quant_.method = static_cast<Quantization>(h.quant_method);
+  ix.quant_.threshold_factor = h.threshold_factor;
+}
+
+void Index::save(const std::string& path) const {
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = mkstemp(tmp.data());
+  if (fd < 0) fail(path, std::string("cannot create temporary file: ") + std::strerror(errno));
+  auto abandon = [&](const std::string& why) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail(path, why);
+  };
+  const char* p = storage_->data;
+  size_t left = storage_->size;
+  while (left > 0) {
+    const ssize_t w = ::write(fd, p, std::min<size_t>(left, size_t{1} << 30));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      abandon(std::string("write failed: ") + std::strerror(errno));
+    }
+    p += w;
+    left -= static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0) abandon(std::string("fsync failed: ") + std::strerror(errno));
+  ::fchmod(fd, 0644);
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    fail(path, "close failed");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    fail(path, std::string("cannot rename temporary file into place: ") + std::strerror(e));
+  }
+}
+
+std::string_view Index::word(size_t id) const {
+  return {word_bytes_ + word_offsets_[id], word_offsets_[id + 1] - word_offsets_[id]};
+}
+
+std::optional<uint32_t> Index::find(std::string_view w) const {
+  const uint32_t* end = sorted_ids_ + size();
+  const uint32_t* it = std::lower_bound(sorted_ids_, end, w, [&](uint32_t id, std::string_view x) { return word(id) < x; });
+  if (it != end && word(*it) == w) return *it;
+  return std::nullopt;
+}
+
+std::vector<std::string> Index::suggest(std::string_view w, size_t n) const {
+  std::vector<std::pair<size_t, uint32_t>> best;  // (distance, id); ids ascend = frequent first
+  size_t cap = std::max<size_t>(2, w.size() / 2);
+  for (uint32_t id = 0; id < size(); ++id) {
+    const size_t d = edit_distance(w, word(id), cap);
+    if (d > cap) continue;
+    best.push_back({d, id});
+    if (best.size() > 4 * n) {
+      std::stable_sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.first < b.first; });
+      best.resize(n);
+      cap = best.back().first;
+    }
+  }
+  std::stable_sort(best.begin(), best.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < std::min(n, best.size()); ++i) out.emplace_back(word(best[i].second));
+  return out;
+}
+
+std::vector<int8_t> Index::trits(size_t id) const {
+  std::vector<int8_t> t(dims());
+  unpack_from_blocks(view_.codes, id, dims(), t);
+  return t;
+}
+
+uint32_t Index::nnz(size_t id) const {
+  const float nrm = view_.norms[id];
+  return static_cast<uint32_t>(std::lround(nrm * nrm));
+}
+
+double Index::nonzero_fraction() const {
+  double total = 0;
+  for (size_t i = 0; i < size(); ++i) total += nnz(i);
+  return total / (static_cast<double>(size()) * dims());
+}
+
+std::span<const float> Index::float_vectors() const {
+  if (!float_data_) return {};
+  if (!float_verified_) {
+    for (auto& e : storage_->table)
+      if (std::memcmp(e.tag, "F32V", 4) == 0 && checksum(storage_->data + e.offset, e.size) != e.checksum)
+        fail(path_, "corrupt: checksum mismatch in section F32V (the file was modified or damaged)");
+    float_verified_ = true;
+  }
+  return {float_data_, size() * dims()};
+}
+
+std::vector<Index::SectionInfo> Index::sections() const {
+  std::vector<SectionInfo> out;
+  for (auto& e : storage_->table) out.push_back({format::tag_string(e.tag), e.offset, e.size, e.checksum});
+  return out;
+}
+
+void Index::verify_all() const {
+  for (auto& e : storage_->table)
+    if (checksum(storage_->data + e.offset, e.size) != e.checksum)
+      fail(path_, "corrupt: checksum mismatch in section " + format::tag_string(e.tag));
+}
+
+uint64_t Index::file_size() const { return storage_->size; }
+
+std::string igla_home() {
+  if (const char* h = std::getenv("IGLA_HOME"); h && *h) return h;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.cache/igla";
+}
+
+std::string default_index_path() { return igla_home() + "/glove-100d.igla"; }
+
+}  // namespace igla

@@ -1,0 +1,160 @@
+// The CPU backend: batched, register-blocked scans with a fused top-k, on OpenMP's persistent
+// thread pool (no thread is created per query).
+//
+// Work is cut into tasks = (group of queries) x (range of the vocabulary). Within a task the
+// vocabulary is walked in tiles small enough to stay in L1/L2; each tile is scored against every
+// term of the group (so the codes are read once per group, not once per query), then each query
+// scores its words, rejects those below its running threshold, and pushes the rest into its
+// heap. Big batches split by query group; small ones (one query) split the vocabulary across
+// threads, and the partial heaps are merged.
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "core/backends.hpp"
+#include "cpu/topk.hpp"
+#include "igla/error.hpp"
+#include "kernels/kernel.hpp"
+
+namespace igla {
+namespace {
+
+constexpr size_t kTileBlocks = 32;     // 256 words per tile: 20 KB of codes at 300 dims
+constexpr size_t kGroupTerms = 48;     // terms scored per pass over a tile
+constexpr size_t kMinSplitBlocks = 64; // do not split the vocabulary finer than this
+
+struct Scratch {
+  std::vector<int32_t> dots;    // kGroupTerms x tile words
+  std::vector<float> scores;    // tile words
+  std::vector<uint32_t> sel;    // tile words
+};
+
+class CpuSearcher final : public Searcher {
+ public:
+  CpuSearcher(const CodesView& codes, const SearcherOptions& opts)
+      : c_(codes), kernel_(kernels::select_kernel(opts.kernel)) {
+    threads_ = opts.threads > 0 ? opts.threads : omp_get_num_procs();
+    scratch_.resize(static_cast<size_t>(threads_));
+  }
+
+  std::string name() const override {
+    return std::string("cpu/") + kernel_.name + " x" + std::to_string(threads_) + " threads";
+  }
+
+  void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) override {
+    if (batch.dims != c_.dims)
+      throw Error("query batch has " + std::to_string(batch.dims) + " dimensions, the index has " +
+                  std::to_string(c_.dims));
+    const size_t nq = batch.size(), W = c_.W;
+    const size_t n_eff = params.limit ? std::min(params.limit, c_.n_words) : c_.n_words;
+    const size_t nblocks = block_count(n_eff);
+    out.k = params.k;
+    out.hits.assign(nq * params.k, Hit{0, 0.0f});
+    out.count.assign(nq, 0);
+    if (nq == 0 || params.k == 0 || n_eff == 0) return;
+
+    // Pack every term once per call (a few hundred bytes per query).
+    rows_.resize(batch.n_terms() * 2 * W);
+    for (size_t t = 0; t < batch.n_terms(); ++t)
+      pack_row({batch.trits.data() + t * c_.dims, c_.dims}, {rows_.data() + t * 2 * W, 2 * W});
+
+    // Query groups: consecutive queries with at most kGroupTerms terms in all.
+    groups_.clear();
+    for (size_t q = 0; q < nq;) {
+      size_t e = q, terms = 0;
+      while (e < nq && (e == q || terms + (batch.term_offsets[e + 1] - batch.term_offsets[e]) <= kGroupTerms)) {
+        terms += batch.term_offsets[e + 1] - batch.term_offsets[e];
+        ++e;
+      }
+      groups_.push_back({q, e});
+      q = e;
+    }
+    // Vocabulary splits: enough tasks to keep every thread busy.
+    const size_t ng = groups_.size();
+    size_t splits = 1;
+    if (ng < static_cast<size_t>(threads_))
+      splits = std::max<size_t>(1, std::min((threads_ + ng - 1) / ng, nblocks / kMinSplitBlocks));
+    const size_t per_split = (nblocks + splits - 1) / splits;
+
+    heaps_.resize(nq * splits);
+    const long n_tasks = static_cast<long>(ng * splits);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) if (n_tasks > 1)
+    for (long task = 0; task < n_tasks; ++task) {
+      const size_t g = static_cast<size_t>(task) / splits, s = static_cast<size_t>(task) % splits;
+      const size_t b0 = s * per_split, b1 = std::min(nblocks, b0 + per_split);
+      run_task(batch, groups_[g].first, groups_[g].second, s, b0, b1, n_eff, params.k, splits,
+               scratch_[static_cast<size_t>(omp_get_thread_num())]);
+    }
+
+    // Merge the splits of each query.
+    std::vector<Hit> merged;
+    for (size_t q = 0; q < nq; ++q) {
+      merged.clear();
+      for (size_t s = 0; s < splits; ++s) {
+        const auto& items = heaps_[q * splits + s].items();
+        merged.insert(merged.end(), items.begin(), items.end());
+      }
+      const size_t m = std::min(params.k, merged.size());
+      std::partial_sort(merged.begin(), merged.begin() + m, merged.end(), better);
+      std::copy(merged.begin(), merged.begin() + m, out.hits.begin() + q * params.k);
+      out.count[q] = static_cast<uint32_t>(m);
+    }
+  }
+
+ private:
+  void run_task(const QueryBatch& batch, size_t q0, size_t q1, size_t split, size_t b0, size_t b1, size_t n_eff,
+                size_t k, size_t splits, Scratch& sc) {
+    const size_t W = c_.W, tile_words = kTileBlocks * kBlockWords;
+    const uint32_t t0 = batch.term_offsets[q0], nterms = batch.term_offsets[q1] - t0;
+    sc.dots.resize(std::max<size_t>(nterms, 1) * tile_words);
+    sc.scores.resize(tile_words);
+    sc.sel.resize(tile_words);
+    for (size_t q = q0; q < q1; ++q) heaps_[q * splits + split].reset(k);
+
+    for (size_t b = b0; b < b1; b += kTileBlocks) {
+      const size_t nb = std::min(kTileBlocks, b1 - b);
+      const size_t w0 = b * kBlockWords;
+      const size_t nw = std::min(nb * kBlockWords, n_eff - w0);  // drop padding and words past --limit
+      kernel_.dots(c_.codes + b * W * 16, nb, static_cast<uint32_t>(W), rows_.data() + size_t{t0} * 2 * W, nterms,
+                   sc.dots.data(), tile_words);
+      for (size_t q = q0; q < q1; ++q) {
+        const uint32_t qt0 = batch.term_offsets[q], qnt = batch.term_offsets[q + 1] - qt0;
+        TopK& heap = heaps_[q * splits + split];
+        kernel_.scores(batch.combine, sc.dots.data() + (qt0 - t0) * tile_words, tile_words, qnt,
+                       batch.weights.data() + qt0, c_.inv_norms + w0, nw, sc.scores.data());
+        const size_t m = kernel_.select(sc.scores.data(), nw, heap.threshold(), sc.sel.data());
+        if (m == 0) continue;
+        const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[q];
+        const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[q + 1];
+        for (size_t i = 0; i < m; ++i) {
+          const uint32_t id = static_cast<uint32_t>(w0 + sc.sel[i]);
+          if (ex != ex_end && std::find(ex, ex_end, id) != ex_end) continue;
+          heap.push({id, sc.scores[sc.sel[i]]});
+        }
+      }
+    }
+  }
+
+  CodesView c_;
+  const kernels::Kernel& kernel_;
+  int threads_;
+  std::vector<Scratch> scratch_;
+  std::vector<uint64_t> rows_;
+  std::vector<std::pair<size_t, size_t>> groups_;
+  std::vector<TopK> heaps_;
+};
+
+}  // namespace
+
+std::unique_ptr<Searcher> make_cpu_searcher(const CodesView& codes, const SearcherOptions& opts) {
+  return std::make_unique<CpuSearcher>(codes, opts);
+}
+
+std::unique_ptr<Searcher> make_searcher(const CodesView& codes, const SearcherOptions& opts) {
+  if (opts.device == "cpu" || opts.device.empty()) return make_cpu_searcher(codes, opts);
+  if (opts.device == "cuda") return make_cuda_searcher(codes, opts);
+  throw Error("unknown device '" + opts.device + "' (expected cpu or cuda)");
+}
+
+}  // namespace igla

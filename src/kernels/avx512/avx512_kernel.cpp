@@ -1,0 +1,99 @@
+// AVX-512 kernel (needs VPOPCNTDQ): one zmm lane per vocabulary word, so a block of 8 words is
+// scored against a query with no horizontal reduction. Per 64 dims and 8 words: one AND, one
+// ternary-logic op, two VPOPCNTQ and two adds. QB queries share each loaded block (register
+// blocking), so a pass over the vocabulary serves QB queries at once.
+// GCC 12 warns inside its own avx512fintrin.h (the undefined source of vpmovqd); not our code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <limits>
+
+#include "kernels/kernel.hpp"
+
+namespace igla::kernels {
+namespace avx512 {
+#include "kernels/epilogue.inl"
+
+// WT > 0: plane words known at compile time (fully unrolled); WT == 0: run-time W.
+template <int QB, int WT>
+void dots_block(const uint64_t* blocks, size_t nblocks, uint32_t Wrt, const uint64_t* q, int32_t* out, size_t stride) {
+  const uint32_t W = WT > 0 ? WT : Wrt;
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint64_t* blk = blocks + b * W * 16;
+    __m512i at[QB], au[QB];
+    for (int k = 0; k < QB; ++k) at[k] = au[k] = _mm512_setzero_si512();
+    for (uint32_t j = 0; j < W; ++j) {
+      const __m512i nz = _mm512_loadu_si512(blk + j * 16);
+      const __m512i sg = _mm512_loadu_si512(blk + j * 16 + 8);
+      for (int k = 0; k < QB; ++k) {
+        const __m512i t = _mm512_and_si512(nz, _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + j])));
+        // 0x60 = A & (B ^ C): the dims where both are non-zero and the signs differ.
+        const __m512i u =
+            _mm512_ternarylogic_epi64(t, sg, _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j])), 0x60);
+        at[k] = _mm512_add_epi64(at[k], _mm512_popcnt_epi64(t));
+        au[k] = _mm512_add_epi64(au[k], _mm512_popcnt_epi64(u));
+      }
+    }
+    for (int k = 0; k < QB; ++k) {
+      const __m512i d = _mm512_sub_epi64(at[k], _mm512_slli_epi64(au[k], 1));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k * stride + b * 8), _mm512_cvtepi64_epi32(d));
+    }
+  }
+}
+
+template <int WT>
+void dots_w(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, int32_t* out,
+            size_t stride) {
+  constexpr int QB = 6;  // 12 accumulators + block + temporaries fit the 32 zmm registers
+  size_t q = 0;
+  for (; q + QB <= nq; q += QB)
+    dots_block<QB, WT>(blocks, nblocks, W, queries + q * 2 * W, out + q * stride, stride);
+  for (; q < nq; ++q) dots_block<1, WT>(blocks, nblocks, W, queries + q * 2 * W, out + q * stride, stride);
+}
+
+void dots(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, int32_t* out,
+          size_t stride) {
+  switch (W) {
+    case 1: return dots_w<1>(blocks, nblocks, W, queries, nq, out, stride);
+    case 2: return dots_w<2>(blocks, nblocks, W, queries, nq, out, stride);
+    case 3: return dots_w<3>(blocks, nblocks, W, queries, nq, out, stride);
+    case 4: return dots_w<4>(blocks, nblocks, W, queries, nq, out, stride);
+    case 5: return dots_w<5>(blocks, nblocks, W, queries, nq, out, stride);
+    case 6: return dots_w<6>(blocks, nblocks, W, queries, nq, out, stride);
+    case 8: return dots_w<8>(blocks, nblocks, W, queries, nq, out, stride);
+    case 16: return dots_w<16>(blocks, nblocks, W, queries, nq, out, stride);
+    default: return dots_w<0>(blocks, nblocks, W, queries, nq, out, stride);
+  }
+}
+
+size_t select(const float* s, size_t n, float thr, uint32_t* idx) {
+  size_t m = 0, i = 0;
+  const __m512 t = _mm512_set1_ps(thr);
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (; i + 16 <= n; i += 16, ids = _mm512_add_epi32(ids, step)) {
+    const __mmask16 gt = _mm512_cmp_ps_mask(_mm512_loadu_ps(s + i), t, _CMP_GT_OQ);
+    if (gt) {
+      _mm512_mask_compressstoreu_epi32(idx + m, gt, ids);
+      m += static_cast<size_t>(__builtin_popcount(gt));
+    }
+  }
+  for (; i < n; ++i)
+    if (s[i] > thr) idx[m++] = static_cast<uint32_t>(i);
+  return m;
+}
+
+bool supported() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+}
+}  // namespace avx512
+
+const Kernel& avx512_kernel() {
+  static const Kernel k{"avx512", "AVX-512 + VPOPCNTDQ, 8 words per register, 6 queries per pass",
+                        avx512::supported, avx512::dots, avx512::scores_impl, avx512::select};
+  return k;
+}
+
+}  // namespace igla::kernels

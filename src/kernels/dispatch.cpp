@@ -1,0 +1,35 @@
+// Run-time kernel choice: the best the CPU supports, or the one IGLA_KERNEL / --kernel names
+// (so tests run every path on one machine, as simdjson's SIMDJSON_FORCE_IMPLEMENTATION does).
+#include <array>
+#include <cstdlib>
+
+#include "igla/error.hpp"
+#include "kernels/kernel.hpp"
+
+namespace igla::kernels {
+
+std::span<const Kernel* const> all_kernels() {
+  static const std::array<const Kernel*, 3> list{&avx512_kernel(), &avx2_kernel(), &scalar_kernel()};
+  return list;
+}
+
+const Kernel& select_kernel(const std::string& requested) {
+  std::string name = requested;
+  if (name.empty())
+    if (const char* env = std::getenv("IGLA_KERNEL")) name = env;
+  if (name.empty() || name == "auto") {
+    for (const Kernel* k : all_kernels())
+      if (k->supported()) return *k;
+  }
+  std::string known;
+  for (const Kernel* k : all_kernels()) {
+    if (name == k->name) {
+      if (!k->supported()) throw Error("kernel '" + name + "' is not supported by this CPU");
+      return *k;
+    }
+    known += (known.empty() ? "" : ", ") + std::string(k->name);
+  }
+  throw Error("unknown kernel '" + name + "' (IGLA_KERNEL / --kernel): known kernels are auto, " + known);
+}
+
+}  // namespace igla::kernels

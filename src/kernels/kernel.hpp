@@ -1,0 +1,44 @@
+// igla internal: the kernel interface. One implementation per instruction set lives in
+// src/kernels/{scalar,avx2,avx512}/, compiled for its target and picked at run time by
+// dispatch.cpp (as simdjson picks an implementation), so the search loop never sees the ISA.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "igla/search.hpp"
+
+namespace igla::kernels {
+
+struct Kernel {
+  const char* name;         // "scalar", "avx2", "avx512"
+  const char* description;
+  bool (*supported)();      // can this CPU run it?
+
+  // Dot products of `nq` query rows (each nz[W] then sign[W]) with `nblocks` 8-word blocks of the
+  // blocked code array: out[q * out_stride + w] for w in [0, 8 * nblocks).
+  void (*dots)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
+               int32_t* out, size_t out_stride);
+
+  // out[i] = combine_score(c, dots of word i, w, n_terms, inv_norm[i]) for i in [0, n); the
+  // dots of term t are at dots[t * dot_stride + i]. Same float operations, in the same order,
+  // as combine_score, so every kernel scores to the bit alike.
+  void (*scores)(Combine c, const int32_t* dots, size_t dot_stride, size_t n_terms, const float* w,
+                 const float* inv_norm, size_t n, float* out);
+
+  // Writes the indices i in [0, n) with s[i] > thr to idx (ascending); returns their count.
+  size_t (*select)(const float* s, size_t n, float thr, uint32_t* idx);
+};
+
+const Kernel& scalar_kernel();
+const Kernel& avx2_kernel();
+const Kernel& avx512_kernel();
+
+// The kernel to use: `name` if given (error if unknown or unsupported), else $IGLA_KERNEL if set,
+// else the best one this CPU supports.
+const Kernel& select_kernel(const std::string& name = "");
+std::span<const Kernel* const> all_kernels();
+
+}  // namespace igla::kernels

@@ -1,0 +1,50 @@
+// Shared helpers for the tests: random data with a fixed seed, temporary directories.
+#pragma once
+
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "igla/vectors.hpp"
+
+namespace igla::testing_util {
+
+// Random trits with a given fraction of non-zeros.
+inline std::vector<int8_t> random_trits(size_t n, std::mt19937_64& rng, double nonzero = 0.6) {
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<int8_t> t(n);
+  for (auto& x : t) {
+    const double r = u(rng);
+    x = r < nonzero / 2 ? int8_t{-1} : (r < nonzero ? int8_t{1} : int8_t{0});
+  }
+  return t;
+}
+
+inline FloatVectors random_vectors(size_t n, uint32_t dims, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  FloatVectors v;
+  v.dims = dims;
+  for (size_t i = 0; i < n; ++i) v.words.push_back("w" + std::to_string(i));
+  v.data.resize(n * dims);
+  for (auto& x : v.data) x = g(rng);
+  return v;
+}
+
+// A fresh directory under the system temp dir, removed when the object goes away.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() / ("igla-test-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+}  // namespace igla::testing_util

@@ -1,0 +1,66 @@
+// igla CLI: what every command shares — registration, the index/search options, output, progress.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "igla/engine.hpp"
+#include "igla/index.hpp"
+
+namespace igla::cli {
+
+// Each command file registers itself (order = position in --help), so adding a command touches
+// one file.
+using Register = void (*)(CLI::App& app);
+struct Command {
+  Command(int order, Register fn);
+};
+void register_all(CLI::App& app);
+
+// Options of every command that reads an index and searches it.
+struct SearchOptions {
+  std::string index;          // "" = default_index_path()
+  std::string device = "cpu";
+  int threads = 0;
+  std::string kernel;
+  bool json = false;
+  bool lower = false;
+  size_t k = 10;
+  void add_to(CLI::App* cmd, bool with_k = true);
+  std::string index_path() const;
+  Index open_index() const;   // clear error when the default index was never fetched
+  SearcherOptions searcher() const { return {.device = device, .threads = threads, .kernel = kernel}; }
+};
+
+// "word<TAB>score" lines, or a JSON array of {"word", "score"} with --json.
+void print_hits(const std::vector<WordHit>& hits, bool json);
+
+// A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise.
+class ProgressBar {
+ public:
+  ProgressBar(std::string label, std::string unit);
+  void update(uint64_t done, uint64_t total);
+  void finish();
+  std::function<void(uint64_t, uint64_t)> callback() {
+    return [this](uint64_t d, uint64_t t) { update(d, t); };
+  }
+
+ private:
+  std::string label_, unit_;
+  bool tty_;
+  int last_decile_ = -1;
+  bool finished_ = false;
+  uint64_t last_total_ = 0;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+std::string human_bytes(uint64_t n);
+
+}  // namespace igla::cli

@@ -1,0 +1,64 @@
+// `igla info`: what an index holds.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+#include "core/index_format.hpp"
+
+namespace igla::cli {
+namespace {
+
+void add_info(CLI::App& app) {
+  struct Args {
+    std::string index;
+    bool verify = false, json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("info", "Print what an index holds (dims, words, quantization, sections)");
+  cmd->add_option("index", a->index, "Index file (default: $IGLA_HOME/glove-100d.igla)");
+  cmd->add_flag("--verify", a->verify, "Also check the checksum of every optional section");
+  cmd->add_flag("--json", a->json, "Print JSON");
+  cmd->callback([a] {
+    SearchOptions so;
+    so.index = a->index;
+    const Index ix = so.open_index();
+    if (a->verify) ix.verify_all();
+    const double nzf = ix.nonzero_fraction();
+    if (a->json) {
+      nlohmann::json j{{"path", so.index_path()},
+                       {"format_version", format::kVersion},
+                       {"words", ix.size()},
+                       {"dims", ix.dims()},
+                       {"quantization", "seed"},
+                       {"threshold_factor", ix.quant().threshold_factor},
+                       {"nonzero_fraction", nzf},
+                       {"has_float", ix.has_float()},
+                       {"file_bytes", ix.file_size()}};
+      for (auto& s : ix.sections())
+        j["sections"].push_back({{"tag", s.tag}, {"offset", s.offset}, {"bytes", s.size}});
+      fmt::print("{}\n", j.dump(2));
+      return;
+    }
+    fmt::print("index:          {}\n", so.index_path());
+    fmt::print("format version: {}\n", format::kVersion);
+    fmt::print("words:          {}\n", ix.size());
+    fmt::print("dims:           {} ({} x 64-bit words per bitplane, 2 bitplanes)\n", ix.dims(), ix.codes().W);
+    fmt::print("quantization:   seed, |x| > {} x mean|x|\n", ix.quant().threshold_factor);
+    fmt::print("non-zero trits: {:.2f}%\n", 100.0 * nzf);
+    fmt::print("float32 kept:   {}\n", ix.has_float() ? "yes (eval --float)" : "no");
+    fmt::print("file size:      {}\n", human_bytes(ix.file_size()));
+    fmt::print("bytes per word: {:.1f} (codes {}; sections below)\n", double(ix.file_size()) / double(ix.size()),
+               2 * ix.codes().W * 8);
+    for (auto& s : ix.sections()) fmt::print("  section {:4}  {:>10}  at {}\n", s.tag, human_bytes(s.size), s.offset);
+    fmt::print("first words:    ");
+    for (size_t i = 0; i < std::min<size_t>(10, ix.size()); ++i) fmt::print("{}{}", i ? " " : "", ix.word(i));
+    fmt::print("\n");
+    if (a->verify) fmt::print("checksums:      all sections OK\n");
+  });
+}
+
+const Command reg(30, add_info);
+
+}  // namespace
+}  // namespace igla::cli

@@ -1,0 +1,110 @@
+// Word commands: similarity, nearest, analogy, most-similar, doesnt-match.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+
+namespace igla::cli {
+namespace {
+
+void add_similarity(CLI::App& app) {
+  auto opt = std::make_shared<SearchOptions>();
+  auto words = std::make_shared<std::vector<std::string>>();
+  auto* cmd = app.add_subcommand("similarity", "Cosine similarity of two words' ternary vectors");
+  cmd->add_option("words", *words, "Two words")->required()->expected(2);
+  opt->add_to(cmd, false);
+  cmd->callback([opt, words] {
+    const Index ix = opt->open_index();
+    Engine e(ix, opt->searcher());
+    e.lower = opt->lower;
+    const float s = e.similarity((*words)[0], (*words)[1]);
+    if (opt->json)
+      fmt::print("{}\n", nlohmann::json{{"a", (*words)[0]}, {"b", (*words)[1]}, {"similarity", s}}.dump());
+    else
+      fmt::print("{:.6f}\n", s);
+  });
+}
+
+void add_nearest(CLI::App& app) {
+  auto opt = std::make_shared<SearchOptions>();
+  auto word = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("nearest", "The k words closest to a word (cosine), the word itself excluded");
+  cmd->add_option("word", *word, "Query word")->required();
+  opt->add_to(cmd);
+  cmd->callback([opt, word] {
+    const Index ix = opt->open_index();
+    Engine e(ix, opt->searcher());
+    e.lower = opt->lower;
+    print_hits(e.nearest(*word, opt->k), opt->json);
+  });
+}
+
+void add_analogy(CLI::App& app) {
+  auto opt = std::make_shared<SearchOptions>();
+  auto words = std::make_shared<std::vector<std::string>>();
+  auto mode = std::make_shared<std::string>("add");
+  auto timed = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("analogy",
+                                 "A is to B as C is to ? (b - a + c): `igla analogy man king woman` gives queen");
+  cmd->add_option("words", *words, "A B C")->required()->expected(3);
+  cmd->add_option("--mode", *mode,
+                  "clamp: the seed's clamped ternary b-a+c; add: 3CosAdd; mul: 3CosMul (default: add)")
+      ->check(CLI::IsMember({"clamp", "add", "mul"}));
+  cmd->add_flag("--time", *timed, "Print the query latency (search only) on stderr");
+  opt->add_to(cmd);
+  cmd->callback([opt, words, mode, timed] {
+    const Index ix = opt->open_index();
+    Engine e(ix, opt->searcher());
+    e.lower = opt->lower;
+    const auto m = parse_analogy_mode(*mode);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto hits = e.analogy((*words)[0], (*words)[1], (*words)[2], opt->k, m);
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    print_hits(hits, opt->json);
+    if (*timed)
+      fmt::print(stderr, "analogy: {:.1f} us over {} words ({}, {})\n", us, ix.size(), e.searcher().name(), *mode);
+  });
+}
+
+void add_most_similar(CLI::App& app) {
+  auto opt = std::make_shared<SearchOptions>();
+  auto pos = std::make_shared<std::vector<std::string>>();
+  auto neg = std::make_shared<std::vector<std::string>>();
+  auto* cmd = app.add_subcommand("most-similar",
+                                 "gensim's most_similar: words closest to sum(positive) - sum(negative), inputs excluded");
+  cmd->add_option("-p,--positive", *pos, "Words that count positively");
+  cmd->add_option("-n,--negative", *neg, "Words that count negatively");
+  opt->add_to(cmd);
+  cmd->callback([opt, pos, neg] {
+    const Index ix = opt->open_index();
+    Engine e(ix, opt->searcher());
+    e.lower = opt->lower;
+    print_hits(e.most_similar(*pos, *neg, opt->k), opt->json);
+  });
+}
+
+void add_doesnt_match(CLI::App& app) {
+  auto opt = std::make_shared<SearchOptions>();
+  auto words = std::make_shared<std::vector<std::string>>();
+  auto* cmd = app.add_subcommand("doesnt-match", "The word that fits least with the others (gensim's doesnt_match)");
+  cmd->add_option("words", *words, "Two or more words")->required();
+  opt->add_to(cmd, false);
+  cmd->callback([opt, words] {
+    const Index ix = opt->open_index();
+    Engine e(ix, opt->searcher());
+    e.lower = opt->lower;
+    const std::string w = e.doesnt_match(*words);
+    if (opt->json)
+      fmt::print("{}\n", nlohmann::json{{"doesnt_match", w}}.dump());
+    else
+      fmt::print("{}\n", w);
+  });
+}
+
+const Command r1(20, add_similarity), r2(21, add_nearest), r3(22, add_analogy), r4(23, add_most_similar),
+    r5(24, add_doesnt_match);
+
+}  // namespace
+}  // namespace igla::cli
