@@ -2,8 +2,8 @@
 //
 // File layout (little-endian), see src/core/index_format.hpp for the structs:
 //   header (64 bytes): magic "IGLAIDX\n", format version, dims, word count, quantization
-//                      parameters, section count, xxh64 of the section table
-//   section table:     per section a four-character tag, offset, size and xxh64 of its bytes
+//                      parameters, section count, XXH3-64 of the header and section table
+//   section table:     per section a four-character tag, offset, size and XXH3-64 of its bytes
 //   sections, each 64-byte aligned:
 //     VOCB  word byte offsets (u32[n+1]) then the UTF-8 words back to back
 //     VSRT  word ids sorted by their bytes (u32[n]): lookup by binary search, nothing built at open
@@ -11,8 +11,8 @@
 //     NORM  float norm[n_padded] = sqrt(nnz), then float inv_norm[n_padded]
 //     F32V  optional float32 vectors (n * dims), kept for evaluation (`igla eval --float`)
 // The file is mmap'd; CODE, NORM and the vocabulary are used in place, never copied. Required
-// sections are checked against their xxh64 at open; optional large ones when first read in full
-// and by `igla info --verify`. Writes go to a temporary file that is renamed into place.
+// sections are checked against their checksum at open; optional large ones when first read in full
+// and by `igla info`: every section is verified before it is used. Writes go to a temporary file that is renamed into place.
 #pragma once
 
 #include <cstdint>

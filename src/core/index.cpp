@@ -42,6 +42,15 @@ namespace {
 
 uint64_t checksum(const void* p, size_t n) { return XXH3_64bits(p, n); }
 
+// Covers every header field as well as the table, so no flipped byte goes unnoticed.
+uint64_t meta_checksum(Header h, const SectionEntry* table, size_t n) {
+  h.meta_checksum = 0;
+  std::vector<char> buf(sizeof h + n * sizeof(SectionEntry));
+  std::memcpy(buf.data(), &h, sizeof h);
+  std::memcpy(buf.data() + sizeof h, table, n * sizeof(SectionEntry));
+  return checksum(buf.data(), buf.size());
+}
+
 struct SectionBlob {
   const char* tag;
   uint32_t flags;
@@ -72,7 +81,7 @@ size_t assemble(const Header& h0, std::vector<SectionBlob>& blobs,
     table[i].checksum = checksum(blobs[i].bytes.data(), blobs[i].bytes.size());
     off += blobs[i].bytes.size();
   }
-  h.table_checksum = checksum(table.data(), table.size() * sizeof(SectionEntry));
+  h.meta_checksum = meta_checksum(h, table.data(), table.size());
   const size_t alloc = (off + format::kAlign - 1) / format::kAlign * format::kAlign;
   out.reset(static_cast<char*>(std::aligned_alloc(format::kAlign, alloc)));
   if (!out) throw Error("out of memory building an index of " + std::to_string(off) + " bytes");
@@ -228,9 +237,30 @@ void Index::parse_image(Index& ix, const std::string& path) {
   if (st.size < table_end) fail(path, "truncated: the section table ends past the end of the file");
   st.table.resize(h.n_sections);
   std::memcpy(st.table.data(), st.data + sizeof(Header), h.n_sections * sizeof(SectionEntry));
-  if (checksum(st.table.data(), h.n_sections * sizeof(SectionEntry)) != h.table_checksum)
-    fail(path, "corrupt: section table checksum mismatch");
+  if (meta_checksum(h, st.table.data(), st.table.size()) != h.meta_checksum)
+    fail(path, "corrupt: header checksum mismatch (the file was modified or damaged)");
   if (h.dims == 0 || h.n_words == 0) fail(path, "corrupt header: zero dims or words");
+
+  // Sections must tile the file: only zero padding between them and nothing after the last,
+  // so that no byte of the file escapes a check.
+  {
+    std::vector<std::pair<uint64_t, uint64_t>> spans;
+    for (auto& e : st.table) {
+      if (e.offset > st.size || e.size > st.size - e.offset)
+        fail(path, "truncated: section " + format::tag_string(e.tag) + " ends at byte " +
+                       std::to_string(e.offset + e.size) + " but the file has " + std::to_string(st.size) + " bytes");
+      spans.push_back({e.offset, e.offset + e.size});
+    }
+    std::sort(spans.begin(), spans.end());
+    uint64_t pos = table_end;
+    for (auto [b, e] : spans) {
+      if (b < pos) fail(path, "corrupt: overlapping sections");
+      for (uint64_t i = pos; i < b; ++i)
+        if (st.data[i] != 0) fail(path, "corrupt: non-zero padding byte at offset " + std::to_string(i));
+      pos = e;
+    }
+    if (pos != st.size) fail(path, "corrupt: " + std::to_string(st.size - pos) + " unexpected bytes after the last section");
+  }
 
   const size_t n = h.n_words, np = padded_words(n);
   auto find = [&](const char* tag) -> const SectionEntry* {

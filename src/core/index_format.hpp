@@ -21,7 +21,7 @@ struct Header {               // 64 bytes at offset 0
   uint32_t quant_method;      // igla::Quantization
   float threshold_factor;
   uint32_t reserved0;
-  uint64_t table_checksum;    // xxh64 of the section table
+  uint64_t meta_checksum;     // XXH3-64 of this header (this field zeroed) and the section table
   uint8_t reserved[16];
 };
 static_assert(sizeof(Header) == 64);
@@ -31,7 +31,7 @@ struct SectionEntry {         // n_sections of these follow the header
   uint32_t flags;             // kLazy: checked when first read in full, not at open
   uint64_t offset;
   uint64_t size;
-  uint64_t checksum;          // xxh64 of the section's bytes
+  uint64_t checksum;          // XXH3-64 of the section's bytes
 };
 static_assert(sizeof(SectionEntry) == 32);
 

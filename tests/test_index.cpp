@@ -1,0 +1,155 @@
+// The .igla file: round trip, and refusal of truncated, corrupted or foreign files.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "igla/error.hpp"
+#include "igla/index.hpp"
+#include "test_util.hpp"
+
+using namespace igla;
+using igla::testing_util::TempDir;
+
+namespace {
+
+std::vector<char> read_all(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+void write_all(const std::string& p, const std::vector<char>& b) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+std::string open_error(const std::string& p) {
+  try {
+    Index::open(p);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Index, RoundTripKeepsEverything) {
+  TempDir dir;
+  const FloatVectors v = igla::testing_util::random_vectors(1003, 301, 5);
+  const Index built = Index::build(v, {.threshold_factor = 0.4f}, true);
+  built.save(dir.file("a.igla"));
+  const Index ix = Index::open(dir.file("a.igla"));
+  ASSERT_EQ(ix.size(), 1003u);
+  ASSERT_EQ(ix.dims(), 301u);
+  EXPECT_FLOAT_EQ(ix.quant().threshold_factor, 0.4f);
+  for (size_t i = 0; i < ix.size(); i += 97) {
+    EXPECT_EQ(ix.word(i), v.words[i]);
+    EXPECT_EQ(ix.find(v.words[i]), i);
+    EXPECT_EQ(ix.trits(i), built.trits(i));
+    std::vector<int8_t> t(301);
+    quantize_seed(v.row(i), 0.4f, t);
+    EXPECT_EQ(ix.trits(i), t);
+    EXPECT_FLOAT_EQ(ix.codes().norms[i], std::sqrt(float(count_nonzero(t))));
+  }
+  EXPECT_FALSE(ix.find("nope").has_value());
+  ASSERT_TRUE(ix.has_float());
+  const auto f = ix.float_vectors();
+  EXPECT_TRUE(std::equal(f.begin(), f.end(), v.data.begin()));
+  EXPECT_NO_THROW(ix.verify_all());
+  // No temporary file is left next to the index.
+  size_t files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);
+}
+
+TEST(Index, WithoutFloatSection) {
+  TempDir dir;
+  const Index built = Index::build(igla::testing_util::random_vectors(10, 8, 1), {}, false);
+  built.save(dir.file("b.igla"));
+  const Index ix = Index::open(dir.file("b.igla"));
+  EXPECT_FALSE(ix.has_float());
+  EXPECT_TRUE(ix.float_vectors().empty());
+}
+
+TEST(Index, DuplicateWordsAreRefused) {
+  FloatVectors v = igla::testing_util::random_vectors(5, 4, 1);
+  v.words[3] = v.words[1];
+  try {
+    Index::build(v, {}, false);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("duplicate word 'w1'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Index, RefusesMissingTruncatedForeignAndNewerFiles) {
+  TempDir dir;
+  Index::build(igla::testing_util::random_vectors(100, 65, 2), {}, true).save(dir.file("ok.igla"));
+  const auto bytes = read_all(dir.file("ok.igla"));
+
+  EXPECT_NE(open_error(dir.file("missing.igla")).find("cannot open"), std::string::npos);
+
+  for (size_t cut : {size_t{0}, size_t{10}, size_t{63}, size_t{100}, bytes.size() / 2, bytes.size() - 1}) {
+    write_all(dir.file("cut.igla"), {bytes.begin(), bytes.begin() + static_cast<long>(cut)});
+    const std::string err = open_error(dir.file("cut.igla"));
+    EXPECT_NE(err.find("truncated"), std::string::npos) << "cut at " << cut << ": " << err;
+    EXPECT_NE(err.find("cut.igla"), std::string::npos) << err;
+  }
+
+  auto foreign = bytes;
+  foreign[0] = 'X';
+  write_all(dir.file("foreign.igla"), foreign);
+  EXPECT_NE(open_error(dir.file("foreign.igla")).find("bad magic"), std::string::npos);
+
+  auto newer = bytes;
+  newer[8] = 99;  // version field
+  write_all(dir.file("newer.igla"), newer);
+  EXPECT_NE(open_error(dir.file("newer.igla")).find("unknown index format version 99"), std::string::npos);
+}
+
+TEST(Index, FlippedBytesAreRefused) {
+  // Flip one byte in each region: header, table, each required section -> refused at open.
+  // In the lazily checked float section -> refused when the floats are read or verified.
+  TempDir dir;
+  const Index built = Index::build(igla::testing_util::random_vectors(50, 70, 3), {}, true);
+  built.save(dir.file("x.igla"));
+  const auto bytes = read_all(dir.file("x.igla"));
+  for (const auto& s : built.sections()) {
+    for (uint64_t off : {s.offset, s.offset + s.size / 2, s.offset + s.size - 1}) {
+      auto bad = bytes;
+      bad[off] ^= 0x20;
+      write_all(dir.file("bad.igla"), bad);
+      if (s.tag == "F32V") {
+        const Index ix = Index::open(dir.file("bad.igla"));
+        EXPECT_THROW(ix.float_vectors(), Error);
+        EXPECT_THROW(ix.verify_all(), Error);
+      } else {
+        const std::string err = open_error(dir.file("bad.igla"));
+        EXPECT_NE(err.find("checksum mismatch in section " + s.tag), std::string::npos) << s.tag << " " << err;
+      }
+    }
+  }
+  for (uint64_t off = 8; off < bytes.size(); off += (off < 1024 ? 1 : 61)) {  // header, table, padding, data
+    if (off >= built.sections().back().offset) break;  // the lazily checked float section: above
+    auto bad = bytes;
+    bad[off] ^= 0x01;
+    write_all(dir.file("bad.igla"), bad);
+    EXPECT_FALSE(open_error(dir.file("bad.igla")).empty()) << "offset " << off;
+  }
+}
+
+TEST(Index, SuggestsCloseWords) {
+  FloatVectors v = igla::testing_util::random_vectors(5, 4, 1);
+  v.words = {"king", "queen", "kings", "kingdom", "cat"};
+  const Index ix = Index::build(v, {}, false);
+  const auto s = ix.suggest("kingg", 2);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0], "king");
+  EXPECT_EQ(s[1], "kings");
+}
+
+TEST(Index, HomeFollowsEnvironment) {
+  setenv("IGLA_HOME", "/some/where", 1);
+  EXPECT_EQ(default_index_path(), "/some/where/glove-100d.igla");
+  unsetenv("IGLA_HOME");
+  EXPECT_NE(default_index_path().find(".cache/igla/glove-100d.igla"), std::string::npos);
+}

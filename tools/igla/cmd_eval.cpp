@@ -1,0 +1,132 @@
+// `igla eval analogies|similarity`: intrinsic evaluation on the ternary codes or the float32 vectors.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli.hpp"
+#include "igla/eval.hpp"
+
+namespace igla::cli {
+namespace {
+
+std::string percent(size_t correct, size_t answered) {
+  return answered ? fmt::format("{:.1f}%", 100.0 * double(correct) / double(answered)) : std::string("n/a");
+}
+
+nlohmann::json score_json(size_t correct, size_t answered) {
+  return {{"correct", correct}, {"answered", answered},
+          {"accuracy", answered ? double(correct) / double(answered) : 0.0}};
+}
+
+void drop_lower(CLI::App* cmd) { cmd->remove_option(cmd->get_option("--lower")); }  // evaluation always folds case
+
+void add_analogies(CLI::App* eval) {
+  struct Args {
+    SearchOptions opt;
+    std::string file, mode = "add";
+    size_t restrict_vocab = 30000, batch = 4096;
+    bool use_float = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = eval->add_subcommand("analogies",
+                                   "Google analogy test (questions-words.txt): top-1 accuracy per section, "
+                                   "semantic, syntactic and total");
+  cmd->add_option("file", a->file, "Questions file (': section' lines, then 'a b c d')")->required();
+  cmd->add_option("--restrict", a->restrict_vocab,
+                  "Only questions whose words are among the first N words, answers too (0: all; default 30000)");
+  cmd->add_option("--mode", a->mode, "clamp, add (3CosAdd, default) or mul (3CosMul)")
+      ->check(CLI::IsMember({"clamp", "add", "mul"}));
+  cmd->add_flag("--float", a->use_float, "Exact float32 cosine on the vectors kept in the index (clamp counts as add)");
+  cmd->add_option("--batch", a->batch, "Questions per search call")->check(CLI::PositiveNumber);
+  a->opt.add_to(cmd, false);
+  drop_lower(cmd);
+  cmd->callback([a] {
+    const Index ix = a->opt.open_index();
+    Engine e(ix, a->opt.searcher());
+    const AnalogyEvalOptions o{.restrict_vocab = a->restrict_vocab, .mode = parse_analogy_mode(a->mode),
+                               .use_float = a->use_float, .batch = a->batch, .threads = a->opt.threads};
+    const AnalogyReport r = eval_analogies(e, a->file, o);
+    const std::string how = a->use_float ? fmt::format("float32 {}", o.mode == AnalogyMode::Mul ? "mul" : "add")
+                                         : fmt::format("ternary {}, {}", a->mode, e.searcher().name());
+    const double qps = r.seconds > 0 ? double(r.answered) / r.seconds : 0.0;
+    if (a->opt.json) {
+      nlohmann::json secs = nlohmann::json::array();
+      for (const auto& s : r.sections) {
+        auto j = score_json(s.correct, s.answered);
+        j["name"] = s.name, j["syntactic"] = s.syntactic, j["skipped"] = s.skipped;
+        secs.push_back(j);
+      }
+      auto total = score_json(r.correct, r.answered);
+      total["skipped"] = r.skipped;
+      fmt::print("{}\n", nlohmann::json{{"file", a->file},
+                                        {"mode", a->use_float && o.mode == AnalogyMode::Clamp ? "add" : a->mode},
+                                        {"float", a->use_float},
+                                        {"restrict", a->restrict_vocab},
+                                        {"backend", how},
+                                        {"sections", secs},
+                                        {"semantic", score_json(r.sem_correct, r.sem_answered)},
+                                        {"syntactic", score_json(r.syn_correct, r.syn_answered)},
+                                        {"total", total},
+                                        {"seconds", r.seconds},
+                                        {"questions_per_second", qps}}
+                             .dump());
+      return;
+    }
+    if (a->use_float && o.mode == AnalogyMode::Clamp)
+      fmt::print(stderr, "note: clamp has no float32 form; evaluating 3CosAdd\n");
+    for (const auto& s : r.sections)
+      fmt::print("{}: {} ({}/{}), {} skipped\n", s.name, percent(s.correct, s.answered), s.correct, s.answered,
+                 s.skipped);
+    fmt::print("semantic: {} ({}/{})\n", percent(r.sem_correct, r.sem_answered), r.sem_correct, r.sem_answered);
+    fmt::print("syntactic: {} ({}/{})\n", percent(r.syn_correct, r.syn_answered), r.syn_correct, r.syn_answered);
+    fmt::print("skipped: {} of {} questions (a word outside the first {} words)\n", r.skipped,
+               r.answered + r.skipped, a->restrict_vocab ? std::min(a->restrict_vocab, ix.size()) : ix.size());
+    std::fflush(stdout);  // keep the time line ahead of the total on a terminal
+    fmt::print(stderr, "time: {:.2f} s, {:.0f} questions/s ({})\n", r.seconds, qps, how);
+    fmt::print("total: {} ({}/{})\n", percent(r.correct, r.answered), r.correct, r.answered);
+  });
+}
+
+void add_similarity_eval(CLI::App* eval) {
+  struct Args {
+    SearchOptions opt;
+    std::string file;
+    bool use_float = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = eval->add_subcommand("similarity",
+                                   "Word-pair similarity (e.g. WordSim-353): Spearman and Pearson correlation of "
+                                   "cosine with human scores");
+  cmd->add_option("file", a->file, "'w1,w2,score' CSV (header allowed) or 'w1 w2 score' lines")->required();
+  cmd->add_flag("--float", a->use_float, "Cosine of the float32 vectors kept in the index");
+  a->opt.add_to(cmd, false);
+  drop_lower(cmd);
+  cmd->callback([a] {
+    const Index ix = a->opt.open_index();
+    Engine e(ix, a->opt.searcher());
+    const SimilarityReport r = eval_similarity(e, a->file, a->use_float);
+    if (a->opt.json) {
+      fmt::print("{}\n", nlohmann::json{{"file", a->file},
+                                        {"float", a->use_float},
+                                        {"spearman", r.spearman},
+                                        {"pearson", r.pearson},
+                                        {"pairs", r.pairs},
+                                        {"oov", r.oov}}
+                             .dump());
+      return;
+    }
+    fmt::print("spearman: {:.3f}\npearson: {:.3f}\npairs: {} (oov {})\n", r.spearman, r.pearson, r.pairs, r.oov);
+  });
+}
+
+void add_eval(CLI::App& app) {
+  auto* eval = app.add_subcommand("eval", "Intrinsic evaluation: analogies (Google) and word-pair similarity");
+  eval->require_subcommand(1);
+  add_analogies(eval);
+  add_similarity_eval(eval);
+}
+
+const Command reg(50, add_eval);
+
+}  // namespace
+}  // namespace igla::cli
