@@ -6,13 +6,13 @@
 using namespace igla;
 
 TEST(Quantize, SeedThresholdIsHalfTheMeanAbs) {
-  // mean|x| = (4 + 1 + 0.4 + 2 + 0.6 + 1) / 6 = 1.5, threshold 0.75.
-  const std::vector<float> x = {4.0f, -1.0f, 0.4f, -2.0f, 0.6f, 0.75f};
+  // mean|x| = (3 + 1.5 + 0.75 + 0.5 + 0.25 + 3) / 6 = 1.5, threshold 0.75 (all exact in binary).
+  const std::vector<float> x = {3.0f, -1.5f, 0.75f, -0.5f, 0.25f, 3.0f};
   std::vector<int8_t> t(x.size());
   quantize_seed(x, 0.5f, t);
-  EXPECT_EQ(t, (std::vector<int8_t>{1, -1, 0, -1, 0, 0}));  // 0.75 is not > 0.75
-  quantize_seed(x, 0.0f, t);
-  EXPECT_EQ(t, (std::vector<int8_t>{1, -1, 1, -1, 1, 1}));
+  EXPECT_EQ(t, (std::vector<int8_t>{1, -1, 0, 0, 0, 1}));  // 0.75 is not > 0.75
+  quantize_seed(x, 0.25f, t);                              // threshold 0.375
+  EXPECT_EQ(t, (std::vector<int8_t>{1, -1, 1, -1, 0, 1}));
 }
 
 TEST(Quantize, AllZeroVectorStaysZero) {

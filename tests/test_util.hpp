@@ -26,7 +26,7 @@ inline FloatVectors random_vectors(size_t n, uint32_t dims, uint64_t seed) {
   std::normal_distribution<float> g(0.0f, 1.0f);
   FloatVectors v;
   v.dims = dims;
-  for (size_t i = 0; i < n; ++i) v.words.push_back("w" + std::to_string(i));
+  for (size_t i = 0; i < n; ++i) v.words.push_back(std::string("w").append(std::to_string(i)));
   v.data.resize(n * dims);
   for (auto& x : v.data) x = g(rng);
   return v;

@@ -39,6 +39,16 @@ FloatVectors load_text(const MappedFile& f, bool has_header, const LoadOptions& 
   const size_t limit = opts.limit;
   uint64_t declared = 0;  // rows the header promises (word2vec text only)
   uint32_t dims = 0;      // 0 until known: from the header, or from GloVe's first row
+  WordRows seen;
+  std::vector<uint64_t> row_line;  // line of each row, for duplicate messages
+  auto reserve = [&](uint64_t rows) {
+    if (limit) rows = std::min<uint64_t>(rows, limit);
+    out.words.reserve(rows);
+    out.data.reserve(rows * dims);
+    prefault(out.data.data(), rows * dims * sizeof(float));
+    seen.reserve(rows);
+    row_line.reserve(rows);
+  };
   std::string_view ln;
   if (has_header) {
     while (next_line(ln) && ln.empty()) {
@@ -46,15 +56,9 @@ FloatVectors load_text(const MappedFile& f, bool has_header, const LoadOptions& 
     if (ln.empty()) fail(path, "", "empty file: no 'count dims' header line");
     parse_header(ln, path, at_line(line), declared, dims);
     // Never trust the header for memory: a text value takes at least 2 bytes.
-    uint64_t rows = std::min<uint64_t>(declared, f.size() / (2ull * dims) + 1);
-    if (limit) rows = std::min<uint64_t>(rows, limit);
-    out.words.reserve(rows);
-    out.data.reserve(rows * dims);
-    prefault(out.data.data(), rows * dims * sizeof(float));
+    reserve(std::min<uint64_t>(declared, f.size() / (2ull * dims) + 1));
   }
 
-  WordRows seen;
-  std::vector<uint64_t> row_line;  // line of each row, for duplicate messages
   Ticker tick(opts.progress, f.size());
 
   while (next_line(ln)) {
@@ -103,11 +107,7 @@ FloatVectors load_text(const MappedFile& f, bool has_header, const LoadOptions& 
       if (n == 0) fail(path, at_line(line), "no values after the word " + quote(word));
       dims = n;
       // Reserve from the first row's length so growth does not copy 100s of MB repeatedly.
-      uint64_t rows = f.size() / (ln.size() + 1) + 16;
-      if (limit) rows = std::min<uint64_t>(rows, limit);
-      out.words.reserve(rows);
-      out.data.reserve(rows * dims);
-      prefault(out.data.data(), rows * dims * sizeof(float));
+      reserve(f.size() / (ln.size() + 1) + 16);
     } else if (n != dims) {
       fail(path, at_line(line),
            "expected " + std::to_string(dims) + " values after the word " + quote(word) +

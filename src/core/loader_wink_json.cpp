@@ -64,8 +64,9 @@ FloatVectors load_wink_json(const MappedFile& f, const LoadOptions& opts) {
     // "words" fixes the row order (by frequency) and is what `limit` counts.
     std::vector<std::string> words;
     std::vector<uint64_t> word_at;  // byte offset of each word, for messages
-    words.reserve(size);
-    word_at.reserve(size);
+    const size_t expect = std::min<uint64_t>(size, f.size() / 4);  // "size" is only a hint
+    words.reserve(expect);
+    word_at.reserve(expect);
     for (auto el : field("words", true).get_array()) {
       od::value v = el.value();
       word_at.push_back(static_cast<uint64_t>(v.raw_json_token().data() - base));
@@ -86,6 +87,9 @@ FloatVectors load_wink_json(const MappedFile& f, const LoadOptions& opts) {
     }
 
     const size_t keep = opts.limit ? std::min(opts.limit, words.size()) : words.size();
+    if (keep * dims > f.size() / 2)  // a value takes 2 bytes at least ("0,"): bogus "dimensions"
+      fail(path, "", "\"dimensions\" is " + std::to_string(dims) + ": " + std::to_string(keep) +
+                         " words of that many values cannot fit in the file");
     FloatVectors out;
     out.dims = static_cast<uint32_t>(dims);
     out.data.reserve(keep * dims);

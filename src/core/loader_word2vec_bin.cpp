@@ -40,7 +40,9 @@ FloatVectors load_word2vec_bin(const MappedFile& f, const LoadOptions& opts) {
   out.data.resize(rows * dims);
 
   WordRows seen;
+  seen.reserve(rows);
   std::vector<uint64_t> row_offset;  // where each word starts, for duplicate messages
+  row_offset.reserve(rows);
   Ticker tick(opts.progress, f.size());
   const char* p = nl + 1;
   for (uint64_t r = 0; r < declared && !(opts.limit && r == opts.limit); ++r) {

@@ -143,6 +143,7 @@ VectorFormat sniff_format(std::string_view s, const std::string& path) {
   if (s[b] == '{') return VectorFormat::WinkJson;
 
   // A first line of exactly two unsigned integers is a word2vec header.
+  s.remove_prefix(s.find_first_not_of("\r\n"));  // blank lines before it
   size_t nl = s.find('\n');
   std::string_view first = s.substr(0, nl);
   int fields = 0;
@@ -163,9 +164,11 @@ VectorFormat sniff_format(std::string_view s, const std::string& path) {
   std::string_view rest = s.substr(nl + 1);
   size_t sp = rest.find(' ');
   if (sp == std::string_view::npos) return VectorFormat::Word2VecText;
-  std::string_view after = rest.substr(sp + 1, 16);
-  bool numeric = std::all_of(after.begin(), after.end(), [](char c) {
-    return (c >= '0' && c <= '9') || std::strchr("+-.eE \t\r\n", c) != nullptr;
+  std::string_view after = rest.substr(sp + 1, 64);
+  if (size_t e = after.find('\n'); e != std::string_view::npos)
+    after = after.substr(0, e);  // this row only: the next word may be anything
+  bool numeric = !after.empty() && std::all_of(after.begin(), after.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c != '\0' && std::strchr("+-.eE \t\r", c) != nullptr);
   });
   return numeric ? VectorFormat::Word2VecText : VectorFormat::Word2VecBinary;
 }

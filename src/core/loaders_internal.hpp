@@ -19,7 +19,6 @@ class MappedFile {
  public:
   static constexpr size_t kPadding = 64;
 
- public:
   explicit MappedFile(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

@@ -25,9 +25,11 @@ constexpr size_t kGroupTerms = 48;     // terms scored per pass over a tile
 constexpr size_t kMinSplitBlocks = 64; // do not split the vocabulary finer than this
 
 struct Scratch {
-  std::vector<int32_t> dots;    // kGroupTerms x tile words
-  std::vector<float> scores;    // tile words
-  std::vector<uint32_t> sel;    // tile words
+  std::vector<int32_t> dots;                   // kGroupTerms x tile words
+  std::vector<float> scores;                   // tile words
+  std::vector<uint32_t> sel;                   // tile words
+  std::vector<float> thr;                      // per query of the group, fused path
+  std::vector<kernels::Candidate> candidates;  // fused path: group queries x tile words at most
 };
 
 class CpuSearcher final : public Searcher {
@@ -111,27 +113,43 @@ class CpuSearcher final : public Searcher {
     sc.scores.resize(tile_words);
     sc.sel.resize(tile_words);
     for (size_t q = q0; q < q1; ++q) heaps_[q * splits + split].reset(k);
+    auto push = [&](size_t q, uint32_t id, float score) {
+      const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[q];
+      const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[q + 1];
+      if (ex != ex_end && std::find(ex, ex_end, id) != ex_end) return;
+      heaps_[q * splits + split].push({id, score});
+    };
+    // One term per query (nearest, clamp analogies, the batched benchmark): the fused kernel
+    // scores in registers and hands back only the words above each query's threshold.
+    const bool fused = batch.combine == Combine::Sum && nterms == q1 - q0;
+    if (fused) {
+      sc.thr.resize(nterms);
+      sc.candidates.resize(nterms * tile_words);
+    }
 
     for (size_t b = b0; b < b1; b += kTileBlocks) {
       const size_t nb = std::min(kTileBlocks, b1 - b);
       const size_t w0 = b * kBlockWords;
       const size_t nw = std::min(nb * kBlockWords, n_eff - w0);  // drop padding and words past --limit
-      kernel_.dots(c_.codes + b * W * 16, nb, static_cast<uint32_t>(W), rows_.data() + size_t{t0} * 2 * W, nterms,
-                   sc.dots.data(), tile_words);
+      const uint64_t* tile = c_.codes + b * W * 16;
+      const uint64_t* rows = rows_.data() + size_t{t0} * 2 * W;
+      if (fused) {
+        for (size_t q = q0; q < q1; ++q) sc.thr[q - q0] = heaps_[q * splits + split].threshold();
+        const size_t m = kernel_.scan_cosine(tile, nb, static_cast<uint32_t>(W), rows, nterms, batch.weights.data() + t0,
+                                             sc.thr.data(), c_.inv_norms + w0, nw, sc.candidates.data(), sc.dots.data());
+        for (size_t i = 0; i < m; ++i) {
+          const kernels::Candidate& c = sc.candidates[i];
+          push(q0 + c.query, static_cast<uint32_t>(w0 + c.word), c.score);
+        }
+        continue;
+      }
+      kernel_.dots(tile, nb, static_cast<uint32_t>(W), rows, nterms, sc.dots.data(), tile_words);
       for (size_t q = q0; q < q1; ++q) {
         const uint32_t qt0 = batch.term_offsets[q], qnt = batch.term_offsets[q + 1] - qt0;
-        TopK& heap = heaps_[q * splits + split];
         kernel_.scores(batch.combine, sc.dots.data() + (qt0 - t0) * tile_words, tile_words, qnt,
                        batch.weights.data() + qt0, c_.inv_norms + w0, nw, sc.scores.data());
-        const size_t m = kernel_.select(sc.scores.data(), nw, heap.threshold(), sc.sel.data());
-        if (m == 0) continue;
-        const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[q];
-        const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[q + 1];
-        for (size_t i = 0; i < m; ++i) {
-          const uint32_t id = static_cast<uint32_t>(w0 + sc.sel[i]);
-          if (ex != ex_end && std::find(ex, ex_end, id) != ex_end) continue;
-          heap.push({id, sc.scores[sc.sel[i]]});
-        }
+        const size_t m = kernel_.select(sc.scores.data(), nw, heaps_[q * splits + split].threshold(), sc.sel.data());
+        for (size_t i = 0; i < m; ++i) push(q, static_cast<uint32_t>(w0 + sc.sel[i]), sc.scores[sc.sel[i]]);
       }
     }
   }

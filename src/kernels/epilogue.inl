@@ -3,7 +3,7 @@
 // the float operations stay those of combine_score(), in the same order (no FMA contraction:
 // -ffp-contract=off).
 //
-// Expects: <cstddef>, <cstdint>, <limits>, "igla/search.hpp".
+// Expects: <cstddef>, <cstdint>, <limits>, "kernels/kernel.hpp".
 
 inline void scores_impl(igla::Combine c, const int32_t* dots, size_t ds, size_t n_terms, const float* w,
                         const float* inv, size_t n, float* out) {
@@ -40,5 +40,26 @@ inline size_t select_impl(const float* s, size_t n, float thr, uint32_t* idx) {
   }
   for (; i < n; ++i)
     if (s[i] > thr) idx[m++] = static_cast<uint32_t>(i);
+  return m;
+}
+
+// The fused scan built from the three steps above, for kernels without a register-fused one.
+template <class Dots>
+size_t scan_cosine_two_pass(Dots dots, const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries,
+                            size_t nq, const float* w, const float* thr, const float* inv, size_t nw,
+                            igla::kernels::Candidate* out, int32_t* scratch) {
+  const size_t stride = nblocks * 8;
+  dots(blocks, nblocks, W, queries, nq, scratch, stride);
+  float scores[512];
+  uint32_t idx[512];
+  size_t m = 0;
+  for (size_t q = 0; q < nq; ++q)
+    for (size_t i0 = 0; i0 < nw; i0 += 512) {
+      const size_t n = nw - i0 < 512 ? nw - i0 : 512;
+      scores_impl(igla::Combine::Sum, scratch + q * stride + i0, stride, 1, w + q, inv + i0, n, scores);
+      const size_t c = select_impl(scores, n, thr[q], idx);
+      for (size_t j = 0; j < c; ++j)
+        out[m++] = {static_cast<uint32_t>(q), static_cast<uint32_t>(i0 + idx[j]), scores[idx[j]]};
+    }
   return m;
 }

@@ -12,6 +12,13 @@
 
 namespace igla::kernels {
 
+// A word that passed a query's threshold in a fused scan; the caller's heap has the last word.
+struct Candidate {
+  uint32_t query;  // index within the scan's queries
+  uint32_t word;   // index within the scan's words
+  float score;
+};
+
 struct Kernel {
   const char* name;         // "scalar", "avx2", "avx512"
   const char* description;
@@ -30,6 +37,14 @@ struct Kernel {
 
   // Writes the indices i in [0, n) with s[i] > thr to idx (ascending); returns their count.
   size_t (*select)(const float* s, size_t n, float thr, uint32_t* idx);
+
+  // Fused one-term cosine scan (the hot path of nearest and batched search): for each query q,
+  // score = combine_score(Sum, dot, &w[q], 1, inv_norm[i]) of words i in [0, nw) of the blocks;
+  // emits (q, i, score) where score > thr[q], in ascending i per query. Returns the count.
+  // `scratch` holds nq * 8 * nblocks int32 for kernels that score in two passes.
+  size_t (*scan_cosine)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
+                        const float* w, const float* thr, const float* inv_norm, size_t nw, Candidate* out,
+                        int32_t* scratch);
 };
 
 const Kernel& scalar_kernel();

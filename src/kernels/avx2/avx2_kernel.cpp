@@ -61,11 +61,17 @@ void dots(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* qu
 }
 
 bool supported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"); }
+
+size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
+                   const float* w, const float* thr, const float* inv, size_t nw, Candidate* out, int32_t* scratch) {
+  return scan_cosine_two_pass(dots, blocks, nblocks, W, queries, nq, w, thr, inv, nw, out, scratch);
+}
 }  // namespace avx2
 
 const Kernel& avx2_kernel() {
   static const Kernel k{"avx2", "AVX2, nibble-lookup popcount, 4 words per register, 4 queries per pass",
-                        avx2::supported, avx2::dots, avx2::scores_impl, avx2::select_impl};
+                        avx2::supported, avx2::dots, avx2::scores_impl, avx2::select_impl,
+                        avx2::scan_cosine};
   return k;
 }
 

@@ -27,9 +27,10 @@ void dots_block(const uint64_t* blocks, size_t nblocks, uint32_t Wrt, const uint
       const __m512i sg = _mm512_loadu_si512(blk + j * 16 + 8);
       for (int k = 0; k < QB; ++k) {
         const __m512i t = _mm512_and_si512(nz, _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + j])));
-        // 0x60 = A & (B ^ C): the dims where both are non-zero and the signs differ.
+        // 0x48 = B & (A ^ C) with A = query signs, B = t, C = word signs: the dims where both are
+        // non-zero and the signs differ. A is a fresh broadcast, so the result overwrites it, not t.
         const __m512i u =
-            _mm512_ternarylogic_epi64(t, sg, _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j])), 0x60);
+            _mm512_ternarylogic_epi64(_mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j])), t, sg, 0x48);
         at[k] = _mm512_add_epi64(at[k], _mm512_popcnt_epi64(t));
         au[k] = _mm512_add_epi64(au[k], _mm512_popcnt_epi64(u));
       }
@@ -66,6 +67,86 @@ void dots(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* qu
   }
 }
 
+// The fused scan: dots stay in registers; each block of 8 words is scored (convert, two
+// multiplies) and compared with the query's threshold right there, so almost every word costs
+// one compare and nothing is written to memory. Candidates are rare once the heaps are full.
+template <int QB, int WT>
+size_t scan_block(const uint64_t* blocks, size_t nblocks, uint32_t Wrt, const uint64_t* q, const float* w,
+                  const float* thr, const float* inv, size_t nw, uint32_t q0, Candidate* out) {
+  const uint32_t W = WT > 0 ? WT : Wrt;
+  size_t m = 0;
+  __m256 wk[QB], tk[QB];
+  for (int k = 0; k < QB; ++k) wk[k] = _mm256_set1_ps(w[k]), tk[k] = _mm256_set1_ps(thr[k]);
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint64_t* blk = blocks + b * W * 16;
+    __m512i at[QB], au[QB];
+    for (int k = 0; k < QB; ++k) at[k] = au[k] = _mm512_setzero_si512();
+    for (uint32_t j = 0; j < W; ++j) {
+      const __m512i nz = _mm512_loadu_si512(blk + j * 16);
+      const __m512i sg = _mm512_loadu_si512(blk + j * 16 + 8);
+      for (int k = 0; k < QB; ++k) {
+        const __m512i t = _mm512_and_si512(nz, _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + j])));
+        // 0x48 = B & (A ^ C) with A = query signs, B = t, C = word signs: the dims where both are
+        // non-zero and the signs differ. A is a fresh broadcast, so the result overwrites it, not t.
+        const __m512i u =
+            _mm512_ternarylogic_epi64(_mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j])), t, sg, 0x48);
+        at[k] = _mm512_add_epi64(at[k], _mm512_popcnt_epi64(t));
+        au[k] = _mm512_add_epi64(au[k], _mm512_popcnt_epi64(u));
+      }
+    }
+    const __m256 iv = _mm256_loadu_ps(inv + b * 8);
+    for (int k = 0; k < QB; ++k) {
+      const __m512i d = _mm512_sub_epi64(at[k], _mm512_slli_epi64(au[k], 1));
+      // (w * dot) * inv equals combine_score's (0 + w * dot) * inv up to the sign of a zero, which
+      // compares equal: the filter is exact, and emitted scores are recomputed with its operations.
+      const __m256 sc = _mm256_mul_ps(_mm256_mul_ps(wk[k], _mm512_cvtepi64_ps(d)), iv);
+      __mmask8 hit = _mm256_cmp_ps_mask(sc, tk[k], _CMP_GT_OQ);
+      if (__builtin_expect(hit != 0, 0)) {
+        alignas(64) int64_t dots[8];
+        _mm512_store_si512(dots, d);
+        while (hit) {
+          const unsigned lane = static_cast<unsigned>(__builtin_ctz(hit));
+          hit &= static_cast<__mmask8>(hit - 1);
+          const size_t word = b * 8 + lane;
+          const int32_t dot = static_cast<int32_t>(dots[lane]);
+          if (word < nw) out[m++] = {q0 + static_cast<uint32_t>(k), static_cast<uint32_t>(word),
+                                     igla::combine_score(igla::Combine::Sum, &dot, w + k, 1, inv[word])};
+        }
+      }
+    }
+  }
+  return m;
+}
+
+template <int WT>
+size_t scan_w(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, const float* w,
+              const float* thr, const float* inv, size_t nw, Candidate* out) {
+  constexpr int QB = 6;
+  size_t q = 0, m = 0;
+  for (; q + QB <= nq; q += QB)
+    m += scan_block<QB, WT>(blocks, nblocks, W, queries + q * 2 * W, w + q, thr + q, inv, nw, static_cast<uint32_t>(q),
+                            out + m);
+  for (; q < nq; ++q)
+    m += scan_block<1, WT>(blocks, nblocks, W, queries + q * 2 * W, w + q, thr + q, inv, nw, static_cast<uint32_t>(q),
+                           out + m);
+  return m;
+}
+
+size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
+                   const float* w, const float* thr, const float* inv, size_t nw, Candidate* out, int32_t*) {
+  switch (W) {
+    case 1: return scan_w<1>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+    case 2: return scan_w<2>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+    case 3: return scan_w<3>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+    case 4: return scan_w<4>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+    case 5: return scan_w<5>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+    case 6: return scan_w<6>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+    case 8: return scan_w<8>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+    case 16: return scan_w<16>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+    default: return scan_w<0>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
+  }
+}
+
 size_t select(const float* s, size_t n, float thr, uint32_t* idx) {
   size_t m = 0, i = 0;
   const __m512 t = _mm512_set1_ps(thr);
@@ -92,7 +173,8 @@ bool supported() {
 
 const Kernel& avx512_kernel() {
   static const Kernel k{"avx512", "AVX-512 + VPOPCNTDQ, 8 words per register, 6 queries per pass",
-                        avx512::supported, avx512::dots, avx512::scores_impl, avx512::select};
+                        avx512::supported, avx512::dots, avx512::scores_impl, avx512::select,
+                        avx512::scan_cosine};
   return k;
 }
 

@@ -31,11 +31,17 @@ void dots(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* qu
 }
 
 bool supported() { return true; }
+
+size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
+                   const float* w, const float* thr, const float* inv, size_t nw, Candidate* out, int32_t* scratch) {
+  return scan_cosine_two_pass(dots, blocks, nblocks, W, queries, nq, w, thr, inv, nw, out, scratch);
+}
 }  // namespace scalar
 
 const Kernel& scalar_kernel() {
   static const Kernel k{"scalar", "portable C++ (std::popcount), one word at a time", scalar::supported,
-                        scalar::dots, scalar::scores_impl, scalar::select_impl};
+                        scalar::dots, scalar::scores_impl, scalar::select_impl,
+                        scalar::scan_cosine};
   return k;
 }
 
