@@ -28,6 +28,7 @@ struct AnalogyEvalOptions {
   AnalogyMode mode = AnalogyMode::Add;
   bool use_float = false;         // float32 vectors kept in the index (exact float cosine)
   size_t batch = 4096;            // questions per search call
+  int threads = 0;                // OpenMP threads of the float path (0: all cores)
 };
 
 // Reads a questions-words.txt style file (": section" lines, then "a b c d"), case-insensitive.

@@ -18,7 +18,11 @@ nlohmann::json score_json(size_t correct, size_t answered) {
           {"accuracy", answered ? double(correct) / double(answered) : 0.0}};
 }
 
-void drop_lower(CLI::App* cmd) { cmd->remove_option(cmd->get_option("--lower")); }  // evaluation always folds case
+// Evaluation always folds case (no --lower) and prints one JSON object with --json.
+void adjust_options(CLI::App* cmd) {
+  cmd->remove_option(cmd->get_option("--lower"));
+  cmd->get_option("--json")->description("Print one JSON object instead of text");
+}
 
 void add_analogies(CLI::App* eval) {
   struct Args {
@@ -39,7 +43,7 @@ void add_analogies(CLI::App* eval) {
   cmd->add_flag("--float", a->use_float, "Exact float32 cosine on the vectors kept in the index (clamp counts as add)");
   cmd->add_option("--batch", a->batch, "Questions per search call")->check(CLI::PositiveNumber);
   a->opt.add_to(cmd, false);
-  drop_lower(cmd);
+  adjust_options(cmd);
   cmd->callback([a] {
     const Index ix = a->opt.open_index();
     Engine e(ix, a->opt.searcher());
@@ -100,7 +104,7 @@ void add_similarity_eval(CLI::App* eval) {
   cmd->add_option("file", a->file, "'w1,w2,score' CSV (header allowed) or 'w1 w2 score' lines")->required();
   cmd->add_flag("--float", a->use_float, "Cosine of the float32 vectors kept in the index");
   a->opt.add_to(cmd, false);
-  drop_lower(cmd);
+  adjust_options(cmd);
   cmd->callback([a] {
     const Index ix = a->opt.open_index();
     Engine e(ix, a->opt.searcher());

@@ -1,0 +1,313 @@
+// Intrinsic evaluation: analogy counting (sections, skipping, restriction, case), the float32 path
+// against brute force, Spearman / Pearson against hand-computed values, file errors, and on the
+// real GloVe index (when present) the published-convention float score and the ternary search.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "igla/error.hpp"
+#include "igla/eval.hpp"
+#include "test_util.hpp"
+
+using namespace igla;
+using igla::testing_util::TempDir;
+
+namespace {
+
+std::string write(const TempDir& dir, const std::string& name, const std::string& text) {
+  std::ofstream(dir.file(name)) << text;
+  return dir.file(name);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Trit-valued vectors (quantization keeps them exactly) made of disjoint 4-dim features, so that
+// b - a + c is exactly d: capital_i = C_i + K, country_i = C_i + N, singular_i = W_i + S,
+// plural_i = W_i + P. "france" carries an extra feature E, so "france2" = C_2 + N (last word)
+// beats it whenever it is a candidate.
+FloatVectors analogy_vectors() {
+  constexpr uint32_t dims = 64;
+  FloatVectors v;
+  v.dims = dims;
+  auto feature = [](size_t f) { return f * 4; };  // feature f occupies dims [4f, 4f + 4)
+  enum { K = 0, N, S, P, E, C0 = 5, W0 = 9 };
+  auto add = [&](const std::string& w, std::initializer_list<size_t> fs) {
+    v.words.push_back(w);
+    std::vector<float> row(dims, 0.0f);
+    for (size_t f : fs)
+      for (size_t d = 0; d < 4; ++d) row[feature(f) + d] = (d == 1 ? -1.0f : 1.0f);
+    v.data.insert(v.data.end(), row.begin(), row.end());
+  };
+  const char* caps[] = {"athens", "berlin", "paris", "Rome"};  // an upper-case word in the index
+  const char* countries[] = {"greece", "germany", "france", "italy"};
+  for (size_t i = 0; i < 4; ++i) {
+    add(caps[i], {C0 + i, K});
+    if (i == 2)
+      add(countries[i], {C0 + i, N, E});
+    else
+      add(countries[i], {C0 + i, N});
+  }
+  const char* sing[] = {"car", "dog", "cat", "tree"};
+  for (size_t i = 0; i < 4; ++i) {
+    add(sing[i], {W0 + i, S});
+    add(std::string(sing[i]) + "s", {W0 + i, P});  // "trees" is word 15
+  }
+  add("france2", {C0 + 2, N});  // word 16
+  return v;
+}
+
+const char* kQuestions =
+    ": capital-common-countries\n"
+    "Athens Greece Berlin Germany\n"  // right
+    "athens greece paris france\n"    // right unless france2 is a candidate
+    "BERLIN GERMANY rome italy\n"     // right
+    "berlin germany rome france\n"    // wrong: italy
+    "athens greece atlantis nowhere\n"  // unknown words: skipped
+    "\n"
+    ": gram8-plural\n"
+    "car cars dog dogs\n"   // right
+    "dog dogs cat cats\n"   // right
+    "cat cats tree trees\n" // right; skipped when "trees" (word 15) is outside --restrict
+    "car cars cat dogs\n";  // wrong: cats
+
+struct Expect {
+  size_t correct, answered, skipped, sem_correct, sem_answered, syn_correct, syn_answered;
+};
+
+void check(const AnalogyReport& r, const Expect& e, const std::string& what) {
+  EXPECT_EQ(r.correct, e.correct) << what;
+  EXPECT_EQ(r.answered, e.answered) << what;
+  EXPECT_EQ(r.skipped, e.skipped) << what;
+  EXPECT_EQ(r.sem_correct, e.sem_correct) << what;
+  EXPECT_EQ(r.sem_answered, e.sem_answered) << what;
+  EXPECT_EQ(r.syn_correct, e.syn_correct) << what;
+  EXPECT_EQ(r.syn_answered, e.syn_answered) << what;
+}
+
+}  // namespace
+
+TEST(EvalAnalogies, CountsSectionsSkipsAndRestrictsInEveryMode) {
+  TempDir dir;
+  const Index ix = Index::build(analogy_vectors(), {}, true);
+  Engine engine(ix);
+  const std::string q = write(dir, "q.txt", kQuestions);
+  for (bool fl : {false, true})
+    for (AnalogyMode m : {AnalogyMode::Clamp, AnalogyMode::Add, AnalogyMode::Mul})
+      for (size_t batch : {size_t{1}, size_t{3}, size_t{4096}}) {
+        const std::string what = std::string(fl ? "float " : "ternary ") + analogy_mode_name(m) + " batch " +
+                                 std::to_string(batch);
+        AnalogyEvalOptions o{.restrict_vocab = 16, .mode = m, .use_float = fl, .batch = batch};
+        const AnalogyReport r = eval_analogies(engine, q, o);
+        check(r, {6, 8, 1, 3, 4, 3, 4}, what + " restrict 16");
+        ASSERT_EQ(r.sections.size(), 2u);
+        EXPECT_EQ(r.sections[0].name, "capital-common-countries");
+        EXPECT_FALSE(r.sections[0].syntactic);
+        EXPECT_EQ(r.sections[0].skipped, 1u);
+        EXPECT_EQ(r.sections[1].name, "gram8-plural");
+        EXPECT_TRUE(r.sections[1].syntactic);
+        EXPECT_DOUBLE_EQ(r.accuracy(), 0.75);
+
+        o.restrict_vocab = 0;  // every word: france2 is an answer and beats france
+        check(eval_analogies(engine, q, o), {5, 8, 1, 2, 4, 3, 4}, what + " restrict 0");
+        o.restrict_vocab = 15;  // "trees" is out: its question is skipped
+        const AnalogyReport r15 = eval_analogies(engine, q, o);
+        check(r15, {5, 7, 2, 3, 4, 2, 3}, what + " restrict 15");
+        EXPECT_EQ(r15.sections[1].skipped, 1u);
+      }
+}
+
+// The blocked float kernel (several word tiles, tasks sharing words, odd dims) against a
+// brute-force double argmax: every question's d is that argmax, so accuracy must be 100%.
+TEST(EvalAnalogies, FloatPathMatchesBruteForce) {
+  TempDir dir;
+  const uint32_t dims = 37;
+  const size_t n = 1000;
+  FloatVectors v;  // random normal vectors (not testing_util's: GCC 12 warns falsely when inlined here)
+  v.dims = dims;
+  std::mt19937_64 gen(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t i = 0; i < n; ++i) v.words.push_back(std::string("w").append(std::to_string(i)));
+  for (size_t i = 0; i < n * dims; ++i) v.data.push_back(normal(gen));
+  const Index ix = Index::build(v, {}, true);
+  Engine engine(ix);
+  std::vector<std::vector<double>> unit(n, std::vector<double>(dims));
+  for (size_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (uint32_t d = 0; d < dims; ++d) s += double(v.row(i)[d]) * v.row(i)[d];
+    for (uint32_t d = 0; d < dims; ++d) unit[i][d] = v.row(i)[d] / std::sqrt(s);
+  }
+  auto cos = [&](size_t x, size_t y) {
+    double s = 0;
+    for (uint32_t d = 0; d < dims; ++d) s += unit[x][d] * unit[y][d];
+    return s;
+  };
+  std::mt19937_64 rng(3);
+  for (AnalogyMode m : {AnalogyMode::Add, AnalogyMode::Mul}) {
+    std::string text = ": random\n";
+    size_t kept = 0;
+    for (size_t g = 0; g < 40; ++g) {  // groups sharing a and b, as in the Google file
+      const size_t a = rng() % n, b = rng() % n;
+      for (size_t j = 0; j < 12; ++j) {
+        const size_t c = rng() % n;
+        if (a == b || c == a || c == b) continue;
+        double best = -1e9, second = -1e9;
+        size_t arg = 0;
+        for (size_t x = 0; x < n; ++x) {
+          if (x == a || x == b || x == c) continue;
+          const double s = m == AnalogyMode::Add
+                               ? cos(x, b) - cos(x, a) + cos(x, c)
+                               : ((cos(x, b) + 1) / 2) * ((cos(x, c) + 1) / 2) / ((cos(x, a) + 1) / 2 + 0.001);
+          if (s > best) second = best, best = s, arg = x;
+          else if (s > second) second = s;
+        }
+        if (best - second < 1e-4) continue;  // too close to call in float32
+        for (size_t w : {a, b, c, arg}) text.append(v.words[w]).push_back(' ');
+        text.back() = '\n';
+        ++kept;
+      }
+    }
+    const AnalogyReport r = eval_analogies(
+        engine, write(dir, "r.txt", text), {.restrict_vocab = 0, .mode = m, .use_float = true});
+    EXPECT_GT(kept, 300u);
+    EXPECT_EQ(r.answered, kept) << analogy_mode_name(m);
+    EXPECT_EQ(r.correct, kept) << analogy_mode_name(m);
+  }
+}
+
+TEST(EvalAnalogies, FileErrorsNameFileAndLine) {
+  TempDir dir;
+  const Index ix = Index::build(analogy_vectors(), {}, false);
+  Engine engine(ix);
+  const AnalogyEvalOptions o;
+  const std::string missing = dir.file("nope.txt");
+  EXPECT_NE(error_of([&] { eval_analogies(engine, missing, o); }).find(missing), std::string::npos);
+  const std::string bad = write(dir, "bad.txt", ": s\na b c d\na b c\n");
+  EXPECT_NE(error_of([&] { eval_analogies(engine, bad, o); }).find(bad + ":3:"), std::string::npos);
+  const std::string five = write(dir, "five.txt", ": s\na b c d e\n");
+  EXPECT_NE(error_of([&] { eval_analogies(engine, five, o); }).find(five + ":2:"), std::string::npos);
+  const std::string empty = write(dir, "empty.txt", ": only-a-section\n\n");
+  EXPECT_NE(error_of([&] { eval_analogies(engine, empty, o); }).find("no analogy questions"), std::string::npos);
+  // No float32 vectors kept: say how to get them.
+  const std::string q = write(dir, "q.txt", kQuestions);
+  EXPECT_NE(error_of([&] { eval_analogies(engine, q, {.use_float = true}); }).find("--no-float"), std::string::npos);
+  EXPECT_NE(error_of([&] { eval_similarity(engine, q, true); }).find("--no-float"), std::string::npos);
+}
+
+// Model cosines (exact for these trit vectors): athens-greece 0.5, athens-berlin 0.5,
+// athens-germany 0, paris-france 1/sqrt(6), car-car 1; human 5, 3, 1, 4, 8.
+// Model ranks (a tie) 3.5 3.5 1 2 5, human ranks 4 2 1 3 5: Spearman = 8 / sqrt(9.5 * 10).
+TEST(EvalSimilarity, SpearmanWithTiesAndPearson) {
+  TempDir dir;
+  const Index ix = Index::build(analogy_vectors(), {}, true);
+  Engine engine(ix);
+  const double spearman = 8.0 / std::sqrt(95.0), pearson = 0.9547317437443701;
+  const std::string csv = write(dir, "ws.csv",
+                                "Word 1,Word 2,Human (mean)\n"
+                                "Athens,Greece,5\r\n"
+                                "athens,berlin,3.0\n"
+                                "athens, germany ,1\n"
+                                "paris,france,4\n"
+                                "\n"
+                                "car,car,8\n"
+                                "zzz,car,2\n");
+  const std::string ws = write(dir, "ws.txt",
+                               "athens greece 5\nathens berlin 3\nathens\tgermany 1\n"
+                               "paris france 4\ncar car 8\nzzz car 2\ncar qqq 7\n");
+  for (bool fl : {false, true}) {
+    const SimilarityReport a = eval_similarity(engine, csv, fl);
+    EXPECT_EQ(a.pairs, 5u);
+    EXPECT_EQ(a.oov, 1u);
+    EXPECT_NEAR(a.spearman, spearman, 1e-12);
+    EXPECT_NEAR(a.pearson, pearson, 1e-6);
+    const SimilarityReport b = eval_similarity(engine, ws, fl);
+    EXPECT_EQ(b.pairs, 5u);
+    EXPECT_EQ(b.oov, 2u);
+    EXPECT_NEAR(b.spearman, spearman, 1e-12);
+    EXPECT_NEAR(b.pearson, pearson, 1e-6);
+  }
+}
+
+TEST(EvalSimilarity, MalformedFilesNameFileAndLine) {
+  TempDir dir;
+  const Index ix = Index::build(analogy_vectors(), {}, false);
+  Engine engine(ix);
+  const std::string two = write(dir, "two.csv", "w1,w2,score\nathens,greece,5\nathens,greece\n");
+  EXPECT_NE(error_of([&] { eval_similarity(engine, two); }).find(two + ":3:"), std::string::npos);
+  const std::string nan = write(dir, "nan.txt", "athens greece 5\nathens berlin high\n");
+  EXPECT_NE(error_of([&] { eval_similarity(engine, nan); }).find(nan + ":2:"), std::string::npos);
+  const std::string missing = dir.file("nope.csv");
+  EXPECT_NE(error_of([&] { eval_similarity(engine, missing); }).find(missing), std::string::npos);
+  const std::string empty = write(dir, "empty.csv", "Word 1,Word 2,Human (mean)\n");
+  EXPECT_NE(error_of([&] { eval_similarity(engine, empty); }).find("no word pairs"), std::string::npos);
+}
+
+// The real GloVe 6B 100d index: float32 3CosAdd @30000 must give gensim's 65.7%, and the
+// evaluator's ternary answers must be the int8 reference search's.
+TEST(EvalRealData, GloveFloatScoreAndTernaryMatchesReference) {
+  const std::string index_path = default_index_path();
+  const std::string questions = IGLA_SOURCE_DIR "/../shared/data/questions-words.txt";
+  if (!std::filesystem::exists(index_path)) GTEST_SKIP() << "no index at " << index_path << " (set IGLA_HOME)";
+  if (!std::filesystem::exists(questions)) GTEST_SKIP() << "no questions file at " << questions;
+  const Index ix = Index::open(index_path);
+  Engine engine(ix);
+  const size_t R = 30000;
+
+  if (ix.has_float()) {
+    const AnalogyReport f = eval_analogies(engine, questions, {.restrict_vocab = R, .use_float = true});
+    EXPECT_NEAR(100.0 * f.accuracy(), 65.7, 0.3) << f.correct << "/" << f.answered;
+    EXPECT_EQ(f.answered + f.skipped, 19544u);
+  }
+
+  // The first 300 questions (all capital-common-countries), through the evaluator and directly.
+  TempDir dir;
+  std::ifstream in(questions);
+  std::string line, text;
+  std::vector<std::array<uint32_t, 4>> qs;
+  while (qs.size() < 300 && std::getline(in, line)) {
+    text += line + "\n";
+    if (line.empty() || line[0] == ':') continue;
+    std::istringstream ss(line);
+    std::array<uint32_t, 4> id{};
+    bool ok = true;
+    for (auto& x : id) {
+      std::string w;
+      ss >> w;
+      for (auto& ch : w) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      const auto f = ix.find(w);
+      ok = ok && f && *f < R;
+      x = f ? *f : 0;
+    }
+    if (ok) qs.push_back(id);
+  }
+  ASSERT_EQ(qs.size(), 300u);
+  const AnalogyReport t =
+      eval_analogies(engine, write(dir, "q300.txt", text), {.restrict_vocab = R, .mode = AnalogyMode::Add});
+
+  QueryBatch batch = Engine::make_batch(ix.dims(), AnalogyMode::Add);
+  for (auto& q : qs) engine.add_analogy_query(batch, q[0], q[1], q[2], AnalogyMode::Add);
+  std::vector<int8_t> vocab;
+  for (size_t i = 0; i < R; ++i) {
+    const auto tr = ix.trits(i);
+    vocab.insert(vocab.end(), tr.begin(), tr.end());
+  }
+  const SearchResults ref = reference_search(vocab, R, ix.dims(), batch, {.k = 1, .limit = R});
+  SearchResults got;
+  engine.searcher().search(batch, {.k = 1, .limit = R}, got);
+  size_t correct = 0;
+  for (size_t i = 0; i < qs.size(); ++i) {
+    ASSERT_EQ(ref.of(i)[0].id, got.of(i)[0].id) << "question " << i;
+    correct += ref.of(i)[0].id == qs[i][3];
+  }
+  EXPECT_EQ(t.answered, 300u);
+  EXPECT_EQ(t.correct, correct);
+}
