@@ -121,7 +121,9 @@ class CpuSearcher final : public Searcher {
     };
     // One term per query (nearest, clamp analogies, the batched benchmark): the fused kernel
     // scores in registers and hands back only the words above each query's threshold.
-    const bool fused = batch.combine == Combine::Sum && nterms == q1 - q0;
+    const bool fused = batch.combine == Combine::Sum && nterms == q1 - q0 &&
+                       std::all_of(batch.weights.begin() + t0, batch.weights.begin() + t0 + nterms,
+                                   [](float w) { return w > 0.0f; });  // a zero query takes the general path
     if (fused) {
       sc.thr.resize(nterms);
       sc.candidates.resize(nterms * tile_words);

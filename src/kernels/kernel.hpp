@@ -38,9 +38,10 @@ struct Kernel {
   // Writes the indices i in [0, n) with s[i] > thr to idx (ascending); returns their count.
   size_t (*select)(const float* s, size_t n, float thr, uint32_t* idx);
 
-  // Fused one-term cosine scan (the hot path of nearest and batched search): for each query q,
-  // score = combine_score(Sum, dot, &w[q], 1, inv_norm[i]) of words i in [0, nw) of the blocks;
-  // emits (q, i, score) where score > thr[q], in ascending i per query. Returns the count.
+  // Fused one-term cosine scan (the hot path of nearest and batched search): for each query q
+  // (weight w[q] > 0), score = combine_score(Sum, dot, &w[q], 1, inv_norm[i]) of words i in
+  // [0, nw) of the blocks; emits (q, i, score) for at least every word with score > thr[q] (a
+  // kernel may emit a few more: the caller's heap decides), in ascending i per query.
   // `scratch` holds nq * 8 * nblocks int32 for kernels that score in two passes.
   size_t (*scan_cosine)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
                         const float* w, const float* thr, const float* inv_norm, size_t nw, Candidate* out,

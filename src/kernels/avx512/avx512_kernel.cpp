@@ -6,6 +6,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <cmath>
+#include <type_traits>
 #include <limits>
 
 #include "kernels/kernel.hpp"
@@ -67,53 +69,74 @@ void dots(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* qu
   }
 }
 
-// The fused scan: dots stay in registers; each block of 8 words is scored (convert, two
-// multiplies) and compared with the query's threshold right there, so almost every word costs
-// one compare and nothing is written to memory. Candidates are rare once the heaps are full.
-template <int QB, int WT>
+// The fused scan: dots stay in registers; each block of 8 words is scored (convert, one multiply)
+// and compared with the query's threshold right there, so almost every word costs one compare and
+// nothing is written to memory. Candidates are rare once the heaps are full.
+//
+// The compare uses dot * inv against thr / w lowered by a relative 2^-20: a necessary condition
+// for (w * dot) * inv > thr whatever the rounding (w > 0), so the filter never drops a word that
+// belongs in the top k; emitted scores are recomputed with combine_score's exact operations and
+// the caller's heap makes the final, exact decision.
+inline float lowered_threshold(float thr, float w) {
+  const float t = thr / w;
+  return t - std::fabs(t) * 0x1p-20f;
+}
+
+// QB queries x BB blocks per step: each loaded block word serves QB queries and each broadcast
+// query word BB blocks, which keeps the loads (2 per cycle) below the ALU work (4 per cycle).
+template <int QB, int BB, int WT>
 size_t scan_block(const uint64_t* blocks, size_t nblocks, uint32_t Wrt, const uint64_t* q, const float* w,
-                  const float* thr, const float* inv, size_t nw, uint32_t q0, Candidate* out) {
+                  const float* thr, const float* inv, size_t nw, uint32_t q0, Candidate* out, size_t word_base = 0) {
   const uint32_t W = WT > 0 ? WT : Wrt;
   size_t m = 0;
-  __m256 wk[QB], tk[QB];
-  for (int k = 0; k < QB; ++k) wk[k] = _mm256_set1_ps(w[k]), tk[k] = _mm256_set1_ps(thr[k]);
-  for (size_t b = 0; b < nblocks; ++b) {
-    const uint64_t* blk = blocks + b * W * 16;
-    __m512i at[QB], au[QB];
-    for (int k = 0; k < QB; ++k) at[k] = au[k] = _mm512_setzero_si512();
+  __m256 tk[QB];
+  for (int k = 0; k < QB; ++k) tk[k] = _mm256_set1_ps(lowered_threshold(thr[k], w[k]));
+  for (size_t b = 0; b + BB <= nblocks; b += BB) {
+    __m512i at[BB][QB], au[BB][QB];
     for (uint32_t j = 0; j < W; ++j) {
-      const __m512i nz = _mm512_loadu_si512(blk + j * 16);
-      const __m512i sg = _mm512_loadu_si512(blk + j * 16 + 8);
-      for (int k = 0; k < QB; ++k) {
-        const __m512i t = _mm512_and_si512(nz, _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + j])));
-        // 0x48 = B & (A ^ C) with A = query signs, B = t, C = word signs: the dims where both are
-        // non-zero and the signs differ. A is a fresh broadcast, so the result overwrites it, not t.
-        const __m512i u =
-            _mm512_ternarylogic_epi64(_mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j])), t, sg, 0x48);
-        at[k] = _mm512_add_epi64(at[k], _mm512_popcnt_epi64(t));
-        au[k] = _mm512_add_epi64(au[k], _mm512_popcnt_epi64(u));
+      __m512i nz[BB], sg[BB];
+      for (int x = 0; x < BB; ++x) {
+        nz[x] = _mm512_loadu_si512(blocks + ((b + x) * W + j) * 16);
+        sg[x] = _mm512_loadu_si512(blocks + ((b + x) * W + j) * 16 + 8);
       }
-    }
-    const __m256 iv = _mm256_loadu_ps(inv + b * 8);
-    for (int k = 0; k < QB; ++k) {
-      const __m512i d = _mm512_sub_epi64(at[k], _mm512_slli_epi64(au[k], 1));
-      // (w * dot) * inv equals combine_score's (0 + w * dot) * inv up to the sign of a zero, which
-      // compares equal: the filter is exact, and emitted scores are recomputed with its operations.
-      const __m256 sc = _mm256_mul_ps(_mm256_mul_ps(wk[k], _mm512_cvtepi64_ps(d)), iv);
-      __mmask8 hit = _mm256_cmp_ps_mask(sc, tk[k], _CMP_GT_OQ);
-      if (__builtin_expect(hit != 0, 0)) {
-        alignas(64) int64_t dots[8];
-        _mm512_store_si512(dots, d);
-        while (hit) {
-          const unsigned lane = static_cast<unsigned>(__builtin_ctz(hit));
-          hit &= static_cast<__mmask8>(hit - 1);
-          const size_t word = b * 8 + lane;
-          const int32_t dot = static_cast<int32_t>(dots[lane]);
-          if (word < nw) out[m++] = {q0 + static_cast<uint32_t>(k), static_cast<uint32_t>(word),
-                                     igla::combine_score(igla::Combine::Sum, &dot, w + k, 1, inv[word])};
+      for (int k = 0; k < QB; ++k) {
+        const __m512i qn = _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + j]));
+        const __m512i qs = _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j]));
+        for (int x = 0; x < BB; ++x) {
+          const __m512i t = _mm512_and_si512(nz[x], qn);
+          // 0x48 = B & (A ^ C) with A = query signs, B = t, C = word signs: the dims where both
+          // are non-zero and the signs differ.
+          const __m512i u = _mm512_ternarylogic_epi64(qs, t, sg[x], 0x48);
+          // The first plane word starts the sums: no zeroing of registers per block.
+          at[x][k] = j == 0 ? _mm512_popcnt_epi64(t) : _mm512_add_epi64(at[x][k], _mm512_popcnt_epi64(t));
+          au[x][k] = j == 0 ? _mm512_popcnt_epi64(u) : _mm512_add_epi64(au[x][k], _mm512_popcnt_epi64(u));
         }
       }
     }
+    __mmask8 hit[BB][QB], any = 0;
+    for (int x = 0; x < BB; ++x) {
+      const __m256 iv = _mm256_loadu_ps(inv + (b + x) * 8);
+      for (int k = 0; k < QB; ++k) {
+        at[x][k] = _mm512_sub_epi64(at[x][k], _mm512_slli_epi64(au[x][k], 1));  // the dot products
+        hit[x][k] = _mm256_cmp_ps_mask(_mm256_mul_ps(_mm512_cvtepi64_ps(at[x][k]), iv), tk[k], _CMP_GT_OQ);
+        any |= hit[x][k];
+      }
+    }
+    if (__builtin_expect(any == 0, 1)) continue;  // one branch per step for all its words and queries
+    for (int x = 0; x < BB; ++x)
+      for (int k = 0; k < QB; ++k) {
+        if (!hit[x][k]) continue;
+        alignas(64) int64_t dots[8];
+        _mm512_store_si512(dots, at[x][k]);
+        for (__mmask8 h = hit[x][k]; h; h &= static_cast<__mmask8>(h - 1)) {
+          const unsigned lane = static_cast<unsigned>(__builtin_ctz(h));
+          const size_t word = (b + x) * 8 + lane;
+          const int32_t dot = static_cast<int32_t>(dots[lane]);
+          if (word < nw)
+            out[m++] = {q0 + static_cast<uint32_t>(k), static_cast<uint32_t>(word_base + word),
+                        igla::combine_score(igla::Combine::Sum, &dot, w + k, 1, inv[word])};
+        }
+      }
   }
   return m;
 }
@@ -121,14 +144,22 @@ size_t scan_block(const uint64_t* blocks, size_t nblocks, uint32_t Wrt, const ui
 template <int WT>
 size_t scan_w(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, const float* w,
               const float* thr, const float* inv, size_t nw, Candidate* out) {
-  constexpr int QB = 6;
-  size_t q = 0, m = 0;
-  for (; q + QB <= nq; q += QB)
-    m += scan_block<QB, WT>(blocks, nblocks, W, queries + q * 2 * W, w + q, thr + q, inv, nw, static_cast<uint32_t>(q),
-                            out + m);
-  for (; q < nq; ++q)
-    m += scan_block<1, WT>(blocks, nblocks, W, queries + q * 2 * W, w + q, thr + q, inv, nw, static_cast<uint32_t>(q),
-                           out + m);
+  constexpr int QB = 8, BB = 1;  // 16 accumulators; measured best of (3..8) x (1, 2)
+  const size_t even = nblocks / BB * BB;
+  size_t m = 0;
+  // Each query's candidates must come out in ascending word order: finish a query group over all
+  // blocks (pairs, then the odd last block) before the next group.
+  auto group = [&](auto qb_tag, size_t q) {
+    constexpr int NQ = decltype(qb_tag)::value;
+    const uint64_t* qq = queries + q * 2 * W;
+    m += scan_block<NQ, BB, WT>(blocks, even, W, qq, w + q, thr + q, inv, nw, static_cast<uint32_t>(q), out + m);
+    if (even < nblocks)
+      m += scan_block<NQ, 1, WT>(blocks + even * W * 16, 1, W, qq, w + q, thr + q, inv + even * 8,
+                                 nw > even * 8 ? nw - even * 8 : 0, static_cast<uint32_t>(q), out + m, even * 8);
+  };
+  size_t q = 0;
+  for (; q + QB <= nq; q += QB) group(std::integral_constant<int, QB>{}, q);
+  for (; q < nq; ++q) group(std::integral_constant<int, 1>{}, q);
   return m;
 }
 
