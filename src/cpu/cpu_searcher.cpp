@@ -1,5 +1,5 @@
-// The CPU backend: batched, register-blocked scans with a fused top-k, on OpenMP's persistent
-// thread pool (no thread is created per query).
+// The CPU backend: batched, register-blocked scans with a fused top-k, on a persistent thread
+// pool (no thread is created per query; see thread_pool.hpp for why not OpenMP here).
 //
 // Work is cut into tasks = (group of queries) x (range of the vocabulary). Within a task the
 // vocabulary is walked in tiles small enough to stay in L1/L2; each tile is scored against every
@@ -7,12 +7,11 @@
 // scores its words, rejects those below its running threshold, and pushes the rest into its
 // heap. Big batches split by query group; small ones (one query) split the vocabulary across
 // threads, and the partial heaps are merged.
-#include <omp.h>
-
 #include <algorithm>
 #include <memory>
 
 #include "core/backends.hpp"
+#include "cpu/thread_pool.hpp"
 #include "cpu/topk.hpp"
 #include "igla/error.hpp"
 #include "kernels/kernel.hpp"
@@ -22,7 +21,9 @@ namespace {
 
 constexpr size_t kTileBlocks = 32;     // 256 words per tile: 20 KB of codes at 300 dims
 constexpr size_t kGroupTerms = 48;     // terms scored per pass over a tile
-constexpr size_t kMinSplitBlocks = 64; // do not split the vocabulary finer than this
+// A thread's share of one query must outweigh waking it (a few us): at least 8192 plane words
+// of 8-word blocks (16K words at 300 dims); smaller searches run on the calling thread alone.
+constexpr size_t kMinSplitWork = 8192;
 
 struct Scratch {
   std::vector<int32_t> dots;                   // kGroupTerms x tile words
@@ -35,8 +36,9 @@ struct Scratch {
 class CpuSearcher final : public Searcher {
  public:
   CpuSearcher(const CodesView& codes, const SearcherOptions& opts)
-      : c_(codes), kernel_(kernels::select_kernel(opts.kernel)) {
-    threads_ = opts.threads > 0 ? opts.threads : omp_get_num_procs();
+      : c_(codes), kernel_(kernels::select_kernel(opts.kernel)),
+        threads_(opts.threads > 0 ? opts.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+        pool_(threads_) {
     scratch_.resize(static_cast<size_t>(threads_));
   }
 
@@ -76,18 +78,16 @@ class CpuSearcher final : public Searcher {
     const size_t ng = groups_.size();
     size_t splits = 1;
     if (ng < static_cast<size_t>(threads_))
-      splits = std::max<size_t>(1, std::min((threads_ + ng - 1) / ng, nblocks / kMinSplitBlocks));
+      splits = std::max<size_t>(1, std::min((threads_ + ng - 1) / ng, nblocks * W / kMinSplitWork));
     const size_t per_split = (nblocks + splits - 1) / splits;
 
     heaps_.resize(nq * splits);
-    const long n_tasks = static_cast<long>(ng * splits);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_) if (n_tasks > 1)
-    for (long task = 0; task < n_tasks; ++task) {
-      const size_t g = static_cast<size_t>(task) / splits, s = static_cast<size_t>(task) % splits;
+    pool_.run(static_cast<uint32_t>(ng * splits), [&](uint32_t task, int slot) {
+      const size_t g = task / splits, s = task % splits;
       const size_t b0 = s * per_split, b1 = std::min(nblocks, b0 + per_split);
       run_task(batch, groups_[g].first, groups_[g].second, s, b0, b1, n_eff, params.k, splits,
-               scratch_[static_cast<size_t>(omp_get_thread_num())]);
-    }
+               scratch_[static_cast<size_t>(slot)]);
+    });
 
     // Merge the splits of each query.
     std::vector<Hit> merged;
@@ -159,6 +159,7 @@ class CpuSearcher final : public Searcher {
   CodesView c_;
   const kernels::Kernel& kernel_;
   int threads_;
+  ThreadPool pool_;
   std::vector<Scratch> scratch_;
   std::vector<uint64_t> rows_;
   std::vector<std::pair<size_t, size_t>> groups_;

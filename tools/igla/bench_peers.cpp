@@ -50,14 +50,16 @@ std::vector<uint8_t> binary_codes(const std::vector<int8_t>& t, size_t n, uint32
   return codes;
 }
 
-class FlatIP final : public Peer {
+// One FAISS flat index (float or binary) with its prepared queries.
+template <class IndexT, class Code, class Dist>
+class FaissFlat final : public Peer {
  public:
-  FlatIP(const std::vector<int8_t>& v, size_t n, const std::vector<int8_t>& q, size_t nq, uint32_t dims, int threads)
-      : index_(dims), queries_(unit_rows(q, nq, dims)), threads_(threads) {
-    const auto data = unit_rows(v, n, dims);
+  FaissFlat(std::string name, IndexT index, const std::vector<Code>& data, size_t n, std::vector<Code> queries,
+            int threads)
+      : name_(std::move(name)), index_(std::move(index)), queries_(std::move(queries)), threads_(threads) {
     index_.add(static_cast<int64_t>(n), data.data());
   }
-  std::string name() const override { return "faiss IndexFlatIP (float32)"; }
+  std::string name() const override { return name_; }
   void search(size_t nq, size_t k, std::vector<int64_t>& labels) override {
     set_blas_threads(threads_);
     labels.resize(nq * k);
@@ -67,31 +69,10 @@ class FlatIP final : public Peer {
   }
 
  private:
-  faiss::IndexFlatIP index_;
-  std::vector<float> queries_, dist_;
-  int threads_;
-};
-
-class Binary final : public Peer {
- public:
-  Binary(const std::vector<int8_t>& v, size_t n, const std::vector<int8_t>& q, size_t nq, uint32_t dims, int threads)
-      : index_(static_cast<int>(plane_words(dims) * 128)), queries_(binary_codes(q, nq, dims)), threads_(threads) {
-    const auto codes = binary_codes(v, n, dims);
-    index_.add(static_cast<int64_t>(n), codes.data());
-  }
-  std::string name() const override { return "faiss IndexBinaryFlat (Hamming)"; }
-  void search(size_t nq, size_t k, std::vector<int64_t>& labels) override {
-    set_blas_threads(threads_);
-    labels.resize(nq * k);
-    dist_.resize(nq * k);
-    index_.search(static_cast<int64_t>(nq), queries_.data(), static_cast<int64_t>(k), dist_.data(),
-                  labels.data());
-  }
-
- private:
-  faiss::IndexBinaryFlat index_;
-  std::vector<uint8_t> queries_;
-  std::vector<int32_t> dist_;
+  std::string name_;
+  IndexT index_;
+  std::vector<Code> queries_;
+  std::vector<Dist> dist_;
   int threads_;
 };
 
@@ -106,11 +87,15 @@ std::string peers_note() {
 
 std::unique_ptr<Peer> make_faiss_flat_ip(const std::vector<int8_t>& v, size_t n, const std::vector<int8_t>& q,
                                          size_t nq, uint32_t dims, int threads) {
-  return std::make_unique<FlatIP>(v, n, q, nq, dims, threads);
+  return std::make_unique<FaissFlat<faiss::IndexFlatIP, float, float>>(
+      "faiss IndexFlatIP (float32)", faiss::IndexFlatIP(dims), unit_rows(v, n, dims), n, unit_rows(q, nq, dims),
+      threads);
 }
 std::unique_ptr<Peer> make_faiss_binary(const std::vector<int8_t>& v, size_t n, const std::vector<int8_t>& q,
                                         size_t nq, uint32_t dims, int threads) {
-  return std::make_unique<Binary>(v, n, q, nq, dims, threads);
+  return std::make_unique<FaissFlat<faiss::IndexBinaryFlat, uint8_t, int32_t>>(
+      "faiss IndexBinaryFlat (Hamming)", faiss::IndexBinaryFlat(static_cast<int>(plane_words(dims) * 128)),
+      binary_codes(v, n, dims), n, binary_codes(q, nq, dims), threads);
 }
 
 #else

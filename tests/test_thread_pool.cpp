@@ -1,0 +1,28 @@
+// The search thread pool: every task of every job runs exactly once, slots never collide, and
+// back-to-back jobs of different sizes (the one-query path) do not leak tasks into each other.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <vector>
+
+#include "cpu/thread_pool.hpp"
+
+TEST(ThreadPool, EveryTaskOnceAcrossManyJobs) {
+  for (int threads : {1, 2, 3, 8}) {
+    igla::ThreadPool pool(threads);
+    EXPECT_EQ(pool.size(), threads);
+    for (uint32_t job = 0; job < 3000; ++job) {
+      const uint32_t n = job % 7;  // 0..6 tasks, fewer or more than threads
+      std::vector<std::atomic<int>> hits(n);
+      std::vector<std::atomic<int>> busy(static_cast<size_t>(threads));
+      std::atomic<bool> collision{false};
+      pool.run(n, [&](uint32_t task, int slot) {
+        if (busy[static_cast<size_t>(slot)].fetch_add(1) != 0) collision = true;
+        hits[task].fetch_add(1);
+        busy[static_cast<size_t>(slot)].fetch_sub(1);
+      });
+      for (uint32_t t = 0; t < n; ++t) ASSERT_EQ(hits[t].load(), 1) << "job " << job << " task " << t;
+      ASSERT_FALSE(collision.load());
+    }
+  }
+}
