@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "igla/index.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -117,8 +118,12 @@ TEST_F(Cli, CorruptIndexIsRefused) {
     f.write(b.data(), static_cast<std::streamsize>(n));
   };
   // A flipped byte in the vocabulary (used by every command): refused at open.
+  uint64_t vocb = 0;
+  for (const auto& sec : igla::Index::open(idx).sections())
+    if (sec.tag == "VOCB") vocb = sec.offset;
+  ASSERT_GT(vocb, 0u);
   auto bad = bytes;
-  bad[300] ^= 1;
+  bad[vocb + 20] ^= 1;
   write_bytes("bad.igla", bad, bad.size());
   CliRun r = run("nearest king --index " + dir.file("bad.igla"), dir.path);
   EXPECT_EQ(r.code, 1);
@@ -173,6 +178,67 @@ TEST_F(Cli, ConvertLimitKeepsTheFirstWords) {
   const CliRun info = run("info " + dir.file("l.igla"), dir.path);
   EXPECT_NE(info.out.find("words:          3"), std::string::npos) << info.out;
   EXPECT_NE(info.out.find("man woman king\n"), std::string::npos) << info.out;
+}
+
+TEST_F(Cli, QuantizationModesRerankAndVectorQueries) {
+  const std::string r_idx = dir.file("r.igla");
+  CliRun r = run("convert " + dir.file("v.txt") + " " + r_idx +
+                     " --quantization rotated:128 --rerank f16 --threshold-factor 0.3",
+                 dir.path);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("7 words x 6 dims, rotated:128 codes of 128 trits"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("f16 rerank rows"), std::string::npos) << r.out;
+  r = run("info " + r_idx, dir.path);
+  EXPECT_NE(r.out.find("rotated:128"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rerank rows:    f16"), std::string::npos) << r.out;
+  for (const char* c : {"0", "3", "50"}) {
+    r = run(std::string("analogy man king woman -k 1 --candidates ") + c + " --index " + r_idx, dir.path);
+    EXPECT_EQ(r.out.substr(0, 6), "queen\t") << c << ": " << r.out;
+  }
+  // A float vector: king's own values find king at cosine 1 (on the f16 rows).
+  write(dir.file("king.txt"), "1 0 1\n0.1 -0.3 0.2\n");
+  r = run("nearest --vector " + dir.file("king.txt") + " -k 1 --index " + r_idx, dir.path);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "king\t1.000000\n");
+  write(dir.file("five.txt"), "1 0 1 0.1 -0.3");
+  write(dir.file("word.txt"), "1 0 x 0.1 -0.3 0.2");
+  const std::pair<std::string, std::string> bad[] = {
+      {"--vector " + dir.file("five.txt"), "five.txt has 5 values, the index's float vectors have 6 dims"},
+      {"--vector " + dir.file("word.txt"), "value 3 ('x') is not a finite number"},
+      {"--vector " + dir.file("none.txt"), "cannot open"},
+      {"", "nearest takes a word or --vector FILE"},
+  };
+  for (const auto& [args, msg] : bad) {
+    r = run("nearest " + args + " --index " + r_idx, dir.path);
+    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_NE(r.out.find(msg), std::string::npos) << args << ": " << r.out;
+  }
+  EXPECT_EQ(run("nearest king --vector " + dir.file("king.txt") + " --index " + r_idx, dir.path).code, 2);
+
+  // Bad modes are refused before anything is written.
+  r = run("convert " + dir.file("v.txt") + " " + dir.file("x.igla") + " --quantization rotated:0", dir.path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("bad quantization 'rotated:0'"), std::string::npos) << r.out;
+  EXPECT_EQ(run("convert " + dir.file("v.txt") + " " + dir.file("x.igla") + " --rerank int4", dir.path).code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.igla")));
+
+  // An index with float32 vectors converts to another mode; one without says so.
+  r = run("convert " + r_idx + " " + dir.file("s.igla") + " --quantization seed --rerank none", dir.path);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("info " + dir.file("s.igla"), dir.path);
+  EXPECT_NE(r.out.find("quantization:   seed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("words:          7"), std::string::npos) << r.out;
+  ASSERT_EQ(run("convert " + dir.file("v.txt") + " " + dir.file("nf.igla") + " --no-float", dir.path).code, 0);
+  r = run("convert " + dir.file("nf.igla") + " " + dir.file("x.igla"), dir.path);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("has no float32 vectors"), std::string::npos) << r.out;
+
+  // eval reports what it evaluated and its bytes per word.
+  write(dir.file("q.txt"), ": family\nman king woman queen\n");
+  r = run("eval analogies " + dir.file("q.txt") + " --index " + r_idx, dir.path);
+  EXPECT_NE(r.out.find("total: 100.0% (1/1)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("method: rotated:128 f=0.3, 128 dims, f16 rerank of 50 candidates, "), std::string::npos)
+      << r.out;
 }
 
 }  // namespace

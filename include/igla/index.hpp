@@ -1,18 +1,27 @@
 // igla: the .igla index file and the in-memory index built on it.
 //
 // File layout (little-endian), see src/core/index_format.hpp for the structs:
-//   header (64 bytes): magic "IGLAIDX\n", format version, dims, word count, quantization
-//                      parameters, section count, XXH3-64 of the header and section table
+//   header (64 bytes): magic "IGLAIDX\n", format version, code dims, word count, quantization
+//                      method and threshold factor, float dims (0: same as code dims), section
+//                      count, XXH3-64 of the header and section table
 //   section table:     per section a four-character tag, offset, size and XXH3-64 of its bytes
 //   sections, each 64-byte aligned:
 //     VOCB  word byte offsets (u32[n+1]) then the UTF-8 words back to back
 //     VSRT  word ids sorted by their bytes (u32[n]): lookup by binary search, nothing built at open
 //     CODE  ternary codes in the blocked layout of ternary.hpp
 //     NORM  float norm[n_padded] = sqrt(nnz), then float inv_norm[n_padded]
-//     F32V  optional float32 vectors (n * dims), kept for evaluation (`igla eval --float`)
-// The file is mmap'd; CODE, NORM and the vocabulary are used in place, never copied. Required
-// sections are checked against their checksum at open; optional large ones when first read in full
-// and by `igla info`: every section is verified before it is used. Writes go to a temporary file that is renamed into place.
+//     F32V  optional float32 vectors (n * float dims), kept for evaluation (`igla eval --float`)
+//     XFRM  optional float -> code transform (centered and rotated modes; absent = seed):
+//           u32 method, in dims, out dims, words fitted on; u64 seed, reserved; then float
+//           mean[in], scale[in], rotation[out][in] (only when rotated)
+//     RRI8  optional rerank rows, int8: float scale[float dims] (zero-padded to 64 bytes), then
+//           int8 rows[n][float dims] of the unit vectors, row = round(unit / scale)
+//     RF16  optional rerank rows, IEEE float16 unit vectors [n][float dims]
+// The file is mmap'd; CODE, NORM, the vocabulary and the rerank rows are used in place, never
+// copied. Required sections and XFRM are checked against their checksum at open; F32V when first
+// read in full. RRI8 / RF16 are read a few rows per query, so a check at open would page in the
+// whole section: their sizes and scales are checked at open, their bytes by `igla info`
+// (verify_all). Writes go to a temporary file that is renamed into place.
 #pragma once
 
 #include <cstdint>
@@ -28,11 +37,50 @@
 
 namespace igla {
 
-enum class Quantization : uint32_t { Seed = 0 };
+// How float vectors become codes. Every method ends in the seed's threshold (quantize_seed);
+// Centered first subtracts the mean vector of the frequent words and scales each dimension to
+// unit variance; Rotated then multiplies by a random orthogonal D x float-dims matrix (D above the
+// float dims: the hyperdimensional expansion; below: the top principal directions, rotated).
+enum class Quantization : uint32_t { Seed = 0, Centered = 1, Rotated = 2 };
+// Vectors kept beside the codes for the exact second stage of a two-stage search.
+enum class Rerank : uint32_t { None = 0, Int8 = 1, F16 = 2 };
+
+inline constexpr uint32_t kDefaultFitWords = 30000;
 
 struct QuantParams {
   Quantization method = Quantization::Seed;
   float threshold_factor = kDefaultThresholdFactor;
+  uint32_t code_dims = 0;     // Rotated: ternary dims D (0: the float dims rounded up to a
+                              // multiple of 64, which the 64-bit planes store at no extra cost)
+  uint64_t seed = 0x5eed;     // Rotated: the rotation's random seed
+  bool scale_dims = true;     // Centered / Rotated: per-dimension scaling after centering
+  // Centered / Rotated: fit mean, scale (and PCA) on the first N words, the frequent ones in
+  // GloVe / word2vec order (0: all). The rare tail's vectors are noisy and pull the mean away.
+  uint32_t fit_words = kDefaultFitWords;
+  Rerank rerank = Rerank::None;  // rows stored for the exact second stage (RRI8 / RF16)
+};
+
+// The threshold factor each method defaults to (measured on GloVe-100d, docs/ACCURACY.md).
+float default_threshold_factor(Quantization m);
+
+// "seed", "centered", "rotated" or "rotated:D" into method and code dims (threshold unchanged).
+void parse_quantization(std::string_view spec, QuantParams& q);  // throws Error
+std::string quantization_name(const QuantParams& q);             // the inverse: "rotated:512"
+Rerank parse_rerank(std::string_view name);                      // "none" | "int8" | "f16"
+const char* rerank_name(Rerank r);
+
+// The float -> code transform as stored (views into the index): y = R ((x - mean) * scale), then
+// the seed threshold on y. Seed indexes have no mean, scale or rotation (y = x).
+struct Transform {
+  Quantization method = Quantization::Seed;
+  uint32_t in_dims = 0, out_dims = 0;
+  float threshold_factor = kDefaultThresholdFactor;
+  uint64_t seed = 0;
+  std::span<const float> mean, scale;  // in_dims each, or empty
+  std::span<const float> rotation;     // out_dims x in_dims, row-major, or empty
+
+  void apply(std::span<const float> x, std::span<float> y) const;         // y has out_dims
+  void quantize(std::span<const float> x, std::span<int8_t> trits) const;  // trits has out_dims
 };
 
 // What search kernels need: a non-owning view of the codes and norms.
@@ -52,7 +100,8 @@ class Index {
   // Opens and validates a .igla file (mmap). Throws Error on a missing, truncated or corrupt
   // file, naming the path and the problem.
   static Index open(const std::string& path);
-  // Builds an index in memory from float vectors (quantizing each one).
+  // Builds an index in memory from float vectors: fits q's transform (mean, scale, rotation) to
+  // them, quantizes each one, and adds the float32 vectors and rerank rows when asked.
   static Index build(const FloatVectors& vectors, const QuantParams& q, bool keep_float,
                      const Progress& progress = {});
 
@@ -63,9 +112,11 @@ class Index {
   // Writes atomically (temporary file + rename); nothing is left behind on failure.
   void save(const std::string& path) const;
 
-  uint32_t dims() const { return view_.dims; }
+  uint32_t dims() const { return view_.dims; }  // ternary code dims
+  uint32_t float_dims() const { return float_dims_; }  // dims of the float vectors it was built from
   size_t size() const { return view_.n_words; }
   const QuantParams& quant() const { return quant_; }
+  const Transform& transform() const { return xfrm_; }
   const CodesView& codes() const { return view_; }
   const std::string& path() const { return path_; }  // empty when built in memory
 
@@ -81,6 +132,13 @@ class Index {
   bool has_float() const { return float_data_ != nullptr; }
   // The float32 vectors kept for evaluation; verifies their checksum on first use.
   std::span<const float> float_vectors() const;
+  // The words and float32 vectors (the first `limit` words; 0: all) as built from, to build the
+  // index again another way (`igla convert OLD.igla NEW.igla`). Throws Error without F32V.
+  FloatVectors to_float_vectors(size_t limit = 0) const;
+
+  Rerank rerank() const { return quant_.rerank; }
+  // Word `id`'s rerank row as float (float_dims values, a unit vector up to rounding); needs rerank().
+  void rerank_row(size_t id, std::span<float> out) const;
 
   struct SectionInfo {
     std::string tag;
@@ -103,6 +161,10 @@ class Index {
   const uint32_t* sorted_ids_ = nullptr;
   const float* float_data_ = nullptr;
   mutable bool float_verified_ = false;
+  uint32_t float_dims_ = 0;
+  Transform xfrm_;
+  const float* rerank_scale_ = nullptr;  // RRI8's per-dimension scales
+  const void* rerank_rows_ = nullptr;    // int8 or uint16 (float16) rows
 };
 
 // Default location of indexes and downloads: $IGLA_HOME, else ~/.cache/igla.

@@ -1,14 +1,33 @@
 // Word-level operations on top of the batch search: similarity, nearest, analogies (clamp, 3CosAdd,
-// 3CosMul), most_similar and doesnt_match.
+// 3CosMul), most_similar and doesnt_match, each reranked exactly when the index has rerank rows.
 #include "igla/engine.hpp"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 
+#include "core/rerank.hpp"
 #include "igla/error.hpp"
 
 namespace igla {
+
+namespace {
+
+// The float form of a query over words: their rerank rows, weighted.
+FloatQuery word_query(const Index& ix, Combine c, std::span<const uint32_t> ids, std::span<const float> w) {
+  FloatQuery q;
+  q.combine = c;
+  std::vector<float> row(ix.float_dims());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ix.rerank_row(ids[i], row);
+    q.add_term(row, w[i]);
+  }
+  return q;
+}
+
+}  // namespace
 
 AnalogyMode parse_analogy_mode(std::string_view name) {
   if (name == "clamp") return AnalogyMode::Clamp;
@@ -27,7 +46,31 @@ const char* analogy_mode_name(AnalogyMode m) {
 }
 
 Engine::Engine(const Index& index, const SearcherOptions& opts)
-    : index_(index), searcher_(make_searcher(index.codes(), opts)) {}
+    : index_(index), searcher_(make_searcher(index.codes(), opts)), threads_(opts.threads) {}
+
+void Engine::run(const QueryBatch& batch, const std::vector<FloatQuery>* fq, const SearchParams& p,
+                 SearchResults& out) {
+  if (!fq || !reranks()) {
+    searcher_->search(batch, p, out);
+    return;
+  }
+  SearchResults cand;
+  searcher_->search(batch, {.k = std::max(candidates, p.k), .limit = p.limit}, cand);
+  const long nq = static_cast<long>(batch.size());
+  out.k = p.k;
+  out.hits.assign(batch.size() * p.k, Hit{0, 0.0f});
+  out.count.assign(batch.size(), 0);
+#pragma omp parallel num_threads(threads_ > 0 ? threads_ : omp_get_max_threads()) if (nq > 8)
+  {
+    std::vector<Hit> best;
+#pragma omp for schedule(dynamic, 16)
+    for (long q = 0; q < nq; ++q) {
+      rerank_hits(index_, (*fq)[static_cast<size_t>(q)], cand.of(static_cast<size_t>(q)), p.k, best);
+      std::copy(best.begin(), best.end(), out.hits.begin() + q * static_cast<long>(p.k));
+      out.count[static_cast<size_t>(q)] = static_cast<uint32_t>(best.size());
+    }
+  }
+}
 
 uint32_t Engine::id(std::string_view word) const {
   std::string w(word);
@@ -44,14 +87,23 @@ uint32_t Engine::id(std::string_view word) const {
   throw Error(msg);
 }
 
-static float cosine(const Index& ix, uint32_t a, uint32_t b) {
-  const auto ta = ix.trits(a), tb = ix.trits(b);
+float Engine::cosine(uint32_t a, uint32_t b) const {
+  if (reranks()) {
+    std::vector<float> ra(index_.float_dims()), rb(index_.float_dims());
+    index_.rerank_row(a, ra);
+    index_.rerank_row(b, rb);
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t d = 0; d < ra.size(); ++d)
+      ab += double(ra[d]) * rb[d], aa += double(ra[d]) * ra[d], bb += double(rb[d]) * rb[d];
+    return aa > 0 && bb > 0 ? static_cast<float>(ab / std::sqrt(aa * bb)) : 0.0f;
+  }
+  const auto ta = index_.trits(a), tb = index_.trits(b);
   int32_t dot = 0;
   for (size_t d = 0; d < ta.size(); ++d) dot += ta[d] * tb[d];
-  return (ix.codes().inv_norms[a] * static_cast<float>(dot)) * ix.codes().inv_norms[b];
+  return (index_.codes().inv_norms[a] * static_cast<float>(dot)) * index_.codes().inv_norms[b];
 }
 
-float Engine::similarity(std::string_view a, std::string_view b) const { return cosine(index_, id(a), id(b)); }
+float Engine::similarity(std::string_view a, std::string_view b) const { return cosine(id(a), id(b)); }
 
 std::vector<WordHit> Engine::to_words(std::span<const Hit> hits) const {
   std::vector<WordHit> out;
@@ -71,7 +123,31 @@ std::vector<WordHit> Engine::nearest_vector(std::span<const int8_t> trits, size_
 std::vector<WordHit> Engine::nearest(std::string_view word, size_t k) {
   const uint32_t w = id(word);
   const uint32_t excl[1] = {w};
-  return nearest_vector(index_.trits(w), k, excl);
+  if (!reranks()) return nearest_vector(index_.trits(w), k, excl);
+  QueryBatch batch(index_.dims());
+  batch.add_nearest(index_.trits(w), excl);
+  const float one[1] = {1.0f};
+  const std::vector<FloatQuery> fq{word_query(index_, Combine::Sum, excl, one)};
+  SearchResults r;
+  run(batch, &fq, {.k = k}, r);
+  return to_words(r.of(0));
+}
+
+std::vector<WordHit> Engine::nearest_float(std::span<const float> x, size_t k, std::span<const uint32_t> excl) {
+  if (x.size() != index_.float_dims())
+    throw Error("the query vector has " + std::to_string(x.size()) + " values, the index's float vectors have " +
+                std::to_string(index_.float_dims()) + " dims");
+  for (float v : x)
+    if (!std::isfinite(v)) throw Error("the query vector holds a value that is not a finite number");
+  std::vector<int8_t> t(index_.dims());
+  index_.transform().quantize(x, t);
+  QueryBatch batch(index_.dims());
+  batch.add_nearest(t, excl);
+  std::vector<FloatQuery> fq(1);
+  fq[0].add_term(x, 1.0f);
+  SearchResults r;
+  run(batch, &fq, {.k = k}, r);
+  return to_words(r.of(0));
 }
 
 QueryBatch Engine::make_batch(uint32_t dims, AnalogyMode mode) {
@@ -99,12 +175,25 @@ void Engine::add_analogy_query(QueryBatch& batch, uint32_t a, uint32_t b, uint32
 
 std::vector<WordHit> Engine::analogy(std::string_view a, std::string_view b, std::string_view c, size_t k,
                                      AnalogyMode mode) {
-  const uint32_t ia = id(a), ib = id(b), ic = id(c);
-  QueryBatch batch = make_batch(index_.dims(), mode);
-  add_analogy_query(batch, ia, ib, ic, mode);
-  SearchResults r;
-  searcher_->search(batch, {.k = k}, r);
+  const std::array<uint32_t, 3> abc[1] = {{id(a), id(b), id(c)}};
+  const SearchResults r = analogies(abc, mode, {.k = k});
   return to_words(r.of(0));
+}
+
+SearchResults Engine::analogies(std::span<const std::array<uint32_t, 3>> abc, AnalogyMode mode, const SearchParams& p) {
+  QueryBatch batch = make_batch(index_.dims(), mode);
+  std::vector<FloatQuery> fq;
+  const bool exact = reranks() && mode != AnalogyMode::Clamp;  // clamp is a ternary operation only
+  const float w_add[3] = {-1.0f, 1.0f, 1.0f}, w_mul[3] = {1.0f, 1.0f, 1.0f};
+  for (const auto& q : abc) {
+    add_analogy_query(batch, q[0], q[1], q[2], mode);
+    if (exact)
+      fq.push_back(word_query(index_, mode == AnalogyMode::Mul ? Combine::CosMul : Combine::Sum, q,
+                              mode == AnalogyMode::Mul ? w_mul : w_add));
+  }
+  SearchResults r;
+  run(batch, exact ? &fq : nullptr, p, r);
+  return r;
 }
 
 std::vector<WordHit> Engine::most_similar(std::span<const std::string> positive, std::span<const std::string> negative,
@@ -124,13 +213,15 @@ std::vector<WordHit> Engine::most_similar(std::span<const std::string> positive,
   }
   QueryBatch batch(index_.dims());
   batch.add_query(terms, weights, ids);
+  std::vector<FloatQuery> fq;
+  if (reranks()) fq.push_back(word_query(index_, Combine::Sum, ids, sign));
   SearchResults r;
-  searcher_->search(batch, {.k = k}, r);
+  run(batch, &fq, {.k = k}, r);
   // The raw score is sum(+-cos(x, w_i)) = |sum(+-u_i)| * cos(x, sum(+-u_i)); report the cosine to
   // the combined direction, as gensim does (a positive factor: the order is unchanged).
   double norm2 = 0;
   for (size_t i = 0; i < ids.size(); ++i)
-    for (size_t j = 0; j < ids.size(); ++j) norm2 += sign[i] * sign[j] * (i == j ? 1.0 : cosine(index_, ids[i], ids[j]));
+    for (size_t j = 0; j < ids.size(); ++j) norm2 += sign[i] * sign[j] * (i == j ? 1.0 : cosine(ids[i], ids[j]));
   const float scale = norm2 > 1e-12 ? static_cast<float>(1.0 / std::sqrt(norm2)) : 1.0f;
   auto out = to_words(r.of(0));
   for (auto& h : out) h.score *= scale;
@@ -146,7 +237,8 @@ std::string Engine::doesnt_match(std::span<const std::string> words) const {
   double worst_sum = INFINITY;
   for (size_t i = 0; i < ids.size(); ++i) {
     double s = 0;
-    for (size_t j = 0; j < ids.size(); ++j) s += i == j ? (index_.nnz(ids[i]) ? 1.0 : 0.0) : cosine(index_, ids[i], ids[j]);
+    for (size_t j = 0; j < ids.size(); ++j)
+      s += i == j ? (index_.nnz(ids[i]) || reranks() ? 1.0 : 0.0) : cosine(ids[i], ids[j]);
     if (s < worst_sum) worst_sum = s, worst = i;
   }
   return std::string(index_.word(ids[worst]));

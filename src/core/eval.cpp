@@ -117,7 +117,7 @@ std::vector<Question> read_analogies(const std::string& path, std::vector<Analog
 
 using Ids = std::array<uint32_t, 4>;  // a, b, c, d
 
-// ---- analogies: ternary codes, through the engine's batch search ---------------------------------
+// ---- analogies: ternary codes (and the exact rerank, when the index has it), through the engine --
 
 SearchResults ternary_answers(Engine& engine, const std::vector<Ids>& qs, size_t limit, AnalogyMode mode,
                               size_t batch_size) {
@@ -129,9 +129,9 @@ SearchResults ternary_answers(Engine& engine, const std::vector<Ids>& qs, size_t
   batch_size = std::max<size_t>(batch_size, 1);
   for (size_t s = 0; s < qs.size(); s += batch_size) {
     const size_t e = std::min(qs.size(), s + batch_size);
-    QueryBatch batch = Engine::make_batch(engine.index().dims(), mode);
-    for (size_t i = s; i < e; ++i) engine.add_analogy_query(batch, qs[i][0], qs[i][1], qs[i][2], mode);
-    engine.searcher().search(batch, {.k = kTopK, .limit = limit}, r);
+    std::vector<std::array<uint32_t, 3>> abc(e - s);
+    for (size_t i = s; i < e; ++i) abc[i - s] = {qs[i][0], qs[i][1], qs[i][2]};
+    r = engine.analogies(abc, mode, {.k = kTopK, .limit = limit});
     for (size_t i = s; i < e; ++i) {
       const auto h = r.of(i - s);
       std::copy(h.begin(), h.end(), all.hits.begin() + i * kTopK);
@@ -291,7 +291,7 @@ TaskFn pick_task_fn() {
 }
 
 SearchResults float_answers(const Index& ix, size_t R, const std::vector<Ids>& qs, AnalogyMode mode, int threads) {
-  const size_t dims = ix.dims(), nq = qs.size();
+  const size_t dims = ix.float_dims(), nq = qs.size();
   const std::span<const float> fv = ix.float_vectors();
   const int nt = threads > 0 ? threads : omp_get_max_threads();
   const size_t n_tiles = (R + kTile - 1) / kTile;
@@ -419,13 +419,6 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y) {
   return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : NAN;
 }
 
-double ternary_cosine(const Index& ix, uint32_t a, uint32_t b) {
-  const auto ta = ix.trits(a), tb = ix.trits(b);
-  int32_t dot = 0;
-  for (size_t d = 0; d < ta.size(); ++d) dot += ta[d] * tb[d];
-  return (ix.codes().inv_norms[a] * static_cast<float>(dot)) * ix.codes().inv_norms[b];
-}
-
 double float_cosine(std::span<const float> fv, size_t dims, uint32_t a, uint32_t b) {
   double ab = 0, aa = 0, bb = 0;
   for (size_t d = 0; d < dims; ++d) {
@@ -477,7 +470,8 @@ SimilarityReport eval_similarity(const Engine& engine, const std::string& path, 
       ++rep.oov;
       continue;
     }
-    model.push_back(use_float ? float_cosine(fv, ix.dims(), *a, *b) : ternary_cosine(ix, *a, *b));
+    // Without --float: the engine's cosine (rerank rows when the index has them, else the codes).
+    model.push_back(use_float ? float_cosine(fv, ix.float_dims(), *a, *b) : engine.cosine(*a, *b));
     human.push_back(score);
   }
   if (model.empty() && rep.oov == 0) throw Error(path + ": no word pairs");

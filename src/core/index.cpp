@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -17,6 +18,8 @@
 #include <xxhash.h>
 
 #include "core/index_format.hpp"
+#include "core/rerank.hpp"
+#include "core/transform.hpp"
 #include "igla/error.hpp"
 
 namespace igla {
@@ -115,6 +118,45 @@ size_t edit_distance(std::string_view a, std::string_view b, size_t cap) {
   return prev[b.size()];
 }
 
+// The transform of a centered or rotated index from its XFRM section (x, `size` bytes; null when
+// absent), checked against the header; also fills q's rotation fields.
+Transform read_transform(const std::string& path, const Header& h, uint32_t fd, const char* x, uint64_t size,
+                         QuantParams& q) {
+  Transform t;
+  t.method = q.method;
+  t.in_dims = fd;
+  t.out_dims = h.dims;
+  t.threshold_factor = h.threshold_factor;
+  if (t.method == Quantization::Seed) {
+    q.fit_words = 0;
+    if (x) fail(path, "corrupt: a seed-quantized index with a transform section");
+    if (fd != h.dims) fail(path, "corrupt: float dims differ from code dims without a rotation");
+    return t;
+  }
+  if (!x) fail(path, "corrupt: missing section XFRM (the " + quantization_name(q) + " transform)");
+  format::XfrmHeader xh;
+  if (size < sizeof xh) fail(path, "corrupt: section XFRM too small");
+  std::memcpy(&xh, x, sizeof xh);
+  const bool rotated = t.method == Quantization::Rotated;
+  if (xh.method != h.quant_method || xh.in_dims != fd || xh.out_dims != h.dims || (!rotated && fd != h.dims))
+    fail(path, "corrupt: section XFRM does not match the header (method or dims)");
+  const uint64_t floats = 2 * uint64_t{fd} + (rotated ? uint64_t{fd} * h.dims : 0);
+  if (size != sizeof xh + floats * 4)
+    fail(path, "corrupt: section XFRM has " + std::to_string(size) + " bytes, expected " +
+                   std::to_string(sizeof xh + floats * 4));
+  const float* f = reinterpret_cast<const float*>(x + sizeof xh);
+  for (uint64_t i = 0; i < floats; ++i)
+    if (!std::isfinite(f[i])) fail(path, "corrupt: section XFRM holds a non-finite number");
+  t.seed = xh.seed;
+  t.mean = {f, fd};
+  t.scale = {f + fd, fd};
+  if (rotated) t.rotation = {f + 2 * fd, size_t{fd} * h.dims};
+  q.seed = xh.seed;
+  q.fit_words = xh.fit_words;
+  q.code_dims = rotated ? h.dims : 0;
+  return t;
+}
+
 }  // namespace
 
 Index::Index() : storage_(std::make_unique<Storage>()) {}
@@ -174,18 +216,28 @@ Index Index::build(const FloatVectors& v, const QuantParams& q, bool keep_float,
       throw Error("duplicate word '" + v.words[sorted[i]] + "' (entries " + std::to_string(sorted[i - 1]) + " and " +
                   std::to_string(sorted[i]) + ")");
 
+  if (q.method != Quantization::Rotated && q.code_dims && q.code_dims != dims)
+    throw Error("only the rotated quantization changes the number of dims");
+  if (!(q.threshold_factor >= 0.0f) || !std::isfinite(q.threshold_factor))
+    throw Error("threshold factor must be a finite number >= 0");
+  const FittedTransform fit = fit_transform(v, q);
+  const Transform xf = fit.view(q);
+  const uint32_t cdims = fit.out_dims;
+
   // Codes and norms, quantized in parallel.
   const size_t np = padded_words(n);
-  std::vector<uint64_t> codes(code_words(n, dims), 0);
+  std::vector<uint64_t> codes(code_words(n, cdims), 0);
   std::vector<float> norms(2 * np, 0.0f);  // norm[np] then inv_norm[np]
   const long chunk = 4096;
   const long n_chunks = static_cast<long>((n + chunk - 1) / chunk);
   long done = 0;
 #pragma omp parallel for schedule(dynamic, 1)
   for (long c = 0; c < n_chunks; ++c) {
-    std::vector<int8_t> t(dims);
+    std::vector<int8_t> t(cdims);
+    std::vector<float> y(cdims);
     for (size_t i = static_cast<size_t>(c * chunk); i < std::min(n, static_cast<size_t>((c + 1) * chunk)); ++i) {
-      quantize_seed(v.row(i), q.threshold_factor, t);
+      xf.apply(v.row(i), y);
+      quantize_seed(y, q.threshold_factor, t);
       pack_into_blocks(t, i, codes.data());
       const uint32_t nnz = count_nonzero(t);
       norms[i] = std::sqrt(static_cast<float>(nnz));
@@ -205,12 +257,30 @@ Index Index::build(const FloatVectors& v, const QuantParams& q, bool keep_float,
   blobs.push_back({"CODE", 0, as_bytes(codes)});
   blobs.push_back({"NORM", 0, as_bytes(norms)});
   if (keep_float) blobs.push_back({"F32V", format::kLazy, as_bytes(v.data)});
+  if (q.method != Quantization::Seed) {
+    format::XfrmHeader xh{};
+    xh.method = static_cast<uint32_t>(q.method);
+    xh.in_dims = dims;
+    xh.out_dims = cdims;
+    xh.seed = q.seed;
+    xh.fit_words = static_cast<uint32_t>(q.fit_words ? std::min<size_t>(q.fit_words, n) : n);
+    std::vector<char> x(sizeof xh);
+    std::memcpy(x.data(), &xh, sizeof xh);
+    for (const auto* part : {&fit.mean, &fit.scale, &fit.rotation}) {
+      const auto b = as_bytes(*part);
+      x.insert(x.end(), b.begin(), b.end());
+    }
+    blobs.push_back({"XFRM", 0, std::move(x)});
+  }
+  if (q.rerank != Rerank::None)
+    blobs.push_back({q.rerank == Rerank::Int8 ? "RRI8" : "RF16", format::kLazy, encode_rerank_rows(v, q.rerank)});
 
   Header h{};
   std::memcpy(h.magic, format::kMagic, 8);
   h.version = format::kVersion;
   h.n_words = n;
-  h.dims = dims;
+  h.dims = cdims;
+  h.float_dims = dims;
   h.quant_method = static_cast<uint32_t>(q.method);
   h.threshold_factor = q.threshold_factor;
 
@@ -306,13 +376,35 @@ void Index::parse_image(Index& ix, const std::string& path) {
   const float* norms = reinterpret_cast<const float*>(section("NORM", true, 2 * np * 4));
   ix.view_.norms = norms;
   ix.view_.inv_norms = norms + np;
-  ix.float_data_ = reinterpret_cast<const float*>(section("F32V", false, n * size_t{h.dims} * 4));
+  const uint32_t fd = h.float_dims ? h.float_dims : h.dims;
+  ix.float_dims_ = fd;
+  ix.float_data_ = reinterpret_cast<const float*>(section("F32V", false, n * size_t{fd} * 4));
   ix.float_verified_ = false;
-  if (h.quant_method != static_cast<uint32_t>(Quantization::Seed))
+  if (h.quant_method > static_cast<uint32_t>(Quantization::Rotated))
     fail(path, "unknown quantization method " + std::to_string(h.quant_method));
+  ix.quant_ = {};
   ix.quant_.method = static_cast<Quantization>(h.quant_method);
   ix.quant_.threshold_factor = h.threshold_factor;
+  const SectionEntry* xe = find("XFRM");
+  ix.xfrm_ = read_transform(path, h, fd, section("XFRM", false, SIZE_MAX), xe ? xe->size : 0, ix.quant_);
+
+  // Rerank rows: sizes and int8 scales now; the rows' bytes lazily (see index.hpp).
+  const char* i8 = section("RRI8", false, format::align_up(size_t{fd} * 4) + n * fd);
+  const char* f16 = section("RF16", false, n * size_t{fd} * 2);
+  if (i8 && f16) fail(path, "corrupt: both RRI8 and RF16 rerank sections");
+  if (i8) {
+    ix.quant_.rerank = Rerank::Int8;
+    ix.rerank_scale_ = reinterpret_cast<const float*>(i8);
+    for (uint32_t d = 0; d < fd; ++d)
+      if (!(ix.rerank_scale_[d] > 0.0f) || !std::isfinite(ix.rerank_scale_[d]))
+        fail(path, "corrupt: RRI8 scale " + std::to_string(d) + " is not a positive number");
+    ix.rerank_rows_ = i8 + format::align_up(size_t{fd} * 4);
+  } else if (f16) {
+    ix.quant_.rerank = Rerank::F16;
+    ix.rerank_rows_ = f16;
+  }
 }
+
 
 void Index::save(const std::string& path) const {
   const fs::path target(path);
@@ -404,7 +496,20 @@ std::span<const float> Index::float_vectors() const {
         fail(path_, "corrupt: checksum mismatch in section F32V (the file was modified or damaged)");
     float_verified_ = true;
   }
-  return {float_data_, size() * dims()};
+  return {float_data_, size() * float_dims()};
+}
+
+FloatVectors Index::to_float_vectors(size_t limit) const {
+  if (!has_float())
+    fail(path_, "has no float32 vectors (it was built with --no-float): convert the original vector file instead");
+  const size_t n = limit ? std::min(limit, size()) : size();
+  const auto f = float_vectors();
+  FloatVectors v;
+  v.dims = float_dims();
+  v.words.reserve(n);
+  for (size_t i = 0; i < n; ++i) v.words.emplace_back(word(i));
+  v.data.assign(f.begin(), f.begin() + static_cast<long>(n * v.dims));
+  return v;
 }
 
 std::vector<Index::SectionInfo> Index::sections() const {

@@ -36,6 +36,21 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
   if (with_k) cmd->add_option("-k,--top", k, "Number of results")->check(CLI::PositiveNumber);
 }
 
+void SearchOptions::add_candidates(CLI::App* cmd) {
+  cmd->add_option("--candidates", candidates,
+                  "Two-stage search: rescore the top C ternary candidates exactly on the index's rerank rows "
+                  "(0: ternary scores only; no effect on an index without rerank rows; default: " +
+                      std::to_string(kDefaultCandidates) + ")")
+      ->check(CLI::NonNegativeNumber);
+}
+
+Engine SearchOptions::engine(const Index& ix) const {
+  Engine e(ix, searcher());
+  e.lower = lower;
+  e.candidates = candidates;
+  return e;
+}
+
 std::string SearchOptions::index_path() const { return index.empty() ? default_index_path() : index; }
 
 Index SearchOptions::open_index() const {

@@ -33,7 +33,10 @@ struct SearchOptions {
   bool json = false;
   bool lower = false;
   size_t k = 10;
+  size_t candidates = kDefaultCandidates;
   void add_to(CLI::App* cmd, bool with_k = true);
+  void add_candidates(CLI::App* cmd);  // --candidates, for commands that rerank
+  Engine engine(const Index& ix) const;  // an engine with --lower and --candidates applied
   std::string index_path() const;
   Index open_index() const;   // clear error when the default index was never fetched
   SearcherOptions searcher() const { return {.device = device, .threads = threads, .kernel = kernel}; }

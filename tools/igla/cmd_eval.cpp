@@ -24,6 +24,39 @@ void adjust_options(CLI::App* cmd) {
   cmd->get_option("--json")->description("Print one JSON object instead of text");
 }
 
+// What is evaluated and what it costs per word: with --float the float32 rows (F32V); otherwise
+// what search reads (codes, norms, transform, rerank rows). The vocabulary, the same for every
+// mode, is left out of both.
+struct Method {
+  std::string name;
+  double bytes_per_word = 0;
+};
+
+Method describe(const Index& ix, const Engine& e, bool use_float) {
+  uint64_t f32 = 0, search = 0;
+  for (const auto& s : ix.sections()) {
+    if (s.tag == "F32V") f32 += s.size;
+    if (s.tag == "CODE" || s.tag == "NORM" || s.tag == "XFRM" || s.tag == "RRI8" || s.tag == "RF16") search += s.size;
+  }
+  const double n = double(ix.size());
+  if (use_float) return {"float32", double(f32) / n};
+  std::string name = fmt::format("{} f={:g}, {} dims", quantization_name(ix.quant()), ix.quant().threshold_factor,
+                                 ix.dims());
+  if (e.reranks()) name += fmt::format(", {} rerank of {} candidates", rerank_name(ix.rerank()), e.candidates);
+  return {name, double(search) / n};
+}
+
+nlohmann::json method_json(const Index& ix, const Engine& e, bool use_float) {
+  const Method m = describe(ix, e, use_float);
+  return {{"quantization", use_float ? "float32" : quantization_name(ix.quant())},
+          {"threshold_factor", ix.quant().threshold_factor},
+          {"code_dims", ix.dims()},
+          {"rerank", use_float || !e.reranks() ? "none" : rerank_name(ix.rerank())},
+          {"candidates", use_float || !e.reranks() ? 0 : e.candidates},
+          {"bytes_per_word", m.bytes_per_word},
+          {"description", m.name}};
+}
+
 void add_analogies(CLI::App* eval) {
   struct Args {
     SearchOptions opt;
@@ -43,10 +76,11 @@ void add_analogies(CLI::App* eval) {
   cmd->add_flag("--float", a->use_float, "Exact float32 cosine on the vectors kept in the index (clamp counts as add)");
   cmd->add_option("--batch", a->batch, "Questions per search call")->check(CLI::PositiveNumber);
   a->opt.add_to(cmd, false);
+  a->opt.add_candidates(cmd);
   adjust_options(cmd);
   cmd->callback([a] {
     const Index ix = a->opt.open_index();
-    Engine e(ix, a->opt.searcher());
+    Engine e = a->opt.engine(ix);
     const AnalogyEvalOptions o{.restrict_vocab = a->restrict_vocab, .mode = parse_analogy_mode(a->mode),
                                .use_float = a->use_float, .batch = a->batch, .threads = a->opt.threads};
     const AnalogyReport r = eval_analogies(e, a->file, o);
@@ -66,6 +100,7 @@ void add_analogies(CLI::App* eval) {
                                         {"mode", a->use_float && o.mode == AnalogyMode::Clamp ? "add" : a->mode},
                                         {"float", a->use_float},
                                         {"restrict", a->restrict_vocab},
+                                        {"method", method_json(ix, e, a->use_float)},
                                         {"backend", how},
                                         {"sections", secs},
                                         {"semantic", score_json(r.sem_correct, r.sem_answered)},
@@ -87,6 +122,8 @@ void add_analogies(CLI::App* eval) {
                r.answered + r.skipped, a->restrict_vocab ? std::min(a->restrict_vocab, ix.size()) : ix.size());
     std::fflush(stdout);  // keep the time line ahead of the total on a terminal
     fmt::print(stderr, "time: {:.2f} s, {:.0f} questions/s ({})\n", r.seconds, qps, how);
+    const Method m = describe(ix, e, a->use_float);
+    fmt::print("method: {}, {:.1f} bytes per word\n", m.name, m.bytes_per_word);
     fmt::print("total: {} ({}/{})\n", percent(r.correct, r.answered), r.correct, r.answered);
   });
 }
@@ -104,14 +141,16 @@ void add_similarity_eval(CLI::App* eval) {
   cmd->add_option("file", a->file, "'w1,w2,score' CSV (header allowed) or 'w1 w2 score' lines")->required();
   cmd->add_flag("--float", a->use_float, "Cosine of the float32 vectors kept in the index");
   a->opt.add_to(cmd, false);
+  a->opt.add_candidates(cmd);
   adjust_options(cmd);
   cmd->callback([a] {
     const Index ix = a->opt.open_index();
-    Engine e(ix, a->opt.searcher());
+    Engine e = a->opt.engine(ix);
     const SimilarityReport r = eval_similarity(e, a->file, a->use_float);
     if (a->opt.json) {
       fmt::print("{}\n", nlohmann::json{{"file", a->file},
                                         {"float", a->use_float},
+                                        {"method", method_json(ix, e, a->use_float)},
                                         {"spearman", r.spearman},
                                         {"pearson", r.pearson},
                                         {"pairs", r.pairs},
@@ -120,6 +159,8 @@ void add_similarity_eval(CLI::App* eval) {
       return;
     }
     fmt::print("spearman: {:.3f}\npearson: {:.3f}\npairs: {} (oov {})\n", r.spearman, r.pearson, r.pairs, r.oov);
+    const Method m = describe(ix, e, a->use_float);
+    fmt::print("method: {}, {:.1f} bytes per word\n", m.name, m.bytes_per_word);
   });
 }
 

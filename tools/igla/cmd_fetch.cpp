@@ -67,7 +67,7 @@ void add_fetch(CLI::App& app) {
                                  "(default ~/.cache/igla) and build the default index glove-100d.igla");
   cmd->add_option("--output", a->output, "Where to write the index (default: $IGLA_HOME/glove-100d.igla)");
   cmd->add_option("--limit", a->o.limit, "Keep only the N most frequent words")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threshold-factor", a->o.threshold_factor, "Quantization threshold factor (default: 0.5)");
+  add_quantization_options(cmd, a->o);
   cmd->add_flag("--force", a->force, "Rebuild the index even if it exists");
   cmd->add_flag("--no-float", a->no_float, "Do not keep the float32 vectors (no `eval --float`)");
   cmd->callback([a] {

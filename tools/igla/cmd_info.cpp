@@ -32,7 +32,9 @@ void add_info(CLI::App& app) {
                        {"format_version", format::kVersion},
                        {"words", ix.size()},
                        {"dims", ix.dims()},
-                       {"quantization", "seed"},
+                       {"float_dims", ix.float_dims()},
+                       {"quantization", quantization_name(ix.quant())},
+                       {"rerank", rerank_name(ix.rerank())},
                        {"threshold_factor", ix.quant().threshold_factor},
                        {"nonzero_fraction", nzf},
                        {"has_float", ix.has_float()},
@@ -48,7 +50,15 @@ void add_info(CLI::App& app) {
     fmt::print("format version: {}\n", format::kVersion);
     fmt::print("words:          {}\n", ix.size());
     fmt::print("dims:           {} ({} x 64-bit words per bitplane, 2 bitplanes)\n", ix.dims(), ix.codes().W);
-    fmt::print("quantization:   seed, |x| > {} x mean|x|\n", ix.quant().threshold_factor);
+    const char* how = ix.quant().method == Quantization::Seed       ? "x"
+                      : ix.quant().method == Quantization::Centered ? "y = (x - mean) * scale"
+                                                                    : "y = R (x - mean) * scale";
+    fmt::print("quantization:   {}, {}{}, trit = sign(y) where |y| > {} x mean|y|\n", quantization_name(ix.quant()),
+               ix.quant().method == Quantization::Seed ? "y = " : "", how, ix.quant().threshold_factor);
+    if (ix.float_dims() != ix.dims()) fmt::print("float dims:     {}\n", ix.float_dims());
+    fmt::print("rerank rows:    {}\n", ix.rerank() == Rerank::None
+                                           ? std::string("none (ternary scores only)")
+                                           : fmt::format("{} (two-stage search)", rerank_name(ix.rerank())));
     fmt::print("non-zero trits: {:.2f}%\n", 100.0 * nzf);
     fmt::print("float32 kept:   {}\n", ix.has_float() ? "yes (eval --float)" : "no");
     fmt::print("file size:      {} (opened in {:.1f} ms: mmap + checks of the sections search uses)\n",

@@ -33,8 +33,7 @@ void add_op(CLI::App* vsa, Op op) {
   a->opt.add_to(cmd);
   cmd->callback([a, op] {
     const Index ix = a->opt.open_index();
-    Engine e(ix, a->opt.searcher());
-    e.lower = a->opt.lower;
+    Engine e = a->opt.engine(ix);
     std::vector<uint32_t> ids;
     std::vector<std::vector<int8_t>> vs;
     for (auto& word : a->words) ids.push_back(e.id(word)), vs.push_back(ix.trits(ids.back()));

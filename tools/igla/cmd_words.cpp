@@ -2,10 +2,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "igla/error.hpp"
 
 namespace igla::cli {
 namespace {
@@ -16,10 +22,10 @@ void add_similarity(CLI::App& app) {
   auto* cmd = app.add_subcommand("similarity", "Cosine similarity of two words' ternary vectors");
   cmd->add_option("words", *words, "Two words")->required()->expected(2);
   opt->add_to(cmd, false);
+  opt->add_candidates(cmd);
   cmd->callback([opt, words] {
     const Index ix = opt->open_index();
-    Engine e(ix, opt->searcher());
-    e.lower = opt->lower;
+    Engine e = opt->engine(ix);
     const float s = e.similarity((*words)[0], (*words)[1]);
     if (opt->json)
       fmt::print("{}\n", nlohmann::json{{"a", (*words)[0]}, {"b", (*words)[1]}, {"similarity", s}}.dump());
@@ -28,17 +34,46 @@ void add_similarity(CLI::App& app) {
   });
 }
 
+// A query vector from a text file: float values separated by white space.
+std::vector<float> read_vector(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot open " + path + ": " + std::strerror(errno));
+  std::vector<float> v;
+  std::string tok;
+  while (in >> tok) {
+    float x = 0;
+    const auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), x);
+    if (ec != std::errc() || p != tok.data() + tok.size() || !std::isfinite(x))
+      throw Error(fmt::format("{}: value {} ('{}') is not a finite number", path, v.size() + 1, tok));
+    v.push_back(x);
+  }
+  if (v.empty()) throw Error(path + ": no values (expected the float vector, values separated by white space)");
+  return v;
+}
+
 void add_nearest(CLI::App& app) {
   auto opt = std::make_shared<SearchOptions>();
   auto word = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("nearest", "The k words closest to a word (cosine), the word itself excluded");
-  cmd->add_option("word", *word, "Query word")->required();
+  auto vec = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand(
+      "nearest", "The k words closest to a word (the word itself excluded) or to a float vector (cosine)");
+  auto* w = cmd->add_option("word", *word, "Query word");
+  auto* v = cmd->add_option("--vector", *vec,
+                            "Text file holding a float vector (as many values as the index's float dims), "
+                            "quantized as the index was; instead of a word");
+  w->excludes(v);
   opt->add_to(cmd);
-  cmd->callback([opt, word] {
+  opt->add_candidates(cmd);
+  cmd->callback([opt, word, vec] {
+    if (word->empty() == vec->empty()) throw Error("nearest takes a word or --vector FILE");
     const Index ix = opt->open_index();
-    Engine e(ix, opt->searcher());
-    e.lower = opt->lower;
-    print_hits(e.nearest(*word, opt->k), opt->json);
+    Engine e = opt->engine(ix);
+    if (word->size()) return print_hits(e.nearest(*word, opt->k), opt->json);
+    const std::vector<float> v = read_vector(*vec);
+    if (v.size() != ix.float_dims())
+      throw Error(fmt::format("{} has {} values, the index's float vectors have {} dims", *vec, v.size(),
+                              ix.float_dims()));
+    print_hits(e.nearest_float(v, opt->k), opt->json);
   });
 }
 
@@ -55,10 +90,10 @@ void add_analogy(CLI::App& app) {
       ->check(CLI::IsMember({"clamp", "add", "mul"}));
   cmd->add_flag("--time", *timed, "Print the query latency (search only) on stderr");
   opt->add_to(cmd);
+  opt->add_candidates(cmd);
   cmd->callback([opt, words, mode, timed] {
     const Index ix = opt->open_index();
-    Engine e(ix, opt->searcher());
-    e.lower = opt->lower;
+    Engine e = opt->engine(ix);
     const auto m = parse_analogy_mode(*mode);
     using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
@@ -90,10 +125,10 @@ void add_most_similar(CLI::App& app) {
   cmd->add_option("-p,--positive", *pos, "Words that count positively");
   cmd->add_option("-n,--negative", *neg, "Words that count negatively");
   opt->add_to(cmd);
+  opt->add_candidates(cmd);
   cmd->callback([opt, pos, neg] {
     const Index ix = opt->open_index();
-    Engine e(ix, opt->searcher());
-    e.lower = opt->lower;
+    Engine e = opt->engine(ix);
     print_hits(e.most_similar(*pos, *neg, opt->k), opt->json);
   });
 }
@@ -104,10 +139,10 @@ void add_doesnt_match(CLI::App& app) {
   auto* cmd = app.add_subcommand("doesnt-match", "The word that fits least with the others (gensim's doesnt_match)");
   cmd->add_option("words", *words, "Two or more words")->required();
   opt->add_to(cmd, false);
+  opt->add_candidates(cmd);
   cmd->callback([opt, words] {
     const Index ix = opt->open_index();
-    Engine e(ix, opt->searcher());
-    e.lower = opt->lower;
+    Engine e = opt->engine(ix);
     const std::string w = e.doesnt_match(*words);
     if (opt->json)
       fmt::print("{}\n", nlohmann::json{{"doesnt_match", w}}.dump());

@@ -1,6 +1,8 @@
 // igla CLI: float vectors -> .igla, shared by `convert` and `fetch-glove`.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <string>
 
 #include "igla/index.hpp"
@@ -11,9 +13,18 @@ namespace igla::cli {
 struct ConvertOptions {
   VectorFormat format = VectorFormat::Auto;
   size_t limit = 0;
-  float threshold_factor = kDefaultThresholdFactor;
+  // The defaults: the best codes that cost no more than the seed's, and int8 rerank rows
+  // (float32's analogy accuracy at 35% of its bytes per word; docs/ACCURACY.md).
+  std::string quantization = "rotated";  // seed | centered | rotated[:D]
+  float threshold_factor = -1;           // < 0: the chosen mode's default (default_threshold_factor)
+  std::string rerank = "int8";           // none | int8 | f16
   bool keep_float = true;
 };
+
+// --quantization, --threshold-factor and --rerank of `convert` and `fetch-glove`.
+void add_quantization_options(CLI::App* cmd, ConvertOptions& o);
+// The index parameters they name; the threshold defaults per mode (measured, docs/ACCURACY.md).
+QuantParams quant_params(const ConvertOptions& o);
 
 // Loads, quantizes and writes atomically, with progress bars and a summary on stderr.
 void convert_file(const std::string& input, const std::string& output, const ConvertOptions& opts);

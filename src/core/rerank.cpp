@@ -1,0 +1,115 @@
+// Rerank rows: encoding at build, decoding per candidate, and the exact float rescoring.
+#include "core/rerank.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/fdot.hpp"
+#include "core/half.hpp"
+#include "core/index_format.hpp"
+#include "igla/error.hpp"
+
+namespace igla {
+
+namespace {
+
+// Row i of v scaled to unit length (a zero row stays zero), computed in double.
+void unit_row(const FloatVectors& v, size_t i, float* out) {
+  double n2 = 0;
+  for (float x : v.row(i)) n2 += double(x) * x;
+  const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
+  for (uint32_t d = 0; d < v.dims; ++d) out[d] = static_cast<float>(v.row(i)[d] * inv);
+}
+
+}  // namespace
+
+std::vector<char> encode_rerank_rows(const FloatVectors& v, Rerank kind) {
+  const size_t n = v.size(), D = v.dims;
+  std::vector<char> out;
+  if (kind == Rerank::None) return out;
+  std::vector<float> u(D);
+  if (kind == Rerank::F16) {
+    out.resize(n * D * 2);
+    for (size_t i = 0; i < n; ++i) {
+      unit_row(v, i, u.data());
+      for (size_t d = 0; d < D; ++d) {
+        const uint16_t h = float_to_half(u[d]);
+        std::memcpy(out.data() + (i * D + d) * 2, &h, 2);
+      }
+    }
+    return out;
+  }
+  // int8: scale[d] = max |unit[d]| / 127 over the vocabulary, so no value clips.
+  std::vector<float> scale(D, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    unit_row(v, i, u.data());
+    for (size_t d = 0; d < D; ++d) scale[d] = std::max(scale[d], std::fabs(u[d]));
+  }
+  for (float& s : scale) s = s > 0 ? s / 127.0f : 1.0f;
+  const size_t head = format::align_up(D * 4);
+  out.assign(head + n * D, 0);
+  std::memcpy(out.data(), scale.data(), D * 4);
+  for (size_t i = 0; i < n; ++i) {
+    unit_row(v, i, u.data());
+    for (size_t d = 0; d < D; ++d)
+      out[head + i * D + d] = static_cast<char>(std::clamp<long>(std::lround(u[d] / scale[d]), -127, 127));
+  }
+  return out;
+}
+
+void Index::rerank_row(size_t id, std::span<float> out) const {
+  const uint32_t D = float_dims_;
+  if (!rerank_rows_)
+    throw Error("index " + (path_.empty() ? std::string("(in memory)") : path_) + " has no rerank rows");
+  if (out.size() != D || id >= size()) throw Error("rerank_row: bad word id or output size");
+  if (quant_.rerank == Rerank::Int8) {
+    const int8_t* r = static_cast<const int8_t*>(rerank_rows_) + id * D;
+    for (uint32_t d = 0; d < D; ++d) out[d] = static_cast<float>(r[d]) * rerank_scale_[d];
+  } else {
+    const char* r = static_cast<const char*>(rerank_rows_) + id * D * 2;
+    for (uint32_t d = 0; d < D; ++d) {
+      uint16_t h;
+      std::memcpy(&h, r + d * 2, 2);
+      out[d] = half_to_float(h);
+    }
+  }
+}
+
+void FloatQuery::add_term(std::span<const float> v, float w) {
+  double n2 = 0;
+  for (float x : v) n2 += double(x) * x;
+  const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
+  for (float x : v) terms.push_back(static_cast<float>(x * inv));
+  weights.push_back(w);
+}
+
+void rerank_hits(const Index& ix, const FloatQuery& q, std::span<const Hit> candidates, size_t k,
+                 std::vector<Hit>& out) {
+  const uint32_t D = ix.float_dims();
+  const size_t nt = q.weights.size();
+  if (q.terms.size() != nt * D) throw Error("rerank: query terms do not match the index's float dims");
+  if (q.combine == Combine::CosMul && nt != 3) throw Error("3CosMul takes exactly three terms (a, b, c)");
+  std::vector<float> x(D), c(nt);
+  out.clear();
+  for (const Hit& h : candidates) {
+    ix.rerank_row(h.id, x);
+    const float xx = fdot(x.data(), x.data(), D);
+    const float inv = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
+    for (size_t t = 0; t < nt; ++t) c[t] = fdot(x.data(), q.terms.data() + t * D, D) * inv;
+    float score;
+    if (q.combine == Combine::CosMul) {  // combine_score's 3CosMul on float cosines
+      const float sa = (c[0] + 1.0f) * 0.5f, sb = (c[1] + 1.0f) * 0.5f, sc = (c[2] + 1.0f) * 0.5f;
+      score = (sb * sc) / (sa + kCosMulEpsilon);
+    } else {
+      score = 0.0f;
+      for (size_t t = 0; t < nt; ++t) score += q.weights[t] * c[t];
+    }
+    out.push_back({h.id, score});
+  }
+  const size_t m = std::min(k, out.size());
+  std::partial_sort(out.begin(), out.begin() + static_cast<long>(m), out.end(), better);
+  out.resize(m);
+}
+
+}  // namespace igla
