@@ -1,0 +1,144 @@
+// igla CUDA backend: device helpers shared by the kernels.
+//
+// Ranking keys. A hit (score, id) becomes one 64-bit key whose unsigned order is the order of
+// igla::better(): the high word is the score mapped to an order-preserving unsigned integer
+// (-0.0 folded onto +0.0, since better() treats them as equal), the low word is ~id, so of two
+// equal scores the lower id has the larger key. Key 0 means "empty" (no real float maps to it
+// except a negative NaN with every mantissa bit set).
+//
+// Warp lists. A top-K list (K <= 32) lives in one warp: lane i holds the i-th best key, lanes
+// >= K hold 0. Candidates are merged in either one at a time (ballot + shuffle: the common case
+// once the list is warm) or 32 at a time through a bitonic sort and merge.
+#pragma once
+
+#include <cstdint>
+
+namespace igla::cuda {
+
+constexpr unsigned kFull = 0xffffffffu;
+
+__device__ __forceinline__ uint32_t ord_of(float s) {
+  uint32_t u = __float_as_uint(s);
+  if (u == 0x80000000u) u = 0;
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ __forceinline__ float score_of_ord(uint32_t o) {
+  const uint32_t u = (o & 0x80000000u) ? (o & 0x7fffffffu) : ~o;
+  return __uint_as_float(u);
+}
+__device__ __forceinline__ uint64_t make_key(float s, uint32_t id) {
+  return (static_cast<uint64_t>(ord_of(s)) << 32) | static_cast<uint32_t>(~id);
+}
+__device__ __forceinline__ uint32_t key_id(uint64_t key) { return ~static_cast<uint32_t>(key); }
+__device__ __forceinline__ float key_score(uint64_t key) { return score_of_ord(static_cast<uint32_t>(key >> 32)); }
+
+__device__ __forceinline__ uint64_t shfl64(uint64_t v, int src) { return __shfl_sync(kFull, v, src); }
+__device__ __forceinline__ uint64_t shfl_xor64(uint64_t v, int m) { return __shfl_xor_sync(kFull, v, m); }
+__device__ __forceinline__ uint64_t shfl_up64(uint64_t v, int d) { return __shfl_up_sync(kFull, v, d); }
+__device__ __forceinline__ uint64_t umax64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+__device__ __forceinline__ uint64_t umin64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+__device__ __forceinline__ unsigned lane_id() { return threadIdx.x & 31u; }
+
+// Bitonic sort of one key per lane, descending across lanes 0..31.
+__device__ __forceinline__ uint64_t warp_sort_desc(uint64_t x) {
+  const unsigned lane = lane_id();
+#pragma unroll
+  for (int k = 2; k <= 32; k <<= 1) {
+#pragma unroll
+    for (int j = k >> 1; j > 0; j >>= 1) {
+      const uint64_t o = shfl_xor64(x, j);
+      const bool desc_block = (lane & k) == 0;
+      const bool lower = (lane & j) == 0;
+      x = (lower == desc_block) ? umax64(x, o) : umin64(x, o);
+    }
+  }
+  return x;
+}
+
+// v, o: descending lists across lanes. Returns the 32 largest of both, descending.
+__device__ __forceinline__ uint64_t warp_merge_desc(uint64_t v, uint64_t o) {
+  const unsigned lane = lane_id();
+  uint64_t x = umax64(v, shfl64(o, 31 - lane));
+#pragma unroll
+  for (int j = 16; j > 0; j >>= 1) {
+    const uint64_t y = shfl_xor64(x, j);
+    x = (lane & j) == 0 ? umax64(x, y) : umin64(x, y);
+  }
+  return x;
+}
+
+// A top-K list in a warp (K in 1..32).
+struct WarpList {
+  uint64_t v;  // this lane's entry
+  int K;
+  unsigned kmask;  // lanes < K
+
+  __device__ __forceinline__ void init(int k) {
+    K = k;
+    kmask = k >= 32 ? kFull : ((1u << k) - 1u);
+    v = 0;
+  }
+  __device__ __forceinline__ uint64_t threshold() const { return shfl64(v, K - 1); }
+  __device__ __forceinline__ void clear_tail() {
+    if (lane_id() >= static_cast<unsigned>(K)) v = 0;
+  }
+  // Inserts the warp-uniform key c, known to beat threshold().
+  __device__ __forceinline__ void insert_one(uint64_t c) {
+    const unsigned pos = __popc(__ballot_sync(kFull, v > c) & kmask);
+    const uint64_t up = shfl_up64(v, 1);
+    const unsigned lane = lane_id();
+    if (lane > pos) v = up;
+    else if (lane == pos) v = c;
+    clear_tail();
+  }
+  // Offers one candidate per lane (0: none). Exact: afterwards the list holds the K best of the
+  // list and the candidates.
+  __device__ __forceinline__ void offer(uint64_t c) {
+    uint64_t thr = threshold();
+    unsigned m = __ballot_sync(kFull, c > thr);
+    if (!m) return;
+    if (__popc(m) <= 3) {
+      while (m) {
+        const int src = __ffs(m) - 1;
+        m &= m - 1;
+        const uint64_t cc = shfl64(c, src);
+        if (cc > thr) {
+          insert_one(cc);
+          thr = threshold();
+        }
+      }
+    } else {
+      const uint64_t x = warp_sort_desc(c > thr ? c : 0);
+      v = warp_merge_desc(v, x);
+      clear_tail();
+    }
+  }
+  // Merges another list o (descending across lanes, lanes >= K zero).
+  __device__ __forceinline__ void merge_sorted(uint64_t o) {
+    const uint64_t thr = threshold();
+    const unsigned m = __ballot_sync(kFull, o > thr);
+    if (!m) return;
+    if (__popc(m) <= 2) {
+      offer(o);
+    } else {
+      v = warp_merge_desc(v, o);
+      clear_tail();
+    }
+  }
+};
+
+// float(dot) * w ... in exactly combine_score's order (no contraction: explicit _rn intrinsics).
+__device__ __forceinline__ float sum_term(float s, float w, int dot) {
+  return __fadd_rn(s, __fmul_rn(w, __int2float_rn(dot)));
+}
+__device__ __forceinline__ float cosmul_score(const int* dots, const float* w, float inv) {
+  const float ca = __fmul_rn(__fmul_rn(w[0], __int2float_rn(dots[0])), inv);
+  const float cb = __fmul_rn(__fmul_rn(w[1], __int2float_rn(dots[1])), inv);
+  const float cc = __fmul_rn(__fmul_rn(w[2], __int2float_rn(dots[2])), inv);
+  const float sa = __fmul_rn(__fadd_rn(ca, 1.0f), 0.5f);
+  const float sb = __fmul_rn(__fadd_rn(cb, 1.0f), 0.5f);
+  const float sc = __fmul_rn(__fadd_rn(cc, 1.0f), 0.5f);
+  return __fdiv_rn(__fmul_rn(sb, sc), __fadd_rn(sa, 0.001f));
+}
+
+}  // namespace igla::cuda

@@ -1,0 +1,1016 @@
+// igla CUDA backend: kernels. See kernels.hpp for the three paths and scripts/gpu/NOTES.md for
+// the numbers behind the design.
+#include "cuda/kernels.hpp"
+
+#include <cub/device/device_segmented_sort.cuh>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <cstdio>
+
+#include "cuda/device_common.cuh"
+
+namespace igla::cuda {
+
+namespace {
+
+constexpr int kCap = 256;  // per-warp candidate buffer of the mma kernel
+constexpr uint32_t kSampleWords = 1024;  // words per split scored exactly before the mma kernel
+constexpr int kConsumerWarps = 8;
+
+// Bump allocator over one scratch block (256-byte aligned pieces).
+struct Bump {
+  char* p;
+  size_t used = 0;
+  template <class T>
+  T* take(size_t count) {
+    used = (used + 255) & ~size_t{255};
+    T* r = reinterpret_cast<T*>(p ? p + used : nullptr);
+    used += count * sizeof(T);
+    return r;
+  }
+};
+
+inline void launch_check(const char* what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "igla cuda: launch of %s failed: %s\n", what, cudaGetErrorString(e));
+  }
+}
+
+__device__ __forceinline__ int dot_planes(const uint64_t* wp, const uint64_t* qp, uint32_t W) {
+  int dot = 0;
+  for (uint32_t j = 0; j < W; ++j) {
+    const uint64_t nz = __ldg(wp + j * 16), sg = __ldg(wp + j * 16 + 8);
+    const uint64_t m = nz & qp[j];
+    dot += __popcll(m) - 2 * __popcll(m & (sg ^ qp[W + j]));
+  }
+  return dot;
+}
+
+// combine_score for word x over the T terms whose planes (2W words each) start at qp.
+__device__ __forceinline__ float score_generic(uint32_t x, const uint64_t* codes, uint32_t W, const uint64_t* qp,
+                                               const float* w, uint32_t T, int combine, float inv) {
+  const uint64_t* wp = codes + static_cast<size_t>(x >> 3) * W * 16 + (x & 7);
+  if (combine == 0) {
+    float s = 0.0f;
+    for (uint32_t t = 0; t < T; ++t) s = sum_term(s, w[t], dot_planes(wp, qp + t * 2 * W, W));
+    return __fmul_rn(s, inv);
+  }
+  int d[3];
+#pragma unroll
+  for (int t = 0; t < 3; ++t) d[t] = dot_planes(wp, qp + t * 2 * W, W);
+  return cosmul_score(d, w, inv);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preparation kernels.
+
+// Vocabulary: bitplanes -> int8 in the wgmma canonical K-major no-swizzle layout, per tile of
+// 128 words: byte (r, c) at (r / 8) * 8 * Kp + (c / 16) * 128 + (r % 8) * 16 + c % 16.
+__global__ void tile_vocab_kernel(const uint64_t* codes, uint32_t n, uint32_t dims, uint32_t W, uint32_t Kp,
+                                  uint32_t n_tiles, uint32_t stride, int8_t* out) {
+  const uint32_t chunks = Kp / 16;
+  const size_t total = static_cast<size_t>(n_tiles) * kTileWords * chunks;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const uint32_t word = static_cast<uint32_t>(i / chunks), c = static_cast<uint32_t>(i % chunks);
+    alignas(16) int8_t v[16];
+#pragma unroll
+    for (int e = 0; e < 16; ++e) {
+      const uint32_t d = c * 16 + e;
+      int8_t t = 0;
+      if (word < n && d < dims) {
+        const size_t base = (static_cast<size_t>(word >> 3) * W + (d >> 6)) * 16 + (word & 7);
+        const uint64_t nz = codes[base] >> (d & 63), sg = codes[base + 8] >> (d & 63);
+        t = (nz & 1) ? ((sg & 1) ? -1 : 1) : 0;
+      }
+      v[e] = t;
+    }
+    const uint32_t tile = word / kTileWords, r = word % kTileWords;
+    int8_t* dst = out + static_cast<size_t>(tile) * stride + (r / 8) * 8 * Kp + c * 128 + (r % 8) * 16;
+    *reinterpret_cast<int4*>(dst) = *reinterpret_cast<const int4*>(v);
+  }
+}
+
+// Each tile's extra bytes: inv[128], then max(inv).
+__global__ void tile_extra_kernel(const float* inv, uint32_t n_tiles, uint32_t Kp, uint32_t stride, int8_t* out) {
+  const uint32_t t = blockIdx.x;
+  if (t >= n_tiles) return;
+  float* dst = reinterpret_cast<float*>(out + static_cast<size_t>(t) * stride + kTileWords * Kp);
+  const float v = inv[static_cast<size_t>(t) * kTileWords + threadIdx.x];
+  dst[threadIdx.x] = v;
+  float m = v;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(kFull, m, o));
+  __shared__ float wm[kTileWords / 32];
+  if ((threadIdx.x & 31) == 0) wm[threadIdx.x / 32] = m;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float x = 0.0f;
+    for (int i = 0; i < kTileWords / 32; ++i) x = fmaxf(x, wm[i]);
+    dst[kTileWords] = x;
+    for (int i = kTileWords + 1; i < static_cast<int>(kTileExtra / 4); ++i) dst[i] = 0.0f;
+  }
+}
+
+// Queries (one term each) -> int8 tiles like the vocabulary, 128 queries a tile; weights per row.
+__global__ void tile_queries_kernel(const int8_t* trits, const float* weights, const uint32_t* term_off, int n_q,
+                                    uint32_t dims, uint32_t Kp, int n_qt, int8_t* out, float* qw) {
+  const uint32_t chunks = Kp / 16;
+  const size_t total = static_cast<size_t>(n_qt) * kTileQueries * chunks;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const uint32_t row = static_cast<uint32_t>(i / chunks), c = static_cast<uint32_t>(i % chunks);
+    const bool real = row < static_cast<uint32_t>(n_q);
+    const int8_t* src = real ? trits + static_cast<size_t>(term_off[row]) * dims : nullptr;
+    // A negative weight is moved onto the trits: (-w) * float(-dot) is w * float(dot) exactly,
+    // and the kernel's integer bound needs w > 0.
+    const float w = real ? weights[term_off[row]] : 0.0f;
+    const bool flip = w < 0.0f;
+    alignas(16) int8_t v[16];
+#pragma unroll
+    for (int e = 0; e < 16; ++e) {
+      const uint32_t d = c * 16 + e;
+      const int8_t x = (real && d < dims) ? src[d] : 0;
+      v[e] = flip ? static_cast<int8_t>(-x) : x;
+    }
+    const uint32_t tile = row / kTileQueries, r = row % kTileQueries;
+    int8_t* dst = out + static_cast<size_t>(tile) * kTileQueries * Kp + (r / 8) * 8 * Kp + c * 128 + (r % 8) * 16;
+    *reinterpret_cast<int4*>(dst) = *reinterpret_cast<const int4*>(v);
+    if (c == 0) qw[row] = flip ? -w : w;
+  }
+}
+
+// Query terms -> bitplane rows nz[W], sign[W].
+__global__ void query_planes_kernel(const int8_t* trits, int n_terms, uint32_t dims, uint32_t W, uint64_t* out) {
+  const size_t total = static_cast<size_t>(n_terms) * W;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const size_t t = i / W;
+    const uint32_t j = static_cast<uint32_t>(i % W);
+    uint64_t nz = 0, sg = 0;
+    for (uint32_t b = 0; b < 64; ++b) {
+      const uint32_t d = j * 64 + b;
+      if (d >= dims) break;
+      const int8_t x = trits[t * dims + d];
+      if (x != 0) nz |= uint64_t{1} << b;
+      if (x < 0) sg |= uint64_t{1} << b;
+    }
+    out[t * 2 * W + j] = nz;
+    out[t * 2 * W + W + j] = sg;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merge of per-split lists + exclusions + the final k hits.
+
+struct MergeArgs {
+  const uint64_t* partial;  // [q][split][K]
+  int n_splits, K, k, n_q, wpq;
+  const uint32_t* excl;
+  const uint32_t* excl_off;
+  uint2* hits;
+  uint32_t* count;
+  bool preload;
+};
+
+__device__ __forceinline__ void finalize_list(const WarpList& list, int q, int k, const uint32_t* excl,
+                                              const uint32_t* excl_off, uint2* hits, uint32_t* count) {
+  const unsigned lane = lane_id();
+  const uint32_t id = key_id(list.v);
+  bool valid = lane < static_cast<unsigned>(list.K) && list.v != 0;
+  const uint32_t e0 = excl_off[q], e1 = excl_off[q + 1];
+  for (uint32_t e = e0; e < e1; ++e)
+    if (excl[e] == id) valid = false;
+  const unsigned m = __ballot_sync(kFull, valid);
+  const int pos = __popc(m & ((1u << lane) - 1u));
+  uint2* row = hits + static_cast<size_t>(q) * k;
+  if (valid && pos < k) row[pos] = make_uint2(id, __float_as_uint(key_score(list.v)));
+  const int n = min(__popc(m), k);
+  if (lane == 0) count[q] = static_cast<uint32_t>(n);
+  for (int j = n + static_cast<int>(lane); j < k; j += 32) row[j] = make_uint2(0, 0);
+}
+
+// Tree merge of the lists of warps [w0, w0 + n) (n a power of two) through sh; the result ends
+// in warp w0's `list`. Every thread of the block must call it.
+__device__ __forceinline__ void tree_merge(WarpList& list, uint64_t (*sh)[32], int warp, int w0, int n) {
+  const unsigned lane = lane_id();
+  for (int h = n / 2; h >= 1; h /= 2) {
+    const int rel = warp - w0;
+    if (rel >= h && rel < 2 * h) sh[warp][lane] = list.v;
+    __syncthreads();
+    if (rel >= 0 && rel < h) list.merge_sorted(sh[warp + h][lane]);
+    __syncthreads();
+  }
+}
+
+__global__ __launch_bounds__(256) void merge_kernel(MergeArgs a) {
+  __shared__ uint64_t sh[8][32];
+  extern __shared__ uint64_t pre[];  // this block's lists when they fit (a.preload)
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const int qpb = 8 / a.wpq;
+  const int q0 = blockIdx.x * qpb;
+  const int q = q0 + static_cast<int>(warp) / a.wpq;
+  const int sub = static_cast<int>(warp) % a.wpq;
+  const bool active = q < a.n_q;
+  const size_t per_q = static_cast<size_t>(a.n_splits) * a.K;
+  if (a.preload) {  // one coalesced pass: every load of the block in flight at once
+    const size_t total = static_cast<size_t>(min(qpb, a.n_q - q0)) * per_q;
+    const uint64_t* src = a.partial + static_cast<size_t>(q0) * per_q;
+    for (size_t i = threadIdx.x; i < total; i += blockDim.x) pre[i] = src[i];
+    __syncthreads();
+  }
+  WarpList list;
+  list.init(a.K);
+  if (active) {
+    const uint64_t* base =
+        a.preload ? pre + static_cast<size_t>(q - q0) * per_q : a.partial + static_cast<size_t>(q) * per_q;
+    auto load = [&](int s) -> uint64_t {
+      return (s < a.n_splits && lane < static_cast<unsigned>(a.K)) ? base[static_cast<size_t>(s) * a.K + lane] : 0;
+    };
+    for (int s = sub; s < a.n_splits; s += 4 * a.wpq) {
+      const uint64_t o0 = load(s), o1 = load(s + a.wpq), o2 = load(s + 2 * a.wpq), o3 = load(s + 3 * a.wpq);
+      list.merge_sorted(o0);
+      list.merge_sorted(o1);
+      list.merge_sorted(o2);
+      list.merge_sorted(o3);
+    }
+  }
+  tree_merge(list, sh, static_cast<int>(warp), static_cast<int>(warp) - sub, a.wpq);
+  if (active && sub == 0) finalize_list(list, q, a.k, a.excl, a.excl_off, a.hits, a.count);
+}
+
+void launch_merge(const uint64_t* partial, int n_q, int n_splits, int K, int k, const ChunkQueries& q, OutHits out,
+                  cudaStream_t s) {
+  const int wpq = n_splits >= 8 ? 8 : n_splits >= 4 ? 4 : n_splits >= 2 ? 2 : 1;
+  const int qpb = 8 / wpq;
+  const size_t pre = static_cast<size_t>(qpb) * n_splits * K * sizeof(uint64_t);
+  MergeArgs a{partial, n_splits, K, k, n_q, wpq, q.excl, q.excl_off, out.hits, out.count, pre <= 40 * 1024};
+  merge_kernel<<<(n_q + qpb - 1) / qpb, 256, a.preload ? pre : 0, s>>>(a);
+  launch_check("merge_kernel");
+}
+
+// ---------------------------------------------------------------------------------------------
+// popc path: one CTA per (query, vocabulary split); each warp keeps a top-K list of its words,
+// the CTA merges its 8 lists and writes them for merge_kernel.
+
+struct PopcArgs {
+  const uint64_t* codes;
+  const float* inv;
+  uint32_t W, L;
+  const uint64_t* planes;  // [term][2W]
+  const float* weights;
+  const uint32_t* term_off;
+  int combine, K, n_splits;
+  uint32_t split_len;
+  uint64_t* partial;
+  // The last CTA of each query to finish merges its splits' lists and writes the hits (no
+  // separate merge launch): counters[q] counts finished CTAs and is reset by that last one.
+  uint32_t* counters;
+  int k;
+  const uint32_t* excl;
+  const uint32_t* excl_off;
+  uint2* hits;
+  uint32_t* count;
+  // Sampling mode (mma path's start): score only the first sample_len words of each split and
+  // leave the lists in `partial` (no merge).
+  uint32_t sample_len;
+};
+
+template <bool kSingle>
+__global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
+  extern __shared__ uint64_t sm[];
+  const int q = blockIdx.x / a.n_splits, split = blockIdx.x % a.n_splits;
+  const uint32_t t0 = a.term_off[q], T = a.term_off[q + 1] - t0, W = a.W;
+  uint64_t* lists = sm;              // 8 x 32
+  uint64_t* qp = sm + 8 * 32;        // T x 2W
+  float* w = reinterpret_cast<float*>(qp + T * 2 * W);
+  for (uint32_t i = threadIdx.x; i < T * 2 * W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
+  for (uint32_t i = threadIdx.x; i < T; i += blockDim.x) w[i] = a.weights[t0 + i];
+  __syncthreads();
+
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const uint32_t s0 = split * a.split_len, s1 = min(s0 + min(a.split_len, a.sample_len), a.L);
+  WarpList list;
+  list.init(a.K);
+  for (uint32_t base = s0 + warp * 32; base < s1; base += 256) {
+    const uint32_t x = base + lane;
+    uint64_t key = 0;
+    if (x < s1) {
+      float score;
+      if (kSingle) {
+        const uint64_t* wp = a.codes + static_cast<size_t>(x >> 3) * W * 16 + (x & 7);
+        score = __fmul_rn(sum_term(0.0f, w[0], dot_planes(wp, qp, W)), __ldg(a.inv + x));
+      } else {
+        score = score_generic(x, a.codes, W, qp, w, T, a.combine, __ldg(a.inv + x));
+      }
+      key = make_key(score, x);
+    }
+    list.offer(key);
+  }
+  tree_merge(list, reinterpret_cast<uint64_t(*)[32]>(lists), static_cast<int>(warp), 0, 8);
+  if (a.sample_len < a.split_len) {  // sampling for the mma kernel
+    if (warp == 0 && lane < static_cast<unsigned>(a.K))
+      a.partial[(static_cast<size_t>(q) * a.n_splits + split) * a.K + lane] = list.v;
+    return;
+  }
+  if (a.n_splits == 1) {  // the whole vocabulary was this CTA's: finish here
+    if (warp == 0) finalize_list(list, q, a.k, a.excl, a.excl_off, a.hits, a.count);
+    return;
+  }
+  if (warp == 0 && lane < static_cast<unsigned>(a.K))
+    a.partial[(static_cast<size_t>(q) * a.n_splits + split) * a.K + lane] = list.v;
+  if (!a.counters) return;  // merge_kernel merges the splits
+
+  // Last CTA of this query: merge every split's list.
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(a.counters + q, 1u) == static_cast<unsigned>(a.n_splits - 1);
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  uint64_t* pre = qp + T * 2 * W + (T + 1) / 2;  // after the weights
+  const size_t total = static_cast<size_t>(a.n_splits) * a.K;
+  const uint64_t* src = a.partial + static_cast<size_t>(q) * total;
+  for (size_t i = threadIdx.x; i < total; i += blockDim.x) pre[i] = __ldcg(src + i);
+  __syncthreads();
+  list.init(a.K);
+  for (int sp = static_cast<int>(warp); sp < a.n_splits; sp += 8)
+    list.merge_sorted(lane < static_cast<unsigned>(a.K) ? pre[static_cast<size_t>(sp) * a.K + lane] : 0);
+  tree_merge(list, reinterpret_cast<uint64_t(*)[32]>(lists), static_cast<int>(warp), 0, 8);
+  if (warp == 0) finalize_list(list, q, a.k, a.excl, a.excl_off, a.hits, a.count);
+  if (threadIdx.x == 0) a.counters[q] = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sort path.
+
+__global__ void keys_kernel(const uint64_t* codes, const float* inv, uint32_t W, uint32_t L, const uint64_t* planes,
+                            const float* weights, const uint32_t* term_off, int combine, int q0, uint64_t* keys) {
+  const int qi = blockIdx.y;
+  const int q = q0 + qi;
+  const uint32_t t0 = term_off[q], T = term_off[q + 1] - t0;
+  const uint32_t x = blockIdx.x * blockDim.x + threadIdx.x;
+  if (x >= L) return;
+  const float s = score_generic(x, codes, W, planes + static_cast<size_t>(t0) * 2 * W, weights + t0, T, combine,
+                                __ldg(inv + x));
+  keys[static_cast<size_t>(qi) * L + x] = make_key(s, x);
+}
+
+__global__ void sorted_finalize_kernel(const uint64_t* sorted, uint32_t L, int n, int q0, int k, const uint32_t* excl,
+                                       const uint32_t* excl_off, uint2* hits, uint32_t* count) {
+  const int qi = blockIdx.x * (blockDim.x / 32) + (threadIdx.x >> 5);
+  if (qi >= n) return;
+  const int q = q0 + qi;
+  const unsigned lane = lane_id();
+  const uint32_t e0 = excl_off[q], e1 = excl_off[q + 1];
+  uint2* row = hits + static_cast<size_t>(q) * k;
+  int got = 0;
+  for (uint32_t b = 0; b < L && got < k; b += 32) {
+    const uint32_t i = b + lane;
+    bool valid = i < L;
+    uint64_t key = 0;
+    if (valid) key = sorted[static_cast<size_t>(qi) * L + i];
+    const uint32_t id = key_id(key);
+    for (uint32_t e = e0; e < e1 && valid; ++e)
+      if (excl[e] == id) valid = false;
+    const unsigned m = __ballot_sync(kFull, valid);
+    const int pos = got + __popc(m & ((1u << lane) - 1u));
+    if (valid && pos < k) row[pos] = make_uint2(id, __float_as_uint(key_score(key)));
+    got += __popc(m);
+  }
+  const int nn = min(got, k);
+  if (lane == 0) count[q] = static_cast<uint32_t>(nn);
+  for (int j = nn + static_cast<int>(lane); j < k; j += 32) row[j] = make_uint2(0, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// mma path: warp-specialized wgmma kernel.
+//   warpgroup 0: one thread streams vocabulary tiles (bulk copies, mbarrier completion) into a
+//                ring of `stages` shared-memory buffers;
+//   warpgroups 1, 2: 64 queries each; per tile, wgmma m64n128k32 (Kp / 32 steps) gives the
+//                64 x 128 int32 dot products in registers; the epilogue compares each against
+//                an integer bound derived from the row's current K-th best score (no float work
+//                for the ~all candidates that fail it), computes the exact score of the rest,
+//                and pushes the ones beating the row's K-th key into a per-warp buffer that is
+//                merged into per-row top-K lists in shared memory when it fills.
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred P1;\n"
+      "LAB_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+      "@P1 bra DONE;\n"
+      "bra LAB_WAIT;\n"
+      "DONE:\n"
+      "}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+__device__ __forceinline__ void bulk_g2s(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ uint64_t make_desc(uint32_t saddr, uint32_t lbo, uint32_t sbo) {
+  return static_cast<uint64_t>((saddr & 0x3ffffu) >> 4) | (static_cast<uint64_t>((lbo >> 4) & 0x3fffu) << 16) |
+         (static_cast<uint64_t>((sbo >> 4) & 0x3fffu) << 32);
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); }
+__device__ __forceinline__ void fence_operand(int& r) { asm volatile("" : "+r"(r)::"memory"); }
+
+__device__ __forceinline__ void wgmma_m64n128k32(int (&d)[64], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]),
+        "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]),
+        "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]),
+        "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]),
+        "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]),
+        "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]),
+        "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]),
+        "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+
+struct MmaArgs {
+  const int8_t* vocab;  // tiles of `stride` bytes
+  const int8_t* q;
+  const float* qw;
+  int n_q;
+  uint32_t Kp, L, stride;
+  int n_tiles, tiles_per_split, n_splits, K, stages;
+  uint64_t* partial;
+  const uint64_t* init;          // [q][split][K]: exact top-K of each split's first words (sample)
+  int mode;                      // experiments (IGLA_CUDA_MMA_MODE): 1 no epilogue, 2 no slow path
+  unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): slow-path entries, rounds,
+                                 // pushes, flushes
+};
+
+// The smallest integer dot a word of this tile needs to possibly beat a row whose K-th best
+// key is `thr` (0: list not full). Conservative: score = (w * dot) * inv <= w * dot * inv_max
+// (1 + 2^-23)^2 for dot > 0, w > 0, and the bound is lowered by 1e-4 relative.
+constexpr int kAll = -(1 << 30), kNone = 1 << 30;
+__device__ __forceinline__ int prefilter(uint64_t thr, float w, float inv_max) {
+  if (thr == 0 || !(w > 0.0f)) return kAll;
+  const float ts = key_score(thr);
+  if (!(ts > 0.0f)) return kAll;
+  const float d = w * inv_max;
+  if (!(d > 0.0f)) return kNone;
+  const float t = __fdividef(ts, d) * 0.9999f;
+  if (!(t < 1.0e9f)) return kNone;
+  return static_cast<int>(floorf(t));
+}
+
+struct Thr2 {
+  uint64_t t0, t1;
+};
+
+// A consumer warp's candidate buffer and its 16 rows' lists (shared memory).
+struct WarpBuf {
+  uint64_t* lists;  // 16 rows x K
+  uint64_t* key;    // kCap
+  uint64_t* sorted; // kCap (by row)
+  uint8_t* row;     // kCap
+  uint32_t* rc;     // 16 row counters
+};
+
+// Merges the buffer into the rows' lists: counting sort by row, then per row, chunks of 32
+// through WarpList::offer. Returns the lane's two rows' thresholds.
+__device__ __forceinline__ Thr2 flush_buffer(WarpBuf b, int cnt, int K, uint64_t thr0, uint64_t thr1) {
+  const unsigned lane = lane_id();
+  __syncwarp();
+  if (lane < 16) b.rc[lane] = 0;
+  __syncwarp();
+  for (int e = static_cast<int>(lane); e < cnt; e += 32) atomicAdd(&b.rc[b.row[e]], 1u);
+  __syncwarp();
+  const uint32_t c = lane < 16 ? b.rc[lane] : 0;
+  uint32_t incl = c;
+#pragma unroll
+  for (int o = 1; o < 16; o <<= 1) {
+    const uint32_t y = __shfl_up_sync(kFull, incl, o);
+    if (lane >= static_cast<unsigned>(o)) incl += y;
+  }
+  const uint32_t start = incl - c;
+  unsigned rows = __ballot_sync(kFull, lane < 16 && c > 0);
+  __syncwarp();
+  if (lane < 16) b.rc[lane] = start;
+  __syncwarp();
+  for (int e = static_cast<int>(lane); e < cnt; e += 32) {
+    const uint32_t p = atomicAdd(&b.rc[b.row[e]], 1u);
+    b.sorted[p] = b.key[e];
+  }
+  __syncwarp();
+  while (rows) {
+    const int r = __ffs(rows) - 1;
+    rows &= rows - 1;
+    const uint32_t s0 = __shfl_sync(kFull, start, r), nr = __shfl_sync(kFull, c, r);
+    WarpList list;
+    list.init(K);
+    list.v = lane < static_cast<unsigned>(K) ? b.lists[r * K + lane] : 0;
+    for (uint32_t c0 = 0; c0 < nr; c0 += 32) {
+      const uint32_t e = c0 + lane;
+      list.offer(e < nr ? b.sorted[s0 + e] : 0);
+    }
+    if (lane < static_cast<unsigned>(K)) b.lists[r * K + lane] = list.v;
+    const uint64_t t = list.threshold();
+    if ((lane >> 2) == static_cast<unsigned>(r & 7)) {
+      if (r < 8) thr0 = t;
+      else thr1 = t;
+    }
+  }
+  __syncwarp();
+  return {thr0, thr1};
+}
+
+constexpr int kStage = 16;  // candidates staged per thread per sub-round (16 accumulators)
+constexpr int kInvSlot = kTileWords + 4;  // a warpgroup's copy of one tile's inv[128] and inv max
+
+// Stages this thread's accumulators SR*16 .. SR*16+15 that pass their row's bound as
+// (dot, index) pairs, 256 words apart: predicated stores only. Returns how many.
+template <int SR>
+__device__ __forceinline__ int stage_sub(const int (&acc)[64], int T0, int T1, uint32_t* stg) {
+  int n = 0;
+#pragma unroll
+  for (int ii = 0; ii < kStage; ++ii) {
+    const int i = SR * kStage + ii;
+    if (acc[i] > ((i & 2) ? T1 : T0)) {
+      stg[n * 256] = (static_cast<uint32_t>(acc[i]) & 0xffffu) | (static_cast<uint32_t>(i) << 16);
+      ++n;
+    }
+  }
+  return n;
+}
+
+template <int KS>
+__global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+  const uint32_t Kp = a.Kp, stride = a.stride;
+  uint8_t* sA = smem;
+  uint8_t* sB = sA + kTileQueries * Kp;
+  uint64_t* bars = reinterpret_cast<uint64_t*>(sB + static_cast<size_t>(a.stages) * stride);
+  uint64_t* lists = bars + 2 * a.stages + 2;
+  uint64_t* bufk = lists + kTileQueries * a.K;
+  uint64_t* bufs = bufk + kConsumerWarps * kCap;
+  uint32_t* stage = reinterpret_cast<uint32_t*>(bufs + kConsumerWarps * kCap);  // [kStage][256]
+  uint32_t* rcnt = stage + kStage * 256;                                          // [8][16]
+  float* winv = reinterpret_cast<float*>(rcnt + kConsumerWarps * 16);  // [2 warpgroups][2][kInvSlot]
+  uint8_t* bufr = reinterpret_cast<uint8_t*>(winv + 4 * kInvSlot);
+
+  const int qt = blockIdx.x / a.n_splits, split = blockIdx.x % a.n_splits;
+  const int t_begin = split * a.tiles_per_split;
+  const int ntl = max(0, min(t_begin + a.tiles_per_split, a.n_tiles) - t_begin);
+  const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + a.stages), abar = smem_u32(bars + 2 * a.stages);
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < a.stages; ++s) {
+      mbar_init(full0 + 8 * s, 1);
+      mbar_init(empty0 + 8 * s, kConsumerWarps);
+    }
+    mbar_init(abar, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  for (int i = threadIdx.x; i < kTileQueries * a.K; i += blockDim.x) lists[i] = 0;
+  __syncthreads();
+
+  // Warp-specialised: the producer warpgroup gives registers to the two consumer warpgroups
+  // (128 x 40 + 256 x 232 <= 64 K), which hold two 64-register accumulator sets each.
+  const int wg = threadIdx.x / 128;
+  if (wg == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;" ::: "memory");
+    if (threadIdx.x == 0) {
+      mbar_expect_tx(abar, kTileQueries * Kp);
+      bulk_g2s(smem_u32(sA), a.q + static_cast<size_t>(qt) * kTileQueries * Kp, kTileQueries * Kp, abar);
+      for (int it = 0; it < ntl; ++it) {
+        const int st = it % a.stages;
+        if (it >= a.stages) mbar_wait(empty0 + 8 * st, ((it / a.stages) - 1) & 1);
+        mbar_expect_tx(full0 + 8 * st, stride);
+        bulk_g2s(smem_u32(sB + static_cast<size_t>(st) * stride), a.vocab + static_cast<size_t>(t_begin + it) * stride,
+                 stride, full0 + 8 * st);
+      }
+    }
+  } else {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;" ::: "memory");
+  // Consumers.
+  const int g = wg - 1;
+  const unsigned warp = (threadIdx.x / 32) % 4, lane = lane_id();
+  const int cw = g * 4 + static_cast<int>(warp);
+  const int row_base = g * 64 + static_cast<int>(warp) * 16;  // this warp's 16 rows (CTA-local)
+  const int r0 = row_base + static_cast<int>(lane >> 2);
+  const int K = a.K;
+  const float w0 = a.qw[static_cast<size_t>(qt) * kTileQueries + r0];
+  const float w1 = a.qw[static_cast<size_t>(qt) * kTileQueries + r0 + 8];
+  // Rows past the batch (the last tile's padding) never pass.
+  const bool v0 = qt * kTileQueries + r0 < a.n_q, v1 = qt * kTileQueries + r0 + 8 < a.n_q;
+  // Starting bound: one below the K-th best key of the split's first words (the sample pass):
+  // those K words still pass when their tile comes, nothing that cannot reach the top K does.
+  auto init_bound = [&](int r) -> uint64_t {
+    const int qrow = qt * kTileQueries + r;
+    if (qrow >= a.n_q) return 0;
+    const uint64_t b = a.init[(static_cast<size_t>(qrow) * a.n_splits + split) * K + K - 1];
+    return b ? b - 1 : 0;
+  };
+  const uint64_t ib0 = init_bound(r0), ib1 = init_bound(r0 + 8);
+  uint64_t thr0 = ib0, thr1 = ib1;
+  WarpBuf wb{lists + row_base * K, bufk + cw * kCap, bufs + cw * kCap, bufr + cw * kCap, rcnt + cw * 16};
+  uint32_t* stg = stage + cw * 32 + lane;  // this thread's staging slots, stride 256 words
+  int cnt = 0;
+
+  const uint32_t a_base = smem_u32(sA) + g * 64 * Kp;
+  const uint32_t b_base0 = smem_u32(sB);
+  const uint32_t sbo = 8 * Kp;
+  const int tid_wg = static_cast<int>(threadIdx.x) - 128 * wg;
+  float* winv0 = winv + g * 2 * kInvSlot;  // this warpgroup's two copies of a tile's inv[128], inv max
+
+  // Issues tile `it`'s MMAs into acc (asynchronous; completes in commit order). Past the last
+  // tile (valid false) it multiplies whatever a finished stage holds and the result is dropped:
+  // the issue and epilogue sequences stay unconditional, so the compiler never has to move an
+  // accumulator register that an MMA in flight may still write (which would serialise them).
+  auto issue = [&](int (&acc)[64], int it, bool valid) {
+    const int st = it % a.stages;
+    if (valid) mbar_wait(full0 + 8 * st, (it / a.stages) & 1);
+#pragma unroll
+    for (int i = 0; i < 64; ++i) fence_operand(acc[i]);
+    wgmma_fence();
+    const uint64_t da = make_desc(a_base, 128, sbo), db = make_desc(b_base0 + st * stride, 128, sbo);
+#pragma unroll
+    for (int s = 0; s < KS; ++s) wgmma_m64n128k32(acc, da + 16 * s, db + 16 * s, s > 0);  // +256 bytes a step
+    wgmma_commit();
+  };
+
+  // Tile `it`'s MMAs are done: copy its inv out of the stage, release the stage, then select.
+  auto epilogue = [&](int (&acc)[64], int it, bool valid) {
+#pragma unroll
+    for (int i = 0; i < 64; ++i) fence_operand(acc[i]);
+    if (!valid) return;
+    const int st = it % a.stages;
+    float* sinv = winv0 + (it & 1) * kInvSlot;
+    const float* src = reinterpret_cast<const float*>(sB + static_cast<size_t>(st) * stride + kTileWords * Kp);
+    sinv[tid_wg] = src[tid_wg];
+    if (tid_wg == 0) sinv[kTileWords] = src[kTileWords];
+    asm volatile("bar.sync %0, 128;" ::"r"(1 + g) : "memory");
+    if (lane == 0) mbar_arrive(empty0 + 8 * st);
+    if (a.mode == 1) return;
+
+    const int tile = t_begin + it;
+    const float im = sinv[kTileWords];
+    int T0 = v0 ? prefilter(thr0, w0, im) : kNone, T1 = v1 ? prefilter(thr1, w1, im) : kNone;
+    unsigned anym = 0;  // bit sr: some accumulator of sub-round sr passes
+#pragma unroll
+    for (int sr = 0; sr < 64 / kStage; ++sr) {
+      bool x = false;
+#pragma unroll
+      for (int ii = 0; ii < kStage; ++ii) {
+        const int i = sr * kStage + ii;
+        x |= acc[i] > ((i & 2) ? T1 : T0);
+      }
+      anym |= x ? (1u << sr) : 0u;
+    }
+    anym = __reduce_or_sync(kFull, anym);
+    if (!anym || a.mode == 2) return;
+    if (a.stats && lane == 0) atomicAdd(a.stats + 0, 1ull);
+    // One copy of the candidate code below (a runtime loop; the switch keeps the accumulator
+    // indices compile-time constants).
+#pragma unroll 1
+    for (int sr = 0; sr < 64 / kStage; ++sr) {
+      if (!((anym >> sr) & 1u)) continue;
+      int n;
+      switch (sr) {
+        case 0: n = stage_sub<0>(acc, T0, T1, stg); break;
+        case 1: n = stage_sub<1>(acc, T0, T1, stg); break;
+        case 2: n = stage_sub<2>(acc, T0, T1, stg); break;
+        default: n = stage_sub<3>(acc, T0, T1, stg); break;
+      }
+      const int rounds = __reduce_max_sync(kFull, n);
+      if (a.stats && lane == 0) atomicAdd(a.stats + 1, static_cast<unsigned long long>(rounds));
+      for (int r = 0; r < rounds; ++r) {
+        uint64_t key = 0;
+        uint32_t rowsel = 0;
+        if (r < n) {
+          const uint32_t e = stg[r * 256];
+          const int dot = static_cast<int16_t>(e & 0xffffu);
+          const uint32_t i = e >> 16;
+          const bool hi = (i & 2) != 0;
+          const uint32_t col = 8 * (i >> 2) + 2 * (lane & 3) + (i & 1);
+          const uint32_t id = static_cast<uint32_t>(tile) * kTileWords + col;
+          if (id < a.L) {
+            const float sc = __fmul_rn(sum_term(0.0f, hi ? w1 : w0, dot), sinv[col]);
+            key = make_key(sc, id);
+            if (key <= (hi ? thr1 : thr0)) key = 0;
+          }
+          rowsel = (lane >> 2) + (hi ? 8 : 0);
+        }
+        const unsigned m = __ballot_sync(kFull, key != 0);
+        if (m) {
+          if (key) {
+            const int pos = cnt + __popc(m & ((1u << lane) - 1u));
+            wb.key[pos] = key;
+            wb.row[pos] = static_cast<uint8_t>(rowsel);
+          }
+          cnt += __popc(m);
+          if (a.stats && lane == 0) atomicAdd(a.stats + 2, static_cast<unsigned long long>(__popc(m)));
+          if (cnt > kCap - 32) {
+            if (a.stats && lane == 0) atomicAdd(a.stats + 3, 1ull);
+            const Thr2 t = flush_buffer(wb, cnt, K, thr0, thr1);
+            thr0 = umax64(t.t0, ib0);
+            thr1 = umax64(t.t1, ib1);
+            cnt = 0;
+            T0 = v0 ? prefilter(thr0, w0, im) : kNone;
+            T1 = v1 ? prefilter(thr1, w1, im) : kNone;
+          }
+        }
+      }
+    }
+  };
+
+  // Two accumulator sets: tile it+1's MMAs run on the tensor cores while tile it is selected.
+  // Each accumulator register gets its own opaque definition: were two of them (or one and a
+  // constant) coalesced, reading one while an MMA writes the other would serialise the MMAs.
+  int acc0[64], acc1[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) {
+    asm volatile("mov.b32 %0, 0;" : "=r"(acc0[i]));
+    asm volatile("mov.b32 %0, 0;" : "=r"(acc1[i]));
+  }
+
+  mbar_wait(abar, 0);
+  // Each epilogue runs while the next tile's MMAs are on the tensor cores. Nothing is in flight
+  // at the loop's back edge: ptxas then proves the accumulators read are complete (with an MMA
+  // pending across the back edge it serialises every wgmma instead, warning C7514).
+  issue(acc0, 0, ntl > 0);
+  for (int it = 0; it < ntl; it += 2) {
+    issue(acc1, it + 1, it + 1 < ntl);
+    wgmma_wait1();
+    epilogue(acc0, it, true);
+    wgmma_wait0();
+    issue(acc0, it + 2, it + 2 < ntl);
+    epilogue(acc1, it + 1, it + 1 < ntl);
+    wgmma_wait0();
+  }
+  wgmma_wait0();  // the prologue's dummy MMA when there was no tile
+#pragma unroll
+  for (int i = 0; i < 64; ++i) {
+    fence_operand(acc0[i]);
+    fence_operand(acc1[i]);
+  }
+  if (cnt > 0) {
+    const Thr2 t = flush_buffer(wb, cnt, K, thr0, thr1);
+    thr0 = umax64(t.t0, ib0);
+    thr1 = umax64(t.t1, ib1);
+  }
+  __syncwarp();
+  for (int r = 0; r < 16; ++r) {
+    const int qrow = qt * kTileQueries + row_base + r;
+    if (qrow < a.n_q && lane < static_cast<unsigned>(K))
+      a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + lane] = wb.lists[r * K + lane];
+  }
+  }  // consumers
+}
+
+constexpr int kMaxKSteps = 12;  // dims <= 384
+using MmaKernelFn = void (*)(MmaArgs);
+template <int... I>
+constexpr auto make_mma_table(std::integer_sequence<int, I...>) {
+  return std::array<MmaKernelFn, sizeof...(I)>{&mma_kernel<I + 1>...};
+}
+constexpr auto kMmaKernels = make_mma_table(std::make_integer_sequence<int, kMaxKSteps>{});
+MmaKernelFn mma_kernel_for(uint32_t Kp) {
+  const uint32_t ks = Kp / 32;
+  return (ks >= 1 && ks <= kMaxKSteps) ? kMmaKernels[ks - 1] : nullptr;
+}
+
+size_t mma_smem_bytes(uint32_t Kp, int stages, int K) {
+  return 1024 + static_cast<size_t>(kTileQueries) * Kp + static_cast<size_t>(stages) * (kTileWords * Kp + kTileExtra) +
+         8 * (2 * stages + 2) + static_cast<size_t>(kTileQueries) * K * 8 + kConsumerWarps * kCap * (8 + 8 + 1) +
+         kStage * 256 * 4 + kConsumerWarps * 16 * 4 + 4 * kInvSlot * 4;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void build_device_index(DeviceIndex& ix, const float* inv, int8_t* tiled, cudaStream_t s) {
+  const size_t items = static_cast<size_t>(ix.n_tiles) * kTileWords * (ix.Kp / 16);
+  const int blocks = static_cast<int>(std::min<size_t>((items + 255) / 256, 65535));
+  tile_vocab_kernel<<<std::max(blocks, 1), 256, 0, s>>>(ix.codes, ix.n, ix.dims, ix.W, ix.Kp, ix.n_tiles,
+                                                         ix.tile_stride, tiled);
+  launch_check("tile_vocab_kernel");
+  tile_extra_kernel<<<ix.n_tiles, kTileWords, 0, s>>>(inv, ix.n_tiles, ix.Kp, ix.tile_stride, tiled);
+  launch_check("tile_extra_kernel");
+  ix.tiled = tiled;
+}
+
+void mma_prepare_attributes(size_t max_smem) {
+  cudaFuncSetAttribute(popc_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem));
+  cudaFuncSetAttribute(popc_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem));
+  for (MmaKernelFn f : kMmaKernels)
+    cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem));
+}
+
+bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p) {
+  if (K < 1 || K > kMaxListK || !mma_kernel_for(ix.Kp)) return false;
+  int stages = 0;
+  for (int s = 6; s >= 2; --s)
+    if (mma_smem_bytes(ix.Kp, s, K) <= max_smem) {
+      stages = s;
+      break;
+    }
+  if (!stages) return false;
+  p.stages = stages;
+  p.smem = mma_smem_bytes(ix.Kp, stages, K);
+  p.n_qt = (n_q + kTileQueries - 1) / kTileQueries;
+  p.n_tiles = static_cast<int>((L + kTileWords - 1) / kTileWords);
+  int splits = std::max(1, (num_sms + p.n_qt - 1) / p.n_qt);
+  splits = std::min(splits, std::max(1, p.n_tiles / 2));
+  p.tiles_per_split = std::max(1, (p.n_tiles + splits - 1) / splits);
+  p.n_splits = std::max(1, (p.n_tiles + p.tiles_per_split - 1) / p.tiles_per_split);
+  return true;
+}
+
+size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p) {
+  Bump b{nullptr};
+  b.take<int8_t>(static_cast<size_t>(p.n_qt) * kTileQueries * ix.Kp);
+  b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
+  b.take<uint64_t>(static_cast<size_t>(n_q) * p.n_splits * K);
+  b.take<uint64_t>(static_cast<size_t>(n_q) * p.n_splits * K);
+  b.take<uint64_t>(static_cast<size_t>(n_q) * 2 * ix.W);
+  return b.used + 256;
+}
+
+void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MmaPlan& p,
+                void* scratch, OutHits out, cudaStream_t s) {
+  Bump b{static_cast<char*>(scratch)};
+  int8_t* qt = b.take<int8_t>(static_cast<size_t>(p.n_qt) * kTileQueries * ix.Kp);
+  float* qw = b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
+  uint64_t* partial = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
+  uint64_t* init = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
+  uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
+  {
+    const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
+    query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
+                          0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
+    launch_check("query_planes_kernel");
+    const uint32_t split_words = static_cast<uint32_t>(p.tiles_per_split) * kTileWords;
+    PopcArgs pa{ix.codes, ix.inv,   ix.W,    L,      planes,  q.weights, q.term_off, 0,       K,
+                p.n_splits, split_words, init, nullptr, k, q.excl, q.excl_off, nullptr, nullptr,
+                std::min<uint32_t>(kSampleWords, split_words - 1)};
+    popc_kernel<true><<<q.n_q * p.n_splits, 256, popc_smem_bytes(ix, 1, K, 1), s>>>(pa);
+    launch_check("popc_kernel (sample)");
+  }
+  const size_t items = static_cast<size_t>(p.n_qt) * kTileQueries * (ix.Kp / 16);
+  tile_queries_kernel<<<static_cast<int>(std::min<size_t>((items + 255) / 256, 65535)), 256, 0, s>>>(
+      q.trits, q.weights, q.term_off, q.n_q, ix.dims, ix.Kp, p.n_qt, qt, qw);
+  launch_check("tile_queries_kernel");
+  MmaArgs a{ix.tiled, qt, qw, q.n_q, ix.Kp, L, ix.tile_stride, p.n_tiles, p.tiles_per_split, p.n_splits,
+            K, p.stages, partial, init, p.mode, p.stats};
+  mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
+  launch_check("mma_kernel");
+  launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
+}
+
+PopcPlan popc_plan(const DeviceIndex&, int n_q, uint32_t L, int num_sms, int max_terms, bool single) {
+  PopcPlan p;
+  p.single = single;
+  p.max_terms = max_terms;
+  const uint32_t max_splits = std::max<uint32_t>(1, (L + 511) / 512);
+  uint32_t splits = std::max<uint32_t>(1, (2u * num_sms + n_q - 1) / n_q);
+  splits = std::min(splits, max_splits);
+  p.split_len = std::max<uint32_t>(256, ((L + splits - 1) / splits + 255) / 256 * 256);
+  p.n_splits = static_cast<int>(std::max<uint32_t>(1, (L + p.split_len - 1) / p.split_len));
+  return p;
+}
+
+size_t popc_smem_bytes(const DeviceIndex& ix, int max_terms, int K, int n_splits) {
+  return 8 * 32 * 8 + static_cast<size_t>(max_terms) * 2 * ix.W * 8 + (max_terms + 1) / 2 * 8 +
+         (n_splits > 1 ? static_cast<size_t>(n_splits) * K * 8 : 0) + 16;
+}
+
+size_t popc_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, int K, const PopcPlan& p) {
+  Bump b{nullptr};
+  b.take<uint64_t>(static_cast<size_t>(n_terms) * 2 * ix.W);
+  b.take<uint64_t>(static_cast<size_t>(n_q) * p.n_splits * K);
+  return b.used + 256;
+}
+
+void popc_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const PopcPlan& p,
+                 void* scratch, OutHits out, cudaStream_t s) {
+  Bump b{static_cast<char*>(scratch)};
+  uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
+  uint64_t* partial = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
+  if (q.planes) {
+    planes = const_cast<uint64_t*>(q.planes);
+  } else {
+    const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
+    query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
+                          0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
+    launch_check("query_planes_kernel");
+  }
+  PopcArgs a{ix.codes,  ix.inv,      ix.W,    L,        planes, q.weights,  q.term_off,   q.combine, K,
+             p.n_splits, p.split_len, partial, p.counters, k,    q.excl, q.excl_off, out.hits, out.count,
+             0xffffffffu};
+  const size_t smem = popc_smem_bytes(ix, p.max_terms, K, p.n_splits);
+  const int grid = q.n_q * p.n_splits;
+  // The splits are merged by merge_kernel: one query alone measured 20 us a search that way
+  // against 27 us with the last CTA merging (scripts/gpu/NOTES.md, runs 5 and 6).
+  a.counters = nullptr;
+  if (p.single) popc_kernel<true><<<grid, 256, smem, s>>>(a);
+  else popc_kernel<false><<<grid, 256, smem, s>>>(a);
+  launch_check("popc_kernel");
+  if (p.n_splits > 1) launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
+}
+
+int sort_sub_batch(uint32_t L) {
+  const size_t budget = size_t{128} << 20;  // bytes of keys per buffer
+  return static_cast<int>(std::clamp<size_t>(budget / (static_cast<size_t>(std::max<uint32_t>(L, 1)) * 8), 1, 4096));
+}
+
+namespace {
+size_t cub_temp_bytes(uint32_t L, int sub) {
+  size_t bytes = 0;
+  cub::DeviceSegmentedSort::SortKeysDescending(nullptr, bytes, static_cast<const uint64_t*>(nullptr),
+                                               static_cast<uint64_t*>(nullptr), static_cast<int64_t>(L) * sub, sub,
+                                               static_cast<const int64_t*>(nullptr),
+                                               static_cast<const int64_t*>(nullptr));
+  return bytes;
+}
+__global__ void offsets_kernel(int64_t* off, int n, uint32_t L) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= n) off[i] = static_cast<int64_t>(i) * L;
+}
+}  // namespace
+
+size_t sort_scratch_bytes(const DeviceIndex& ix, int n_terms, uint32_t L, int sub) {
+  Bump b{nullptr};
+  b.take<uint64_t>(static_cast<size_t>(n_terms) * 2 * ix.W);
+  b.take<uint64_t>(static_cast<size_t>(L) * sub);
+  b.take<uint64_t>(static_cast<size_t>(L) * sub);
+  b.take<int64_t>(static_cast<size_t>(sub) + 1);
+  b.take<char>(cub_temp_bytes(L, sub));
+  return b.used + 256;
+}
+
+void sort_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int k, int sub, void* scratch,
+                 size_t scratch_bytes, OutHits out, cudaStream_t s) {
+  (void)scratch_bytes;
+  Bump b{static_cast<char*>(scratch)};
+  uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
+  uint64_t* keys = b.take<uint64_t>(static_cast<size_t>(L) * sub);
+  uint64_t* sorted = b.take<uint64_t>(static_cast<size_t>(L) * sub);
+  int64_t* off = b.take<int64_t>(static_cast<size_t>(sub) + 1);
+  size_t temp_bytes = cub_temp_bytes(L, sub);
+  void* temp = b.take<char>(temp_bytes);
+  const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
+  query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128, 0,
+                        s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
+  launch_check("query_planes_kernel");
+  offsets_kernel<<<(sub + 1 + 255) / 256, 256, 0, s>>>(off, sub, L);
+  for (int q0 = 0; q0 < q.n_q; q0 += sub) {
+    const int n = std::min(sub, q.n_q - q0);
+    keys_kernel<<<dim3((L + 255) / 256, n), 256, 0, s>>>(ix.codes, ix.inv, ix.W, L, planes, q.weights, q.term_off,
+                                                          q.combine, q0, keys);
+    launch_check("keys_kernel");
+    cub::DeviceSegmentedSort::SortKeysDescending(temp, temp_bytes, keys, sorted, static_cast<int64_t>(L) * n, n, off,
+                                                 off + 1, s);
+    sorted_finalize_kernel<<<(n + 7) / 8, 256, 0, s>>>(sorted, L, n, q0, k, q.excl, q.excl_off, out.hits, out.count);
+    launch_check("sorted_finalize_kernel");
+  }
+}
+
+cudaError_t probe_kernels() {
+  cudaFuncAttributes attr;
+  cudaError_t e = cudaFuncGetAttributes(&attr, kMmaKernels[0]);
+  if (e != cudaSuccess) return e;
+  return cudaFuncGetAttributes(&attr, popc_kernel<true>);
+}
+
+}  // namespace igla::cuda

@@ -1,0 +1,102 @@
+// igla CUDA backend: the kernels' launch interface (host side). Included by src/cuda only.
+//
+// Three search paths, all exact (see src/cuda/NOTES in scripts/gpu/NOTES.md for the design):
+//   mma   one-term Sum queries (cosine), top-K <= 32: int8 trits on the tensor cores (wgmma
+//         m64n128k32 s8*s8 -> s32), top-K fused into the epilogue; the score matrix never
+//         leaves the SM. Vocabulary resident as int8 in the wgmma canonical layout.
+//   popc  any query (several terms, CosMul), top-K <= 32: 2-bit bitplanes, AND + popcount on the
+//         CUDA cores, warp top-K lists. Also the small-batch path (batch of one).
+//   sort  any query, any K: every key written to memory, segmented radix sort (CUB).
+// Every path computes each score with combine_score's float operations in its order, with
+// round-to-nearest intrinsics (no contraction), and ranks by one 64-bit key (score, ~id).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace igla::cuda {
+
+constexpr int kTileWords = 128;  // vocabulary words per mma tile (wgmma N)
+constexpr int kTileQueries = 128;  // queries per mma CTA (2 consumer warpgroups x m64)
+constexpr int kMaxListK = 32;     // top-K held in one warp
+// Bytes after each tile's int8 codes: inv_norm of its 128 words, then the largest of them, so one
+// bulk copy brings everything the epilogue reads.
+constexpr uint32_t kTileExtra = 528;  // multiple of 16 (bulk copies)
+
+// The vocabulary on the device.
+struct DeviceIndex {
+  uint32_t dims = 0, W = 0;
+  uint32_t n = 0;           // real words
+  uint32_t n_tiles = 0;     // ceil(n / kTileWords)
+  uint32_t Kp = 0;          // dims padded to a multiple of 32 (wgmma k32 steps)
+  const uint64_t* codes = nullptr;     // blocked bitplanes, as in ternary.hpp
+  const float* inv = nullptr;          // n_tiles * kTileWords, 0 past n
+  const int8_t* tiled = nullptr;       // n_tiles tiles of tile_stride bytes: codes (wgmma canonical
+                                       // K-major layout), then kTileExtra bytes (inv[128], inv max)
+  uint32_t tile_stride = 0;            // kTileWords * Kp + kTileExtra
+};
+
+// Builds the tiled int8 codes from the bitplanes and inv already on the device.
+void build_device_index(DeviceIndex& ix, const float* inv, int8_t* tiled, cudaStream_t s);
+
+// One chunk of queries as uploaded (chunk-relative offsets).
+struct ChunkQueries {
+  int n_q = 0;
+  int n_terms = 0;
+  int combine = 0;                 // 0 Sum, 1 CosMul
+  const int8_t* trits = nullptr;   // n_terms * dims
+  const float* weights = nullptr;  // n_terms
+  const uint32_t* term_off = nullptr;  // n_q + 1
+  const uint32_t* excl = nullptr;
+  const uint32_t* excl_off = nullptr;  // n_q + 1
+  const uint64_t* planes = nullptr;    // optional: the terms' bitplanes, packed by the host
+};
+
+struct OutHits {
+  uint2* hits = nullptr;      // n_q * k (id, score bits)
+  uint32_t* count = nullptr;  // n_q
+};
+
+// --- mma path --------------------------------------------------------------------------------
+struct MmaPlan {
+  int n_qt = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, stages = 0;
+  size_t smem = 0;
+  int mode = 0;                             // experiments only (scripts/gpu): 1 no epilogue, 2 no slow path
+  unsigned long long* stats = nullptr;      // optional device counters[4]
+};
+// False when this dims/K does not fit the kernel's shared memory (use popc).
+bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p);
+size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p);
+void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MmaPlan& p,
+                void* scratch, OutHits out, cudaStream_t s);
+void mma_prepare_attributes(size_t max_smem);
+
+// --- popc path -------------------------------------------------------------------------------
+struct PopcPlan {
+  int n_splits = 0;
+  uint32_t split_len = 0;
+  int max_terms = 0;
+  bool single = false;
+  uint32_t* counters = nullptr;  // per query of the chunk, zero between launches (the kernel
+                                 // resets what it used); the searcher owns them
+};
+PopcPlan popc_plan(const DeviceIndex& ix, int n_q, uint32_t L, int num_sms, int max_terms, bool single);
+// Dynamic shared memory of the popc kernel (the searcher checks it against the device limit).
+size_t popc_smem_bytes(const DeviceIndex& ix, int max_terms, int K, int n_splits);
+size_t popc_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, int K, const PopcPlan& p);
+void popc_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const PopcPlan& p,
+                 void* scratch, OutHits out, cudaStream_t s);
+
+// --- sort path -------------------------------------------------------------------------------
+// Queries are scored and sorted `sub` at a time.
+int sort_sub_batch(uint32_t L);
+size_t sort_scratch_bytes(const DeviceIndex& ix, int n_terms, uint32_t L, int sub);
+void sort_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int k, int sub, void* scratch,
+                 size_t scratch_bytes, OutHits out, cudaStream_t s);
+
+// Checks that the kernels can run on the current device (a compatible binary exists).
+cudaError_t probe_kernels();
+
+}  // namespace igla::cuda

@@ -1,0 +1,482 @@
+// igla CUDA backend: the Searcher (batch API) over the kernels of kernels.cu.
+//
+// Submission: a batch is cut into chunks; each chunk goes through one of kSlots slots (stream +
+// pinned host buffers + device buffers): the chunk's queries are packed into the slot's pinned
+// input block, copied up with one cudaMemcpyAsync, searched, and the hits come back with one
+// copy into the slot's pinned output block. While the GPU works on a chunk the host packs the
+// next one into another slot, so host copies, transfers and kernels of different chunks overlap.
+// A batch of one query replays a CUDA graph of that whole sequence (cached per shape).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/backends.hpp"
+#include "cuda/kernels.hpp"
+#include "igla/error.hpp"
+#include "igla/search.hpp"
+
+namespace igla {
+
+namespace {
+
+using cuda::ChunkQueries;
+using cuda::DeviceIndex;
+using cuda::OutHits;
+
+[[noreturn]] void cuda_fail(cudaError_t e, const char* what) {
+  throw Error(std::string("cuda: ") + what + ": " + cudaGetErrorString(e));
+}
+inline void ck(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) cuda_fail(e, what);
+}
+
+constexpr int kSlots = 3;
+constexpr size_t kAlign = 256;
+inline size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+enum class Path { Mma, Popc, Sort };
+
+struct DeviceBuffer {
+  void* p = nullptr;
+  size_t cap = 0;
+  bool pinned = false;
+  void release() {
+    if (p) {
+      if (pinned) cudaFreeHost(p);
+      else cudaFree(p);
+    }
+    p = nullptr;
+    cap = 0;
+  }
+  // Returns true when it had to reallocate. Host blocks are pinned and mapped (the one-query
+  // graph's kernels write their hits straight into them).
+  bool ensure(size_t need, bool host) {
+    if (need <= cap) return false;
+    release();
+    size_t c = std::max<size_t>(need + need / 4, 1 << 16);
+    pinned = host;
+    ck(host ? cudaHostAlloc(&p, c, cudaHostAllocMapped) : cudaMalloc(&p, c), host ? "cudaHostAlloc" : "cudaMalloc");
+    cap = c;
+    return true;
+  }
+  void* device_view() const {
+    void* d = nullptr;
+    ck(cudaHostGetDevicePointer(&d, p, 0), "cudaHostGetDevicePointer");
+    return d;
+  }
+};
+
+// Byte layout of one chunk's input block (identical on host and device).
+struct InLayout {
+  size_t trits = 0, weights = 0, term_off = 0, excl = 0, excl_off = 0, planes = 0, total = 0;
+  InLayout(size_t n_terms, uint32_t dims, size_t n_q, size_t n_excl, size_t plane_words) {
+    size_t o = 0;
+    trits = o;
+    o = align_up(o + n_terms * dims);
+    weights = o;
+    o = align_up(o + n_terms * sizeof(float));
+    term_off = o;
+    o = align_up(o + (n_q + 1) * sizeof(uint32_t));
+    excl = o;
+    o = align_up(o + n_excl * sizeof(uint32_t));
+    excl_off = o;
+    o = align_up(o + (n_q + 1) * sizeof(uint32_t));
+    planes = o;
+    o = align_up(o + plane_words * sizeof(uint64_t));
+    total = o;
+  }
+};
+
+struct Chunk {
+  size_t q0 = 0, q1 = 0;  // queries [q0, q1) of the batch
+  size_t t0 = 0, t1 = 0;  // their terms
+  size_t e0 = 0, e1 = 0;  // their exclusions
+  size_t n_q() const { return q1 - q0; }
+};
+
+struct Slot {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t done = nullptr;
+  DeviceBuffer h_in, d_in, h_out, d_out, scratch;
+  uint32_t* counters = nullptr;  // popc path: per query of a chunk, kept zero between launches
+  bool pending = false;
+  Chunk chunk;
+  size_t k = 0;
+};
+
+struct GraphKey {
+  int path, combine, n_terms, n_excl, K, k;
+  uint32_t L;
+  auto tie() const { return std::tie(path, combine, n_terms, n_excl, K, k, L); }
+  bool operator<(const GraphKey& o) const { return tie() < o.tie(); }
+};
+
+class CudaSearcher final : public Searcher {
+ public:
+  CudaSearcher(const CodesView& codes, const SearcherOptions& opts) : view_(codes) {
+    force_ = opts.kernel;
+    if (!force_.empty() && force_ != "mma" && force_ != "popc" && force_ != "sort")
+      throw Error("--device cuda: unknown kernel '" + force_ + "' (mma, popc or sort)");
+    ck(cudaGetDevice(&device_), "cudaGetDevice");
+    cudaDeviceProp prop{};
+    ck(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
+    name_ = std::string("cuda/") + prop.name;
+    num_sms_ = prop.multiProcessorCount;
+    max_smem_ = prop.sharedMemPerBlockOptin;
+    cuda::mma_prepare_attributes(max_smem_);
+
+    ix_.dims = codes.dims;
+    ix_.W = codes.W;
+    ix_.n = static_cast<uint32_t>(codes.n_words);
+    ix_.n_tiles = std::max<uint32_t>(1, (ix_.n + cuda::kTileWords - 1) / cuda::kTileWords);
+    ix_.Kp = (codes.dims + 31) / 32 * 32;
+    if (codes.n_words >= (size_t{1} << 31)) throw Error("--device cuda: more than 2^31 words");
+
+    cudaStream_t s0;
+    ck(cudaStreamCreateWithFlags(&s0, cudaStreamNonBlocking), "cudaStreamCreate");
+    const size_t code_words = ::igla::code_words(codes.n_words, codes.dims);
+    const size_t inv_n = static_cast<size_t>(ix_.n_tiles) * cuda::kTileWords;
+    ck(cudaMalloc(&d_codes_, std::max<size_t>(code_words, 1) * 8), "cudaMalloc(codes)");
+    ck(cudaMalloc(&d_inv_, inv_n * sizeof(float)), "cudaMalloc(inv)");
+    ix_.tile_stride = cuda::kTileWords * ix_.Kp + cuda::kTileExtra;
+    ck(cudaMalloc(&d_tiled_, static_cast<size_t>(ix_.n_tiles) * ix_.tile_stride), "cudaMalloc(tiled codes)");
+    if (code_words) ck(cudaMemcpyAsync(d_codes_, codes.codes, code_words * 8, cudaMemcpyHostToDevice, s0), "upload codes");
+    ck(cudaMemsetAsync(d_inv_, 0, inv_n * sizeof(float), s0), "memset");
+    if (codes.n_words)
+      ck(cudaMemcpyAsync(d_inv_, codes.inv_norms, codes.n_words * sizeof(float), cudaMemcpyHostToDevice, s0),
+         "upload inverse norms");
+    ix_.codes = static_cast<const uint64_t*>(d_codes_);
+    ix_.inv = static_cast<const float*>(d_inv_);
+    cuda::build_device_index(ix_, static_cast<const float*>(d_inv_), static_cast<int8_t*>(d_tiled_), s0);
+    ck(cudaStreamSynchronize(s0), "building the device index");
+    ck(cudaGetLastError(), "building the device index");
+    cudaStreamDestroy(s0);
+
+    if (const char* m = std::getenv("IGLA_CUDA_MMA_MODE")) mma_mode_ = std::atoi(m);
+    if (std::getenv("IGLA_CUDA_STATS")) {
+      ck(cudaMalloc(&stats_, 4 * sizeof(unsigned long long)), "cudaMalloc(stats)");
+      ck(cudaMemset(stats_, 0, 4 * sizeof(unsigned long long)), "cudaMemset(stats)");
+    }
+    for (Slot& sl : slots_) {
+      ck(cudaStreamCreateWithFlags(&sl.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+      ck(cudaEventCreateWithFlags(&sl.done, cudaEventDisableTiming), "cudaEventCreate");
+      ck(cudaMalloc(&sl.counters, kPopcChunk * sizeof(uint32_t)), "cudaMalloc(counters)");
+      ck(cudaMemset(sl.counters, 0, kPopcChunk * sizeof(uint32_t)), "cudaMemset(counters)");
+    }
+  }
+
+  ~CudaSearcher() override {
+    if (stats_) {
+      unsigned long long h[4] = {};
+      cudaDeviceSynchronize();
+      cudaMemcpy(h, stats_, sizeof h, cudaMemcpyDeviceToHost);
+      std::fprintf(stderr, "igla cuda stats: slow-path entries %llu, rounds %llu, pushes %llu, flushes %llu\n", h[0],
+                   h[1], h[2], h[3]);
+      cudaFree(stats_);
+    }
+    for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g);
+    for (Slot& sl : slots_) {
+      if (sl.stream) cudaStreamSynchronize(sl.stream);
+      sl.h_in.release();
+      sl.d_in.release();
+      sl.h_out.release();
+      sl.d_out.release();
+      sl.scratch.release();
+      if (sl.done) cudaEventDestroy(sl.done);
+      if (sl.counters) cudaFree(sl.counters);
+      if (sl.stream) cudaStreamDestroy(sl.stream);
+    }
+    cudaFree(d_codes_);
+    cudaFree(d_inv_);
+    cudaFree(d_tiled_);
+  }
+
+  std::string name() const override { return name_; }
+
+  void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ck(cudaSetDevice(device_), "cudaSetDevice");
+    const size_t n_q = batch.size();
+    const size_t k = params.k;
+    out.k = k;
+    out.hits.assign(n_q * k, Hit{0, 0.0f});
+    out.count.assign(n_q, 0);
+    if (batch.dims != view_.dims)
+      throw Error("query dims " + std::to_string(batch.dims) + " != index dims " + std::to_string(view_.dims));
+    if (batch.trits.size() != batch.n_terms() * batch.dims || batch.term_offsets.empty() ||
+        batch.term_offsets.back() != batch.n_terms() || batch.exclude_offsets.size() != n_q + 1 ||
+        batch.exclude_offsets.back() != batch.exclude.size())
+      throw Error("malformed QueryBatch");
+    if (batch.combine == Combine::CosMul)
+      for (size_t q = 0; q < n_q; ++q)
+        if (batch.term_offsets[q + 1] - batch.term_offsets[q] != 3)
+          throw Error("CosMul queries need exactly three terms (a, b, c)");
+    const uint32_t L = static_cast<uint32_t>(
+        params.limit ? std::min<size_t>(params.limit, view_.n_words) : view_.n_words);
+    if (n_q == 0 || k == 0 || L == 0) return;
+
+    bool single = batch.combine == Combine::Sum;
+    size_t max_excl = 0, max_terms = 0;
+    for (size_t q = 0; q < n_q; ++q) {
+      const size_t t = batch.term_offsets[q + 1] - batch.term_offsets[q];
+      single = single && t == 1;
+      max_terms = std::max(max_terms, t);
+      max_excl = std::max<size_t>(max_excl, batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]);
+    }
+    const int K = static_cast<int>(std::min<size_t>(k + max_excl, L));
+
+    Path path = Path::Sort;
+    if (K <= cuda::kMaxListK && force_ != "sort") {
+      cuda::MmaPlan probe;
+      const bool mma_ok = single && cuda::mma_plan(ix_, 128, L, K, num_sms_, max_smem_, probe);
+      const cuda::PopcPlan pp = cuda::popc_plan(ix_, static_cast<int>(std::min<size_t>(n_q, kPopcChunk)), L, num_sms_,
+                                                static_cast<int>(max_terms), single);
+      const size_t popc_smem = cuda::popc_smem_bytes(ix_, static_cast<int>(max_terms), K, pp.n_splits);
+      // popc streams the bitplanes once per query: only worth it for few queries over an
+      // L2-resident vocabulary (run 11: batch 64 on 100K x 300, popc 449 K q/s vs mma 268 K; on
+      // 1M x 300, popc 35 K vs mma 109 K).
+      const bool popc_better = n_q < kMmaMinBatch && (n_q < 16 || L <= kPopcMaxWords);
+      if (mma_ok && (force_ == "mma" || (force_.empty() && !popc_better))) path = Path::Mma;
+      else if (popc_smem <= max_smem_) path = Path::Popc;
+    }
+
+    // Chunks. mma: one 128-query tile per SM, so a chunk is one full wave with no vocabulary split.
+    const size_t chunk_q = path == Path::Mma ? static_cast<size_t>(num_sms_) * cuda::kTileQueries
+                           : path == Path::Popc ? kPopcChunk
+                                                : 1024;
+    const size_t chunk_terms = 3 * chunk_q;
+    std::vector<Chunk> chunks;
+    for (size_t q = 0; q < n_q;) {
+      Chunk c;
+      c.q0 = q;
+      c.t0 = batch.term_offsets[q];
+      c.e0 = batch.exclude_offsets[q];
+      size_t q1 = q + 1;
+      while (q1 < n_q && q1 - q < chunk_q && batch.term_offsets[q1 + 1] - c.t0 <= chunk_terms) ++q1;
+      c.q1 = q1;
+      c.t1 = batch.term_offsets[q1];
+      c.e1 = batch.exclude_offsets[q1];
+      chunks.push_back(c);
+      q = q1;
+    }
+
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      Slot& sl = slots_[i % kSlots];
+      if (sl.pending) collect(sl, out);
+      run_chunk(sl, batch, chunks[i], path, K, k, L, static_cast<int>(max_terms), single, n_q == 1);
+    }
+    for (size_t i = 0; i < kSlots; ++i) {
+      Slot& sl = slots_[(chunks.size() + i) % kSlots];
+      if (sl.pending) collect(sl, out);
+    }
+  }
+
+ private:
+  // Below this the popc path wins (run 10: batch 64, 402 K q/s popc vs 259 K mma; batch 1024,
+  // 916 K popc vs 1.02 M mma, on 100K x 300).
+  static constexpr size_t kMmaMinBatch = 512;
+  static constexpr uint32_t kPopcMaxWords = 1u << 18;  // 21 MB of bitplanes at 300 dims
+  static constexpr size_t kPopcChunk = 4096;  // kernels.cu sizes its per-query counters for this
+
+  void collect(Slot& sl, SearchResults& out) {
+    ck(cudaEventSynchronize(sl.done), "search");
+    const size_t n = sl.chunk.n_q();
+    const uint2* hits = static_cast<const uint2*>(sl.h_out.p);
+    const uint32_t* count = reinterpret_cast<const uint32_t*>(static_cast<const char*>(sl.h_out.p) +
+                                                              align_up(n * sl.k * sizeof(uint2)));
+    static_assert(sizeof(Hit) == sizeof(uint2));
+    std::memcpy(out.hits.data() + sl.chunk.q0 * sl.k, hits, n * sl.k * sizeof(Hit));
+    std::copy(count, count + n, out.count.begin() + static_cast<std::ptrdiff_t>(sl.chunk.q0));
+    sl.pending = false;
+  }
+
+  void run_chunk(Slot& sl, const QueryBatch& batch, const Chunk& c, Path path, int K, size_t k, uint32_t L,
+                 int max_terms, bool single, bool graphable) {
+    const size_t n_q = c.n_q(), n_terms = c.t1 - c.t0, n_excl = c.e1 - c.e0;
+    const uint32_t dims = batch.dims;
+    // The one-query graph: planes packed here (no packing kernel), hits written by the merge
+    // kernel straight into the mapped pinned output block (no copy back).
+    const bool graph = graphable && &sl == &slots_[0] && path != Path::Sort;
+    const bool host_planes = graph && path == Path::Popc;
+    const InLayout lay(n_terms, dims, n_q, n_excl, host_planes ? n_terms * 2 * view_.W : 0);
+    const size_t out_bytes = align_up(n_q * k * sizeof(uint2)) + align_up(n_q * sizeof(uint32_t));
+
+    // Plans and scratch.
+    cuda::MmaPlan mp;
+    cuda::PopcPlan pp;
+    int sub = 0;
+    size_t scratch = 0;
+    if (path == Path::Mma) {
+      cuda::mma_plan(ix_, static_cast<int>(n_q), L, K, num_sms_, max_smem_, mp);
+      mp.mode = mma_mode_;
+      mp.stats = stats_;
+      scratch = cuda::mma_scratch_bytes(ix_, static_cast<int>(n_q), K, mp);
+    } else if (path == Path::Popc) {
+      pp = cuda::popc_plan(ix_, static_cast<int>(n_q), L, num_sms_, max_terms, single);
+      pp.counters = sl.counters;
+      scratch = cuda::popc_scratch_bytes(ix_, static_cast<int>(n_q), static_cast<int>(n_terms), K, pp);
+    } else {
+      sub = std::min<int>(cuda::sort_sub_batch(L), static_cast<int>(n_q));
+      scratch = cuda::sort_scratch_bytes(ix_, static_cast<int>(n_terms), L, sub);
+    }
+    bool realloc = false;
+    realloc |= sl.h_in.ensure(lay.total, true);
+    realloc |= sl.d_in.ensure(lay.total, false);
+    realloc |= sl.h_out.ensure(out_bytes, true);
+    realloc |= sl.d_out.ensure(out_bytes, false);
+    realloc |= sl.scratch.ensure(scratch, false);
+    if (realloc && &sl == &slots_[0]) clear_graphs();
+
+    // Pack the chunk into the pinned input block.
+    char* h = static_cast<char*>(sl.h_in.p);
+    std::memcpy(h + lay.trits, batch.trits.data() + c.t0 * dims, n_terms * dims);
+    std::memcpy(h + lay.weights, batch.weights.data() + c.t0, n_terms * sizeof(float));
+    auto* to = reinterpret_cast<uint32_t*>(h + lay.term_off);
+    for (size_t q = 0; q <= n_q; ++q) to[q] = static_cast<uint32_t>(batch.term_offsets[c.q0 + q] - c.t0);
+    if (n_excl) std::memcpy(h + lay.excl, batch.exclude.data() + c.e0, n_excl * sizeof(uint32_t));
+    auto* eo = reinterpret_cast<uint32_t*>(h + lay.excl_off);
+    for (size_t q = 0; q <= n_q; ++q) eo[q] = static_cast<uint32_t>(batch.exclude_offsets[c.q0 + q] - c.e0);
+    if (host_planes) {
+      const uint32_t W = view_.W;
+      auto* pl = reinterpret_cast<uint64_t*>(h + lay.planes);
+      std::memset(pl, 0, n_terms * 2 * W * sizeof(uint64_t));
+      const int8_t* tr = batch.trits.data() + c.t0 * dims;
+      for (size_t t = 0; t < n_terms; ++t)
+        for (uint32_t d = 0; d < dims; ++d) {
+          const int8_t x = tr[t * dims + d];
+          if (x) pl[t * 2 * W + d / 64] |= uint64_t{1} << (d % 64);
+          if (x < 0) pl[t * 2 * W + W + d / 64] |= uint64_t{1} << (d % 64);
+        }
+    }
+
+    auto enqueue = [&]() {
+      char* d = static_cast<char*>(sl.d_in.p);
+      ck(cudaMemcpyAsync(d, h, lay.total, cudaMemcpyHostToDevice, sl.stream), "copy queries");
+      ChunkQueries q;
+      q.n_q = static_cast<int>(n_q);
+      q.n_terms = static_cast<int>(n_terms);
+      q.combine = batch.combine == Combine::CosMul ? 1 : 0;
+      q.trits = reinterpret_cast<const int8_t*>(d + lay.trits);
+      q.weights = reinterpret_cast<const float*>(d + lay.weights);
+      q.term_off = reinterpret_cast<const uint32_t*>(d + lay.term_off);
+      q.excl = reinterpret_cast<const uint32_t*>(d + lay.excl);
+      q.excl_off = reinterpret_cast<const uint32_t*>(d + lay.excl_off);
+      if (host_planes) q.planes = reinterpret_cast<const uint64_t*>(d + lay.planes);
+      char* dout = static_cast<char*>(graph ? sl.h_out.device_view() : sl.d_out.p);
+      OutHits o;
+      o.hits = reinterpret_cast<uint2*>(dout);
+      o.count = reinterpret_cast<uint32_t*>(dout + align_up(n_q * k * sizeof(uint2)));
+      if (path == Path::Mma) cuda::mma_search(ix_, q, L, K, static_cast<int>(k), mp, sl.scratch.p, o, sl.stream);
+      else if (path == Path::Popc)
+        cuda::popc_search(ix_, q, L, K, static_cast<int>(k), pp, sl.scratch.p, o, sl.stream);
+      else cuda::sort_search(ix_, q, L, static_cast<int>(k), sub, sl.scratch.p, sl.scratch.cap, o, sl.stream);
+      ck(cudaGetLastError(), "kernel launch");
+      if (!graph)
+        ck(cudaMemcpyAsync(sl.h_out.p, sl.d_out.p, out_bytes, cudaMemcpyDeviceToHost, sl.stream), "copy hits");
+    };
+
+    if (graph) {
+      const GraphKey key{static_cast<int>(path), static_cast<int>(batch.combine), static_cast<int>(n_terms), static_cast<int>(n_excl), K,
+                         static_cast<int>(k), L};
+      auto it = graphs_.find(key);
+      if (it == graphs_.end()) {
+        cudaGraph_t g;
+        ck(cudaStreamBeginCapture(sl.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+        enqueue();
+        ck(cudaStreamEndCapture(sl.stream, &g), "cudaStreamEndCapture");
+        cudaGraphExec_t exec;
+        ck(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
+        cudaGraphDestroy(g);
+        it = graphs_.emplace(key, exec).first;
+      }
+      ck(cudaGraphLaunch(it->second, sl.stream), "cudaGraphLaunch");
+    } else {
+      enqueue();
+    }
+    ck(cudaEventRecord(sl.done, sl.stream), "cudaEventRecord");
+    sl.pending = true;
+    sl.chunk = c;
+    sl.k = k;
+  }
+
+  void clear_graphs() {
+    for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g);
+    graphs_.clear();
+  }
+
+  // Experiment knobs read from the environment by scripts/gpu (never needed otherwise):
+  // IGLA_CUDA_MMA_MODE=1|2 drops the epilogue / its slow path (wrong results, for timing only);
+  // IGLA_CUDA_STATS=1 counts the mma epilogue's events and prints them when the searcher goes.
+  int mma_mode_ = 0;
+  unsigned long long* stats_ = nullptr;
+
+  CodesView view_;
+  std::string force_;
+  std::string name_;
+  int device_ = 0;
+  int num_sms_ = 0;
+  size_t max_smem_ = 0;
+  DeviceIndex ix_;
+  void* d_codes_ = nullptr;
+  void* d_inv_ = nullptr;
+  void* d_tiled_ = nullptr;
+  Slot slots_[kSlots];
+  std::map<GraphKey, cudaGraphExec_t> graphs_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+bool cuda_available(std::string* why) {
+  static std::once_flag once;
+  static bool ok = false;
+  static std::string reason;
+  std::call_once(once, [] {
+    cudaSetDeviceFlags(cudaDeviceScheduleSpin);  // lowest latency for one-query searches
+    cudaGetLastError();
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+      reason = e != cudaSuccess ? std::string("no usable CUDA driver or GPU here (") + cudaGetErrorString(e) + ")"
+                                : std::string("no CUDA GPU found");
+      return;
+    }
+    int dev = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceProp prop{};
+    if ((e = cudaGetDeviceProperties(&prop, dev)) != cudaSuccess) {
+      reason = std::string("cudaGetDeviceProperties: ") + cudaGetErrorString(e);
+      return;
+    }
+    if (prop.major != 9 || prop.minor != 0) {
+      reason = std::string("CUDA device ") + prop.name + " is sm_" + std::to_string(prop.major) +
+               std::to_string(prop.minor) + "; igla's kernels are built for sm_90a (Hopper: H100, H200)";
+      return;
+    }
+    if ((e = cuda::probe_kernels()) != cudaSuccess) {
+      reason = std::string("igla's CUDA kernels cannot run on ") + prop.name + ": " + cudaGetErrorString(e);
+      cudaGetLastError();
+      return;
+    }
+    ok = true;
+  });
+  if (!ok && why) *why = reason;
+  return ok;
+}
+
+std::unique_ptr<Searcher> make_cuda_searcher(const CodesView& codes, const SearcherOptions& opts) {
+  std::string why;
+  if (!cuda_available(&why)) throw Error("--device cuda: " + why);
+  return std::make_unique<CudaSearcher>(codes, opts);
+}
+
+}  // namespace igla
