@@ -1,6 +1,6 @@
 // igla CUDA backend: the kernels' launch interface (host side). Included by src/cuda only.
 //
-// Three search paths, all exact (see src/cuda/NOTES in scripts/gpu/NOTES.md for the design):
+// Three search paths, all exact (design notes and measurements: scripts/gpu/NOTES.md, RESULTS.md):
 //   mma   one-term Sum queries (cosine), top-K <= 32: int8 trits on the tensor cores (wgmma
 //         m64n128k32 s8*s8 -> s32), top-K fused into the epilogue; the score matrix never
 //         leaves the SM. Vocabulary resident as int8 in the wgmma canonical layout.
