@@ -14,21 +14,13 @@
 
 using namespace igla;
 using igla::testing_util::TempDir;
+using igla::testing_util::error_of;
 
 namespace {
 
 std::string write(const TempDir& dir, const std::string& name, const std::string& text) {
   std::ofstream(dir.file(name)) << text;
   return dir.file(name);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // Trit-valued vectors (quantization keeps them exactly) made of disjoint 4-dim features, so that

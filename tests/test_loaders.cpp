@@ -22,23 +22,9 @@ using igla::testing_util::TempDir;
 
 namespace {
 
-// Seeded normal values. (Not testing_util::random_vectors: its `"w" + std::to_string(i)` trips
-// g++ 12's false -Wrestrict warning once inlined here; this file appends instead of writing
-// "literal" + string for the same reason.)
-FloatVectors random_rows(size_t n, uint32_t dims, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  FloatVectors v;
-  v.dims = dims;
-  for (size_t i = 0; i < n; ++i) v.words.push_back(std::string("w").append(std::to_string(i)));
-  v.data.resize(n * dims);
-  for (auto& x : v.data) x = g(rng);
-  return v;
-}
-
 // Words with odd bytes (GloVe has them), values with extremes; all must come back bit for bit.
 FloatVectors sample() {
-  FloatVectors v = random_rows(5, 3, 7);
+  FloatVectors v = igla::testing_util::random_vectors(5, 3, 7);
   v.words = {"the", ",", "na\xC3\xAFve", "\"q\\uote\"", "U.S."};
   v.data[0] = -0.0f;
   v.data[1] = 1e-30f;
@@ -246,7 +232,7 @@ TEST(VectorLoaders, ToleratesCrlfTrailingSpacesBlankLinesAndNoFinalNewline) {
 
 TEST(VectorLoaders, ProgressIsRareAndEndsAtTotal) {
   TempDir dir;
-  const FloatVectors v = random_rows(20000, 4, 3);
+  const FloatVectors v = igla::testing_util::random_vectors(20000, 4, 3);
   for (const auto& [name, bytes] : {std::pair{"g.txt", glove(v)}, std::pair{"b.bin", w2v_bin(v)},
                                     std::pair{"w.json", wink(v)}}) {
     SCOPED_TRACE(name);

@@ -17,17 +17,9 @@
 
 using namespace igla;
 using igla::testing_util::TempDir;
+using igla::testing_util::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Normal vectors with a per-dimension offset and spread, so centering and scaling matter.
 FloatVectors skewed_vectors(size_t n, uint32_t dims, uint64_t seed) {

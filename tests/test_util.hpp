@@ -2,10 +2,12 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "igla/error.hpp"
 #include "igla/vectors.hpp"
 
 namespace igla::testing_util {
@@ -30,6 +32,16 @@ inline FloatVectors random_vectors(size_t n, uint32_t dims, uint64_t seed) {
   v.data.resize(n * dims);
   for (auto& x : v.data) x = g(rng);
   return v;
+}
+
+// The message of the igla::Error that f throws ("" if none).
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 // A fresh directory under the system temp dir, removed when the object goes away.
