@@ -16,57 +16,64 @@ namespace igla::kernels {
 namespace avx512 {
 #include "kernels/epilogue.inl"
 
-// WT > 0: plane words known at compile time (fully unrolled); WT == 0: run-time W.
+// The dot products of QB queries with one 8-word block, one zmm of 8 int64 per query. WT > 0:
+// plane words known at compile time (unrolled); WT == 0: run-time W.
 template <int QB, int WT>
-void dots_block(const uint64_t* blocks, size_t nblocks, uint32_t Wrt, const uint64_t* q, int32_t* out, size_t stride) {
+inline void block_dots(const uint64_t* blk, uint32_t Wrt, const uint64_t* q, __m512i (&d)[QB]) {
   const uint32_t W = WT > 0 ? WT : Wrt;
-  for (size_t b = 0; b < nblocks; ++b) {
-    const uint64_t* blk = blocks + b * W * 16;
-    __m512i at[QB], au[QB];
-    for (int k = 0; k < QB; ++k) at[k] = au[k] = _mm512_setzero_si512();
-    for (uint32_t j = 0; j < W; ++j) {
-      const __m512i nz = _mm512_loadu_si512(blk + j * 16);
-      const __m512i sg = _mm512_loadu_si512(blk + j * 16 + 8);
-      for (int k = 0; k < QB; ++k) {
-        const __m512i t = _mm512_and_si512(nz, _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + j])));
-        // 0x48 = B & (A ^ C) with A = query signs, B = t, C = word signs: the dims where both are
-        // non-zero and the signs differ. A is a fresh broadcast, so the result overwrites it, not t.
-        const __m512i u =
-            _mm512_ternarylogic_epi64(_mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j])), t, sg, 0x48);
-        at[k] = _mm512_add_epi64(at[k], _mm512_popcnt_epi64(t));
-        au[k] = _mm512_add_epi64(au[k], _mm512_popcnt_epi64(u));
-      }
-    }
+  __m512i au[QB];
+  for (uint32_t j = 0; j < W; ++j) {
+    const __m512i nz = _mm512_loadu_si512(blk + j * 16);
+    const __m512i sg = _mm512_loadu_si512(blk + j * 16 + 8);
     for (int k = 0; k < QB; ++k) {
-      const __m512i d = _mm512_sub_epi64(at[k], _mm512_slli_epi64(au[k], 1));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k * stride + b * 8), _mm512_cvtepi64_epi32(d));
+      const __m512i t = _mm512_and_si512(nz, _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + j])));
+      // 0x48 = B & (A ^ C) with A = query signs, B = t, C = word signs: the dims where both are
+      // non-zero and the signs differ. A is a fresh broadcast, so the result overwrites it, not t.
+      const __m512i u =
+          _mm512_ternarylogic_epi64(_mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j])), t, sg, 0x48);
+      // The first plane word starts the sums: no zeroing of registers per block.
+      d[k] = j == 0 ? _mm512_popcnt_epi64(t) : _mm512_add_epi64(d[k], _mm512_popcnt_epi64(t));
+      au[k] = j == 0 ? _mm512_popcnt_epi64(u) : _mm512_add_epi64(au[k], _mm512_popcnt_epi64(u));
     }
+  }
+  for (int k = 0; k < QB; ++k) d[k] = _mm512_sub_epi64(d[k], _mm512_slli_epi64(au[k], 1));
+}
+
+// Calls f(std::integral_constant<int, WT>) with WT = W for the common widths, else 0 (run time).
+template <class F>
+auto with_plane_words(uint32_t W, F&& f) {
+  switch (W) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    case 16: return f(std::integral_constant<int, 16>{});
+    default: return f(std::integral_constant<int, 0>{});
   }
 }
 
-template <int WT>
-void dots_w(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, int32_t* out,
-            size_t stride) {
-  constexpr int QB = 6;  // 12 accumulators + block + temporaries fit the 32 zmm registers
-  size_t q = 0;
-  for (; q + QB <= nq; q += QB)
-    dots_block<QB, WT>(blocks, nblocks, W, queries + q * 2 * W, out + q * stride, stride);
-  for (; q < nq; ++q) dots_block<1, WT>(blocks, nblocks, W, queries + q * 2 * W, out + q * stride, stride);
+template <int QB, int WT>
+void dots_block(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* q, int32_t* out, size_t stride) {
+  for (size_t b = 0; b < nblocks; ++b) {
+    __m512i d[QB];
+    block_dots<QB, WT>(blocks + b * W * 16, W, q, d);
+    for (int k = 0; k < QB; ++k)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k * stride + b * 8), _mm512_cvtepi64_epi32(d[k]));
+  }
 }
 
 void dots(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, int32_t* out,
           size_t stride) {
-  switch (W) {
-    case 1: return dots_w<1>(blocks, nblocks, W, queries, nq, out, stride);
-    case 2: return dots_w<2>(blocks, nblocks, W, queries, nq, out, stride);
-    case 3: return dots_w<3>(blocks, nblocks, W, queries, nq, out, stride);
-    case 4: return dots_w<4>(blocks, nblocks, W, queries, nq, out, stride);
-    case 5: return dots_w<5>(blocks, nblocks, W, queries, nq, out, stride);
-    case 6: return dots_w<6>(blocks, nblocks, W, queries, nq, out, stride);
-    case 8: return dots_w<8>(blocks, nblocks, W, queries, nq, out, stride);
-    case 16: return dots_w<16>(blocks, nblocks, W, queries, nq, out, stride);
-    default: return dots_w<0>(blocks, nblocks, W, queries, nq, out, stride);
-  }
+  with_plane_words(W, [&](auto wt) {
+    constexpr int WT = decltype(wt)::value, QB = 6;  // 12 accumulators + block + temporaries
+    size_t q = 0;
+    for (; q + QB <= nq; q += QB)
+      dots_block<QB, WT>(blocks, nblocks, W, queries + q * 2 * W, out + q * stride, stride);
+    for (; q < nq; ++q) dots_block<1, WT>(blocks, nblocks, W, queries + q * 2 * W, out + q * stride, stride);
+  });
 }
 
 // The fused scan: dots stay in registers; each block of 8 words is scored (convert, one multiply)
@@ -82,100 +89,53 @@ inline float lowered_threshold(float thr, float w) {
   return t - std::fabs(t) * 0x1p-20f;
 }
 
-// QB queries x BB blocks per step: each loaded block word serves QB queries and each broadcast
-// query word BB blocks, which keeps the loads (2 per cycle) below the ALU work (4 per cycle).
-template <int QB, int BB, int WT>
-size_t scan_block(const uint64_t* blocks, size_t nblocks, uint32_t Wrt, const uint64_t* q, const float* w,
-                  const float* thr, const float* inv, size_t nw, uint32_t q0, Candidate* out, size_t word_base = 0) {
-  const uint32_t W = WT > 0 ? WT : Wrt;
+template <int QB, int WT>
+size_t scan_block(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* q, const float* w,
+                  const float* thr, const float* inv, size_t nw, uint32_t q0, Candidate* out) {
   size_t m = 0;
   __m256 tk[QB];
   for (int k = 0; k < QB; ++k) tk[k] = _mm256_set1_ps(lowered_threshold(thr[k], w[k]));
-  for (size_t b = 0; b + BB <= nblocks; b += BB) {
-    __m512i at[BB][QB], au[BB][QB];
-    for (uint32_t j = 0; j < W; ++j) {
-      __m512i nz[BB], sg[BB];
-      for (int x = 0; x < BB; ++x) {
-        nz[x] = _mm512_loadu_si512(blocks + ((b + x) * W + j) * 16);
-        sg[x] = _mm512_loadu_si512(blocks + ((b + x) * W + j) * 16 + 8);
-      }
-      for (int k = 0; k < QB; ++k) {
-        const __m512i qn = _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + j]));
-        const __m512i qs = _mm512_set1_epi64(static_cast<long long>(q[k * 2 * W + W + j]));
-        for (int x = 0; x < BB; ++x) {
-          const __m512i t = _mm512_and_si512(nz[x], qn);
-          // 0x48 = B & (A ^ C) with A = query signs, B = t, C = word signs: the dims where both
-          // are non-zero and the signs differ.
-          const __m512i u = _mm512_ternarylogic_epi64(qs, t, sg[x], 0x48);
-          // The first plane word starts the sums: no zeroing of registers per block.
-          at[x][k] = j == 0 ? _mm512_popcnt_epi64(t) : _mm512_add_epi64(at[x][k], _mm512_popcnt_epi64(t));
-          au[x][k] = j == 0 ? _mm512_popcnt_epi64(u) : _mm512_add_epi64(au[x][k], _mm512_popcnt_epi64(u));
-        }
+  for (size_t b = 0; b < nblocks; ++b) {
+    __m512i d[QB];
+    block_dots<QB, WT>(blocks + b * W * 16, W, q, d);
+    const __m256 iv = _mm256_loadu_ps(inv + b * 8);
+    __mmask8 hit[QB], any = 0;
+    for (int k = 0; k < QB; ++k) {
+      hit[k] = _mm256_cmp_ps_mask(_mm256_mul_ps(_mm512_cvtepi64_ps(d[k]), iv), tk[k], _CMP_GT_OQ);
+      any |= hit[k];
+    }
+    if (__builtin_expect(any == 0, 1)) continue;  // one branch per block for all its queries
+    for (int k = 0; k < QB; ++k) {
+      if (!hit[k]) continue;
+      alignas(64) int64_t dots[8];
+      _mm512_store_si512(dots, d[k]);
+      for (__mmask8 h = hit[k]; h; h &= static_cast<__mmask8>(h - 1)) {
+        const unsigned lane = static_cast<unsigned>(__builtin_ctz(h));
+        const size_t word = b * 8 + lane;
+        const int32_t dot = static_cast<int32_t>(dots[lane]);
+        if (word < nw)
+          out[m++] = {q0 + static_cast<uint32_t>(k), static_cast<uint32_t>(word),
+                      igla::combine_score(igla::Combine::Sum, &dot, w + k, 1, inv[word])};
       }
     }
-    __mmask8 hit[BB][QB], any = 0;
-    for (int x = 0; x < BB; ++x) {
-      const __m256 iv = _mm256_loadu_ps(inv + (b + x) * 8);
-      for (int k = 0; k < QB; ++k) {
-        at[x][k] = _mm512_sub_epi64(at[x][k], _mm512_slli_epi64(au[x][k], 1));  // the dot products
-        hit[x][k] = _mm256_cmp_ps_mask(_mm256_mul_ps(_mm512_cvtepi64_ps(at[x][k]), iv), tk[k], _CMP_GT_OQ);
-        any |= hit[x][k];
-      }
-    }
-    if (__builtin_expect(any == 0, 1)) continue;  // one branch per step for all its words and queries
-    for (int x = 0; x < BB; ++x)
-      for (int k = 0; k < QB; ++k) {
-        if (!hit[x][k]) continue;
-        alignas(64) int64_t dots[8];
-        _mm512_store_si512(dots, at[x][k]);
-        for (__mmask8 h = hit[x][k]; h; h &= static_cast<__mmask8>(h - 1)) {
-          const unsigned lane = static_cast<unsigned>(__builtin_ctz(h));
-          const size_t word = (b + x) * 8 + lane;
-          const int32_t dot = static_cast<int32_t>(dots[lane]);
-          if (word < nw)
-            out[m++] = {q0 + static_cast<uint32_t>(k), static_cast<uint32_t>(word_base + word),
-                        igla::combine_score(igla::Combine::Sum, &dot, w + k, 1, inv[word])};
-        }
-      }
   }
-  return m;
-}
-
-template <int WT>
-size_t scan_w(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, const float* w,
-              const float* thr, const float* inv, size_t nw, Candidate* out) {
-  constexpr int QB = 8, BB = 1;  // 16 accumulators; measured best of (3..8) x (1, 2)
-  const size_t even = nblocks / BB * BB;
-  size_t m = 0;
-  // Each query's candidates must come out in ascending word order: finish a query group over all
-  // blocks (pairs, then the odd last block) before the next group.
-  auto group = [&](auto qb_tag, size_t q) {
-    constexpr int NQ = decltype(qb_tag)::value;
-    const uint64_t* qq = queries + q * 2 * W;
-    m += scan_block<NQ, BB, WT>(blocks, even, W, qq, w + q, thr + q, inv, nw, static_cast<uint32_t>(q), out + m);
-    if (even < nblocks)
-      m += scan_block<NQ, 1, WT>(blocks + even * W * 16, 1, W, qq, w + q, thr + q, inv + even * 8,
-                                 nw > even * 8 ? nw - even * 8 : 0, static_cast<uint32_t>(q), out + m, even * 8);
-  };
-  size_t q = 0;
-  for (; q + QB <= nq; q += QB) group(std::integral_constant<int, QB>{}, q);
-  for (; q < nq; ++q) group(std::integral_constant<int, 1>{}, q);
   return m;
 }
 
 size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
                    const float* w, const float* thr, const float* inv, size_t nw, Candidate* out, int32_t*) {
-  switch (W) {
-    case 1: return scan_w<1>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-    case 2: return scan_w<2>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-    case 3: return scan_w<3>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-    case 4: return scan_w<4>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-    case 5: return scan_w<5>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-    case 6: return scan_w<6>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-    case 8: return scan_w<8>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-    case 16: return scan_w<16>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-    default: return scan_w<0>(blocks, nblocks, W, queries, nq, w, thr, inv, nw, out);
-  }
+  return with_plane_words(W, [&](auto wt) {
+    // 8 queries per pass: 16 accumulators; measured best of 3..8 queries x 1 or 2 blocks per step.
+    constexpr int WT = decltype(wt)::value, QB = 8;
+    size_t q = 0, m = 0;
+    for (; q + QB <= nq; q += QB)
+      m += scan_block<QB, WT>(blocks, nblocks, W, queries + q * 2 * W, w + q, thr + q, inv, nw,
+                              static_cast<uint32_t>(q), out + m);
+    for (; q < nq; ++q)
+      m += scan_block<1, WT>(blocks, nblocks, W, queries + q * 2 * W, w + q, thr + q, inv, nw,
+                             static_cast<uint32_t>(q), out + m);
+    return m;
+  });
 }
 
 size_t select(const float* s, size_t n, float thr, uint32_t* idx) {
