@@ -23,11 +23,17 @@ void clamp_trits(std::span<const int32_t> x, std::span<int8_t> out) {
 
 void pack_row(std::span<const int8_t> trits, std::span<uint64_t> row) {
   const uint32_t W = plane_words(static_cast<uint32_t>(trits.size()));
-  std::fill(row.begin(), row.begin() + 2 * W, 0);
-  for (size_t d = 0; d < trits.size(); ++d) {
-    const uint64_t bit = uint64_t{1} << (d % 64);
-    if (trits[d] != 0) row[d / 64] |= bit;
-    if (trits[d] < 0) row[W + d / 64] |= bit;
+  // Branch-free: random trits would mispredict about once per dimension (it was ~5% of a
+  // batched search's time).
+  for (uint32_t j = 0; j < W; ++j) {
+    uint64_t nz = 0, sg = 0;
+    const size_t d0 = size_t{j} * 64, n = std::min<size_t>(64, trits.size() - d0);
+    for (size_t i = 0; i < n; ++i) {
+      nz |= uint64_t{trits[d0 + i] != 0} << i;
+      sg |= uint64_t{trits[d0 + i] < 0} << i;
+    }
+    row[j] = nz;
+    row[W + j] = sg;
   }
 }
 

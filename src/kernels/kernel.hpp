@@ -22,10 +22,15 @@ struct Candidate {
 struct Kernel {
   const char* name;         // "scalar", "avx2", "avx512"
   const char* description;
+  // Vocabulary words per block of the kernel's code layout (kernels/layout.hpp): 8 (64-bit
+  // plane words, the index's own layout) or 16 (32-bit plane words). Every `blocks` argument
+  // below is in this layout, and `W` counts plane words of its width: ceil(dims / (512 / block_words)).
+  // Query rows are always the 64-bit rows of pack_row (nz[W64] then sign[W64]).
+  uint32_t block_words;
   bool (*supported)();      // can this CPU run it?
 
-  // Dot products of `nq` query rows (each nz[W] then sign[W]) with `nblocks` 8-word blocks of the
-  // blocked code array: out[q * out_stride + w] for w in [0, 8 * nblocks).
+  // Dot products of `nq` query rows with `nblocks` blocks of the code array:
+  // out[q * out_stride + w] for w in [0, block_words * nblocks).
   void (*dots)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
                int32_t* out, size_t out_stride);
 
@@ -42,7 +47,7 @@ struct Kernel {
   // (weight w[q] > 0), score = combine_score(Sum, dot, &w[q], 1, inv_norm[i]) of words i in
   // [0, nw) of the blocks; emits (q, i, score) for at least every word with score > thr[q] (a
   // kernel may emit a few more: the caller's heap decides), in ascending i per query.
-  // `scratch` holds nq * 8 * nblocks int32 for kernels that score in two passes.
+  // `scratch` holds nq * block_words * nblocks int32 for kernels that score in two passes.
   size_t (*scan_cosine)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
                         const float* w, const float* thr, const float* inv_norm, size_t nw, Candidate* out,
                         int32_t* scratch);
