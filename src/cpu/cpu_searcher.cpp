@@ -149,7 +149,9 @@ class CpuSearcher final : public Searcher {
     // Tiles grow from one block to tile_blocks: each query's threshold is -inf until its heap
     // holds k words, and every word of a tile scanned under it is a candidate; small first tiles
     // raise the thresholds after a few dozen words instead of a whole tile.
-    for (size_t b = b0, nb = 0, ramp = 1; b < b1; b += nb, ramp = std::min(2 * ramp, tile_blocks)) {
+    // A tile of T words after S scanned emits about k T / S candidates per query where about
+    // k ln(1 + T / S) enter the list: growing by 1/4 (not 2x) keeps that overhead near 12%.
+    for (size_t b = b0, nb = 0, ramp = 1; b < b1; b += nb, ramp = std::min(ramp + (ramp + 3) / 4, tile_blocks)) {
       nb = std::min(ramp, b1 - b);
       const size_t w0 = b * bw_;
       const size_t nw = std::min(nb * bw_, n_eff - w0);  // drop padding and words past --limit
