@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "igla/ternary.hpp"
+#include "kernels/layout.hpp"
 #include "test_util.hpp"
 
 using namespace igla;
@@ -61,6 +62,34 @@ TEST(Pack, BlockLayoutRoundTripAndPlacement) {
   const uint64_t nz = codes[(1 * W + 1) * 16 + 3], sg = codes[(1 * W + 1) * 16 + 8 + 3];
   EXPECT_EQ(((nz >> 6) & 1) != 0, all[11][70] != 0);
   EXPECT_EQ(((sg >> 6) & 1) != 0, all[11][70] < 0);
+}
+
+TEST(Pack, SixteenWordLayoutHoldsEveryTritWhereTheKernelReadsIt) {
+  // The AVX-512 kernel's layout (kernels/layout.hpp): 16-word blocks of 32-bit plane words.
+  std::mt19937_64 rng(3);
+  for (uint32_t dims : {1u, 31u, 32u, 33u, 100u, 130u, 300u}) {
+    const size_t n = 37;  // three blocks of 16, the last one partly padding
+    std::vector<uint64_t> codes(code_words(n, dims), 0);
+    std::vector<std::vector<int8_t>> all;
+    for (size_t i = 0; i < n; ++i) {
+      all.push_back(igla::testing_util::random_trits(dims, rng));
+      pack_into_blocks(all.back(), i, codes.data());
+    }
+    const CodesView view{dims, plane_words(dims), n, codes.data(), nullptr, nullptr};
+    const auto out = kernels::to_block_layout(view, 16);
+    const uint32_t W32 = kernels::layout_plane_words(dims, 16);
+    ASSERT_EQ(W32, (dims + 31) / 32);
+    ASSERT_EQ(out.size(), 3 * W32 * 16);
+    const auto* w32 = reinterpret_cast<const uint32_t*>(out.data());
+    for (size_t i = 0; i < 48; ++i)
+      for (uint32_t d = 0; d < W32 * 32; ++d) {
+        const size_t at = (i / 16 * W32 + d / 32) * 32 + i % 16;
+        const bool nz = (w32[at] >> (d % 32)) & 1, neg = (w32[at + 16] >> (d % 32)) & 1;
+        const int8_t t = i < n && d < dims ? all[i][d] : 0;  // padding words and dims are zero
+        ASSERT_EQ(nz, t != 0) << "dims " << dims << " word " << i << " dim " << d;
+        ASSERT_EQ(neg, t < 0) << "dims " << dims << " word " << i << " dim " << d;
+      }
+  }
 }
 
 TEST(Clamp, SumBackToTrits) {
