@@ -15,8 +15,6 @@ namespace igla::cuda {
 
 namespace {
 
-constexpr int kCap = 256;  // per-warp candidate buffer of the mma kernel
-constexpr uint32_t kSampleWords = 1024;  // words per split scored exactly before the mma kernel
 constexpr int kConsumerWarps = 8;
 
 // Bump allocator over one scratch block (256-byte aligned pieces).
@@ -68,14 +66,16 @@ __device__ __forceinline__ float score_generic(uint32_t x, const uint64_t* codes
 // Preparation kernels.
 
 // Vocabulary: bitplanes -> int8 in the wgmma canonical K-major no-swizzle layout, per tile of
-// 128 words: byte (r, c) at (r / 8) * 8 * Kp + (c / 16) * 128 + (r % 8) * 16 + c % 16.
-__global__ void tile_vocab_kernel(const uint64_t* codes, uint32_t n, uint32_t dims, uint32_t W, uint32_t Kp,
-                                  uint32_t n_tiles, uint32_t stride, int8_t* out) {
+// 128 words (tile position p holds word perm[p]): byte (r, c) at
+// (r / 8) * 8 * Kp + (c / 16) * 128 + (r % 8) * 16 + c % 16.
+__global__ void tile_vocab_kernel(const uint64_t* codes, const uint32_t* perm, uint32_t n, uint32_t dims, uint32_t W,
+                                  uint32_t Kp, uint32_t n_tiles, uint32_t stride, int8_t* out) {
   const uint32_t chunks = Kp / 16;
   const size_t total = static_cast<size_t>(n_tiles) * kTileWords * chunks;
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    const uint32_t word = static_cast<uint32_t>(i / chunks), c = static_cast<uint32_t>(i % chunks);
+    const uint32_t pos = static_cast<uint32_t>(i / chunks), c = static_cast<uint32_t>(i % chunks);
+    const uint32_t word = perm[pos];
     alignas(16) int8_t v[16];
 #pragma unroll
     for (int e = 0; e < 16; ++e) {
@@ -88,19 +88,25 @@ __global__ void tile_vocab_kernel(const uint64_t* codes, uint32_t n, uint32_t di
       }
       v[e] = t;
     }
-    const uint32_t tile = word / kTileWords, r = word % kTileWords;
+    const uint32_t tile = pos / kTileWords, r = pos % kTileWords;
     int8_t* dst = out + static_cast<size_t>(tile) * stride + (r / 8) * 8 * Kp + c * 128 + (r % 8) * 16;
     *reinterpret_cast<int4*>(dst) = *reinterpret_cast<const int4*>(v);
   }
 }
 
-// Each tile's extra bytes: inv[128], then max(inv).
-__global__ void tile_extra_kernel(const float* inv, uint32_t n_tiles, uint32_t Kp, uint32_t stride, int8_t* out) {
+// Each tile's extra bytes: inv[128] and ids[128] of its words, then 1 / max(inv) (inf when every
+// word of the tile is all-zero or padding).
+__global__ void tile_extra_kernel(const float* inv, const uint32_t* perm, uint32_t n, uint32_t n_tiles, uint32_t Kp,
+                                  uint32_t stride, int8_t* out) {
   const uint32_t t = blockIdx.x;
   if (t >= n_tiles) return;
-  float* dst = reinterpret_cast<float*>(out + static_cast<size_t>(t) * stride + kTileWords * Kp);
-  const float v = inv[static_cast<size_t>(t) * kTileWords + threadIdx.x];
+  int8_t* extra = out + static_cast<size_t>(t) * stride + kTileWords * Kp;
+  float* dst = reinterpret_cast<float*>(extra);
+  uint32_t* ids = reinterpret_cast<uint32_t*>(extra + kExtraIds);
+  const uint32_t word = perm[static_cast<size_t>(t) * kTileWords + threadIdx.x];
+  const float v = word < n ? inv[word] : 0.0f;
   dst[threadIdx.x] = v;
+  ids[threadIdx.x] = word < n ? word : ~0u;
   float m = v;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(kFull, m, o));
@@ -110,8 +116,9 @@ __global__ void tile_extra_kernel(const float* inv, uint32_t n_tiles, uint32_t K
   if (threadIdx.x == 0) {
     float x = 0.0f;
     for (int i = 0; i < kTileWords / 32; ++i) x = fmaxf(x, wm[i]);
-    dst[kTileWords] = x;
-    for (int i = kTileWords + 1; i < static_cast<int>(kTileExtra / 4); ++i) dst[i] = 0.0f;
+    float* tail = reinterpret_cast<float*>(extra + kExtraRim);
+    tail[0] = __fdiv_rn(1.0f, x);
+    for (uint32_t i = 1; i < (kTileExtra - kExtraRim) / 4; ++i) tail[i] = 0.0f;
   }
 }
 
@@ -292,7 +299,10 @@ __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
   __syncthreads();
 
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
-  const uint32_t s0 = split * a.split_len, s1 = min(s0 + min(a.split_len, a.sample_len), a.L);
+  uint32_t s0 = split * a.split_len;
+  // Sampling: any words give a valid starting bound; a split past L samples the last words.
+  if (kSingle && a.sample_len < a.split_len && s0 >= a.L) s0 = a.L > a.sample_len ? a.L - a.sample_len : 0;
+  const uint32_t s1 = min(s0 + min(a.split_len, a.sample_len), a.L);
   WarpList list;
   list.init(a.K);
   for (uint32_t base = s0 + warp * 32; base < s1; base += 256) {
@@ -393,10 +403,11 @@ __global__ void sorted_finalize_kernel(const uint64_t* sorted, uint32_t L, int n
 //                ring of `stages` shared-memory buffers;
 //   warpgroups 1, 2: 64 queries each; per tile, wgmma m64n128k32 (Kp / 32 steps) gives the
 //                64 x 128 int32 dot products in registers; the epilogue compares each against
-//                an integer bound derived from the row's current K-th best score (no float work
-//                for the ~all candidates that fail it), computes the exact score of the rest,
-//                and pushes the ones beating the row's K-th key into a per-warp buffer that is
-//                merged into per-row top-K lists in shared memory when it fills.
+//                an integer bound derived from the row's current K-th best score (the words of a
+//                tile have (nearly) equal norms, tile_order, so the bound is (nearly) exact),
+//                scores the rare passing ones exactly and queues those beating the row's
+//                threshold per thread; lanes 0..15 of each warp own its 16 rows' top-K lists
+//                and take the queues when one might overflow (thread-private insertion).
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -470,122 +481,67 @@ struct MmaArgs {
   uint32_t Kp, L, stride;
   int n_tiles, tiles_per_split, n_splits, K, stages;
   uint64_t* partial;
-  const uint64_t* init;          // [q][split][K]: exact top-K of each split's first words (sample)
+  const uint64_t* init;          // [q][split][K]: exact top-K of a sample of the words (sample pass)
   int mode;                      // experiments (IGLA_CUDA_MMA_MODE): 1 no epilogue, 2 no slow path
-  unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): slow-path entries, rounds,
-                                 // pushes, flushes
+  unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): warp-tiles with a candidate,
+                                 // staged candidates, queued keys, drains
 };
 
-// The smallest integer dot a word of this tile needs to possibly beat a row whose K-th best
-// key is `thr` (0: list not full). Conservative: score = (w * dot) * inv <= w * dot * inv_max
-// (1 + 2^-23)^2 for dot > 0, w > 0, and the bound is lowered by 1e-4 relative.
+// The integer prefilter. A row whose K-th best key is thr (score ts) can only gain a word of a
+// tile whose dot satisfies score = (w * dot) * inv >= ts, and score <= w * dot * inv_max (1 + 2^-23)^2
+// for dot > 0, w > 0; so dot > floor(ts / (w * inv_max) * 0.9999) is necessary (the 1e-4 relative
+// margin covers every rounding of the bound's own arithmetic). Per row the bound is kept as
+// c = ts / w, per tile as rim = 1 / inv_max (carried in the tile): one multiply a tile.
 constexpr int kAll = -(1 << 30), kNone = 1 << 30;
-__device__ __forceinline__ int prefilter(uint64_t thr, float w, float inv_max) {
-  if (thr == 0 || !(w > 0.0f)) return kAll;
+__device__ __forceinline__ float bound_base(uint64_t thr, float w, bool valid) {
+  if (!valid) return __int_as_float(0x7f800000);  // +inf: nothing passes
+  if (thr == 0 || !(w > 0.0f)) return __int_as_float(0xff800000);  // -inf: everything passes
   const float ts = key_score(thr);
-  if (!(ts > 0.0f)) return kAll;
-  const float d = w * inv_max;
-  if (!(d > 0.0f)) return kNone;
-  const float t = __fdividef(ts, d) * 0.9999f;
-  if (!(t < 1.0e9f)) return kNone;
+  if (!(ts > 0.0f)) return __int_as_float(0xff800000);
+  return __fdiv_rn(ts, w);
+}
+__device__ __forceinline__ int tile_bound(float c, float rim) {
+  const float t = __fmul_rn(__fmul_rn(c, rim), 0.9999f);
+  if (!(t < 1.0e9f)) return kNone;  // also NaN (c = 0, rim = inf: an all-zero tile, ts > 0)
+  if (!(t > -1.0e9f)) return kAll;
   return static_cast<int>(floorf(t));
 }
 
-struct Thr2 {
-  uint64_t t0, t1;
-};
+constexpr int kStage = 8;   // accumulators per sub-round (staged per thread, 256 words apart)
+constexpr int kQueue = 8;   // keys per thread and row half waiting for the row owners
 
-// A consumer warp's candidate buffer and its 16 rows' lists (shared memory).
-struct WarpBuf {
-  uint64_t* lists;  // 16 rows x K
-  uint64_t* key;    // kCap
-  uint64_t* sorted; // kCap (by row)
-  uint8_t* row;     // kCap
-  uint32_t* rc;     // 16 row counters
-};
-
-// Merges the buffer into the rows' lists: counting sort by row, then per row, chunks of 32
-// through WarpList::offer. Returns the lane's two rows' thresholds.
-__device__ __forceinline__ Thr2 flush_buffer(WarpBuf b, int cnt, int K, uint64_t thr0, uint64_t thr1) {
-  const unsigned lane = lane_id();
-  __syncwarp();
-  if (lane < 16) b.rc[lane] = 0;
-  __syncwarp();
-  for (int e = static_cast<int>(lane); e < cnt; e += 32) atomicAdd(&b.rc[b.row[e]], 1u);
-  __syncwarp();
-  const uint32_t c = lane < 16 ? b.rc[lane] : 0;
-  uint32_t incl = c;
-#pragma unroll
-  for (int o = 1; o < 16; o <<= 1) {
-    const uint32_t y = __shfl_up_sync(kFull, incl, o);
-    if (lane >= static_cast<unsigned>(o)) incl += y;
-  }
-  const uint32_t start = incl - c;
-  unsigned rows = __ballot_sync(kFull, lane < 16 && c > 0);
-  __syncwarp();
-  if (lane < 16) b.rc[lane] = start;
-  __syncwarp();
-  for (int e = static_cast<int>(lane); e < cnt; e += 32) {
-    const uint32_t p = atomicAdd(&b.rc[b.row[e]], 1u);
-    b.sorted[p] = b.key[e];
-  }
-  __syncwarp();
-  while (rows) {
-    const int r = __ffs(rows) - 1;
-    rows &= rows - 1;
-    const uint32_t s0 = __shfl_sync(kFull, start, r), nr = __shfl_sync(kFull, c, r);
-    WarpList list;
-    list.init(K);
-    list.v = lane < static_cast<unsigned>(K) ? b.lists[r * K + lane] : 0;
-    for (uint32_t c0 = 0; c0 < nr; c0 += 32) {
-      const uint32_t e = c0 + lane;
-      list.offer(e < nr ? b.sorted[s0 + e] : 0);
-    }
-    if (lane < static_cast<unsigned>(K)) b.lists[r * K + lane] = list.v;
-    const uint64_t t = list.threshold();
-    if ((lane >> 2) == static_cast<unsigned>(r & 7)) {
-      if (r < 8) thr0 = t;
-      else thr1 = t;
-    }
-  }
-  __syncwarp();
-  return {thr0, thr1};
-}
-
-constexpr int kStage = 16;  // candidates staged per thread per sub-round (16 accumulators)
-constexpr int kInvSlot = kTileWords + 4;  // a warpgroup's copy of one tile's inv[128] and inv max
-
-// Stages this thread's accumulators SR*16 .. SR*16+15 that pass their row's bound as
-// (dot, index) pairs, 256 words apart: predicated stores only. Returns how many.
+// Stages this thread's accumulators SR*8 .. SR*8+7 that pass their row's bound as
+// (dot, index) pairs, 256 words apart: predicated stores only. Counts them per row half.
 template <int SR>
-__device__ __forceinline__ int stage_sub(const int (&acc)[64], int T0, int T1, uint32_t* stg) {
-  int n = 0;
+__device__ __forceinline__ void stage_sub(const int (&acc)[64], int T0, int T1, uint32_t* stg, int& nlo, int& nhi) {
+  int n = 0, h = 0;
 #pragma unroll
   for (int ii = 0; ii < kStage; ++ii) {
     const int i = SR * kStage + ii;
     if (acc[i] > ((i & 2) ? T1 : T0)) {
       stg[n * 256] = (static_cast<uint32_t>(acc[i]) & 0xffffu) | (static_cast<uint32_t>(i) << 16);
       ++n;
+      if (i & 2) ++h;
     }
   }
-  return n;
+  nlo = n - h;
+  nhi = h;
 }
 
 template <int KS>
 __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   extern __shared__ uint8_t smem_raw[];
-  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+  // Aligned by an offset from the __shared__ array itself (not through an integer cast), so the
+  // compiler keeps the shared address space: LDS / STS rather than generic loads and stores.
+  uint8_t* smem = smem_raw + ((1024u - (smem_u32(smem_raw) & 1023u)) & 1023u);
   const uint32_t Kp = a.Kp, stride = a.stride;
   uint8_t* sA = smem;
   uint8_t* sB = sA + kTileQueries * Kp;
   uint64_t* bars = reinterpret_cast<uint64_t*>(sB + static_cast<size_t>(a.stages) * stride);
-  uint64_t* lists = bars + 2 * a.stages + 2;
-  uint64_t* bufk = lists + kTileQueries * a.K;
-  uint64_t* bufs = bufk + kConsumerWarps * kCap;
-  uint32_t* stage = reinterpret_cast<uint32_t*>(bufs + kConsumerWarps * kCap);  // [kStage][256]
-  uint32_t* rcnt = stage + kStage * 256;                                          // [8][16]
-  float* winv = reinterpret_cast<float*>(rcnt + kConsumerWarps * 16);  // [2 warpgroups][2][kInvSlot]
-  uint8_t* bufr = reinterpret_cast<uint8_t*>(winv + 4 * kInvSlot);
+  uint64_t* lists = bars + 2 * a.stages + 2;                 // [128 rows][K], descending
+  uint64_t* queue = lists + kTileQueries * a.K;              // [2 row halves][kQueue][256 threads]
+  uint32_t* stage = reinterpret_cast<uint32_t*>(queue + 2 * kQueue * 256);  // [kStage][256 threads]
+  uint32_t* wextra = stage + kStage * 256;                   // [8 warps][inv 128, ids 128]
 
   const int qt = blockIdx.x / a.n_splits, split = blockIdx.x % a.n_splits;
   const int t_begin = split * a.tiles_per_split;
@@ -621,10 +577,12 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     }
   } else {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 232;" ::: "memory");
-  // Consumers.
+  // Consumers. Thread (warp, lane) holds, of each tile, the dots of rows r0 = lane / 4 and r0 + 8
+  // of its warp's 16, columns 8 j + 2 (lane % 4) + {0, 1} (the wgmma m64n128 accumulator layout).
   const int g = wg - 1;
   const unsigned warp = (threadIdx.x / 32) % 4, lane = lane_id();
   const int cw = g * 4 + static_cast<int>(warp);
+  const int tid_c = static_cast<int>(threadIdx.x) - 128;       // 0..255
   const int row_base = g * 64 + static_cast<int>(warp) * 16;  // this warp's 16 rows (CTA-local)
   const int r0 = row_base + static_cast<int>(lane >> 2);
   const int K = a.K;
@@ -632,25 +590,72 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   const float w1 = a.qw[static_cast<size_t>(qt) * kTileQueries + r0 + 8];
   // Rows past the batch (the last tile's padding) never pass.
   const bool v0 = qt * kTileQueries + r0 < a.n_q, v1 = qt * kTileQueries + r0 + 8 < a.n_q;
-  // Starting bound: one below the K-th best key of the split's first words (the sample pass):
-  // those K words still pass when their tile comes, nothing that cannot reach the top K does.
+  // Starting bound: one below the K-th best key of the sample: those K words still pass when
+  // their tile comes, and nothing that cannot reach the top K of the whole vocabulary does. (A
+  // split's list may so end with fewer than K keys, but it holds every global top-K word of the
+  // split, which is all the merge needs.)
   auto init_bound = [&](int r) -> uint64_t {
     const int qrow = qt * kTileQueries + r;
     if (qrow >= a.n_q) return 0;
     const uint64_t b = a.init[(static_cast<size_t>(qrow) * a.n_splits + split) * K + K - 1];
     return b ? b - 1 : 0;
   };
-  const uint64_t ib0 = init_bound(r0), ib1 = init_bound(r0 + 8);
-  uint64_t thr0 = ib0, thr1 = ib1;
-  WarpBuf wb{lists + row_base * K, bufk + cw * kCap, bufs + cw * kCap, bufr + cw * kCap, rcnt + cw * 16};
-  uint32_t* stg = stage + cw * 32 + lane;  // this thread's staging slots, stride 256 words
-  int cnt = 0;
+  // Row owners: lane j < 16 keeps row row_base + j's top-K list (shared memory, this lane only)
+  // and its exact threshold; the other lanes hold copies of their rows' thresholds that are at
+  // most as high (refreshed at each drain), so every bound they apply is conservative.
+  const unsigned orow = lane & 15u;
+  uint64_t* olist = lists + static_cast<size_t>(row_base + static_cast<int>(orow)) * K;
+  const uint64_t oib = init_bound(row_base + static_cast<int>(orow));
+  uint64_t othr = oib;
+  uint64_t thr0 = init_bound(r0), thr1 = init_bound(r0 + 8);
+  float c0 = bound_base(thr0, w0, v0), c1 = bound_base(thr1, w1, v1);
+  uint32_t* stg = stage + tid_c;     // this thread's staging slots, stride 256 words
+  uint32_t* wex = wextra + cw * 2 * kTileWords;  // this warp's copy of a tile's inv and ids
+  uint64_t* myq = queue + tid_c;     // this thread's queued keys: [half][e] at ((half * kQueue + e) * 256)
+  int n0 = 0, n1 = 0;                // queued keys of rows r0, r0 + 8
+
+  // The owners take the queued keys of their rows: lane j's row half is j / 8, its keys come
+  // from lanes 4 (j % 8) .. 4 (j % 8) + 3. Thread-private insertion into a descending list.
+  auto drain = [&]() {
+    __syncwarp();
+    const bool hi = orow >= 8;
+    const unsigned qd = 4 * (orow & 7u);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      const int clo = __shfl_sync(kFull, n0, static_cast<int>(qd) + s);
+      const int chi = __shfl_sync(kFull, n1, static_cast<int>(qd) + s);
+      if (lane < 16) {
+        const int c = hi ? chi : clo;
+        const uint64_t* src = queue + (hi ? kQueue * 256 : 0) + cw * 32 + static_cast<int>(qd) + s;
+        for (int e = 0; e < c; ++e) {
+          const uint64_t key = src[e * 256];
+          if (key > othr) {
+            int j = K - 1;
+            while (j > 0) {
+              const uint64_t p = olist[j - 1];
+              if (p > key) break;
+              olist[j] = p;
+              --j;
+            }
+            olist[j] = key;
+            othr = umax64(olist[K - 1], oib);
+          }
+        }
+      }
+    }
+    __syncwarp();
+    thr0 = shfl64(othr, static_cast<int>(lane >> 2));
+    thr1 = shfl64(othr, static_cast<int>(lane >> 2) + 8);
+    c0 = bound_base(thr0, w0, v0);
+    c1 = bound_base(thr1, w1, v1);
+    n0 = 0;
+    n1 = 0;
+    if (a.stats && lane == 0) atomicAdd(a.stats + 3, 1ull);
+  };
 
   const uint32_t a_base = smem_u32(sA) + g * 64 * Kp;
   const uint32_t b_base0 = smem_u32(sB);
   const uint32_t sbo = 8 * Kp;
-  const int tid_wg = static_cast<int>(threadIdx.x) - 128 * wg;
-  float* winv0 = winv + g * 2 * kInvSlot;  // this warpgroup's two copies of a tile's inv[128], inv max
 
   // Issues tile `it`'s MMAs into acc (asynchronous; completes in commit order). Past the last
   // tile (valid false) it multiplies whatever a finished stage holds and the result is dropped:
@@ -668,88 +673,104 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     wgmma_commit();
   };
 
-  // Tile `it`'s MMAs are done: copy its inv out of the stage, release the stage, then select.
+  // Tile `it`'s MMAs are done. Per tile: one bound per row half (a multiply), 64 integer
+  // compares; the rare passing dots are staged, scored exactly (the tile's inv and ids are in
+  // its stage) and queued as keys when they beat the row's threshold; the owners take the queues
+  // when one might overflow. Nothing waits on another warp. The stage goes back to the producer
+  // as soon as the warp is done with it (after the compares, or after copying inv and ids out).
   auto epilogue = [&](int (&acc)[64], int it, bool valid) {
 #pragma unroll
     for (int i = 0; i < 64; ++i) fence_operand(acc[i]);
     if (!valid) return;
     const int st = it % a.stages;
-    float* sinv = winv0 + (it & 1) * kInvSlot;
-    const float* src = reinterpret_cast<const float*>(sB + static_cast<size_t>(st) * stride + kTileWords * Kp);
-    sinv[tid_wg] = src[tid_wg];
-    if (tid_wg == 0) sinv[kTileWords] = src[kTileWords];
-    asm volatile("bar.sync %0, 128;" ::"r"(1 + g) : "memory");
-    if (lane == 0) mbar_arrive(empty0 + 8 * st);
-    if (a.mode == 1) return;
-
-    const int tile = t_begin + it;
-    const float im = sinv[kTileWords];
-    int T0 = v0 ? prefilter(thr0, w0, im) : kNone, T1 = v1 ? prefilter(thr1, w1, im) : kNone;
-    unsigned anym = 0;  // bit sr: some accumulator of sub-round sr passes
+    const uint8_t* ex = sB + static_cast<size_t>(st) * stride + kTileWords * Kp;
+    bool released = false;
+    if (a.mode != 1) {
+      const float* sinv = reinterpret_cast<const float*>(wex);
+      const uint32_t* sid = wex + kTileWords;
+      const float rim = *reinterpret_cast<const float*>(ex + kExtraRim);
+      int T0 = tile_bound(c0, rim), T1 = tile_bound(c1, rim);
+      unsigned anym = 0;  // bit sr: some accumulator of sub-round sr passes
 #pragma unroll
-    for (int sr = 0; sr < 64 / kStage; ++sr) {
-      bool x = false;
+      for (int sr = 0; sr < 64 / kStage; ++sr) {
+        bool x = false;
 #pragma unroll
-      for (int ii = 0; ii < kStage; ++ii) {
-        const int i = sr * kStage + ii;
-        x |= acc[i] > ((i & 2) ? T1 : T0);
+        for (int ii = 0; ii < kStage; ++ii) {
+          const int i = sr * kStage + ii;
+          x |= acc[i] > ((i & 2) ? T1 : T0);
+        }
+        anym |= x ? (1u << sr) : 0u;
       }
-      anym |= x ? (1u << sr) : 0u;
-    }
-    anym = __reduce_or_sync(kFull, anym);
-    if (!anym || a.mode == 2) return;
-    if (a.stats && lane == 0) atomicAdd(a.stats + 0, 1ull);
-    // One copy of the candidate code below (a runtime loop; the switch keeps the accumulator
-    // indices compile-time constants).
+      if (__any_sync(kFull, anym != 0) && a.mode != 2) {
+        if (a.stats && lane == 0) atomicAdd(a.stats + 0, 1ull);
+        // The tile's inv and ids into this warp's copy; the stage goes back to the producer now.
+        {
+          const uint4* src = reinterpret_cast<const uint4*>(ex);
+          uint4* dst = reinterpret_cast<uint4*>(wex);
+          const uint4 x = src[lane], y = src[lane + 32];
+          dst[lane] = x;
+          dst[lane + 32] = y;
+        }
+        __syncwarp();
+        if (lane == 0) mbar_arrive(empty0 + 8 * st);
+        released = true;
+        // One copy of the candidate code below (a runtime loop; the switch keeps the accumulator
+        // indices compile-time constants).
 #pragma unroll 1
-    for (int sr = 0; sr < 64 / kStage; ++sr) {
-      if (!((anym >> sr) & 1u)) continue;
-      int n;
-      switch (sr) {
-        case 0: n = stage_sub<0>(acc, T0, T1, stg); break;
-        case 1: n = stage_sub<1>(acc, T0, T1, stg); break;
-        case 2: n = stage_sub<2>(acc, T0, T1, stg); break;
-        default: n = stage_sub<3>(acc, T0, T1, stg); break;
-      }
-      const int rounds = __reduce_max_sync(kFull, n);
-      if (a.stats && lane == 0) atomicAdd(a.stats + 1, static_cast<unsigned long long>(rounds));
-      for (int r = 0; r < rounds; ++r) {
-        uint64_t key = 0;
-        uint32_t rowsel = 0;
-        if (r < n) {
-          const uint32_t e = stg[r * 256];
-          const int dot = static_cast<int16_t>(e & 0xffffu);
-          const uint32_t i = e >> 16;
-          const bool hi = (i & 2) != 0;
-          const uint32_t col = 8 * (i >> 2) + 2 * (lane & 3) + (i & 1);
-          const uint32_t id = static_cast<uint32_t>(tile) * kTileWords + col;
-          if (id < a.L) {
-            const float sc = __fmul_rn(sum_term(0.0f, hi ? w1 : w0, dot), sinv[col]);
-            key = make_key(sc, id);
-            if (key <= (hi ? thr1 : thr0)) key = 0;
+        for (int sr = 0; sr < 64 / kStage; ++sr) {
+          const bool mine = (anym >> sr) & 1u;
+          if (!__any_sync(kFull, mine)) continue;
+          int nlo = 0, nhi = 0;
+          if (mine) {
+            switch (sr) {
+              case 0: stage_sub<0>(acc, T0, T1, stg, nlo, nhi); break;
+              case 1: stage_sub<1>(acc, T0, T1, stg, nlo, nhi); break;
+              case 2: stage_sub<2>(acc, T0, T1, stg, nlo, nhi); break;
+              case 3: stage_sub<3>(acc, T0, T1, stg, nlo, nhi); break;
+              case 4: stage_sub<4>(acc, T0, T1, stg, nlo, nhi); break;
+              case 5: stage_sub<5>(acc, T0, T1, stg, nlo, nhi); break;
+              case 6: stage_sub<6>(acc, T0, T1, stg, nlo, nhi); break;
+              default: stage_sub<7>(acc, T0, T1, stg, nlo, nhi); break;
+            }
           }
-          rowsel = (lane >> 2) + (hi ? 8 : 0);
+          if (__any_sync(kFull, n0 + nlo > kQueue || n1 + nhi > kQueue)) {
+            drain();
+            T0 = tile_bound(c0, rim);
+            T1 = tile_bound(c1, rim);
+          }
+          const int nst = nlo + nhi;
+          int queued = 0;
+          for (int e = 0; e < nst; ++e) {
+            const uint32_t v = stg[e * 256];
+            const int dot = static_cast<int16_t>(v & 0xffffu);
+            const uint32_t i = v >> 16;
+            const uint32_t col = 8 * (i >> 2) + 2 * (lane & 3) + (i & 1);
+            const uint32_t id = sid[col];
+            if (id >= a.L) continue;
+            const bool hi = (i & 2) != 0;
+            const uint64_t key = make_key(__fmul_rn(sum_term(0.0f, hi ? w1 : w0, dot), sinv[col]), id);
+            if (hi) {
+              if (key > thr1) {
+                myq[(kQueue + n1) * 256] = key;
+                ++n1;
+                ++queued;
+              }
+            } else if (key > thr0) {
+              myq[n0 * 256] = key;
+              ++n0;
+              ++queued;
+            }
+          }
+          if (a.stats && nst) {
+            atomicAdd(a.stats + 1, static_cast<unsigned long long>(nst));
+            atomicAdd(a.stats + 2, static_cast<unsigned long long>(queued));
+          }
         }
-        const unsigned m = __ballot_sync(kFull, key != 0);
-        if (m) {
-          if (key) {
-            const int pos = cnt + __popc(m & ((1u << lane) - 1u));
-            wb.key[pos] = key;
-            wb.row[pos] = static_cast<uint8_t>(rowsel);
-          }
-          cnt += __popc(m);
-          if (a.stats && lane == 0) atomicAdd(a.stats + 2, static_cast<unsigned long long>(__popc(m)));
-          if (cnt > kCap - 32) {
-            if (a.stats && lane == 0) atomicAdd(a.stats + 3, 1ull);
-            const Thr2 t = flush_buffer(wb, cnt, K, thr0, thr1);
-            thr0 = umax64(t.t0, ib0);
-            thr1 = umax64(t.t1, ib1);
-            cnt = 0;
-            T0 = v0 ? prefilter(thr0, w0, im) : kNone;
-            T1 = v1 ? prefilter(thr1, w1, im) : kNone;
-          }
-        }
       }
+    }
+    if (!released) {
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty0 + 8 * st);
     }
   };
 
@@ -783,16 +804,12 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     fence_operand(acc0[i]);
     fence_operand(acc1[i]);
   }
-  if (cnt > 0) {
-    const Thr2 t = flush_buffer(wb, cnt, K, thr0, thr1);
-    thr0 = umax64(t.t0, ib0);
-    thr1 = umax64(t.t1, ib1);
-  }
+  if (__any_sync(kFull, (n0 | n1) != 0)) drain();
   __syncwarp();
   for (int r = 0; r < 16; ++r) {
     const int qrow = qt * kTileQueries + row_base + r;
     if (qrow < a.n_q && lane < static_cast<unsigned>(K))
-      a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + lane] = wb.lists[r * K + lane];
+      a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + lane] = lists[(row_base + r) * K + lane];
   }
   }  // consumers
 }
@@ -811,21 +828,31 @@ MmaKernelFn mma_kernel_for(uint32_t Kp) {
 
 size_t mma_smem_bytes(uint32_t Kp, int stages, int K) {
   return 1024 + static_cast<size_t>(kTileQueries) * Kp + static_cast<size_t>(stages) * (kTileWords * Kp + kTileExtra) +
-         8 * (2 * stages + 2) + static_cast<size_t>(kTileQueries) * K * 8 + kConsumerWarps * kCap * (8 + 8 + 1) +
-         kStage * 256 * 4 + kConsumerWarps * 16 * 4 + 4 * kInvSlot * 4;
+         8 * (2 * stages + 2) + static_cast<size_t>(kTileQueries) * K * 8 + 2 * kQueue * 256 * 8 + kStage * 256 * 4 +
+         kConsumerWarps * 2 * kTileWords * 4;
 }
 
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 
-void build_device_index(DeviceIndex& ix, const float* inv, int8_t* tiled, cudaStream_t s) {
+void tile_order(const float* inv_norms, uint32_t n, uint32_t n_tiles, uint32_t* perm) {
+  const size_t total = static_cast<size_t>(n_tiles) * kTileWords;
+  for (size_t p = 0; p < total; ++p) perm[p] = p < n ? static_cast<uint32_t>(p) : ~0u;
+  for (uint32_t b = 0; b < n; b += kSuperBlock) {
+    const uint32_t e = std::min<uint32_t>(n, b + kSuperBlock);
+    // Fewest non-zeros (largest inverse norm) first; equal norms keep their id order.
+    std::stable_sort(perm + b, perm + e, [&](uint32_t x, uint32_t y) { return inv_norms[x] > inv_norms[y]; });
+  }
+}
+
+void build_device_index(DeviceIndex& ix, const float* inv, const uint32_t* perm, int8_t* tiled, cudaStream_t s) {
   const size_t items = static_cast<size_t>(ix.n_tiles) * kTileWords * (ix.Kp / 16);
   const int blocks = static_cast<int>(std::min<size_t>((items + 255) / 256, 65535));
-  tile_vocab_kernel<<<std::max(blocks, 1), 256, 0, s>>>(ix.codes, ix.n, ix.dims, ix.W, ix.Kp, ix.n_tiles,
+  tile_vocab_kernel<<<std::max(blocks, 1), 256, 0, s>>>(ix.codes, perm, ix.n, ix.dims, ix.W, ix.Kp, ix.n_tiles,
                                                          ix.tile_stride, tiled);
   launch_check("tile_vocab_kernel");
-  tile_extra_kernel<<<ix.n_tiles, kTileWords, 0, s>>>(inv, ix.n_tiles, ix.Kp, ix.tile_stride, tiled);
+  tile_extra_kernel<<<ix.n_tiles, kTileWords, 0, s>>>(inv, perm, ix.n, ix.n_tiles, ix.Kp, ix.tile_stride, tiled);
   launch_check("tile_extra_kernel");
   ix.tiled = tiled;
 }
@@ -849,7 +876,9 @@ bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, si
   p.stages = stages;
   p.smem = mma_smem_bytes(ix.Kp, stages, K);
   p.n_qt = (n_q + kTileQueries - 1) / kTileQueries;
-  p.n_tiles = static_cast<int>((L + kTileWords - 1) / kTileWords);
+  // Every word of id < L lies in the first ceil(L / kSuperBlock) super-blocks (tile_order).
+  const uint64_t l_sb = std::min<uint64_t>(ix.n, (uint64_t{L} + kSuperBlock - 1) / kSuperBlock * kSuperBlock);
+  p.n_tiles = static_cast<int>((l_sb + kTileWords - 1) / kTileWords);
   int splits = std::max(1, (num_sms + p.n_qt - 1) / p.n_qt);
   splits = std::min(splits, std::max(1, p.n_tiles / 2));
   p.tiles_per_split = std::max(1, (p.n_tiles + splits - 1) / splits);
@@ -875,7 +904,9 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   uint64_t* partial = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
   uint64_t* init = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
   uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
-  {
+  if (!p.sample) {
+    cudaMemsetAsync(init, 0, static_cast<size_t>(q.n_q) * p.n_splits * K * sizeof(uint64_t), s);
+  } else {
     const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
     query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
                           0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
@@ -883,7 +914,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
     const uint32_t split_words = static_cast<uint32_t>(p.tiles_per_split) * kTileWords;
     PopcArgs pa{ix.codes, ix.inv,   ix.W,    L,      planes,  q.weights, q.term_off, 0,       K,
                 p.n_splits, split_words, init, nullptr, k, q.excl, q.excl_off, nullptr, nullptr,
-                std::min<uint32_t>(kSampleWords, split_words - 1)};
+                std::min<uint32_t>(p.sample, split_words - 1)};
     popc_kernel<true><<<q.n_q * p.n_splits, 256, popc_smem_bytes(ix, 1, K, 1), s>>>(pa);
     launch_check("popc_kernel (sample)");
   }

@@ -21,9 +21,17 @@ namespace igla::cuda {
 constexpr int kTileWords = 128;  // vocabulary words per mma tile (wgmma N)
 constexpr int kTileQueries = 128;  // queries per mma CTA (2 consumer warpgroups x m64)
 constexpr int kMaxListK = 32;     // top-K held in one warp
-// Bytes after each tile's int8 codes: inv_norm of its 128 words, then the largest of them, so one
-// bulk copy brings everything the epilogue reads.
-constexpr uint32_t kTileExtra = 528;  // multiple of 16 (bulk copies)
+// Bytes after each tile's int8 codes: inv_norm of its 128 words (float[128]), their word ids
+// (uint32[128]; ~0u for padding), then 1 / max(inv_norm) (float), so one bulk copy brings
+// everything the epilogue reads.
+constexpr uint32_t kTileExtra = 1040;  // multiple of 16 (bulk copies)
+constexpr uint32_t kExtraIds = 512;    // byte offsets inside the extra block
+constexpr uint32_t kExtraRim = 1024;
+// The mma path's tiles hold the words of each run of kSuperBlock ids sorted by their number of
+// non-zero trits (ids carried in the tile), so the inverse norms inside a tile are (nearly) equal
+// and the integer prefilter bound is (nearly) exact. Words of ids < L all lie in the first
+// ceil(L / kSuperBlock) super-blocks.
+constexpr uint32_t kSuperBlock = 8192;
 
 // The vocabulary on the device.
 struct DeviceIndex {
@@ -34,12 +42,15 @@ struct DeviceIndex {
   const uint64_t* codes = nullptr;     // blocked bitplanes, as in ternary.hpp
   const float* inv = nullptr;          // n_tiles * kTileWords, 0 past n
   const int8_t* tiled = nullptr;       // n_tiles tiles of tile_stride bytes: codes (wgmma canonical
-                                       // K-major layout), then kTileExtra bytes (inv[128], inv max)
+                                       // K-major layout), then kTileExtra bytes (inv, ids, 1/inv max)
   uint32_t tile_stride = 0;            // kTileWords * Kp + kTileExtra
 };
 
-// Builds the tiled int8 codes from the bitplanes and inv already on the device.
-void build_device_index(DeviceIndex& ix, const float* inv, int8_t* tiled, cudaStream_t s);
+// The order of the words in the mma tiles: position -> word id (~0u past n), n_tiles * kTileWords
+// entries; within each super-block of kSuperBlock ids, by non-zero count (stable).
+void tile_order(const float* inv_norms, uint32_t n, uint32_t n_tiles, uint32_t* perm);
+// Builds the tiled int8 codes from the bitplanes, inv and perm (tile_order) already on the device.
+void build_device_index(DeviceIndex& ix, const float* inv, const uint32_t* perm, int8_t* tiled, cudaStream_t s);
 
 // One chunk of queries as uploaded (chunk-relative offsets).
 struct ChunkQueries {
@@ -64,7 +75,9 @@ struct MmaPlan {
   int n_qt = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, stages = 0;
   size_t smem = 0;
   int mode = 0;                             // experiments only (scripts/gpu): 1 no epilogue, 2 no slow path
-  unsigned long long* stats = nullptr;      // optional device counters[4]
+  uint32_t sample = 256;                    // words of the sample pass (0: none; experiments: IGLA_CUDA_SAMPLE)
+  unsigned long long* stats = nullptr;      // optional device counters[4]: warp-tiles with a candidate,
+                                            // staged candidates, queued keys, drains
 };
 // False when this dims/K does not fit the kernel's shared memory (use popc).
 bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p);

@@ -156,12 +156,20 @@ class CudaSearcher final : public Searcher {
          "upload inverse norms");
     ix_.codes = static_cast<const uint64_t*>(d_codes_);
     ix_.inv = static_cast<const float*>(d_inv_);
-    cuda::build_device_index(ix_, static_cast<const float*>(d_inv_), static_cast<int8_t*>(d_tiled_), s0);
+    std::vector<uint32_t> perm(inv_n);
+    cuda::tile_order(codes.inv_norms, ix_.n, ix_.n_tiles, perm.data());
+    void* d_perm = nullptr;
+    ck(cudaMalloc(&d_perm, inv_n * sizeof(uint32_t)), "cudaMalloc(tile order)");
+    ck(cudaMemcpyAsync(d_perm, perm.data(), inv_n * sizeof(uint32_t), cudaMemcpyHostToDevice, s0), "upload tile order");
+    cuda::build_device_index(ix_, static_cast<const float*>(d_inv_), static_cast<const uint32_t*>(d_perm),
+                             static_cast<int8_t*>(d_tiled_), s0);
     ck(cudaStreamSynchronize(s0), "building the device index");
+    cudaFree(d_perm);
     ck(cudaGetLastError(), "building the device index");
     cudaStreamDestroy(s0);
 
     if (const char* m = std::getenv("IGLA_CUDA_MMA_MODE")) mma_mode_ = std::atoi(m);
+    if (const char* m = std::getenv("IGLA_CUDA_SAMPLE")) mma_sample_ = static_cast<uint32_t>(std::atoi(m));
     if (std::getenv("IGLA_CUDA_STATS")) {
       ck(cudaMalloc(&stats_, 4 * sizeof(unsigned long long)), "cudaMalloc(stats)");
       ck(cudaMemset(stats_, 0, 4 * sizeof(unsigned long long)), "cudaMemset(stats)");
@@ -179,7 +187,7 @@ class CudaSearcher final : public Searcher {
       unsigned long long h[4] = {};
       cudaDeviceSynchronize();
       cudaMemcpy(h, stats_, sizeof h, cudaMemcpyDeviceToHost);
-      std::fprintf(stderr, "igla cuda stats: slow-path entries %llu, rounds %llu, pushes %llu, flushes %llu\n", h[0],
+      std::fprintf(stderr, "igla cuda stats: warp-tiles with a candidate %llu, staged %llu, queued %llu, drains %llu\n", h[0],
                    h[1], h[2], h[3]);
       cudaFree(stats_);
     }
@@ -318,6 +326,7 @@ class CudaSearcher final : public Searcher {
     if (path == Path::Mma) {
       cuda::mma_plan(ix_, static_cast<int>(n_q), L, K, num_sms_, max_smem_, mp);
       mp.mode = mma_mode_;
+      mp.sample = mma_sample_;
       mp.stats = stats_;
       scratch = cuda::mma_scratch_bytes(ix_, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {
@@ -415,8 +424,10 @@ class CudaSearcher final : public Searcher {
 
   // Experiment knobs read from the environment by scripts/gpu (never needed otherwise):
   // IGLA_CUDA_MMA_MODE=1|2 drops the epilogue / its slow path (wrong results, for timing only);
-  // IGLA_CUDA_STATS=1 counts the mma epilogue's events and prints them when the searcher goes.
+  // IGLA_CUDA_STATS=1 counts the mma epilogue's events and prints them when the searcher goes;
+  // IGLA_CUDA_SAMPLE=N sets the words of the mma path's sample pass (0: none).
   int mma_mode_ = 0;
+  uint32_t mma_sample_ = 256;  // words of the mma path's sample pass (run 16: 256 beat 1024, 512 and 0)
   unsigned long long* stats_ = nullptr;
 
   CodesView view_;
