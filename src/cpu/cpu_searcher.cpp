@@ -20,11 +20,15 @@
 namespace igla {
 namespace {
 
-// A tile is the stretch of vocabulary that a group's queries scan in turn while it stays in L2:
-// each pass of the kernel (a few queries) costs a fixed setup, so tiles are large (measured at
-// 100K x 300: 256-word tiles 0.42 ns per word-query, 4096-word tiles 0.38). Thresholds are
-// refreshed per tile, which costs a few extra candidates per query (see the ramp below).
-constexpr size_t kTileBytes = 256 * 1024;
+// A tile is the stretch of vocabulary that a group's queries scan in turn while it stays in
+// cache. A register-fused scan keeps nothing per word, and each pass of it (a few queries) costs
+// a fixed setup, so its tiles are large (measured at 100K x 300: 256-word tiles 0.42 ns per
+// word-query, 4096-word tiles 0.38); thresholds are refreshed per tile, which costs a few extra
+// candidates per query (see the ramp below). Two-pass scoring writes an int32 per word and term
+// of the tile, so its tiles stay small enough for that scratch to stay in L2 (256 words at 300
+// dims; with the large tiles the AVX2 kernel ran 2.7 ns per word-query instead of ~1).
+constexpr size_t kFusedTileBytes = 256 * 1024;
+constexpr size_t kTwoPassTileBytes = 20 * 1024;
 constexpr size_t kGroupTerms = 48;     // terms scored per pass over a tile
 // A thread's share of one query must outweigh waking it (a few us): at least 8192 x 512 bits
 // of codes (16K words at 300 dims); smaller searches run on the calling thread alone.
@@ -123,9 +127,15 @@ class CpuSearcher final : public Searcher {
  private:
   void run_task(const QueryBatch& batch, size_t q0, size_t q1, size_t split, size_t b0, size_t b1, size_t n_eff,
                 size_t k, size_t splits, Scratch& sc) {
-    const size_t W = c_.W, block_bytes = size_t{W_} * 128;
-    const size_t tile_blocks = std::max<size_t>(1, kTileBytes / block_bytes), tile_words = tile_blocks * bw_;
     const uint32_t t0 = batch.term_offsets[q0], nterms = batch.term_offsets[q1] - t0;
+    // One term per query (nearest, clamp analogies, the batched benchmark): the fused kernel
+    // scores in registers and hands back only the words above each query's threshold.
+    const bool fused = batch.combine == Combine::Sum && nterms == q1 - q0 &&
+                       std::all_of(batch.weights.begin() + t0, batch.weights.begin() + t0 + nterms,
+                                   [](float w) { return w > 0.0f; });  // a zero query takes the general path
+    const size_t W = c_.W, block_bytes = size_t{W_} * 128;
+    const size_t tile_bytes = fused && kernel_.fused_scan ? kFusedTileBytes : kTwoPassTileBytes;
+    const size_t tile_blocks = std::max<size_t>(1, tile_bytes / block_bytes), tile_words = tile_blocks * bw_;
     sc.dots.resize(std::max<size_t>(nterms, 1) * tile_words);
     sc.scores.resize(tile_words);
     sc.sel.resize(tile_words);
@@ -136,11 +146,6 @@ class CpuSearcher final : public Searcher {
       if (ex != ex_end && std::find(ex, ex_end, id) != ex_end) return;
       heaps_[q * splits + split].push({id, score});
     };
-    // One term per query (nearest, clamp analogies, the batched benchmark): the fused kernel
-    // scores in registers and hands back only the words above each query's threshold.
-    const bool fused = batch.combine == Combine::Sum && nterms == q1 - q0 &&
-                       std::all_of(batch.weights.begin() + t0, batch.weights.begin() + t0 + nterms,
-                                   [](float w) { return w > 0.0f; });  // a zero query takes the general path
     if (fused) {
       sc.thr.resize(nterms);
       sc.candidates.resize(nterms * tile_words);

@@ -27,6 +27,9 @@ struct Kernel {
   // below is in this layout, and `W` counts plane words of its width: ceil(dims / (512 / block_words)).
   // Query rows are always the 64-bit rows of pack_row (nz[W64] then sign[W64]).
   uint32_t block_words;
+  // scan_cosine scores in registers (true) or in two passes through `scratch` (false); the
+  // searcher sizes its tiles by it.
+  bool fused_scan;
   bool (*supported)();      // can this CPU run it?
 
   // Dot products of `nq` query rows with `nblocks` blocks of the code array:

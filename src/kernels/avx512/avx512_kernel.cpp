@@ -313,6 +313,7 @@ const Kernel& avx512_kernel() {
   static const Kernel k{"avx512",
                         "AVX-512 + VPOPCNTDQ, 16 words per register (32-bit lanes), 8 queries per pass",
                         avx512::kWords,
+                        true,
                         avx512::supported,
                         avx512::dots,
                         avx512::scores_impl,
