@@ -40,6 +40,7 @@ struct Scratch {
   std::vector<uint32_t> sel;                   // tile words
   std::vector<float> thr;                      // per query of the group, fused path
   std::vector<kernels::Candidate> candidates;  // fused path: group queries x tile words at most
+  std::vector<kernels::FusedTopK> lists;       // kernel-held top-k path: one per group query
 };
 
 class CpuSearcher final : public Searcher {
@@ -146,6 +147,27 @@ class CpuSearcher final : public Searcher {
       if (ex != ex_end && std::find(ex, ex_end, id) != ex_end) return;
       heaps_[q * splits + split].push({id, score});
     };
+    // The kernel keeps each query's list itself when it can: k plus the query's exclusions (which
+    // take list slots and are dropped below) within FusedTopK::kMax.
+    bool topk = fused && kernel_.scan_topk;
+    for (size_t q = q0; topk && q < q1; ++q)
+      topk = k + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]) <= kernels::FusedTopK::kMax;
+    if (topk) {
+      sc.lists.resize(nterms);
+      for (size_t q = q0; q < q1; ++q)
+        sc.lists[q - q0].reset(static_cast<uint32_t>(k + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q])));
+      const uint64_t* rows = rows_.data() + size_t{t0} * 2 * W;
+      for (size_t b = b0; b < b1; b += tile_blocks) {
+        const size_t nb = std::min(tile_blocks, b1 - b), w0 = b * bw_;
+        kernel_.scan_topk(codes_ + b * W_ * 16, nb, W_, rows, nterms, batch.weights.data() + t0, inv_ + w0,
+                          std::min(nb * bw_, n_eff - w0), static_cast<uint32_t>(w0), sc.lists.data());
+      }
+      for (size_t q = q0; q < q1; ++q) {
+        const kernels::FusedTopK& l = sc.lists[q - q0];
+        for (uint32_t i = 0; i < l.n; ++i) push(q, l.id[i], l.score[i]);
+      }
+      return;
+    }
     if (fused) {
       sc.thr.resize(nterms);
       sc.candidates.resize(nterms * tile_words);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 
@@ -17,6 +18,25 @@ struct Candidate {
   uint32_t query;  // index within the scan's queries
   uint32_t word;   // index within the scan's words
   float score;
+};
+
+// A query's best words so far in a top-k scan (scan_topk), best first: score descending, then
+// id ascending. Slots past n hold -inf. k <= kMax (one zmm of scores, one of ids).
+struct alignas(64) FusedTopK {
+  static constexpr uint32_t kMax = 16;
+  float score[kMax];
+  uint32_t id[kMax];
+  uint32_t k = 0, n = 0;
+
+  void reset(uint32_t k_) {
+    k = k_;
+    n = 0;
+    for (auto& s : score) s = -std::numeric_limits<float>::infinity();
+    for (auto& i : id) i = 0;
+  }
+  // Scores at or below this cannot enter (words arrive in ascending id order, so an equal
+  // score would lose the tie).
+  float threshold() const { return n < k ? -std::numeric_limits<float>::infinity() : score[k - 1]; }
 };
 
 struct Kernel {
@@ -54,6 +74,14 @@ struct Kernel {
   size_t (*scan_cosine)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
                         const float* w, const float* thr, const float* inv_norm, size_t nw, Candidate* out,
                         int32_t* scratch);
+
+  // Optional (nullptr when the kernel has none): scan_cosine with the top-k kept by the kernel.
+  // Each query q's words with a score that beats its list (lists[q], k <= FusedTopK::kMax) go
+  // straight into it, with id id0 + i, so the threshold tightens at once instead of per call
+  // and no candidate is handed back. Lists persist across calls: the caller cuts a scan into
+  // tiles in ascending word order.
+  void (*scan_topk)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
+                    const float* w, const float* inv_norm, size_t nw, uint32_t id0, FusedTopK* lists);
 };
 
 const Kernel& scalar_kernel();

@@ -285,6 +285,83 @@ size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uin
   });
 }
 
+// The kernel-held top-k (scan_topk). A word enters a list at its rank = how many kept words
+// score at least as much (they all have lower ids: words come in ascending id order), found with
+// one compare over the 16 slots; the slots after it move down one with a permute. No branch
+// depends on where it lands (the heap in the searcher mispredicted about twice per insertion).
+inline bool insert(FusedTopK& l, float s, uint32_t id) {
+  const __m512 sc = _mm512_load_ps(l.score);
+  const uint32_t rank = static_cast<uint32_t>(__builtin_popcount(_mm512_cmp_ps_mask(sc, _mm512_set1_ps(s), _CMP_GE_OQ)));
+  if (rank >= l.k) return false;
+  const __m512i ids = _mm512_load_si512(l.id);
+  const __m512i down = _mm512_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);  // slot i <- i - 1
+  const __mmask16 after = static_cast<__mmask16>(0xFFFFu << (rank + 1)), at = static_cast<__mmask16>(1u << rank);
+  _mm512_store_ps(l.score, _mm512_mask_mov_ps(_mm512_mask_permutexvar_ps(sc, after, down, sc), at, _mm512_set1_ps(s)));
+  _mm512_store_si512(l.id, _mm512_mask_mov_epi32(_mm512_mask_permutexvar_epi32(ids, after, down, ids), at,
+                                                _mm512_set1_epi32(static_cast<int>(id))));
+  l.n += l.n < l.k;
+  return true;
+}
+
+inline float list_threshold(const FusedTopK& l, float w) {
+  const float t = l.threshold();
+  return t == -std::numeric_limits<float>::infinity() ? t : lowered_threshold(t, w);
+}
+
+// Rare path of scan_block_topk: some query has a word in this block above its threshold.
+template <int QB>
+[[gnu::noinline]] void insert_block(const int32_t (*dots)[kWords], float* tk, size_t b, const float* w,
+                                    const float* inv, size_t nw, uint32_t id0, FusedTopK* lists) {
+  const __m512 iv = _mm512_loadu_ps(inv + b * kWords);
+  for (int k = 0; k < QB; ++k) {
+    const __mmask16 hit = above(_mm512_load_si512(dots[k]), iv, _mm512_set1_ps(tk[k]));
+    bool changed = false;
+    for (uint32_t h = hit; h; h &= h - 1) {
+      const unsigned lane = static_cast<unsigned>(__builtin_ctz(h));
+      const size_t word = b * kWords + lane;
+      if (word < nw)
+        changed |= insert(lists[k], igla::combine_score(igla::Combine::Sum, &dots[k][lane], w + k, 1, inv[word]),
+                          id0 + static_cast<uint32_t>(word));
+    }
+    if (changed) tk[k] = list_threshold(lists[k], w[k]);
+  }
+}
+
+template <int QB, int WT>
+void scan_block_topk(const uint32_t* blocks, size_t nblocks, uint32_t W, const uint64_t* rows, const float* w,
+                     const float* inv, size_t nw, uint32_t id0, FusedTopK* lists) {
+  const PassQueries<QB> pq(rows, W);
+  alignas(64) float tk[QB];
+  for (int k = 0; k < QB; ++k) tk[k] = list_threshold(lists[k], w[k]);
+  const size_t nb = std::min(nblocks, (nw + kWords - 1) / kWords);
+  for (size_t b = 0; b < nb; ++b) {
+    __m512i d[QB];
+    block_dots<QB, WT>(blocks + b * W * 2 * kWords, W, pq.words, d);
+    const __m512 iv = _mm512_loadu_ps(inv + b * kWords);
+    const float* t = tk;  // re-read each block: the rare path raises them
+    asm("" : "+r"(t) : : "memory");
+    __mmask16 any = 0;
+    for (int k = 0; k < QB; ++k) any = _kor_mask16(any, above(d[k], iv, _mm512_set1_ps(t[k])));
+    if (__builtin_expect(_kortestz_mask16_u8(any, any), 1)) continue;
+    alignas(64) int32_t dots[QB][kWords];
+    for (int k = 0; k < QB; ++k) _mm512_store_si512(dots[k], d[k]);
+    insert_block<QB>(dots, tk, b, w, inv, nw, id0, lists);
+  }
+}
+
+void scan_topk(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, const float* w,
+               const float* inv, size_t nw, uint32_t id0, FusedTopK* lists) {
+  const auto* blk = reinterpret_cast<const uint32_t*>(blocks);
+  const size_t row = 2 * ((W + 1) / 2);  // uint64 per query row
+  with_plane_words(W, [&](auto wt) {
+    constexpr int WT = decltype(wt)::value, QB = 8;
+    size_t q = 0;
+    for (; q + QB <= nq; q += QB)
+      scan_block_topk<QB, WT>(blk, nblocks, W, queries + q * row, w + q, inv, nw, id0, lists + q);
+    for (; q < nq; ++q) scan_block_topk<1, WT>(blk, nblocks, W, queries + q * row, w + q, inv, nw, id0, lists + q);
+  });
+}
+
 size_t select(const float* s, size_t n, float thr, uint32_t* idx) {
   size_t m = 0, i = 0;
   const __m512 t = _mm512_set1_ps(thr);
@@ -318,7 +395,8 @@ const Kernel& avx512_kernel() {
                         avx512::dots,
                         avx512::scores_impl,
                         avx512::select,
-                        avx512::scan_cosine};
+                        avx512::scan_cosine,
+                        avx512::scan_topk};
   return k;
 }
 
