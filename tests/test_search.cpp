@@ -2,6 +2,8 @@
 // int8 reference's exact scores and order, on random data of odd sizes, many ties included.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/backends.hpp"
 #include "igla/search.hpp"
 #include "kernels/kernel.hpp"
@@ -87,26 +89,34 @@ TEST(Search, EveryKernelMatchesReferenceOnOddSizes) {
       if (dims > 301 && n > 1001) continue;
       const RandomCodes rc = make_codes(n, dims, rng);
       const size_t nq = n > 1000 ? 9 : 13;
-      QueryBatch batch(dims);
+      // Two batches: the first takes the fused (register-scored) path of nearest-word search; the
+      // second holds an all-zero query (every score 0, order by id: weight 0, which sends its whole
+      // group down the general two-pass path).
+      QueryBatch fused(dims), general(dims);
       for (size_t q = 0; q < nq; ++q) {
         auto t = igla::testing_util::random_trits(dims, rng, 0.5);
-        if (q == 0) t.assign(dims, 0);  // all-zero query: every score 0, order by id
+        if (std::all_of(t.begin(), t.end(), [](int8_t x) { return x == 0; })) t[0] = 1;
         const uint32_t ex[1] = {static_cast<uint32_t>(q % n)};
-        batch.add_nearest(t, q % 2 ? std::span<const uint32_t>(ex) : std::span<const uint32_t>());
+        const auto excl = q % 2 ? std::span<const uint32_t>(ex) : std::span<const uint32_t>();
+        fused.add_nearest(t, excl);
+        if (q == 0) t.assign(dims, 0);
+        general.add_nearest(t, excl);
       }
       // 16: with an exclusion, one past what the AVX-512 kernel's own lists hold (k + exclusions <= 16).
-      for (size_t k : {size_t{1}, size_t{10}, size_t{16}, n + 5}) {
-        const SearchParams p{.k = k};
-        const SearchResults ref = reference_search(rc.trits, n, dims, batch, p);
-        for (const auto& kname : kernel_names())
-          for (int threads : {1, 2}) {
-            auto s = make_searcher(rc.view(), {.threads = threads, .kernel = kname});
-            SearchResults got;
-            s->search(batch, p, got);
-            expect_same(ref, got, kname + " dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
-                                      " k=" + std::to_string(k) + " threads=" + std::to_string(threads));
-          }
-      }
+      for (size_t k : {size_t{1}, size_t{10}, size_t{16}, n + 5})
+        for (const QueryBatch* batch : {&fused, &general}) {
+          const SearchParams p{.k = k};
+          const SearchResults ref = reference_search(rc.trits, n, dims, *batch, p);
+          for (const auto& kname : kernel_names())
+            for (int threads : {1, 2}) {
+              auto s = make_searcher(rc.view(), {.threads = threads, .kernel = kname});
+              SearchResults got;
+              s->search(*batch, p, got);
+              expect_same(ref, got, kname + (batch == &fused ? " fused" : " general") + " dims=" + std::to_string(dims) +
+                                        " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                                        " threads=" + std::to_string(threads));
+            }
+        }
     }
   }
 }
