@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -252,6 +253,49 @@ TEST_F(Cuda, OneQueryGraphReplays) {
     s->search(b, p, got);
     expect_same(want, got, "single query " + std::to_string(i));
     if (HasFatalFailure()) return;
+  }
+}
+
+// One query at a time through one searcher, every query shape: one-term nearest (the one-launch
+// kernel's specialised form), several terms and 3CosMul (its generic form), limits, exclusions,
+// k past the vocabulary, and queries too wide for the launch parameters (the graph route), with
+// batches through the same searcher in between.
+// Split sizes (IGLA_CUDA_SINGLE_SPLIT, read at searcher creation): automatic (one pass of 4 words
+// a thread), 256 (one word a thread), 2048 (several passes, warp lists).
+TEST_F(Cuda, OneQueryShapes) {
+  std::mt19937_64 rng(11);
+  for (const char* split : {"", "256", "2048"})
+  for (uint32_t dims : {64u, 100u, 300u, 1400u}) {
+    if (split[0] && dims != 300) continue;
+    const Vocab v = make_vocab(dims == 1400 ? 3001 : 30011, dims, rng);
+    if (split[0]) setenv("IGLA_CUDA_SINGLE_SPLIT", split, 1);
+    use(v);
+    unsetenv("IGLA_CUDA_SINGLE_SPLIT");
+    for (int i = 0; i < 24; ++i) {
+      const Combine c = i % 4 == 3 ? Combine::CosMul : Combine::Sum;
+      QueryBatch b(dims, c);
+      for (int rep = 0; rep < (i % 8 == 7 ? 3 : 1); ++rep) {  // some batches of 3
+        auto a = random_query(v, rng), bb = random_query(v, rng), cc = random_query(v, rng);
+        std::vector<std::span<const int8_t>> terms{a};
+        std::vector<float> w{inv_of(a)};
+        if (c == Combine::CosMul || i % 4 == 1) {
+          terms = {a, bb, cc};
+          w = {inv_of(a), inv_of(bb), inv_of(cc)};
+          if (c == Combine::Sum) w[0] = -w[0];
+        } else if (i % 4 == 2) {
+          terms = {a, bb, cc, a, bb};
+          w = {inv_of(a), -inv_of(bb), inv_of(cc), 0.5f, -0.25f};
+        }
+        std::vector<uint32_t> ex;
+        for (int e = 0; e < i % 3; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
+        b.add_query(terms, w, ex);
+      }
+      SearchParams p;
+      p.k = i % 5 == 4 ? 31 : (i % 2 ? 10 : 1);
+      p.limit = i % 6 == 5 ? 777 : 0;
+      check_all(v, b, p, "split=" + std::string(split) + " dims=" + std::to_string(dims) + " query " + std::to_string(i));
+      if (HasFatalFailure()) return;
+    }
   }
 }
 

@@ -331,6 +331,34 @@ int main(int argc, char** argv) try {
                     label.c_str(), path[0] ? path : "auto", b.size(), ref_s, bad ? "FAIL " : "ok",
                     bad ? std::to_string(bad).c_str() : "", bad ? (" first: " + first).c_str() : "");
       }
+      // The same queries one at a time (the one-query route) against the same reference rows.
+      {
+        const size_t nq = std::min<size_t>(b.size(), 64);
+        SearchResults want1, got1;
+        want1.k = got1.k = want.k;
+        for (size_t q = 0; q < nq; ++q) {
+          QueryBatch one(b.dims, b.combine);
+          std::vector<std::span<const int8_t>> terms;
+          for (size_t t = b.term_offsets[q]; t < b.term_offsets[q + 1]; ++t)
+            terms.emplace_back(b.trits.data() + t * b.dims, b.dims);
+          one.add_query(terms,
+                        std::span<const float>(b.weights).subspan(b.term_offsets[q], terms.size()),
+                        std::span<const uint32_t>(b.exclude)
+                            .subspan(b.exclude_offsets[q], b.exclude_offsets[q + 1] - b.exclude_offsets[q]));
+          SearchResults r;
+          s_auto->search(one, p, r);
+          want1.count.push_back(want.count[q]);
+          got1.count.push_back(r.count[0]);
+          want1.hits.insert(want1.hits.end(), want.hits.begin() + static_cast<std::ptrdiff_t>(q * want.k),
+                            want.hits.begin() + static_cast<std::ptrdiff_t>((q + 1) * want.k));
+          got1.hits.insert(got1.hits.end(), r.hits.begin(), r.hits.end());
+        }
+        std::string first;
+        const size_t bad = mismatches(want1, got1, &first);
+        failures += bad != 0;
+        std::printf("CHECK %s %s one at a time vs reference (%zu queries): %s%s%s\n", a.name.c_str(), label.c_str(), nq,
+                    bad ? "FAIL " : "ok", bad ? std::to_string(bad).c_str() : "", bad ? (" first: " + first).c_str() : "");
+      }
     }
     // Large batch: the paths against each other (all GPU).
     {

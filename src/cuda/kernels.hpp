@@ -5,7 +5,9 @@
 //         m64n128k32 s8*s8 -> s32), top-K fused into the epilogue; the score matrix never
 //         leaves the SM. Vocabulary resident as int8 in the wgmma canonical layout.
 //   popc  any query (several terms, CosMul), top-K <= 32: 2-bit bitplanes, AND + popcount on the
-//         CUDA cores, warp top-K lists. Also the small-batch path (batch of one).
+//         CUDA cores, warp top-K lists. Also the small-batch path.
+//   one   a batch of one query, top-K <= 32 (single_kernel): the popc scoring in one launch, the
+//         query in the launch parameters, the hits into mapped host memory.
 //   sort  any query, any K: every key written to memory, segmented radix sort (CUB).
 // Every path computes each score with combine_score's float operations in its order, with
 // round-to-nearest intrinsics (no contraction), and ranks by one 64-bit key (score, ~id).
@@ -101,6 +103,40 @@ size_t popc_smem_bytes(const DeviceIndex& ix, int max_terms, int K, int n_splits
 size_t popc_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, int K, const PopcPlan& p);
 void popc_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const PopcPlan& p,
                  void* scratch, OutHits out, cudaStream_t s);
+
+// --- one query ---------------------------------------------------------------------------------
+// A batch of one query: one kernel launch and nothing else. The query's bitplanes, weights and
+// exclusions travel in the kernel's parameters (no copy), one CTA per vocabulary split scores its
+// words and keeps a top-K list, the last CTA to finish (atomic counter) merges the splits' lists
+// and writes the k hits straight into mapped pinned host memory, then a sequence number the host
+// spins on. Queries that do not fit the parameter block go through the batch paths.
+// The parameter block is kept small (~0.6 KB): one term up to 1536 dims, three up to 512.
+constexpr int kSingleMaxTerms = 6;
+constexpr int kSingleMaxExcl = 16;
+constexpr int kSinglePlaneWords = 48;  // T * 2W uint64 words of query bitplanes
+struct SingleArgs {
+  const uint64_t* codes = nullptr;
+  const float* inv = nullptr;
+  uint64_t* partial = nullptr;   // n_splits * K keys (device)
+  uint32_t* counter = nullptr;   // one word, zero between launches (the last CTA resets it)
+  uint32_t* out = nullptr;       // mapped host block (8 KB): [0] sequence flag, [1] count, [2..] k hits (uint2);
+                                 // trace mode: 6 uint64 cycle counts at [1024..]
+  uint32_t W = 0, L = 0, split_len = 0, seq = 0;
+  int T = 0, combine = 0, K = 0, k = 0, n_splits = 0, n_excl = 0;
+  int mode = 0;  // experiments only (IGLA_CUDA_SINGLE): 2 no work (CTA 0 signals at once), 3 no merge, 4 trace
+  float w[kSingleMaxTerms] = {};
+  uint32_t excl[kSingleMaxExcl] = {};
+  uint64_t planes[kSinglePlaneWords] = {};  // term t: nz words [2Wt, 2Wt + W), sign words after
+};
+struct SinglePlan {
+  int n_splits = 0;
+  uint32_t split_len = 0;
+  size_t smem = 0;
+};
+// split_words: vocabulary words per CTA (0: automatic).
+SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_sms, uint32_t split_words);
+// Launches the kernel (one term Sum: a.T == 1 && a.combine == 0 takes the specialised kernel).
+cudaError_t single_launch(const SingleArgs& a, const SinglePlan& p, cudaStream_t s);
 
 // --- sort path -------------------------------------------------------------------------------
 // Queries are scored and sorted `sub` at a time.

@@ -5,10 +5,12 @@
 // input block, copied up with one cudaMemcpyAsync, searched, and the hits come back with one
 // copy into the slot's pinned output block. While the GPU works on a chunk the host packs the
 // next one into another slot, so host copies, transfers and kernels of different chunks overlap.
-// A batch of one query replays a CUDA graph of that whole sequence (cached per shape).
+// A batch of one query is one kernel launch (search_one), or where it does not fit that launch's
+// parameters, a replay of a CUDA graph of the whole batch sequence (cached per shape).
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -170,6 +172,12 @@ class CudaSearcher final : public Searcher {
 
     if (const char* m = std::getenv("IGLA_CUDA_MMA_MODE")) mma_mode_ = std::atoi(m);
     if (const char* m = std::getenv("IGLA_CUDA_SAMPLE")) mma_sample_ = static_cast<uint32_t>(std::atoi(m));
+    if (const char* m = std::getenv("IGLA_CUDA_SINGLE")) {
+      const std::string v = m;
+      single_mode_ = v == "graph" ? 1 : v == "empty" ? 2 : v == "nomerge" ? 3 : v == "trace" ? 4 : 0;
+    }
+    if (const char* m = std::getenv("IGLA_CUDA_SINGLE_SPLIT")) single_split_ = static_cast<uint32_t>(std::atoi(m));
+    single_sync_ = std::getenv("IGLA_CUDA_SINGLE_SYNC") != nullptr;
     if (std::getenv("IGLA_CUDA_STATS")) {
       ck(cudaMalloc(&stats_, 4 * sizeof(unsigned long long)), "cudaMalloc(stats)");
       ck(cudaMemset(stats_, 0, 4 * sizeof(unsigned long long)), "cudaMemset(stats)");
@@ -191,7 +199,20 @@ class CudaSearcher final : public Searcher {
                    h[1], h[2], h[3]);
       cudaFree(stats_);
     }
+    if (trace_n_)
+      std::fprintf(stderr,
+                   "igla cuda one-query trace (cycles from the last CTA's start, mean of %zu): scored %.0f, "
+                   "selected %.0f, last %.0f, preloaded %.0f, merged %.0f, done %.0f\n",
+                   trace_n_, trace_sum_[0] / trace_n_, trace_sum_[1] / trace_n_, trace_sum_[2] / trace_n_,
+                   trace_sum_[3] / trace_n_, trace_sum_[4] / trace_n_, trace_sum_[5] / trace_n_);
     for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g);
+    if (one_stream_) {
+      cudaStreamSynchronize(one_stream_);
+      cudaStreamDestroy(one_stream_);
+    }
+    if (one_out_) cudaFreeHost(one_out_);
+    if (one_counter_) cudaFree(one_counter_);
+    if (one_partial_) cudaFree(one_partial_);
     for (Slot& sl : slots_) {
       if (sl.stream) cudaStreamSynchronize(sl.stream);
       sl.h_in.release();
@@ -241,6 +262,7 @@ class CudaSearcher final : public Searcher {
       max_excl = std::max<size_t>(max_excl, batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]);
     }
     const int K = static_cast<int>(std::min<size_t>(k + max_excl, L));
+    if (n_q == 1 && search_one(batch, k, L, K, out)) return;
 
     Path path = Path::Sort;
     if (K <= cuda::kMaxListK && force_ != "sort") {
@@ -294,6 +316,91 @@ class CudaSearcher final : public Searcher {
   static constexpr size_t kMmaMinBatch = 512;
   static constexpr uint32_t kPopcMaxWords = 1u << 18;  // 21 MB of bitplanes at 300 dims
   static constexpr size_t kPopcChunk = 4096;  // kernels.cu sizes its per-query counters for this
+
+  // One query in one kernel launch (kernels.hpp, SingleArgs): the query in the launch's
+  // parameters, the hits written into mapped pinned memory and a sequence number the host spins
+  // on. False when the query does not fit the parameter block or another path is forced (the
+  // caller then takes the batch route: the popc path through a cached CUDA graph).
+  bool search_one(const QueryBatch& batch, size_t k, uint32_t L, int K, SearchResults& out) {
+    if (single_mode_ == 1 || K > cuda::kMaxListK || k > 256 || force_ == "mma" || force_ == "sort") return false;
+    const size_t T = batch.term_offsets[1], n_excl = batch.exclude.size(), W = view_.W;
+    if (T == 0 || T > static_cast<size_t>(cuda::kSingleMaxTerms) || T * 2 * W > static_cast<size_t>(cuda::kSinglePlaneWords) ||
+        n_excl > static_cast<size_t>(cuda::kSingleMaxExcl))
+      return false;
+    const cuda::SinglePlan plan = cuda::single_plan(ix_, L, K, static_cast<int>(T), num_sms_, single_split_);
+    if (plan.smem + 4096 > max_smem_) return false;  // static shared memory besides
+    if (!one_out_) {  // first use: stream, mapped result block, device list buffer and counter
+      ck(cudaStreamCreateWithFlags(&one_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+      ck(cudaHostAlloc(&one_out_, 8192, cudaHostAllocMapped), "cudaHostAlloc");
+      std::memset(one_out_, 0, 8192);
+      ck(cudaHostGetDevicePointer(reinterpret_cast<void**>(&one_out_dev_), one_out_, 0), "cudaHostGetDevicePointer");
+      ck(cudaMalloc(&one_counter_, sizeof(uint32_t)), "cudaMalloc(counter)");
+      ck(cudaMemset(one_counter_, 0, sizeof(uint32_t)), "cudaMemset(counter)");
+    }
+    const size_t partial_bytes = static_cast<size_t>(plan.n_splits) * K * sizeof(uint64_t);
+    if (partial_bytes > one_partial_cap_) {
+      ck(cudaStreamSynchronize(one_stream_), "search");
+      if (one_partial_) cudaFree(one_partial_);
+      one_partial_ = nullptr;
+      ck(cudaMalloc(&one_partial_, partial_bytes), "cudaMalloc(partial)");
+      one_partial_cap_ = partial_bytes;
+    }
+    cuda::SingleArgs& a = one_args_;
+    a.codes = ix_.codes;
+    a.inv = ix_.inv;
+    a.partial = static_cast<uint64_t*>(one_partial_);
+    a.counter = one_counter_;
+    a.out = one_out_dev_;
+    a.W = static_cast<uint32_t>(W);
+    a.L = L;
+    a.split_len = plan.split_len;
+    a.seq = ++one_seq_ ? one_seq_ : ++one_seq_;  // never 0 (the block starts zeroed)
+    a.T = static_cast<int>(T);
+    a.combine = batch.combine == Combine::CosMul ? 1 : 0;
+    a.K = K;
+    a.k = static_cast<int>(k);
+    a.n_splits = plan.n_splits;
+    a.n_excl = static_cast<int>(n_excl);
+    a.mode = single_mode_;
+    for (size_t t = 0; t < T; ++t) a.w[t] = batch.weights[t];
+    for (size_t e = 0; e < n_excl; ++e) a.excl[e] = batch.exclude[e];
+    const uint32_t dims = batch.dims;
+    std::memset(a.planes, 0, T * 2 * W * sizeof(uint64_t));
+    for (size_t t = 0; t < T; ++t) {
+      const int8_t* tr = batch.trits.data() + t * dims;
+      uint64_t* nz = a.planes + t * 2 * W;
+      uint64_t* sg = nz + W;
+      for (uint32_t d = 0; d < dims; ++d) {
+        const uint64_t bit = uint64_t{1} << (d % 64);
+        if (tr[d]) nz[d / 64] |= bit;
+        if (tr[d] < 0) sg[d / 64] |= bit;
+      }
+    }
+    ck(cuda::single_launch(a, plan, one_stream_), "kernel launch");
+    // Spin on the sequence flag; after ~1 ms (2^20 reads) and then every ~1 ms, ask the stream
+    // whether the kernel failed (run 21: every 4096 reads, i.e. a few us, put one or two driver
+    // calls inside most searches).
+    const volatile uint32_t* flag = one_out_;
+    if (single_sync_) ck(cudaStreamSynchronize(one_stream_), "search");  // experiment: the stream's own wait
+    for (uint32_t spins = 1; *flag != a.seq; ++spins) {
+      if (spins % (1u << 20) == 0) {
+        const cudaError_t e = cudaStreamQuery(one_stream_);
+        if (e == cudaSuccess && *flag != a.seq) throw Error("cuda: one-query kernel finished without its result");
+        if (e != cudaSuccess && e != cudaErrorNotReady) cuda_fail(e, "search");
+      }
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (single_mode_ == 4) {
+      const auto* t = reinterpret_cast<const unsigned long long*>(one_out_ + 1024);
+      for (int i = 0; i < 6; ++i) trace_sum_[i] += static_cast<double>(t[i]);
+      ++trace_n_;
+    }
+    const uint32_t n = one_out_[1];
+    out.count[0] = std::min<uint32_t>(n, static_cast<uint32_t>(k));
+    static_assert(sizeof(Hit) == sizeof(uint2));
+    std::memcpy(static_cast<void*>(out.hits.data()), one_out_ + 2, k * sizeof(Hit));
+    return true;
+  }
 
   void collect(Slot& sl, SearchResults& out) {
     ck(cudaEventSynchronize(sl.done), "search");
@@ -426,7 +533,24 @@ class CudaSearcher final : public Searcher {
   // IGLA_CUDA_MMA_MODE=1|2 drops the epilogue / its slow path (wrong results, for timing only);
   // IGLA_CUDA_STATS=1 counts the mma epilogue's events and prints them when the searcher goes;
   // IGLA_CUDA_SAMPLE=N sets the words of the mma path's sample pass (0: none).
+  // IGLA_CUDA_SINGLE=graph|empty|nomerge|trace: the one-query route (graph: the batch route's
+  // cached CUDA graph; empty / nomerge: the one-launch kernel without its work / without the
+  // merge of the splits, wrong results, for timing only; trace: cycle counts of the last CTA,
+  // printed when the searcher goes); IGLA_CUDA_SINGLE_SPLIT=N: its words per CTA.
   int mma_mode_ = 0;
+  int single_mode_ = 0;  // 0 one launch, 1 graph, 2 empty, 3 no merge, 4 trace (IGLA_CUDA_SINGLE=trace)
+  double trace_sum_[6] = {};
+  size_t trace_n_ = 0;
+  uint32_t single_split_ = 0;
+  bool single_sync_ = false;  // IGLA_CUDA_SINGLE_SYNC: wait with cudaStreamSynchronize before the flag
+  cudaStream_t one_stream_ = nullptr;
+  uint32_t* one_out_ = nullptr;      // mapped pinned: flag, count, hits
+  uint32_t* one_out_dev_ = nullptr;  // its device address
+  uint32_t* one_counter_ = nullptr;
+  void* one_partial_ = nullptr;
+  size_t one_partial_cap_ = 0;
+  uint32_t one_seq_ = 0;
+  cuda::SingleArgs one_args_;
   uint32_t mma_sample_ = 256;  // words of the mma path's sample pass (run 16: 256 beat 1024, 512 and 0)
   unsigned long long* stats_ = nullptr;
 
