@@ -47,6 +47,8 @@ class PassQueries {
     }
     words = out;
   }
+  PassQueries(const PassQueries&) = delete;  // `words` may point into this object
+  PassQueries& operator=(const PassQueries&) = delete;
   const uint32_t* words;
 
  private:
@@ -231,29 +233,22 @@ template <int QB>
   return m;
 }
 
-template <int QB, int WT>
-size_t scan_block(const uint32_t* blocks, size_t nblocks, uint32_t W, const uint64_t* rows, const float* w,
-                  const float* thr, const float* inv, size_t nw, uint32_t q0, Candidate* out) {
-  size_t m = 0;
-  const PassQueries<QB> pq(rows, W);
-  alignas(64) float tk[16];
-  if constexpr (QB == 8) {  // one vector division for the pass, not QB scalar ones (~10 cycles each)
-    const __m256 t = _mm256_div_ps(_mm256_loadu_ps(thr), _mm256_loadu_ps(w));
-    _mm256_store_ps(tk, _mm256_sub_ps(t, _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), t),
-                                                         _mm256_set1_ps(0x1p-20f))));
-  } else {
-    for (int k = 0; k < QB; ++k) tk[k] = lowered_threshold(thr[k], w[k]);
-  }
-  // Blocks past nw (the tail of a --limit) are not scanned; the last one may be partly past it.
+// The hot loop of both fused scans: each block's dots of QB queries, scaled and compared with
+// the queries' thresholds tk; a block where some word passes goes through memory to
+// rare(dots, b), which may raise tk. Blocks past nw (the tail of a --limit) are not scanned; the
+// last one may be partly past it.
+template <int QB, int WT, class Rare>
+inline void scan_blocks(const uint32_t* blocks, size_t nblocks, uint32_t W, const PassQueries<QB>& pq,
+                        const float* inv, size_t nw, const float* tk, Rare&& rare) {
   const size_t nb = std::min(nblocks, (nw + kWords - 1) / kWords);
   for (size_t b = 0; b < nb; ++b) {
     __m512i d[QB];
     block_dots<QB, WT>(blocks + b * W * 2 * kWords, W, pq.words, d);
     const __m512 iv = _mm512_loadu_ps(inv + b * kWords);
-    // The thresholds are compared from memory (a broadcast folded into the compare): kept in
-    // registers they push the accumulators out of them.
+    // The thresholds are compared from memory (a broadcast folded into the compare; kept in
+    // registers they push the accumulators out of them), re-read each block.
     const float* t = tk;
-    asm("" : "+r"(t));
+    asm("" : "+r"(t) : : "memory");
     // One OR of mask registers per query and one branch per block for all its queries; the
     // per-query masks are recomputed in the rare path rather than kept (GCC packs kept masks
     // into a scalar with a dozen shifts per block).
@@ -262,8 +257,26 @@ size_t scan_block(const uint32_t* blocks, size_t nblocks, uint32_t W, const uint
     if (__builtin_expect(_kortestz_mask16_u8(any, any), 1)) continue;
     alignas(64) int32_t dots[QB][kWords];
     for (int k = 0; k < QB; ++k) _mm512_store_si512(dots[k], d[k]);
-    m += emit_block<QB>(dots, tk, b, w, inv, nw, q0, out + m);
+    rare(dots, b);
   }
+}
+
+template <int QB, int WT>
+size_t scan_block(const uint32_t* blocks, size_t nblocks, uint32_t W, const uint64_t* rows, const float* w,
+                  const float* thr, const float* inv, size_t nw, uint32_t q0, Candidate* out) {
+  alignas(64) float tk[16];
+  if constexpr (QB == 8) {  // one vector division for the pass, not QB scalar ones (~10 cycles each)
+    const __m256 t = _mm256_div_ps(_mm256_loadu_ps(thr), _mm256_loadu_ps(w));
+    _mm256_store_ps(tk, _mm256_sub_ps(t, _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), t),
+                                                         _mm256_set1_ps(0x1p-20f))));
+  } else {
+    for (int k = 0; k < QB; ++k) tk[k] = lowered_threshold(thr[k], w[k]);
+  }
+  size_t m = 0;
+  scan_blocks<QB, WT>(blocks, nblocks, W, PassQueries<QB>(rows, W), inv, nw, tk,
+                      [&](const int32_t(*dots)[kWords], size_t b) {
+                        m += emit_block<QB>(dots, tk, b, w, inv, nw, q0, out + m);
+                      });
   return m;
 }
 
@@ -291,7 +304,8 @@ size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uin
 // depends on where it lands (the heap in the searcher mispredicted about twice per insertion).
 inline bool insert(FusedTopK& l, float s, uint32_t id) {
   const __m512 sc = _mm512_load_ps(l.score);
-  const uint32_t rank = static_cast<uint32_t>(__builtin_popcount(_mm512_cmp_ps_mask(sc, _mm512_set1_ps(s), _CMP_GE_OQ)));
+  const __mmask16 ge = _mm512_cmp_ps_mask(sc, _mm512_set1_ps(s), _CMP_GE_OQ);
+  const uint32_t rank = static_cast<uint32_t>(__builtin_popcount(ge));
   if (rank >= l.k) return false;
   const __m512i ids = _mm512_load_si512(l.id);
   const __m512i down = _mm512_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);  // slot i <- i - 1
@@ -330,23 +344,12 @@ template <int QB>
 template <int QB, int WT>
 void scan_block_topk(const uint32_t* blocks, size_t nblocks, uint32_t W, const uint64_t* rows, const float* w,
                      const float* inv, size_t nw, uint32_t id0, FusedTopK* lists) {
-  const PassQueries<QB> pq(rows, W);
   alignas(64) float tk[QB];
   for (int k = 0; k < QB; ++k) tk[k] = list_threshold(lists[k], w[k]);
-  const size_t nb = std::min(nblocks, (nw + kWords - 1) / kWords);
-  for (size_t b = 0; b < nb; ++b) {
-    __m512i d[QB];
-    block_dots<QB, WT>(blocks + b * W * 2 * kWords, W, pq.words, d);
-    const __m512 iv = _mm512_loadu_ps(inv + b * kWords);
-    const float* t = tk;  // re-read each block: the rare path raises them
-    asm("" : "+r"(t) : : "memory");
-    __mmask16 any = 0;
-    for (int k = 0; k < QB; ++k) any = _kor_mask16(any, above(d[k], iv, _mm512_set1_ps(t[k])));
-    if (__builtin_expect(_kortestz_mask16_u8(any, any), 1)) continue;
-    alignas(64) int32_t dots[QB][kWords];
-    for (int k = 0; k < QB; ++k) _mm512_store_si512(dots[k], d[k]);
-    insert_block<QB>(dots, tk, b, w, inv, nw, id0, lists);
-  }
+  scan_blocks<QB, WT>(blocks, nblocks, W, PassQueries<QB>(rows, W), inv, nw, tk,
+                      [&](const int32_t(*dots)[kWords], size_t b) {
+                        insert_block<QB>(dots, tk, b, w, inv, nw, id0, lists);
+                      });
 }
 
 void scan_topk(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq, const float* w,
