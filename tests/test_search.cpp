@@ -123,19 +123,26 @@ TEST(Search, EveryKernelMatchesReferenceOnOddSizes) {
 
 TEST(Search, MultiTermSumAndCosMulMatchReference) {
   std::mt19937_64 rng(7);
-  for (uint32_t dims : {65u, 300u}) {
+  // Sum of 1-4 terms goes through the AVX-512 kernel's exact in-register scores when k + the 3
+  // exclusions fit its lists (k = 10), 5 terms and k = 14 do not; 150 dims has no compile-time
+  // plane loop.
+  const std::pair<Combine, size_t> shapes[] = {{Combine::Sum, 1}, {Combine::Sum, 2}, {Combine::Sum, 3},
+                                               {Combine::Sum, 4}, {Combine::Sum, 5}, {Combine::CosMul, 3}};
+  for (uint32_t dims : {65u, 150u, 300u}) {
     const size_t n = 3001;
     const RandomCodes rc = make_codes(n, dims, rng);
-    for (Combine c : {Combine::Sum, Combine::CosMul}) {
-      const QueryBatch batch = random_batch(dims, n, 57, c, 3, rng, true);
-      for (size_t limit : {size_t{0}, size_t{1234}}) {
-        const SearchParams p{.k = 10, .limit = limit};
+    for (const auto& [c, terms] : shapes) {
+      const QueryBatch batch = random_batch(dims, n, 57, c, terms, rng, true);
+      for (const auto& [limit, k] : {std::pair<size_t, size_t>{0, 10}, {0, 14}, {1234, 10}, {1234, 14}}) {
+        const SearchParams p{.k = k, .limit = limit};
         const SearchResults ref = reference_search(rc.trits, n, dims, batch, p);
         for (const auto& kname : kernel_names()) {
           auto s = make_searcher(rc.view(), {.threads = 2, .kernel = kname});
           SearchResults got;
           s->search(batch, p, got);
-          expect_same(ref, got, kname + (c == Combine::Sum ? " sum" : " cosmul") + " limit=" + std::to_string(limit));
+          expect_same(ref, got, kname + (c == Combine::Sum ? " sum" : " cosmul") + " terms=" + std::to_string(terms) +
+                                    " dims=" + std::to_string(dims) + " k=" + std::to_string(k) +
+                                    " limit=" + std::to_string(limit));
           for (size_t q = 0; q < batch.size(); ++q)
             for (const Hit& h : got.of(q)) {
               ASSERT_LT(h.id, limit ? limit : n);

@@ -40,7 +40,8 @@ struct Scratch {
   std::vector<uint32_t> sel;                   // tile words
   std::vector<float> thr;                      // per query of the group, fused path
   std::vector<kernels::Candidate> candidates;  // fused path: group queries x tile words at most
-  std::vector<kernels::FusedTopK> lists;       // kernel-held top-k path: one per group query
+  std::vector<kernels::FusedTopK> lists;       // kernel-held top-k paths: one per group query
+  std::vector<uint32_t> offsets;               // the group's term offsets, from 0
 };
 
 class CpuSearcher final : public Searcher {
@@ -134,8 +135,20 @@ class CpuSearcher final : public Searcher {
     const bool fused = batch.combine == Combine::Sum && nterms == q1 - q0 &&
                        std::all_of(batch.weights.begin() + t0, batch.weights.begin() + t0 + nterms,
                                    [](float w) { return w > 0.0f; });  // a zero query takes the general path
+    // The kernel keeps each query's list itself when it can: k plus the query's exclusions (which
+    // take list slots and are dropped below) within FusedTopK::kMax; one-term queries of positive
+    // weight by scan_topk, Sum queries of up to kMaxSumTerms terms (3CosAdd, most_similar) by
+    // scan_sum_topk, which scores them exactly in registers.
+    auto list_k = [&](size_t q) { return k + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]); };
+    bool lists_fit = true;
+    for (size_t q = q0; q < q1; ++q) lists_fit = lists_fit && list_k(q) <= kernels::FusedTopK::kMax;
+    const bool topk = lists_fit && fused && kernel_.scan_topk;
+    bool sum_topk = lists_fit && !topk && batch.combine == Combine::Sum && kernel_.scan_sum_topk;
+    for (size_t q = q0; sum_topk && q < q1; ++q)
+      sum_topk = batch.term_offsets[q + 1] - batch.term_offsets[q] <= kernels::Kernel::kMaxSumTerms;
     const size_t W = c_.W, block_bytes = size_t{W_} * 128;
-    const size_t tile_bytes = fused && kernel_.fused_scan ? kFusedTileBytes : kTwoPassTileBytes;
+    const size_t tile_bytes =
+        (fused && kernel_.fused_scan) || topk || sum_topk ? kFusedTileBytes : kTwoPassTileBytes;
     const size_t tile_blocks = std::max<size_t>(1, tile_bytes / block_bytes), tile_words = tile_blocks * bw_;
     sc.dots.resize(std::max<size_t>(nterms, 1) * tile_words);
     sc.scores.resize(tile_words);
@@ -147,20 +160,22 @@ class CpuSearcher final : public Searcher {
       if (ex != ex_end && std::find(ex, ex_end, id) != ex_end) return;
       heaps_[q * splits + split].push({id, score});
     };
-    // The kernel keeps each query's list itself when it can: k plus the query's exclusions (which
-    // take list slots and are dropped below) within FusedTopK::kMax.
-    bool topk = fused && kernel_.scan_topk;
-    for (size_t q = q0; topk && q < q1; ++q)
-      topk = k + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]) <= kernels::FusedTopK::kMax;
-    if (topk) {
-      sc.lists.resize(nterms);
-      for (size_t q = q0; q < q1; ++q)
-        sc.lists[q - q0].reset(static_cast<uint32_t>(k + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q])));
+    if (topk || sum_topk) {
+      sc.lists.resize(q1 - q0);
+      for (size_t q = q0; q < q1; ++q) sc.lists[q - q0].reset(static_cast<uint32_t>(list_k(q)));
+      if (sum_topk) {
+        sc.offsets.resize(q1 - q0 + 1);
+        for (size_t q = q0; q <= q1; ++q) sc.offsets[q - q0] = batch.term_offsets[q] - t0;
+      }
       const uint64_t* rows = rows_.data() + size_t{t0} * 2 * W;
       for (size_t b = b0; b < b1; b += tile_blocks) {
-        const size_t nb = std::min(tile_blocks, b1 - b), w0 = b * bw_;
-        kernel_.scan_topk(codes_ + b * W_ * 16, nb, W_, rows, nterms, batch.weights.data() + t0, inv_ + w0,
-                          std::min(nb * bw_, n_eff - w0), static_cast<uint32_t>(w0), sc.lists.data());
+        const size_t nb = std::min(tile_blocks, b1 - b), w0 = b * bw_, nw = std::min(nb * bw_, n_eff - w0);
+        if (topk)
+          kernel_.scan_topk(codes_ + b * W_ * 16, nb, W_, rows, nterms, batch.weights.data() + t0, inv_ + w0, nw,
+                            static_cast<uint32_t>(w0), sc.lists.data());
+        else
+          kernel_.scan_sum_topk(codes_ + b * W_ * 16, nb, W_, rows, sc.offsets.data(), q1 - q0,
+                                batch.weights.data() + t0, inv_ + w0, nw, static_cast<uint32_t>(w0), sc.lists.data());
       }
       for (size_t q = q0; q < q1; ++q) {
         const kernels::FusedTopK& l = sc.lists[q - q0];

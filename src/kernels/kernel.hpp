@@ -82,6 +82,14 @@ struct Kernel {
   // tiles in ascending word order.
   void (*scan_topk)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
                     const float* w, const float* inv_norm, size_t nw, uint32_t id0, FusedTopK* lists);
+
+  // Optional: the same for Sum queries of 1 to kMaxSumTerms terms (3CosAdd, most_similar; any
+  // weights): query q's terms are rows [term_offsets[q], term_offsets[q + 1]) of `queries`,
+  // their weights w[...] alike; scores are exactly combine_score(Sum, ...).
+  static constexpr uint32_t kMaxSumTerms = 4;
+  void (*scan_sum_topk)(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries,
+                        const uint32_t* term_offsets, size_t nq, const float* w, const float* inv_norm, size_t nw,
+                        uint32_t id0, FusedTopK* lists);
 };
 
 const Kernel& scalar_kernel();

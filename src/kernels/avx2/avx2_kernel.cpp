@@ -71,7 +71,7 @@ size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uin
 const Kernel& avx2_kernel() {
   static const Kernel k{"avx2", "AVX2, nibble-lookup popcount, 4 words per register, 4 queries per pass", kBlockWords, false,
                         avx2::supported, avx2::dots, avx2::scores_impl, avx2::select_impl,
-                        avx2::scan_cosine, nullptr};
+                        avx2::scan_cosine, nullptr, nullptr};
   return k;
 }
 

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/kernel.hpp"
@@ -365,6 +366,60 @@ void scan_topk(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_
   });
 }
 
+// Multi-term Sum queries (3CosAdd, most_similar): a query's T term dots stay in registers and
+// each block gets the exact score of combine_score — ((0 + w0 d0) + w1 d1 + ...) * inv, the same
+// float operations in the same order (no FMA contraction) — compared with the list's k-th
+// score, so a word that passes enters the list without a second look.
+[[gnu::noinline]] void insert_scores(__m512 s, __mmask16 hit, size_t b, size_t nw, uint32_t id0, FusedTopK& list,
+                                     float& thr) {
+  alignas(64) float sc[kWords];
+  _mm512_store_ps(sc, s);
+  for (uint32_t h = hit; h; h &= h - 1) {
+    const unsigned lane = static_cast<unsigned>(__builtin_ctz(h));
+    const size_t word = b * kWords + lane;
+    if (word < nw && insert(list, sc[lane], id0 + static_cast<uint32_t>(word))) thr = list.threshold();
+  }
+}
+
+template <int T, int WT>
+void scan_sum_query(const uint32_t* blocks, size_t nblocks, uint32_t W, const uint64_t* rows, const float* w,
+                    const float* inv, size_t nw, uint32_t id0, FusedTopK& list) {
+  const PassQueries<T> pq(rows, W);
+  float thr = list.threshold();
+  const size_t nb = std::min(nblocks, (nw + kWords - 1) / kWords);
+  for (size_t b = 0; b < nb; ++b) {
+    __m512i d[T];
+    block_dots<T, WT>(blocks + b * W * 2 * kWords, W, pq.words, d);
+    __m512 s = _mm512_setzero_ps();
+    for (int t = 0; t < T; ++t) s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(w[t]), _mm512_cvtepi32_ps(d[t])));
+    s = _mm512_mul_ps(s, _mm512_loadu_ps(inv + b * kWords));
+    const __mmask16 hit = _mm512_cmp_ps_mask(s, _mm512_set1_ps(thr), _CMP_GT_OQ);
+    if (__builtin_expect(hit == 0, 1)) continue;
+    insert_scores(s, hit, b, nw, id0, list, thr);
+  }
+}
+
+void scan_sum_topk(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries,
+                   const uint32_t* term_offsets, size_t nq, const float* w, const float* inv, size_t nw, uint32_t id0,
+                   FusedTopK* lists) {
+  const auto* blk = reinterpret_cast<const uint32_t*>(blocks);
+  const size_t row = 2 * ((W + 1) / 2);  // uint64 per query row
+  with_plane_words(W, [&](auto wt) {
+    constexpr int WT = decltype(wt)::value;
+    for (size_t q = 0; q < nq; ++q) {
+      const uint32_t t0 = term_offsets[q], nt = term_offsets[q + 1] - t0;
+      const uint64_t* r = queries + t0 * row;
+      switch (nt) {
+        case 1: scan_sum_query<1, WT>(blk, nblocks, W, r, w + t0, inv, nw, id0, lists[q]); break;
+        case 2: scan_sum_query<2, WT>(blk, nblocks, W, r, w + t0, inv, nw, id0, lists[q]); break;
+        case 3: scan_sum_query<3, WT>(blk, nblocks, W, r, w + t0, inv, nw, id0, lists[q]); break;
+        case 4: scan_sum_query<4, WT>(blk, nblocks, W, r, w + t0, inv, nw, id0, lists[q]); break;
+        default: throw std::logic_error("scan_sum_topk: queries of 1 to 4 terms");
+      }
+    }
+  });
+}
+
 size_t select(const float* s, size_t n, float thr, uint32_t* idx) {
   size_t m = 0, i = 0;
   const __m512 t = _mm512_set1_ps(thr);
@@ -399,7 +454,8 @@ const Kernel& avx512_kernel() {
                         avx512::scores_impl,
                         avx512::select,
                         avx512::scan_cosine,
-                        avx512::scan_topk};
+                        avx512::scan_topk,
+                        avx512::scan_sum_topk};
   return k;
 }
 

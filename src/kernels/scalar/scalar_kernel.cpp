@@ -41,7 +41,7 @@ size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uin
 const Kernel& scalar_kernel() {
   static const Kernel k{"scalar", "portable C++ (std::popcount), one word at a time", kBlockWords, false, scalar::supported,
                         scalar::dots, scalar::scores_impl, scalar::select_impl,
-                        scalar::scan_cosine, nullptr};
+                        scalar::scan_cosine, nullptr, nullptr};
   return k;
 }
 
