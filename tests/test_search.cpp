@@ -102,8 +102,9 @@ TEST(Search, EveryKernelMatchesReferenceOnOddSizes) {
         if (q == 0) t.assign(dims, 0);
         general.add_nearest(t, excl);
       }
-      // 16: with an exclusion, one past what the AVX-512 kernel's own lists hold (k + exclusions <= 16).
-      for (size_t k : {size_t{1}, size_t{10}, size_t{16}, n + 5})
+      // 63 and 64: with an exclusion, the last that the AVX-512 kernel's own lists hold (k +
+      // exclusions <= 64, all four registers of a list) and one past it.
+      for (size_t k : {size_t{1}, size_t{10}, size_t{63}, size_t{64}, n + 5})
         for (const QueryBatch* batch : {&fused, &general}) {
           const SearchParams p{.k = k};
           const SearchResults ref = reference_search(rc.trits, n, dims, *batch, p);
@@ -124,8 +125,8 @@ TEST(Search, EveryKernelMatchesReferenceOnOddSizes) {
 TEST(Search, MultiTermSumAndCosMulMatchReference) {
   std::mt19937_64 rng(7);
   // Sum of 1-4 terms goes through the AVX-512 kernel's exact in-register scores when k + the 3
-  // exclusions fit its lists (k = 10), 5 terms and k = 14 do not; 150 dims has no compile-time
-  // plane loop.
+  // exclusions fit its lists (k = 10, 61: 64 slots), 5 terms and k = 62 do not; 150 dims has no
+  // compile-time plane loop.
   const std::pair<Combine, size_t> shapes[] = {{Combine::Sum, 1}, {Combine::Sum, 2}, {Combine::Sum, 3},
                                                {Combine::Sum, 4}, {Combine::Sum, 5}, {Combine::CosMul, 3}};
   for (uint32_t dims : {65u, 150u, 300u}) {
@@ -133,7 +134,7 @@ TEST(Search, MultiTermSumAndCosMulMatchReference) {
     const RandomCodes rc = make_codes(n, dims, rng);
     for (const auto& [c, terms] : shapes) {
       const QueryBatch batch = random_batch(dims, n, 57, c, terms, rng, true);
-      for (const auto& [limit, k] : {std::pair<size_t, size_t>{0, 10}, {0, 14}, {1234, 10}, {1234, 14}}) {
+      for (const auto& [limit, k] : {std::pair<size_t, size_t>{0, 10}, {0, 61}, {0, 62}, {1234, 10}, {1234, 61}}) {
         const SearchParams p{.k = k, .limit = limit};
         const SearchResults ref = reference_search(rc.trits, n, dims, batch, p);
         for (const auto& kname : kernel_names()) {

@@ -21,9 +21,10 @@ struct Candidate {
 };
 
 // A query's best words so far in a top-k scan (scan_topk), best first: score descending, then
-// id ascending. Slots past n hold -inf. k <= kMax (one zmm of scores, one of ids).
+// id ascending. Slots past n hold -inf. k <= kMax: up to 4 zmm of scores and 4 of ids (64 covers
+// the 50 candidates of the default rerank plus an analogy's 3 exclusions).
 struct alignas(64) FusedTopK {
-  static constexpr uint32_t kMax = 16;
+  static constexpr uint32_t kMax = 64;
   float score[kMax];
   uint32_t id[kMax];
   uint32_t k = 0, n = 0;

@@ -299,21 +299,51 @@ size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uin
   });
 }
 
-// The kernel-held top-k (scan_topk). A word enters a list at its rank = how many kept words
-// score at least as much (they all have lower ids: words come in ascending id order), found with
-// one compare over the 16 slots; the slots after it move down one with a permute. No branch
-// depends on where it lands (the heap in the searcher mispredicted about twice per insertion).
+// The kernel-held top-k (scan_topk, scan_sum_topk). A word enters a list at its rank = how many
+// kept words score at least as much (they all have lower ids: words come in ascending id order),
+// found with one compare per 16 slots in use; the slots after it move down one with a permute
+// per register, the last slot of the register before coming in at lane 0. No branch depends on
+// where it lands inside a register (the heap in the searcher mispredicted about twice per
+// insertion).
 inline bool insert(FusedTopK& l, float s, uint32_t id) {
-  const __m512 sc = _mm512_load_ps(l.score);
-  const __mmask16 ge = _mm512_cmp_ps_mask(sc, _mm512_set1_ps(s), _CMP_GE_OQ);
-  const uint32_t rank = static_cast<uint32_t>(__builtin_popcount(ge));
-  if (rank >= l.k) return false;
-  const __m512i ids = _mm512_load_si512(l.id);
+  const __m512 sv = _mm512_set1_ps(s);
   const __m512i down = _mm512_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);  // slot i <- i - 1
-  const __mmask16 after = static_cast<__mmask16>(0xFFFFu << (rank + 1)), at = static_cast<__mmask16>(1u << rank);
-  _mm512_store_ps(l.score, _mm512_mask_mov_ps(_mm512_mask_permutexvar_ps(sc, after, down, sc), at, _mm512_set1_ps(s)));
-  _mm512_store_si512(l.id, _mm512_mask_mov_epi32(_mm512_mask_permutexvar_epi32(ids, after, down, ids), at,
-                                                _mm512_set1_epi32(static_cast<int>(id))));
+  const __m512i idv = _mm512_set1_epi32(static_cast<int>(id));
+  if (l.k <= kWords) {  // one register: the common k (10 nearest words)
+    const __m512 sc = _mm512_load_ps(l.score);
+    const uint32_t rank = static_cast<uint32_t>(__builtin_popcount(_mm512_cmp_ps_mask(sc, sv, _CMP_GE_OQ)));
+    if (rank >= l.k) return false;
+    const __m512i ids = _mm512_load_si512(l.id);
+    const __mmask16 after = static_cast<__mmask16>(0xFFFFu << (rank + 1)), at = static_cast<__mmask16>(1u << rank);
+    _mm512_store_ps(l.score, _mm512_mask_mov_ps(_mm512_mask_permutexvar_ps(sc, after, down, sc), at, sv));
+    _mm512_store_si512(l.id, _mm512_mask_mov_epi32(_mm512_mask_permutexvar_epi32(ids, after, down, ids), at, idv));
+    l.n += l.n < l.k;
+    return true;
+  }
+  const uint32_t regs = (l.k + kWords - 1) / kWords;
+  uint32_t rank = 0;
+  for (uint32_t r = 0; r < regs; ++r)
+    rank += static_cast<uint32_t>(
+        __builtin_popcount(_mm512_cmp_ps_mask(_mm512_load_ps(l.score + r * kWords), sv, _CMP_GE_OQ)));
+  if (rank >= l.k) return false;
+  // From the last register back, so that each reads its predecessor's last slot before it moves.
+  for (uint32_t r = regs; r-- > rank / kWords;) {
+    float* sp = l.score + r * kWords;
+    uint32_t* ip = l.id + r * kWords;
+    const __m512 sc = _mm512_load_ps(sp);
+    const __m512i ids = _mm512_load_si512(ip);
+    if (r > rank / kWords) {  // the whole register moves down; lane 0 from the one before
+      _mm512_store_ps(sp, _mm512_mask_mov_ps(_mm512_permutexvar_ps(down, sc), 1, _mm512_set1_ps(sp[-1])));
+      _mm512_store_si512(ip, _mm512_mask_mov_epi32(_mm512_permutexvar_epi32(down, ids), 1,
+                                                   _mm512_set1_epi32(static_cast<int>(ip[-1]))));
+    } else {
+      const uint32_t at_lane = rank % kWords;
+      const __mmask16 after = static_cast<__mmask16>(0xFFFFu << (at_lane + 1));
+      const __mmask16 at = static_cast<__mmask16>(1u << at_lane);
+      _mm512_store_ps(sp, _mm512_mask_mov_ps(_mm512_mask_permutexvar_ps(sc, after, down, sc), at, sv));
+      _mm512_store_si512(ip, _mm512_mask_mov_epi32(_mm512_mask_permutexvar_epi32(ids, after, down, ids), at, idv));
+    }
+  }
   l.n += l.n < l.k;
   return true;
 }
