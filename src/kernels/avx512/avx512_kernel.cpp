@@ -3,12 +3,14 @@
 // scored against a query with no horizontal reduction, and the float epilogue (convert, scale,
 // compare) is paid once per 16 words instead of once per 8. Per 32 dims and 16 words: one AND,
 // one ternary-logic op, two VPOPCNTD and two adds. QB queries share each loaded block (register
-// blocking), so a pass over the vocabulary serves QB queries at once.
+// blocking), so a pass over the vocabulary serves QB queries at once. Nearest-word and short Sum
+// queries keep their top-k lists inside the kernel (scan_topk, scan_sum_topk).
 //
 // Measured on Zen 5 (one core, 100K x 300, 8 queries per pass): the same loop with 64-bit lanes
-// and 8-word blocks ran at 0.45 ns per word-query, 0.37 with 32-bit lanes; without any epilogue
-// the dot loop alone is 0.31-0.34 either way. VCVTQQ2PS (the 64-bit lanes' convert) issues at
-// ~1.4 per cycle here, VPOPCNT at 2.
+// and 8-word blocks ran at 0.45 ns per word-query, 0.37 with 32-bit lanes; the dot loop alone is
+// 0.31-0.34 either way. VCVTQQ2PS (the 64-bit lanes' convert) issues at ~1.4 per cycle here,
+// VPOPCNTD at 2, VPADDD at 4. BENCHMARKS.md has the bound: ~1.1 cycles per word-query against
+// an issue bound of 1.0.
 // GCC 12 warns inside its own avx512fintrin.h (the undefined pass-through operand of
 // _mm512_cvtepi32_ps); not our code.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -17,8 +19,8 @@
 
 #include <cmath>
 #include <limits>
-#include <type_traits>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/kernel.hpp"
