@@ -2,11 +2,16 @@
 // pool (no thread is created per query; see thread_pool.hpp for why not OpenMP here).
 //
 // Work is cut into tasks = (group of queries) x (range of the vocabulary). Within a task the
-// vocabulary is walked in tiles small enough to stay in L1/L2; each tile is scored against every
-// term of the group (so the codes are read once per group, not once per query), then each query
-// scores its words, rejects those below its running threshold, and pushes the rest into its
-// heap. Big batches split by query group; small ones (one query) split the vocabulary across
-// threads, and the partial heaps are merged.
+// vocabulary is walked in tiles that stay in cache; each tile is scored against every term of
+// the group (so the codes are read once per group, not once per query). Three ways, the first
+// the kernel offers:
+//   - kernel-held lists (scan_topk, scan_sum_topk): the kernel keeps each query's top k + its
+//     exclusions itself; the searcher drops the exclusions at the end;
+//   - a fused scan (scan_cosine): the kernel hands back the words above each query's threshold,
+//     which go into the query's heap here;
+//   - two passes: dots of every term into a scratch, then scores, selection, heap.
+// Big batches split by query group; small ones (one query) split the vocabulary across threads,
+// and the partial heaps are merged.
 #include <algorithm>
 #include <memory>
 
@@ -150,9 +155,6 @@ class CpuSearcher final : public Searcher {
     const size_t tile_bytes =
         (fused && kernel_.fused_scan) || topk || sum_topk ? kFusedTileBytes : kTwoPassTileBytes;
     const size_t tile_blocks = std::max<size_t>(1, tile_bytes / block_bytes), tile_words = tile_blocks * bw_;
-    sc.dots.resize(std::max<size_t>(nterms, 1) * tile_words);
-    sc.scores.resize(tile_words);
-    sc.sel.resize(tile_words);
     for (size_t q = q0; q < q1; ++q) heaps_[q * splits + split].reset(k);
     auto push = [&](size_t q, uint32_t id, float score) {
       const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[q];
@@ -183,9 +185,13 @@ class CpuSearcher final : public Searcher {
       }
       return;
     }
+    sc.dots.resize(std::max<size_t>(nterms, 1) * tile_words);  // two-pass kernels' scratch
     if (fused) {
       sc.thr.resize(nterms);
       sc.candidates.resize(nterms * tile_words);
+    } else {
+      sc.scores.resize(tile_words);
+      sc.sel.resize(tile_words);
     }
 
     // Tiles grow from one block to tile_blocks: each query's threshold is -inf until its heap
