@@ -246,10 +246,10 @@ TEST(EvalSimilarity, MalformedFilesNameFileAndLine) {
 // The real GloVe 6B 100d index: float32 3CosAdd @30000 must give gensim's 65.7%, and the
 // evaluator's ternary answers must be the int8 reference search's.
 TEST(EvalRealData, GloveFloatScoreAndTernaryMatchesReference) {
-  const std::string index_path = default_index_path();
-  const std::string questions = IGLA_SOURCE_DIR "/../shared/data/questions-words.txt";
-  if (!std::filesystem::exists(index_path)) GTEST_SKIP() << "no index at " << index_path << " (set IGLA_HOME)";
-  if (!std::filesystem::exists(questions)) GTEST_SKIP() << "no questions file at " << questions;
+  const igla::testing_util::RealData real;
+  if (const std::string why = real.missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string& index_path = real.index;
+  const std::string& questions = real.questions;
   const Index ix = Index::open(index_path);
   Engine engine(ix);
   engine.candidates = 0;  // the ternary answers, whether or not the index holds rerank rows

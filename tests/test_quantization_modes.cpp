@@ -402,10 +402,10 @@ TEST(Engine, NearestOfAFloatVector) {
 // on the Google analogies at --restrict 30000 with 3CosAdd. Pinned at the measured accuracy minus
 // 0.3 points (docs/ACCURACY.md): a drop fails.
 TEST(QuantizationRealData, EveryModeKeepsItsAccuracy) {
-  const std::string index_path = default_index_path();
-  const std::string questions = IGLA_SOURCE_DIR "/../shared/data/questions-words.txt";
-  if (!std::filesystem::exists(index_path)) GTEST_SKIP() << "no index at " << index_path << " (set IGLA_HOME)";
-  if (!std::filesystem::exists(questions)) GTEST_SKIP() << "no questions file at " << questions;
+  const igla::testing_util::RealData real;
+  if (const std::string why = real.missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string& index_path = real.index;
+  const std::string& questions = real.questions;
   const Index full = Index::open(index_path);
   if (!full.has_float() || full.size() < 30000) GTEST_SKIP() << index_path << " has no float32 vectors";
   const FloatVectors v = full.to_float_vectors(30000);

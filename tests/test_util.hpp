@@ -8,9 +8,22 @@
 #include <vector>
 
 #include "igla/error.hpp"
+#include "igla/index.hpp"
 #include "igla/vectors.hpp"
 
 namespace igla::testing_util {
+
+// The real GloVe index ($IGLA_HOME/glove-100d.igla, from igla fetch-glove) and the Google analogy
+// questions (../shared/data). `missing` is why a real-data test skips, empty when both are there.
+struct RealData {
+  std::string index = default_index_path();
+  std::string questions = IGLA_SOURCE_DIR "/../shared/data/questions-words.txt";
+  std::string missing() const {
+    if (!std::filesystem::exists(index)) return "no index at " + index + " (set IGLA_HOME)";
+    if (!std::filesystem::exists(questions)) return "no questions file at " + questions;
+    return {};
+  }
+};
 
 // Random trits with a given fraction of non-zeros.
 inline std::vector<int8_t> random_trits(size_t n, std::mt19937_64& rng, double nonzero = 0.6) {
