@@ -646,9 +646,10 @@ __global__ void sorted_finalize_kernel(const uint64_t* sorted, uint32_t L, int n
 //                64 x 128 int32 dot products in registers; the epilogue compares each against
 //                an integer bound derived from the row's current K-th best score (the words of a
 //                tile have (nearly) equal norms, tile_order, so the bound is (nearly) exact),
-//                scores the rare passing ones exactly and queues those beating the row's
-//                threshold per thread; lanes 0..15 of each warp own its 16 rows' top-K lists
-//                and take the queues when one might overflow (thread-private insertion).
+//                queues the rare passing ones raw (dot, tile, column) per thread; when a queue
+//                might overflow the warp drains: each thread scores its entries exactly (inv and
+//                ids from L2), and lanes 0..15 of each warp, owners of its 16 rows' top-K lists,
+//                take the keys that beat their row's threshold (thread-private insertion).
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -722,7 +723,8 @@ struct MmaArgs {
   uint32_t Kp, L, stride;
   int n_tiles, tiles_per_split, n_splits, K, stages;
   uint64_t* partial;
-  const uint64_t* init;          // [q][split][K]: exact top-K of a sample of the words (sample pass)
+  const uint64_t* init;          // [q][split][K]: exact top-K of a sample of the words (sample pass),
+                                 // or null: starting bounds from the split's first two tiles
   int mode;                      // experiments (IGLA_CUDA_MMA_MODE): 1 no epilogue, 2 no slow path
   unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): warp-tiles with a candidate,
                                  // staged candidates, queued keys, drains
@@ -748,25 +750,32 @@ __device__ __forceinline__ int tile_bound(float c, float rim) {
   return static_cast<int>(floorf(t));
 }
 
-constexpr int kStage = 8;   // accumulators per sub-round (staged per thread, 256 words apart)
-constexpr int kQueue = 8;   // keys per thread and row half waiting for the row owners
+constexpr int kStage = 8;    // accumulators per sub-round of the candidate path
+constexpr int kQueue = 12;   // entries per thread and row half waiting for a drain
 
-// Stages this thread's accumulators SR*8 .. SR*8+7 that pass their row's bound as
-// (dot, index) pairs, 256 words apart: predicated stores only. Counts them per row half.
+// Stages this thread's accumulators SR*8 .. SR*8+7 that pass their row's bound as entries in the
+// queue of their row half: (tile << 32) | (column << 16) | (dot & 0xffff), predicated stores
+// only. Scoring waits for the next drain, off the path that gates the warpgroup's next wgmma.
+// The caller guarantees room for 4 entries a half (a sub-round holds 4 accumulators of each).
 template <int SR>
-__device__ __forceinline__ void stage_sub(const int (&acc)[64], int T0, int T1, uint32_t* stg, int& nlo, int& nhi) {
-  int n = 0, h = 0;
+__device__ __forceinline__ void stage_sub(const int (&acc)[64], int T0, int T1, uint64_t* myq, uint64_t base, int& n0,
+                                          int& n1) {
 #pragma unroll
   for (int ii = 0; ii < kStage; ++ii) {
     const int i = SR * kStage + ii;
-    if (acc[i] > ((i & 2) ? T1 : T0)) {
-      stg[n * 256] = (static_cast<uint32_t>(acc[i]) & 0xffffu) | (static_cast<uint32_t>(i) << 16);
-      ++n;
-      if (i & 2) ++h;
+    const bool hi = (i & 2) != 0;
+    if (acc[i] > (hi ? T1 : T0)) {
+      const uint64_t e = base | (static_cast<uint64_t>(8 * (i >> 2) + (i & 1)) << 16) |
+                         (static_cast<uint32_t>(acc[i]) & 0xffffu);
+      if (hi) {
+        myq[(kQueue + n1) * 256] = e;
+        ++n1;
+      } else {
+        myq[n0 * 256] = e;
+        ++n0;
+      }
     }
   }
-  nlo = n - h;
-  nhi = h;
 }
 
 template <int KS>
@@ -781,8 +790,6 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   uint64_t* bars = reinterpret_cast<uint64_t*>(sB + static_cast<size_t>(a.stages) * stride);
   uint64_t* lists = bars + 2 * a.stages + 2;                 // [128 rows][K], descending
   uint64_t* queue = lists + kTileQueries * a.K;              // [2 row halves][kQueue][256 threads]
-  uint32_t* stage = reinterpret_cast<uint32_t*>(queue + 2 * kQueue * 256);  // [kStage][256 threads]
-  uint32_t* wextra = stage + kStage * 256;                   // [8 warps][inv 128, ids 128]
 
   const int qt = blockIdx.x / a.n_splits, split = blockIdx.x % a.n_splits;
   const int t_begin = split * a.tiles_per_split;
@@ -837,7 +844,7 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // split, which is all the merge needs.)
   auto init_bound = [&](int r) -> uint64_t {
     const int qrow = qt * kTileQueries + r;
-    if (qrow >= a.n_q) return 0;
+    if (qrow >= a.n_q || !a.init) return 0;
     const uint64_t b = a.init[(static_cast<size_t>(qrow) * a.n_splits + split) * K + K - 1];
     return b ? b - 1 : 0;
   };
@@ -846,18 +853,62 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // most as high (refreshed at each drain), so every bound they apply is conservative.
   const unsigned orow = lane & 15u;
   uint64_t* olist = lists + static_cast<size_t>(row_base + static_cast<int>(orow)) * K;
-  const uint64_t oib = init_bound(row_base + static_cast<int>(orow));
+  uint64_t oib = init_bound(row_base + static_cast<int>(orow));
   uint64_t othr = oib;
   uint64_t thr0 = init_bound(r0), thr1 = init_bound(r0 + 8);
   float c0 = bound_base(thr0, w0, v0), c1 = bound_base(thr1, w1, v1);
-  uint32_t* stg = stage + tid_c;     // this thread's staging slots, stride 256 words
-  uint32_t* wex = wextra + cw * 2 * kTileWords;  // this warp's copy of a tile's inv and ids
-  uint64_t* myq = queue + tid_c;     // this thread's queued keys: [half][e] at ((half * kQueue + e) * 256)
-  int n0 = 0, n1 = 0;                // queued keys of rows r0, r0 + 8
+  uint64_t* myq = queue + tid_c;     // this thread's queue: [half][e] at ((half * kQueue + e) * 256)
+  int n0 = 0, n1 = 0;                // queued entries of rows r0, r0 + 8
+  // Tile it's inv[128] and ids[128] in global memory (L2): the drain reads them there, so a stage
+  // goes back to the producer as soon as its dots are compared.
+  const uint8_t* gextra = reinterpret_cast<const uint8_t*>(a.vocab) + static_cast<size_t>(t_begin) * stride +
+                          static_cast<size_t>(kTileWords) * Kp;
 
-  // The owners take the queued keys of their rows: lane j's row half is j / 8, its keys come
-  // from lanes 4 (j % 8) .. 4 (j % 8) + 3. Thread-private insertion into a descending list.
+  // 1. Each thread turns its queued entries into keys in place (0 for padding / ids >= L and for
+  //    keys that cannot beat its copy of the row threshold), four at a time with their loads in
+  //    flight together. 2. The owners take the keys of their rows: lane j's row half is j / 8,
+  //    its keys come from lanes 4 (j % 8) .. 4 (j % 8) + 3. Thread-private insertion into a
+  //    descending list.
   auto drain = [&]() {
+    const int nq = n0 + n1;
+#pragma unroll 1
+    for (int e0 = 0; e0 < nq; e0 += 4) {
+      uint64_t ent[4];
+      float inv[4];
+      uint32_t id[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int e = e0 + u;
+        ent[u] = 0;
+        if (e < nq) ent[u] = myq[(e < n0 ? e : kQueue + e - n0) * 256];
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        inv[u] = 0.0f;
+        id[u] = ~0u;
+        if (e0 + u < nq) {
+          const uint8_t* ex = gextra + static_cast<size_t>(ent[u] >> 32) * stride;
+          const uint32_t col = static_cast<uint32_t>(ent[u] >> 16) & 127u;
+          inv[u] = __ldg(reinterpret_cast<const float*>(ex) + col);
+          id[u] = __ldg(reinterpret_cast<const uint32_t*>(ex + kExtraIds) + col);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int e = e0 + u;
+        if (e < nq) {
+          const bool hi = e >= n0;
+          const int dot = static_cast<int16_t>(static_cast<uint32_t>(ent[u]) & 0xffffu);
+          uint64_t key = 0;
+          if (id[u] < a.L) {
+            key = make_key(__fmul_rn(sum_term(0.0f, hi ? w1 : w0, dot), inv[u]), id[u]);
+            if (key <= (hi ? thr1 : thr0)) key = 0;
+          }
+          myq[(hi ? kQueue + e - n0 : e) * 256] = key;
+          if (a.stats && key) atomicAdd(a.stats + 2, 1ull);
+        }
+      }
+    }
     __syncwarp();
     const bool hi = orow >= 8;
     const unsigned qd = 4 * (orow & 7u);
@@ -914,104 +965,71 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     wgmma_commit();
   };
 
-  // Tile `it`'s MMAs are done. Per tile: one bound per row half (a multiply), 64 integer
-  // compares; the rare passing dots are staged, scored exactly (the tile's inv and ids are in
-  // its stage) and queued as keys when they beat the row's threshold; the owners take the queues
-  // when one might overflow. Nothing waits on another warp. The stage goes back to the producer
-  // as soon as the warp is done with it (after the compares, or after copying inv and ids out).
+  // Tile `it`'s MMAs are done. Per tile: one bound per row half (a multiply), the stage goes
+  // back to the producer, 64 integer compares; the rare passing dots are queued as raw entries
+  // (predicated stores, nothing else), and scored and inserted only at a drain, when a queue
+  // might overflow. Nothing waits on another warp outside a drain.
   auto epilogue = [&](int (&acc)[64], int it, bool valid) {
 #pragma unroll
     for (int i = 0; i < 64; ++i) fence_operand(acc[i]);
     if (!valid) return;
     const int st = it % a.stages;
     const uint8_t* ex = sB + static_cast<size_t>(st) * stride + kTileWords * Kp;
-    bool released = false;
-    if (a.mode != 1) {
-      const float* sinv = reinterpret_cast<const float*>(wex);
-      const uint32_t* sid = wex + kTileWords;
-      const float rim = *reinterpret_cast<const float*>(ex + kExtraRim);
-      int T0 = tile_bound(c0, rim), T1 = tile_bound(c1, rim);
-      unsigned anym = 0;  // bit sr: some accumulator of sub-round sr passes
+    if (a.mode == 1) {
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty0 + 8 * st);
+      return;
+    }
+    const float rim = *reinterpret_cast<const float*>(ex + kExtraRim);
+    int T0 = tile_bound(c0, rim), T1 = tile_bound(c1, rim);
+    // Nothing below reads the stage (dots in registers, inv and ids from L2 at the drain).
+    __syncwarp();
+    if (lane == 0) mbar_arrive(empty0 + 8 * st);
+    unsigned anym = 0;  // bit sr: some accumulator of sub-round sr passes
 #pragma unroll
-      for (int sr = 0; sr < 64 / kStage; ++sr) {
-        bool x = false;
+    for (int sr = 0; sr < 64 / kStage; ++sr) {
+      bool x = false;
 #pragma unroll
-        for (int ii = 0; ii < kStage; ++ii) {
-          const int i = sr * kStage + ii;
-          x |= acc[i] > ((i & 2) ? T1 : T0);
-        }
-        anym |= x ? (1u << sr) : 0u;
+      for (int ii = 0; ii < kStage; ++ii) {
+        const int i = sr * kStage + ii;
+        x |= acc[i] > ((i & 2) ? T1 : T0);
       }
-      if (__any_sync(kFull, anym != 0) && a.mode != 2) {
-        if (a.stats && lane == 0) atomicAdd(a.stats + 0, 1ull);
-        // The tile's inv and ids into this warp's copy; the stage goes back to the producer now.
-        {
-          const uint4* src = reinterpret_cast<const uint4*>(ex);
-          uint4* dst = reinterpret_cast<uint4*>(wex);
-          const uint4 x = src[lane], y = src[lane + 32];
-          dst[lane] = x;
-          dst[lane + 32] = y;
-        }
-        __syncwarp();
-        if (lane == 0) mbar_arrive(empty0 + 8 * st);
-        released = true;
-        // One copy of the candidate code below (a runtime loop; the switch keeps the accumulator
-        // indices compile-time constants).
+      anym |= x ? (1u << sr) : 0u;
+    }
+    if (a.mode == 2 || !__any_sync(kFull, anym != 0)) return;  // (most warp-tiles)
+    if (a.stats && lane == 0) atomicAdd(a.stats + 0, 1ull);
+    const uint64_t base = (static_cast<uint64_t>(it) << 32) | (static_cast<uint64_t>(2 * (lane & 3)) << 16);
+    const int before = n0 + n1;
+    // One copy of the staging code, run for the sub-rounds where some lane has a candidate only
+    // (a runtime loop over their bits; the switch keeps the accumulator indices compile-time
+    // constants).
+    unsigned wm = __reduce_or_sync(kFull, anym);
 #pragma unroll 1
-        for (int sr = 0; sr < 64 / kStage; ++sr) {
-          const bool mine = (anym >> sr) & 1u;
-          if (!__any_sync(kFull, mine)) continue;
-          int nlo = 0, nhi = 0;
-          if (mine) {
-            switch (sr) {
-              case 0: stage_sub<0>(acc, T0, T1, stg, nlo, nhi); break;
-              case 1: stage_sub<1>(acc, T0, T1, stg, nlo, nhi); break;
-              case 2: stage_sub<2>(acc, T0, T1, stg, nlo, nhi); break;
-              case 3: stage_sub<3>(acc, T0, T1, stg, nlo, nhi); break;
-              case 4: stage_sub<4>(acc, T0, T1, stg, nlo, nhi); break;
-              case 5: stage_sub<5>(acc, T0, T1, stg, nlo, nhi); break;
-              case 6: stage_sub<6>(acc, T0, T1, stg, nlo, nhi); break;
-              default: stage_sub<7>(acc, T0, T1, stg, nlo, nhi); break;
-            }
-          }
-          if (__any_sync(kFull, n0 + nlo > kQueue || n1 + nhi > kQueue)) {
-            drain();
-            T0 = tile_bound(c0, rim);
-            T1 = tile_bound(c1, rim);
-          }
-          const int nst = nlo + nhi;
-          int queued = 0;
-          for (int e = 0; e < nst; ++e) {
-            const uint32_t v = stg[e * 256];
-            const int dot = static_cast<int16_t>(v & 0xffffu);
-            const uint32_t i = v >> 16;
-            const uint32_t col = 8 * (i >> 2) + 2 * (lane & 3) + (i & 1);
-            const uint32_t id = sid[col];
-            if (id >= a.L) continue;
-            const bool hi = (i & 2) != 0;
-            const uint64_t key = make_key(__fmul_rn(sum_term(0.0f, hi ? w1 : w0, dot), sinv[col]), id);
-            if (hi) {
-              if (key > thr1) {
-                myq[(kQueue + n1) * 256] = key;
-                ++n1;
-                ++queued;
-              }
-            } else if (key > thr0) {
-              myq[n0 * 256] = key;
-              ++n0;
-              ++queued;
-            }
-          }
-          if (a.stats && nst) {
-            atomicAdd(a.stats + 1, static_cast<unsigned long long>(nst));
-            atomicAdd(a.stats + 2, static_cast<unsigned long long>(queued));
-          }
+    while (wm) {
+      const int sr = __ffs(static_cast<int>(wm)) - 1;
+      wm &= wm - 1;
+      const bool mine = (anym >> sr) & 1u;
+      if (__any_sync(kFull, n0 > kQueue - 4 || n1 > kQueue - 4)) {
+        drain();
+        T0 = tile_bound(c0, rim);
+        T1 = tile_bound(c1, rim);
+      }
+      if (mine) {
+        switch (sr) {
+          case 0: stage_sub<0>(acc, T0, T1, myq, base, n0, n1); break;
+          case 1: stage_sub<1>(acc, T0, T1, myq, base, n0, n1); break;
+          case 2: stage_sub<2>(acc, T0, T1, myq, base, n0, n1); break;
+          case 3: stage_sub<3>(acc, T0, T1, myq, base, n0, n1); break;
+          case 4: stage_sub<4>(acc, T0, T1, myq, base, n0, n1); break;
+          case 5: stage_sub<5>(acc, T0, T1, myq, base, n0, n1); break;
+          case 6: stage_sub<6>(acc, T0, T1, myq, base, n0, n1); break;
+          default: stage_sub<7>(acc, T0, T1, myq, base, n0, n1); break;
         }
       }
     }
-    if (!released) {
-      __syncwarp();
-      if (lane == 0) mbar_arrive(empty0 + 8 * st);
+    if (a.stats) {
+      const int staged = n0 + n1 - before;  // (a drain in between resets the counts: then a lower bound)
+      if (staged > 0) atomicAdd(a.stats + 1, static_cast<unsigned long long>(staged));
     }
   };
 
@@ -1026,6 +1044,83 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   }
 
   mbar_wait(abar, 0);
+  // Without a sample pass (a.init null) the starting bounds come from the split's first two tiles:
+  // per row the K-th largest dot d among their words of id < L (a binary search over counts of
+  // this thread's 64 dots a tile, summed over the row's 4 lanes), taken as the score
+  // w * d * inv_min, inv_min the smallest non-zero inverse norm of those words. At least K
+  // words of the split score at least that (score = (w * dot) * inv rounded, monotone in both),
+  // so every word of the row's global top K still passes; tiles are nnz-sorted, so inv_min is
+  // close to every counted word's inv and the bound close to the K-th best score. Both tiles'
+  // MMAs are issued again by the loop (two extra MMAs a CTA).
+  if (!a.init && ntl > 0) {
+    issue(acc0, 0, true);
+    issue(acc1, 1, ntl > 1);
+    wgmma_wait0();
+#pragma unroll
+    for (int i = 0; i < 64; ++i) {
+      fence_operand(acc0[i]);
+      fence_operand(acc1[i]);
+    }
+    const uint8_t* ex0 = sB + static_cast<size_t>(kTileWords) * Kp;
+    const uint8_t* ex1 = ex0 + stride;
+    // Column slot s of this thread (accumulators 4 (s / 2) + s % 2 and + 2): word id < L; mn: the
+    // smallest non-zero inverse norm of those words over the row's 4 lanes (every word with a
+    // dot > 0 has one). A runtime loop: its loads are not all hoisted (register pressure).
+    uint32_t ok0 = 0, ok1 = 0;
+    float mn = __int_as_float(0x7f800000);
+#pragma unroll 4
+    for (int sl = 0; sl < 32; ++sl) {
+      const uint32_t col = 8 * (sl >> 1) + 2 * (lane & 3) + (sl & 1);
+      if (reinterpret_cast<const uint32_t*>(ex0 + kExtraIds)[col] < a.L) {
+        ok0 |= 1u << sl;
+        const float v = reinterpret_cast<const float*>(ex0)[col];
+        if (v > 0.0f) mn = fminf(mn, v);
+      }
+      if (ntl > 1 && reinterpret_cast<const uint32_t*>(ex1 + kExtraIds)[col] < a.L) {
+        ok1 |= 1u << sl;
+        const float v = reinterpret_cast<const float*>(ex1)[col];
+        if (v > 0.0f) mn = fminf(mn, v);
+      }
+    }
+    mn = fminf(mn, __shfl_xor_sync(kFull, mn, 1));
+    mn = fminf(mn, __shfl_xor_sync(kFull, mn, 2));
+    const int lo_start = -static_cast<int>(Kp) - 1;
+    int lo0 = lo_start, hi0 = static_cast<int>(Kp) + 1, lo1 = lo_start, hi1 = hi0;
+#pragma unroll 1
+    for (int step = 0; step < 12; ++step) {  // 2^12 > 2 * 384 + 2
+      const int m0 = (lo0 + hi0) >> 1, m1 = (lo1 + hi1) >> 1;
+      int k0 = 0, k1 = 0;
+#pragma unroll
+      for (int i = 0; i < 64; ++i) {
+        const int sl = 2 * (i >> 2) + (i & 1);
+        const int m = (i & 2) ? m1 : m0;
+        const int c = static_cast<int>(((ok0 >> sl) & 1u) && acc0[i] >= m) + static_cast<int>(((ok1 >> sl) & 1u) && acc1[i] >= m);
+        if (i & 2) k1 += c;
+        else k0 += c;
+      }
+      k0 += __shfl_xor_sync(kFull, k0, 1);
+      k0 += __shfl_xor_sync(kFull, k0, 2);
+      k1 += __shfl_xor_sync(kFull, k1, 1);
+      k1 += __shfl_xor_sync(kFull, k1, 2);
+      if (k0 >= K) lo0 = m0;
+      else hi0 = m0;
+      if (k1 >= K) lo1 = m1;
+      else hi1 = m1;
+    }
+    auto first_key = [&](int d, float w, float mn) -> uint64_t {
+      if (d <= 0 || !(w > 0.0f) || !(mn > 0.0f) || !(mn < __int_as_float(0x7f800000))) return 0;
+      const float ts = __fmul_rn(sum_term(0.0f, w, d), mn);
+      return ts > 0.0f ? static_cast<uint64_t>(ord_of(ts)) << 32 : 0;  // below every key of score >= ts
+    };
+    thr0 = v0 ? first_key(lo0, w0, mn) : 0;
+    thr1 = v1 ? first_key(lo1, w1, mn) : 0;
+    c0 = bound_base(thr0, w0, v0);
+    c1 = bound_base(thr1, w1, v1);
+    const uint64_t olo = shfl64(thr0, static_cast<int>(4 * (orow & 7u)));
+    const uint64_t ohi = shfl64(thr1, static_cast<int>(4 * (orow & 7u)));
+    oib = orow >= 8 ? ohi : olo;
+    othr = oib;
+  }
   // Each epilogue runs while the next tile's MMAs are on the tensor cores. Nothing is in flight
   // at the loop's back edge: ptxas then proves the accumulators read are complete (with an MMA
   // pending across the back edge it serialises every wgmma instead, warning C7514).
@@ -1069,8 +1164,7 @@ MmaKernelFn mma_kernel_for(uint32_t Kp) {
 
 size_t mma_smem_bytes(uint32_t Kp, int stages, int K) {
   return 1024 + static_cast<size_t>(kTileQueries) * Kp + static_cast<size_t>(stages) * (kTileWords * Kp + kTileExtra) +
-         8 * (2 * stages + 2) + static_cast<size_t>(kTileQueries) * K * 8 + 2 * kQueue * 256 * 8 + kStage * 256 * 4 +
-         kConsumerWarps * 2 * kTileWords * 4;
+         8 * (2 * stages + 2) + static_cast<size_t>(kTileQueries) * K * 8 + 2 * kQueue * 256 * 8;
 }
 
 }  // namespace
@@ -1152,9 +1246,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   uint64_t* partial = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
   uint64_t* init = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
   uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
-  if (!p.sample) {
-    cudaMemsetAsync(init, 0, static_cast<size_t>(q.n_q) * p.n_splits * K * sizeof(uint64_t), s);
-  } else {
+  if (p.sample) {  // (experiments; by default the kernel takes its starting bounds from its first tiles)
     const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
     query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
                           0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
@@ -1171,7 +1263,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
       q.trits, q.weights, q.term_off, q.n_q, ix.dims, ix.Kp, p.n_qt, qt, qw);
   launch_check("tile_queries_kernel");
   MmaArgs a{ix.tiled, qt, qw, q.n_q, ix.Kp, L, ix.tile_stride, p.n_tiles, p.tiles_per_split, p.n_splits,
-            K, p.stages, partial, init, p.mode, p.stats};
+            K, p.stages, partial, p.sample ? init : nullptr, p.mode, p.stats};
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);

@@ -77,7 +77,8 @@ struct MmaPlan {
   int n_qt = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, stages = 0;
   size_t smem = 0;
   int mode = 0;                             // experiments only (scripts/gpu): 1 no epilogue, 2 no slow path
-  uint32_t sample = 256;                    // words of the sample pass (0: none; experiments: IGLA_CUDA_SAMPLE)
+  uint32_t sample = 0;                      // words of a sample pass for the starting bounds (experiments:
+                                            // IGLA_CUDA_SAMPLE; 0: the kernel takes them from its first tiles)
   unsigned long long* stats = nullptr;      // optional device counters[4]: warp-tiles with a candidate,
                                             // staged candidates, queued keys, drains
 };

@@ -532,7 +532,8 @@ class CudaSearcher final : public Searcher {
   // Experiment knobs read from the environment by scripts/gpu (never needed otherwise):
   // IGLA_CUDA_MMA_MODE=1|2 drops the epilogue / its slow path (wrong results, for timing only);
   // IGLA_CUDA_STATS=1 counts the mma epilogue's events and prints them when the searcher goes;
-  // IGLA_CUDA_SAMPLE=N sets the words of the mma path's sample pass (0: none).
+  // IGLA_CUDA_SAMPLE=N: the mma path takes its starting bounds from a sample pass of N words
+  // (0, the default: from the kernel's first two tiles).
   // IGLA_CUDA_SINGLE=graph|empty|nomerge|trace: the one-query route (graph: the batch route's
   // cached CUDA graph; empty / nomerge: the one-launch kernel without its work / without the
   // merge of the splits, wrong results, for timing only; trace: cycle counts of the last CTA,
@@ -551,7 +552,7 @@ class CudaSearcher final : public Searcher {
   size_t one_partial_cap_ = 0;
   uint32_t one_seq_ = 0;
   cuda::SingleArgs one_args_;
-  uint32_t mma_sample_ = 256;  // words of the mma path's sample pass (run 16: 256 beat 1024, 512 and 0)
+  uint32_t mma_sample_ = 0;  // words of the mma path's sample pass (0: the kernel's first-tile bounds)
   unsigned long long* stats_ = nullptr;
 
   CodesView view_;
