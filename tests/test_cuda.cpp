@@ -10,6 +10,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
+#include <chrono>
 #include <vector>
 
 #include "core/backends.hpp"
@@ -296,6 +298,120 @@ TEST_F(Cuda, OneQueryShapes) {
       check_all(v, b, p, "split=" + std::string(split) + " dims=" + std::to_string(dims) + " query " + std::to_string(i));
       if (HasFatalFailure()) return;
     }
+  }
+}
+
+// The persistent one-query kernel (the default one-query route): single queries of changing
+// shapes (one-term nearest, 3-term Sum, 3CosMul, k, limit, exclusions: each a restart of the
+// kernel's form or grid) interleaved with batches through the same searcher (each stops the
+// kernel), with a second searcher taking turns (one persistent kernel a process: each takes it
+// from the other), searcher destruction and recreation, idle exits of the kernel (short idle
+// limit) with the host restarting it, and an idle exit racing a query (the host restarts it on
+// the same message). Every result against the reference.
+TEST_F(Cuda, PersistentOneQuery) {
+  std::mt19937_64 rng(23);
+  const Vocab v = make_vocab(30011, 300, rng);
+  const Vocab v2 = make_vocab(20011, 100, rng);
+  auto make = [](const Vocab& voc) {
+    SearcherOptions o;
+    o.device = "cuda";
+    return make_cuda_searcher(voc.view(), o);
+  };
+  auto one = [&](Searcher& s, const Vocab& voc, int i, const std::string& what) {
+    const Combine c = i % 7 == 6 ? Combine::CosMul : Combine::Sum;
+    QueryBatch b(voc.dims, c);
+    auto a = random_query(voc, rng), bb = random_query(voc, rng), cc = random_query(voc, rng);
+    std::vector<std::span<const int8_t>> terms{a};
+    std::vector<float> w{inv_of(a)};
+    if (c == Combine::CosMul || i % 7 == 5) {
+      terms = {a, bb, cc};
+      w = {inv_of(a), inv_of(bb), inv_of(cc)};
+      if (c == Combine::Sum) w[1] = -w[1];
+    }
+    std::vector<uint32_t> ex;
+    for (int e = 0; e < i % 3; ++e) ex.push_back(static_cast<uint32_t>(rng() % voc.n));
+    b.add_query(terms, w, ex);
+    SearchParams p;
+    p.k = i % 5 == 4 ? 31 : 10;
+    p.limit = i % 11 == 10 ? 4097 : 0;
+    const SearchResults want = reference_search(voc.trits, voc.n, voc.dims, b, p);
+    SearchResults got;
+    s.search(b, p, got);
+    expect_same(want, got, what + " query " + std::to_string(i));
+  };
+  auto batch = [&](Searcher& s, const Vocab& voc, size_t nq, const std::string& what) {
+    QueryBatch b(voc.dims);
+    for (size_t i = 0; i < nq; ++i) {
+      auto q = random_query(voc, rng);
+      b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{inv_of(q)});
+    }
+    SearchParams p;
+    p.k = 10;
+    const SearchResults want = reference_search(voc.trits, voc.n, voc.dims, b, p);
+    SearchResults got;
+    s.search(b, p, got);
+    expect_same(want, got, what + " batch of " + std::to_string(nq));
+  };
+
+  auto s1 = make(v);
+  for (int i = 0; i < 40; ++i) {  // runs of queries of one shape (the kernel stays), shape changes
+    one(*s1, v, i % 4 == 0 ? 0 : i, "s1");
+    if (HasFatalFailure()) return;
+  }
+  for (int round = 0; round < 3; ++round) {
+    batch(*s1, v, round == 1 ? 512 : 5, "s1");  // popc, mma, popc
+    if (HasFatalFailure()) return;
+    for (int i = 0; i < 5; ++i) {
+      one(*s1, v, 100 + i, "s1 after batch");
+      if (HasFatalFailure()) return;
+    }
+  }
+  {
+    auto s2 = make(v2);  // two searchers taking turns
+    for (int i = 0; i < 12; ++i) {
+      one(*s2, v2, i, "s2");
+      if (HasFatalFailure()) return;
+      one(*s1, v, i, "s1 with s2");
+      if (HasFatalFailure()) return;
+      if (i % 4 == 3) batch(*s2, v2, 7, "s2");
+      if (HasFatalFailure()) return;
+    }
+    one(*s2, v2, 0, "s2 last");  // s2 goes with its kernel running
+    if (HasFatalFailure()) return;
+  }
+  for (int i = 0; i < 5; ++i) {
+    one(*s1, v, i, "s1 after s2 went");
+    if (HasFatalFailure()) return;
+  }
+  s1.reset();  // destroyed with its kernel running
+  s1 = make(v);
+  for (int i = 0; i < 5; ++i) {
+    one(*s1, v, i, "s1 recreated");
+    if (HasFatalFailure()) return;
+  }
+  // Idle exits: the kernel leaves after 30 ms; the host restarts it before a query after 15 ms
+  // (sleeps of 50 ms), or, told not to (host limit 1 min), finds it gone while waiting for the
+  // answer and restarts it on the pending message.
+  for (const char* host_ms : {"", "60000"}) {
+    setenv("IGLA_CUDA_PERSIST_IDLE_MS", "30", 1);
+    if (host_ms[0]) setenv("IGLA_CUDA_PERSIST_HOST_IDLE_MS", host_ms, 1);
+    s1.reset();
+    s1 = make(v);
+    unsetenv("IGLA_CUDA_PERSIST_IDLE_MS");
+    unsetenv("IGLA_CUDA_PERSIST_HOST_IDLE_MS");
+    for (int i = 0; i < 6; ++i) {
+      one(*s1, v, i % 2, std::string("idle exits host_ms=") + host_ms);
+      if (HasFatalFailure()) return;
+      if (i % 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  // The one-launch route still answers (IGLA_CUDA_SINGLE=launch) next to a persistent searcher.
+  setenv("IGLA_CUDA_SINGLE", "launch", 1);
+  auto s3 = make(v);
+  unsetenv("IGLA_CUDA_SINGLE");
+  for (int i = 0; i < 6; ++i) {
+    one(i % 2 ? *s3 : *s1, v, i, i % 2 ? "launch route" : "persistent next to launch");
+    if (HasFatalFailure()) return;
   }
 }
 

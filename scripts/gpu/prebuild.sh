@@ -16,7 +16,8 @@ for bin in "$ROOT/.gpu-prebuilt/igla_tests" "$ROOT/.gpu-prebuilt/igla_cuda_bench
 done
 echo "built $(date -u +%Y-%m-%dT%H:%MZ) from $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') + working tree" \
   > "$ROOT/.gpu-prebuilt/BUILD_INFO"
-mkdir -p "$ROOT/.git/info"; grep -q "^/.gpu-prebuilt/" "$ROOT/.git/info/exclude" 2>/dev/null || echo '/.gpu-prebuilt/' >> "$ROOT/.git/info/exclude"
-grep -q '^/.gpu-data/' "$ROOT/.git/info/exclude" 2>/dev/null || echo '/.gpu-data/' >> "$ROOT/.git/info/exclude"
-grep -q '^/.gpu-deps/' "$ROOT/.git/info/exclude" 2>/dev/null || echo '/.gpu-deps/' >> "$ROOT/.git/info/exclude"
+EX=$(git -C "$ROOT" rev-parse --git-path info/exclude 2>/dev/null || echo "$ROOT/.git/info/exclude")  # worktrees too
+case $EX in /*) ;; *) EX=$ROOT/$EX ;; esac
+mkdir -p "$(dirname "$EX")"
+for d in /.gpu-prebuilt/ /.gpu-data/ /.gpu-deps/; do grep -q "^$d" "$EX" 2>/dev/null || echo "$d" >> "$EX"; done
 du -sh "$ROOT/.gpu-prebuilt"; ls -la "$ROOT/.gpu-prebuilt" "$ROOT/.gpu-prebuilt/lib"

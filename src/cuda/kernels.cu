@@ -440,9 +440,12 @@ __device__ __forceinline__ void sort_desc_local(uint64_t (&v)[N]) {
 
 __device__ __forceinline__ unsigned long long trace_clock() { return clock64(); }
 
+// The whole one-query search of one CTA (split blockIdx.x) over the query a, which lives in the
+// launch's parameters (single_kernel) or in shared memory (persistent_kernel); sm: the dynamic
+// shared memory (SinglePlan::smem). Returns with the CTA's threads at different points (callers
+// that go on put a barrier after it).
 template <int kW>
-__global__ __launch_bounds__(kSingleThreads) void single_kernel(const __grid_constant__ SingleArgs a) {
-  extern __shared__ uint64_t sm[];
+__device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
   __shared__ uint64_t best[32];  // this CTA's top K
   __shared__ SelectShared ss;
   __shared__ bool last;
@@ -455,7 +458,7 @@ __global__ __launch_bounds__(kSingleThreads) void single_kernel(const __grid_con
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   const int split = static_cast<int>(blockIdx.x);
   uint2* const hits = reinterpret_cast<uint2*>(a.out + 2);
-  if (a.mode == 2) {  // timing floor: launch, one CTA signals, nothing scored (wrong results)
+  if (a.mode == 2 || a.mode == 5) {  // timing floor: launch, one CTA signals, nothing scored (wrong results)
     if (split == 0 && warp == 0) {
       if (lane == 0) a.out[1] = 0;
       __threadfence_system();
@@ -479,6 +482,15 @@ __global__ __launch_bounds__(kSingleThreads) void single_kernel(const __grid_con
   }
   const uint32_t s0 = static_cast<uint32_t>(split) * a.split_len, s1 = min(s0 + a.split_len, a.L);
   const bool one_pass = a.split_len <= kSingleThreads * kSingleUnroll;  // uniform
+  uint64_t qnz[kW > 0 ? kW : 1], qsg[kW > 0 ? kW : 1];  // the query's planes (specialised form)
+  if constexpr (kW > 0) {
+#pragma unroll
+    for (int j = 0; j < kW; ++j) {
+      qnz[j] = a.planes[j];
+      qsg[j] = a.planes[kW + j];
+    }
+  }
+  const float w0 = a.w[0];
   WarpList list;
   list.init(a.K);
   for (uint32_t base = s0; base < s1; base += kSingleUnroll * kSingleThreads) {
@@ -504,10 +516,10 @@ __global__ __launch_bounds__(kSingleThreads) void single_kernel(const __grid_con
         int dot = 0;
 #pragma unroll
         for (int j = 0; j < kW; ++j) {
-          const uint64_t m = nz[u][j] & a.planes[j];
-          dot += __popcll(m) - 2 * __popcll(m & (sg[u][j] ^ a.planes[kW + j]));
+          const uint64_t m = nz[u][j] & qnz[j];
+          dot += __popcll(m) - 2 * __popcll(m & (sg[u][j] ^ qsg[j]));
         }
-        key[u] = x < s1 ? make_key(__fmul_rn(sum_term(0.0f, a.w[0], dot), inv[u]), x) : 0;
+        key[u] = x < s1 ? make_key(__fmul_rn(sum_term(0.0f, w0, dot), inv[u]), x) : 0;
       }
     } else {
 #pragma unroll
@@ -588,6 +600,12 @@ __global__ __launch_bounds__(kSingleThreads) void single_kernel(const __grid_con
   if (lane == 0) *reinterpret_cast<volatile uint32_t*>(a.out) = a.seq;
 }
 
+template <int kW>
+__global__ __launch_bounds__(kSingleThreads) void single_kernel(const __grid_constant__ SingleArgs a) {
+  extern __shared__ uint64_t sm[];
+  single_body<kW>(a, sm);
+}
+
 using SingleKernelFn = void (*)(SingleArgs);
 constexpr int kSingleMaxW = 5;  // specialised plane widths (dims <= 320); wider: the generic form
 template <int... I>
@@ -595,6 +613,142 @@ constexpr auto make_single_table(std::integer_sequence<int, I...>) {
   return std::array<SingleKernelFn, sizeof...(I)>{&single_kernel<I>...};
 }
 constexpr auto kSingleKernels = make_single_table(std::make_integer_sequence<int, kSingleMaxW + 1>{});
+
+// ---------------------------------------------------------------------------------------------
+// One query through a persistent kernel (kernels.hpp, PersistArgs). Every wait is bounded: CTA 0
+// leaves after idle_ns without a message (telling the other CTAs through the relay), the other
+// CTAs after idle_ns + 2 s without a relayed message. Inside a query nothing waits (the last CTA
+// to finish merges, as in single_kernel).
+
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+__device__ __forceinline__ unsigned long long ld_relaxed_sys(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.relaxed.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ unsigned long long ld_relaxed_gpu(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_relaxed_gpu(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+__device__ __forceinline__ uint32_t ld_acquire_gpu(const uint32_t* p) {
+  uint32_t v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_release_gpu(uint32_t* p, uint32_t v) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+// Polling: flat out for the first 200 us without a message (back-to-back queries), then short
+// sleeps (a query after a pause pays at most ~1 us for them at each of the two polling stages).
+__device__ __forceinline__ void idle_backoff(unsigned long long idle) {
+  if (idle > 200000ull) __nanosleep(idle > 20000000ull ? 1000u : 200u);
+}
+
+// Its whole grid must be resident: 2 CTAs a SM for the wide forms (1M x 300: 245 CTAs), 3 for
+// the narrow and generic ones (GloVe 341K x 100: 334 CTAs), so at most 128 / 80 registers.
+template <int kW>
+__global__ __launch_bounds__(kSingleThreads, kW >= 3 ? 2 : 3) void persistent_kernel(const __grid_constant__ PersistArgs p) {
+  extern __shared__ uint64_t sm[];
+  __shared__ __align__(16) uint32_t args[kBoxWords];  // the query's SingleArgs, then the command
+  __shared__ int quit;
+  const SingleArgs& a = *reinterpret_cast<const SingleArgs*>(args);
+  const unsigned t = threadIdx.x;
+  uint32_t* const flag_relay = reinterpret_cast<uint32_t*>(p.relay + kBoxWords);  // relay_flag: [0] tag, [1..] words
+  for (uint32_t tag = p.tag;; tag = tag + 1 ? tag + 1 : 1) {  // tags skip 0 (the zeroed mailbox)
+    if (t == 0) quit = 0;
+    __syncthreads();
+    if (blockIdx.x == 0) {
+      // One thread a mailbox word, each until its word carries the tag.
+      if (t < static_cast<unsigned>(kBoxWords)) {
+        const unsigned long long t0 = global_ns();
+        for (;;) {
+          const unsigned long long v = ld_relaxed_sys(p.box + t);
+          if (static_cast<uint32_t>(v >> 32) == tag) {
+            args[t] = static_cast<uint32_t>(v);
+            break;
+          }
+          if (*reinterpret_cast<volatile int*>(&quit)) break;
+          const unsigned long long idle = global_ns() - t0;
+          if (t == 0 && idle > p.idle_ns) {
+            *reinterpret_cast<volatile int*>(&quit) = 1;
+            break;
+          }
+          idle_backoff(idle);
+        }
+      }
+      __syncthreads();
+      const bool stop = quit || args[kSingleArgWords] != kCmdQuery;
+      if (!stop && t == 0 && a.mode == 5) *reinterpret_cast<volatile uint32_t*>(a.out) = a.seq;  // echo: no fence
+      if (t < static_cast<unsigned>(kBoxWords)) {
+        const uint32_t w = t == static_cast<unsigned>(kSingleArgWords) ? (stop ? kCmdStop : kCmdQuery) : args[t];
+        if (p.relay_flag) flag_relay[1 + t] = w;
+        else st_relaxed_gpu(p.relay + t, (static_cast<unsigned long long>(tag) << 32) | w);  // tagged like the mailbox
+      }
+      if (p.relay_flag) {
+        __threadfence();
+        __syncthreads();
+        if (t == 0) st_release_gpu(flag_relay, tag);
+      }
+      if (stop) return;
+    } else if (p.relay_flag) {  // experiments: one flag word, then the payload
+      if (t == 0) {
+        const unsigned long long t0 = global_ns(), limit = p.idle_ns + 2000000000ull;
+        while (ld_acquire_gpu(flag_relay) != tag) {
+          const unsigned long long idle = global_ns() - t0;
+          if (idle > limit) {
+            quit = 1;
+            break;
+          }
+          idle_backoff(idle);
+          if (p.relay_sleep_ns) __nanosleep(p.relay_sleep_ns);
+        }
+      }
+      __syncthreads();
+      if (quit) return;
+      if (t < static_cast<unsigned>(kBoxWords)) args[t] = __ldcg(flag_relay + 1 + t);
+      __syncthreads();
+      if (args[kSingleArgWords] != kCmdQuery) return;
+    } else {  // one thread a relay word (L2), each until its word carries the tag
+      if (t < static_cast<unsigned>(kBoxWords)) {
+        const unsigned long long t0 = global_ns(), limit = p.idle_ns + 2000000000ull;
+        for (;;) {
+          const unsigned long long v = ld_relaxed_gpu(p.relay + t);
+          if (static_cast<uint32_t>(v >> 32) == tag) {
+            args[t] = static_cast<uint32_t>(v);
+            break;
+          }
+          if (*reinterpret_cast<volatile int*>(&quit)) break;
+          const unsigned long long idle = global_ns() - t0;
+          if (t == 0 && idle > limit) {
+            *reinterpret_cast<volatile int*>(&quit) = 1;
+            break;
+          }
+          idle_backoff(idle);
+          if (p.relay_sleep_ns) __nanosleep(p.relay_sleep_ns);
+        }
+      }
+      __syncthreads();
+      if (quit || args[kSingleArgWords] != kCmdQuery) return;
+    }
+    if (a.mode != 5) single_body<kW>(a, sm);
+    __syncthreads();
+  }
+}
+
+using PersistKernelFn = void (*)(PersistArgs);
+template <int... I>
+constexpr auto make_persist_table(std::integer_sequence<int, I...>) {
+  return std::array<PersistKernelFn, sizeof...(I)>{&persistent_kernel<I>...};
+}
+constexpr auto kPersistKernels = make_persist_table(std::make_integer_sequence<int, kSingleMaxW + 1>{});
 
 // ---------------------------------------------------------------------------------------------
 // sort path.
@@ -1359,12 +1513,40 @@ SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_
   return p;
 }
 
+int single_form(const SingleArgs& a) {
+  return (a.T == 1 && a.combine == 0 && a.W >= 1 && a.W <= static_cast<uint32_t>(kSingleMaxW)) ? static_cast<int>(a.W)
+                                                                                               : 0;
+}
+
 cudaError_t single_launch(const SingleArgs& a, const SinglePlan& p, cudaStream_t s) {
-  const int kw = (a.T == 1 && a.combine == 0 && a.W >= 1 && a.W <= static_cast<uint32_t>(kSingleMaxW))
-                     ? static_cast<int>(a.W)
-                     : 0;
-  kSingleKernels[kw]<<<p.n_splits, kSingleThreads, p.smem, s>>>(a);
+  kSingleKernels[single_form(a)]<<<p.n_splits, kSingleThreads, p.smem, s>>>(a);
   return cudaGetLastError();
+}
+
+int persistent_capacity(int form, const SinglePlan& p, int num_sms) {
+  int per_sm = 0;
+  if (form < 0 || form > kSingleMaxW ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kPersistKernels[form], kSingleThreads, p.smem) !=
+          cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return per_sm * num_sms;
+}
+
+cudaError_t persistent_launch(const PersistArgs& pa, int form, const SinglePlan& p, cudaStream_t s) {
+  kPersistKernels[form]<<<p.n_splits, kSingleThreads, p.smem, s>>>(pa);
+  return cudaGetLastError();
+}
+
+void persistent_prepare_attributes(size_t max_smem) {
+  for (PersistKernelFn f : kPersistKernels) {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
+      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
+  }
+  cudaGetLastError();
 }
 
 int sort_sub_batch(uint32_t L) {

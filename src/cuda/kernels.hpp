@@ -7,7 +7,9 @@
 //   popc  any query (several terms, CosMul), top-K <= 32: 2-bit bitplanes, AND + popcount on the
 //         CUDA cores, warp top-K lists. Also the small-batch path.
 //   one   a batch of one query, top-K <= 32 (single_kernel): the popc scoring in one launch, the
-//         query in the launch parameters, the hits into mapped host memory.
+//         query in the launch parameters, the hits into mapped host memory; or the same work in
+//         a persistent kernel that takes the query from a mailbox in mapped host memory
+//         (persistent_kernel: no launch per query).
 //   sort  any query, any K: every key written to memory, segmented radix sort (CUB).
 // Every path computes each score with combine_score's float operations in its order, with
 // round-to-nearest intrinsics (no contraction), and ranks by one 64-bit key (score, ~id).
@@ -124,7 +126,8 @@ struct SingleArgs {
                                  // trace mode: 6 uint64 cycle counts at [1024..]
   uint32_t W = 0, L = 0, split_len = 0, seq = 0;
   int T = 0, combine = 0, K = 0, k = 0, n_splits = 0, n_excl = 0;
-  int mode = 0;  // experiments only (IGLA_CUDA_SINGLE): 2 no work (CTA 0 signals at once), 3 no merge, 4 trace
+  int mode = 0;  // experiments only (IGLA_CUDA_SINGLE): 2 no work (CTA 0 signals at once), 3 no merge, 4 trace,
+                 // 5 echo (persistent: CTA 0 signals as soon as the message is in, no fence; else as 2)
   float w[kSingleMaxTerms] = {};
   uint32_t excl[kSingleMaxExcl] = {};
   uint64_t planes[kSinglePlaneWords] = {};  // term t: nz words [2Wt, 2Wt + W), sign words after
@@ -138,6 +141,40 @@ struct SinglePlan {
 SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_sms, uint32_t split_words);
 // Launches the kernel (one term Sum: a.T == 1 && a.combine == 0 takes the specialised kernel).
 cudaError_t single_launch(const SingleArgs& a, const SinglePlan& p, cudaStream_t s);
+
+// One query through a persistent kernel (scripts/gpu/NOTES.md, "Run P"): the single_kernel grid
+// stays resident and takes queries from a mailbox in mapped pinned host memory, so a search costs
+// no launch. Mailbox: kBoxWords 64-bit words, word i = (tag << 32) | payload word i, where the
+// payload is the SingleArgs body (kSingleArgWords 32-bit words) and then a command word
+// (kCmdQuery or kCmdStop). The host writes every word of a message with one new tag (each word
+// carries its tag, so no ordering between the words is needed); the kernel's CTA 0 polls the
+// words over PCIe (one thread a word: the message arrives in one round trip) and forwards them,
+// tagged the same way, into `relay` (device memory, kBoxWords words), which the other CTAs' threads
+// poll in L2 (one thread a word again: no fence, no flag). Each CTA then runs the one-launch
+// kernel's body; the last one answers into the mapped result block as before. The kernel exits on kCmdStop or after idle_ns without a
+// message (the host restarts it lazily).
+constexpr int kSingleArgWords = static_cast<int>(sizeof(SingleArgs) / 4);
+constexpr int kBoxWords = kSingleArgWords + 1;
+constexpr uint32_t kCmdQuery = 0, kCmdStop = 1;
+static_assert(sizeof(SingleArgs) % 8 == 0 && kBoxWords <= 256, "SingleArgs must fit one tagged word a thread");
+constexpr int kRelayWords = 2 * kBoxWords + 2;
+struct PersistArgs {
+  const unsigned long long* box = nullptr;  // mapped host mailbox (device address), kBoxWords words
+  unsigned long long* relay = nullptr;      // device, kRelayWords words, zero at launch
+  uint32_t tag = 0;                         // tag of the first message this launch takes (never 0)
+  unsigned long long idle_ns = 0;           // exit after this long without a message
+  uint32_t relay_sleep_ns = 0;              // experiments (IGLA_CUDA_PERSIST_SLEEP_NS): pause between relay polls
+  int relay_flag = 0;                       // experiments (IGLA_CUDA_PERSIST_RELAY=flag): payload, fence, then
+                                            // one flag word that CTAs 1.. poll with one thread
+};
+// Which kernel form a query takes (0: generic; W: one-term Sum over W plane words).
+int single_form(const SingleArgs& a);
+// CTAs of the persistent kernel of this form and plan that fit on the GPU at once.
+int persistent_capacity(int form, const SinglePlan& p, int num_sms);
+// Launches the persistent kernel of this form over p's grid (returns at once).
+cudaError_t persistent_launch(const PersistArgs& pa, int form, const SinglePlan& p, cudaStream_t s);
+// Dynamic shared memory limits of the persistent kernels (like mma_prepare_attributes).
+void persistent_prepare_attributes(size_t max_smem);
 
 // --- sort path -------------------------------------------------------------------------------
 // Queries are scored and sorted `sub` at a time.

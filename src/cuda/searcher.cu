@@ -5,12 +5,16 @@
 // input block, copied up with one cudaMemcpyAsync, searched, and the hits come back with one
 // copy into the slot's pinned output block. While the GPU works on a chunk the host packs the
 // next one into another slot, so host copies, transfers and kernels of different chunks overlap.
-// A batch of one query is one kernel launch (search_one), or where it does not fit that launch's
-// parameters, a replay of a CUDA graph of the whole batch sequence (cached per shape).
+// A batch of one query goes to a persistent kernel through a mailbox in mapped host memory
+// (search_one; at most one such kernel runs in a process, stopped before any other GPU work of
+// any searcher), or is one kernel launch (IGLA_CUDA_SINGLE=launch, or where the persistent
+// grid cannot be resident at once), or where it does not fit the query parameter block, a replay
+// of a CUDA graph of the whole batch sequence (cached per shape).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -115,6 +119,64 @@ struct Slot {
   size_t k = 0;
 };
 
+// --- the persistent one-query kernel (kernels.hpp, PersistArgs) -----------------------------------
+// It fills the GPU while it runs (idle CTAs poll), so at most one runs in the process: whoever
+// wants the GPU for anything else stops it first (quiesce), and every access to a Persist
+// happens under g_persist_mu (a query holds it from posting to reading its answer).
+using Clock = std::chrono::steady_clock;
+struct Persist {
+  cudaStream_t stream = nullptr;              // its own non-blocking stream
+  unsigned long long* box = nullptr;          // mapped pinned mailbox, kBoxWords words
+  const unsigned long long* box_dev = nullptr;
+  unsigned long long* relay = nullptr;        // device, kRelayWords words
+  bool running = false;
+  int form = -1, n_splits = 0;
+  uint32_t split_len = 0;
+  size_t smem = 0;
+  uint32_t next_tag = 1;                      // never 0 (the zeroed mailbox)
+  Clock::time_point last{};                   // last answer read
+  unsigned long long starts = 0, queries = 0, recoveries = 0;
+};
+std::mutex g_persist_mu;
+Persist* g_persist_running = nullptr;
+
+inline uint32_t next_tag(uint32_t t) { return t + 1 ? t + 1 : 1; }
+inline double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Writes one message (every word tagged with next_tag) and advances the tag.
+uint32_t persist_post(Persist& ps, const cuda::SingleArgs& a, uint32_t cmd) {
+  uint32_t w[cuda::kSingleArgWords];
+  std::memcpy(w, &a, sizeof w);
+  const uint32_t tag = ps.next_tag;
+  const unsigned long long hi = static_cast<unsigned long long>(tag) << 32;
+  volatile unsigned long long* box = ps.box;
+  for (int i = 0; i < cuda::kSingleArgWords; ++i) box[i] = hi | w[i];
+  box[cuda::kSingleArgWords] = hi | cmd;
+  ps.next_tag = next_tag(tag);
+  return tag;
+}
+
+// Stops ps's kernel (g_persist_mu held): a stop message, then its stream's end, at most 5 s.
+void persist_stop(Persist& ps) {
+  if (!ps.running) return;
+  persist_post(ps, cuda::SingleArgs{}, cuda::kCmdStop);
+  ps.running = false;
+  if (g_persist_running == &ps) g_persist_running = nullptr;
+  const Clock::time_point t0 = Clock::now();
+  for (;;) {
+    const cudaError_t e = cudaStreamQuery(ps.stream);
+    if (e == cudaSuccess) return;
+    if (e != cudaErrorNotReady) cuda_fail(e, "persistent one-query kernel");
+    if (seconds_since(t0) > 5.0) throw Error("cuda: the persistent one-query kernel did not stop within 5 s");
+  }
+}
+
+// Stops the process's persistent kernel, if one runs (before any other GPU work).
+void quiesce() {
+  std::lock_guard<std::mutex> g(g_persist_mu);
+  if (g_persist_running) persist_stop(*g_persist_running);
+}
+
 struct GraphKey {
   int path, combine, n_terms, n_excl, K, k;
   uint32_t L;
@@ -125,6 +187,7 @@ struct GraphKey {
 class CudaSearcher final : public Searcher {
  public:
   CudaSearcher(const CodesView& codes, const SearcherOptions& opts) : view_(codes) {
+    quiesce();  // another searcher's persistent kernel would hold the SMs (and cudaFree waits for it)
     force_ = opts.kernel;
     if (!force_.empty() && force_ != "mma" && force_ != "popc" && force_ != "sort")
       throw Error("--device cuda: unknown kernel '" + force_ + "' (mma, popc or sort)");
@@ -135,6 +198,7 @@ class CudaSearcher final : public Searcher {
     num_sms_ = prop.multiProcessorCount;
     max_smem_ = prop.sharedMemPerBlockOptin;
     cuda::mma_prepare_attributes(max_smem_);
+    cuda::persistent_prepare_attributes(max_smem_);
 
     ix_.dims = codes.dims;
     ix_.W = codes.W;
@@ -172,10 +236,17 @@ class CudaSearcher final : public Searcher {
 
     if (const char* m = std::getenv("IGLA_CUDA_MMA_MODE")) mma_mode_ = std::atoi(m);
     if (const char* m = std::getenv("IGLA_CUDA_SAMPLE")) mma_sample_ = static_cast<uint32_t>(std::atoi(m));
-    if (const char* m = std::getenv("IGLA_CUDA_SINGLE")) {
-      const std::string v = m;
-      single_mode_ = v == "graph" ? 1 : v == "empty" ? 2 : v == "nomerge" ? 3 : v == "trace" ? 4 : 0;
+    if (const char* m = std::getenv("IGLA_CUDA_SINGLE")) {  // comma-separated: a route and/or a mode
+      const std::string v = std::string(",") + m + ",";
+      auto has = [&](const char* w) { return v.find(std::string(",") + w + ",") != std::string::npos; };
+      single_mode_ = has("graph") ? 1 : has("empty") ? 2 : has("nomerge") ? 3 : has("trace") ? 4 : has("echo") ? 5 : 0;
+      single_launch_ = has("launch");
     }
+    if (const char* m = std::getenv("IGLA_CUDA_PERSIST_IDLE_MS")) persist_idle_s_ = std::atof(m) / 1e3;
+    persist_host_idle_s_ = persist_idle_s_ / 2;
+    if (const char* m = std::getenv("IGLA_CUDA_PERSIST_HOST_IDLE_MS")) persist_host_idle_s_ = std::atof(m) / 1e3;
+    if (const char* m = std::getenv("IGLA_CUDA_PERSIST_SLEEP_NS")) persist_sleep_ns_ = static_cast<uint32_t>(std::atoi(m));
+    if (const char* m = std::getenv("IGLA_CUDA_PERSIST_RELAY")) persist_relay_flag_ = std::string(m) == "flag";
     if (const char* m = std::getenv("IGLA_CUDA_SINGLE_SPLIT")) single_split_ = static_cast<uint32_t>(std::atoi(m));
     single_sync_ = std::getenv("IGLA_CUDA_SINGLE_SYNC") != nullptr;
     if (std::getenv("IGLA_CUDA_STATS")) {
@@ -191,6 +262,17 @@ class CudaSearcher final : public Searcher {
   }
 
   ~CudaSearcher() override {
+    try {
+      quiesce();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "igla cuda: %s\n", e.what());
+    }
+    if (stats_ || trace_n_ || std::getenv("IGLA_CUDA_PERSIST_STATS"))
+      std::fprintf(stderr, "igla cuda persistent one-query kernel: %llu queries, %llu starts, %llu recoveries\n",
+                   persist_.queries, persist_.starts, persist_.recoveries);
+    if (persist_.stream) cudaStreamDestroy(persist_.stream);
+    if (persist_.box) cudaFreeHost(persist_.box);
+    if (persist_.relay) cudaFree(persist_.relay);
     if (stats_) {
       unsigned long long h[4] = {};
       cudaDeviceSynchronize();
@@ -263,6 +345,7 @@ class CudaSearcher final : public Searcher {
     }
     const int K = static_cast<int>(std::min<size_t>(k + max_excl, L));
     if (n_q == 1 && search_one(batch, k, L, K, out)) return;
+    quiesce();  // the batch kernels need the SMs
 
     Path path = Path::Sort;
     if (K <= cuda::kMaxListK && force_ != "sort") {
@@ -329,6 +412,8 @@ class CudaSearcher final : public Searcher {
       return false;
     const cuda::SinglePlan plan = cuda::single_plan(ix_, L, K, static_cast<int>(T), num_sms_, single_split_);
     if (plan.smem + 4096 > max_smem_) return false;  // static shared memory besides
+    const size_t partial_bytes = static_cast<size_t>(plan.n_splits) * K * sizeof(uint64_t);
+    if (!one_out_ || partial_bytes > one_partial_cap_) quiesce();  // cudaFree / cudaHostAlloc wait for kernels
     if (!one_out_) {  // first use: stream, mapped result block, device list buffer and counter
       ck(cudaStreamCreateWithFlags(&one_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
       ck(cudaHostAlloc(&one_out_, 8192, cudaHostAllocMapped), "cudaHostAlloc");
@@ -337,7 +422,6 @@ class CudaSearcher final : public Searcher {
       ck(cudaMalloc(&one_counter_, sizeof(uint32_t)), "cudaMalloc(counter)");
       ck(cudaMemset(one_counter_, 0, sizeof(uint32_t)), "cudaMemset(counter)");
     }
-    const size_t partial_bytes = static_cast<size_t>(plan.n_splits) * K * sizeof(uint64_t);
     if (partial_bytes > one_partial_cap_) {
       ck(cudaStreamSynchronize(one_stream_), "search");
       if (one_partial_) cudaFree(one_partial_);
@@ -376,17 +460,22 @@ class CudaSearcher final : public Searcher {
         if (tr[d] < 0) sg[d / 64] |= bit;
       }
     }
-    ck(cuda::single_launch(a, plan, one_stream_), "kernel launch");
-    // Spin on the sequence flag; after ~1 ms (2^20 reads) and then every ~1 ms, ask the stream
-    // whether the kernel failed (run 21: every 4096 reads, i.e. a few us, put one or two driver
-    // calls inside most searches).
-    const volatile uint32_t* flag = one_out_;
-    if (single_sync_) ck(cudaStreamSynchronize(one_stream_), "search");  // experiment: the stream's own wait
-    for (uint32_t spins = 1; *flag != a.seq; ++spins) {
-      if (spins % (1u << 20) == 0) {
-        const cudaError_t e = cudaStreamQuery(one_stream_);
-        if (e == cudaSuccess && *flag != a.seq) throw Error("cuda: one-query kernel finished without its result");
-        if (e != cudaSuccess && e != cudaErrorNotReady) cuda_fail(e, "search");
+    if (single_launch_ || !persistent_one(a, plan)) {
+      quiesce();
+      ck(cuda::single_launch(a, plan, one_stream_), "kernel launch");
+      // Spin on the sequence flag; after ~1 ms (2^20 reads) and then every ~1 ms, ask the stream
+      // whether the kernel failed (run 21: every 4096 reads, i.e. a few us, put one or two driver
+      // calls inside most searches).
+      const volatile uint32_t* flag = one_out_;
+      if (single_sync_) ck(cudaStreamSynchronize(one_stream_), "search");  // experiment: the stream's own wait
+      const Clock::time_point t0 = Clock::now();
+      for (uint32_t spins = 1; *flag != a.seq; ++spins) {
+        if (spins % (1u << 20) == 0) {
+          const cudaError_t e = cudaStreamQuery(one_stream_);
+          if (e == cudaSuccess && *flag != a.seq) throw Error("cuda: one-query kernel finished without its result");
+          if (e != cudaSuccess && e != cudaErrorNotReady) cuda_fail(e, "search");
+          if (seconds_since(t0) > kAnswerTimeout) throw Error("cuda: no answer from the one-query kernel within 10 s");
+        }
       }
     }
     std::atomic_thread_fence(std::memory_order_acquire);
@@ -400,6 +489,85 @@ class CudaSearcher final : public Searcher {
     static_assert(sizeof(Hit) == sizeof(uint2));
     std::memcpy(static_cast<void*>(out.hits.data()), one_out_ + 2, k * sizeof(Hit));
     return true;
+  }
+
+  // The query a through the persistent kernel (started or restarted here as needed). False when
+  // its grid cannot be resident at once (the caller launches instead). Returns once the answer
+  // is in one_out_ (flag == a.seq).
+  static constexpr double kAnswerTimeout = 10.0;  // seconds
+  bool persistent_one(const cuda::SingleArgs& a, const cuda::SinglePlan& plan) {
+    std::lock_guard<std::mutex> g(g_persist_mu);
+    Persist& ps = persist_;
+    const int form = cuda::single_form(a);
+    if (ps.running && (ps.form != form || ps.n_splits != plan.n_splits || ps.split_len != plan.split_len ||
+                       ps.smem != plan.smem || seconds_since(ps.last) > persist_host_idle_s_))
+      persist_stop(ps);  // another grid, or idle long enough that the kernel may be leaving by itself
+    if (!ps.running) {
+      const auto cap_key = std::make_tuple(form, plan.n_splits, plan.smem);
+      auto it = persist_fits_.find(cap_key);
+      if (it == persist_fits_.end())
+        it = persist_fits_.emplace(cap_key, cuda::persistent_capacity(form, plan, num_sms_) >= plan.n_splits).first;
+      if (!it->second) return false;
+      if (g_persist_running) persist_stop(*g_persist_running);  // another searcher's
+      if (!ps.stream) {
+        ck(cudaStreamCreateWithFlags(&ps.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+        ck(cudaHostAlloc(reinterpret_cast<void**>(&ps.box), cuda::kBoxWords * 8, cudaHostAllocMapped), "cudaHostAlloc");
+        std::memset(ps.box, 0, cuda::kBoxWords * 8);
+        void* d = nullptr;
+        ck(cudaHostGetDevicePointer(&d, ps.box, 0), "cudaHostGetDevicePointer");
+        ps.box_dev = static_cast<const unsigned long long*>(d);
+        ck(cudaMalloc(&ps.relay, cuda::kRelayWords * 8), "cudaMalloc(relay)");
+      }
+      persist_start(ps, form, plan, ps.next_tag);
+    }
+    const uint32_t tag = persist_post(ps, a, cuda::kCmdQuery);
+    const volatile uint32_t* flag = one_out_;
+    const Clock::time_point t0 = Clock::now();
+    int recoveries = 0;
+    for (uint32_t spins = 1; *flag != a.seq; ++spins) {
+      if (spins % (1u << 20) == 0) {
+        const cudaError_t e = cudaStreamQuery(ps.stream);
+        if (e == cudaSuccess && *flag != a.seq) {
+          // The kernel left (idle exit racing this message): start it again on the same message.
+          if (++recoveries > 3) {
+            ps.running = false;
+            g_persist_running = nullptr;
+            throw Error("cuda: the persistent one-query kernel keeps leaving without an answer");
+          }
+          ++ps.recoveries;
+          persist_start(ps, form, plan, tag);
+        } else if (e != cudaSuccess && e != cudaErrorNotReady) {
+          ps.running = false;
+          g_persist_running = nullptr;
+          cuda_fail(e, "persistent one-query kernel");
+        }
+        if (seconds_since(t0) > kAnswerTimeout)
+          throw Error("cuda: no answer from the persistent one-query kernel within 10 s");
+      }
+    }
+    ps.last = Clock::now();
+    ++ps.queries;
+    return true;
+  }
+
+  void persist_start(Persist& ps, int form, const cuda::SinglePlan& plan, uint32_t tag) {
+    ck(cudaMemsetAsync(ps.relay, 0, cuda::kRelayWords * 8, ps.stream), "cudaMemsetAsync(relay)");
+    cuda::PersistArgs pa;
+    pa.box = ps.box_dev;
+    pa.relay = ps.relay;
+    pa.tag = tag;
+    pa.idle_ns = static_cast<unsigned long long>(persist_idle_s_ * 1e9);
+    pa.relay_sleep_ns = persist_sleep_ns_;
+    pa.relay_flag = persist_relay_flag_;
+    ck(cuda::persistent_launch(pa, form, plan, ps.stream), "persistent kernel launch");
+    ps.running = true;
+    ps.form = form;
+    ps.n_splits = plan.n_splits;
+    ps.split_len = plan.split_len;
+    ps.smem = plan.smem;
+    ps.last = Clock::now();
+    ++ps.starts;
+    g_persist_running = &ps;
   }
 
   void collect(Slot& sl, SearchResults& out) {
@@ -539,7 +707,21 @@ class CudaSearcher final : public Searcher {
   // merge of the splits, wrong results, for timing only; trace: cycle counts of the last CTA,
   // printed when the searcher goes); IGLA_CUDA_SINGLE_SPLIT=N: its words per CTA.
   int mma_mode_ = 0;
-  int single_mode_ = 0;  // 0 one launch, 1 graph, 2 empty, 3 no merge, 4 trace (IGLA_CUDA_SINGLE=trace)
+  // IGLA_CUDA_SINGLE=launch: the one-launch route instead of the persistent kernel (combines with
+  // empty / nomerge / trace, e.g. launch,empty); IGLA_CUDA_PERSIST_IDLE_MS: the persistent kernel
+  // leaves after this long without a query (default 1000); IGLA_CUDA_PERSIST_HOST_IDLE_MS (tests):
+  // the host restarts it before a query after this long (default half of that);
+  // IGLA_CUDA_PERSIST_STATS=1: its counts printed when the searcher goes; IGLA_CUDA_SINGLE=echo:
+  // the persistent kernel answers (nothing) as soon as the message is in (mailbox round trip);
+  // IGLA_CUDA_PERSIST_SLEEP_NS=N: __nanosleep(N) between the relay polls of CTAs 1..;
+  // IGLA_CUDA_PERSIST_RELAY=flag: CTA 0 relays the message behind one flag word (run P1's way).
+  int single_mode_ = 0;  // 0 normal, 1 graph, 2 empty, 3 no merge, 4 trace (IGLA_CUDA_SINGLE=trace)
+  bool single_launch_ = false;
+  double persist_idle_s_ = 1.0, persist_host_idle_s_ = 0.5;
+  uint32_t persist_sleep_ns_ = 0;
+  int persist_relay_flag_ = 0;
+  Persist persist_;
+  std::map<std::tuple<int, int, size_t>, bool> persist_fits_;
   double trace_sum_[6] = {};
   size_t trace_n_ = 0;
   uint32_t single_split_ = 0;
