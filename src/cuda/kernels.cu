@@ -1162,10 +1162,27 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     if (a.stats && lane == 0) atomicAdd(a.stats + 0, 1ull);
     const uint64_t base = (static_cast<uint64_t>(it) << 32) | (static_cast<uint64_t>(2 * (lane & 3)) << 16);
     const int before = n0 + n1;
-    // One copy of the staging code, run for the sub-rounds where some lane has a candidate only
-    // (a runtime loop over their bits; the switch keeps the accumulator indices compile-time
-    // constants).
+    // Each sub-round adds at most 4 entries a row half. Common case: room for all of this lane's
+    // active sub-rounds (after at most one drain): each sub-round where some lane has a candidate
+    // is staged behind one warp-uniform branch, no further votes. Otherwise (early tiles, loose
+    // bounds) a runtime loop over the sub-rounds checks the room before each (the switch keeps
+    // the accumulator indices compile-time constants).
+    const int need = 4 * __popc(anym);
+    if (__any_sync(kFull, n0 + need > kQueue || n1 + need > kQueue)) {
+      drain();
+      T0 = tile_bound(c0, rim);
+      T1 = tile_bound(c1, rim);
+    }
     unsigned wm = __reduce_or_sync(kFull, anym);
+    if (!__any_sync(kFull, need > kQueue)) {
+#define IGLA_STAGE(SR) \
+  if (wm & (1u << SR)) { \
+    if ((anym >> SR) & 1u) stage_sub<SR>(acc, T0, T1, myq, base, n0, n1); \
+  }
+      IGLA_STAGE(0) IGLA_STAGE(1) IGLA_STAGE(2) IGLA_STAGE(3) IGLA_STAGE(4) IGLA_STAGE(5) IGLA_STAGE(6) IGLA_STAGE(7)
+#undef IGLA_STAGE
+      wm = 0;
+    }
 #pragma unroll 1
     while (wm) {
       const int sr = __ffs(static_cast<int>(wm)) - 1;
