@@ -1411,7 +1411,10 @@ bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, si
   // Every word of id < L lies in the first ceil(L / kSuperBlock) super-blocks (tile_order).
   const uint64_t l_sb = std::min<uint64_t>(ix.n, (uint64_t{L} + kSuperBlock - 1) / kSuperBlock * kSuperBlock);
   p.n_tiles = static_cast<int>((l_sb + kTileWords - 1) / kTileWords);
-  int splits = std::max(1, (num_sms + p.n_qt - 1) / p.n_qt);
+  // Vocabulary splits: as many as keep every CTA in one wave (one CTA a SM). ceil(SMs / query
+  // tiles) could need a second, nearly empty wave that doubles the time (1024 queries:
+  // 8 x 17 = 136 CTAs on 132 SMs; 8192: 64 x 3 = 192).
+  int splits = std::max(1, num_sms / std::max(1, p.n_qt));
   splits = std::min(splits, std::max(1, p.n_tiles / 2));
   p.tiles_per_split = std::max(1, (p.n_tiles + splits - 1) / splits);
   p.n_splits = std::max(1, (p.n_tiles + p.tiles_per_split - 1) / p.tiles_per_split);
