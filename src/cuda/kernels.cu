@@ -898,10 +898,10 @@ __device__ __forceinline__ float bound_base(uint64_t thr, float w, bool valid) {
   return __fdiv_rn(ts, w);
 }
 __device__ __forceinline__ int tile_bound(float c, float rim) {
-  const float t = __fmul_rn(__fmul_rn(c, rim), 0.9999f);
-  if (!(t < 1.0e9f)) return kNone;  // also NaN (c = 0, rim = inf: an all-zero tile, ts > 0)
-  if (!(t > -1.0e9f)) return kAll;
-  return static_cast<int>(floorf(t));
+  float t = __fmul_rn(__fmul_rn(c, rim), 0.9999f);
+  t = (t == t) ? t : static_cast<float>(kNone);  // NaN (c = 0, rim = inf: an all-zero tile, ts > 0)
+  // Branch-free (it starts every epilogue): clamped to [kAll, kNone] (both exact floats).
+  return __float2int_rd(fminf(fmaxf(t, static_cast<float>(kAll)), static_cast<float>(kNone)));
 }
 
 constexpr int kStage = 8;    // accumulators per sub-round of the candidate path
@@ -1115,9 +1115,14 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // tile (valid false) it multiplies whatever a finished stage holds and the result is dropped:
   // the issue and epilogue sequences stay unconditional, so the compiler never has to move an
   // accumulator register that an MMA in flight may still write (which would serialise them).
-  auto issue = [&](int (&acc)[64], int it, bool valid) {
+  // Also reads the tile's 1 / max inv (rim) for its epilogue, so that the epilogue can give the
+  // stage back before it touches shared memory.
+  auto issue = [&](int (&acc)[64], int it, bool valid, float& rim) {
     const int st = it % a.stages;
-    if (valid) mbar_wait(full0 + 8 * st, (it / a.stages) & 1);
+    if (valid) {
+      mbar_wait(full0 + 8 * st, (it / a.stages) & 1);
+      rim = *reinterpret_cast<const float*>(sB + static_cast<size_t>(st) * stride + kTileWords * Kp + kExtraRim);
+    }
 #pragma unroll
     for (int i = 0; i < 64; ++i) fence_operand(acc[i]);
     wgmma_fence();
@@ -1131,22 +1136,17 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // back to the producer, 64 integer compares; the rare passing dots are queued as raw entries
   // (predicated stores, nothing else), and scored and inserted only at a drain, when a queue
   // might overflow. Nothing waits on another warp outside a drain.
-  auto epilogue = [&](int (&acc)[64], int it, bool valid) {
+  auto epilogue = [&](int (&acc)[64], int it, bool valid, float rim) {
 #pragma unroll
     for (int i = 0; i < 64; ++i) fence_operand(acc[i]);
     if (!valid) return;
     const int st = it % a.stages;
-    const uint8_t* ex = sB + static_cast<size_t>(st) * stride + kTileWords * Kp;
-    if (a.mode == 1) {
-      __syncwarp();
-      if (lane == 0) mbar_arrive(empty0 + 8 * st);
-      return;
-    }
-    const float rim = *reinterpret_cast<const float*>(ex + kExtraRim);
-    int T0 = tile_bound(c0, rim), T1 = tile_bound(c1, rim);
-    // Nothing below reads the stage (dots in registers, inv and ids from L2 at the drain).
+    // Nothing below reads the stage (dots in registers, rim read at the issue, inv and ids from L2
+    // at the drain).
     __syncwarp();
     if (lane == 0) mbar_arrive(empty0 + 8 * st);
+    if (a.mode == 1) return;
+    int T0 = tile_bound(c0, rim), T1 = tile_bound(c1, rim);
     unsigned anym = 0;  // bit sr: some accumulator of sub-round sr passes
 #pragma unroll
     for (int sr = 0; sr < 64 / kStage; ++sr) {
@@ -1232,8 +1232,9 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // close to every counted word's inv and the bound close to the K-th best score. Both tiles'
   // MMAs are issued again by the loop (two extra MMAs a CTA).
   if (!a.init && ntl > 0) {
-    issue(acc0, 0, true);
-    issue(acc1, 1, ntl > 1);
+    float r0 = 0.0f, r1 = 0.0f;
+    issue(acc0, 0, true, r0);
+    issue(acc1, 1, ntl > 1, r1);
     wgmma_wait0();
 #pragma unroll
     for (int i = 0; i < 64; ++i) {
@@ -1303,14 +1304,15 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // Each epilogue runs while the next tile's MMAs are on the tensor cores. Nothing is in flight
   // at the loop's back edge: ptxas then proves the accumulators read are complete (with an MMA
   // pending across the back edge it serialises every wgmma instead, warning C7514).
-  issue(acc0, 0, ntl > 0);
+  float rim0 = 0.0f, rim1 = 0.0f;  // the 1 / max inv of the tiles in acc0 / acc1
+  issue(acc0, 0, ntl > 0, rim0);
   for (int it = 0; it < ntl; it += 2) {
-    issue(acc1, it + 1, it + 1 < ntl);
+    issue(acc1, it + 1, it + 1 < ntl, rim1);
     wgmma_wait1();
-    epilogue(acc0, it, true);
+    epilogue(acc0, it, true, rim0);
     wgmma_wait0();
-    issue(acc0, it + 2, it + 2 < ntl);
-    epilogue(acc1, it + 1, it + 1 < ntl);
+    issue(acc0, it + 2, it + 2 < ntl, rim0);
+    epilogue(acc1, it + 1, it + 1 < ntl, rim1);
     wgmma_wait0();
   }
   wgmma_wait0();  // the prologue's dummy MMA when there was no tile
