@@ -1,0 +1,58 @@
+// The CUDA batch planner (host arithmetic only, so it runs in CI without a GPU where the CUDA
+// backend is built): a chunk's CTAs of the tensor-core path fit in one wave when they can. The
+// old rule, ceil(SMs / query tiles) vocabulary splits, made 136 CTAs for 132 SMs at 1024
+// queries and doubled the time (scripts/gpu/NOTES.md, v8).
+#include <gtest/gtest.h>
+
+#if IGLA_TEST_CUDA_PLANS
+#include <cstddef>
+#include <cstdint>
+
+#include "cuda/kernels.hpp"
+
+namespace {
+
+using namespace igla::cuda;
+
+DeviceIndex index_of(uint32_t n, uint32_t dims) {
+  DeviceIndex ix;
+  ix.dims = dims;
+  ix.W = (dims + 63) / 64;
+  ix.n = n;
+  ix.n_tiles = (n + kTileWords - 1) / kTileWords;
+  ix.Kp = (dims + 31) / 32 * 32;
+  ix.tile_stride = kTileWords * ix.Kp + kTileExtra;
+  return ix;
+}
+
+TEST(CudaPlan, MmaChunksStayInOneWave) {
+  constexpr int kSms = 132;            // H100 SXM
+  constexpr size_t kSmem = 232448;     // its opt-in shared memory per block
+  for (const uint32_t n : {100000u, 341479u, 1000000u}) {
+    const DeviceIndex ix = index_of(n, n == 341479u ? 100 : 300);
+    for (const int n_q : {1, 100, 1024, 4096, 8192, 14848, 16896}) {
+      MmaPlan p;
+      ASSERT_TRUE(mma_plan(ix, n_q, n, 10, kSms, kSmem, p)) << n << " words, " << n_q << " queries";
+      SCOPED_TRACE(::testing::Message() << n << " words, " << n_q << " queries: " << p.n_qt << " query tiles x "
+                                        << p.n_splits << " splits of " << p.tiles_per_split << " tiles");
+      EXPECT_GE(p.stages, 2);
+      EXPECT_LE(p.smem, kSmem);
+      // Every tile in exactly one split, no empty split.
+      EXPECT_GE(static_cast<int64_t>(p.n_splits) * p.tiles_per_split, p.n_tiles);
+      EXPECT_LT(static_cast<int64_t>(p.n_splits - 1) * p.tiles_per_split, p.n_tiles);
+      // One wave where the query tiles alone fit in one, and then at least half the SMs busy.
+      const int ctas = p.n_qt * p.n_splits;
+      if (p.n_qt <= kSms) {
+        EXPECT_LE(ctas, kSms);
+        EXPECT_GT(ctas, kSms / 2);
+      } else {
+        EXPECT_EQ(p.n_splits, 1);
+      }
+    }
+  }
+}
+
+}  // namespace
+#else
+TEST(CudaPlan, MmaChunksStayInOneWave) { GTEST_SKIP() << "the CUDA backend is not built here (no nvcc)"; }
+#endif
