@@ -1022,8 +1022,8 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // 1. Each thread turns its queued entries into keys in place (0 for padding / ids >= L and for
   //    keys that cannot beat its copy of the row threshold), four at a time with their loads in
   //    flight together. 2. The owners take the keys of their rows: lane j's row half is j / 8,
-  //    its keys come from lanes 4 (j % 8) .. 4 (j % 8) + 3. Thread-private insertion into an
-  //    descending list.
+  //    its keys come from lanes 4 (j % 8) .. 4 (j % 8) + 3, each inserted (thread-private) into
+  //    the row's unsorted list, where it replaces the smallest key.
   auto drain = [&]() {
     const int nq = n0 + n1;
 #pragma unroll 1
