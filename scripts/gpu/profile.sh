@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Diagnostics behind scripts/gpu/NOTES.md (not part of the regular run): SASS of the mma kernel,
 # every kernel's duration in one 16896-query search, an ncu profile of one mma_kernel launch
-# (full epilogue and IGLA_CUDA_MMA_MODE=1) down to SASS lines, and timings with the sample pass
-# dropped (IGLA_CUDA_SAMPLE=0). Writes into $OUT.
+# (full epilogue and IGLA_CUDA_MMA_MODE=1) down to SASS lines, and timings by epilogue mode and
+# tile-ring depth (IGLA_CUDA_STAGES). Writes into $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/igla-gpu-out}; mkdir -p "$OUT"
 if [ -x .gpu-prebuilt/igla_cuda_bench ]; then B=.gpu-prebuilt/igla_cuda_bench; export LD_LIBRARY_PATH=$PWD/.gpu-prebuilt/lib
@@ -25,7 +25,7 @@ for m in 0 1; do
 done
 ncu -i "$OUT/prof0.ncu-rep" --page source --csv --print-source sass > "$OUT/sass0.csv" 2> /dev/null
 rm -f "$OUT"/prof1.ncu-rep
-echo "== timings (65536 queries): mode x sample"
-for m in 0 1; do for s in 1 0; do
-  echo "mode $m sample $s: $(IGLA_CUDA_MMA_MODE=$m IGLA_CUDA_SAMPLE=$s timeout 60 $B --name t $ARGS --batches 65536 --seconds 1 2>&1 | grep '^igla' | cut -f7-10)"
+echo "== timings (65536 queries): mode x stages"
+for m in 0 1; do for s in 3 2; do
+  echo "mode $m stages $s: $(IGLA_CUDA_MMA_MODE=$m IGLA_CUDA_STAGES=$s timeout 60 $B --name t $ARGS --batches 65536 --seconds 1 2>&1 | grep '^igla' | cut -f7-10)"
 done; done

@@ -281,9 +281,6 @@ struct PopcArgs {
   const uint32_t* excl_off;
   uint2* hits;
   uint32_t* count;
-  // Sampling mode (mma path's start): score only the first sample_len words of each split and
-  // leave the lists in `partial` (no merge).
-  uint32_t sample_len;
 };
 
 template <bool kSingle>
@@ -299,10 +296,8 @@ __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
   __syncthreads();
 
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
-  uint32_t s0 = split * a.split_len;
-  // Sampling: any words give a valid starting bound; a split past L samples the last words.
-  if (kSingle && a.sample_len < a.split_len && s0 >= a.L) s0 = a.L > a.sample_len ? a.L - a.sample_len : 0;
-  const uint32_t s1 = min(s0 + min(a.split_len, a.sample_len), a.L);
+  const uint32_t s0 = split * a.split_len;
+  const uint32_t s1 = min(s0 + a.split_len, a.L);
   WarpList list;
   list.init(a.K);
   for (uint32_t base = s0 + warp * 32; base < s1; base += 256) {
@@ -321,11 +316,6 @@ __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
     list.offer(key);
   }
   tree_merge(list, reinterpret_cast<uint64_t(*)[32]>(lists), static_cast<int>(warp), 0, 8);
-  if (a.sample_len < a.split_len) {  // sampling for the mma kernel
-    if (warp == 0 && lane < static_cast<unsigned>(a.K))
-      a.partial[(static_cast<size_t>(q) * a.n_splits + split) * a.K + lane] = list.v;
-    return;
-  }
   if (a.n_splits == 1) {  // the whole vocabulary was this CTA's: finish here
     if (warp == 0) finalize_list(list, q, a.k, a.excl, a.excl_off, a.hits, a.count);
     return;
@@ -876,9 +866,8 @@ struct MmaArgs {
   int n_q;
   uint32_t Kp, L, stride;
   int n_tiles, tiles_per_split, n_splits, K, stages;
+  uint32_t stage_magic;          // ceil(2^32 / stages): it / stages = umulhi(it, stage_magic)
   uint64_t* partial;
-  const uint64_t* init;          // [q][split][K]: exact top-K of a sample of the words (sample pass),
-                                 // or null: starting bounds from the split's first two tiles
   int mode;                      // experiments (IGLA_CUDA_MMA_MODE): 1 no epilogue, 2 no slow path
   unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): warp-tiles with a candidate,
                                  // staged candidates, queued keys, drains
@@ -908,26 +897,38 @@ constexpr int kStage = 8;    // accumulators per sub-round of the candidate path
 constexpr int kQueue = 12;   // entries per thread and row half waiting for a drain
 
 // Stages this thread's accumulators SR*8 .. SR*8+7 that pass their row's bound as entries in the
-// queue of their row half: (tile << 32) | (column << 16) | (dot & 0xffff), predicated stores
-// only. Scoring waits for the next drain, off the path that gates the warpgroup's next wgmma.
-// The caller guarantees room for 4 entries a half (a sub-round holds 4 accumulators of each).
+// queue of their row half: (tile << 32) | (column << 16) | (dot & 0xffff). Branch-free: each
+// entry is a predicated store (inline PTX: written as `if (pass) {store; ++n}` ptxas made a
+// branch and a reconvergence point of each, and the I-cache misses at those were a large share
+// of the candidate path's stalls). Scoring waits for the next drain, off the path that gates the
+// warpgroup's next wgmma. The caller guarantees room for 4 entries a half (a sub-round holds 4
+// accumulators of each). qa: the shared address of this thread's queue.
+__device__ __forceinline__ void st_shared_if(uint32_t addr, uint64_t v, int pred) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %2, 0;\n"
+      "@p st.shared.u64 [%0], %1;\n"
+      "}\n" ::"r"(addr),
+      "l"(v), "r"(pred)
+      : "memory");
+}
 template <int SR>
-__device__ __forceinline__ void stage_sub(const int (&acc)[64], int T0, int T1, uint64_t* myq, uint64_t base, int& n0,
+__device__ __forceinline__ void stage_sub(const int (&acc)[64], int T0, int T1, uint32_t qa, uint64_t base, int& n0,
                                           int& n1) {
 #pragma unroll
   for (int ii = 0; ii < kStage; ++ii) {
     const int i = SR * kStage + ii;
     const bool hi = (i & 2) != 0;
-    if (acc[i] > (hi ? T1 : T0)) {
-      const uint64_t e = base | (static_cast<uint64_t>(8 * (i >> 2) + (i & 1)) << 16) |
-                         (static_cast<uint32_t>(acc[i]) & 0xffffu);
-      if (hi) {
-        myq[(kQueue + n1) * 256] = e;
-        ++n1;
-      } else {
-        myq[n0 * 256] = e;
-        ++n0;
-      }
+    const int pass = acc[i] > (hi ? T1 : T0) ? 1 : 0;
+    const uint64_t e = base | (static_cast<uint64_t>(8 * (i >> 2) + (i & 1)) << 16) |
+                       (static_cast<uint32_t>(acc[i]) & 0xffffu);
+    if (hi) {
+      st_shared_if(qa + static_cast<uint32_t>(kQueue + n1) * 256u * 8u, e, pass);
+      n1 += pass;
+    } else {
+      st_shared_if(qa + static_cast<uint32_t>(n0) * 256u * 8u, e, pass);
+      n0 += pass;
     }
   }
 }
@@ -949,6 +950,10 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   const int t_begin = split * a.tiles_per_split;
   const int ntl = max(0, min(t_begin + a.tiles_per_split, a.n_tiles) - t_begin);
   const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + a.stages), abar = smem_u32(bars + 2 * a.stages);
+  // it / stages as a multiply-high by the host's ceil(2^32 / stages), exact for it < 2^28 (tile
+  // indices stay below 2^25 with 32-bit word ids). A division by the runtime stage count was ~50
+  // dependent instructions before every tile's wgmma and again in its epilogue (A/B: +5%).
+  auto stage_round = [&](int it) -> uint32_t { return __umulhi(static_cast<uint32_t>(it), a.stage_magic); };
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < a.stages; ++s) {
@@ -969,12 +974,16 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     if (threadIdx.x == 0) {
       mbar_expect_tx(abar, kTileQueries * Kp);
       bulk_g2s(smem_u32(sA), a.q + static_cast<size_t>(qt) * kTileQueries * Kp, kTileQueries * Kp, abar);
-      for (int it = 0; it < ntl; ++it) {
-        const int st = it % a.stages;
-        if (it >= a.stages) mbar_wait(empty0 + 8 * st, ((it / a.stages) - 1) & 1);
+      // Stage and phase by running counters (no division; see stage_round).
+      for (int it = 0, st = 0, ph = 0; it < ntl; ++it) {
+        if (it >= a.stages) mbar_wait(empty0 + 8 * st, ph ^ 1);
         mbar_expect_tx(full0 + 8 * st, stride);
         bulk_g2s(smem_u32(sB + static_cast<size_t>(st) * stride), a.vocab + static_cast<size_t>(t_begin + it) * stride,
                  stride, full0 + 8 * st);
+        if (++st == a.stages) {
+          st = 0;
+          ph ^= 1;
+        }
       }
     }
   } else {
@@ -992,27 +1001,18 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   const float w1 = a.qw[static_cast<size_t>(qt) * kTileQueries + r0 + 8];
   // Rows past the batch (the last tile's padding) never pass.
   const bool v0 = qt * kTileQueries + r0 < a.n_q, v1 = qt * kTileQueries + r0 + 8 < a.n_q;
-  // Starting bound: one below the K-th best key of the sample: those K words still pass when
-  // their tile comes, and nothing that cannot reach the top K of the whole vocabulary does. (A
-  // split's list may so end with fewer than K keys, but it holds every global top-K word of the
-  // split, which is all the merge needs.)
-  auto init_bound = [&](int r) -> uint64_t {
-    const int qrow = qt * kTileQueries + r;
-    if (qrow >= a.n_q || !a.init) return 0;
-    const uint64_t b = a.init[(static_cast<size_t>(qrow) * a.n_splits + split) * K + K - 1];
-    return b ? b - 1 : 0;
-  };
   // Row owners: lane j < 16 keeps row row_base + j's top-K list (shared memory, this lane only)
   // and its exact threshold; the other lanes hold copies of their rows' thresholds that are at
   // most as high (refreshed at each drain), so every bound they apply is conservative.
   const unsigned orow = lane & 15u;
   uint64_t* olist = lists + static_cast<size_t>(row_base + static_cast<int>(orow)) * K;
-  uint64_t oib = init_bound(row_base + static_cast<int>(orow));
+  uint64_t oib = 0;  // the row's starting bound (below: from the split's first two tiles)
   uint64_t othr = oib;
   int opos = 0;  // position of the smallest key of the owner's (unsorted) list
-  uint64_t thr0 = init_bound(r0), thr1 = init_bound(r0 + 8);
+  uint64_t thr0 = 0, thr1 = 0;
   float c0 = bound_base(thr0, w0, v0), c1 = bound_base(thr1, w1, v1);
   uint64_t* myq = queue + tid_c;     // this thread's queue: [half][e] at ((half * kQueue + e) * 256)
+  const uint32_t qa = smem_u32(myq);  // (its shared address, for the staging's predicated stores)
   int n0 = 0, n1 = 0;                // queued entries of rows r0, r0 + 8
   // Tile it's inv[128] and ids[128] in global memory (L2): the drain reads them there, so a stage
   // goes back to the producer as soon as its dots are compared.
@@ -1118,9 +1118,10 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // Also reads the tile's 1 / max inv (rim) for its epilogue, so that the epilogue can give the
   // stage back before it touches shared memory.
   auto issue = [&](int (&acc)[64], int it, bool valid, float& rim) {
-    const int st = it % a.stages;
+    const uint32_t round = stage_round(it);
+    const int st = it - static_cast<int>(round) * a.stages;
     if (valid) {
-      mbar_wait(full0 + 8 * st, (it / a.stages) & 1);
+      mbar_wait(full0 + 8 * st, round & 1);
       rim = *reinterpret_cast<const float*>(sB + static_cast<size_t>(st) * stride + kTileWords * Kp + kExtraRim);
     }
 #pragma unroll
@@ -1140,7 +1141,7 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
 #pragma unroll
     for (int i = 0; i < 64; ++i) fence_operand(acc[i]);
     if (!valid) return;
-    const int st = it % a.stages;
+    const int st = it - static_cast<int>(stage_round(it)) * a.stages;
     // Nothing below reads the stage (dots in registers, rim read at the issue, inv and ids from L2
     // at the drain).
     __syncwarp();
@@ -1177,7 +1178,7 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     if (!__any_sync(kFull, need > kQueue)) {
 #define IGLA_STAGE(SR) \
   if (wm & (1u << SR)) { \
-    if ((anym >> SR) & 1u) stage_sub<SR>(acc, T0, T1, myq, base, n0, n1); \
+    if ((anym >> SR) & 1u) stage_sub<SR>(acc, T0, T1, qa, base, n0, n1); \
   }
       IGLA_STAGE(0) IGLA_STAGE(1) IGLA_STAGE(2) IGLA_STAGE(3) IGLA_STAGE(4) IGLA_STAGE(5) IGLA_STAGE(6) IGLA_STAGE(7)
 #undef IGLA_STAGE
@@ -1195,14 +1196,14 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
       }
       if (mine) {
         switch (sr) {
-          case 0: stage_sub<0>(acc, T0, T1, myq, base, n0, n1); break;
-          case 1: stage_sub<1>(acc, T0, T1, myq, base, n0, n1); break;
-          case 2: stage_sub<2>(acc, T0, T1, myq, base, n0, n1); break;
-          case 3: stage_sub<3>(acc, T0, T1, myq, base, n0, n1); break;
-          case 4: stage_sub<4>(acc, T0, T1, myq, base, n0, n1); break;
-          case 5: stage_sub<5>(acc, T0, T1, myq, base, n0, n1); break;
-          case 6: stage_sub<6>(acc, T0, T1, myq, base, n0, n1); break;
-          default: stage_sub<7>(acc, T0, T1, myq, base, n0, n1); break;
+          case 0: stage_sub<0>(acc, T0, T1, qa, base, n0, n1); break;
+          case 1: stage_sub<1>(acc, T0, T1, qa, base, n0, n1); break;
+          case 2: stage_sub<2>(acc, T0, T1, qa, base, n0, n1); break;
+          case 3: stage_sub<3>(acc, T0, T1, qa, base, n0, n1); break;
+          case 4: stage_sub<4>(acc, T0, T1, qa, base, n0, n1); break;
+          case 5: stage_sub<5>(acc, T0, T1, qa, base, n0, n1); break;
+          case 6: stage_sub<6>(acc, T0, T1, qa, base, n0, n1); break;
+          default: stage_sub<7>(acc, T0, T1, qa, base, n0, n1); break;
         }
       }
     }
@@ -1223,15 +1224,16 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   }
 
   mbar_wait(abar, 0);
-  // Without a sample pass (a.init null) the starting bounds come from the split's first two tiles:
+  // The starting bounds come from the split's first two tiles:
   // per row the K-th largest dot d among their words of id < L (a binary search over counts of
   // this thread's 64 dots a tile, summed over the row's 4 lanes), taken as the score
   // w * d * inv_min, inv_min the smallest non-zero inverse norm of those words. At least K
   // words of the split score at least that (score = (w * dot) * inv rounded, monotone in both),
   // so every word of the row's global top K still passes; tiles are nnz-sorted, so inv_min is
   // close to every counted word's inv and the bound close to the K-th best score. Both tiles'
-  // MMAs are issued again by the loop (two extra MMAs a CTA).
-  if (!a.init && ntl > 0) {
+  // MMAs are issued again by the loop (two extra MMAs a CTA). (A split's list may so end with
+  // fewer than K keys, but it holds every global top-K word of the split: all the merge needs.)
+  if (ntl > 0) {
     float r0 = 0.0f, r1 = 0.0f;
     issue(acc0, 0, true, r0);
     issue(acc1, 1, ntl > 1, r1);
@@ -1398,10 +1400,11 @@ void mma_prepare_attributes(size_t max_smem) {
   cudaGetLastError();
 }
 
-bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p) {
+bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p,
+              int max_stages) {
   if (K < 1 || K > kMaxListK || !mma_kernel_for(ix.Kp)) return false;
   int stages = 0;
-  for (int s = 6; s >= 2; --s)
+  for (int s = std::clamp(max_stages, 2, 6); s >= 2; --s)
     if (mma_smem_bytes(ix.Kp, s, K) <= max_smem) {
       stages = s;
       break;
@@ -1428,8 +1431,6 @@ size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p
   b.take<int8_t>(static_cast<size_t>(p.n_qt) * kTileQueries * ix.Kp);
   b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
   b.take<uint64_t>(static_cast<size_t>(n_q) * p.n_splits * K);
-  b.take<uint64_t>(static_cast<size_t>(n_q) * p.n_splits * K);
-  b.take<uint64_t>(static_cast<size_t>(n_q) * 2 * ix.W);
   return b.used + 256;
 }
 
@@ -1439,26 +1440,13 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   int8_t* qt = b.take<int8_t>(static_cast<size_t>(p.n_qt) * kTileQueries * ix.Kp);
   float* qw = b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
   uint64_t* partial = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
-  uint64_t* init = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
-  uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
-  if (p.sample) {  // (experiments; by default the kernel takes its starting bounds from its first tiles)
-    const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
-    query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
-                          0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
-    launch_check("query_planes_kernel");
-    const uint32_t split_words = static_cast<uint32_t>(p.tiles_per_split) * kTileWords;
-    PopcArgs pa{ix.codes, ix.inv,   ix.W,    L,      planes,  q.weights, q.term_off, 0,       K,
-                p.n_splits, split_words, init, nullptr, k, q.excl, q.excl_off, nullptr, nullptr,
-                std::min<uint32_t>(p.sample, split_words - 1)};
-    popc_kernel<true><<<q.n_q * p.n_splits, 256, popc_smem_bytes(ix, 1, K, 1), s>>>(pa);
-    launch_check("popc_kernel (sample)");
-  }
   const size_t items = static_cast<size_t>(p.n_qt) * kTileQueries * (ix.Kp / 16);
   tile_queries_kernel<<<static_cast<int>(std::min<size_t>((items + 255) / 256, 65535)), 256, 0, s>>>(
       q.trits, q.weights, q.term_off, q.n_q, ix.dims, ix.Kp, p.n_qt, qt, qw);
   launch_check("tile_queries_kernel");
   MmaArgs a{ix.tiled, qt, qw, q.n_q, ix.Kp, L, ix.tile_stride, p.n_tiles, p.tiles_per_split, p.n_splits,
-            K, p.stages, partial, p.sample ? init : nullptr, p.mode, p.stats};
+            K, p.stages, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
+            p.mode, p.stats};
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
@@ -1502,8 +1490,7 @@ void popc_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K
     launch_check("query_planes_kernel");
   }
   PopcArgs a{ix.codes,  ix.inv,      ix.W,    L,        planes, q.weights,  q.term_off,   q.combine, K,
-             p.n_splits, p.split_len, partial, p.counters, k,    q.excl, q.excl_off, out.hits, out.count,
-             0xffffffffu};
+             p.n_splits, p.split_len, partial, p.counters, k,    q.excl, q.excl_off, out.hits, out.count};
   const size_t smem = popc_smem_bytes(ix, p.max_terms, K, p.n_splits);
   const int grid = q.n_q * p.n_splits;
   // The splits are merged by merge_kernel (batches; a single query normally takes single_kernel,

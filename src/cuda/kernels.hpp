@@ -79,13 +79,13 @@ struct MmaPlan {
   int n_qt = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, stages = 0;
   size_t smem = 0;
   int mode = 0;                             // experiments only (scripts/gpu): 1 no epilogue, 2 no slow path
-  uint32_t sample = 0;                      // words of a sample pass for the starting bounds (experiments:
-                                            // IGLA_CUDA_SAMPLE; 0: the kernel takes them from its first tiles)
   unsigned long long* stats = nullptr;      // optional device counters[4]: warp-tiles with a candidate,
                                             // staged candidates, queued keys, drains
 };
-// False when this dims/K does not fit the kernel's shared memory (use popc).
-bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p);
+// False when this dims/K does not fit the kernel's shared memory (use popc). The tile ring takes
+// as many stages (2..max_stages, at most 6) as fit.
+bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p,
+              int max_stages = 6);
 size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p);
 void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MmaPlan& p,
                 void* scratch, OutHits out, cudaStream_t s);

@@ -235,7 +235,7 @@ class CudaSearcher final : public Searcher {
     cudaStreamDestroy(s0);
 
     if (const char* m = std::getenv("IGLA_CUDA_MMA_MODE")) mma_mode_ = std::atoi(m);
-    if (const char* m = std::getenv("IGLA_CUDA_SAMPLE")) mma_sample_ = static_cast<uint32_t>(std::atoi(m));
+    if (const char* m = std::getenv("IGLA_CUDA_STAGES")) mma_max_stages_ = std::atoi(m);
     if (const char* m = std::getenv("IGLA_CUDA_SINGLE")) {  // comma-separated: a route and/or a mode
       const std::string v = std::string(",") + m + ",";
       auto has = [&](const char* w) { return v.find(std::string(",") + w + ",") != std::string::npos; };
@@ -599,9 +599,8 @@ class CudaSearcher final : public Searcher {
     int sub = 0;
     size_t scratch = 0;
     if (path == Path::Mma) {
-      cuda::mma_plan(ix_, static_cast<int>(n_q), L, K, num_sms_, max_smem_, mp);
+      cuda::mma_plan(ix_, static_cast<int>(n_q), L, K, num_sms_, max_smem_, mp, mma_max_stages_);
       mp.mode = mma_mode_;
-      mp.sample = mma_sample_;
       mp.stats = stats_;
       scratch = cuda::mma_scratch_bytes(ix_, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {
@@ -700,8 +699,7 @@ class CudaSearcher final : public Searcher {
   // Experiment knobs read from the environment by scripts/gpu (never needed otherwise):
   // IGLA_CUDA_MMA_MODE=1|2 drops the epilogue / its slow path (wrong results, for timing only);
   // IGLA_CUDA_STATS=1 counts the mma epilogue's events and prints them when the searcher goes;
-  // IGLA_CUDA_SAMPLE=N: the mma path takes its starting bounds from a sample pass of N words
-  // (0, the default: from the kernel's first two tiles).
+  // IGLA_CUDA_STAGES=N: at most N stages in the mma path's tile ring (default: as many as fit, <= 6).
   // IGLA_CUDA_SINGLE=graph|empty|nomerge|trace: the one-query route (graph: the batch route's
   // cached CUDA graph; empty / nomerge: the one-launch kernel without its work / without the
   // merge of the splits, wrong results, for timing only; trace: cycle counts of the last CTA,
@@ -734,7 +732,7 @@ class CudaSearcher final : public Searcher {
   size_t one_partial_cap_ = 0;
   uint32_t one_seq_ = 0;
   cuda::SingleArgs one_args_;
-  uint32_t mma_sample_ = 0;  // words of the mma path's sample pass (0: the kernel's first-tile bounds)
+  int mma_max_stages_ = 6;   // IGLA_CUDA_STAGES: most tile stages of the mma path's ring (A/B runs)
   unsigned long long* stats_ = nullptr;
 
   CodesView view_;
