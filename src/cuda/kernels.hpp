@@ -79,6 +79,8 @@ struct MmaPlan {
   int n_qt = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, stages = 0;
   size_t smem = 0;
   int mode = 0;                             // experiments only (scripts/gpu): 1 no epilogue, 2 no slow path
+  int group_soft = 4;                       // a queue past this asks its warpgroup to drain together
+                                            // (0: drains on overflow only; IGLA_CUDA_GROUP for A/B runs)
   unsigned long long* stats = nullptr;      // optional device counters[4]: warp-tiles with a candidate,
                                             // staged candidates, queued keys, drains
 };
