@@ -1,4 +1,5 @@
-// igla CUDA backend: device helpers shared by the kernels.
+// igla CUDA backend: device helpers shared by the kernels (ranking keys, warp lists, scoring
+// against bitplanes, the end of a query's list).
 //
 // Ranking keys. A hit (score, id) becomes one 64-bit key whose unsigned order is the order of
 // igla::better(): the high word is the score mapped to an order-preserving unsigned integer
@@ -139,6 +140,64 @@ __device__ __forceinline__ float cosmul_score(const int* dots, const float* w, f
   const float sb = __fmul_rn(__fadd_rn(cb, 1.0f), 0.5f);
   const float sc = __fmul_rn(__fadd_rn(cc, 1.0f), 0.5f);
   return __fdiv_rn(__fmul_rn(sb, sc), __fadd_rn(sa, 0.001f));
+}
+
+// Scoring of one word against a query's bitplanes (popc, one-query and sort paths).
+__device__ __forceinline__ int dot_planes(const uint64_t* wp, const uint64_t* qp, uint32_t W) {
+  int dot = 0;
+  for (uint32_t j = 0; j < W; ++j) {
+    const uint64_t nz = __ldg(wp + j * 16), sg = __ldg(wp + j * 16 + 8);
+    const uint64_t m = nz & qp[j];
+    dot += __popcll(m) - 2 * __popcll(m & (sg ^ qp[W + j]));
+  }
+  return dot;
+}
+
+// combine_score for word x over the T terms whose planes (2W words each) start at qp.
+__device__ __forceinline__ float score_generic(uint32_t x, const uint64_t* codes, uint32_t W, const uint64_t* qp,
+                                               const float* w, uint32_t T, int combine, float inv) {
+  const uint64_t* wp = codes + static_cast<size_t>(x >> 3) * W * 16 + (x & 7);
+  if (combine == 0) {
+    float s = 0.0f;
+    for (uint32_t t = 0; t < T; ++t) s = sum_term(s, w[t], dot_planes(wp, qp + t * 2 * W, W));
+    return __fmul_rn(s, inv);
+  }
+  int d[3];
+#pragma unroll
+  for (int t = 0; t < 3; ++t) d[t] = dot_planes(wp, qp + t * 2 * W, W);
+  return cosmul_score(d, w, inv);
+}
+
+// The end of a query's top-K list (merge and popc paths): its k hits without the query's
+// exclusions, and the tree merge of a CTA's warp lists.
+__device__ __forceinline__ void finalize_list(const WarpList& list, int q, int k, const uint32_t* excl,
+                                              const uint32_t* excl_off, uint2* hits, uint32_t* count) {
+  const unsigned lane = lane_id();
+  const uint32_t id = key_id(list.v);
+  bool valid = lane < static_cast<unsigned>(list.K) && list.v != 0;
+  const uint32_t e0 = excl_off[q], e1 = excl_off[q + 1];
+  for (uint32_t e = e0; e < e1; ++e)
+    if (excl[e] == id) valid = false;
+  const unsigned m = __ballot_sync(kFull, valid);
+  const int pos = __popc(m & ((1u << lane) - 1u));
+  uint2* row = hits + static_cast<size_t>(q) * k;
+  if (valid && pos < k) row[pos] = make_uint2(id, __float_as_uint(key_score(list.v)));
+  const int n = min(__popc(m), k);
+  if (lane == 0) count[q] = static_cast<uint32_t>(n);
+  for (int j = n + static_cast<int>(lane); j < k; j += 32) row[j] = make_uint2(0, 0);
+}
+
+// Tree merge of the lists of warps [w0, w0 + n) (n a power of two) through sh; the result ends
+// in warp w0's `list`. Every thread of the block must call it.
+__device__ __forceinline__ void tree_merge(WarpList& list, uint64_t (*sh)[32], int warp, int w0, int n) {
+  const unsigned lane = lane_id();
+  for (int h = n / 2; h >= 1; h /= 2) {
+    const int rel = warp - w0;
+    if (rel >= h && rel < 2 * h) sh[warp][lane] = list.v;
+    __syncthreads();
+    if (rel >= 0 && rel < h) list.merge_sorted(sh[warp + h][lane]);
+    __syncthreads();
+  }
 }
 
 }  // namespace igla::cuda

@@ -13,6 +13,9 @@
 //   sort  any query, any K: every key written to memory, segmented radix sort (CUB).
 // Every path computes each score with combine_score's float operations in its order, with
 // round-to-nearest intrinsics (no contraction), and ranks by one 64-bit key (score, ~id).
+// Files: prepare.cu (index and query tiling, bitplanes), kernels.cu (mma), popc.cu, single.cu (one:
+// single_kernel, persistent_kernel), sort.cu, merge.cu (per-split lists of mma and popc); helpers
+// shared by them: device_common.cuh (device), host_common.hpp and prepare.cuh (host).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -108,6 +111,9 @@ size_t popc_smem_bytes(const DeviceIndex& ix, int max_terms, int K, int n_splits
 size_t popc_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, int K, const PopcPlan& p);
 void popc_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const PopcPlan& p,
                  void* scratch, OutHits out, cudaStream_t s);
+// Dynamic shared memory limit of the popc kernels (the searcher calls each path's
+// *_prepare_attributes once, with the device's opt-in limit).
+void popc_prepare_attributes(size_t max_smem);
 
 // --- one query ---------------------------------------------------------------------------------
 // A batch of one query: one kernel launch and nothing else. The query's bitplanes, weights and
@@ -143,6 +149,8 @@ struct SinglePlan {
 SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_sms, uint32_t split_words);
 // Launches the kernel (one term Sum: a.T == 1 && a.combine == 0 takes the specialised kernel).
 cudaError_t single_launch(const SingleArgs& a, const SinglePlan& p, cudaStream_t s);
+// Dynamic shared memory limits of the one-launch kernels (max_smem less their static shared memory).
+void single_prepare_attributes(size_t max_smem);
 
 // One query through a persistent kernel (scripts/gpu/NOTES.md, "Run P"): the single_kernel grid
 // stays resident and takes queries from a mailbox in mapped pinned host memory, so a search costs
@@ -175,7 +183,7 @@ int single_form(const SingleArgs& a);
 int persistent_capacity(int form, const SinglePlan& p, int num_sms);
 // Launches the persistent kernel of this form over p's grid (returns at once).
 cudaError_t persistent_launch(const PersistArgs& pa, int form, const SinglePlan& p, cudaStream_t s);
-// Dynamic shared memory limits of the persistent kernels (like mma_prepare_attributes).
+// Dynamic shared memory limits of the persistent kernels (like single_prepare_attributes).
 void persistent_prepare_attributes(size_t max_smem);
 
 // --- sort path -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// igla CUDA backend: the Searcher (batch API) over the kernels of kernels.cu.
+// igla CUDA backend: the Searcher (batch API) over the kernels of kernels.hpp (src/cuda/*.cu).
 //
 // Submission: a batch is cut into chunks; each chunk goes through one of kSlots slots (stream +
 // pinned host buffers + device buffers): the chunk's queries are packed into the slot's pinned
@@ -198,6 +198,8 @@ class CudaSearcher final : public Searcher {
     num_sms_ = prop.multiProcessorCount;
     max_smem_ = prop.sharedMemPerBlockOptin;
     cuda::mma_prepare_attributes(max_smem_);
+    cuda::popc_prepare_attributes(max_smem_);
+    cuda::single_prepare_attributes(max_smem_);
     cuda::persistent_prepare_attributes(max_smem_);
 
     ix_.dims = codes.dims;
@@ -399,7 +401,7 @@ class CudaSearcher final : public Searcher {
   // 916 K popc vs 1.02 M mma, on 100K x 300).
   static constexpr size_t kMmaMinBatch = 512;
   static constexpr uint32_t kPopcMaxWords = 1u << 18;  // 21 MB of bitplanes at 300 dims
-  static constexpr size_t kPopcChunk = 4096;  // kernels.cu sizes its per-query counters for this
+  static constexpr size_t kPopcChunk = 4096;  // popc.cu sizes its per-query counters for this
 
   // One query in one kernel launch (kernels.hpp, SingleArgs): the query in the launch's
   // parameters, the hits written into mapped pinned memory and a sequence number the host spins

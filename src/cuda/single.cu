@@ -1,0 +1,481 @@
+// igla CUDA backend: one query (kernels.hpp, SingleArgs, PersistArgs): single_kernel (one launch
+// a query) and persistent_kernel (the same body, single_body, in a resident grid that takes the
+// queries from a mailbox in mapped host memory); their plans, launches and shared memory limits.
+#include "cuda/kernels.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "cuda/device_common.cuh"
+
+namespace igla::cuda {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// One query: a single launch (kernels.hpp, SingleArgs). kW > 0: one-term Sum over W == kW plane
+// words (query planes read straight from the parameter bank, loads fully unrolled); kW == 0: any
+// query (terms and weights copied to shared memory, score_generic).
+//
+// Selection without serial list merges (run 18: the last CTA's 8-warp merge of 196 lists cost
+// ~8 us of a 27 us search): select_lists takes n descending lists of len keys in shared memory
+// (keys unique, 0 = empty) and writes their K best to out[0..K). A bound b with at least K keys
+// >= b is the largest over groups of 32 lists of (the score word of) the group's K-th best head,
+// one warp sort per group; every key >= b is a candidate (compacted with one shared atomic a
+// warp), and a candidate's rank is the number of candidates above it (all ranked in parallel).
+// Candidates: at most n * len. Three barriers a call.
+
+constexpr int kSingleThreads = 256;
+constexpr int kSingleWarps = kSingleThreads / 32;
+constexpr int kSingleUnroll = 4;  // words per thread scored before their keys are selected
+
+struct SelectShared {
+  unsigned long long bound;
+  int n_cand;
+};
+
+__device__ __forceinline__ void select_lists(const uint64_t* lists, int n, int len, int K, uint64_t* cand,
+                                             uint64_t* out, SelectShared& ss) {
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  for (int g = static_cast<int>(warp) * 32; g < n; g += kSingleThreads) {  // warp-uniform
+    // The K-th best score word of the group's heads: at least K keys are >= (it << 32).
+    const int l = g + static_cast<int>(lane);
+    uint32_t h = l < n ? static_cast<uint32_t>(lists[static_cast<size_t>(l) * len] >> 32) : 0;
+#pragma unroll
+    for (int k = 2; k <= 32; k <<= 1) {  // bitonic sort, descending across lanes
+#pragma unroll
+      for (int j = k >> 1; j > 0; j >>= 1) {
+        const uint32_t o = __shfl_xor_sync(kFull, h, j);
+        h = (((lane & j) == 0) == ((lane & k) == 0)) ? max(h, o) : min(h, o);
+      }
+    }
+    if (lane == static_cast<unsigned>(K - 1) && h)
+      atomicMax(&ss.bound, static_cast<unsigned long long>(h) << 32);
+  }
+  __syncthreads();
+  const uint64_t b = ss.bound ? ss.bound : 1;  // no group with K heads: every key
+  const int total = n * len;
+  for (int i0 = static_cast<int>(warp) * 32; i0 < total; i0 += kSingleThreads) {  // warp-uniform
+    const int i = i0 + static_cast<int>(lane);
+    const uint64_t c = i < total ? lists[i] : 0;
+    const bool take = c >= b;
+    const unsigned mask = __ballot_sync(kFull, take);
+    if (!mask) continue;
+    int at = 0;
+    if (lane == 0) at = atomicAdd(&ss.n_cand, __popc(mask));  // one atomic a warp
+    at = __shfl_sync(kFull, at, 0);
+    if (take) cand[at + __popc(mask & ((1u << lane) - 1u))] = c;
+  }
+  __syncthreads();
+  const int m = ss.n_cand;
+  for (int i = m + static_cast<int>(threadIdx.x); i < K; i += kSingleThreads) out[i] = 0;  // ranks < m are written below
+  for (int i = static_cast<int>(threadIdx.x); i < m; i += kSingleThreads) {
+    const uint64_t c = cand[i];
+    int r = 0;
+    for (int j = 0; j < m; ++j) r += cand[j] > c;
+    if (r < K) out[r] = c;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {  // ready for the next call (barriers of the caller come between)
+    ss.bound = 0;
+    ss.n_cand = 0;
+  }
+}
+
+// Sorts v[0..N) descending (registers; N small, fully unrolled).
+template <int N>
+__device__ __forceinline__ void sort_desc_local(uint64_t (&v)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int j = 0; j + 1 < N - i; ++j) {
+      const uint64_t x = umax64(v[j], v[j + 1]), y = umin64(v[j], v[j + 1]);
+      v[j] = x;
+      v[j + 1] = y;
+    }
+}
+
+__device__ __forceinline__ unsigned long long trace_clock() { return clock64(); }
+
+// The whole one-query search of one CTA (split blockIdx.x) over the query a, which lives in the
+// launch's parameters (single_kernel) or in shared memory (persistent_kernel); sm: the dynamic
+// shared memory (SinglePlan::smem). Returns with the CTA's threads at different points (callers
+// that go on put a barrier after it).
+template <int kW>
+__device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
+  __shared__ uint64_t best[32];  // this CTA's top K
+  __shared__ SelectShared ss;
+  __shared__ bool last;
+  const unsigned long long t0 = a.mode == 4 ? trace_clock() : 0;
+  if (threadIdx.x == 0) {  // select_lists expects it zeroed (ordered by the barrier before its first call)
+    ss.bound = 0;
+    ss.n_cand = 0;
+  }
+  unsigned long long tr[6] = {};
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const int split = static_cast<int>(blockIdx.x);
+  uint2* const hits = reinterpret_cast<uint2*>(a.out + 2);
+  if (a.mode == 2 || a.mode == 5) {  // timing floor: launch, one CTA signals, nothing scored (wrong results)
+    if (split == 0 && warp == 0) {
+      if (lane == 0) a.out[1] = 0;
+      __threadfence_system();
+      __syncwarp();
+      if (lane == 0) *reinterpret_cast<volatile uint32_t*>(a.out) = a.seq;
+    }
+    return;
+  }
+  const uint32_t W = kW ? static_cast<uint32_t>(kW) : a.W;
+  const uint32_t n_planes = kW ? 0u : static_cast<uint32_t>(a.T) * 2 * W;
+  uint64_t* qp = sm;
+  float* ws = reinterpret_cast<float*>(sm + n_planes);
+  // Then: lists (max(n_splits * K, kSingleThreads * kSingleUnroll) keys) and as many candidates.
+  uint64_t* lists = sm + (kW ? 0u : n_planes + (static_cast<uint32_t>(a.T) + 1) / 2);
+  const int list_cap = max(a.n_splits * a.K, kSingleThreads * kSingleUnroll);
+  uint64_t* cand = lists + list_cap;
+  if constexpr (kW == 0) {
+    for (uint32_t i = threadIdx.x; i < n_planes; i += kSingleThreads) qp[i] = a.planes[i];
+    for (int i = static_cast<int>(threadIdx.x); i < a.T; i += kSingleThreads) ws[i] = a.w[i];
+    __syncthreads();
+  }
+  const uint32_t s0 = static_cast<uint32_t>(split) * a.split_len, s1 = min(s0 + a.split_len, a.L);
+  const bool one_pass = a.split_len <= kSingleThreads * kSingleUnroll;  // uniform
+  uint64_t qnz[kW > 0 ? kW : 1], qsg[kW > 0 ? kW : 1];  // the query's planes (specialised form)
+  if constexpr (kW > 0) {
+#pragma unroll
+    for (int j = 0; j < kW; ++j) {
+      qnz[j] = a.planes[j];
+      qsg[j] = a.planes[kW + j];
+    }
+  }
+  const float w0 = a.w[0];
+  WarpList list;
+  list.init(a.K);
+  for (uint32_t base = s0; base < s1; base += kSingleUnroll * kSingleThreads) {
+    uint64_t key[kSingleUnroll];
+    if constexpr (kW > 0) {
+      // Every load of the kSingleUnroll words first (one L2 round trip), then the arithmetic.
+      uint64_t nz[kSingleUnroll][kW], sg[kSingleUnroll][kW];
+      float inv[kSingleUnroll];
+#pragma unroll
+      for (int u = 0; u < kSingleUnroll; ++u) {
+        const uint32_t xc = min(base + u * kSingleThreads + threadIdx.x, s1 - 1);  // loads stay unconditional
+        const uint64_t* wp = a.codes + static_cast<size_t>(xc >> 3) * kW * 16 + (xc & 7);
+#pragma unroll
+        for (int j = 0; j < kW; ++j) {
+          nz[u][j] = __ldg(wp + j * 16);
+          sg[u][j] = __ldg(wp + j * 16 + 8);
+        }
+        inv[u] = __ldg(a.inv + xc);
+      }
+#pragma unroll
+      for (int u = 0; u < kSingleUnroll; ++u) {
+        const uint32_t x = base + u * kSingleThreads + threadIdx.x;
+        int dot = 0;
+#pragma unroll
+        for (int j = 0; j < kW; ++j) {
+          const uint64_t m = nz[u][j] & qnz[j];
+          dot += __popcll(m) - 2 * __popcll(m & (sg[u][j] ^ qsg[j]));
+        }
+        key[u] = x < s1 ? make_key(__fmul_rn(sum_term(0.0f, w0, dot), inv[u]), x) : 0;
+      }
+    } else {
+#pragma unroll
+      for (int u = 0; u < kSingleUnroll; ++u) {
+        const uint32_t x = base + u * kSingleThreads + threadIdx.x;
+        const uint32_t xc = min(x, s1 - 1);
+        const float score =
+            score_generic(xc, a.codes, W, qp, ws, static_cast<uint32_t>(a.T), a.combine, __ldg(a.inv + xc));
+        key[u] = x < s1 ? make_key(score, x) : 0;
+      }
+    }
+    if (one_pass) {  // every word of the split is in key[]: each thread's keys are one sorted list
+      sort_desc_local(key);
+#pragma unroll
+      for (int u = 0; u < kSingleUnroll; ++u) lists[threadIdx.x * kSingleUnroll + u] = key[u];
+    } else {
+#pragma unroll
+      for (int u = 0; u < kSingleUnroll; ++u) list.offer(key[u]);
+    }
+  }
+  if (a.mode == 4) tr[0] = trace_clock();
+  if (!one_pass && lane < static_cast<unsigned>(a.K)) lists[warp * a.K + lane] = list.v;
+  __syncthreads();
+  if (one_pass) select_lists(lists, kSingleThreads, kSingleUnroll, a.K, cand, best, ss);
+  else select_lists(lists, kSingleWarps, a.K, a.K, cand, best, ss);
+  if (a.mode == 4) tr[1] = trace_clock();
+  if (a.n_splits > 1) {
+    if (threadIdx.x < static_cast<unsigned>(a.K)) a.partial[static_cast<size_t>(split) * a.K + threadIdx.x] = best[threadIdx.x];
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(a.counter, 1u) == static_cast<unsigned>(a.n_splits - 1);
+    __syncthreads();
+    if (!last) return;  // the other CTAs fenced their lists before counting; read them from L2 (__ldcg)
+    if (a.mode == 4) tr[2] = trace_clock();
+    if (a.mode != 3) {  // mode 3 (timing only): the last CTA's own list stands for the merge
+      const int total = a.n_splits * a.K;
+      constexpr int kBatch = 8;  // loads in flight per thread
+      for (int i0 = 0; i0 < total; i0 += kBatch * kSingleThreads) {
+        uint64_t v[kBatch];
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+          const int i = i0 + b * kSingleThreads + static_cast<int>(threadIdx.x);
+          v[b] = i < total ? __ldcg(a.partial + i) : 0;
+        }
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+          const int i = i0 + b * kSingleThreads + static_cast<int>(threadIdx.x);
+          if (i < total) lists[i] = v[b];
+        }
+      }
+      __syncthreads();
+      if (a.mode == 4) tr[3] = trace_clock();
+      select_lists(lists, a.n_splits, a.K, a.K, cand, best, ss);
+      if (a.mode == 4) tr[4] = trace_clock();
+    }
+    if (threadIdx.x == 0) *a.counter = 0;
+  }
+  if (warp != 0) return;
+  // The k best of the list without the excluded ids, then the sequence flag the host waits on.
+  const uint64_t v = lane < static_cast<unsigned>(a.K) ? best[lane] : 0;
+  const uint32_t id = key_id(v);
+  bool valid = v != 0;
+  for (int e = 0; e < a.n_excl; ++e)
+    if (a.excl[e] == id) valid = false;
+  const unsigned m = __ballot_sync(kFull, valid);
+  const int pos = __popc(m & ((1u << lane) - 1u));
+  if (valid && pos < a.k) hits[pos] = make_uint2(id, __float_as_uint(key_score(v)));
+  const int n = min(__popc(m), a.k);
+  if (lane == 0) a.out[1] = static_cast<uint32_t>(n);
+  for (int j = n + static_cast<int>(lane); j < a.k; j += 32) hits[j] = make_uint2(0, 0);
+  if (a.mode == 4 && lane == 0) {  // cycles from this CTA's start: scored, selected, last, preloaded, merged, done
+    tr[5] = trace_clock();
+    auto* t = reinterpret_cast<unsigned long long*>(a.out + 1024);
+    for (int i = 0; i < 6; ++i) t[i] = tr[i] ? tr[i] - t0 : 0;
+  }
+  __threadfence_system();
+  __syncwarp();
+  if (lane == 0) *reinterpret_cast<volatile uint32_t*>(a.out) = a.seq;
+}
+
+template <int kW>
+__global__ __launch_bounds__(kSingleThreads) void single_kernel(const __grid_constant__ SingleArgs a) {
+  extern __shared__ uint64_t sm[];
+  single_body<kW>(a, sm);
+}
+
+using SingleKernelFn = void (*)(SingleArgs);
+constexpr int kSingleMaxW = 5;  // specialised plane widths (dims <= 320); wider: the generic form
+template <int... I>
+constexpr auto make_single_table(std::integer_sequence<int, I...>) {
+  return std::array<SingleKernelFn, sizeof...(I)>{&single_kernel<I>...};
+}
+constexpr auto kSingleKernels = make_single_table(std::make_integer_sequence<int, kSingleMaxW + 1>{});
+
+// ---------------------------------------------------------------------------------------------
+// One query through a persistent kernel (kernels.hpp, PersistArgs). Every wait is bounded: CTA 0
+// leaves after idle_ns without a message (telling the other CTAs through the relay), the other
+// CTAs after idle_ns + 2 s without a relayed message. Inside a query nothing waits (the last CTA
+// to finish merges, as in single_kernel).
+
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+__device__ __forceinline__ unsigned long long ld_relaxed_sys(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.relaxed.sys.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ unsigned long long ld_relaxed_gpu(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.relaxed.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_relaxed_gpu(unsigned long long* p, unsigned long long v) {
+  asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+__device__ __forceinline__ uint32_t ld_acquire_gpu(const uint32_t* p) {
+  uint32_t v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_release_gpu(uint32_t* p, uint32_t v) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+// Polling: flat out for the first 200 us without a message (back-to-back queries), then short
+// sleeps (a query after a pause pays at most ~1 us for them at each of the two polling stages).
+__device__ __forceinline__ void idle_backoff(unsigned long long idle) {
+  if (idle > 200000ull) __nanosleep(idle > 20000000ull ? 1000u : 200u);
+}
+
+// Its whole grid must be resident: 2 CTAs a SM for the wide forms (1M x 300: 245 CTAs), 3 for
+// the narrow and generic ones (GloVe 341K x 100: 334 CTAs), so at most 128 / 80 registers.
+template <int kW>
+__global__ __launch_bounds__(kSingleThreads, kW >= 3 ? 2 : 3) void persistent_kernel(const __grid_constant__ PersistArgs p) {
+  extern __shared__ uint64_t sm[];
+  __shared__ __align__(16) uint32_t args[kBoxWords];  // the query's SingleArgs, then the command
+  __shared__ int quit;
+  const SingleArgs& a = *reinterpret_cast<const SingleArgs*>(args);
+  const unsigned t = threadIdx.x;
+  uint32_t* const flag_relay = reinterpret_cast<uint32_t*>(p.relay + kBoxWords);  // relay_flag: [0] tag, [1..] words
+  for (uint32_t tag = p.tag;; tag = tag + 1 ? tag + 1 : 1) {  // tags skip 0 (the zeroed mailbox)
+    if (t == 0) quit = 0;
+    __syncthreads();
+    if (blockIdx.x == 0) {
+      // One thread a mailbox word, each until its word carries the tag.
+      if (t < static_cast<unsigned>(kBoxWords)) {
+        const unsigned long long t0 = global_ns();
+        for (;;) {
+          const unsigned long long v = ld_relaxed_sys(p.box + t);
+          if (static_cast<uint32_t>(v >> 32) == tag) {
+            args[t] = static_cast<uint32_t>(v);
+            break;
+          }
+          if (*reinterpret_cast<volatile int*>(&quit)) break;
+          const unsigned long long idle = global_ns() - t0;
+          if (t == 0 && idle > p.idle_ns) {
+            *reinterpret_cast<volatile int*>(&quit) = 1;
+            break;
+          }
+          idle_backoff(idle);
+        }
+      }
+      __syncthreads();
+      const bool stop = quit || args[kSingleArgWords] != kCmdQuery;
+      if (!stop && t == 0 && a.mode == 5) *reinterpret_cast<volatile uint32_t*>(a.out) = a.seq;  // echo: no fence
+      if (t < static_cast<unsigned>(kBoxWords)) {
+        const uint32_t w = t == static_cast<unsigned>(kSingleArgWords) ? (stop ? kCmdStop : kCmdQuery) : args[t];
+        if (p.relay_flag) flag_relay[1 + t] = w;
+        else st_relaxed_gpu(p.relay + t, (static_cast<unsigned long long>(tag) << 32) | w);  // tagged like the mailbox
+      }
+      if (p.relay_flag) {
+        __threadfence();
+        __syncthreads();
+        if (t == 0) st_release_gpu(flag_relay, tag);
+      }
+      if (stop) return;
+    } else if (p.relay_flag) {  // experiments: one flag word, then the payload
+      if (t == 0) {
+        const unsigned long long t0 = global_ns(), limit = p.idle_ns + 2000000000ull;
+        while (ld_acquire_gpu(flag_relay) != tag) {
+          const unsigned long long idle = global_ns() - t0;
+          if (idle > limit) {
+            quit = 1;
+            break;
+          }
+          idle_backoff(idle);
+          if (p.relay_sleep_ns) __nanosleep(p.relay_sleep_ns);
+        }
+      }
+      __syncthreads();
+      if (quit) return;
+      if (t < static_cast<unsigned>(kBoxWords)) args[t] = __ldcg(flag_relay + 1 + t);
+      __syncthreads();
+      if (args[kSingleArgWords] != kCmdQuery) return;
+    } else {  // one thread a relay word (L2), each until its word carries the tag
+      if (t < static_cast<unsigned>(kBoxWords)) {
+        const unsigned long long t0 = global_ns(), limit = p.idle_ns + 2000000000ull;
+        for (;;) {
+          const unsigned long long v = ld_relaxed_gpu(p.relay + t);
+          if (static_cast<uint32_t>(v >> 32) == tag) {
+            args[t] = static_cast<uint32_t>(v);
+            break;
+          }
+          if (*reinterpret_cast<volatile int*>(&quit)) break;
+          const unsigned long long idle = global_ns() - t0;
+          if (t == 0 && idle > limit) {
+            *reinterpret_cast<volatile int*>(&quit) = 1;
+            break;
+          }
+          idle_backoff(idle);
+          if (p.relay_sleep_ns) __nanosleep(p.relay_sleep_ns);
+        }
+      }
+      __syncthreads();
+      if (quit || args[kSingleArgWords] != kCmdQuery) return;
+    }
+    if (a.mode != 5) single_body<kW>(a, sm);
+    __syncthreads();
+  }
+}
+
+using PersistKernelFn = void (*)(PersistArgs);
+template <int... I>
+constexpr auto make_persist_table(std::integer_sequence<int, I...>) {
+  return std::array<PersistKernelFn, sizeof...(I)>{&persistent_kernel<I>...};
+}
+constexpr auto kPersistKernels = make_persist_table(std::make_integer_sequence<int, kSingleMaxW + 1>{});
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_sms, uint32_t split_words) {
+  SinglePlan p;
+  constexpr uint32_t kOnePass = kSingleThreads * kSingleUnroll;  // words a CTA scores in one pass
+  uint32_t len = split_words;
+  if (!len) {
+    // One pass per CTA (768 to 1024 words) while that takes at most ~3 CTAs a SM (run 19: 100K
+    // words, 768 a CTA 21.4 us vs 512 22.6 us, 2048 24.1 us; GloVe 341K, 1024 21.5 us vs 2048
+    // 25.2 us); beyond, several passes over ~2 CTAs a SM (1M: 4096 55 us, 1024 82 us).
+    const uint32_t per_sm = (L + num_sms - 1) / num_sms;
+    if (L <= 3u * num_sms * kOnePass) len = std::clamp<uint32_t>(per_sm, 768, kOnePass);
+    else len = ((per_sm + 1) / 2 + kOnePass - 1) / kOnePass * kOnePass;
+  }
+  len = std::max<uint32_t>(256, (len + 255) / 256 * 256);
+  p.split_len = len;
+  p.n_splits = static_cast<int>(std::max<uint32_t>(1, (L + len - 1) / len));
+  const size_t list_cap = std::max<size_t>(static_cast<size_t>(p.n_splits) * K, kOnePass);
+  p.smem = (static_cast<size_t>(T) * 2 * ix.W + (T + 1) / 2) * 8 + 2 * list_cap * 8 + 16;
+  return p;
+}
+
+int single_form(const SingleArgs& a) {
+  return (a.T == 1 && a.combine == 0 && a.W >= 1 && a.W <= static_cast<uint32_t>(kSingleMaxW)) ? static_cast<int>(a.W)
+                                                                                               : 0;
+}
+
+cudaError_t single_launch(const SingleArgs& a, const SinglePlan& p, cudaStream_t s) {
+  kSingleKernels[single_form(a)]<<<p.n_splits, kSingleThreads, p.smem, s>>>(a);
+  return cudaGetLastError();
+}
+
+void single_prepare_attributes(size_t max_smem) {
+  for (SingleKernelFn f : kSingleKernels) {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
+      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
+  }
+  cudaGetLastError();
+}
+
+int persistent_capacity(int form, const SinglePlan& p, int num_sms) {
+  int per_sm = 0;
+  if (form < 0 || form > kSingleMaxW ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kPersistKernels[form], kSingleThreads, p.smem) !=
+          cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return per_sm * num_sms;
+}
+
+cudaError_t persistent_launch(const PersistArgs& pa, int form, const SinglePlan& p, cudaStream_t s) {
+  kPersistKernels[form]<<<p.n_splits, kSingleThreads, p.smem, s>>>(pa);
+  return cudaGetLastError();
+}
+
+void persistent_prepare_attributes(size_t max_smem) {
+  for (PersistKernelFn f : kPersistKernels) {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
+      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
+  }
+  cudaGetLastError();
+}
+
+}  // namespace igla::cuda
