@@ -8,8 +8,7 @@ OUT=${OUT:-/tmp/igla-gpu-out}; mkdir -p "$OUT"
 if [ -x .gpu-prebuilt/igla_cuda_bench ]; then B=.gpu-prebuilt/igla_cuda_bench; export LD_LIBRARY_PATH=$PWD/.gpu-prebuilt/lib
 else B=build-gpu/igla_cuda_bench; fi
 ARGS="--n 100000 --dims 300 --check 0 --no-compare"
-cuobjdump -sass -fun '_ZN4igla4cuda43_GLOBAL__N__5dbee3ce_10_kernels_cu_e7be201410mma_kernelILi10EEEvNS1_7MmaArgsE' $B \
-  > "$OUT/mma10.sass" 2>&1 || cuobjdump -sass $B | awk '/Function : .*mma_kernelILi10E/{f=1} f&&/Function : /&&!/mma_kernelILi10E/{f=0} f' > "$OUT/mma10.sass"
+cuobjdump -sass $B | awk '/Function : .*mma_kernelILi10E/{f=1} f&&/Function : /&&!/mma_kernelILi10E/{f=0} f' > "$OUT/mma10.sass"
 echo "mma_kernel<10> SASS lines: $(grep -c '^ */\*[0-9a-f]*\*/' "$OUT/mma10.sass")"
 echo "== kernel durations, one 16896-query search (after warm-up)"
 timeout 120 ncu --launch-skip 12 --launch-count 6 --metrics gpu__time_duration.sum,lts__t_bytes.sum,dram__bytes.sum \

@@ -13,9 +13,10 @@
 //   sort  any query, any K: every key written to memory, segmented radix sort (CUB).
 // Every path computes each score with combine_score's float operations in its order, with
 // round-to-nearest intrinsics (no contraction), and ranks by one 64-bit key (score, ~id).
-// Files: prepare.cu (index and query tiling, bitplanes), kernels.cu (mma), popc.cu, single.cu (one:
-// single_kernel, persistent_kernel), sort.cu, merge.cu (per-split lists of mma and popc); helpers
-// shared by them: device_common.cuh (device), host_common.hpp and prepare.cuh (host).
+// Files: prepare.cu (index and query tiling, bitplanes), mma.cu (the tensor-core path and
+// probe_kernels), popc.cu, single.cu (one: single_kernel, persistent_kernel), sort.cu, merge.cu
+// (per-split lists of mma and popc); helpers shared by them: device_common.cuh (device),
+// host_common.hpp and prepare.cuh (host).
 #pragma once
 
 #include <cuda_runtime.h>
