@@ -85,6 +85,7 @@ struct MmaPlan {
   int mode = 0;                             // experiments only (scripts/gpu): 1 no epilogue, 2 no slow path
   int group_soft = 4;                       // a queue past this asks its warpgroup to drain together
                                             // (0: drains on overflow only; IGLA_CUDA_GROUP for A/B runs)
+  bool group_cta = false;                   // the request goes to all 8 warps (IGLA_CUDA_GROUP_CTA=1)
   unsigned long long* stats = nullptr;      // optional device counters[4]: warp-tiles with a candidate,
                                             // staged candidates, queued keys, drains
 };

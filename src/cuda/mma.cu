@@ -108,6 +108,7 @@ struct MmaArgs {
   int mode;                      // experiments (IGLA_CUDA_MMA_MODE): 1 no epilogue, 2 no slow path
   int group_soft;                // > 0: a warp whose queue holds more entries asks its warpgroup to drain
                                  // (all four warps at their next epilogue); 0: each warp on overflow only
+  int group_cta;                 // 1: the request goes to all 8 consumer warps (A/B: IGLA_CUDA_GROUP_CTA)
   unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): warp-tiles with a candidate,
                                  // staged candidates, queued keys, drains
 };
@@ -258,7 +259,9 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // Once a queue holds more than group_soft entries the warp sets the request byte of all four;
   // each warp drains at its next epilogue that sees its byte (and clears it), so the four drains
   // overlap (A/B at 100K x 300, 65536 queries: 9.25-9.55 -> 10.0-10.96 M q/s with 4; 8: no gain).
-  // A request seen late only delays a drain: overflow still drains at once.
+  // A request seen late only delays a drain: overflow still drains at once. With group_cta the
+  // request goes to all 8 warps (the tile ring couples the two warpgroups too): +3% in A/B
+  // rounds (10.20-10.53 vs 9.90-10.35 M q/s), not yet through a full checked run, so off.
   volatile uint8_t* gflag = reinterpret_cast<volatile uint8_t*>(bars + 2 * a.stages + 1) + cw;
   int n0 = 0, n1 = 0;                // queued entries of rows r0, r0 + 8
   // Tile it's inv[128] and ids[128] in global memory (L2): the drain reads them there, so a stage
@@ -459,7 +462,10 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     }
     if (a.group_soft) {
       const bool req = __any_sync(kFull, n0 > a.group_soft || n1 > a.group_soft);
-      if (req && lane == 0) *reinterpret_cast<volatile uint32_t*>(gflag - warp) = 0x01010101u;
+      if (req && lane == 0) {
+        if (a.group_cta) *reinterpret_cast<volatile uint64_t*>(gflag - cw) = 0x0101010101010101ull;
+        else *reinterpret_cast<volatile uint32_t*>(gflag - warp) = 0x01010101u;
+      }
     }
     if (a.stats) {
       const int staged = n0 + n1 - before;  // (a drain in between resets the counts: then a lower bound)
@@ -671,7 +677,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   launch_check("tile_queries_kernel");
   MmaArgs a{ix.tiled, qt, qw, q.n_q, ix.Kp, L, ix.tile_stride, p.n_tiles, p.tiles_per_split, p.n_splits,
             K, p.stages, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
-            p.mode, p.group_soft, p.stats};
+            p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats};
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);

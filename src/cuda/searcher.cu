@@ -239,6 +239,7 @@ class CudaSearcher final : public Searcher {
     if (const char* m = std::getenv("IGLA_CUDA_MMA_MODE")) mma_mode_ = std::atoi(m);
     if (const char* m = std::getenv("IGLA_CUDA_STAGES")) mma_max_stages_ = std::atoi(m);
     if (const char* m = std::getenv("IGLA_CUDA_GROUP")) mma_group_soft_ = std::max(0, std::atoi(m));
+    if (const char* m = std::getenv("IGLA_CUDA_GROUP_CTA")) mma_group_cta_ = std::atoi(m) == 1;
     if (const char* m = std::getenv("IGLA_CUDA_SINGLE")) {  // comma-separated: a route and/or a mode
       const std::string v = std::string(",") + m + ",";
       auto has = [&](const char* w) { return v.find(std::string(",") + w + ",") != std::string::npos; };
@@ -605,6 +606,7 @@ class CudaSearcher final : public Searcher {
       cuda::mma_plan(ix_, static_cast<int>(n_q), L, K, num_sms_, max_smem_, mp, mma_max_stages_);
       mp.mode = mma_mode_;
       if (mma_group_soft_ >= 0) mp.group_soft = mma_group_soft_;
+      mp.group_cta = mma_group_cta_;
       mp.stats = stats_;
       scratch = cuda::mma_scratch_bytes(ix_, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {
@@ -704,7 +706,8 @@ class CudaSearcher final : public Searcher {
   // IGLA_CUDA_MMA_MODE=1|2 drops the epilogue / its slow path (wrong results, for timing only);
   // IGLA_CUDA_STATS=1 counts the mma epilogue's events and prints them when the searcher goes;
   // IGLA_CUDA_STAGES=N: at most N stages in the mma path's tile ring (default: as many as fit, <= 6).
-  // IGLA_CUDA_GROUP=N: group-drain threshold of the mma path's queues (default 4; 0: overflow only).
+  // IGLA_CUDA_GROUP=N: group-drain threshold of the mma path's queues (default 4; 0: overflow only);
+  // IGLA_CUDA_GROUP_CTA=1: a request makes all 8 consumer warps drain, not the warpgroup's 4.
   // IGLA_CUDA_SINGLE=graph|empty|nomerge|trace: the one-query route (graph: the batch route's
   // cached CUDA graph; empty / nomerge: the one-launch kernel without its work / without the
   // merge of the splits, wrong results, for timing only; trace: cycle counts of the last CTA,
@@ -739,6 +742,7 @@ class CudaSearcher final : public Searcher {
   cuda::SingleArgs one_args_;
   int mma_max_stages_ = 6;   // IGLA_CUDA_STAGES: most tile stages of the mma path's ring (A/B runs)
   int mma_group_soft_ = -1;  // IGLA_CUDA_GROUP: the mma path's group-drain threshold (-1: the plan's)
+  bool mma_group_cta_ = false;  // IGLA_CUDA_GROUP_CTA=1: group drains of all 8 consumer warps
   unsigned long long* stats_ = nullptr;
 
   CodesView view_;
