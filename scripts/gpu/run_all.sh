@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # igla CUDA backend: build, check against the CPU reference, and time, in one go on a GPU machine
-# (one H100 here). Run from the repository root:
+# (one H100 or H200 here). Run from the repository root:
 #
 #   bash scripts/gpu/run_all.sh            # builds into build-gpu/ with CMake (Release, IGLA_CUDA=ON)
 #
