@@ -442,8 +442,11 @@ cudaError_t single_launch(const SingleArgs& a, const SinglePlan& p, cudaStream_t
   return cudaGetLastError();
 }
 
-void single_prepare_attributes(size_t max_smem) {
-  for (SingleKernelFn f : kSingleKernels) {
+namespace {
+// Lets every kernel of a table take as much dynamic shared memory as its static part leaves.
+template <class Table>
+void allow_dynamic_smem(const Table& kernels, size_t max_smem) {
+  for (auto f : kernels) {
     cudaFuncAttributes attr{};
     if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
       cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -451,6 +454,9 @@ void single_prepare_attributes(size_t max_smem) {
   }
   cudaGetLastError();
 }
+}  // namespace
+
+void single_prepare_attributes(size_t max_smem) { allow_dynamic_smem(kSingleKernels, max_smem); }
 
 int persistent_capacity(int form, const SinglePlan& p, int num_sms) {
   int per_sm = 0;
@@ -468,14 +474,6 @@ cudaError_t persistent_launch(const PersistArgs& pa, int form, const SinglePlan&
   return cudaGetLastError();
 }
 
-void persistent_prepare_attributes(size_t max_smem) {
-  for (PersistKernelFn f : kPersistKernels) {
-    cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
-      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
-  }
-  cudaGetLastError();
-}
+void persistent_prepare_attributes(size_t max_smem) { allow_dynamic_smem(kPersistKernels, max_smem); }
 
 }  // namespace igla::cuda
