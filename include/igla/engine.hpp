@@ -1,34 +1,28 @@
-// igla: word-level operations (what the CLI and a gensim user call) on an index and a searcher.
+// igla: word-level operations (what the CLI, the server and a gensim user call): words <-> ids,
+// and nearest, analogy, most_similar, similarity and doesnt_match, each in a batch form over the
+// batch search API (igla/search.hpp, igla/queries.hpp) and a one-query form over words.
 //
-// Two-stage search: when the index holds rerank rows (RRI8 / RF16) and `candidates` > 0, every
-// nearest / analogy (add, mul) / most_similar query runs the ternary scan for its top
-// `candidates` words, then rescores those with float math on their rerank rows and returns the
-// best k. Without rerank rows, or with candidates = 0, the ternary scores are the answer.
+// Two-stage search: with rerank rows in the index and params.candidates > 0, the searcher's rerank
+// stage rescores each query's ternary candidates with float math (make_searcher adds the stage).
+//
+// Thread-safety: an Engine is immutable after construction; every method is const and any number
+// of threads may call them at once (the searcher is reentrant, the index is shared and read-only).
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "igla/index.hpp"
+#include "igla/queries.hpp"
 #include "igla/search.hpp"
 
 namespace igla {
-
-enum class AnalogyMode { Clamp, Add, Mul };
-AnalogyMode parse_analogy_mode(std::string_view name);  // "clamp" | "add" | "mul"; throws Error
-const char* analogy_mode_name(AnalogyMode m);
-
-// Ternary candidates per query for the exact rerank: on GloVe-100d (Google analogies, 30,000
-// words) the default rotated codes gain nothing past this, seed / centered codes < 0.3 points
-// (docs/ACCURACY.md).
-inline constexpr size_t kDefaultCandidates = 50;
-
-struct FloatQuery;  // src/core/rerank.hpp
 
 struct WordHit {
   std::string word;
@@ -36,56 +30,65 @@ struct WordHit {
   float score;
 };
 
+struct EngineOptions {
+  bool lower = false;  // fold input words to lower case (ASCII) before lookup
+};
+
+// most_similar's input in ids.
+struct PosNeg {
+  std::vector<uint32_t> positive, negative;
+};
+
 class Engine {
  public:
-  // The engine borrows the index; it must outlive the engine.
-  explicit Engine(const Index& index, const SearcherOptions& opts = {});
+  // Over a searcher made for `index` (make_searcher(index, ...)).
+  Engine(std::shared_ptr<const Index> index, std::shared_ptr<const Searcher> searcher, EngineOptions opts = {});
+  // Makes the searcher itself.
+  explicit Engine(std::shared_ptr<const Index> index, const SearcherOptions& so = {}, EngineOptions opts = {});
 
-  const Index& index() const { return index_; }
-  Searcher& searcher() { return *searcher_; }
+  const Index& index() const { return *index_; }
+  const std::shared_ptr<const Index>& index_ptr() const { return index_; }
+  const Searcher& searcher() const { return *searcher_; }
+  const EngineOptions& options() const { return opts_; }
 
-  bool lower = false;  // --lower: fold input words to lower case before lookup
-  size_t candidates = kDefaultCandidates;  // --candidates: two-stage search width (0: ternary only)
+  // True when calls with `p` rescore on rerank rows: the index has them and p.candidates > 0.
+  bool reranks(const SearchParams& p) const;
 
-  // True when queries are reranked: the index has rerank rows and candidates > 0.
-  bool reranks() const { return index_.rerank() != Rerank::None && candidates > 0; }
-
-  // Word id; throws Error "unknown word 'x' (closest known: a, b, c)".
-  uint32_t id(std::string_view word) const;
-
-  float similarity(std::string_view a, std::string_view b) const;
-  // Cosine of two words: on their rerank rows when reranks(), else on their ternary codes.
-  float cosine(uint32_t a, uint32_t b) const;
-  std::vector<WordHit> nearest(std::string_view word, size_t k);
-  std::vector<WordHit> nearest_vector(std::span<const int8_t> trits, size_t k,
-                                      std::span<const uint32_t> exclude = {});
-  // Nearest words of an arbitrary float vector (float_dims() values): transformed and quantized
-  // as the index was, searched, and reranked against the vector itself when reranks().
-  std::vector<WordHit> nearest_float(std::span<const float> x, size_t k, std::span<const uint32_t> exclude = {});
-  // "a is to b as c is to ?" (b - a + c); inputs excluded.
-  std::vector<WordHit> analogy(std::string_view a, std::string_view b, std::string_view c, size_t k,
-                               AnalogyMode mode = AnalogyMode::Add);
-  // gensim's most_similar: rank by sum of cos with positives minus sum of cos with negatives.
-  std::vector<WordHit> most_similar(std::span<const std::string> positive,
-                                    std::span<const std::string> negative, size_t k);
-  // gensim's doesnt_match: the word farthest from the mean of the others' unit vectors.
-  std::string doesnt_match(std::span<const std::string> words) const;
-
-  // Builds the query of an analogy over word ids (used by evaluation to batch many).
-  void add_analogy_query(QueryBatch& batch, uint32_t a, uint32_t b, uint32_t c, AnalogyMode mode) const;
-  static QueryBatch make_batch(uint32_t dims, AnalogyMode mode);
-  // A batch of analogies (a, b, c word ids; inputs excluded) through both stages: the top k per
-  // question among the first `limit` words (SearchParams).
-  SearchResults analogies(std::span<const std::array<uint32_t, 3>> abc, AnalogyMode mode, const SearchParams& p);
-
+  // ---- words <-> ids
+  std::optional<uint32_t> find(std::string_view word) const;  // after --lower folding
+  uint32_t id(std::string_view word) const;                    // throws UnknownWord
   std::vector<WordHit> to_words(std::span<const Hit> hits) const;
 
+  // ---- batch forms (over ids; one search call each)
+  SearchResults nearest(std::span<const uint32_t> ids, const SearchParams& p) const;
+  // n float vectors of float_dims values, quantized by the index's transform in one pass.
+  SearchResults nearest_vectors(std::span<const float> x, size_t n, const SearchParams& p) const;
+  SearchResults analogies(std::span<const std::array<uint32_t, 3>> abc, AnalogyMode mode, const SearchParams& p) const;
+  // Scores are cosines to the combined direction, as gensim reports them.
+  SearchResults most_similar(std::span<const PosNeg> queries, const SearchParams& p) const;
+  // Cosine of each pair: on the rerank rows when reranks(p), else on the ternary codes.
+  std::vector<float> similarities(std::span<const std::pair<uint32_t, uint32_t>> pairs, const SearchParams& p) const;
+  // For each group (>= 2 words): the position of the word farthest from the others (gensim).
+  std::vector<size_t> doesnt_match(std::span<const std::vector<uint32_t>> groups, const SearchParams& p) const;
+
+  // ---- one query over words (unknown words throw UnknownWord)
+  std::vector<WordHit> nearest(std::string_view word, const SearchParams& p) const;
+  std::vector<WordHit> nearest_vector(std::span<const float> x, const SearchParams& p) const;
+  std::vector<WordHit> nearest_trits(std::span<const int8_t> t, const SearchParams& p,
+                                     std::span<const uint32_t> exclude = {}) const;
+  std::vector<WordHit> analogy(std::string_view a, std::string_view b, std::string_view c, AnalogyMode mode,
+                               const SearchParams& p) const;
+  std::vector<WordHit> most_similar(std::span<const std::string> positive, std::span<const std::string> negative,
+                                    const SearchParams& p) const;
+  float similarity(std::string_view a, std::string_view b, const SearchParams& p) const;
+  float cosine(uint32_t a, uint32_t b, const SearchParams& p) const;
+  std::string doesnt_match(std::span<const std::string> words, const SearchParams& p) const;
+
  private:
-  const Index& index_;
-  std::unique_ptr<Searcher> searcher_;
-  int threads_ = 0;
-  // The ternary stage, then (when reranks() and `fq` is given, one per query) the exact one.
-  void run(const QueryBatch& batch, const std::vector<FloatQuery>* fq, const SearchParams& p, SearchResults& out);
+  std::shared_ptr<const Index> index_;
+  std::shared_ptr<const Searcher> searcher_;
+  EngineOptions opts_;
+  std::vector<uint32_t> ids_of(std::span<const std::string> words) const;
 };
 
 }  // namespace igla

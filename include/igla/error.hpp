@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace igla {
 
@@ -11,6 +12,19 @@ namespace igla {
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+// An unknown word: the message names it and the closest known words, which are also kept apart
+// (the server answers 404 with them, Python raises KeyError).
+class UnknownWord : public Error {
+ public:
+  UnknownWord(std::string word, std::vector<std::string> closest);
+  const std::string& word() const { return word_; }
+  const std::vector<std::string>& closest() const { return closest_; }
+
+ private:
+  std::string word_;
+  std::vector<std::string> closest_;
 };
 
 }  // namespace igla

@@ -46,6 +46,10 @@ inline float combine_score(Combine c, const int32_t* dots, const float* w, size_
   return (sb * sc) / (sa + kCosMulEpsilon);
 }
 
+// A batch of queries. Each query is one or more weighted ternary terms (what the backends scan)
+// and, when it can be reranked, the float form of each term (what the rerank stage rescores on);
+// plus the word ids it must never return. Build it with the helpers in igla/queries.hpp (words,
+// float vectors, analogies, most_similar) or add_nearest / add_query (raw ternary vectors).
 struct QueryBatch {
   uint32_t dims = 0;
   Combine combine = Combine::Sum;
@@ -55,15 +59,34 @@ struct QueryBatch {
   std::vector<uint32_t> exclude;                // word ids never returned
   std::vector<uint32_t> exclude_offsets{0};     // query i's exclusions, likewise
 
+  // The float form (FAISS IndexRefine's input): unit vectors of float_dims values per term and a
+  // weight per term (Sum: the cosine's sign or gensim weight; CosMul: 1), combined as the ternary
+  // query is, over float cosines. `has_float[q]` = 0 for a query without one (a raw ternary
+  // vector, a clamped analogy): the rerank stage passes its ternary answer through.
+  uint32_t float_dims = 0;
+  std::vector<float> float_terms;               // n_terms * float_dims (zeros where absent)
+  std::vector<float> float_weights;             // per term
+  std::vector<uint8_t> has_float;               // per query
+
   explicit QueryBatch(uint32_t d = 0, Combine c = Combine::Sum) : dims(d), combine(c) {}
   size_t size() const { return term_offsets.size() - 1; }
   size_t n_terms() const { return weights.size(); }
+  bool any_float() const;
 
-  // Cosine nearest neighbours of one ternary vector.
+  // Cosine nearest neighbours of one ternary vector (no float form).
   void add_nearest(std::span<const int8_t> q, std::span<const uint32_t> excl = {});
-  // A query of several weighted terms (3CosAdd, most_similar, 3CosMul's a, b, c).
+  // A query of several weighted ternary terms (3CosAdd, most_similar, 3CosMul's a, b, c); no float form.
   void add_query(std::span<const std::span<const int8_t>> terms, std::span<const float> w,
                  std::span<const uint32_t> excl = {});
+  // The same with the float form of each term (float_dims values each, normalized here) and its
+  // float weight; float_dims is set by the first such query.
+  void add_query(std::span<const std::span<const int8_t>> terms, std::span<const float> w,
+                 std::span<const std::span<const float>> float_terms, std::span<const float> float_w,
+                 std::span<const uint32_t> excl = {});
+  // Appends every query of `other` (same dims and combine).
+  void append(const QueryBatch& other);
+  // Throws Error when the offsets, sizes or combine rules do not hold (every searcher calls it).
+  void validate() const;
 };
 
 struct Hit {
@@ -77,9 +100,19 @@ inline bool better(const Hit& a, const Hit& b) {
   return a.score > b.score || (a.score == b.score && a.id < b.id);
 }
 
+// Per-call parameters (FAISS's SearchParameters): never state of the searcher, so threads that
+// search one searcher with different values do not race.
+// Ternary candidates per query for the rerank stage: on GloVe-100d (Google analogies, 30,000
+// words) the default rotated codes gain nothing past this, seed / centered codes < 0.3 points
+// (docs/ACCURACY.md). Searchers without a rerank stage, and indexes without rows, ignore it.
+inline constexpr size_t kDefaultCandidates = 50;
+
 struct SearchParams {
   size_t k = 10;
-  size_t limit = 0;  // consider only the first `limit` words (0: all); eval's --restrict
+  size_t limit = 0;       // consider only the first `limit` words (0: all); eval's --restrict
+  size_t candidates = kDefaultCandidates;  // rerank stage: ternary candidates per query (0: none)
+  uint32_t nprobe = 0;    // approximate searchers: lists probed (0: the searcher's default)
+  uint32_t ef = 0;        // graph searchers: search breadth (0: the searcher's default)
 };
 
 struct SearchResults {
@@ -87,23 +120,84 @@ struct SearchResults {
   std::vector<Hit> hits;        // n_queries * k, best first
   std::vector<uint32_t> count;  // hits per query (< k when fewer words qualify)
   std::span<const Hit> of(size_t q) const { return {hits.data() + q * k, count[q]}; }
+  void reset(size_t n_queries, size_t k_);  // k_ slots per query, counts 0
 };
 
-// A search backend over one index (the FAISS shape: CPU and CUDA implementations side by side).
+// What a searcher does well; front ends read it to plan batches and to say what ran.
+struct Capabilities {
+  size_t max_fast_k = 0;       // k + exclusions (+ candidates) answered on the fast path
+  uint32_t max_fast_terms = 1; // terms per Sum query on the fast path
+  bool multi_term = true;      // Sum queries of any number of terms, and 3CosMul
+  bool exact = true;           // answers equal the exact ternary search (false: approximate)
+  bool reranks = false;        // rescoring of candidates happens inside (rerank stage, or on device)
+};
+
+// A search backend over one index (FAISS's shape: CPU and CUDA implementations side by side).
+// Thread-safety: search() is const and reentrant: any number of threads may call it on one
+// searcher at once, each with its own batch, params and results, with the answers of serial
+// calls. A searcher holds its index (shared_ptr) and any derived layout, never per-call state.
 class Searcher {
  public:
   virtual ~Searcher() = default;
-  virtual std::string name() const = 0;  // e.g. "cpu/avx512 x2 threads", "cuda/H100"
-  virtual void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) = 0;
+  virtual std::string name() const = 0;  // e.g. "cpu/avx512 x2 threads", "cuda/H200"
+  virtual Capabilities capabilities() const = 0;
+  virtual void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) const = 0;
+  SearchResults search(const QueryBatch& batch, const SearchParams& params) const {
+    SearchResults r;
+    search(batch, params, r);
+    return r;
+  }
+};
+
+// Typed options per backend (the CLI maps its flags and IGLA_* variables onto these; the library
+// reads no environment).
+struct CpuOptions {
+  int threads = 0;     // threads of the process-wide pool one call may use (0: all cores)
+  std::string kernel;  // instruction set: "" (best this CPU runs), "avx512", "avx2", "scalar"
+};
+
+struct CudaOptions {
+  int device = -1;       // CUDA device ordinal (-1: the current device)
+  std::string path;      // batch path: "" (chosen per batch), "mma", "popc", "sort"
+  bool device_rerank = true;  // rescore candidates on the GPU (rerank rows resident there)
+  // Tuning knobs for A/B runs (defaults are the measured best).
+  int mma_mode = 0;
+  int mma_max_stages = 6;
+  int mma_group_soft = -1;     // -1: the plan's
+  bool mma_group_cta = false;
+  std::string single;          // one-query route/mode list: "launch", "graph", ... ("": persistent kernel)
+  double persist_idle_ms = 1000, persist_host_idle_ms = -1;  // -1: half of persist_idle_ms
+  uint32_t persist_sleep_ns = 0;
+  bool persist_relay_flag = false;
+  uint32_t single_split = 0;
+  bool single_sync = false;
+  bool stats = false;          // count kernel events (stats() reports them; nothing printed)
 };
 
 struct SearcherOptions {
-  std::string device = "cpu";  // "cpu" or "cuda"
-  int threads = 0;             // CPU threads (0: all cores)
-  std::string kernel;          // CPU kernel name ("" = best supported, else IGLA_KERNEL or this)
+  std::string backend = "cpu";  // a registered backend: "cpu", "cuda", "float", ...
+  CpuOptions cpu;
+  CudaOptions cuda;
+  // Wrap the backend in the rerank stage when the index has rerank rows (and the backend does
+  // not rescore itself). Whether a call reranks is its SearchParams::candidates.
+  bool rerank = true;
 };
 
-std::unique_ptr<Searcher> make_searcher(const CodesView& codes, const SearcherOptions& opts = {});
+// The searcher `opts` names over `index` (shared: searchers, engines and servers over one index
+// share its mapped bytes and derived layouts). Throws Error naming the backend and why.
+std::shared_ptr<const Searcher> make_searcher(std::shared_ptr<const Index> index, const SearcherOptions& opts = {});
+
+// The backend registry (core owns it; backends add themselves at static init).
+using SearcherFactory =
+    std::shared_ptr<const Searcher> (*)(std::shared_ptr<const Index> index, const SearcherOptions& opts);
+void register_backend(const std::string& name, SearcherFactory make);
+std::vector<std::string> backend_names();
+
+// The rerank stage over any searcher (FAISS's IndexRefine): the base's top `candidates` per
+// query (params.candidates; k when smaller), rescored on the index's rerank rows with float
+// math, best k kept. Queries without a float form, or calls with candidates = 0, pass through.
+std::shared_ptr<const Searcher> make_rerank_stage(std::shared_ptr<const Searcher> base,
+                                                  std::shared_ptr<const Index> index, int threads = 0);
 
 // The plain reference: one int8 per trit, no bit tricks, no threads. Tests hold every fast path
 // to its exact scores and order. `vocab` is n * dims trits.
