@@ -17,6 +17,8 @@
 //     RRI8  optional rerank rows, int8: float scale[float dims] (zero-padded to 64 bytes), then
 //           int8 rows[n][float dims] of the unit vectors, row = round(unit / scale)
 //     RF16  optional rerank rows, IEEE float16 unit vectors [n][float dims]
+// Thread-safety: an Index is immutable once opened or built; any number of threads may read it
+// at once (derived() included). Share it as std::shared_ptr<const Index> (open_index()).
 // The file is mmap'd; CODE, NORM, the vocabulary and the rerank rows are used in place, never
 // copied. Required sections and XFRM are checked against their checksum at open; F32V when first
 // read in full. RRI8 / RF16 are read a few rows per query, so a check at open would page in the
@@ -25,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -148,6 +151,12 @@ class Index {
   void verify_all() const;  // checks every section's checksum; throws Error on mismatch
   uint64_t file_size() const;
 
+  // A value derived from this index (a kernel's code layout, a device copy), made by `make` on
+  // the first call with `key` and shared by every later caller: searchers over one index share
+  // one copy. Thread-safe; the value lives as long as the index.
+  std::shared_ptr<const void> derived(const std::string& key,
+                                      const std::function<std::shared_ptr<const void>()>& make) const;
+
  private:
   Index();
   static void parse_image(Index& ix, const std::string& path);
@@ -165,7 +174,12 @@ class Index {
   Transform xfrm_;
   const float* rerank_scale_ = nullptr;  // RRI8's per-dimension scales
   const void* rerank_rows_ = nullptr;    // int8 or uint16 (float16) rows
+  struct DerivedCache;
+  std::shared_ptr<DerivedCache> derived_;  // made in the constructor; see derived()
 };
+
+// Opens `path` as a shared, immutable index (what searchers, engines and servers hold).
+std::shared_ptr<const Index> open_index(const std::string& path);
 
 // Default location of indexes and downloads: $IGLA_HOME, else ~/.cache/igla.
 std::string igla_home();
