@@ -206,7 +206,7 @@ TEST_F(Cli, QuantizationModesRerankAndVectorQueries) {
       {"--vector " + dir.file("five.txt"), "five.txt has 5 values, the index's float vectors have 6 dims"},
       {"--vector " + dir.file("word.txt"), "value 3 ('x') is not a finite number"},
       {"--vector " + dir.file("none.txt"), "cannot open"},
-      {"", "nearest takes a word or --vector FILE"},
+      {"", "nearest takes a word, --vector FILE or --input FILE"},
   };
   for (const auto& [args, msg] : bad) {
     r = run("nearest " + args + " --index " + r_idx, dir.path);

@@ -30,6 +30,7 @@ struct Vocab {
   std::vector<int8_t> trits;  // n * dims
   std::vector<uint64_t> codes;
   std::vector<float> norms, inv;
+  std::shared_ptr<const Index> index;  // exactly these trits
   CodesView view() const {
     CodesView v;
     v.dims = dims;
@@ -59,6 +60,7 @@ Vocab make_vocab(size_t n, uint32_t dims, std::mt19937_64& rng, double p_nz = 0.
       v.trits[i * dims + d] = t;
     }
   }
+  v.index = index_of_trits(v.trits, n, dims);
   const size_t np = padded_words(n);
   v.codes.assign(code_words(n, dims), 0);
   v.norms.assign(np, 0.0f);
@@ -126,9 +128,9 @@ class Cuda : public ::testing::Test {
     searchers_.clear();
     for (const char* path : kPaths) {
       SearcherOptions o;
-      o.device = "cuda";
-      o.kernel = path;
-      searchers_.push_back(make_cuda_searcher(v.view(), o));
+      o.backend = "cuda";
+      o.cuda.path = path;
+      searchers_.push_back(make_cuda_searcher(v.index, o));
     }
   }
   void check_all(const Vocab& v, const QueryBatch& b, const SearchParams& p, const std::string& what) {
@@ -140,7 +142,7 @@ class Cuda : public ::testing::Test {
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
-  std::vector<std::unique_ptr<Searcher>> searchers_;
+  std::vector<std::shared_ptr<const Searcher>> searchers_;
 };
 
 TEST_F(Cuda, NearestOddSizes) {
@@ -240,8 +242,8 @@ TEST_F(Cuda, OneQueryGraphReplays) {
   std::mt19937_64 rng(5);
   const Vocab v = make_vocab(20011, 300, rng);
   SearcherOptions o;
-  o.device = "cuda";
-  auto s = make_cuda_searcher(v.view(), o);
+  o.backend = "cuda";
+  auto s = make_cuda_searcher(v.index, o);
   for (int i = 0; i < 60; ++i) {
     auto q = random_query(v, rng);
     std::vector<uint32_t> ex;
@@ -314,10 +316,10 @@ TEST_F(Cuda, PersistentOneQuery) {
   const Vocab v2 = make_vocab(20011, 100, rng);
   auto make = [](const Vocab& voc) {
     SearcherOptions o;
-    o.device = "cuda";
-    return make_cuda_searcher(voc.view(), o);
+    o.backend = "cuda";
+    return make_cuda_searcher(voc.index, o);
   };
-  auto one = [&](Searcher& s, const Vocab& voc, int i, const std::string& what) {
+  auto one = [&](const Searcher& s, const Vocab& voc, int i, const std::string& what) {
     const Combine c = i % 7 == 6 ? Combine::CosMul : Combine::Sum;
     QueryBatch b(voc.dims, c);
     auto a = random_query(voc, rng), bb = random_query(voc, rng), cc = random_query(voc, rng);
@@ -339,7 +341,7 @@ TEST_F(Cuda, PersistentOneQuery) {
     s.search(b, p, got);
     expect_same(want, got, what + " query " + std::to_string(i));
   };
-  auto batch = [&](Searcher& s, const Vocab& voc, size_t nq, const std::string& what) {
+  auto batch = [&](const Searcher& s, const Vocab& voc, size_t nq, const std::string& what) {
     QueryBatch b(voc.dims);
     for (size_t i = 0; i < nq; ++i) {
       auto q = random_query(voc, rng);

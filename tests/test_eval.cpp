@@ -90,8 +90,9 @@ void check(const AnalogyReport& r, const Expect& e, const std::string& what) {
 
 TEST(EvalAnalogies, CountsSectionsSkipsAndRestrictsInEveryMode) {
   TempDir dir;
-  const Index ix = Index::build(analogy_vectors(), {}, true);
-  Engine engine(ix);
+  const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, true));
+  const Index& ix = *ix_p;
+  Engine engine(ix_p);
   const std::string q = write(dir, "q.txt", kQuestions);
   for (bool fl : {false, true})
     for (AnalogyMode m : {AnalogyMode::Clamp, AnalogyMode::Add, AnalogyMode::Mul})
@@ -130,8 +131,9 @@ TEST(EvalAnalogies, FloatPathMatchesBruteForce) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (size_t i = 0; i < n; ++i) v.words.push_back(std::string("w").append(std::to_string(i)));
   for (size_t i = 0; i < n * dims; ++i) v.data.push_back(normal(gen));
-  const Index ix = Index::build(v, {}, true);
-  Engine engine(ix);
+  const auto ix_p = std::make_shared<const Index>(Index::build(v, {}, true));
+  const Index& ix = *ix_p;
+  Engine engine(ix_p);
   std::vector<std::vector<double>> unit(n, std::vector<double>(dims));
   for (size_t i = 0; i < n; ++i) {
     double s = 0;
@@ -178,8 +180,9 @@ TEST(EvalAnalogies, FloatPathMatchesBruteForce) {
 
 TEST(EvalAnalogies, FileErrorsNameFileAndLine) {
   TempDir dir;
-  const Index ix = Index::build(analogy_vectors(), {}, false);
-  Engine engine(ix);
+  const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, false));
+  const Index& ix = *ix_p;
+  Engine engine(ix_p);
   const AnalogyEvalOptions o;
   const std::string missing = dir.file("nope.txt");
   EXPECT_NE(error_of([&] { eval_analogies(engine, missing, o); }).find(missing), std::string::npos);
@@ -191,8 +194,8 @@ TEST(EvalAnalogies, FileErrorsNameFileAndLine) {
   EXPECT_NE(error_of([&] { eval_analogies(engine, empty, o); }).find("no analogy questions"), std::string::npos);
   // No float32 vectors kept: say how to get them.
   const std::string q = write(dir, "q.txt", kQuestions);
-  EXPECT_NE(error_of([&] { eval_analogies(engine, q, {.use_float = true}); }).find("--no-float"), std::string::npos);
-  EXPECT_NE(error_of([&] { eval_similarity(engine, q, true); }).find("--no-float"), std::string::npos);
+  EXPECT_NE(error_of([&] { eval_analogies(engine, q, {.use_float = true}); }).find("--keep-float"), std::string::npos);
+  EXPECT_NE(error_of([&] { eval_similarity(engine, q, true); }).find("--keep-float"), std::string::npos);
 }
 
 // Model cosines (exact for these trit vectors): athens-greece 0.5, athens-berlin 0.5,
@@ -200,8 +203,9 @@ TEST(EvalAnalogies, FileErrorsNameFileAndLine) {
 // Model ranks (a tie) 3.5 3.5 1 2 5, human ranks 4 2 1 3 5: Spearman = 8 / sqrt(9.5 * 10).
 TEST(EvalSimilarity, SpearmanWithTiesAndPearson) {
   TempDir dir;
-  const Index ix = Index::build(analogy_vectors(), {}, true);
-  Engine engine(ix);
+  const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, true));
+  const Index& ix = *ix_p;
+  Engine engine(ix_p);
   const double spearman = 8.0 / std::sqrt(95.0), pearson = 0.9547317437443701;
   const std::string csv = write(dir, "ws.csv",
                                 "Word 1,Word 2,Human (mean)\n"
@@ -231,8 +235,9 @@ TEST(EvalSimilarity, SpearmanWithTiesAndPearson) {
 
 TEST(EvalSimilarity, MalformedFilesNameFileAndLine) {
   TempDir dir;
-  const Index ix = Index::build(analogy_vectors(), {}, false);
-  Engine engine(ix);
+  const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, false));
+  const Index& ix = *ix_p;
+  Engine engine(ix_p);
   const std::string two = write(dir, "two.csv", "w1,w2,score\nathens,greece,5\nathens,greece\n");
   EXPECT_NE(error_of([&] { eval_similarity(engine, two); }).find(two + ":3:"), std::string::npos);
   const std::string nan = write(dir, "nan.txt", "athens greece 5\nathens berlin high\n");
@@ -250,9 +255,9 @@ TEST(EvalRealData, GloveFloatScoreAndTernaryMatchesReference) {
   if (const std::string why = real.missing(); !why.empty()) GTEST_SKIP() << why;
   const std::string& index_path = real.index;
   const std::string& questions = real.questions;
-  const Index ix = Index::open(index_path);
-  Engine engine(ix);
-  engine.candidates = 0;  // the ternary answers, whether or not the index holds rerank rows
+  const auto ix_p = std::make_shared<const Index>(Index::open(index_path));
+  const Index& ix = *ix_p;
+  const Engine engine(ix_p);
   const size_t R = 30000;
 
   if (ix.has_float()) {
@@ -284,10 +289,12 @@ TEST(EvalRealData, GloveFloatScoreAndTernaryMatchesReference) {
   }
   ASSERT_EQ(qs.size(), 300u);
   const AnalogyReport t =
-      eval_analogies(engine, write(dir, "q300.txt", text), {.restrict_vocab = R, .mode = AnalogyMode::Add});
+      eval_analogies(engine, write(dir, "q300.txt", text),
+                     {.restrict_vocab = R, .mode = AnalogyMode::Add, .candidates = 0});  // the ternary answers
 
-  QueryBatch batch = Engine::make_batch(ix.dims(), AnalogyMode::Add);
-  for (auto& q : qs) engine.add_analogy_query(batch, q[0], q[1], q[2], AnalogyMode::Add);
+  QueryBuilder qb(ix, Combine::Sum, FloatForm::None);
+  for (auto& q : qs) qb.analogy(q[0], q[1], q[2], AnalogyMode::Add);
+  const QueryBatch& batch = qb.batch();
   std::vector<int8_t> vocab;
   for (size_t i = 0; i < R; ++i) {
     const auto tr = ix.trits(i);

@@ -280,8 +280,9 @@ TEST(Quantization, DamagedTransformOrRerankRowsAreRefused) {
 TEST(Rerank, MatchesBruteForceFloatScores) {
   const FloatVectors v = skewed_vectors(400, 48, 6);
   for (Rerank rr : {Rerank::Int8, Rerank::F16}) {
-    const Index ix = Index::build(v, {.method = Quantization::Centered, .rerank = rr}, false);
-    Engine e(ix);
+    const auto ix_p = std::make_shared<const Index>(Index::build(v, {.method = Quantization::Centered, .rerank = rr}, false));
+    const Index& ix = *ix_p;
+    Engine e(ix_p);
     std::vector<std::vector<float>> rows;
     for (uint32_t i = 0; i < ix.size(); ++i) rows.push_back(row_of(ix, i));
     auto brute = [&](uint32_t a, uint32_t b, uint32_t c, AnalogyMode m, std::span<const uint32_t> among) {
@@ -300,8 +301,7 @@ TEST(Rerank, MatchesBruteForceFloatScores) {
     for (uint32_t i = 0; i < ix.size(); ++i) every[i] = i;
     const std::array<uint32_t, 3> qs[] = {{1, 2, 3}, {10, 50, 200}, {399, 0, 7}, {42, 43, 44}};
     for (AnalogyMode m : {AnalogyMode::Add, AnalogyMode::Mul}) {
-      e.candidates = ix.size();
-      const SearchResults r = e.analogies(qs, m, {.k = 5});
+      const SearchResults r = e.analogies(qs, m, {.k = 5, .candidates = ix.size()});
       for (size_t q = 0; q < std::size(qs); ++q) {
         const auto want = brute(qs[q][0], qs[q][1], qs[q][2], m, every);
         ASSERT_EQ(r.of(q).size(), 5u);
@@ -313,10 +313,8 @@ TEST(Rerank, MatchesBruteForceFloatScores) {
         }
       }
       // C = 20: the float order of the ternary top 20 (taken with candidates = 0).
-      e.candidates = 0;
-      const SearchResults tern = e.analogies(qs, m, {.k = 20});
-      e.candidates = 20;
-      const SearchResults r20 = e.analogies(qs, m, {.k = 3});
+      const SearchResults tern = e.analogies(qs, m, {.k = 20, .candidates = 0});
+      const SearchResults r20 = e.analogies(qs, m, {.k = 3, .candidates = 20});
       for (size_t q = 0; q < std::size(qs); ++q) {
         std::vector<uint32_t> among;
         for (const Hit& h : tern.of(q)) among.push_back(h.id);
@@ -328,16 +326,16 @@ TEST(Rerank, MatchesBruteForceFloatScores) {
       }
     }
     // nearest and most_similar: exact cosines over the rows.
-    e.candidates = ix.size();
-    const auto near = e.nearest("w5", 3);
+    const SearchParams all{.k = 3, .candidates = ix.size()};
+    const auto near = e.nearest("w5", all);
     std::vector<Hit> want;
     for (uint32_t x = 0; x < ix.size(); ++x)
       if (x != 5) want.push_back({x, static_cast<float>(cos_d(rows[x], rows[5]))});
     std::sort(want.begin(), want.end(), better);
     for (size_t j = 0; j < 3; ++j) EXPECT_NEAR(near[j].score, want[j].score, 2e-5);
-    EXPECT_NEAR(e.similarity("w5", "w9"), cos_d(rows[5], rows[9]), 1e-6);
+    EXPECT_NEAR(e.similarity("w5", "w9", all), cos_d(rows[5], rows[9]), 1e-6);
     const std::string pos[] = {"w3", "w4"}, neg[] = {"w8"};
-    const auto ms = e.most_similar(pos, neg, 1);
+    const auto ms = e.most_similar(pos, neg, {.k = 1, .candidates = ix.size()});
     double best = -1e9;
     uint32_t best_id = 0;
     for (uint32_t x = 0; x < ix.size(); ++x) {
@@ -352,46 +350,47 @@ TEST(Rerank, MatchesBruteForceFloatScores) {
 TEST(Rerank, CandidatesZeroOrNoRowsIsTheTernarySearch) {
   const FloatVectors v = skewed_vectors(300, 32, 7);
   const QuantParams q{.method = Quantization::Rotated, .code_dims = 64};
-  const Index plain = Index::build(v, q, false);
+  const auto plain_p = std::make_shared<const Index>(Index::build(v, q, false));
+  const Index& plain = *plain_p;
   QuantParams qr = q;
   qr.rerank = Rerank::Int8;
-  const Index with_rows = Index::build(v, qr, false);
-  Engine a(plain), b(with_rows);
-  b.candidates = 0;
-  EXPECT_FALSE(a.reranks());
-  EXPECT_FALSE(b.reranks());
+  const auto with_rows_p = std::make_shared<const Index>(Index::build(v, qr, false));
+  const Index& with_rows = *with_rows_p;
+  Engine a(plain_p), b(with_rows_p);
+  const SearchParams none{.k = 10, .candidates = 0};
+  EXPECT_FALSE(a.reranks({}));
+  EXPECT_FALSE(b.reranks(none));
   const std::array<uint32_t, 3> qs[] = {{1, 2, 3}, {7, 8, 9}};
-  const SearchResults ra = a.analogies(qs, AnalogyMode::Add, {.k = 10}),
-                      rb = b.analogies(qs, AnalogyMode::Add, {.k = 10});
+  const SearchResults ra = a.analogies(qs, AnalogyMode::Add, {.k = 10}), rb = b.analogies(qs, AnalogyMode::Add, none);
   EXPECT_EQ(ra.hits, rb.hits);
-  EXPECT_EQ(a.similarity("w1", "w2"), b.similarity("w1", "w2"));
-  b.candidates = 10;
-  EXPECT_TRUE(b.reranks());
+  EXPECT_EQ(a.similarity("w1", "w2", {}), b.similarity("w1", "w2", none));
+  EXPECT_TRUE(b.reranks({.candidates = 10}));
 }
 
 TEST(Engine, NearestOfAFloatVector) {
   const FloatVectors v = skewed_vectors(300, 40, 8);
   for (const QuantParams& q : {QuantParams{}, QuantParams{.method = Quantization::Rotated, .rerank = Rerank::F16}}) {
-    const Index ix = Index::build(v, q, false);
-    Engine e(ix);
+    const auto ix_p = std::make_shared<const Index>(Index::build(v, q, false));
+    const Index& ix = *ix_p;
+    Engine e(ix_p);
     // A word's own vector finds the word; without rerank rows, exactly its ternary query.
-    const auto hits = e.nearest_float(v.row(17), 3);
+    const auto hits = e.nearest_vector(v.row(17), {.k = 3});
     ASSERT_FALSE(hits.empty());
     EXPECT_EQ(hits[0].word, "w17");
     if (q.rerank == Rerank::None) {
-      const auto t = e.nearest_vector(ix.trits(17), 3);
+      const auto t = e.nearest_trits(ix.trits(17), {.k = 3});
       ASSERT_EQ(t.size(), hits.size());
       for (size_t j = 0; j < t.size(); ++j) EXPECT_EQ(t[j].id, hits[j].id);
     } else {
       EXPECT_NEAR(hits[0].score, 1.0f, 1e-3);
     }
     const std::vector<float> short_v(39, 1.0f);
-    const std::string err = error_of([&] { e.nearest_float(short_v, 3); });
-    EXPECT_NE(err.find("has 39 values"), std::string::npos) << err;
-    EXPECT_NE(err.find("40 dims"), std::string::npos) << err;
+    const std::string err = error_of([&] { e.nearest_vector(short_v, {.k = 3}); });
+    EXPECT_NE(err.find("got 39"), std::string::npos) << err;
+    EXPECT_NE(err.find("1 x 40"), std::string::npos) << err;
     std::vector<float> nan_v(v.row(1).begin(), v.row(1).end());
     nan_v[3] = NAN;
-    EXPECT_NE(error_of([&] { e.nearest_float(nan_v, 3); }).find("not a finite number"), std::string::npos);
+    EXPECT_NE(error_of([&] { e.nearest_vector(nan_v, {.k = 3}); }).find("not a finite number"), std::string::npos);
   }
 }
 
@@ -429,11 +428,11 @@ TEST(QuantizationRealData, EveryModeKeepsItsAccuracy) {
     parse_quantization(c.quantization, q);
     q.threshold_factor = c.factor;
     q.rerank = c.rerank;
-    const Index ix = Index::build(v, q, float32 == 0);
-    Engine e(ix);
-    e.candidates = c.candidates;
+    const auto ix_p = std::make_shared<const Index>(Index::build(v, q, float32 == 0));
+    const Index& ix = *ix_p;
+    Engine e(ix_p);
     if (float32 == 0) float32 = 100 * eval_analogies(e, questions, {.use_float = true}).accuracy();
-    const AnalogyReport r = eval_analogies(e, questions, {});
+    const AnalogyReport r = eval_analogies(e, questions, {.candidates = c.candidates});
     const double acc = 100 * r.accuracy();
     EXPECT_EQ(r.answered, 15276u);
     EXPECT_GE(acc, c.pinned - 0.3) << c.quantization << " rerank " << rerank_name(c.rerank) << " C=" << c.candidates;

@@ -17,26 +17,20 @@ struct RandomCodes {
   uint32_t dims;
   size_t n;
   std::vector<int8_t> trits;
-  std::vector<uint64_t> codes;
-  std::vector<float> norms;
-  CodesView view() const {
-    const size_t np = padded_words(n);
-    return {dims, plane_words(dims), n, codes.data(), norms.data(), norms.data() + np};
-  }
+  std::shared_ptr<const Index> index;  // exactly these trits
 };
 
 RandomCodes make_codes(size_t n, uint32_t dims, std::mt19937_64& rng) {
-  RandomCodes r{dims, n, {}, std::vector<uint64_t>(code_words(n, dims), 0), std::vector<float>(2 * padded_words(n), 0)};
-  r.trits = igla::testing_util::random_trits(n * dims, rng, 0.55);
+  RandomCodes r{dims, n, igla::testing_util::random_trits(n * dims, rng, 0.55), nullptr};
   if (n > 3) std::fill(r.trits.begin() + 2 * dims, r.trits.begin() + 3 * dims, 0);  // an all-zero word
-  for (size_t i = 0; i < n; ++i) {
-    std::span<const int8_t> t(r.trits.data() + i * dims, dims);
-    pack_into_blocks(t, i, r.codes.data());
-    const uint32_t nnz = count_nonzero(t);
-    r.norms[i] = std::sqrt(float(nnz));
-    r.norms[padded_words(n) + i] = inv_norm_from_nnz(nnz);
-  }
+  r.index = index_of_trits(r.trits, n, dims);
   return r;
+}
+
+std::shared_ptr<const Searcher> cpu_searcher(const RandomCodes& rc, int threads = 0, const std::string& kernel = "") {
+  SearcherOptions o;
+  o.cpu = {.threads = threads, .kernel = kernel};
+  return make_searcher(rc.index, o);
 }
 
 void expect_same(const SearchResults& ref, const SearchResults& got, const std::string& what) {
@@ -110,7 +104,7 @@ TEST(Search, EveryKernelMatchesReferenceOnOddSizes) {
           const SearchResults ref = reference_search(rc.trits, n, dims, *batch, p);
           for (const auto& kname : kernel_names())
             for (int threads : {1, 2}) {
-              auto s = make_searcher(rc.view(), {.threads = threads, .kernel = kname});
+              auto s = cpu_searcher(rc, threads, kname);
               SearchResults got;
               s->search(*batch, p, got);
               expect_same(ref, got, kname + (batch == &fused ? " fused" : " general") + " dims=" + std::to_string(dims) +
@@ -138,7 +132,7 @@ TEST(Search, MultiTermSumAndCosMulMatchReference) {
         const SearchParams p{.k = k, .limit = limit};
         const SearchResults ref = reference_search(rc.trits, n, dims, batch, p);
         for (const auto& kname : kernel_names()) {
-          auto s = make_searcher(rc.view(), {.threads = 2, .kernel = kname});
+          auto s = cpu_searcher(rc, 2, kname);
           SearchResults got;
           s->search(batch, p, got);
           expect_same(ref, got, kname + (c == Combine::Sum ? " sum" : " cosmul") + " terms=" + std::to_string(terms) +
@@ -165,7 +159,7 @@ TEST(Search, LargeBatchWithManyGroupsMatchesReference) {
   const SearchParams p{.k = 7};
   const SearchResults ref = reference_search(rc.trits, n, dims, batch, p);
   for (const auto& kname : kernel_names()) {
-    auto s = make_searcher(rc.view(), {.threads = 2, .kernel = kname});
+    auto s = cpu_searcher(rc, 2, kname);
     SearchResults got;
     s->search(batch, p, got);
     expect_same(ref, got, kname + " batch=301");
@@ -199,7 +193,7 @@ TEST(Search, KernelSelection) {
 TEST(Search, DimensionMismatchIsAnError) {
   std::mt19937_64 rng(3);
   const RandomCodes rc = make_codes(10, 64, rng);
-  auto s = make_searcher(rc.view());
+  auto s = cpu_searcher(rc);
   QueryBatch b(65);
   b.add_nearest(std::vector<int8_t>(65, 1));
   SearchResults r;
