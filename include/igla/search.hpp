@@ -160,6 +160,10 @@ struct CudaOptions {
   int device = -1;       // CUDA device ordinal (-1: the current device)
   std::string path;      // batch path: "" (chosen per batch), "mma", "popc", "sort"
   bool device_rerank = true;  // rescore candidates on the GPU (rerank rows resident there)
+  // Where both the tensor-core (mma) and popcount paths can answer a batch, time both once per
+  // batch shape (size class, list length, limit) at first use and keep the faster, per index per
+  // GPU; false: a fixed rule (popc below 512 queries over an L2-resident vocabulary).
+  bool calibrate = true;
   // Tuning knobs for A/B runs (defaults are the measured best).
   int mma_mode = 0;
   int mma_max_stages = 6;

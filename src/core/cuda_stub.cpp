@@ -10,11 +10,19 @@ bool cuda_available(std::string* why) {
   return false;
 }
 
-std::unique_ptr<Searcher> make_cuda_searcher(const CodesView&, const SearcherOptions&) {
+std::shared_ptr<const Searcher> make_cuda_searcher(std::shared_ptr<const Index>, const SearcherOptions&) {
   std::string why;
   cuda_available(&why);
   throw Error("--device cuda: " + why);
 }
+
+std::shared_ptr<const Searcher> make_cuda_searcher_for_codes(const CodesView&, const CudaOptions&) {
+  std::string why;
+  cuda_available(&why);
+  throw Error("--device cuda: " + why);
+}
+
+std::string cuda_report(const Searcher&) { return {}; }
 
 }  // namespace igla
 #endif
