@@ -433,6 +433,11 @@ SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_
     else len = ((per_sm + 1) / 2 + kOnePass - 1) / kOnePass * kOnePass;
   }
   len = std::max<uint32_t>(256, (len + 255) / 256 * 256);
+  // The last CTA holds every split's list (and as many candidates) in shared memory: long lists
+  // (the default rerank's 50 candidates + exclusions) take fewer, longer splits so that fits.
+  const uint64_t max_splits = std::max<uint64_t>(1, kSingleMaxMergeKeys / static_cast<uint64_t>(std::max(K, 1)));
+  if (K > 32 && (L + len - 1) / len > max_splits)  // (K <= 32: the measured plans, unchanged)
+    len = static_cast<uint32_t>(((L + max_splits - 1) / max_splits + kOnePass - 1) / kOnePass * kOnePass);
   p.split_len = len;
   p.n_splits = static_cast<int>(std::max<uint32_t>(1, (L + len - 1) / len));
   const size_t list_cap = std::max<size_t>(static_cast<size_t>(p.n_splits) * K, kOnePass);
