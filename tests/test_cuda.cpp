@@ -457,7 +457,7 @@ QueryBatch word_queries(const Index& ix, const FloatVectors& fv, Combine c, size
   return b;
 }
 
-// The CPU answer: the exact ternary top-C without exclusions, rescored by rerank_hits (the rerank
+// The CPU answer: the exact ternary top-C without exclusions, rescored by rerank_query (the rerank
 // stage's arithmetic), queries without a float form passed through.
 SearchResults cpu_rerank(const Index& ix, const QueryBatch& b, const SearchParams& p) {
   std::vector<int8_t> vocab;
@@ -468,26 +468,14 @@ SearchResults cpu_rerank(const Index& ix, const QueryBatch& b, const SearchParam
   SearchParams pc = p;
   pc.k = std::max(p.candidates, p.k);
   const SearchResults cand = reference_search(vocab, ix.size(), ix.dims(), b, pc);
+  if (p.candidates == 0) return cand;
   SearchResults out;
-  out.k = p.k;
-  out.hits.assign(b.size() * p.k, Hit{0, 0.0f});
-  out.count.assign(b.size(), 0);
-  const uint32_t D = b.float_dims;
+  out.reset(b.size(), p.k);
   std::vector<Hit> best;
   for (size_t q = 0; q < b.size(); ++q) {
     const auto c = cand.of(q);
-    if (!b.has_float[q]) {
-      best.assign(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(std::min(p.k, c.size())));
-    } else {
-      FloatQuery fq;
-      fq.combine = b.combine;
-      const size_t t0 = b.term_offsets[q], t1 = b.term_offsets[q + 1];
-      fq.terms.assign(b.float_terms.begin() + static_cast<std::ptrdiff_t>(t0 * D),
-                      b.float_terms.begin() + static_cast<std::ptrdiff_t>(t1 * D));
-      fq.weights.assign(b.float_weights.begin() + static_cast<std::ptrdiff_t>(t0),
-                        b.float_weights.begin() + static_cast<std::ptrdiff_t>(t1));
-      rerank_hits(ix, fq, c, p.k, best);
-    }
+    if (b.has_float[q]) rerank_query(ix, b, q, c, p.k, best);
+    else best.assign(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(std::min(p.k, c.size())));
     std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<std::ptrdiff_t>(q * p.k));
     out.count[q] = static_cast<uint32_t>(best.size());
   }

@@ -252,27 +252,19 @@ QueryBatch nearest_float_batch(const Data& d, const std::vector<uint32_t>& ids, 
   return b;
 }
 
-// The host rerank (rerank_hits, the CPU stage's arithmetic) of GPU ternary candidates, on every core.
+// The host rerank (rerank_query, the CPU stage's arithmetic) of GPU ternary candidates, on every core.
 SearchResults host_rerank(const Index& ix, const QueryBatch& b, const SearchResults& cand, size_t k) {
   SearchResults out;
   out.k = k;
   out.hits.assign(b.size() * k, Hit{0, 0.0f});
   out.count.assign(b.size(), 0);
-  const uint32_t D = b.float_dims;
   const size_t T = std::max<size_t>(1, std::thread::hardware_concurrency());
   std::vector<std::thread> th;
   for (size_t t = 0; t < T; ++t)
     th.emplace_back([&, t] {
       std::vector<Hit> best;
       for (size_t q = b.size() * t / T; q < b.size() * (t + 1) / T; ++q) {
-        FloatQuery fq;
-        fq.combine = b.combine;
-        const size_t t0 = b.term_offsets[q], t1 = b.term_offsets[q + 1];
-        fq.terms.assign(b.float_terms.begin() + static_cast<std::ptrdiff_t>(t0 * D),
-                        b.float_terms.begin() + static_cast<std::ptrdiff_t>(t1 * D));
-        fq.weights.assign(b.float_weights.begin() + static_cast<std::ptrdiff_t>(t0),
-                          b.float_weights.begin() + static_cast<std::ptrdiff_t>(t1));
-        rerank_hits(ix, fq, cand.of(q), k, best);
+        rerank_query(ix, b, q, cand.of(q), k, best);
         std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<std::ptrdiff_t>(q * k));
         out.count[q] = static_cast<uint32_t>(best.size());
       }

@@ -15,7 +15,7 @@
 // (CudaOptions::single = "launch", or where the persistent grid cannot be resident at once, or
 // while a batch runs on the device), or where it does not fit the query parameter block, a replay
 // of a CUDA graph of the whole batch sequence (cached per shape). A reranked query of one gets its
-// candidates from those routes and is rescored on the host (rerank_hits: ~50 rows, microseconds).
+// candidates from those routes and is rescored on the host (rerank_query: ~50 rows, microseconds).
 //
 // Path choice for batches (CudaOptions::calibrate): where mma and popc can both answer, the first
 // batch of each shape (size class, list length, limit) runs a sub-batch on both, timed end to end,
@@ -400,28 +400,14 @@ class CudaSearcher final : public Searcher {
       throw Error("malformed QueryBatch: float form sizes");
   }
 
-  // The rerank stage of src/core/rerank.cpp over the candidates in cand (a query's float terms
-  // as the batch holds them: already unit vectors).
+  // The rerank stage's arithmetic (src/core/rerank.cpp, rerank_query) over the candidates in cand.
   void rerank_on_host(const QueryBatch& batch, const SearchResults& cand, SearchResults& out) const {
     const size_t n_q = batch.size(), k = out.k;
-    const uint32_t D = batch.float_dims;
     std::vector<Hit> best;
     for (size_t q = 0; q < n_q; ++q) {
       const auto c = cand.of(q);
-      if (!batch.has_float[q]) {
-        const size_t m = std::min(k, c.size());
-        std::copy(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(m), out.hits.begin() + static_cast<std::ptrdiff_t>(q * k));
-        out.count[q] = static_cast<uint32_t>(m);
-        continue;
-      }
-      FloatQuery fq;
-      fq.combine = batch.combine;
-      const size_t t0 = batch.term_offsets[q], t1 = batch.term_offsets[q + 1];
-      fq.terms.assign(batch.float_terms.begin() + static_cast<std::ptrdiff_t>(t0 * D),
-                      batch.float_terms.begin() + static_cast<std::ptrdiff_t>(t1 * D));
-      fq.weights.assign(batch.float_weights.begin() + static_cast<std::ptrdiff_t>(t0),
-                        batch.float_weights.begin() + static_cast<std::ptrdiff_t>(t1));
-      rerank_hits(*index_, fq, c, k, best);
+      if (batch.has_float[q]) rerank_query(*index_, batch, q, c, k, best);
+      else best.assign(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(std::min(k, c.size())));
       std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<std::ptrdiff_t>(q * k));
       out.count[q] = static_cast<uint32_t>(best.size());
     }
