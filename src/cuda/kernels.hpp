@@ -164,8 +164,11 @@ void single_prepare_attributes(size_t max_smem);
 // words over PCIe (one thread a word: the message arrives in one round trip) and forwards them,
 // tagged the same way, into `relay` (device memory, kBoxWords words), which the other CTAs' threads
 // poll in L2 (one thread a word again: no fence, no flag). Each CTA then runs the one-launch
-// kernel's body; the last one answers into the mapped result block as before. The kernel exits on kCmdStop or after idle_ns without a
-// message (the host restarts it lazily).
+// kernel's body; the last one answers into the mapped result block as before. The kernel exits on
+// kCmdStop or after idle_ns without a message (the host restarts it lazily). One such kernel runs
+// per GPU and belongs to the device, not to a searcher: src/cuda/device.hpp (OneQueryKernel) says
+// who posts to it, who stops it (work that needs the SMs: batches, one-launch queries, frees) and
+// that no searcher stops it for a reason of its own.
 constexpr int kSingleArgWords = static_cast<int>(sizeof(SingleArgs) / 4);
 constexpr int kBoxWords = kSingleArgWords + 1;
 constexpr uint32_t kCmdQuery = 0, kCmdStop = 1;
