@@ -302,6 +302,36 @@ TEST_F(Cuda, OneQueryShapes) {
   }
 }
 
+// One query with a list past 32 keys whose last CTA's merge sees more equal-scored candidates than
+// its shared memory holds (weight 0: every score 0, ranked by id; 118 splits of 256 words x 53
+// keys): the exact K-th key by binary search. Also on the default split and the launch route.
+TEST_F(Cuda, OneQueryLongListsWithTies) {
+  std::mt19937_64 rng(41);
+  const Vocab v = make_vocab(30011, 300, rng);
+  for (uint32_t split : {256u, 0u}) {
+    for (const char* route : {"", "launch"}) {
+      CudaOptions o;
+      o.single_split = split;
+      o.single = route;
+      auto s = make_cuda_searcher_for_codes(v.view(), o);
+      for (int i = 0; i < 8; ++i) {
+        auto q = random_query(v, rng);
+        std::vector<uint32_t> ex;
+        for (int e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
+        const float w = i % 2 ? 0.0f : inv_of(q);
+        QueryBatch b(v.dims);
+        b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
+        SearchParams p;
+        p.k = i % 3 == 0 ? 61 : 50;
+        const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
+        expect_same(want, s->search(b, p),
+                    "split=" + std::to_string(split) + " route=" + route + " query " + std::to_string(i));
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
 // The persistent one-query kernel (the default one-query route): single queries of changing
 // shapes (one-term nearest, 3-term Sum, 3CosMul, k, limit, exclusions: each a restart of the
 // kernel's form or grid) interleaved with batches through the same searcher (each stops the

@@ -30,6 +30,7 @@ FAIL=0
 say "# igla GPU run (v2) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm,power.limit --format=csv 2>&1 | tee -a "$LOG"
 nproc | sed 's/^/# host cores: /' | tee -a "$LOG"
+if [ -f "$HERE/bin.tar.xz" ] && [ ! -x "$HERE/igla_tests" ]; then tar xJf "$HERE/bin.tar.xz" -C "$HERE" || { say "FAIL: unpacking the binaries"; exit 1; }; fi
 if [ -f "$IX.xz" ] && [ ! -f "$IX" ]; then xz -d -T0 -k "$IX.xz" || { say "FAIL: unpacking the index"; exit 1; }; fi
 ls -la "$HERE/data" | tee -a "$LOG"
 

@@ -16,13 +16,17 @@ SRC_IX=${2:-$HOME/.cache/igla/glove-100d.igla}
 QS=${QUESTIONS:-$ROOT/../../shared/data/questions-words.txt}
 [ -f "$QS" ] || QS=/work/shared/data/questions-words.txt
 rm -rf "$DEST"
-mkdir -p "$DEST/lib" "$DEST/data"
-cp "$B/igla" "$B/tests/igla_tests" "$B/igla_cuda_bench" "$DEST/"
-strip "$DEST/igla" "$DEST/igla_tests" "$DEST/igla_cuda_bench"
-for bin in "$DEST/igla" "$DEST/igla_tests" "$DEST/igla_cuda_bench"; do
+mkdir -p "$DEST/data"
+BT=$(mktemp -d)
+mkdir -p "$BT/lib"
+cp "$B/igla" "$B/tests/igla_tests" "$B/igla_cuda_bench" "$BT/"
+strip "$BT/igla" "$BT/igla_tests" "$BT/igla_cuda_bench"
+for bin in "$BT/igla" "$BT/igla_tests" "$BT/igla_cuda_bench"; do
   ldd "$bin" | awk '/=> \//{print $3}' | grep -v -E '/(libc|libm|libgcc_s|libstdc\+\+|libpthread|libdl|librt)\.so' \
-    | xargs -r -I{} cp -L {} "$DEST/lib/"
+    | xargs -r -I{} cp -L {} "$BT/lib/"
 done
+tar cf - -C "$BT" . | xz -T2 -6 > "$DEST/bin.tar.xz"  # the 64 MiB carry limit: binaries + libs ~10 MB packed
+rm -rf "$BT"
 cp "$ROOT/scripts/gpu/run_v2.sh" "$DEST/"
 cp "$QS" "$DEST/data/"
 TMP=$(mktemp -d)
