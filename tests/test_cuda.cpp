@@ -302,9 +302,9 @@ TEST_F(Cuda, OneQueryShapes) {
   }
 }
 
-// One query with a list past 32 keys whose last CTA's merge sees more equal-scored candidates than
-// its shared memory holds (weight 0: every score 0, ranked by id; 118 splits of 256 words x 53
-// keys): the exact K-th key by binary search. Also on the default split and the launch route.
+// One query with lists past 32 keys and equal scores (weight 0: every score 0, ranked by id) over
+// many splits (a split of 256 words asked for: single_plan lengthens it so that the last CTA's
+// merge fits shared memory), on the default split, and on the launch route.
 TEST_F(Cuda, OneQueryLongListsWithTies) {
   std::mt19937_64 rng(41);
   const Vocab v = make_vocab(30011, 300, rng);

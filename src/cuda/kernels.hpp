@@ -127,6 +127,7 @@ void popc_prepare_attributes(size_t max_smem);
 constexpr int kSingleMaxTerms = 6;
 constexpr int kSingleMaxExcl = 16;
 constexpr int kSinglePlaneWords = 48;  // T * 2W uint64 words of query bitplanes
+constexpr uint32_t kSingleMaxMergeKeys = 6144;  // splits x K merged by the last CTA (96 KB with candidates)
 struct SingleArgs {
   const uint64_t* codes = nullptr;
   const float* inv = nullptr;

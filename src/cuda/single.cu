@@ -29,25 +29,14 @@ namespace {
 constexpr int kSingleThreads = 256;
 constexpr int kSingleWarps = kSingleThreads / 32;
 constexpr int kSingleUnroll = 4;  // words per thread scored before their keys are selected
-constexpr int kSingleCandCap = 4096;  // K > 32: candidates of the last CTA's merge in shared memory
 
 struct SelectShared {
   unsigned long long bound;
   int n_cand;
-  int count;
 };
 
-// kGlobal: the lists are other CTAs' (global memory, read through L2 with __ldcg: this SM's L1
-// may hold stale lines from an earlier query of the persistent kernel). cand holds cand_cap keys;
-// when more keys pass the bound (many equal scores), the exact K-th largest key is found by a
-// binary search over counts and exactly the K keys >= it are taken (slow, rare, exact).
-template <bool kGlobal>
 __device__ __forceinline__ void select_lists(const uint64_t* lists, int n, int len, int K, uint64_t* cand,
-                                             int cand_cap, uint64_t* out, SelectShared& ss) {
-  auto ld = [](const uint64_t* p) -> uint64_t {
-    if constexpr (kGlobal) return __ldcg(reinterpret_cast<const unsigned long long*>(p));
-    else return *p;
-  };
+                                             uint64_t* out, SelectShared& ss) {
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   // Entry j of each list (j = 0 for K <= 32, 1 for K <= 64): the m-th best of a group's entries j,
   // m = ceil(K / (j + 1)), has m lists with j + 1 keys each at least as high: >= K keys.
@@ -55,7 +44,7 @@ __device__ __forceinline__ void select_lists(const uint64_t* lists, int n, int l
   for (int g = static_cast<int>(warp) * 32; g < n; g += kSingleThreads) {  // warp-uniform
     // The m-th best score word of the group's entries j: at least K keys are >= (it << 32).
     const int l = g + static_cast<int>(lane);
-    uint32_t h = l < n && j_ent < len ? static_cast<uint32_t>(ld(lists + static_cast<size_t>(l) * len + j_ent) >> 32) : 0;
+    uint32_t h = l < n && j_ent < len ? static_cast<uint32_t>(lists[static_cast<size_t>(l) * len + j_ent] >> 32) : 0;
 #pragma unroll
     for (int k = 2; k <= 32; k <<= 1) {  // bitonic sort, descending across lanes
 #pragma unroll
@@ -68,44 +57,20 @@ __device__ __forceinline__ void select_lists(const uint64_t* lists, int n, int l
       atomicMax(&ss.bound, static_cast<unsigned long long>(h) << 32);
   }
   __syncthreads();
-  uint64_t b = ss.bound ? ss.bound : 1;  // no group with K heads: every key
+  const uint64_t b = ss.bound ? ss.bound : 1;  // no group with K heads: every key
   const int total = n * len;
-  auto collect = [&](uint64_t bound) {
-    for (int i0 = static_cast<int>(warp) * 32; i0 < total; i0 += kSingleThreads) {  // warp-uniform
-      const int i = i0 + static_cast<int>(lane);
-      const uint64_t c = i < total ? ld(lists + i) : 0;
-      const bool take = c >= bound;
-      const unsigned mask = __ballot_sync(kFull, take);
-      if (!mask) continue;
-      int at = 0;
-      if (lane == 0) at = atomicAdd(&ss.n_cand, __popc(mask));  // one atomic a warp
-      at = __shfl_sync(kFull, at, 0);
-      const int pos = at + __popc(mask & ((1u << lane) - 1u));
-      if (take && pos < cand_cap) cand[pos] = c;
-    }
-    __syncthreads();
-  };
-  collect(b);
-  if (ss.n_cand > cand_cap) {  // block-uniform (read after the barrier)
-    // The largest key x with at least K keys >= x: the exact K-th largest (keys are unique).
-    uint64_t lo = b, hi = ~0ull;
-    while (lo < hi) {
-      const uint64_t mid = lo + (hi - lo + 1) / 2;
-      __syncthreads();
-      if (threadIdx.x == 0) ss.count = 0;
-      __syncthreads();
-      int c = 0;
-      for (int i = static_cast<int>(threadIdx.x); i < total; i += kSingleThreads) c += ld(lists + i) >= mid;
-      if (c) atomicAdd(&ss.count, c);
-      __syncthreads();
-      if (ss.count >= K) lo = mid;
-      else hi = mid - 1;
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) ss.n_cand = 0;
-    __syncthreads();
-    collect(lo);
+  for (int i0 = static_cast<int>(warp) * 32; i0 < total; i0 += kSingleThreads) {  // warp-uniform
+    const int i = i0 + static_cast<int>(lane);
+    const uint64_t c = i < total ? lists[i] : 0;
+    const bool take = c >= b;
+    const unsigned mask = __ballot_sync(kFull, take);
+    if (!mask) continue;
+    int at = 0;
+    if (lane == 0) at = atomicAdd(&ss.n_cand, __popc(mask));  // one atomic a warp
+    at = __shfl_sync(kFull, at, 0);
+    if (take) cand[at + __popc(mask & ((1u << lane) - 1u))] = c;
   }
+  __syncthreads();
   const int m = ss.n_cand;
   for (int i = m + static_cast<int>(threadIdx.x); i < K; i += kSingleThreads) out[i] = 0;  // ranks < m are written below
   for (int i = static_cast<int>(threadIdx.x); i < m; i += kSingleThreads) {
@@ -167,13 +132,9 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
   const uint32_t n_planes = kW ? 0u : static_cast<uint32_t>(a.T) * 2 * W;
   uint64_t* qp = sm;
   float* ws = reinterpret_cast<float*>(sm + n_planes);
-  // Then: lists (K <= 32: max(n_splits * K, kSingleThreads * kSingleUnroll) keys and as many
-  // candidates; K > 32: this CTA's kSingleThreads * kSingleUnroll keys and kSingleCandCap
-  // candidates, the splits' lists read from global memory by the last CTA: single_plan).
-  const bool long_lists = a.K > 32;
+  // Then: lists (max(n_splits * K, kSingleThreads * kSingleUnroll) keys) and as many candidates.
   uint64_t* lists = sm + (kW ? 0u : n_planes + (static_cast<uint32_t>(a.T) + 1) / 2);
-  const int list_cap = long_lists ? kSingleThreads * kSingleUnroll : max(a.n_splits * a.K, kSingleThreads * kSingleUnroll);
-  const int cand_cap = long_lists ? kSingleCandCap : list_cap;
+  const int list_cap = max(a.n_splits * a.K, kSingleThreads * kSingleUnroll);
   uint64_t* cand = lists + list_cap;
   if constexpr (kW == 0) {
     for (uint32_t i = threadIdx.x; i < n_planes; i += kSingleThreads) qp[i] = a.planes[i];
@@ -243,8 +204,8 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
   if (a.mode == 4) tr[0] = trace_clock();
   if (!one_pass) list.store(lists + warp * a.K);
   __syncthreads();
-  if (one_pass) select_lists<false>(lists, kSingleThreads, kSingleUnroll, a.K, cand, cand_cap, best, ss);
-  else select_lists<false>(lists, kSingleWarps, a.K, a.K, cand, cand_cap, best, ss);
+  if (one_pass) select_lists(lists, kSingleThreads, kSingleUnroll, a.K, cand, best, ss);
+  else select_lists(lists, kSingleWarps, a.K, a.K, cand, best, ss);
   if (a.mode == 4) tr[1] = trace_clock();
   if (a.n_splits > 1) {
     if (threadIdx.x < static_cast<unsigned>(a.K)) a.partial[static_cast<size_t>(split) * a.K + threadIdx.x] = best[threadIdx.x];
@@ -254,11 +215,7 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
     __syncthreads();
     if (!last) return;  // the other CTAs fenced their lists before counting; read them from L2 (__ldcg)
     if (a.mode == 4) tr[2] = trace_clock();
-    if (a.mode != 3 && long_lists) {  // the splits' lists straight from L2 (they do not fit shared memory)
-      if (a.mode == 4) tr[3] = trace_clock();
-      select_lists<true>(a.partial, a.n_splits, a.K, a.K, cand, cand_cap, best, ss);
-      if (a.mode == 4) tr[4] = trace_clock();
-    } else if (a.mode != 3) {  // mode 3 (timing only): the last CTA's own list stands for the merge
+    if (a.mode != 3) {  // mode 3 (timing only): the last CTA's own list stands for the merge
       const int total = a.n_splits * a.K;
       constexpr int kBatch = 8;  // loads in flight per thread
       for (int i0 = 0; i0 < total; i0 += kBatch * kSingleThreads) {
@@ -276,7 +233,7 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
       }
       __syncthreads();
       if (a.mode == 4) tr[3] = trace_clock();
-      select_lists<false>(lists, a.n_splits, a.K, a.K, cand, cand_cap, best, ss);
+      select_lists(lists, a.n_splits, a.K, a.K, cand, best, ss);
       if (a.mode == 4) tr[4] = trace_clock();
     }
     if (threadIdx.x == 0) *a.counter = 0;
@@ -476,14 +433,15 @@ SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_
     else len = ((per_sm + 1) / 2 + kOnePass - 1) / kOnePass * kOnePass;
   }
   len = std::max<uint32_t>(256, (len + 255) / 256 * 256);
+  // The last CTA holds every split's list (and as many candidates) in shared memory: long lists
+  // (the default rerank's 50 candidates + exclusions) take fewer, longer splits so that fits.
+  const uint64_t max_splits = std::max<uint64_t>(1, kSingleMaxMergeKeys / static_cast<uint64_t>(std::max(K, 1)));
+  if (K > 32 && (L + len - 1) / len > max_splits)  // (K <= 32: the measured plans, unchanged)
+    len = static_cast<uint32_t>(((L + max_splits - 1) / max_splits + kOnePass - 1) / kOnePass * kOnePass);
   p.split_len = len;
   p.n_splits = static_cast<int>(std::max<uint32_t>(1, (L + len - 1) / len));
-  // K <= 32: the last CTA copies every split's list into shared memory (and as many candidates);
-  // K > 32 (the default rerank's 50 candidates + exclusions): it reads them from L2, and shared
-  // memory holds this CTA's keys and kSingleCandCap candidates (single_body).
-  const size_t list_cap = K > 32 ? kOnePass : std::max<size_t>(static_cast<size_t>(p.n_splits) * K, kOnePass);
-  const size_t cand_cap = K > 32 ? kSingleCandCap : list_cap;
-  p.smem = (static_cast<size_t>(T) * 2 * ix.W + (T + 1) / 2) * 8 + (list_cap + cand_cap) * 8 + 16;
+  const size_t list_cap = std::max<size_t>(static_cast<size_t>(p.n_splits) * K, kOnePass);
+  p.smem = (static_cast<size_t>(T) * 2 * ix.W + (T + 1) / 2) * 8 + 2 * list_cap * 8 + 16;
   return p;
 }
 
