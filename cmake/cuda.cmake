@@ -46,8 +46,8 @@ if(IGLA_HAVE_CUDA)
   target_compile_options(igla PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-fmad=false -Xcompiler=-Wall,-Wextra,-ffp-contract=off -Xptxas=-warn-spills>)
   # Timing driver for scripts/gpu/run_all.sh (not installed; needs a GPU to run).
-  add_executable(igla_cuda_bench ${PROJECT_SOURCE_DIR}/scripts/gpu/cuda_bench.cpp)
-  target_include_directories(igla_cuda_bench PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  add_executable(igla_cuda_bench ${PROJECT_SOURCE_DIR}/scripts/gpu/cuda_bench.cpp ${PROJECT_SOURCE_DIR}/tools/igla/cuda_env.cpp)
+  target_include_directories(igla_cuda_bench PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tools/igla)
   target_link_libraries(igla_cuda_bench PRIVATE igla)
   message(STATUS "igla: CUDA backend enabled (${CMAKE_CUDA_COMPILER}, arch ${IGLA_CUDA_ARCHITECTURES})")
 else()

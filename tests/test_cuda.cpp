@@ -3,6 +3,7 @@
 // automatic choice. Skips, saying why, where no usable GPU is present (CI has none).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -15,8 +16,11 @@
 #include <vector>
 
 #include "core/backends.hpp"
+#include "core/rerank.hpp"
+#include "igla/index.hpp"
 #include "igla/search.hpp"
 #include "igla/ternary.hpp"
+#include "test_util.hpp"
 
 namespace {
 
@@ -30,7 +34,6 @@ struct Vocab {
   std::vector<int8_t> trits;  // n * dims
   std::vector<uint64_t> codes;
   std::vector<float> norms, inv;
-  std::shared_ptr<const Index> index;  // exactly these trits
   CodesView view() const {
     CodesView v;
     v.dims = dims;
@@ -60,7 +63,6 @@ Vocab make_vocab(size_t n, uint32_t dims, std::mt19937_64& rng, double p_nz = 0.
       v.trits[i * dims + d] = t;
     }
   }
-  v.index = index_of_trits(v.trits, n, dims);
   const size_t np = padded_words(n);
   v.codes.assign(code_words(n, dims), 0);
   v.norms.assign(np, 0.0f);
@@ -124,13 +126,12 @@ class Cuda : public ::testing::Test {
     if (!cuda_available(&why)) GTEST_SKIP() << "CUDA backend not usable here: " << why;
   }
   // One searcher per path (automatic choice, mma, popc, sort) over v.
-  void use(const Vocab& v) {
+  void use(const Vocab& v, CudaOptions base = {}) {
     searchers_.clear();
     for (const char* path : kPaths) {
-      SearcherOptions o;
-      o.backend = "cuda";
-      o.cuda.path = path;
-      searchers_.push_back(make_cuda_searcher(v.index, o));
+      CudaOptions o = base;
+      o.path = path;
+      searchers_.push_back(make_cuda_searcher_for_codes(v.view(), o));
     }
   }
   void check_all(const Vocab& v, const QueryBatch& b, const SearchParams& p, const std::string& what) {
@@ -157,7 +158,7 @@ TEST_F(Cuda, NearestOddSizes) {
           auto q = random_query(v, rng);
           b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{inv_of(q)});
         }
-        for (size_t k : {size_t{1}, size_t{10}, size_t{32}, size_t{33}, n + 5}) {
+        for (size_t k : {size_t{1}, size_t{10}, size_t{32}, size_t{33}, size_t{53}, size_t{64}, size_t{65}, n + 5}) {
           SearchParams p;
           p.k = k;
           check_all(v, b, p,
@@ -187,7 +188,7 @@ TEST_F(Cuda, LimitExclusionsAndOddWeights) {
       b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
     }
     for (size_t limit : {size_t{0}, size_t{1}, size_t{77}, size_t{4096}}) {
-      for (size_t k : {size_t{3}, size_t{10}, size_t{29}, size_t{40}}) {
+      for (size_t k : {size_t{3}, size_t{10}, size_t{29}, size_t{40}, size_t{50}, size_t{61}}) {
         SearchParams p;
         p.k = k;
         p.limit = limit;
@@ -223,10 +224,10 @@ TEST_F(Cuda, MultiTermSumAndCosMul) {
                                     static_cast<uint32_t>(rng() % v.n)};
         b.add_query(terms, w, ex);
       }
-      for (size_t k : {size_t{1}, size_t{10}, size_t{40}}) {
+      for (size_t k : {size_t{1}, size_t{10}, size_t{40}, size_t{50}}) {
         SearchParams p;
         p.k = k;
-        p.limit = (k == 10) ? 2000 : 0;
+        p.limit = (k == 10 || k == 50) ? 2000 : 0;
         check_all(v, b, p,
                   std::string(c == Combine::Sum ? "sum" : "cosmul") + " dims=" + std::to_string(dims) +
                       " k=" + std::to_string(k));
@@ -241,9 +242,7 @@ TEST_F(Cuda, MultiTermSumAndCosMul) {
 TEST_F(Cuda, OneQueryGraphReplays) {
   std::mt19937_64 rng(5);
   const Vocab v = make_vocab(20011, 300, rng);
-  SearcherOptions o;
-  o.backend = "cuda";
-  auto s = make_cuda_searcher(v.index, o);
+  auto s = make_cuda_searcher_for_codes(v.view(), CudaOptions{});
   for (int i = 0; i < 60; ++i) {
     auto q = random_query(v, rng);
     std::vector<uint32_t> ex;
@@ -264,17 +263,17 @@ TEST_F(Cuda, OneQueryGraphReplays) {
 // kernel's specialised form), several terms and 3CosMul (its generic form), limits, exclusions,
 // k past the vocabulary, and queries too wide for the launch parameters (the graph route), with
 // batches through the same searcher in between.
-// Split sizes (IGLA_CUDA_SINGLE_SPLIT, read at searcher creation): automatic (one pass of 4 words
-// a thread), 256 (one word a thread), 2048 (several passes, warp lists).
+// Split sizes (CudaOptions::single_split): automatic (one pass of 4 words a thread), 256 (one word
+// a thread), 2048 (several passes, warp lists). k up to 50 with exclusions: lists past 32 keys.
 TEST_F(Cuda, OneQueryShapes) {
   std::mt19937_64 rng(11);
   for (const char* split : {"", "256", "2048"})
   for (uint32_t dims : {64u, 100u, 300u, 1400u}) {
     if (split[0] && dims != 300) continue;
     const Vocab v = make_vocab(dims == 1400 ? 3001 : 30011, dims, rng);
-    if (split[0]) setenv("IGLA_CUDA_SINGLE_SPLIT", split, 1);
-    use(v);
-    unsetenv("IGLA_CUDA_SINGLE_SPLIT");
+    CudaOptions o;
+    o.single_split = static_cast<uint32_t>(std::atoi(split));
+    use(v, o);
     for (int i = 0; i < 24; ++i) {
       const Combine c = i % 4 == 3 ? Combine::CosMul : Combine::Sum;
       QueryBatch b(dims, c);
@@ -295,7 +294,7 @@ TEST_F(Cuda, OneQueryShapes) {
         b.add_query(terms, w, ex);
       }
       SearchParams p;
-      p.k = i % 5 == 4 ? 31 : (i % 2 ? 10 : 1);
+      p.k = i % 5 == 4 ? 31 : i % 5 == 2 ? 50 : (i % 2 ? 10 : 1);
       p.limit = i % 6 == 5 ? 777 : 0;
       check_all(v, b, p, "split=" + std::string(split) + " dims=" + std::to_string(dims) + " query " + std::to_string(i));
       if (HasFatalFailure()) return;
@@ -303,22 +302,48 @@ TEST_F(Cuda, OneQueryShapes) {
   }
 }
 
+// One query with lists past 32 keys and equal scores (weight 0: every score 0, ranked by id) over
+// many splits (a split of 256 words asked for: single_plan lengthens it so that the last CTA's
+// merge fits shared memory), on the default split, and on the launch route.
+TEST_F(Cuda, OneQueryLongListsWithTies) {
+  std::mt19937_64 rng(41);
+  const Vocab v = make_vocab(30011, 300, rng);
+  for (uint32_t split : {256u, 0u}) {
+    for (const char* route : {"", "launch"}) {
+      CudaOptions o;
+      o.single_split = split;
+      o.single = route;
+      auto s = make_cuda_searcher_for_codes(v.view(), o);
+      for (int i = 0; i < 8; ++i) {
+        auto q = random_query(v, rng);
+        std::vector<uint32_t> ex;
+        for (int e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
+        const float w = i % 2 ? 0.0f : inv_of(q);
+        QueryBatch b(v.dims);
+        b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
+        SearchParams p;
+        p.k = i % 3 == 0 ? 61 : 50;
+        const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
+        expect_same(want, s->search(b, p),
+                    "split=" + std::to_string(split) + " route=" + route + " query " + std::to_string(i));
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
 // The persistent one-query kernel (the default one-query route): single queries of changing
 // shapes (one-term nearest, 3-term Sum, 3CosMul, k, limit, exclusions: each a restart of the
 // kernel's form or grid) interleaved with batches through the same searcher (each stops the
-// kernel), with a second searcher taking turns (one persistent kernel a process: each takes it
-// from the other), searcher destruction and recreation, idle exits of the kernel (short idle
+// kernel), with a second searcher taking turns (one persistent kernel a device, shared by both),
+// searcher destruction and recreation, idle exits of the kernel (short idle
 // limit) with the host restarting it, and an idle exit racing a query (the host restarts it on
 // the same message). Every result against the reference.
 TEST_F(Cuda, PersistentOneQuery) {
   std::mt19937_64 rng(23);
   const Vocab v = make_vocab(30011, 300, rng);
   const Vocab v2 = make_vocab(20011, 100, rng);
-  auto make = [](const Vocab& voc) {
-    SearcherOptions o;
-    o.backend = "cuda";
-    return make_cuda_searcher(voc.index, o);
-  };
+  auto make = [](const Vocab& voc, CudaOptions o = {}) { return make_cuda_searcher_for_codes(voc.view(), o); };
   auto one = [&](const Searcher& s, const Vocab& voc, int i, const std::string& what) {
     const Combine c = i % 7 == 6 ? Combine::CosMul : Combine::Sum;
     QueryBatch b(voc.dims, c);
@@ -334,7 +359,7 @@ TEST_F(Cuda, PersistentOneQuery) {
     for (int e = 0; e < i % 3; ++e) ex.push_back(static_cast<uint32_t>(rng() % voc.n));
     b.add_query(terms, w, ex);
     SearchParams p;
-    p.k = i % 5 == 4 ? 31 : 10;
+    p.k = i % 5 == 4 ? 31 : i % 5 == 2 ? 50 : 10;
     p.limit = i % 11 == 10 ? 4097 : 0;
     const SearchResults want = reference_search(voc.trits, voc.n, voc.dims, b, p);
     SearchResults got;
@@ -395,12 +420,11 @@ TEST_F(Cuda, PersistentOneQuery) {
   // (sleeps of 50 ms), or, told not to (host limit 1 min), finds it gone while waiting for the
   // answer and restarts it on the pending message.
   for (const char* host_ms : {"", "60000"}) {
-    setenv("IGLA_CUDA_PERSIST_IDLE_MS", "30", 1);
-    if (host_ms[0]) setenv("IGLA_CUDA_PERSIST_HOST_IDLE_MS", host_ms, 1);
+    CudaOptions o;
+    o.persist_idle_ms = 30;
+    if (host_ms[0]) o.persist_host_idle_ms = std::atof(host_ms);
     s1.reset();
-    s1 = make(v);
-    unsetenv("IGLA_CUDA_PERSIST_IDLE_MS");
-    unsetenv("IGLA_CUDA_PERSIST_HOST_IDLE_MS");
+    s1 = make(v, o);
     for (int i = 0; i < 6; ++i) {
       one(*s1, v, i % 2, std::string("idle exits host_ms=") + host_ms);
       if (HasFatalFailure()) return;
@@ -408,13 +432,187 @@ TEST_F(Cuda, PersistentOneQuery) {
     }
   }
   // The one-launch route still answers (IGLA_CUDA_SINGLE=launch) next to a persistent searcher.
-  setenv("IGLA_CUDA_SINGLE", "launch", 1);
-  auto s3 = make(v);
-  unsetenv("IGLA_CUDA_SINGLE");
+  CudaOptions launch;
+  launch.single = "launch";
+  auto s3 = make(v, launch);
   for (int i = 0; i < 6; ++i) {
     one(i % 2 ? *s3 : *s1, v, i, i % 2 ? "launch route" : "persistent next to launch");
     if (HasFatalFailure()) return;
   }
+}
+
+// The count after `label` in a cuda_report line ("... 12 stops ..." -> 12 for "stops").
+unsigned long long report_count(const std::string& report, const std::string& label) {
+  const size_t at = report.find(" " + label);
+  if (at == std::string::npos) return ~0ull;
+  size_t b = report.rfind(' ', at - 1);
+  return std::stoull(report.substr(b + 1, at - b - 1));
+}
+
+// An in-memory index of random float vectors (rotated codes + rerank rows of `kind`).
+std::shared_ptr<const Index> rerank_index(size_t n, uint32_t dims, Rerank kind, uint64_t seed) {
+  const FloatVectors fv = testing_util::random_vectors(n, dims, seed);
+  QuantParams q;
+  q.method = Quantization::Rotated;
+  q.threshold_factor = default_threshold_factor(Quantization::Rotated);
+  q.rerank = kind;
+  return std::make_shared<const Index>(Index::build(fv, q, false));
+}
+
+// Queries with a float form made of vocabulary words' vectors: nearest (1 term), 3CosAdd (3 terms,
+// exclusions), 3CosMul, and some without a float form (pass-through).
+QueryBatch word_queries(const Index& ix, const FloatVectors& fv, Combine c, size_t nq, std::mt19937_64& rng) {
+  QueryBatch b(ix.dims(), c);
+  for (size_t i = 0; i < nq; ++i) {
+    const size_t nt = c == Combine::CosMul ? 3 : (i % 3 == 0 ? 1 : 3);
+    std::vector<std::vector<int8_t>> tr;
+    std::vector<std::span<const float>> fl;
+    std::vector<float> w, fw;
+    std::vector<uint32_t> ex;
+    for (size_t t = 0; t < nt; ++t) {
+      const uint32_t id = static_cast<uint32_t>(rng() % ix.size());
+      tr.push_back(ix.trits(id));
+      fl.push_back(fv.row(id));
+      uint32_t nnz = 0;
+      for (int8_t x : tr.back()) nnz += x != 0;
+      const float sign = (c == Combine::Sum && t == 1) ? -1.0f : 1.0f;
+      w.push_back(sign * inv_norm_from_nnz(nnz));
+      fw.push_back(c == Combine::CosMul ? 1.0f : sign);
+      ex.push_back(id);
+    }
+    std::vector<std::span<const int8_t>> terms(tr.begin(), tr.end());
+    if (i % 7 == 6) b.add_query(terms, w, ex);  // no float form
+    else b.add_query(terms, w, fl, fw, ex);
+  }
+  return b;
+}
+
+// The CPU answer: the exact ternary top-C without exclusions, rescored by rerank_query (the rerank
+// stage's arithmetic), queries without a float form passed through.
+SearchResults cpu_rerank(const Index& ix, const QueryBatch& b, const SearchParams& p) {
+  std::vector<int8_t> vocab;
+  for (size_t i = 0; i < ix.size(); ++i) {
+    const auto t = ix.trits(i);
+    vocab.insert(vocab.end(), t.begin(), t.end());
+  }
+  SearchParams pc = p;
+  pc.k = std::max(p.candidates, p.k);
+  const SearchResults cand = reference_search(vocab, ix.size(), ix.dims(), b, pc);
+  if (p.candidates == 0) return cand;
+  SearchResults out;
+  out.reset(b.size(), p.k);
+  std::vector<Hit> best;
+  for (size_t q = 0; q < b.size(); ++q) {
+    const auto c = cand.of(q);
+    if (b.has_float[q]) rerank_query(ix, b, q, c, p.k, best);
+    else best.assign(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(std::min(p.k, c.size())));
+    std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<std::ptrdiff_t>(q * p.k));
+    out.count[q] = static_cast<uint32_t>(best.size());
+  }
+  return out;
+}
+
+// Rerank on the device: bit for bit the CPU rerank of the exact candidates, int8 and float16
+// rows, odd float dims (the fdot tail), nearest / 3CosAdd / 3CosMul, batches (device rerank on
+// each path) and single queries (host rerank of the one-query kernel's candidates).
+TEST_F(Cuda, RerankOnDeviceMatchesCpu) {
+  std::mt19937_64 rng(31);
+  for (Rerank kind : {Rerank::Int8, Rerank::F16}) {
+    for (uint32_t fdims : {100u, 37u}) {
+      const uint64_t seed = 77 + fdims;
+      auto ix = rerank_index(4099, fdims, kind, seed);
+      const FloatVectors fv = testing_util::random_vectors(4099, fdims, seed);
+      for (const char* path : kPaths) {
+        SearcherOptions o;
+        o.backend = "cuda";
+        o.cuda.path = path;
+        auto s = make_cuda_searcher(ix, o);
+        ASSERT_TRUE(s->capabilities().reranks);
+        EXPECT_GE(s->capabilities().max_fast_k, size_t{64});
+        for (Combine c : {Combine::Sum, Combine::CosMul}) {
+          for (size_t nq : {size_t{1}, size_t{3}, size_t{200}}) {
+            const QueryBatch b = word_queries(*ix, fv, c, nq, rng);
+            for (size_t cands : {size_t{0}, size_t{5}, size_t{50}, size_t{61}}) {
+              SearchParams p;
+              p.k = 10;
+              p.candidates = cands;
+              const SearchResults want = cpu_rerank(*ix, b, p);
+              SearchResults got;
+              s->search(b, p, got);
+              expect_same(want, got,
+                          std::string("rerank ") + rerank_name(kind) + " fdims=" + std::to_string(fdims) + " path=" +
+                              (path[0] ? path : "auto") + (c == Combine::Sum ? " sum" : " cosmul") +
+                              " nq=" + std::to_string(nq) + " candidates=" + std::to_string(cands));
+              if (HasFatalFailure()) return;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// One device copy per index per GPU: a second searcher over the index reuses the first's copy
+// (the derived() cache is filled), and making it does not stop the device's persistent one-query
+// kernel (the kernel is the device's; the report counts its stops).
+TEST_F(Cuda, SearchersShareDeviceCopiesAndKernel) {
+  std::mt19937_64 rng(3);
+  auto ix = rerank_index(3001, 64, Rerank::Int8, 5);
+  SearcherOptions o;
+  o.backend = "cuda";
+  auto s1 = make_cuda_searcher(ix, o);
+  bool made = false;
+  auto probe = [&] {
+    made = true;
+    return std::shared_ptr<const void>();
+  };
+  ix->derived("cuda/0/codes", probe);
+  ix->derived("cuda/0/rerank-rows", probe);
+  EXPECT_FALSE(made) << "the searcher's device copies are not in the index's derived() cache";
+  const FloatVectors fv = testing_util::random_vectors(3001, 64, 5);
+  const QueryBatch one = word_queries(*ix, fv, Combine::Sum, 1, rng);
+  SearchParams p;
+  s1->search(one, p);  // starts the persistent kernel
+  const auto stops = report_count(cuda_report(*s1), "stops");
+  auto s2 = make_cuda_searcher(ix, o);
+  EXPECT_EQ(stops, report_count(cuda_report(*s1), "stops")) << cuda_report(*s1);
+  expect_same(s1->search(one, p), s2->search(one, p), "second searcher over one index");
+}
+
+// search() is const and reentrant: 6 threads x mixed searches (batches, single queries, rerank on
+// and off) on one searcher give the answers of a serial run.
+TEST_F(Cuda, ConcurrentSearchesMatchSerial) {
+  std::mt19937_64 rng(17);
+  auto ix = rerank_index(5003, 100, Rerank::Int8, 9);
+  const FloatVectors fv = testing_util::random_vectors(5003, 100, 9);
+  SearcherOptions o;
+  o.backend = "cuda";
+  auto s = make_cuda_searcher(ix, o);
+  std::vector<QueryBatch> batches;
+  std::vector<SearchParams> params;
+  for (int i = 0; i < 24; ++i) {
+    batches.push_back(word_queries(*ix, fv, i % 5 == 4 ? Combine::CosMul : Combine::Sum, i % 3 == 0 ? 1 : 64 + i, rng));
+    SearchParams p;
+    p.k = 1 + i % 12;
+    p.candidates = i % 4 == 3 ? 0 : 50;
+    params.push_back(p);
+  }
+  std::vector<SearchResults> serial;
+  for (size_t i = 0; i < batches.size(); ++i) serial.push_back(s->search(batches[i], params[i]));
+  std::vector<std::vector<SearchResults>> got(6);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 3; ++r)
+        for (size_t i = 0; i < batches.size(); ++i) got[t].push_back(s->search(batches[(i + t) % batches.size()], params[(i + t) % batches.size()]));
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 6; ++t)
+    for (size_t j = 0; j < got[t].size(); ++j) {
+      const size_t i = (j % batches.size() + t) % batches.size();
+      expect_same(serial[i], got[t][j], "thread " + std::to_string(t) + " search " + std::to_string(j));
+      if (HasFatalFailure()) return;
+    }
 }
 
 TEST(CudaAvailability, SaysWhy) {

@@ -52,6 +52,27 @@ TEST(CudaPlan, MmaChunksStayInOneWave) {
   }
 }
 
+// The default two-stage query (50 candidates + 3 exclusions, lists up to kMaxListK = 64) stays on
+// the tensor-core path for GloVe-sized codes (rotated 128 dims, seed 100), with a tile ring of at
+// least 3 stages; wide codes fall back to popc only past what shared memory holds.
+TEST(CudaPlan, MmaTakesListsOf64) {
+  constexpr int kSms = 132;
+  constexpr size_t kSmem = 232448;
+  EXPECT_GE(kMaxListK, 64);
+  for (const uint32_t dims : {100u, 128u}) {
+    const DeviceIndex ix = index_of(341479, dims);
+    for (const int K : {33, 53, 64}) {
+      MmaPlan p;
+      ASSERT_TRUE(mma_plan(ix, 65536, 341479, K, kSms, kSmem, p)) << dims << " dims, K = " << K;
+      EXPECT_GE(p.stages, 3) << dims << " dims, K = " << K;
+      EXPECT_LE(p.smem, kSmem);
+    }
+  }
+  MmaPlan p;
+  EXPECT_TRUE(mma_plan(index_of(100000, 300), 65536, 100000, 53, kSms, kSmem, p));
+  EXPECT_FALSE(mma_plan(index_of(100000, 300), 65536, 100000, kMaxListK + 1, kSms, kSmem, p));
+}
+
 }  // namespace
 #else
 TEST(CudaPlan, MmaChunksStayInOneWave) { GTEST_SKIP() << "the CUDA backend is not built here (no nvcc)"; }

@@ -156,10 +156,20 @@ struct CpuOptions {
   std::string kernel;  // instruction set: "" (best this CPU runs), "avx512", "avx2", "scalar"
 };
 
+// The CUDA backend ("cuda"): exact, on one GPU. Thread-safety: search() is const and reentrant, and
+// one searcher runs one call at a time (a mutex inside: it reuses its streams and pinned buffers);
+// threads that want the GPU in parallel make one searcher each over the same index, which share
+// its device copies (codes, rerank rows: one per index per GPU). A batch of one query goes to a
+// persistent kernel that belongs to the device, not to a searcher (src/cuda/device.hpp): any
+// searcher's batch stops it while the batch runs, and the next one-query search restarts it.
 struct CudaOptions {
   int device = -1;       // CUDA device ordinal (-1: the current device)
   std::string path;      // batch path: "" (chosen per batch), "mma", "popc", "sort"
   bool device_rerank = true;  // rescore candidates on the GPU (rerank rows resident there)
+  // Where both the tensor-core (mma) and popcount paths can answer a batch, time both once per
+  // batch shape (size class, list length, limit) at first use and keep the faster, per index per
+  // GPU; false: a fixed rule (popc below 512 queries over an L2-resident vocabulary).
+  bool calibrate = true;
   // Tuning knobs for A/B runs (defaults are the measured best).
   int mma_mode = 0;
   int mma_max_stages = 6;

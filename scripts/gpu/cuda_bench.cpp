@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -21,6 +22,8 @@
 #include <vector>
 
 #include "core/backends.hpp"
+#include "core/rerank.hpp"
+#include "cuda_env.hpp"
 #include "igla/error.hpp"
 #include "igla/index.hpp"
 #include "igla/search.hpp"
@@ -41,6 +44,7 @@ struct Args {
   size_t singles = 3000;  // one-query searches timed in sequence
   double seconds = 1.0;   // per batched measurement
   bool compare_paths = true;
+  bool rerank = false;    // with --index: the two-stage search (rerank rows) timed and checked
 };
 
 struct Data {
@@ -49,7 +53,7 @@ struct Data {
   std::vector<int8_t> trits;  // n * dims
   std::vector<uint64_t> codes;
   std::vector<float> norms;  // norm[np], inv[np]
-  std::optional<Index> index;
+  std::shared_ptr<const Index> index;
   CodesView view() const {
     if (index) return index->codes();
     const size_t np = padded_words(n);
@@ -112,7 +116,7 @@ void generate(Data& d, size_t n, uint32_t dims, uint64_t seed) {
 }
 
 void load(Data& d, const std::string& path) {
-  d.index.emplace(Index::open(path));
+  d.index = open_index(path);
   const CodesView v = d.index->codes();
   d.n = v.n_words;
   d.dims = v.dims;
@@ -188,11 +192,15 @@ size_t mismatches(const SearchResults& a, const SearchResults& b, std::string* f
   return bad;
 }
 
-std::unique_ptr<Searcher> cuda_searcher(const Data& d, const std::string& path) {
+// IGLA_CUDA_* from the environment (the CLI's mapping), then the path asked for.
+std::shared_ptr<const Searcher> cuda_searcher(const Data& d, const std::string& path, bool device_rerank = true) {
   SearcherOptions o;
-  o.device = "cuda";
-  o.kernel = path;
-  return make_cuda_searcher(d.view(), o);
+  o.backend = "cuda";
+  o.cuda = cli::cuda_options_from_env();
+  o.cuda.path = path;
+  o.cuda.device_rerank = device_rerank;
+  if (d.index) return make_cuda_searcher(d.index, o);
+  return make_cuda_searcher_for_codes(d.view(), o.cuda);
 }
 
 double median(std::vector<double> v) {
@@ -226,6 +234,132 @@ std::vector<size_t> parse_list(const std::string& s) {
   return r;
 }
 
+// Nearest-word queries with a float form (the word's rerank row), as the CLI builds them.
+QueryBatch nearest_float_batch(const Data& d, const std::vector<uint32_t>& ids, size_t from, size_t count) {
+  const Index& ix = *d.index;
+  const uint32_t D = ix.float_dims();
+  QueryBatch b(d.dims);
+  std::vector<float> f(D);
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t id = ids[(from + i) % ids.size()];
+    ix.rerank_row(id, f);
+    const std::span<const int8_t> t[1] = {row(d, id)};
+    const float w[1] = {d.view().inv_norms[id]}, fw[1] = {1.0f};
+    const std::span<const float> ft[1] = {f};
+    const uint32_t ex[1] = {id};
+    b.add_query(t, w, ft, fw, ex);
+  }
+  return b;
+}
+
+// The host rerank (rerank_query, the CPU stage's arithmetic) of GPU ternary candidates, on every core.
+SearchResults host_rerank(const Index& ix, const QueryBatch& b, const SearchResults& cand, size_t k) {
+  SearchResults out;
+  out.k = k;
+  out.hits.assign(b.size() * k, Hit{0, 0.0f});
+  out.count.assign(b.size(), 0);
+  const size_t T = std::max<size_t>(1, std::thread::hardware_concurrency());
+  std::vector<std::thread> th;
+  for (size_t t = 0; t < T; ++t)
+    th.emplace_back([&, t] {
+      std::vector<Hit> best;
+      for (size_t q = b.size() * t / T; q < b.size() * (t + 1) / T; ++q) {
+        rerank_query(ix, b, q, cand.of(q), k, best);
+        std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<std::ptrdiff_t>(q * k));
+        out.count[q] = static_cast<uint32_t>(best.size());
+      }
+    });
+  for (auto& x : th) x.join();
+  return out;
+}
+
+// The two-stage search on the index's rerank rows: device rerank against the host rerank of the
+// same candidates (bit for bit), and timed: candidates 50 (device rerank), candidates 0, and the
+// GPU candidates + host rerank on every core.
+int rerank_section(const Args& a, const Data& d, const std::vector<uint32_t>& ids) {
+  int failures = 0;
+  auto s = cuda_searcher(d, "");
+  for (size_t B : a.batches) {
+    const QueryBatch b = nearest_float_batch(d, ids, 0, B);
+    SearchParams p2;
+    p2.k = a.k;
+    p2.candidates = 50;
+    SearchParams p0 = p2;
+    p0.candidates = 0;
+    SearchParams pc = p0;
+    pc.k = 50;
+    const SearchResults dev = s->search(b, p2);
+    const SearchResults cand = s->search(b, pc);
+    const SearchResults host = host_rerank(*d.index, b, cand, a.k);
+    std::string first;
+    const size_t bad = mismatches(host, dev, &first);
+    failures += bad != 0;
+    std::printf("CHECK %s rerank device vs host (%zu queries, 50 candidates): %s%s%s\n", a.name.c_str(), B,
+                bad ? "FAIL " : "ok", bad ? std::to_string(bad).c_str() : "", bad ? (" first: " + first).c_str() : "");
+    auto time = [&](const char* label, const std::function<void()>& f) {
+      f();
+      std::vector<double> t;
+      const auto t0 = clock_type::now();
+      while (t.size() < 3 ||
+             (std::chrono::duration<double>(clock_type::now() - t0).count() < a.seconds && t.size() < (B == 1 ? 3000 : 100))) {
+        const auto c0 = clock_type::now();
+        f();
+        t.push_back(std::chrono::duration<double>(clock_type::now() - c0).count());
+      }
+      const double m = median(t);
+      row_out(a, d, label, B, static_cast<double>(B) / m, m, "median of " + std::to_string(t.size()));
+    };
+    time("rerank50-device", [&] { s->search(b, p2); });
+    time("candidates0", [&] { s->search(b, p0); });
+    if (B > 1) time("rerank50-host", [&] { host_rerank(*d.index, b, s->search(b, pc), a.k); });
+  }
+  // 3CosAdd analogies as `igla eval analogies` builds them (b - a + c, the three excluded), the
+  // size of the Google set, in one call and in eval's batches of 4096.
+  {
+    const uint32_t D = d.index->float_dims();
+    QueryBatch b(d.dims);
+    std::vector<float> fa(D), fb(D), fc(D);
+    uint64_t st = 4242;
+    for (size_t i = 0; i < 19544; ++i) {
+      const uint32_t x = splitmix(st) % 30000, y = splitmix(st) % 30000, z = splitmix(st) % 30000;
+      d.index->rerank_row(x, fa);
+      d.index->rerank_row(y, fb);
+      d.index->rerank_row(z, fc);
+      const auto inv = [&](uint32_t id) { return d.view().inv_norms[id]; };
+      const std::span<const int8_t> t[3] = {row(d, y), row(d, x), row(d, z)};
+      const float w[3] = {inv(y), -inv(x), inv(z)}, fw[3] = {1.0f, -1.0f, 1.0f};
+      const std::span<const float> ft[3] = {fb, fa, fc};
+      const uint32_t ex[3] = {x, y, z};
+      b.add_query(t, w, ft, fw, ex);
+    }
+    SearchParams p2;
+    p2.k = a.k;
+    SearchParams p0 = p2;
+    p0.candidates = 0;
+    SearchParams pc = p0;
+    pc.k = 50;
+    const SearchResults dev = s->search(b, p2);
+    const SearchResults host = host_rerank(*d.index, b, s->search(b, pc), a.k);
+    std::string first;
+    const size_t bad = mismatches(host, dev, &first);
+    failures += bad != 0;
+    std::printf("CHECK %s 3cosadd rerank device vs host (%zu queries): %s%s%s\n", a.name.c_str(), b.size(),
+                bad ? "FAIL " : "ok", bad ? std::to_string(bad).c_str() : "", bad ? (" first: " + first).c_str() : "");
+    for (const SearchParams* pp : {&p2, &p0}) {
+      const char* label = pp->candidates ? "3cosadd-rerank50" : "3cosadd-candidates0";
+      s->search(b, *pp);
+      std::vector<double> t;
+      for (int r = 0; r < 5; ++r) {
+        const auto c0 = clock_type::now();
+        s->search(b, *pp);
+        t.push_back(std::chrono::duration<double>(clock_type::now() - c0).count());
+      }
+      row_out(a, d, label, b.size(), static_cast<double>(b.size()) / median(t), median(t), "median of 5, one call");
+    }
+  }
+  return failures;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -248,6 +382,7 @@ int main(int argc, char** argv) try {
     else if (k == "--dump") a.dump = next();
     else if (k == "--out") a.out = next();
     else if (k == "--no-compare") a.compare_paths = false;
+    else if (k == "--rerank") a.rerank = true;
     else throw Error("unknown argument " + k);
   }
   std::string why;
@@ -284,6 +419,7 @@ int main(int argc, char** argv) try {
   std::printf("# device: %s\n", s_auto->name().c_str());
   SearchParams p;
   p.k = a.k;
+  p.candidates = 0;  // the ternary search (the rerank section below times the two-stage one)
 
   // --- exactness against the reference --------------------------------------------------------
   int failures = 0;
@@ -403,7 +539,7 @@ int main(int argc, char** argv) try {
     if (a.compare_paths && B <= 8192) paths = {"", "mma", "popc"};
     for (const std::string& path : paths) {
       auto owned = path.empty() ? nullptr : cuda_searcher(d, path);
-      Searcher& s = owned ? *owned : *s_auto;
+      const Searcher& s = owned ? *owned : *s_auto;
       SearchResults r;
       s.search(b, p, r);  // warm-up (buffers, graphs)
       std::vector<double> t;
@@ -419,6 +555,10 @@ int main(int argc, char** argv) try {
               "median of " + std::to_string(t.size()));
     }
   }
+  if (a.rerank && d.index && d.index->rerank() != Rerank::None) failures += rerank_section(a, d, ids);
+  const std::string rep = cuda_report(*s_auto);
+  std::printf("%s", rep.c_str());
+  if (g_out) std::fputs(rep.c_str(), g_out);
   if (g_out) std::fclose(g_out);
   std::printf("# %s: %d check failure(s)\n", a.name.c_str(), failures);
   return failures ? 1 : 0;

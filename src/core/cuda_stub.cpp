@@ -16,5 +16,13 @@ std::shared_ptr<const Searcher> make_cuda_searcher(std::shared_ptr<const Index>,
   throw Error("--device cuda: " + why);
 }
 
+std::shared_ptr<const Searcher> make_cuda_searcher_for_codes(const CodesView&, const CudaOptions&) {
+  std::string why;
+  cuda_available(&why);
+  throw Error("--device cuda: " + why);
+}
+
+std::string cuda_report(const Searcher&) { return {}; }
+
 }  // namespace igla
 #endif

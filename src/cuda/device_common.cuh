@@ -7,9 +7,10 @@
 // equal scores the lower id has the larger key. Key 0 means "empty" (no real float maps to it
 // except a negative NaN with every mantissa bit set).
 //
-// Warp lists. A top-K list (K <= 32) lives in one warp: lane i holds the i-th best key, lanes
-// >= K hold 0. Candidates are merged in either one at a time (ballot + shuffle: the common case
-// once the list is warm) or 32 at a time through a bitonic sort and merge.
+// Warp lists. A top-K list (K <= 64) lives in one warp: lane i holds the i-th best key (and the
+// (32 + i)-th when K > 32), entries past K hold 0. Candidates are merged in either one at a time
+// (ballot + shuffle: the common case once the list is warm) or 32 at a time through a bitonic
+// sort and merge.
 #pragma once
 
 #include <cstdint>
@@ -68,28 +69,77 @@ __device__ __forceinline__ uint64_t warp_merge_desc(uint64_t v, uint64_t o) {
   return x;
 }
 
-// A top-K list in a warp (K in 1..32).
+// v, o: descending lists across lanes. hi: the 32 largest of both, lo: the 32 smallest, each
+// descending (the two halves of one bitonic merge).
+__device__ __forceinline__ uint64_t warp_merge_split(uint64_t v, uint64_t o, uint64_t& lo) {
+  const unsigned lane = lane_id();
+  const uint64_t r = shfl64(o, 31 - lane);
+  uint64_t x = umax64(v, r), y = umin64(v, r);
+#pragma unroll
+  for (int j = 16; j > 0; j >>= 1) {
+    const uint64_t xo = shfl_xor64(x, j), yo = shfl_xor64(y, j);
+    const bool low = (lane & j) == 0;
+    x = low ? umax64(x, xo) : umin64(x, xo);
+    y = low ? umax64(y, yo) : umin64(y, yo);
+  }
+  lo = y;
+  return x;
+}
+
+// A top-K list in a warp (K in 1..kMaxListK = 64): lane i holds the i-th best key in v and, when
+// K > 32, the (32 + i)-th in v2; entries past K are 0. K is warp-uniform, so a list of K <= 32
+// takes the one-register path throughout.
 struct WarpList {
-  uint64_t v;  // this lane's entry
+  uint64_t v;   // rank lane
+  uint64_t v2;  // rank 32 + lane (K > 32)
   int K;
-  unsigned kmask;  // lanes < K
+  bool two;
+  unsigned kmask, kmask2;  // lanes < K in v, lanes < K - 32 in v2
 
   __device__ __forceinline__ void init(int k) {
     K = k;
+    two = k > 32;
     kmask = k >= 32 ? kFull : ((1u << k) - 1u);
+    kmask2 = !two ? 0u : (k >= 64 ? kFull : ((1u << (k - 32)) - 1u));
     v = 0;
+    v2 = 0;
   }
-  __device__ __forceinline__ uint64_t threshold() const { return shfl64(v, K - 1); }
+  __device__ __forceinline__ uint64_t threshold() const { return two ? shfl64(v2, K - 33) : shfl64(v, K - 1); }
   __device__ __forceinline__ void clear_tail() {
-    if (lane_id() >= static_cast<unsigned>(K)) v = 0;
+    const unsigned lane = lane_id();
+    if (lane >= static_cast<unsigned>(K)) v = 0;
+    if (two && lane + 32 >= static_cast<unsigned>(K)) v2 = 0;
+  }
+  // Rank r's key (r < 64) into memory order: entry r of a descending array.
+  __device__ __forceinline__ void store(uint64_t* dst) const {
+    const unsigned lane = lane_id();
+    if (lane < static_cast<unsigned>(K)) dst[lane] = v;
+    if (two && lane + 32 < static_cast<unsigned>(K)) dst[32 + lane] = v2;
   }
   // Inserts the warp-uniform key c, known to beat threshold().
   __device__ __forceinline__ void insert_one(uint64_t c) {
-    const unsigned pos = __popc(__ballot_sync(kFull, v > c) & kmask);
-    const uint64_t up = shfl_up64(v, 1);
     const unsigned lane = lane_id();
+    unsigned pos = __popc(__ballot_sync(kFull, v > c) & kmask);
+    const uint64_t up = shfl_up64(v, 1);
+    if (two) {
+      pos += __popc(__ballot_sync(kFull, v2 > c) & kmask2);
+      const uint64_t last = shfl64(v, 31), up2 = shfl_up64(v2, 1);
+      if (lane + 32 > pos) v2 = lane == 0 ? last : up2;
+      else if (lane + 32 == pos) v2 = c;
+    }
     if (lane > pos) v = up;
     else if (lane == pos) v = c;
+    clear_tail();
+  }
+  // Merges a descending 32-list x (whole, already masked) into the list.
+  __device__ __forceinline__ void merge32(uint64_t x) {
+    if (!two) {
+      v = warp_merge_desc(v, x);
+    } else {
+      uint64_t lo;
+      v = warp_merge_split(v, x, lo);
+      v2 = warp_merge_desc(v2, lo);
+    }
     clear_tail();
   }
   // Offers one candidate per lane (0: none). Exact: afterwards the list holds the K best of the
@@ -109,22 +159,28 @@ struct WarpList {
         }
       }
     } else {
-      const uint64_t x = warp_sort_desc(c > thr ? c : 0);
-      v = warp_merge_desc(v, x);
-      clear_tail();
+      merge32(warp_sort_desc(c > thr ? c : 0));
     }
   }
-  // Merges another list o (descending across lanes, lanes >= K zero).
+  // Merges 32 keys of another list o (descending across lanes, zero past its end).
   __device__ __forceinline__ void merge_sorted(uint64_t o) {
     const uint64_t thr = threshold();
     const unsigned m = __ballot_sync(kFull, o > thr);
     if (!m) return;
-    if (__popc(m) <= 2) {
-      offer(o);
-    } else {
-      v = warp_merge_desc(v, o);
-      clear_tail();
-    }
+    if (__popc(m) <= 2) offer(o);
+    else merge32(o);
+  }
+  // Merges another list of this K held as (o, o2) like v, v2.
+  __device__ __forceinline__ void merge_list(uint64_t o, uint64_t o2) {
+    merge_sorted(o);
+    if (two) merge_sorted(o2);
+  }
+  // Merges the list of this K stored descending at src (entries past K not read).
+  __device__ __forceinline__ void merge_stored(const uint64_t* src) {
+    const unsigned lane = lane_id();
+    const uint64_t o = lane < static_cast<unsigned>(K) ? src[lane] : 0;
+    const uint64_t o2 = two && lane + 32 < static_cast<unsigned>(K) ? src[32 + lane] : 0;
+    merge_list(o, o2);
   }
 };
 
@@ -173,29 +229,38 @@ __device__ __forceinline__ float score_generic(uint32_t x, const uint64_t* codes
 __device__ __forceinline__ void finalize_list(const WarpList& list, int q, int k, const uint32_t* excl,
                                               const uint32_t* excl_off, uint2* hits, uint32_t* count) {
   const unsigned lane = lane_id();
-  const uint32_t id = key_id(list.v);
+  const uint32_t id = key_id(list.v), id2 = key_id(list.v2);
   bool valid = lane < static_cast<unsigned>(list.K) && list.v != 0;
+  bool valid2 = list.two && lane + 32 < static_cast<unsigned>(list.K) && list.v2 != 0;
   const uint32_t e0 = excl_off[q], e1 = excl_off[q + 1];
-  for (uint32_t e = e0; e < e1; ++e)
-    if (excl[e] == id) valid = false;
-  const unsigned m = __ballot_sync(kFull, valid);
-  const int pos = __popc(m & ((1u << lane) - 1u));
+  for (uint32_t e = e0; e < e1; ++e) {
+    const uint32_t x = excl[e];
+    if (x == id) valid = false;
+    if (x == id2) valid2 = false;
+  }
+  const unsigned m = __ballot_sync(kFull, valid), m2 = __ballot_sync(kFull, valid2);
+  const unsigned below = (1u << lane) - 1u;
+  const int pos = __popc(m & below), pos2 = __popc(m) + __popc(m2 & below);
   uint2* row = hits + static_cast<size_t>(q) * k;
   if (valid && pos < k) row[pos] = make_uint2(id, __float_as_uint(key_score(list.v)));
-  const int n = min(__popc(m), k);
+  if (valid2 && pos2 < k) row[pos2] = make_uint2(id2, __float_as_uint(key_score(list.v2)));
+  const int n = min(__popc(m) + __popc(m2), k);
   if (lane == 0) count[q] = static_cast<uint32_t>(n);
   for (int j = n + static_cast<int>(lane); j < k; j += 32) row[j] = make_uint2(0, 0);
 }
 
-// Tree merge of the lists of warps [w0, w0 + n) (n a power of two) through sh; the result ends
-// in warp w0's `list`. Every thread of the block must call it.
-__device__ __forceinline__ void tree_merge(WarpList& list, uint64_t (*sh)[32], int warp, int w0, int n) {
+// Tree merge of the lists of warps [w0, w0 + n) (n a power of two) through sh (kMaxListK keys a
+// warp); the result ends in warp w0's `list`. Every thread of the block must call it.
+__device__ __forceinline__ void tree_merge(WarpList& list, uint64_t (*sh)[64], int warp, int w0, int n) {
   const unsigned lane = lane_id();
   for (int h = n / 2; h >= 1; h /= 2) {
     const int rel = warp - w0;
-    if (rel >= h && rel < 2 * h) sh[warp][lane] = list.v;
+    if (rel >= h && rel < 2 * h) {
+      sh[warp][lane] = list.v;
+      sh[warp][32 + lane] = list.v2;
+    }
     __syncthreads();
-    if (rel >= 0 && rel < h) list.merge_sorted(sh[warp + h][lane]);
+    if (rel >= 0 && rel < h) list.merge_list(sh[warp + h][lane], sh[warp + h][32 + lane]);
     __syncthreads();
   }
 }

@@ -1,12 +1,12 @@
 // igla CUDA backend: the kernels' launch interface (host side). Included by src/cuda only.
 //
 // Three search paths, all exact (design notes and measurements: scripts/gpu/NOTES.md, RESULTS.md):
-//   mma   one-term Sum queries (cosine), top-K <= 32: int8 trits on the tensor cores (wgmma
+//   mma   one-term Sum queries (cosine), top-K <= 64: int8 trits on the tensor cores (wgmma
 //         m64n128k32 s8*s8 -> s32), top-K fused into the epilogue; the score matrix never
 //         leaves the SM. Vocabulary resident as int8 in the wgmma canonical layout.
-//   popc  any query (several terms, CosMul), top-K <= 32: 2-bit bitplanes, AND + popcount on the
+//   popc  any query (several terms, CosMul), top-K <= 64: 2-bit bitplanes, AND + popcount on the
 //         CUDA cores, warp top-K lists. Also the small-batch path.
-//   one   a batch of one query, top-K <= 32 (single_kernel): the popc scoring in one launch, the
+//   one   a batch of one query, top-K <= 64 (single_kernel): the popc scoring in one launch, the
 //         query in the launch parameters, the hits into mapped host memory; or the same work in
 //         a persistent kernel that takes the query from a mailbox in mapped host memory
 //         (persistent_kernel: no launch per query).
@@ -15,7 +15,7 @@
 // round-to-nearest intrinsics (no contraction), and ranks by one 64-bit key (score, ~id).
 // Files: prepare.cu (index and query tiling, bitplanes), mma.cu (the tensor-core path and
 // probe_kernels), popc.cu, single.cu (one: single_kernel, persistent_kernel), sort.cu, merge.cu
-// (per-split lists of mma and popc); helpers shared by them: device_common.cuh (device),
+// (per-split lists of mma and popc), rerank.cu (the float rescoring of candidates); helpers shared by them: device_common.cuh (device),
 // host_common.hpp and prepare.cuh (host).
 #pragma once
 
@@ -28,7 +28,7 @@ namespace igla::cuda {
 
 constexpr int kTileWords = 128;  // vocabulary words per mma tile (wgmma N)
 constexpr int kTileQueries = 128;  // queries per mma CTA (2 consumer warpgroups x m64)
-constexpr int kMaxListK = 32;     // top-K held in one warp
+constexpr int kMaxListK = 64;     // top-K held in one warp (two keys a lane past 32)
 // Bytes after each tile's int8 codes: inv_norm of its 128 words (float[128]), their word ids
 // (uint32[128]; ~0u for padding), then 1 / max(inv_norm) (float), so one bulk copy brings
 // everything the epilogue reads.
@@ -127,6 +127,7 @@ void popc_prepare_attributes(size_t max_smem);
 constexpr int kSingleMaxTerms = 6;
 constexpr int kSingleMaxExcl = 16;
 constexpr int kSinglePlaneWords = 48;  // T * 2W uint64 words of query bitplanes
+constexpr uint32_t kSingleMaxMergeKeys = 6144;  // splits x K merged by the last CTA (96 KB with candidates)
 struct SingleArgs {
   const uint64_t* codes = nullptr;
   const float* inv = nullptr;
@@ -163,8 +164,11 @@ void single_prepare_attributes(size_t max_smem);
 // words over PCIe (one thread a word: the message arrives in one round trip) and forwards them,
 // tagged the same way, into `relay` (device memory, kBoxWords words), which the other CTAs' threads
 // poll in L2 (one thread a word again: no fence, no flag). Each CTA then runs the one-launch
-// kernel's body; the last one answers into the mapped result block as before. The kernel exits on kCmdStop or after idle_ns without a
-// message (the host restarts it lazily).
+// kernel's body; the last one answers into the mapped result block as before. The kernel exits on
+// kCmdStop or after idle_ns without a message (the host restarts it lazily). One such kernel runs
+// per GPU and belongs to the device, not to a searcher: src/cuda/device.hpp (OneQueryKernel) says
+// who posts to it, who stops it (work that needs the SMs: batches, one-launch queries, frees) and
+// that no searcher stops it for a reason of its own.
 constexpr int kSingleArgWords = static_cast<int>(sizeof(SingleArgs) / 4);
 constexpr int kBoxWords = kSingleArgWords + 1;
 constexpr uint32_t kCmdQuery = 0, kCmdStop = 1;
@@ -194,6 +198,30 @@ int sort_sub_batch(uint32_t L);
 size_t sort_scratch_bytes(const DeviceIndex& ix, int n_terms, uint32_t L, int sub);
 void sort_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int k, int sub, void* scratch,
                  size_t scratch_bytes, OutHits out, cudaStream_t s);
+
+// --- rerank on the device (rerank.cu) ------------------------------------------------------------
+// The exact second stage of a two-stage search, as src/core/rerank.cpp's rerank_hits computes it:
+// each candidate's rerank row (stored decoded as float: the index's own decoding, done once on
+// the host) is scored against the query's float terms with fdot's operation order (8 interleaved
+// partial sums, ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)), then the tail) and the same
+// cosine / combine expression, all with _rn intrinsics; the k best by (score desc, id asc) are
+// written. One CTA a query; queries without a float form pass their first k candidates through.
+struct RerankRows {
+  const float* rows = nullptr;  // n * dims
+  uint32_t dims = 0;
+};
+struct RerankQueries {
+  int n_q = 0;
+  int combine = 0;                   // 0 Sum, 1 CosMul
+  const float* terms = nullptr;      // n_terms * dims (unit vectors)
+  const float* weights = nullptr;    // n_terms
+  const uint32_t* term_off = nullptr;  // n_q + 1, chunk-relative
+  const uint8_t* has_float = nullptr;  // n_q
+  int max_terms = 0;
+};
+// cand: n_q * C hits (id, score bits) with counts; out: n_q * k.
+void rerank_search(const RerankRows& rows, const RerankQueries& q, const uint2* cand, const uint32_t* cand_count, int C,
+                   int k, OutHits out, cudaStream_t s);
 
 // Checks that the kernels can run on the current device (a compatible binary exists).
 cudaError_t probe_kernels();

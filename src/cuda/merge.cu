@@ -24,7 +24,7 @@ struct MergeArgs {
 };
 
 __global__ __launch_bounds__(256) void merge_kernel(MergeArgs a) {
-  __shared__ uint64_t sh[8][32];
+  __shared__ uint64_t sh[8][64];
   extern __shared__ uint64_t pre[];  // this block's lists when they fit (a.preload)
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   const int qpb = 8 / a.wpq;
@@ -44,15 +44,25 @@ __global__ __launch_bounds__(256) void merge_kernel(MergeArgs a) {
   if (active) {
     const uint64_t* base =
         a.preload ? pre + static_cast<size_t>(q - q0) * per_q : a.partial + static_cast<size_t>(q) * per_q;
-    auto load = [&](int s) -> uint64_t {
-      return (s < a.n_splits && lane < static_cast<unsigned>(a.K)) ? base[static_cast<size_t>(s) * a.K + lane] : 0;
+    auto load = [&](int s, unsigned r) -> uint64_t {
+      return (s < a.n_splits && r < static_cast<unsigned>(a.K)) ? base[static_cast<size_t>(s) * a.K + r] : 0;
     };
-    for (int s = sub; s < a.n_splits; s += 4 * a.wpq) {
-      const uint64_t o0 = load(s), o1 = load(s + a.wpq), o2 = load(s + 2 * a.wpq), o3 = load(s + 3 * a.wpq);
-      list.merge_sorted(o0);
-      list.merge_sorted(o1);
-      list.merge_sorted(o2);
-      list.merge_sorted(o3);
+    if (!list.two) {
+      for (int s = sub; s < a.n_splits; s += 4 * a.wpq) {
+        const uint64_t o0 = load(s, lane), o1 = load(s + a.wpq, lane), o2 = load(s + 2 * a.wpq, lane),
+                       o3 = load(s + 3 * a.wpq, lane);
+        list.merge_sorted(o0);
+        list.merge_sorted(o1);
+        list.merge_sorted(o2);
+        list.merge_sorted(o3);
+      }
+    } else {  // K > 32: two keys a lane
+      for (int s = sub; s < a.n_splits; s += 2 * a.wpq) {
+        const uint64_t o0 = load(s, lane), p0 = load(s, lane + 32), o1 = load(s + a.wpq, lane),
+                       p1 = load(s + a.wpq, lane + 32);
+        list.merge_list(o0, p0);
+        list.merge_list(o1, p1);
+      }
     }
   }
   tree_merge(list, sh, static_cast<int>(warp), static_cast<int>(warp) - sub, a.wpq);

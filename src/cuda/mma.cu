@@ -598,8 +598,9 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   __syncwarp();
   for (int r = 0; r < 16; ++r) {
     const int qrow = qt * kTileQueries + row_base + r;
-    if (qrow < a.n_q && lane < static_cast<unsigned>(K))
-      a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + lane] = lists[(row_base + r) * K + lane];
+    if (qrow < a.n_q)
+      for (int j = static_cast<int>(lane); j < K; j += 32)
+        a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + j] = lists[(row_base + r) * K + j];
   }
   }  // consumers
 }

@@ -1,4 +1,4 @@
-// igla CUDA backend: the popc path (popc_kernel): any query (several terms, CosMul), top-K <= 32,
+// igla CUDA backend: the popc path (popc_kernel): any query (several terms, CosMul), top-K <= 64,
 // scored from 2-bit bitplanes with AND + popcount on the CUDA cores; its plan, scratch, launch
 // and shared memory limit.
 #include "cuda/kernels.hpp"
@@ -42,8 +42,8 @@ __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
   extern __shared__ uint64_t sm[];
   const int q = blockIdx.x / a.n_splits, split = blockIdx.x % a.n_splits;
   const uint32_t t0 = a.term_off[q], T = a.term_off[q + 1] - t0, W = a.W;
-  uint64_t* lists = sm;              // 8 x 32
-  uint64_t* qp = sm + 8 * 32;        // T x 2W
+  uint64_t* lists = sm;              // 8 x 64
+  uint64_t* qp = sm + 8 * 64;        // T x 2W
   float* w = reinterpret_cast<float*>(qp + T * 2 * W);
   for (uint32_t i = threadIdx.x; i < T * 2 * W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
   for (uint32_t i = threadIdx.x; i < T; i += blockDim.x) w[i] = a.weights[t0 + i];
@@ -69,13 +69,12 @@ __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
     }
     list.offer(key);
   }
-  tree_merge(list, reinterpret_cast<uint64_t(*)[32]>(lists), static_cast<int>(warp), 0, 8);
+  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(lists), static_cast<int>(warp), 0, 8);
   if (a.n_splits == 1) {  // the whole vocabulary was this CTA's: finish here
     if (warp == 0) finalize_list(list, q, a.k, a.excl, a.excl_off, a.hits, a.count);
     return;
   }
-  if (warp == 0 && lane < static_cast<unsigned>(a.K))
-    a.partial[(static_cast<size_t>(q) * a.n_splits + split) * a.K + lane] = list.v;
+  if (warp == 0) list.store(a.partial + (static_cast<size_t>(q) * a.n_splits + split) * a.K);
   if (!a.counters) return;  // merge_kernel merges the splits
 
   // Last CTA of this query: merge every split's list.
@@ -92,9 +91,8 @@ __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
   for (size_t i = threadIdx.x; i < total; i += blockDim.x) pre[i] = __ldcg(src + i);
   __syncthreads();
   list.init(a.K);
-  for (int sp = static_cast<int>(warp); sp < a.n_splits; sp += 8)
-    list.merge_sorted(lane < static_cast<unsigned>(a.K) ? pre[static_cast<size_t>(sp) * a.K + lane] : 0);
-  tree_merge(list, reinterpret_cast<uint64_t(*)[32]>(lists), static_cast<int>(warp), 0, 8);
+  for (int sp = static_cast<int>(warp); sp < a.n_splits; sp += 8) list.merge_stored(pre + static_cast<size_t>(sp) * a.K);
+  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(lists), static_cast<int>(warp), 0, 8);
   if (warp == 0) finalize_list(list, q, a.k, a.excl, a.excl_off, a.hits, a.count);
   if (threadIdx.x == 0) a.counters[q] = 0;
 }
@@ -122,7 +120,7 @@ PopcPlan popc_plan(const DeviceIndex&, int n_q, uint32_t L, int num_sms, int max
 }
 
 size_t popc_smem_bytes(const DeviceIndex& ix, int max_terms, int K, int n_splits) {
-  return 8 * 32 * 8 + static_cast<size_t>(max_terms) * 2 * ix.W * 8 + (max_terms + 1) / 2 * 8 +
+  return 8 * 64 * 8 + static_cast<size_t>(max_terms) * 2 * ix.W * 8 + (max_terms + 1) / 2 * 8 +
          (n_splits > 1 ? static_cast<size_t>(n_splits) * K * 8 : 0) + 16;
 }
 

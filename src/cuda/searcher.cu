@@ -1,22 +1,30 @@
 // igla CUDA backend: the Searcher (batch API) over the kernels of kernels.hpp (src/cuda/*.cu).
 //
+// Thread-safety: search() is const and may be called from any number of threads; one searcher
+// runs one call at a time (a mutex inside: its streams and pinned buffers are reused between
+// calls), so threads that want the GPU in parallel make one searcher each over the same index
+// (they share its device copies: device.hpp).
+//
 // Submission: a batch is cut into chunks; each chunk goes through one of kSlots slots (stream +
 // pinned host buffers + device buffers): the chunk's queries are packed into the slot's pinned
-// input block, copied up with one cudaMemcpyAsync, searched, and the hits come back with one
-// copy into the slot's pinned output block. While the GPU works on a chunk the host packs the
-// next one into another slot, so host copies, transfers and kernels of different chunks overlap.
-// A batch of one query goes to a persistent kernel through a mailbox in mapped host memory
-// (search_one; at most one such kernel runs in a process, stopped before any other GPU work of
-// any searcher), or is one kernel launch (IGLA_CUDA_SINGLE=launch, or where the persistent
-// grid cannot be resident at once), or where it does not fit the query parameter block, a replay
-// of a CUDA graph of the whole batch sequence (cached per shape).
+// input block, copied up with one cudaMemcpyAsync, searched (and, with rerank rows, rescored on
+// the device: rerank.cu), and the hits come back with one copy into the slot's pinned output
+// block. While the GPU works on a chunk the host packs the next one into another slot.
+// A batch of one query goes to the device's persistent kernel through a mailbox in mapped host
+// memory (device.hpp says who owns it and when it stops), or is one kernel launch
+// (CudaOptions::single = "launch", or where the persistent grid cannot be resident at once, or
+// while a batch runs on the device), or where it does not fit the query parameter block, a replay
+// of a CUDA graph of the whole batch sequence (cached per shape). A reranked query of one gets its
+// candidates from those routes and is rescored on the host (rerank_query: ~50 rows, microseconds).
+//
+// Path choice for batches (CudaOptions::calibrate): where mma and popc can both answer, the first
+// batch of each shape (size class, list length, limit) runs a sub-batch on both, timed end to end,
+// and the faster is kept for that shape (per index per GPU, DeviceCodes::calib; cuda_report lists it).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -26,6 +34,8 @@
 #include <vector>
 
 #include "core/backends.hpp"
+#include "core/rerank.hpp"
+#include "cuda/device.hpp"
 #include "cuda/kernels.hpp"
 #include "igla/error.hpp"
 #include "igla/search.hpp"
@@ -34,16 +44,14 @@ namespace igla {
 
 namespace {
 
+using cuda::BatchGuard;
 using cuda::ChunkQueries;
+using cuda::ck;
+using cuda::Clock;
+using cuda::cuda_fail;
 using cuda::DeviceIndex;
 using cuda::OutHits;
-
-[[noreturn]] void cuda_fail(cudaError_t e, const char* what) {
-  throw Error(std::string("cuda: ") + what + ": " + cudaGetErrorString(e));
-}
-inline void ck(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) cuda_fail(e, what);
-}
+using cuda::seconds_since;
 
 constexpr int kSlots = 3;
 constexpr size_t kAlign = 256;
@@ -65,8 +73,9 @@ struct DeviceBuffer {
   }
   // Returns true when it had to reallocate. Host blocks are pinned and mapped (the one-query
   // graph's kernels write their hits straight into them).
-  bool ensure(size_t need, bool host) {
+  bool ensure(size_t need, bool host, cuda::DeviceState& dev) {
     if (need <= cap) return false;
+    dev.quiesce();  // cudaFree / cudaHostAlloc wait for every kernel
     release();
     size_t c = std::max<size_t>(need + need / 4, 1 << 16);
     pinned = host;
@@ -83,21 +92,23 @@ struct DeviceBuffer {
 
 // Byte layout of one chunk's input block (identical on host and device).
 struct InLayout {
-  size_t trits = 0, weights = 0, term_off = 0, excl = 0, excl_off = 0, planes = 0, total = 0;
-  InLayout(size_t n_terms, uint32_t dims, size_t n_q, size_t n_excl, size_t plane_words) {
+  size_t trits = 0, weights = 0, term_off = 0, excl = 0, excl_off = 0, planes = 0;
+  size_t fterms = 0, fweights = 0, has_float = 0, total = 0;
+  InLayout(size_t n_terms, uint32_t dims, size_t n_q, size_t n_excl, size_t plane_words, uint32_t float_dims) {
     size_t o = 0;
-    trits = o;
-    o = align_up(o + n_terms * dims);
-    weights = o;
-    o = align_up(o + n_terms * sizeof(float));
-    term_off = o;
-    o = align_up(o + (n_q + 1) * sizeof(uint32_t));
-    excl = o;
-    o = align_up(o + n_excl * sizeof(uint32_t));
-    excl_off = o;
-    o = align_up(o + (n_q + 1) * sizeof(uint32_t));
-    planes = o;
-    o = align_up(o + plane_words * sizeof(uint64_t));
+    auto put = [&](size_t& at, size_t bytes) {
+      at = o;
+      o = align_up(o + bytes);
+    };
+    put(trits, n_terms * dims);
+    put(weights, n_terms * sizeof(float));
+    put(term_off, (n_q + 1) * sizeof(uint32_t));
+    put(excl, n_excl * sizeof(uint32_t));
+    put(excl_off, (n_q + 1) * sizeof(uint32_t));
+    put(planes, plane_words * sizeof(uint64_t));
+    put(fterms, float_dims ? n_terms * float_dims * sizeof(float) : 0);
+    put(fweights, float_dims ? n_terms * sizeof(float) : 0);
+    put(has_float, float_dims ? n_q : 0);
     total = o;
   }
 };
@@ -112,70 +123,12 @@ struct Chunk {
 struct Slot {
   cudaStream_t stream = nullptr;
   cudaEvent_t done = nullptr;
-  DeviceBuffer h_in, d_in, h_out, d_out, scratch;
+  DeviceBuffer h_in, d_in, h_out, d_out, d_cand, scratch;
   uint32_t* counters = nullptr;  // popc path: per query of a chunk, kept zero between launches
   bool pending = false;
   Chunk chunk;
   size_t k = 0;
 };
-
-// --- the persistent one-query kernel (kernels.hpp, PersistArgs) -----------------------------------
-// It fills the GPU while it runs (idle CTAs poll), so at most one runs in the process: whoever
-// wants the GPU for anything else stops it first (quiesce), and every access to a Persist
-// happens under g_persist_mu (a query holds it from posting to reading its answer).
-using Clock = std::chrono::steady_clock;
-struct Persist {
-  cudaStream_t stream = nullptr;              // its own non-blocking stream
-  unsigned long long* box = nullptr;          // mapped pinned mailbox, kBoxWords words
-  const unsigned long long* box_dev = nullptr;
-  unsigned long long* relay = nullptr;        // device, kRelayWords words
-  bool running = false;
-  int form = -1, n_splits = 0;
-  uint32_t split_len = 0;
-  size_t smem = 0;
-  uint32_t next_tag = 1;                      // never 0 (the zeroed mailbox)
-  Clock::time_point last{};                   // last answer read
-  unsigned long long starts = 0, queries = 0, recoveries = 0;
-};
-std::mutex g_persist_mu;
-Persist* g_persist_running = nullptr;
-
-inline uint32_t next_tag(uint32_t t) { return t + 1 ? t + 1 : 1; }
-inline double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Writes one message (every word tagged with next_tag) and advances the tag.
-uint32_t persist_post(Persist& ps, const cuda::SingleArgs& a, uint32_t cmd) {
-  uint32_t w[cuda::kSingleArgWords];
-  std::memcpy(w, &a, sizeof w);
-  const uint32_t tag = ps.next_tag;
-  const unsigned long long hi = static_cast<unsigned long long>(tag) << 32;
-  volatile unsigned long long* box = ps.box;
-  for (int i = 0; i < cuda::kSingleArgWords; ++i) box[i] = hi | w[i];
-  box[cuda::kSingleArgWords] = hi | cmd;
-  ps.next_tag = next_tag(tag);
-  return tag;
-}
-
-// Stops ps's kernel (g_persist_mu held): a stop message, then its stream's end, at most 5 s.
-void persist_stop(Persist& ps) {
-  if (!ps.running) return;
-  persist_post(ps, cuda::SingleArgs{}, cuda::kCmdStop);
-  ps.running = false;
-  if (g_persist_running == &ps) g_persist_running = nullptr;
-  const Clock::time_point t0 = Clock::now();
-  for (;;) {
-    const cudaError_t e = cudaStreamQuery(ps.stream);
-    if (e == cudaSuccess) return;
-    if (e != cudaErrorNotReady) cuda_fail(e, "persistent one-query kernel");
-    if (seconds_since(t0) > 5.0) throw Error("cuda: the persistent one-query kernel did not stop within 5 s");
-  }
-}
-
-// Stops the process's persistent kernel, if one runs (before any other GPU work).
-void quiesce() {
-  std::lock_guard<std::mutex> g(g_persist_mu);
-  if (g_persist_running) persist_stop(*g_persist_running);
-}
 
 struct GraphKey {
   int path, combine, n_terms, n_excl, K, k;
@@ -184,161 +137,133 @@ struct GraphKey {
   bool operator<(const GraphKey& o) const { return tie() < o.tie(); }
 };
 
+// How one batch is searched (the same for all its chunks).
+struct Plan {
+  Path path = Path::Sort;
+  int K = 0;            // list length: candidates (or k) + the most exclusions, at most L
+  size_t kk = 0;        // ternary hits kept per query (candidates when reranking, else k)
+  size_t k = 0;         // hits returned per query
+  uint32_t L = 0;
+  int max_terms = 0;
+  bool single = false;  // every query one Sum term
+  bool rerank = false;  // rescored on the device
+};
+
+// The first m queries of b (calibration sub-batches).
+QueryBatch head(const QueryBatch& b, size_t m) {
+  QueryBatch h(b.dims, b.combine);
+  const size_t nt = b.term_offsets[m], ne = b.exclude_offsets[m];
+  h.trits.assign(b.trits.begin(), b.trits.begin() + static_cast<std::ptrdiff_t>(nt * b.dims));
+  h.weights.assign(b.weights.begin(), b.weights.begin() + static_cast<std::ptrdiff_t>(nt));
+  h.term_offsets.assign(b.term_offsets.begin(), b.term_offsets.begin() + static_cast<std::ptrdiff_t>(m + 1));
+  h.exclude.assign(b.exclude.begin(), b.exclude.begin() + static_cast<std::ptrdiff_t>(ne));
+  h.exclude_offsets.assign(b.exclude_offsets.begin(), b.exclude_offsets.begin() + static_cast<std::ptrdiff_t>(m + 1));
+  return h;  // no float form: calibration times the ternary search only
+}
+
+void reset_results(SearchResults& out, size_t n_q, size_t k) {
+  out.k = k;
+  out.hits.assign(n_q * k, Hit{0, 0.0f});
+  out.count.assign(n_q, 0);
+}
+
 class CudaSearcher final : public Searcher {
  public:
-  CudaSearcher(const CodesView& codes, const SearcherOptions& opts) : view_(codes) {
-    quiesce();  // another searcher's persistent kernel would hold the SMs (and cudaFree waits for it)
-    force_ = opts.kernel;
-    if (!force_.empty() && force_ != "mma" && force_ != "popc" && force_ != "sort")
-      throw Error("--device cuda: unknown kernel '" + force_ + "' (mma, popc or sort)");
-    ck(cudaGetDevice(&device_), "cudaGetDevice");
-    cudaDeviceProp prop{};
-    ck(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
-    name_ = std::string("cuda/") + prop.name;
-    num_sms_ = prop.multiProcessorCount;
-    max_smem_ = prop.sharedMemPerBlockOptin;
-    cuda::mma_prepare_attributes(max_smem_);
-    cuda::popc_prepare_attributes(max_smem_);
-    cuda::single_prepare_attributes(max_smem_);
-    cuda::persistent_prepare_attributes(max_smem_);
-
-    ix_.dims = codes.dims;
-    ix_.W = codes.W;
-    ix_.n = static_cast<uint32_t>(codes.n_words);
-    ix_.n_tiles = std::max<uint32_t>(1, (ix_.n + cuda::kTileWords - 1) / cuda::kTileWords);
-    ix_.Kp = (codes.dims + 31) / 32 * 32;
-    if (codes.n_words >= (size_t{1} << 31)) throw Error("--device cuda: more than 2^31 words");
-
-    cudaStream_t s0;
-    ck(cudaStreamCreateWithFlags(&s0, cudaStreamNonBlocking), "cudaStreamCreate");
-    const size_t code_words = ::igla::code_words(codes.n_words, codes.dims);
-    const size_t inv_n = static_cast<size_t>(ix_.n_tiles) * cuda::kTileWords;
-    ck(cudaMalloc(&d_codes_, std::max<size_t>(code_words, 1) * 8), "cudaMalloc(codes)");
-    ck(cudaMalloc(&d_inv_, inv_n * sizeof(float)), "cudaMalloc(inv)");
-    ix_.tile_stride = cuda::kTileWords * ix_.Kp + cuda::kTileExtra;
-    ck(cudaMalloc(&d_tiled_, static_cast<size_t>(ix_.n_tiles) * ix_.tile_stride), "cudaMalloc(tiled codes)");
-    if (code_words) ck(cudaMemcpyAsync(d_codes_, codes.codes, code_words * 8, cudaMemcpyHostToDevice, s0), "upload codes");
-    ck(cudaMemsetAsync(d_inv_, 0, inv_n * sizeof(float), s0), "memset");
-    if (codes.n_words)
-      ck(cudaMemcpyAsync(d_inv_, codes.inv_norms, codes.n_words * sizeof(float), cudaMemcpyHostToDevice, s0),
-         "upload inverse norms");
-    ix_.codes = static_cast<const uint64_t*>(d_codes_);
-    ix_.inv = static_cast<const float*>(d_inv_);
-    std::vector<uint32_t> perm(inv_n);
-    cuda::tile_order(codes.inv_norms, ix_.n, ix_.n_tiles, perm.data());
-    void* d_perm = nullptr;
-    ck(cudaMalloc(&d_perm, inv_n * sizeof(uint32_t)), "cudaMalloc(tile order)");
-    ck(cudaMemcpyAsync(d_perm, perm.data(), inv_n * sizeof(uint32_t), cudaMemcpyHostToDevice, s0), "upload tile order");
-    cuda::build_device_index(ix_, static_cast<const float*>(d_inv_), static_cast<const uint32_t*>(d_perm),
-                             static_cast<int8_t*>(d_tiled_), s0);
-    ck(cudaStreamSynchronize(s0), "building the device index");
-    cudaFree(d_perm);
-    ck(cudaGetLastError(), "building the device index");
-    cudaStreamDestroy(s0);
-
-    if (const char* m = std::getenv("IGLA_CUDA_MMA_MODE")) mma_mode_ = std::atoi(m);
-    if (const char* m = std::getenv("IGLA_CUDA_STAGES")) mma_max_stages_ = std::atoi(m);
-    if (const char* m = std::getenv("IGLA_CUDA_GROUP")) mma_group_soft_ = std::max(0, std::atoi(m));
-    if (const char* m = std::getenv("IGLA_CUDA_GROUP_CTA")) mma_group_cta_ = std::atoi(m) == 1;
-    if (const char* m = std::getenv("IGLA_CUDA_SINGLE")) {  // comma-separated: a route and/or a mode
-      const std::string v = std::string(",") + m + ",";
-      auto has = [&](const char* w) { return v.find(std::string(",") + w + ",") != std::string::npos; };
-      single_mode_ = has("graph") ? 1 : has("empty") ? 2 : has("nomerge") ? 3 : has("trace") ? 4 : has("echo") ? 5 : 0;
-      single_launch_ = has("launch");
+  CudaSearcher(std::shared_ptr<const Index> index, const CodesView& codes, const CudaOptions& opt)
+      : index_(std::move(index)), opt_(opt), dims_(codes.dims), W_(codes.W), n_words_(codes.n_words) {
+    if (!opt_.path.empty() && opt_.path != "mma" && opt_.path != "popc" && opt_.path != "sort")
+      throw Error("--device cuda: unknown path '" + opt_.path + "' (mma, popc or sort)");
+    int device = opt_.device;
+    if (device < 0) ck(cudaGetDevice(&device), "cudaGetDevice");
+    dev_ = &cuda::device_state(device);
+    const std::string prefix = "cuda/" + std::to_string(device) + "/";
+    if (index_) {
+      codes_ = std::static_pointer_cast<const cuda::DeviceCodes>(index_->derived(
+          prefix + "codes", [&] { return std::static_pointer_cast<const void>(cuda::upload_codes(codes, *dev_)); }));
+      if (index_->rerank() != Rerank::None && opt_.device_rerank)
+        rows_ = std::static_pointer_cast<const cuda::DeviceRows>(index_->derived(
+            prefix + "rerank-rows", [&] { return std::static_pointer_cast<const void>(cuda::upload_rows(*index_, *dev_)); }));
+    } else {
+      codes_ = cuda::upload_codes(codes, *dev_);
     }
-    if (const char* m = std::getenv("IGLA_CUDA_PERSIST_IDLE_MS")) persist_idle_s_ = std::atof(m) / 1e3;
-    persist_host_idle_s_ = persist_idle_s_ / 2;
-    if (const char* m = std::getenv("IGLA_CUDA_PERSIST_HOST_IDLE_MS")) persist_host_idle_s_ = std::atof(m) / 1e3;
-    if (const char* m = std::getenv("IGLA_CUDA_PERSIST_SLEEP_NS")) persist_sleep_ns_ = static_cast<uint32_t>(std::atoi(m));
-    if (const char* m = std::getenv("IGLA_CUDA_PERSIST_RELAY")) persist_relay_flag_ = std::string(m) == "flag";
-    if (const char* m = std::getenv("IGLA_CUDA_SINGLE_SPLIT")) single_split_ = static_cast<uint32_t>(std::atoi(m));
-    single_sync_ = std::getenv("IGLA_CUDA_SINGLE_SYNC") != nullptr;
-    if (std::getenv("IGLA_CUDA_STATS")) {
-      ck(cudaMalloc(&stats_, 4 * sizeof(unsigned long long)), "cudaMalloc(stats)");
-      ck(cudaMemset(stats_, 0, 4 * sizeof(unsigned long long)), "cudaMemset(stats)");
+    parse_single(opt_.single);
+    w_ = std::make_unique<Work>();
+    if (opt_.stats) {
+      ck(cudaMalloc(&w_->stats, 4 * sizeof(unsigned long long)), "cudaMalloc(stats)");
+      ck(cudaMemset(w_->stats, 0, 4 * sizeof(unsigned long long)), "cudaMemset(stats)");
     }
-    for (Slot& sl : slots_) {
+    for (Slot& sl : w_->slots) {
       ck(cudaStreamCreateWithFlags(&sl.stream, cudaStreamNonBlocking), "cudaStreamCreate");
       ck(cudaEventCreateWithFlags(&sl.done, cudaEventDisableTiming), "cudaEventCreate");
       ck(cudaMalloc(&sl.counters, kPopcChunk * sizeof(uint32_t)), "cudaMalloc(counters)");
       ck(cudaMemset(sl.counters, 0, kPopcChunk * sizeof(uint32_t)), "cudaMemset(counters)");
     }
+    name_ = "cuda/" + dev_->name;
   }
 
   ~CudaSearcher() override {
+    // Frees wait for every kernel of the device: the device's one-query kernel is stopped (the
+    // next one-query search of any searcher starts it again).
     try {
-      quiesce();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "igla cuda: %s\n", e.what());
+      dev_->quiesce();
+    } catch (const std::exception&) {
     }
-    if (stats_ || trace_n_ || std::getenv("IGLA_CUDA_PERSIST_STATS"))
-      std::fprintf(stderr, "igla cuda persistent one-query kernel: %llu queries, %llu starts, %llu recoveries\n",
-                   persist_.queries, persist_.starts, persist_.recoveries);
-    if (persist_.stream) cudaStreamDestroy(persist_.stream);
-    if (persist_.box) cudaFreeHost(persist_.box);
-    if (persist_.relay) cudaFree(persist_.relay);
-    if (stats_) {
-      unsigned long long h[4] = {};
-      cudaDeviceSynchronize();
-      cudaMemcpy(h, stats_, sizeof h, cudaMemcpyDeviceToHost);
-      std::fprintf(stderr, "igla cuda stats: warp-tiles with a candidate %llu, staged %llu, queued %llu, drains %llu\n", h[0],
-                   h[1], h[2], h[3]);
-      cudaFree(stats_);
+    cudaSetDevice(dev_->device);
+    Work& w = *w_;
+    for (auto& [key, g] : w.graphs) cudaGraphExecDestroy(g);
+    if (w.one_stream) {
+      cudaStreamSynchronize(w.one_stream);
+      cudaStreamDestroy(w.one_stream);
     }
-    if (trace_n_)
-      std::fprintf(stderr,
-                   "igla cuda one-query trace (cycles from the last CTA's start, mean of %zu): scored %.0f, "
-                   "selected %.0f, last %.0f, preloaded %.0f, merged %.0f, done %.0f\n",
-                   trace_n_, trace_sum_[0] / trace_n_, trace_sum_[1] / trace_n_, trace_sum_[2] / trace_n_,
-                   trace_sum_[3] / trace_n_, trace_sum_[4] / trace_n_, trace_sum_[5] / trace_n_);
-    for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g);
-    if (one_stream_) {
-      cudaStreamSynchronize(one_stream_);
-      cudaStreamDestroy(one_stream_);
-    }
-    if (one_out_) cudaFreeHost(one_out_);
-    if (one_counter_) cudaFree(one_counter_);
-    if (one_partial_) cudaFree(one_partial_);
-    for (Slot& sl : slots_) {
+    if (w.one_out) cudaFreeHost(w.one_out);
+    if (w.one_counter) cudaFree(w.one_counter);
+    if (w.one_partial) cudaFree(w.one_partial);
+    if (w.stats) cudaFree(w.stats);
+    for (Slot& sl : w.slots) {
       if (sl.stream) cudaStreamSynchronize(sl.stream);
       sl.h_in.release();
       sl.d_in.release();
       sl.h_out.release();
       sl.d_out.release();
+      sl.d_cand.release();
       sl.scratch.release();
       if (sl.done) cudaEventDestroy(sl.done);
       if (sl.counters) cudaFree(sl.counters);
       if (sl.stream) cudaStreamDestroy(sl.stream);
     }
-    cudaFree(d_codes_);
-    cudaFree(d_inv_);
-    cudaFree(d_tiled_);
   }
 
   std::string name() const override { return name_; }
 
-  void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) override {
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.max_fast_k = static_cast<size_t>(cuda::kMaxListK);
+    c.max_fast_terms = static_cast<uint32_t>(cuda::kSingleMaxTerms);
+    c.multi_term = true;
+    c.exact = true;
+    c.reranks = rows_ != nullptr;
+    return c;
+  }
+
+  void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) const override {
     std::lock_guard<std::mutex> lock(mu_);
-    ck(cudaSetDevice(device_), "cudaSetDevice");
+    ck(cudaSetDevice(dev_->device), "cudaSetDevice");
     const size_t n_q = batch.size();
     const size_t k = params.k;
-    out.k = k;
-    out.hits.assign(n_q * k, Hit{0, 0.0f});
-    out.count.assign(n_q, 0);
-    if (batch.dims != view_.dims)
-      throw Error("query dims " + std::to_string(batch.dims) + " != index dims " + std::to_string(view_.dims));
-    if (batch.trits.size() != batch.n_terms() * batch.dims || batch.term_offsets.empty() ||
-        batch.term_offsets.back() != batch.n_terms() || batch.exclude_offsets.size() != n_q + 1 ||
-        batch.exclude_offsets.back() != batch.exclude.size())
-      throw Error("malformed QueryBatch");
-    if (batch.combine == Combine::CosMul)
-      for (size_t q = 0; q < n_q; ++q)
-        if (batch.term_offsets[q + 1] - batch.term_offsets[q] != 3)
-          throw Error("CosMul queries need exactly three terms (a, b, c)");
-    const uint32_t L = static_cast<uint32_t>(
-        params.limit ? std::min<size_t>(params.limit, view_.n_words) : view_.n_words);
+    reset_results(out, n_q, k);
+    check_batch(batch);
+    const uint32_t L = static_cast<uint32_t>(params.limit ? std::min<size_t>(params.limit, n_words_) : n_words_);
     if (n_q == 0 || k == 0 || L == 0) return;
 
+    Plan plan;
+    plan.k = k;
+    plan.L = L;
+    plan.rerank = rows_ && params.candidates > 0 && batch.float_dims > 0 &&
+                  std::any_of(batch.has_float.begin(), batch.has_float.end(), [](uint8_t f) { return f != 0; });
+    if (plan.rerank && batch.float_dims != rows_->dims)
+      throw Error("query float dims " + std::to_string(batch.float_dims) + " != index float dims " +
+                  std::to_string(rows_->dims));
+    plan.kk = plan.rerank ? std::max(params.candidates, k) : k;
     bool single = batch.combine == Combine::Sum;
     size_t max_excl = 0, max_terms = 0;
     for (size_t q = 0; q < n_q; ++q) {
@@ -347,29 +272,225 @@ class CudaSearcher final : public Searcher {
       max_terms = std::max(max_terms, t);
       max_excl = std::max<size_t>(max_excl, batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]);
     }
-    const int K = static_cast<int>(std::min<size_t>(k + max_excl, L));
-    if (n_q == 1 && search_one(batch, k, L, K, out)) return;
-    quiesce();  // the batch kernels need the SMs
+    plan.single = single;
+    plan.max_terms = static_cast<int>(max_terms);
+    plan.K = static_cast<int>(std::min<size_t>(plan.kk + max_excl, L));
 
-    Path path = Path::Sort;
-    if (K <= cuda::kMaxListK && force_ != "sort") {
-      cuda::MmaPlan probe;
-      const bool mma_ok = single && cuda::mma_plan(ix_, 128, L, K, num_sms_, max_smem_, probe);
-      const cuda::PopcPlan pp = cuda::popc_plan(ix_, static_cast<int>(std::min<size_t>(n_q, kPopcChunk)), L, num_sms_,
-                                                static_cast<int>(max_terms), single);
-      const size_t popc_smem = cuda::popc_smem_bytes(ix_, static_cast<int>(max_terms), K, pp.n_splits);
+    if (n_q == 1) {
+      if (!plan.rerank) {
+        if (search_one(batch, k, L, plan.K, out)) return;
+      } else {
+        SearchResults cand;
+        reset_results(cand, 1, plan.kk);
+        if (search_one(batch, plan.kk, L, plan.K, cand)) {
+          rerank_on_host(batch, cand, out);
+          return;
+        }
+      }
+    }
+    BatchGuard guard(*dev_);  // the batch kernels need the SMs
+    plan.path = choose_path(batch, plan);
+    if (plan.rerank && !device_rerank_fits(batch, plan)) {
+      // Rows too wide for the rerank kernel's shared memory: candidates here, rescored on the host.
+      SearchResults cand;
+      Plan p2 = plan;
+      p2.rerank = false;
+      p2.k = plan.kk;
+      reset_results(cand, n_q, plan.kk);
+      run_batch(batch, p2, cand);
+      rerank_on_host(batch, cand, out);
+      return;
+    }
+    run_batch(batch, plan, out);
+  }
+
+  // Counters, the one-query kernel's counts and the calibration table (cuda_report).
+  std::string report() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string r;
+    char line[512];
+    if (w_->stats) {
+      unsigned long long h[4] = {};
+      cudaSetDevice(dev_->device);
+      for (Slot& sl : w_->slots) cudaStreamSynchronize(sl.stream);
+      cudaMemcpy(h, w_->stats, sizeof h, cudaMemcpyDeviceToHost);
+      std::snprintf(line, sizeof line, "cuda stats: warp-tiles with a candidate %llu, staged %llu, queued %llu, drains %llu\n",
+                    h[0], h[1], h[2], h[3]);
+      r += line;
+    }
+    {
+      std::lock_guard<std::mutex> g(dev_->one.mu);
+      std::snprintf(line, sizeof line,
+                    "cuda persistent one-query kernel (device %d, all searchers): %llu queries, %llu starts, %llu stops, "
+                    "%llu recoveries\n",
+                    dev_->device, dev_->one.queries, dev_->one.starts, dev_->one.stops, dev_->one.recoveries);
+      r += line;
+    }
+    if (w_->trace_n) {
+      const double* t = w_->trace_sum;
+      const double n = static_cast<double>(w_->trace_n);
+      std::snprintf(line, sizeof line,
+                    "cuda one-query trace (cycles from the last CTA's start, mean of %zu): scored %.0f, selected %.0f, "
+                    "last %.0f, preloaded %.0f, merged %.0f, done %.0f\n",
+                    w_->trace_n, t[0] / n, t[1] / n, t[2] / n, t[3] / n, t[4] / n, t[5] / n);
+      r += line;
+    }
+    std::lock_guard<std::mutex> g(codes_->calib_mu);
+    for (const auto& [key, c] : codes_->calib) {
+      std::snprintf(line, sizeof line,
+                    "cuda calibration: batch <= %zu, K <= %d, limit %u: %zu queries, popc %.1f us (%.0f q/s), mma %.1f us "
+                    "(%.0f q/s) -> %s\n",
+                    size_t{1} << key.size_class, key.list_class, key.limit, c.queries, c.popc_s * 1e6, c.queries / c.popc_s,
+                    c.mma_s * 1e6, c.queries / c.mma_s, c.mma ? "mma" : "popc");
+      r += line;
+    }
+    return r;
+  }
+
+ private:
+  // Below this the popc path wins without calibration (run 10: batch 64, 402 K q/s popc vs 259 K
+  // mma; batch 1024, 916 K popc vs 1.02 M mma, on 100K x 300).
+  static constexpr size_t kMmaMinBatch = 512;
+  static constexpr uint32_t kPopcMaxWords = 1u << 18;  // 21 MB of bitplanes at 300 dims
+  static constexpr size_t kPopcChunk = 4096;  // popc.cu sizes its per-query counters for this
+  static constexpr size_t kCalibMinBatch = 16;  // below: popc, never timed
+  static constexpr double kAnswerTimeout = 10.0;  // seconds
+
+  // Everything a call changes (guarded by mu_).
+  struct Work {
+    Slot slots[kSlots];
+    std::map<GraphKey, cudaGraphExec_t> graphs;
+    unsigned long long* stats = nullptr;
+    double trace_sum[6] = {};
+    size_t trace_n = 0;
+    cudaStream_t one_stream = nullptr;
+    uint32_t* one_out = nullptr;      // mapped pinned: flag, count, hits
+    uint32_t* one_out_dev = nullptr;  // its device address
+    uint32_t* one_counter = nullptr;
+    void* one_partial = nullptr;
+    size_t one_partial_cap = 0;
+    uint32_t one_seq = 0;
+    cuda::SingleArgs one_args;
+  };
+
+  void parse_single(const std::string& s) {  // comma-separated: a route and/or a mode
+    const std::string v = "," + s + ",";
+    auto has = [&](const char* w) { return v.find(std::string(",") + w + ",") != std::string::npos; };
+    single_mode_ = has("graph") ? 1 : has("empty") ? 2 : has("nomerge") ? 3 : has("trace") ? 4 : has("echo") ? 5 : 0;
+    single_launch_ = has("launch");
+  }
+
+  void check_batch(const QueryBatch& batch) const {
+    const size_t n_q = batch.size();
+    if (batch.dims != dims_)
+      throw Error("query dims " + std::to_string(batch.dims) + " != index dims " + std::to_string(dims_));
+    if (batch.trits.size() != batch.n_terms() * batch.dims || batch.term_offsets.empty() ||
+        batch.term_offsets.front() != 0 || batch.term_offsets.back() != batch.n_terms() ||
+        batch.exclude_offsets.size() != n_q + 1 || batch.exclude_offsets.back() != batch.exclude.size())
+      throw Error("malformed QueryBatch");
+    for (size_t q = 0; q < n_q; ++q)
+      if (batch.term_offsets[q + 1] < batch.term_offsets[q] || batch.exclude_offsets[q + 1] < batch.exclude_offsets[q])
+        throw Error("malformed QueryBatch: offsets not ascending at query " + std::to_string(q));
+    if (batch.combine == Combine::CosMul)
+      for (size_t q = 0; q < n_q; ++q)
+        if (batch.term_offsets[q + 1] - batch.term_offsets[q] != 3)
+          throw Error("CosMul queries need exactly three terms (a, b, c)");
+    if (batch.float_dims && (batch.float_terms.size() != batch.n_terms() * batch.float_dims ||
+                             batch.float_weights.size() != batch.n_terms() || batch.has_float.size() != n_q))
+      throw Error("malformed QueryBatch: float form sizes");
+  }
+
+  // The rerank stage's arithmetic (src/core/rerank.cpp, rerank_query) over the candidates in cand.
+  void rerank_on_host(const QueryBatch& batch, const SearchResults& cand, SearchResults& out) const {
+    const size_t n_q = batch.size(), k = out.k;
+    std::vector<Hit> best;
+    for (size_t q = 0; q < n_q; ++q) {
+      const auto c = cand.of(q);
+      if (batch.has_float[q]) rerank_query(*index_, batch, q, c, k, best);
+      else best.assign(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(std::min(k, c.size())));
+      std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<std::ptrdiff_t>(q * k));
+      out.count[q] = static_cast<uint32_t>(best.size());
+    }
+  }
+
+  bool device_rerank_fits(const QueryBatch&, const Plan& p) const {
+    const size_t smem = (static_cast<size_t>(p.max_terms) * rows_->dims + p.kk + p.max_terms) * sizeof(float);
+    return smem <= dev_->max_smem;
+  }
+
+  bool mma_possible(const Plan& p, int n_q) const {
+    if (!p.single || p.K > cuda::kMaxListK) return false;
+    cuda::MmaPlan probe;
+    return cuda::mma_plan(codes_->ix, std::max(n_q, 128), p.L, p.K, dev_->num_sms, dev_->max_smem, probe);
+  }
+  bool popc_possible(const Plan& p, size_t n_q) const {
+    if (p.K > cuda::kMaxListK) return false;
+    const cuda::PopcPlan pp =
+        cuda::popc_plan(codes_->ix, static_cast<int>(std::min(n_q, kPopcChunk)), p.L, dev_->num_sms, p.max_terms, p.single);
+    return cuda::popc_smem_bytes(codes_->ix, p.max_terms, p.K, pp.n_splits) <= dev_->max_smem;
+  }
+
+  Path choose_path(const QueryBatch& batch, const Plan& p) const {
+    const size_t n_q = batch.size();
+    if (opt_.path == "sort" || p.K > cuda::kMaxListK) return Path::Sort;
+    const bool mma_ok = mma_possible(p, static_cast<int>(std::min<size_t>(n_q, 1 << 20)));
+    const bool popc_ok = popc_possible(p, n_q);
+    if (opt_.path == "mma" && mma_ok) return Path::Mma;
+    if (opt_.path == "popc" && popc_ok) return Path::Popc;
+    if (!mma_ok) return popc_ok ? Path::Popc : Path::Sort;
+    if (!popc_ok) return Path::Mma;
+    if (n_q < kCalibMinBatch) return Path::Popc;
+    if (!opt_.calibrate) {
       // popc streams the bitplanes once per query: only worth it for few queries over an
       // L2-resident vocabulary (run 11: batch 64 on 100K x 300, popc 449 K q/s vs mma 268 K; on
       // 1M x 300, popc 35 K vs mma 109 K).
-      const bool popc_better = n_q < kMmaMinBatch && (n_q < 16 || L <= kPopcMaxWords);
-      if (mma_ok && (force_ == "mma" || (force_.empty() && !popc_better))) path = Path::Mma;
-      else if (popc_smem <= max_smem_) path = Path::Popc;
+      const bool popc_better = n_q < kMmaMinBatch && (n_q < 16 || p.L <= kPopcMaxWords);
+      return popc_better ? Path::Popc : Path::Mma;
     }
+    // Calibrated per shape: one chunk of the mma path is the largest unit that behaves differently.
+    const size_t chunk = static_cast<size_t>(dev_->num_sms) * cuda::kTileQueries;
+    const size_t m = std::min(n_q, chunk);
+    cuda::CalibKey key;
+    while ((size_t{1} << key.size_class) < m) ++key.size_class;
+    key.list_class = p.K <= 32 ? 32 : 64;
+    key.limit = p.L;
+    {
+      std::lock_guard<std::mutex> g(codes_->calib_mu);
+      auto it = codes_->calib.find(key);
+      if (it != codes_->calib.end()) return it->second.mma ? Path::Mma : Path::Popc;
+    }
+    const QueryBatch sub = head(batch, m);
+    Plan sp = p;
+    sp.rerank = false;
+    sp.k = p.kk;
+    SearchResults scratch;
+    auto time = [&](Path path) {
+      sp.path = path;
+      double best = 1e30;
+      for (int r = 0; r < 2; ++r) {  // the first run loads the kernels' modules and sizes the buffers
+        reset_results(scratch, m, sp.k);
+        const Clock::time_point t0 = Clock::now();
+        run_batch(sub, sp, scratch);
+        if (r == 1) best = seconds_since(t0);
+      }
+      return best;
+    };
+    cuda::Calibration c;
+    c.queries = m;
+    c.popc_s = time(Path::Popc);
+    c.mma_s = time(Path::Mma);
+    c.mma = c.mma_s < c.popc_s;
+    std::lock_guard<std::mutex> g(codes_->calib_mu);
+    codes_->calib.emplace(key, c);
+    return c.mma ? Path::Mma : Path::Popc;
+  }
 
+  void run_batch(const QueryBatch& batch, const Plan& p, SearchResults& out) const {
+    const size_t n_q = batch.size();
     // Chunks. mma: one 128-query tile per SM, so a chunk is one full wave with no vocabulary split.
-    const size_t chunk_q = path == Path::Mma ? static_cast<size_t>(num_sms_) * cuda::kTileQueries
-                           : path == Path::Popc ? kPopcChunk
-                                                : 1024;
+    const size_t chunk_q = p.path == Path::Mma ? static_cast<size_t>(dev_->num_sms) * cuda::kTileQueries
+                           : p.path == Path::Popc ? kPopcChunk
+                                                  : 1024;
     const size_t chunk_terms = 3 * chunk_q;
     std::vector<Chunk> chunks;
     for (size_t q = 0; q < n_q;) {
@@ -385,64 +506,60 @@ class CudaSearcher final : public Searcher {
       chunks.push_back(c);
       q = q1;
     }
-
+    Work& w = *w_;
     for (size_t i = 0; i < chunks.size(); ++i) {
-      Slot& sl = slots_[i % kSlots];
+      Slot& sl = w.slots[i % kSlots];
       if (sl.pending) collect(sl, out);
-      run_chunk(sl, batch, chunks[i], path, K, k, L, static_cast<int>(max_terms), single, n_q == 1);
+      run_chunk(sl, batch, chunks[i], p, n_q == 1);
     }
     for (size_t i = 0; i < kSlots; ++i) {
-      Slot& sl = slots_[(chunks.size() + i) % kSlots];
+      Slot& sl = w.slots[(chunks.size() + i) % kSlots];
       if (sl.pending) collect(sl, out);
     }
   }
 
- private:
-  // Below this the popc path wins (run 10: batch 64, 402 K q/s popc vs 259 K mma; batch 1024,
-  // 916 K popc vs 1.02 M mma, on 100K x 300).
-  static constexpr size_t kMmaMinBatch = 512;
-  static constexpr uint32_t kPopcMaxWords = 1u << 18;  // 21 MB of bitplanes at 300 dims
-  static constexpr size_t kPopcChunk = 4096;  // popc.cu sizes its per-query counters for this
-
-  // One query in one kernel launch (kernels.hpp, SingleArgs): the query in the launch's
-  // parameters, the hits written into mapped pinned memory and a sequence number the host spins
-  // on. False when the query does not fit the parameter block or another path is forced (the
-  // caller then takes the batch route: the popc path through a cached CUDA graph).
-  bool search_one(const QueryBatch& batch, size_t k, uint32_t L, int K, SearchResults& out) {
-    if (single_mode_ == 1 || K > cuda::kMaxListK || k > 256 || force_ == "mma" || force_ == "sort") return false;
-    const size_t T = batch.term_offsets[1], n_excl = batch.exclude.size(), W = view_.W;
-    if (T == 0 || T > static_cast<size_t>(cuda::kSingleMaxTerms) || T * 2 * W > static_cast<size_t>(cuda::kSinglePlaneWords) ||
-        n_excl > static_cast<size_t>(cuda::kSingleMaxExcl))
+  // One query in one kernel launch or through the device's persistent kernel (kernels.hpp,
+  // SingleArgs): the query in the launch's parameters / the mailbox, the hits written into mapped
+  // pinned memory and a sequence number the host spins on. False when the query does not fit the
+  // parameter block or another path is forced (the caller then takes the batch route: the popc
+  // path through a cached CUDA graph).
+  bool search_one(const QueryBatch& batch, size_t k, uint32_t L, int K, SearchResults& out) const {
+    if (single_mode_ == 1 || K > cuda::kMaxListK || k > 256 || opt_.path == "mma" || opt_.path == "sort") return false;
+    const size_t T = batch.term_offsets[1], n_excl = batch.exclude.size(), W = W_;
+    if (T == 0 || T > static_cast<size_t>(cuda::kSingleMaxTerms) ||
+        T * 2 * W > static_cast<size_t>(cuda::kSinglePlaneWords) || n_excl > static_cast<size_t>(cuda::kSingleMaxExcl))
       return false;
-    const cuda::SinglePlan plan = cuda::single_plan(ix_, L, K, static_cast<int>(T), num_sms_, single_split_);
-    if (plan.smem + 4096 > max_smem_) return false;  // static shared memory besides
+    const DeviceIndex& ix = codes_->ix;
+    const cuda::SinglePlan plan = cuda::single_plan(ix, L, K, static_cast<int>(T), dev_->num_sms, opt_.single_split);
+    if (plan.smem + 4096 > dev_->max_smem) return false;  // static shared memory besides
+    Work& w = *w_;
     const size_t partial_bytes = static_cast<size_t>(plan.n_splits) * K * sizeof(uint64_t);
-    if (!one_out_ || partial_bytes > one_partial_cap_) quiesce();  // cudaFree / cudaHostAlloc wait for kernels
-    if (!one_out_) {  // first use: stream, mapped result block, device list buffer and counter
-      ck(cudaStreamCreateWithFlags(&one_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-      ck(cudaHostAlloc(&one_out_, 8192, cudaHostAllocMapped), "cudaHostAlloc");
-      std::memset(one_out_, 0, 8192);
-      ck(cudaHostGetDevicePointer(reinterpret_cast<void**>(&one_out_dev_), one_out_, 0), "cudaHostGetDevicePointer");
-      ck(cudaMalloc(&one_counter_, sizeof(uint32_t)), "cudaMalloc(counter)");
-      ck(cudaMemset(one_counter_, 0, sizeof(uint32_t)), "cudaMemset(counter)");
+    if (!w.one_out || partial_bytes > w.one_partial_cap) dev_->quiesce();  // allocations wait for kernels
+    if (!w.one_out) {  // first use: stream, mapped result block, device list buffer and counter
+      ck(cudaStreamCreateWithFlags(&w.one_stream, cudaStreamNonBlocking), "cudaStreamCreate");
+      ck(cudaHostAlloc(&w.one_out, 8192, cudaHostAllocMapped), "cudaHostAlloc");
+      std::memset(w.one_out, 0, 8192);
+      ck(cudaHostGetDevicePointer(reinterpret_cast<void**>(&w.one_out_dev), w.one_out, 0), "cudaHostGetDevicePointer");
+      ck(cudaMalloc(&w.one_counter, sizeof(uint32_t)), "cudaMalloc(counter)");
+      ck(cudaMemset(w.one_counter, 0, sizeof(uint32_t)), "cudaMemset(counter)");
     }
-    if (partial_bytes > one_partial_cap_) {
-      ck(cudaStreamSynchronize(one_stream_), "search");
-      if (one_partial_) cudaFree(one_partial_);
-      one_partial_ = nullptr;
-      ck(cudaMalloc(&one_partial_, partial_bytes), "cudaMalloc(partial)");
-      one_partial_cap_ = partial_bytes;
+    if (partial_bytes > w.one_partial_cap) {
+      ck(cudaStreamSynchronize(w.one_stream), "search");
+      if (w.one_partial) cudaFree(w.one_partial);
+      w.one_partial = nullptr;
+      ck(cudaMalloc(&w.one_partial, partial_bytes), "cudaMalloc(partial)");
+      w.one_partial_cap = partial_bytes;
     }
-    cuda::SingleArgs& a = one_args_;
-    a.codes = ix_.codes;
-    a.inv = ix_.inv;
-    a.partial = static_cast<uint64_t*>(one_partial_);
-    a.counter = one_counter_;
-    a.out = one_out_dev_;
+    cuda::SingleArgs& a = w.one_args;
+    a.codes = ix.codes;
+    a.inv = ix.inv;
+    a.partial = static_cast<uint64_t*>(w.one_partial);
+    a.counter = w.one_counter;
+    a.out = w.one_out_dev;
     a.W = static_cast<uint32_t>(W);
     a.L = L;
     a.split_len = plan.split_len;
-    a.seq = ++one_seq_ ? one_seq_ : ++one_seq_;  // never 0 (the block starts zeroed)
+    a.seq = ++w.one_seq ? w.one_seq : ++w.one_seq;  // never 0 (the block starts zeroed)
     a.T = static_cast<int>(T);
     a.combine = batch.combine == Combine::CosMul ? 1 : 0;
     a.K = K;
@@ -464,18 +581,18 @@ class CudaSearcher final : public Searcher {
         if (tr[d] < 0) sg[d / 64] |= bit;
       }
     }
-    if (single_launch_ || !persistent_one(a, plan)) {
-      quiesce();
-      ck(cuda::single_launch(a, plan, one_stream_), "kernel launch");
+    if (single_launch_ || dev_->batches.load() > 0 || !persistent_one(a, plan)) {
+      dev_->quiesce();
+      ck(cuda::single_launch(a, plan, w.one_stream), "kernel launch");
       // Spin on the sequence flag; after ~1 ms (2^20 reads) and then every ~1 ms, ask the stream
       // whether the kernel failed (run 21: every 4096 reads, i.e. a few us, put one or two driver
       // calls inside most searches).
-      const volatile uint32_t* flag = one_out_;
-      if (single_sync_) ck(cudaStreamSynchronize(one_stream_), "search");  // experiment: the stream's own wait
+      const volatile uint32_t* flag = w.one_out;
+      if (opt_.single_sync) ck(cudaStreamSynchronize(w.one_stream), "search");  // experiment: the stream's own wait
       const Clock::time_point t0 = Clock::now();
       for (uint32_t spins = 1; *flag != a.seq; ++spins) {
         if (spins % (1u << 20) == 0) {
-          const cudaError_t e = cudaStreamQuery(one_stream_);
+          const cudaError_t e = cudaStreamQuery(w.one_stream);
           if (e == cudaSuccess && *flag != a.seq) throw Error("cuda: one-query kernel finished without its result");
           if (e != cudaSuccess && e != cudaErrorNotReady) cuda_fail(e, "search");
           if (seconds_since(t0) > kAnswerTimeout) throw Error("cuda: no answer from the one-query kernel within 10 s");
@@ -484,35 +601,35 @@ class CudaSearcher final : public Searcher {
     }
     std::atomic_thread_fence(std::memory_order_acquire);
     if (single_mode_ == 4) {
-      const auto* t = reinterpret_cast<const unsigned long long*>(one_out_ + 1024);
-      for (int i = 0; i < 6; ++i) trace_sum_[i] += static_cast<double>(t[i]);
-      ++trace_n_;
+      const auto* t = reinterpret_cast<const unsigned long long*>(w.one_out + 1024);
+      for (int i = 0; i < 6; ++i) w.trace_sum[i] += static_cast<double>(t[i]);
+      ++w.trace_n;
     }
-    const uint32_t n = one_out_[1];
+    const uint32_t n = w.one_out[1];
     out.count[0] = std::min<uint32_t>(n, static_cast<uint32_t>(k));
     static_assert(sizeof(Hit) == sizeof(uint2));
-    std::memcpy(static_cast<void*>(out.hits.data()), one_out_ + 2, k * sizeof(Hit));
+    std::memcpy(static_cast<void*>(out.hits.data()), w.one_out + 2, k * sizeof(Hit));
     return true;
   }
 
-  // The query a through the persistent kernel (started or restarted here as needed). False when
-  // its grid cannot be resident at once (the caller launches instead). Returns once the answer
-  // is in one_out_ (flag == a.seq).
-  static constexpr double kAnswerTimeout = 10.0;  // seconds
-  bool persistent_one(const cuda::SingleArgs& a, const cuda::SinglePlan& plan) {
-    std::lock_guard<std::mutex> g(g_persist_mu);
-    Persist& ps = persist_;
+  // The query a through the device's persistent kernel (started or restarted here as needed).
+  // False when its grid cannot be resident at once (the caller launches instead). Returns once
+  // the answer is in one_out (flag == a.seq).
+  bool persistent_one(const cuda::SingleArgs& a, const cuda::SinglePlan& plan) const {
+    cuda::OneQueryKernel& ps = dev_->one;
+    std::lock_guard<std::mutex> g(ps.mu);
     const int form = cuda::single_form(a);
+    const double host_idle_s =
+        (opt_.persist_host_idle_ms >= 0 ? opt_.persist_host_idle_ms : opt_.persist_idle_ms / 2) / 1e3;
     if (ps.running && (ps.form != form || ps.n_splits != plan.n_splits || ps.split_len != plan.split_len ||
-                       ps.smem != plan.smem || seconds_since(ps.last) > persist_host_idle_s_))
-      persist_stop(ps);  // another grid, or idle long enough that the kernel may be leaving by itself
+                       ps.smem != plan.smem || seconds_since(ps.last) > host_idle_s))
+      ps.stop_locked();  // another grid, or idle long enough that the kernel may be leaving by itself
     if (!ps.running) {
       const auto cap_key = std::make_tuple(form, plan.n_splits, plan.smem);
-      auto it = persist_fits_.find(cap_key);
-      if (it == persist_fits_.end())
-        it = persist_fits_.emplace(cap_key, cuda::persistent_capacity(form, plan, num_sms_) >= plan.n_splits).first;
+      auto it = ps.fits.find(cap_key);
+      if (it == ps.fits.end())
+        it = ps.fits.emplace(cap_key, cuda::persistent_capacity(form, plan, dev_->num_sms) >= plan.n_splits).first;
       if (!it->second) return false;
-      if (g_persist_running) persist_stop(*g_persist_running);  // another searcher's
       if (!ps.stream) {
         ck(cudaStreamCreateWithFlags(&ps.stream, cudaStreamNonBlocking), "cudaStreamCreate");
         ck(cudaHostAlloc(reinterpret_cast<void**>(&ps.box), cuda::kBoxWords * 8, cudaHostAllocMapped), "cudaHostAlloc");
@@ -524,8 +641,8 @@ class CudaSearcher final : public Searcher {
       }
       persist_start(ps, form, plan, ps.next_tag);
     }
-    const uint32_t tag = persist_post(ps, a, cuda::kCmdQuery);
-    const volatile uint32_t* flag = one_out_;
+    const uint32_t tag = ps.post(a, cuda::kCmdQuery);
+    const volatile uint32_t* flag = w_->one_out;
     const Clock::time_point t0 = Clock::now();
     int recoveries = 0;
     for (uint32_t spins = 1; *flag != a.seq; ++spins) {
@@ -535,14 +652,12 @@ class CudaSearcher final : public Searcher {
           // The kernel left (idle exit racing this message): start it again on the same message.
           if (++recoveries > 3) {
             ps.running = false;
-            g_persist_running = nullptr;
             throw Error("cuda: the persistent one-query kernel keeps leaving without an answer");
           }
           ++ps.recoveries;
           persist_start(ps, form, plan, tag);
         } else if (e != cudaSuccess && e != cudaErrorNotReady) {
           ps.running = false;
-          g_persist_running = nullptr;
           cuda_fail(e, "persistent one-query kernel");
         }
         if (seconds_since(t0) > kAnswerTimeout)
@@ -554,15 +669,16 @@ class CudaSearcher final : public Searcher {
     return true;
   }
 
-  void persist_start(Persist& ps, int form, const cuda::SinglePlan& plan, uint32_t tag) {
+  // Starts the device's kernel (its mutex held) with this searcher's tuning options.
+  void persist_start(cuda::OneQueryKernel& ps, int form, const cuda::SinglePlan& plan, uint32_t tag) const {
     ck(cudaMemsetAsync(ps.relay, 0, cuda::kRelayWords * 8, ps.stream), "cudaMemsetAsync(relay)");
     cuda::PersistArgs pa;
     pa.box = ps.box_dev;
     pa.relay = ps.relay;
     pa.tag = tag;
-    pa.idle_ns = static_cast<unsigned long long>(persist_idle_s_ * 1e9);
-    pa.relay_sleep_ns = persist_sleep_ns_;
-    pa.relay_flag = persist_relay_flag_;
+    pa.idle_ns = static_cast<unsigned long long>(opt_.persist_idle_ms * 1e6);
+    pa.relay_sleep_ns = opt_.persist_sleep_ns;
+    pa.relay_flag = opt_.persist_relay_flag ? 1 : 0;
     ck(cuda::persistent_launch(pa, form, plan, ps.stream), "persistent kernel launch");
     ps.running = true;
     ps.form = form;
@@ -571,31 +687,37 @@ class CudaSearcher final : public Searcher {
     ps.smem = plan.smem;
     ps.last = Clock::now();
     ++ps.starts;
-    g_persist_running = &ps;
   }
 
-  void collect(Slot& sl, SearchResults& out) {
+  void collect(Slot& sl, SearchResults& out) const {
     ck(cudaEventSynchronize(sl.done), "search");
     const size_t n = sl.chunk.n_q();
     const uint2* hits = static_cast<const uint2*>(sl.h_out.p);
-    const uint32_t* count = reinterpret_cast<const uint32_t*>(static_cast<const char*>(sl.h_out.p) +
-                                                              align_up(n * sl.k * sizeof(uint2)));
+    const uint32_t* count =
+        reinterpret_cast<const uint32_t*>(static_cast<const char*>(sl.h_out.p) + align_up(n * sl.k * sizeof(uint2)));
     static_assert(sizeof(Hit) == sizeof(uint2));
-    std::memcpy(out.hits.data() + sl.chunk.q0 * sl.k, hits, n * sl.k * sizeof(Hit));
+    std::memcpy(static_cast<void*>(out.hits.data() + sl.chunk.q0 * sl.k), hits, n * sl.k * sizeof(Hit));
     std::copy(count, count + n, out.count.begin() + static_cast<std::ptrdiff_t>(sl.chunk.q0));
     sl.pending = false;
   }
 
-  void run_chunk(Slot& sl, const QueryBatch& batch, const Chunk& c, Path path, int K, size_t k, uint32_t L,
-                 int max_terms, bool single, bool graphable) {
+  void run_chunk(Slot& sl, const QueryBatch& batch, const Chunk& c, const Plan& p, bool graphable) const {
+    Work& w = *w_;
+    const DeviceIndex& ix = codes_->ix;
     const size_t n_q = c.n_q(), n_terms = c.t1 - c.t0, n_excl = c.e1 - c.e0;
     const uint32_t dims = batch.dims;
+    const Path path = p.path;
+    const int K = p.K;
+    const uint32_t L = p.L;
+    const size_t k = p.k, kk = p.rerank ? p.kk : p.k;  // hits out; ternary hits per query
+    const uint32_t fdims = p.rerank ? batch.float_dims : 0;
     // The one-query graph: planes packed here (no packing kernel), hits written by the merge
     // kernel straight into the mapped pinned output block (no copy back).
-    const bool graph = graphable && &sl == &slots_[0] && path != Path::Sort;
+    const bool graph = graphable && !p.rerank && &sl == &w.slots[0] && path != Path::Sort;
     const bool host_planes = graph && path == Path::Popc;
-    const InLayout lay(n_terms, dims, n_q, n_excl, host_planes ? n_terms * 2 * view_.W : 0);
+    const InLayout lay(n_terms, dims, n_q, n_excl, host_planes ? n_terms * 2 * W_ : 0, fdims);
     const size_t out_bytes = align_up(n_q * k * sizeof(uint2)) + align_up(n_q * sizeof(uint32_t));
+    const size_t cand_bytes = align_up(n_q * kk * sizeof(uint2)) + align_up(n_q * sizeof(uint32_t));
 
     // Plans and scratch.
     cuda::MmaPlan mp;
@@ -603,27 +725,28 @@ class CudaSearcher final : public Searcher {
     int sub = 0;
     size_t scratch = 0;
     if (path == Path::Mma) {
-      cuda::mma_plan(ix_, static_cast<int>(n_q), L, K, num_sms_, max_smem_, mp, mma_max_stages_);
-      mp.mode = mma_mode_;
-      if (mma_group_soft_ >= 0) mp.group_soft = mma_group_soft_;
-      mp.group_cta = mma_group_cta_;
-      mp.stats = stats_;
-      scratch = cuda::mma_scratch_bytes(ix_, static_cast<int>(n_q), K, mp);
+      cuda::mma_plan(ix, static_cast<int>(n_q), L, K, dev_->num_sms, dev_->max_smem, mp, opt_.mma_max_stages);
+      mp.mode = opt_.mma_mode;
+      if (opt_.mma_group_soft >= 0) mp.group_soft = opt_.mma_group_soft;
+      mp.group_cta = opt_.mma_group_cta;
+      mp.stats = w.stats;
+      scratch = cuda::mma_scratch_bytes(ix, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {
-      pp = cuda::popc_plan(ix_, static_cast<int>(n_q), L, num_sms_, max_terms, single);
+      pp = cuda::popc_plan(ix, static_cast<int>(n_q), L, dev_->num_sms, p.max_terms, p.single);
       pp.counters = sl.counters;
-      scratch = cuda::popc_scratch_bytes(ix_, static_cast<int>(n_q), static_cast<int>(n_terms), K, pp);
+      scratch = cuda::popc_scratch_bytes(ix, static_cast<int>(n_q), static_cast<int>(n_terms), K, pp);
     } else {
       sub = std::min<int>(cuda::sort_sub_batch(L), static_cast<int>(n_q));
-      scratch = cuda::sort_scratch_bytes(ix_, static_cast<int>(n_terms), L, sub);
+      scratch = cuda::sort_scratch_bytes(ix, static_cast<int>(n_terms), L, sub);
     }
     bool realloc = false;
-    realloc |= sl.h_in.ensure(lay.total, true);
-    realloc |= sl.d_in.ensure(lay.total, false);
-    realloc |= sl.h_out.ensure(out_bytes, true);
-    realloc |= sl.d_out.ensure(out_bytes, false);
-    realloc |= sl.scratch.ensure(scratch, false);
-    if (realloc && &sl == &slots_[0]) clear_graphs();
+    realloc |= sl.h_in.ensure(lay.total, true, *dev_);
+    realloc |= sl.d_in.ensure(lay.total, false, *dev_);
+    realloc |= sl.h_out.ensure(out_bytes, true, *dev_);
+    realloc |= sl.d_out.ensure(out_bytes, false, *dev_);
+    if (p.rerank) realloc |= sl.d_cand.ensure(cand_bytes, false, *dev_);
+    realloc |= sl.scratch.ensure(scratch, false, *dev_);
+    if (realloc && &sl == &w.slots[0]) clear_graphs();
 
     // Pack the chunk into the pinned input block.
     char* h = static_cast<char*>(sl.h_in.p);
@@ -635,7 +758,7 @@ class CudaSearcher final : public Searcher {
     auto* eo = reinterpret_cast<uint32_t*>(h + lay.excl_off);
     for (size_t q = 0; q <= n_q; ++q) eo[q] = static_cast<uint32_t>(batch.exclude_offsets[c.q0 + q] - c.e0);
     if (host_planes) {
-      const uint32_t W = view_.W;
+      const uint32_t W = W_;
       auto* pl = reinterpret_cast<uint64_t*>(h + lay.planes);
       std::memset(pl, 0, n_terms * 2 * W * sizeof(uint64_t));
       const int8_t* tr = batch.trits.data() + c.t0 * dims;
@@ -645,6 +768,11 @@ class CudaSearcher final : public Searcher {
           if (x) pl[t * 2 * W + d / 64] |= uint64_t{1} << (d % 64);
           if (x < 0) pl[t * 2 * W + W + d / 64] |= uint64_t{1} << (d % 64);
         }
+    }
+    if (fdims) {
+      std::memcpy(h + lay.fterms, batch.float_terms.data() + c.t0 * fdims, n_terms * fdims * sizeof(float));
+      std::memcpy(h + lay.fweights, batch.float_weights.data() + c.t0, n_terms * sizeof(float));
+      std::memcpy(h + lay.has_float, batch.has_float.data() + c.q0, n_q);
     }
 
     auto enqueue = [&]() {
@@ -664,20 +792,39 @@ class CudaSearcher final : public Searcher {
       OutHits o;
       o.hits = reinterpret_cast<uint2*>(dout);
       o.count = reinterpret_cast<uint32_t*>(dout + align_up(n_q * k * sizeof(uint2)));
-      if (path == Path::Mma) cuda::mma_search(ix_, q, L, K, static_cast<int>(k), mp, sl.scratch.p, o, sl.stream);
-      else if (path == Path::Popc)
-        cuda::popc_search(ix_, q, L, K, static_cast<int>(k), pp, sl.scratch.p, o, sl.stream);
-      else cuda::sort_search(ix_, q, L, static_cast<int>(k), sub, sl.scratch.p, sl.scratch.cap, o, sl.stream);
+      OutHits cand = o;  // the ternary search's hits: the answer, or the rerank's candidates
+      if (p.rerank) {
+        char* dc = static_cast<char*>(sl.d_cand.p);
+        cand.hits = reinterpret_cast<uint2*>(dc);
+        cand.count = reinterpret_cast<uint32_t*>(dc + align_up(n_q * kk * sizeof(uint2)));
+      }
+      const int kt = static_cast<int>(kk);
+      if (path == Path::Mma) cuda::mma_search(ix, q, L, K, kt, mp, sl.scratch.p, cand, sl.stream);
+      else if (path == Path::Popc) cuda::popc_search(ix, q, L, K, kt, pp, sl.scratch.p, cand, sl.stream);
+      else cuda::sort_search(ix, q, L, kt, sub, sl.scratch.p, sl.scratch.cap, cand, sl.stream);
       ck(cudaGetLastError(), "kernel launch");
+      if (p.rerank) {
+        cuda::RerankQueries rq;
+        rq.n_q = static_cast<int>(n_q);
+        rq.combine = q.combine;
+        rq.terms = reinterpret_cast<const float*>(d + lay.fterms);
+        rq.weights = reinterpret_cast<const float*>(d + lay.fweights);
+        rq.term_off = q.term_off;
+        rq.has_float = reinterpret_cast<const uint8_t*>(d + lay.has_float);
+        rq.max_terms = p.max_terms;
+        cuda::rerank_search(cuda::RerankRows{rows_->rows, rows_->dims}, rq, cand.hits, cand.count, kt,
+                            static_cast<int>(k), o, sl.stream);
+        ck(cudaGetLastError(), "rerank kernel launch");
+      }
       if (!graph)
         ck(cudaMemcpyAsync(sl.h_out.p, sl.d_out.p, out_bytes, cudaMemcpyDeviceToHost, sl.stream), "copy hits");
     };
 
     if (graph) {
-      const GraphKey key{static_cast<int>(path), static_cast<int>(batch.combine), static_cast<int>(n_terms), static_cast<int>(n_excl), K,
-                         static_cast<int>(k), L};
-      auto it = graphs_.find(key);
-      if (it == graphs_.end()) {
+      const GraphKey key{static_cast<int>(path), static_cast<int>(batch.combine), static_cast<int>(n_terms),
+                         static_cast<int>(n_excl),  K, static_cast<int>(k), L};
+      auto it = w.graphs.find(key);
+      if (it == w.graphs.end()) {
         cudaGraph_t g;
         ck(cudaStreamBeginCapture(sl.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
         enqueue();
@@ -685,7 +832,7 @@ class CudaSearcher final : public Searcher {
         cudaGraphExec_t exec;
         ck(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
         cudaGraphDestroy(g);
-        it = graphs_.emplace(key, exec).first;
+        it = w.graphs.emplace(key, exec).first;
       }
       ck(cudaGraphLaunch(it->second, sl.stream), "cudaGraphLaunch");
     } else {
@@ -697,67 +844,24 @@ class CudaSearcher final : public Searcher {
     sl.k = k;
   }
 
-  void clear_graphs() {
-    for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g);
-    graphs_.clear();
+  void clear_graphs() const {
+    for (auto& [key, g] : w_->graphs) cudaGraphExecDestroy(g);
+    w_->graphs.clear();
   }
 
-  // Experiment knobs read from the environment by scripts/gpu (never needed otherwise):
-  // IGLA_CUDA_MMA_MODE=1|2 drops the epilogue / its slow path (wrong results, for timing only);
-  // IGLA_CUDA_STATS=1 counts the mma epilogue's events and prints them when the searcher goes;
-  // IGLA_CUDA_STAGES=N: at most N stages in the mma path's tile ring (default: as many as fit, <= 6).
-  // IGLA_CUDA_GROUP=N: group-drain threshold of the mma path's queues (default 4; 0: overflow only);
-  // IGLA_CUDA_GROUP_CTA=1: a request makes all 8 consumer warps drain, not the warpgroup's 4.
-  // IGLA_CUDA_SINGLE=graph|empty|nomerge|trace: the one-query route (graph: the batch route's
-  // cached CUDA graph; empty / nomerge: the one-launch kernel without its work / without the
-  // merge of the splits, wrong results, for timing only; trace: cycle counts of the last CTA,
-  // printed when the searcher goes); IGLA_CUDA_SINGLE_SPLIT=N: its words per CTA.
-  int mma_mode_ = 0;
-  // IGLA_CUDA_SINGLE=launch: the one-launch route instead of the persistent kernel (combines with
-  // empty / nomerge / trace, e.g. launch,empty); IGLA_CUDA_PERSIST_IDLE_MS: the persistent kernel
-  // leaves after this long without a query (default 1000); IGLA_CUDA_PERSIST_HOST_IDLE_MS (tests):
-  // the host restarts it before a query after this long (default half of that);
-  // IGLA_CUDA_PERSIST_STATS=1: its counts printed when the searcher goes; IGLA_CUDA_SINGLE=echo:
-  // the persistent kernel answers (nothing) as soon as the message is in (mailbox round trip);
-  // IGLA_CUDA_PERSIST_SLEEP_NS=N: __nanosleep(N) between the relay polls of CTAs 1..;
-  // IGLA_CUDA_PERSIST_RELAY=flag: CTA 0 relays the message behind one flag word (run P1's way).
-  int single_mode_ = 0;  // 0 normal, 1 graph, 2 empty, 3 no merge, 4 trace (IGLA_CUDA_SINGLE=trace)
-  bool single_launch_ = false;
-  double persist_idle_s_ = 1.0, persist_host_idle_s_ = 0.5;
-  uint32_t persist_sleep_ns_ = 0;
-  int persist_relay_flag_ = 0;
-  Persist persist_;
-  std::map<std::tuple<int, int, size_t>, bool> persist_fits_;
-  double trace_sum_[6] = {};
-  size_t trace_n_ = 0;
-  uint32_t single_split_ = 0;
-  bool single_sync_ = false;  // IGLA_CUDA_SINGLE_SYNC: wait with cudaStreamSynchronize before the flag
-  cudaStream_t one_stream_ = nullptr;
-  uint32_t* one_out_ = nullptr;      // mapped pinned: flag, count, hits
-  uint32_t* one_out_dev_ = nullptr;  // its device address
-  uint32_t* one_counter_ = nullptr;
-  void* one_partial_ = nullptr;
-  size_t one_partial_cap_ = 0;
-  uint32_t one_seq_ = 0;
-  cuda::SingleArgs one_args_;
-  int mma_max_stages_ = 6;   // IGLA_CUDA_STAGES: most tile stages of the mma path's ring (A/B runs)
-  int mma_group_soft_ = -1;  // IGLA_CUDA_GROUP: the mma path's group-drain threshold (-1: the plan's)
-  bool mma_group_cta_ = false;  // IGLA_CUDA_GROUP_CTA=1: group drains of all 8 consumer warps
-  unsigned long long* stats_ = nullptr;
-
-  CodesView view_;
-  std::string force_;
+  std::shared_ptr<const Index> index_;  // null for a searcher over raw codes
+  CudaOptions opt_;
+  uint32_t dims_ = 0, W_ = 0;
+  size_t n_words_ = 0;
+  cuda::DeviceState* dev_ = nullptr;
+  std::shared_ptr<const cuda::DeviceCodes> codes_;
+  std::shared_ptr<const cuda::DeviceRows> rows_;  // null: no rerank on the device
   std::string name_;
-  int device_ = 0;
-  int num_sms_ = 0;
-  size_t max_smem_ = 0;
-  DeviceIndex ix_;
-  void* d_codes_ = nullptr;
-  void* d_inv_ = nullptr;
-  void* d_tiled_ = nullptr;
-  Slot slots_[kSlots];
-  std::map<GraphKey, cudaGraphExec_t> graphs_;
-  std::mutex mu_;
+  // CudaOptions::single: 0 normal, 1 graph, 2 empty, 3 no merge, 4 trace, 5 echo (kernels.hpp)
+  int single_mode_ = 0;
+  bool single_launch_ = false;
+  mutable std::mutex mu_;
+  std::unique_ptr<Work> w_;
 };
 
 }  // namespace
@@ -799,10 +903,23 @@ bool cuda_available(std::string* why) {
   return ok;
 }
 
-std::unique_ptr<Searcher> make_cuda_searcher(const CodesView& codes, const SearcherOptions& opts) {
+std::shared_ptr<const Searcher> make_cuda_searcher(std::shared_ptr<const Index> index, const SearcherOptions& opts) {
+  if (!index) throw Error("--device cuda: no index");
   std::string why;
   if (!cuda_available(&why)) throw Error("--device cuda: " + why);
-  return std::make_unique<CudaSearcher>(codes, opts);
+  const CodesView codes = index->codes();
+  return std::make_shared<CudaSearcher>(std::move(index), codes, opts.cuda);
+}
+
+std::shared_ptr<const Searcher> make_cuda_searcher_for_codes(const CodesView& codes, const CudaOptions& opts) {
+  std::string why;
+  if (!cuda_available(&why)) throw Error("--device cuda: " + why);
+  return std::make_shared<CudaSearcher>(nullptr, codes, opts);
+}
+
+std::string cuda_report(const Searcher& s) {
+  const auto* c = dynamic_cast<const CudaSearcher*>(&s);
+  return c ? c->report() : std::string();
 }
 
 }  // namespace igla

@@ -21,8 +21,8 @@ namespace {
 // Selection without serial list merges (run 18: the last CTA's 8-warp merge of 196 lists cost
 // ~8 us of a 27 us search): select_lists takes n descending lists of len keys in shared memory
 // (keys unique, 0 = empty) and writes their K best to out[0..K). A bound b with at least K keys
-// >= b is the largest over groups of 32 lists of (the score word of) the group's K-th best head,
-// one warp sort per group; every key >= b is a candidate (compacted with one shared atomic a
+// >= b is the largest over groups of 32 lists of (the score word of) the group's K-th best head
+// (K > 32: the ceil(K / 2)-th best second entry), one warp sort per group; every key >= b is a candidate (compacted with one shared atomic a
 // warp), and a candidate's rank is the number of candidates above it (all ranked in parallel).
 // Candidates: at most n * len. Three barriers a call.
 
@@ -38,10 +38,13 @@ struct SelectShared {
 __device__ __forceinline__ void select_lists(const uint64_t* lists, int n, int len, int K, uint64_t* cand,
                                              uint64_t* out, SelectShared& ss) {
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  // Entry j of each list (j = 0 for K <= 32, 1 for K <= 64): the m-th best of a group's entries j,
+  // m = ceil(K / (j + 1)), has m lists with j + 1 keys each at least as high: >= K keys.
+  const int j_ent = (K - 1) / 32, m_th = (K + j_ent) / (j_ent + 1);
   for (int g = static_cast<int>(warp) * 32; g < n; g += kSingleThreads) {  // warp-uniform
-    // The K-th best score word of the group's heads: at least K keys are >= (it << 32).
+    // The m-th best score word of the group's entries j: at least K keys are >= (it << 32).
     const int l = g + static_cast<int>(lane);
-    uint32_t h = l < n ? static_cast<uint32_t>(lists[static_cast<size_t>(l) * len] >> 32) : 0;
+    uint32_t h = l < n && j_ent < len ? static_cast<uint32_t>(lists[static_cast<size_t>(l) * len + j_ent] >> 32) : 0;
 #pragma unroll
     for (int k = 2; k <= 32; k <<= 1) {  // bitonic sort, descending across lanes
 #pragma unroll
@@ -50,7 +53,7 @@ __device__ __forceinline__ void select_lists(const uint64_t* lists, int n, int l
         h = (((lane & j) == 0) == ((lane & k) == 0)) ? max(h, o) : min(h, o);
       }
     }
-    if (lane == static_cast<unsigned>(K - 1) && h)
+    if (lane == static_cast<unsigned>(m_th - 1) && h)
       atomicMax(&ss.bound, static_cast<unsigned long long>(h) << 32);
   }
   __syncthreads();
@@ -104,7 +107,7 @@ __device__ __forceinline__ unsigned long long trace_clock() { return clock64(); 
 // that go on put a barrier after it).
 template <int kW>
 __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
-  __shared__ uint64_t best[32];  // this CTA's top K
+  __shared__ uint64_t best[kMaxListK];  // this CTA's top K
   __shared__ SelectShared ss;
   __shared__ bool last;
   const unsigned long long t0 = a.mode == 4 ? trace_clock() : 0;
@@ -199,7 +202,7 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
     }
   }
   if (a.mode == 4) tr[0] = trace_clock();
-  if (!one_pass && lane < static_cast<unsigned>(a.K)) lists[warp * a.K + lane] = list.v;
+  if (!one_pass) list.store(lists + warp * a.K);
   __syncthreads();
   if (one_pass) select_lists(lists, kSingleThreads, kSingleUnroll, a.K, cand, best, ss);
   else select_lists(lists, kSingleWarps, a.K, a.K, cand, best, ss);
@@ -238,14 +241,19 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
   if (warp != 0) return;
   // The k best of the list without the excluded ids, then the sequence flag the host waits on.
   const uint64_t v = lane < static_cast<unsigned>(a.K) ? best[lane] : 0;
-  const uint32_t id = key_id(v);
-  bool valid = v != 0;
-  for (int e = 0; e < a.n_excl; ++e)
+  const uint64_t v2 = lane + 32 < static_cast<unsigned>(a.K) ? best[32 + lane] : 0;
+  const uint32_t id = key_id(v), id2 = key_id(v2);
+  bool valid = v != 0, valid2 = v2 != 0;
+  for (int e = 0; e < a.n_excl; ++e) {
     if (a.excl[e] == id) valid = false;
-  const unsigned m = __ballot_sync(kFull, valid);
-  const int pos = __popc(m & ((1u << lane) - 1u));
+    if (a.excl[e] == id2) valid2 = false;
+  }
+  const unsigned m = __ballot_sync(kFull, valid), m2 = __ballot_sync(kFull, valid2);
+  const unsigned below = (1u << lane) - 1u;
+  const int pos = __popc(m & below), pos2 = __popc(m) + __popc(m2 & below);
   if (valid && pos < a.k) hits[pos] = make_uint2(id, __float_as_uint(key_score(v)));
-  const int n = min(__popc(m), a.k);
+  if (valid2 && pos2 < a.k) hits[pos2] = make_uint2(id2, __float_as_uint(key_score(v2)));
+  const int n = min(__popc(m) + __popc(m2), a.k);
   if (lane == 0) a.out[1] = static_cast<uint32_t>(n);
   for (int j = n + static_cast<int>(lane); j < a.k; j += 32) hits[j] = make_uint2(0, 0);
   if (a.mode == 4 && lane == 0) {  // cycles from this CTA's start: scored, selected, last, preloaded, merged, done
@@ -425,6 +433,11 @@ SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_
     else len = ((per_sm + 1) / 2 + kOnePass - 1) / kOnePass * kOnePass;
   }
   len = std::max<uint32_t>(256, (len + 255) / 256 * 256);
+  // The last CTA holds every split's list (and as many candidates) in shared memory: long lists
+  // (the default rerank's 50 candidates + exclusions) take fewer, longer splits so that fits.
+  const uint64_t max_splits = std::max<uint64_t>(1, kSingleMaxMergeKeys / static_cast<uint64_t>(std::max(K, 1)));
+  if (K > 32 && (L + len - 1) / len > max_splits)  // (K <= 32: the measured plans, unchanged)
+    len = static_cast<uint32_t>(((L + max_splits - 1) / max_splits + kOnePass - 1) / kOnePass * kOnePass);
   p.split_len = len;
   p.n_splits = static_cast<int>(std::max<uint32_t>(1, (L + len - 1) / len));
   const size_t list_cap = std::max<size_t>(static_cast<size_t>(p.n_splits) * K, kOnePass);

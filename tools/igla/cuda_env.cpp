@@ -1,25 +1,63 @@
+// igla CLI: IGLA_CUDA_* -> CudaOptions (cuda_env.hpp).
 #include "cuda_env.hpp"
 
-#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <string>
+#include <string_view>
+
+#include "igla/error.hpp"
 
 namespace igla::cli {
 
+namespace {
+
+const char* env(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+template <class T>
+T number(const char* name, const char* v) {
+  T x{};
+  const std::string_view s(v);
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), x);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size())
+    throw Error(std::string(name) + "='" + v + "' is not a number");
+  return x;
+}
+
+bool flag(const char* name, const char* v) {
+  const std::string_view s(v);
+  if (s == "1" || s == "on" || s == "yes" || s == "true") return true;
+  if (s == "0" || s == "off" || s == "no" || s == "false") return false;
+  throw Error(std::string(name) + "='" + v + "': expected 1 or 0");
+}
+
+}  // namespace
+
 CudaOptions cuda_options_from_env(CudaOptions o) {
-  auto get = [](const char* name) { return std::getenv(name); };
-  if (const char* m = get("IGLA_CUDA_MMA_MODE")) o.mma_mode = std::atoi(m);
-  if (const char* m = get("IGLA_CUDA_STAGES")) o.mma_max_stages = std::atoi(m);
-  if (const char* m = get("IGLA_CUDA_GROUP")) o.mma_group_soft = std::max(0, std::atoi(m));
-  if (const char* m = get("IGLA_CUDA_GROUP_CTA")) o.mma_group_cta = std::atoi(m) == 1;
-  if (const char* m = get("IGLA_CUDA_SINGLE")) o.single = m;
-  if (const char* m = get("IGLA_CUDA_PERSIST_IDLE_MS")) o.persist_idle_ms = std::atof(m);
-  if (const char* m = get("IGLA_CUDA_PERSIST_HOST_IDLE_MS")) o.persist_host_idle_ms = std::atof(m);
-  if (const char* m = get("IGLA_CUDA_PERSIST_SLEEP_NS")) o.persist_sleep_ns = static_cast<uint32_t>(std::atoi(m));
-  if (const char* m = get("IGLA_CUDA_PERSIST_RELAY")) o.persist_relay_flag = std::string(m) == "flag";
-  if (const char* m = get("IGLA_CUDA_SINGLE_SPLIT")) o.single_split = static_cast<uint32_t>(std::atoi(m));
-  if (get("IGLA_CUDA_SINGLE_SYNC")) o.single_sync = true;
-  if (get("IGLA_CUDA_STATS")) o.stats = true;
+  if (const char* v = env("IGLA_CUDA_DEVICE")) o.device = number<int>("IGLA_CUDA_DEVICE", v);
+  if (const char* v = env("IGLA_CUDA_PATH")) o.path = v;
+  if (const char* v = env("IGLA_CUDA_RERANK")) {
+    const std::string_view s(v);
+    if (s != "host" && s != "device") throw Error(std::string("IGLA_CUDA_RERANK='") + v + "': expected host or device");
+    o.device_rerank = s == "device";
+  }
+  if (const char* v = env("IGLA_CUDA_CALIBRATE")) o.calibrate = flag("IGLA_CUDA_CALIBRATE", v);
+  if (const char* v = env("IGLA_CUDA_MMA_MODE")) o.mma_mode = number<int>("IGLA_CUDA_MMA_MODE", v);
+  if (const char* v = env("IGLA_CUDA_STAGES")) o.mma_max_stages = number<int>("IGLA_CUDA_STAGES", v);
+  if (const char* v = env("IGLA_CUDA_GROUP")) o.mma_group_soft = number<int>("IGLA_CUDA_GROUP", v);
+  if (const char* v = env("IGLA_CUDA_GROUP_CTA")) o.mma_group_cta = flag("IGLA_CUDA_GROUP_CTA", v);
+  if (const char* v = env("IGLA_CUDA_SINGLE")) o.single = v;
+  if (const char* v = env("IGLA_CUDA_PERSIST_IDLE_MS")) o.persist_idle_ms = number<double>("IGLA_CUDA_PERSIST_IDLE_MS", v);
+  if (const char* v = env("IGLA_CUDA_PERSIST_HOST_IDLE_MS"))
+    o.persist_host_idle_ms = number<double>("IGLA_CUDA_PERSIST_HOST_IDLE_MS", v);
+  if (const char* v = env("IGLA_CUDA_PERSIST_SLEEP_NS")) o.persist_sleep_ns = number<uint32_t>("IGLA_CUDA_PERSIST_SLEEP_NS", v);
+  if (const char* v = env("IGLA_CUDA_PERSIST_RELAY")) o.persist_relay_flag = std::string_view(v) == "flag";
+  if (const char* v = env("IGLA_CUDA_SINGLE_SPLIT")) o.single_split = number<uint32_t>("IGLA_CUDA_SINGLE_SPLIT", v);
+  if (const char* v = env("IGLA_CUDA_SINGLE_SYNC")) o.single_sync = flag("IGLA_CUDA_SINGLE_SYNC", v);
+  if (const char* v = env("IGLA_CUDA_STATS")) o.stats = flag("IGLA_CUDA_STATS", v);
   return o;
 }
 

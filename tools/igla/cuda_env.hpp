@@ -1,12 +1,29 @@
-// igla CLI: the IGLA_CUDA_* environment variables (A/B knobs of the GPU runs) as typed options.
-// Only front ends read the environment; the library takes CudaOptions.
+// igla CLI: the IGLA_CUDA_* environment variables mapped onto the CUDA backend's typed options
+// (the library reads no environment; the CLI and scripts/gpu/cuda_bench call this).
 #pragma once
 
 #include "igla/search.hpp"
 
 namespace igla::cli {
 
-// Starts from `base` and applies every IGLA_CUDA_* variable that is set.
+// Starts from `base` (defaults) and overrides each field whose variable is set:
+//   IGLA_CUDA_DEVICE=N               device            CUDA device ordinal
+//   IGLA_CUDA_PATH=mma|popc|sort     path              batch path (default: chosen per batch)
+//   IGLA_CUDA_RERANK=host            device_rerank     rescore candidates on the host instead
+//   IGLA_CUDA_CALIBRATE=0            calibrate         fixed path rule instead of timing both
+//   IGLA_CUDA_MMA_MODE=1|2           mma_mode          timing experiments (wrong results)
+//   IGLA_CUDA_STAGES=N               mma_max_stages    tile ring stages of the mma path
+//   IGLA_CUDA_GROUP=N                mma_group_soft    group-drain threshold (0: overflow only)
+//   IGLA_CUDA_GROUP_CTA=1            mma_group_cta     group drains of all 8 consumer warps
+//   IGLA_CUDA_SINGLE=LIST            single            one-query route / mode (launch, graph, trace, ...)
+//   IGLA_CUDA_PERSIST_IDLE_MS=X      persist_idle_ms   the persistent kernel leaves after X ms idle
+//   IGLA_CUDA_PERSIST_HOST_IDLE_MS=X persist_host_idle_ms
+//   IGLA_CUDA_PERSIST_SLEEP_NS=N     persist_sleep_ns
+//   IGLA_CUDA_PERSIST_RELAY=flag     persist_relay_flag
+//   IGLA_CUDA_SINGLE_SPLIT=N         single_split      words per CTA of the one-query kernel
+//   IGLA_CUDA_SINGLE_SYNC=1          single_sync
+//   IGLA_CUDA_STATS=1                stats             count kernel events (cuda_report)
+// Throws igla::Error naming the variable when a value does not parse.
 CudaOptions cuda_options_from_env(CudaOptions base = {});
 
 }  // namespace igla::cli

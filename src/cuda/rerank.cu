@@ -1,0 +1,119 @@
+// igla CUDA backend: the rerank stage on the device (kernels.hpp, rerank_search): candidates of
+// the ternary search rescored on the index's rerank rows, bit for bit as src/core/rerank.cpp.
+#include "cuda/kernels.hpp"
+
+#include <algorithm>
+
+#include "cuda/device_common.cuh"
+#include "cuda/host_common.hpp"
+
+namespace igla::cuda {
+
+namespace {
+
+constexpr int kRerankThreads = 256;  // 32 groups of 8 lanes, one candidate a group at a time
+
+struct RerankArgs {
+  RerankRows rows;
+  RerankQueries q;
+  const uint2* cand;
+  const uint32_t* cand_count;
+  int C, k;
+  OutHits out;
+};
+
+// fdot (src/core/fdot.hpp) of x and y over D floats by the 8 lanes of a group: lane j holds
+// partial sum j (acc[j] += x[d] * y[d] for d = 8b + j), combined as
+// ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)), then the tail d >= 8 (D / 8) in order. Every
+// lane of the group returns the result.
+__device__ __forceinline__ float group_fdot(const float* x, const float* y, uint32_t D, unsigned j, unsigned group_base) {
+  const uint32_t nb = D / 8;
+  float acc = 0.0f;
+  for (uint32_t b = 0; b < nb; ++b) acc = __fadd_rn(acc, __fmul_rn(x[8 * b + j], y[8 * b + j]));
+  float p = __fadd_rn(acc, __shfl_down_sync(kFull, acc, 4, 8));  // lanes 0..3: a_j + a_(j+4)
+  float r = __fadd_rn(p, __shfl_down_sync(kFull, p, 1, 8));      // lanes 0, 2: (p0 + p1), (p2 + p3)
+  float s = __fadd_rn(r, __shfl_down_sync(kFull, r, 2, 8));      // lane 0: the sum
+  s = __shfl_sync(kFull, s, static_cast<int>(group_base));
+  for (uint32_t d = 8 * nb; d < D; ++d) s = __fadd_rn(s, __fmul_rn(x[d], y[d]));
+  return s;
+}
+
+__global__ __launch_bounds__(kRerankThreads) void rerank_kernel(RerankArgs a) {
+  extern __shared__ float sm[];
+  const int q = blockIdx.x;
+  const uint32_t D = a.rows.dims;
+  const uint32_t t0 = a.q.term_off[q], T = a.q.term_off[q + 1] - t0;
+  const int C = a.C, k = a.k;
+  const int n = static_cast<int>(min(a.cand_count[q], static_cast<uint32_t>(C)));
+  const uint2* cand = a.cand + static_cast<size_t>(q) * C;
+  uint2* hits = a.out.hits + static_cast<size_t>(q) * k;
+  if (!a.q.has_float[q]) {  // no float form: the ternary order stands
+    for (int i = static_cast<int>(threadIdx.x); i < k; i += blockDim.x) hits[i] = i < n ? cand[i] : make_uint2(0, 0);
+    if (threadIdx.x == 0) a.out.count[q] = static_cast<uint32_t>(min(n, k));
+    return;
+  }
+  float* terms = sm;                                  // T * D
+  float* score = terms + static_cast<size_t>(T) * D;  // C
+  float* w = score + C;                               // T
+  for (uint32_t i = threadIdx.x; i < T * D; i += blockDim.x) terms[i] = a.q.terms[static_cast<size_t>(t0) * D + i];
+  for (uint32_t i = threadIdx.x; i < T; i += blockDim.x) w[i] = a.q.weights[t0 + i];
+  __syncthreads();
+  const unsigned lane = lane_id(), j = lane & 7u, gbase = lane & ~7u;
+  const int group = static_cast<int>(threadIdx.x >> 3), n_groups = static_cast<int>(blockDim.x >> 3);
+  // Every warp runs the same number of rounds (shuffles need the whole warp).
+  const int rounds = (n + n_groups - 1) / n_groups;
+  for (int r = 0; r < rounds; ++r) {
+    const int c = r * n_groups + group;
+    const bool live = c < n;
+    const float* x = a.rows.rows + static_cast<size_t>(live ? cand[c].x : cand[0].x) * D;
+    const float xx = group_fdot(x, x, D, j, gbase);
+    const float inv = xx > 0.0f ? __fdiv_rn(1.0f, __fsqrt_rn(xx)) : 0.0f;
+    float s;
+    if (a.q.combine == 1) {
+      float cs[3];
+#pragma unroll
+      for (int t = 0; t < 3; ++t) cs[t] = __fmul_rn(group_fdot(x, terms + static_cast<size_t>(t) * D, D, j, gbase), inv);
+      const float sa = __fmul_rn(__fadd_rn(cs[0], 1.0f), 0.5f);
+      const float sb = __fmul_rn(__fadd_rn(cs[1], 1.0f), 0.5f);
+      const float sc = __fmul_rn(__fadd_rn(cs[2], 1.0f), 0.5f);
+      s = __fdiv_rn(__fmul_rn(sb, sc), __fadd_rn(sa, 0.001f));
+    } else {
+      s = 0.0f;
+      for (uint32_t t = 0; t < T; ++t) {
+        const float ct = __fmul_rn(group_fdot(x, terms + static_cast<size_t>(t) * D, D, j, gbase), inv);
+        s = __fadd_rn(s, __fmul_rn(w[t], ct));
+      }
+    }
+    if (live && j == 0) score[c] = s;
+  }
+  __syncthreads();
+  // Rank of each candidate: the number that igla::better() puts ahead of it.
+  for (int i = static_cast<int>(threadIdx.x); i < n; i += blockDim.x) {
+    const float si = score[i];
+    const uint32_t id = cand[i].x;
+    int rank = 0;
+    for (int m = 0; m < n; ++m) {
+      const float sm2 = score[m];
+      rank += (sm2 > si || (sm2 == si && cand[m].x < id)) ? 1 : 0;
+    }
+    if (rank < k) hits[rank] = make_uint2(id, __float_as_uint(si));
+  }
+  const int cnt = min(n, k);
+  for (int i = cnt + static_cast<int>(threadIdx.x); i < k; i += blockDim.x) hits[i] = make_uint2(0, 0);
+  if (threadIdx.x == 0) a.out.count[q] = static_cast<uint32_t>(cnt);
+}
+
+}  // namespace
+
+void rerank_search(const RerankRows& rows, const RerankQueries& q, const uint2* cand, const uint32_t* cand_count, int C,
+                   int k, OutHits out, cudaStream_t s) {
+  if (q.n_q <= 0) return;
+  const size_t smem = (static_cast<size_t>(q.max_terms) * rows.dims + C + q.max_terms) * sizeof(float);
+  if (smem > 48 * 1024)  // many terms of wide rows: past the default dynamic shared memory limit
+    cudaFuncSetAttribute(rerank_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  RerankArgs a{rows, q, cand, cand_count, C, k, out};
+  rerank_kernel<<<q.n_q, kRerankThreads, smem, s>>>(a);
+  launch_check("rerank_kernel");
+}
+
+}  // namespace igla::cuda
