@@ -44,7 +44,8 @@ struct Kernel {
   const char* name;         // "scalar", "avx2", "avx512"
   const char* description;
   // Vocabulary words per block of the kernel's code layout (kernels/layout.hpp): 8 (64-bit
-  // plane words, the index's own layout) or 16 (32-bit plane words). Every `blocks` argument
+  // plane words, the index's own layout), 16 (32-bit plane words) or 32 (bytes of 4 dims,
+  // 16 dims per plane word). Every `blocks` argument
   // below is in this layout, and `W` counts plane words of its width: ceil(dims / (512 / block_words)).
   // Query rows are always the 64-bit rows of pack_row (nz[W64] then sign[W64]).
   uint32_t block_words;
@@ -101,5 +102,9 @@ const Kernel& avx512_kernel();
 // else the best one this CPU supports.
 const Kernel& select_kernel(const std::string& name = "");
 std::span<const Kernel* const> all_kernels();
+
+// select_kernel(name) and why, in words: e.g. "kernel avx2 (forced by IGLA_KERNEL=avx2; cpu has
+// avx2 avx512f ...)" or "kernel avx512 (the best this cpu runs; cpu has ...)".
+std::string explain_kernel_choice(const std::string& name = "");
 
 }  // namespace igla::kernels

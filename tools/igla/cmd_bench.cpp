@@ -10,8 +10,10 @@
 
 #include "bench_peers.hpp"
 #include "cli.hpp"
+#include "cpu_clock.hpp"
 #include "igla/error.hpp"
 #include "igla/search.hpp"
+#include "kernels/kernel.hpp"
 
 namespace igla::cli {
 namespace {
@@ -59,22 +61,6 @@ void pack(Data& d) {
     d.norms[i] = std::sqrt(float(nnz));
     d.norms[padded_words(d.n) + i] = inv_norm_from_nnz(nnz);
   }
-}
-
-// The core clock as this process sees it, from a chain of dependent integer adds (one per
-// cycle on every x86 core since the P6): on a shared VM it moves with the host's load, and every
-// figure of the table moves with it, so the table says what it was. 0 where not measurable.
-double effective_ghz() {
-#if defined(__x86_64__)
-  const auto t0 = std::chrono::steady_clock::now();
-  uint64_t x = 0;
-  constexpr uint64_t kIters = 20'000'000;  // 4 adds each: ~25 ms at 3 GHz
-  for (uint64_t i = 0; i < kIters; ++i) asm volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 4.0 * kIters / s / 1e9;
-#else
-  return 0.0;
-#endif
 }
 
 // Runs `fn(batch)` repeatedly for at least `seconds`; returns queries per second.
@@ -186,9 +172,8 @@ void add_bench(CLI::App& app) {
     auto probe = make_searcher(CodesView{}, {.threads = threads, .kernel = a->kernel});
     fmt::print("igla bench: {}, k={} | queries/s; b = batched, 1q = one query at a time; ns/w/q = ns per word "
                "per query; xIP = igla / FAISS IndexFlatIP; exact vs IP = share of igla's untied hits in FAISS's "
-               "top k\npeers: {}\nclock: ~{:.2f} GHz seen by this process (dependent-add chain; on a shared VM "
-               "it varies with the host's load, and every figure below with it)\n",
-               probe->name(), a->k, peers_note(), effective_ghz());
+               "top k\npeers: {}\n{}\n{}\n",
+               probe->name(), a->k, peers_note(), kernels::explain_kernel_choice(a->kernel), clock_note());
     fmt::print("{:<10} {:>8} {:>5} {:>5} | {:>9} {:>6} {:>8} {:>6} | {:>9} {:>9} {:>9} | {:>6} {:>6} | {}\n", "data",
                "words", "dims", "batch", "igla b", "ns/w/q", "igla 1q", "ns/w/q", "faissIP b", "faissIP 1q",
                "faissBin b", "xIP b", "xIP 1q", "exact vs IP");
