@@ -190,9 +190,10 @@ TEST(KernelPaths, EveryEntryPointMatchesPlainDots) {
 
 TEST(KernelPaths, ExtremeDotsDoNotOverflow) {
   // Words and queries of all +1 or all -1: every product the same sign, |dot| = dims (the
-  // AVX2 kernel's int8 sums reach +-124 per chunk).
+  // AVX2 kernel's int8 sums reach +-124 per chunk, its int16 sums +-32764; 32800 takes its
+  // int32 path).
   std::mt19937_64 rng(5);
-  for (uint32_t dims : {124u, 125u, 300u, 2100u}) {
+  for (uint32_t dims : {124u, 125u, 300u, 2100u, 32800u}) {
     const size_t n = 70;
     std::vector<int8_t> t(n * dims);
     for (size_t i = 0; i < n; ++i) std::fill_n(t.begin() + static_cast<long>(i * dims), dims, int8_t(i % 2 ? 1 : -1));

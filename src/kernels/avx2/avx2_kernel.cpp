@@ -141,7 +141,21 @@ inline void widen(const __m256i (&acc)[QB], int32_t (*d)[kWords]) {
   }
 }
 
-// The dots of QB queries with one block of 32 words: d[k][lane], int32.
+// h[k] = (First ? 0 : h[k]) + acc[k] widened to int16 (lanes in word order).
+template <int QB, bool First>
+inline void widen16(const __m256i (&acc)[QB], int16_t (*h)[kWords]) {
+  for (int k = 0; k < QB; ++k) {
+    const __m256i w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(acc[k]));
+    const __m256i w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(acc[k], 1));
+    auto* o = reinterpret_cast<__m256i*>(h[k]);
+    _mm256_store_si256(o, First ? w0 : _mm256_add_epi16(_mm256_load_si256(o), w0));
+    _mm256_store_si256(o + 1, First ? w1 : _mm256_add_epi16(_mm256_load_si256(o + 1), w1));
+  }
+}
+
+// The dots of QB queries with one block of 32 words: d[k][lane], int32. Dims past one chunk
+// (124) sum their chunks in int16 (|dot| <= dims) where dims fit, which halves the widening;
+// int32 beyond.
 template <int QB>
 inline void block_dots(const uint8_t* blk, uint32_t W, const uint8_t* tab, int32_t (*d)[kWords]) {
   const uint32_t G = 4 * W;
@@ -149,11 +163,34 @@ inline void block_dots(const uint8_t* blk, uint32_t W, const uint8_t* tab, int32
   // (and spill) them.
   asm("" : "+r"(tab));
   __m256i acc[QB];
-  chunk_sums<QB>(blk, tab, 0, std::min(G, kChunk), acc);
-  widen<QB, true>(acc, d);
-  for (uint32_t g0 = kChunk; g0 < G; g0 += kChunk) {
-    chunk_sums<QB>(blk, tab, g0, std::min(G, g0 + kChunk), acc);
-    widen<QB, false>(acc, d);
+  if (G <= kChunk || G > 32767 / 4) {
+    chunk_sums<QB>(blk, tab, 0, std::min(G, kChunk), acc);
+    widen<QB, true>(acc, d);
+    for (uint32_t g0 = kChunk; g0 < G; g0 += kChunk) {
+      chunk_sums<QB>(blk, tab, g0, std::min(G, g0 + kChunk), acc);
+      widen<QB, false>(acc, d);
+    }
+    return;
+  }
+  alignas(32) int16_t h[QB][kWords];
+  chunk_sums<QB>(blk, tab, 0, kChunk, acc);
+  widen16<QB, true>(acc, h);
+  uint32_t g0 = kChunk;
+  for (; g0 + kChunk < G; g0 += kChunk) {
+    chunk_sums<QB>(blk, tab, g0, g0 + kChunk, acc);
+    widen16<QB, false>(acc, h);
+  }
+  chunk_sums<QB>(blk, tab, g0, G, acc);
+  for (int k = 0; k < QB; ++k) {
+    const __m256i* hk = reinterpret_cast<const __m256i*>(h[k]);
+    const __m256i s0 = _mm256_add_epi16(_mm256_load_si256(hk), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(acc[k])));
+    const __m256i s1 =
+        _mm256_add_epi16(_mm256_load_si256(hk + 1), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(acc[k], 1)));
+    auto* o = reinterpret_cast<__m256i*>(d[k]);
+    _mm256_store_si256(o, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s0)));
+    _mm256_store_si256(o + 1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s0, 1)));
+    _mm256_store_si256(o + 2, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s1)));
+    _mm256_store_si256(o + 3, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s1, 1)));
   }
 }
 
