@@ -1,15 +1,20 @@
 // AVX2 kernel for CPUs without AVX-512 ("fast scan", as FAISS's 4-bit PQ fast-scan). AVX2 has no
 // vector popcount, and a nibble-lookup popcount of the bitplanes costs ~14 vector ops per 4 words,
 // 64 dims and query. Here the codes are transposed to bytes instead (the 32-word layout of
-// kernels/layout.hpp: one byte per word and 4 dims, 32 words per ymm), so a VPSHUFB can do the
-// multiplication itself: its 16-entry table is the query's 2 dims' products with every 2-dim
-// code of a word (a nibble), and one lookup scores 2 dims of 32 words exactly. Per 4 dims and 32
-// words, each query costs 2 lookups and 2 byte adds; splitting the byte into its nibbles (AND,
-// shift, AND) is shared by the QB queries of a pass. The int8 sums are widened to int32 every
-// kChunk quads (|sum| <= 4 per quad). Per word-query at 300 dims (76 quads, QB = 8): 76 x (4 +
-// 3 / 8) / 32 = 10.4 vector ALU ops, ~0.6 more to widen and ~0.6 to score and compare:
-// ~11.6 ops, ~2.9 cycles at the 4 vector ALU ops per cycle of Zen 2-5 (BENCHMARKS.md has the
-// measurement; VPSHUFB alone, 4.75 per word-query on 2 shuffle pipes, needs 2.4).
+// kernels/layout.hpp: one byte per word and 4 dims, 32 words per ymm), so a VPSHUFB does the
+// multiplication itself: its 16-entry table holds the products of the query's 2 dims with every
+// 2-dim code of a word (a nibble), and one lookup scores 2 dims of 32 words exactly. Per 4 dims
+// and 32 words each query costs 2 lookups and 2 byte adds; splitting the bytes into nibbles
+// (AND, shift, AND) is shared by the QB = 8 queries of a pass. The int8 sums are widened every
+// kChunk quads (|sum| <= 4 per quad), to int16 (int32 past 32764 dims).
+//
+// Op count per word-query at 300 dims (76 quads): 76 x (16 VPSHUFB + 16 VPADDB + 3) / (32 x 8)
+// = 10.4 vector ALU ops, ~0.6 to widen, ~0.6 to score and compare: ~11.6, i.e. 2.9 cycles at
+// 4 vector ALU ops per cycle (Zen 2-5; VPSHUFB alone, 4.75 per word-query on 2 shuffle pipes,
+// needs 2.4). Measured on Zen 5 (2026-12-04, one core, BENCHMARKS.md): 4.0 cycles per
+// word-query for the scan, 4.2 for the whole searcher (the bitplane kernel before it: 10.4).
+// The step's own instruction mix, alone in a loop with no memory traffic, issues at ~3.4 ops
+// per cycle there (10.5 cycles per quad of 8 queries, not 8.75), which puts the loop at 3.1.
 #include <immintrin.h>
 
 #include <algorithm>
