@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <bit>
 #include <cmath>
 
@@ -234,4 +236,21 @@ TEST(KernelPaths, KernelChoiceIsExplained) {
   const std::string best = kernels::explain_kernel_choice("auto");
   EXPECT_NE(best.find(kernels::select_kernel("auto").name), std::string::npos) << best;
   EXPECT_NE(best.find("the best this cpu runs"), std::string::npos) << best;
+}
+
+TEST(KernelPaths, BenchSaysWhichKernelRanAndTheClock) {
+  // `igla bench` as a reader of its output from another machine needs it: the kernel, why, and
+  // a clock that is measured or says it is unknown (never the add-chain estimate).
+  const std::string cmd = std::string("IGLA_KERNEL=scalar ") + IGLA_CLI_PATH +
+                          " bench --vocab 200 --dims 32 --no-peers --no-real --seconds 0.01 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  ASSERT_EQ(pclose(p), 0) << out;
+  EXPECT_NE(out.find("\nkernel scalar (forced by IGLA_KERNEL=scalar; "), std::string::npos) << out;
+  const bool known = out.find("\nclock: ~") != std::string::npos, unknown = out.find("\nclock: unknown (") != std::string::npos;
+  EXPECT_TRUE(known != unknown) << out;
+  EXPECT_EQ(out.find("dependent-add"), std::string::npos) << out;
 }

@@ -17,11 +17,13 @@
 namespace igla::cli {
 namespace {
 
+#if defined(__linux__)
 double thread_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
+#endif
 
 }  // namespace
 
@@ -34,6 +36,7 @@ std::string clock_note() {
   attr.disabled = 1;
   attr.exclude_kernel = 1;  // allowed at perf_event_paranoid 2 (Debian's default)
   attr.exclude_hv = 1;
+  attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;  // scaled if multiplexed
   const int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
   if (fd < 0)
     return fmt::format("clock: unknown (no cycle counter readable here: perf_event_open: {})", std::strerror(errno));
@@ -51,14 +54,15 @@ std::string clock_note() {
   ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
   sink = x;
   (void)sink;
-  uint64_t cycles = 0;
-  const ssize_t got = read(fd, &cycles, sizeof cycles);
+  uint64_t v[3] = {0, 0, 0};  // count, time enabled, time running
+  const ssize_t got = read(fd, v, sizeof v);
   close(fd);
-  if (got != static_cast<ssize_t>(sizeof cycles) || cycles == 0)
+  if (got != static_cast<ssize_t>(sizeof v) || v[0] == 0 || v[2] == 0)
     return "clock: unknown (the cycle counter opened but counted nothing: a VM without a virtual PMU?)";
+  const double cycles = double(v[0]) * double(v[1]) / double(v[2]);
   return fmt::format("clock: ~{:.2f} GHz (cpu cycle counter over {:.0f} ms of this thread's cpu time; on a shared "
                      "VM it varies with the host's load, and every figure below with it)",
-                     double(cycles) / (t1 - t0) / 1e9, 1e3 * (t1 - t0));
+                     cycles / (t1 - t0) / 1e9, 1e3 * (t1 - t0));
 #else
   return "clock: unknown (no cycle counter read on this OS)";
 #endif
