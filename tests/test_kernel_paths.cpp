@@ -231,11 +231,13 @@ TEST(KernelPaths, ThirtyTwoWordLayoutHoldsEveryTritWhereTheKernelReadsIt) {
 }
 
 TEST(KernelPaths, KernelChoiceIsExplained) {
-  const std::string s = kernels::explain_kernel_choice("scalar");
+  const std::string s = kernels::explain_kernel_choice("scalar", "--kernel scalar");
   EXPECT_EQ(s.rfind("kernel scalar (forced by --kernel scalar; ", 0), 0u) << s;
-  const std::string best = kernels::explain_kernel_choice("auto");
-  EXPECT_NE(best.find(kernels::select_kernel("auto").name), std::string::npos) << best;
-  EXPECT_NE(best.find("the best this cpu runs"), std::string::npos) << best;
+  const std::string best = kernels::explain_kernel_choice("auto", "");
+  EXPECT_EQ(best.rfind(std::string("kernel ") + kernels::select_kernel("auto").name + " (the best this cpu runs; ", 0),
+            0u)
+      << best;
+  EXPECT_THROW(kernels::explain_kernel_choice("sse9", "--kernel sse9"), Error);
 }
 
 TEST(KernelPaths, BenchSaysWhichKernelRanAndTheClock) {

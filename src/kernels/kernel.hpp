@@ -103,8 +103,9 @@ const Kernel& avx512_kernel();
 const Kernel& select_kernel(const std::string& name = "");
 std::span<const Kernel* const> all_kernels();
 
-// select_kernel(name) and why, in words: e.g. "kernel avx2 (forced by IGLA_KERNEL=avx2; cpu has
-// avx2 avx512f ...)" or "kernel avx512 (the best this cpu runs; cpu has ...)".
-std::string explain_kernel_choice(const std::string& name = "");
+// select_kernel(name) and why, in words: "kernel avx2 (forced by <forced_by>; cpu has avx2
+// avx512f ...)" for a name, "kernel avx512 (the best this cpu runs; cpu has ...)" for "" or
+// "auto". `forced_by` says where the name came from, e.g. "IGLA_KERNEL=avx2" or "--kernel avx2".
+std::string explain_kernel_choice(const std::string& name, const std::string& forced_by);
 
 }  // namespace igla::kernels

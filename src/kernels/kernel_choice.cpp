@@ -1,8 +1,6 @@
 // Why select_kernel() picks the kernel it picks, in words (igla bench prints it, so a reader of
 // a result from any machine can tell which code ran and why).
-#include <cstdlib>
 #include <string>
-#include <string_view>
 
 #include "kernels/kernel.hpp"
 
@@ -44,15 +42,12 @@ std::string cpu_features_note() {
 
 }  // namespace
 
-std::string explain_kernel_choice(const std::string& requested) {
-  const Kernel& k = select_kernel(requested);  // throws as the searcher would
+std::string explain_kernel_choice(const std::string& name, const std::string& forced_by) {
+  const Kernel& k = select_kernel(name);  // throws as the searcher would
   std::string s = "kernel ";
   s.append(k.name).append(" (");
-  const char* env = std::getenv("IGLA_KERNEL");
-  if (!requested.empty() && requested != "auto")
-    s.append("forced by --kernel ").append(requested);
-  else if (requested.empty() && env && *env && std::string_view(env) != "auto")
-    s.append("forced by IGLA_KERNEL=").append(env);
+  if (!name.empty() && name != "auto")
+    s.append("forced by ").append(forced_by);
   else
     s.append("the best this cpu runs");
   s.append("; ").append(cpu_features_note()).append(")");

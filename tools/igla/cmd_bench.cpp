@@ -8,12 +8,11 @@
 #include <filesystem>
 #include <random>
 
+#include "bench_notes.hpp"
 #include "bench_peers.hpp"
 #include "cli.hpp"
-#include "cpu_clock.hpp"
 #include "igla/error.hpp"
 #include "igla/search.hpp"
-#include "kernels/kernel.hpp"
 
 namespace igla::cli {
 namespace {
@@ -173,7 +172,7 @@ void add_bench(CLI::App& app) {
     fmt::print("igla bench: {}, k={} | queries/s; b = batched, 1q = one query at a time; ns/w/q = ns per word "
                "per query; xIP = igla / FAISS IndexFlatIP; exact vs IP = share of igla's untied hits in FAISS's "
                "top k\npeers: {}\n{}\n{}\n",
-               probe->name(), a->k, peers_note(), kernels::explain_kernel_choice(a->kernel), clock_note());
+               probe->name(), a->k, peers_note(), kernel_note(a->kernel), clock_note());
     fmt::print("{:<10} {:>8} {:>5} {:>5} | {:>9} {:>6} {:>8} {:>6} | {:>9} {:>9} {:>9} | {:>6} {:>6} | {}\n", "data",
                "words", "dims", "batch", "igla b", "ns/w/q", "igla 1q", "ns/w/q", "faissIP b", "faissIP 1q",
                "faissBin b", "xIP b", "xIP 1q", "exact vs IP");

@@ -1,9 +1,10 @@
-#include "cpu_clock.hpp"
+#include "bench_notes.hpp"
 
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -13,6 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
+
+#include "kernels/kernel.hpp"
 
 namespace igla::cli {
 namespace {
@@ -66,6 +69,13 @@ std::string clock_note() {
 #else
   return "clock: unknown (no cycle counter read on this OS)";
 #endif
+}
+
+std::string kernel_note(const std::string& kernel_option) {
+  if (!kernel_option.empty()) return kernels::explain_kernel_choice(kernel_option, "--kernel " + kernel_option);
+  const char* env = std::getenv("IGLA_KERNEL");
+  const std::string name = env ? env : "";
+  return kernels::explain_kernel_choice(name, "IGLA_KERNEL=" + name);
 }
 
 }  // namespace igla::cli

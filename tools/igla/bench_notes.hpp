@@ -1,4 +1,5 @@
-// The core clock this process runs at, from the CPU's own cycle counter, for `igla bench`.
+// The header lines of `igla bench` that let a reader on another machine place its figures:
+// which kernel ran and why, and the core clock.
 #pragma once
 
 #include <string>
@@ -10,5 +11,9 @@ namespace igla::cli {
 // A loop of dependent adds, the old way, reads ~6.5 GHz on recent Intel cores, which run such
 // chains faster than one add per cycle; the counter holds on every CPU that has one.
 std::string clock_note();
+
+// "kernel avx2 (forced by IGLA_KERNEL=avx2; cpu has ...)": the kernel that `--kernel
+// kernel_option` (else $IGLA_KERNEL, else the best) selects, and the CPU features seen.
+std::string kernel_note(const std::string& kernel_option);
 
 }  // namespace igla::cli
