@@ -71,11 +71,12 @@ std::string clock_note() {
 #endif
 }
 
-std::string kernel_note(const std::string& kernel_option) {
-  if (!kernel_option.empty()) return kernels::explain_kernel_choice(kernel_option, "--kernel " + kernel_option);
+KernelChoice kernel_choice(const std::string& kernel_option) {
+  if (!kernel_option.empty())
+    return {kernel_option, kernels::explain_kernel_choice(kernel_option, "--kernel " + kernel_option)};
   const char* env = std::getenv("IGLA_KERNEL");
   const std::string name = env ? env : "";
-  return kernels::explain_kernel_choice(name, "IGLA_KERNEL=" + name);
+  return {name, kernels::explain_kernel_choice(name, "IGLA_KERNEL=" + name)};
 }
 
 }  // namespace igla::cli

@@ -12,8 +12,11 @@ namespace igla::cli {
 // chains faster than one add per cycle; the counter holds on every CPU that has one.
 std::string clock_note();
 
-// "kernel avx2 (forced by IGLA_KERNEL=avx2; cpu has ...)": the kernel that `--kernel
-// kernel_option` (else $IGLA_KERNEL, else the best) selects, and the CPU features seen.
-std::string kernel_note(const std::string& kernel_option);
+// The kernel to run: `--kernel kernel_option`, else $IGLA_KERNEL, else "" (the best), and the
+// line that says so: "kernel avx2 (forced by IGLA_KERNEL=avx2; cpu has ...)".
+struct KernelChoice {
+  std::string name, note;
+};
+KernelChoice kernel_choice(const std::string& kernel_option);
 
 }  // namespace igla::cli

@@ -168,11 +168,13 @@ void add_bench(CLI::App& app) {
     if (a->vocabs.empty()) a->vocabs = {1000, 5000, 10000, 25000, 50000, 100000, 1000000};
     if (a->dims.empty()) a->dims = {32, 64, 128, 300};
     const int threads = a->threads > 0 ? a->threads : omp_get_num_procs();
+    const KernelChoice kc = kernel_choice(a->kernel);
+    a->kernel = kc.name;  // every searcher below runs the kernel the note names
     auto probe = make_searcher(CodesView{}, {.threads = threads, .kernel = a->kernel});
     fmt::print("igla bench: {}, k={} | queries/s; b = batched, 1q = one query at a time; ns/w/q = ns per word "
                "per query; xIP = igla / FAISS IndexFlatIP; exact vs IP = share of igla's untied hits in FAISS's "
                "top k\npeers: {}\n{}\n{}\n",
-               probe->name(), a->k, peers_note(), kernel_note(a->kernel), clock_note());
+               probe->name(), a->k, peers_note(), kc.note, clock_note());
     fmt::print("{:<10} {:>8} {:>5} {:>5} | {:>9} {:>6} {:>8} {:>6} | {:>9} {:>9} {:>9} | {:>6} {:>6} | {}\n", "data",
                "words", "dims", "batch", "igla b", "ns/w/q", "igla 1q", "ns/w/q", "faissIP b", "faissIP 1q",
                "faissBin b", "xIP b", "xIP 1q", "exact vs IP");
