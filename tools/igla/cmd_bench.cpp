@@ -167,9 +167,9 @@ void add_bench(CLI::App& app) {
     const bool custom = !a->vocabs.empty() || !a->dims.empty();
     if (a->vocabs.empty()) a->vocabs = {1000, 5000, 10000, 25000, 50000, 100000, 1000000};
     if (a->dims.empty()) a->dims = {32, 64, 128, 300};
-    const int threads = a->threads > 0 ? a->threads : omp_get_num_procs();
     const KernelChoice kc = kernel_choice(a->kernel);
     a->kernel = kc.name;  // every searcher below runs the kernel the note names
+    const int threads = a->threads > 0 ? a->threads : omp_get_num_procs();
     auto probe = make_searcher(CodesView{}, {.threads = threads, .kernel = a->kernel});
     fmt::print("igla bench: {}, k={} | queries/s; b = batched, 1q = one query at a time; ns/w/q = ns per word "
                "per query; xIP = igla / FAISS IndexFlatIP; exact vs IP = share of igla's untied hits in FAISS's "
