@@ -44,7 +44,8 @@ struct Kernel {
   const char* name;         // "scalar", "avx2", "avx512"
   const char* description;
   // Vocabulary words per block of the kernel's code layout (kernels/layout.hpp): 8 (64-bit
-  // plane words, the index's own layout) or 16 (32-bit plane words). Every `blocks` argument
+  // plane words, the index's own layout), 16 (32-bit plane words) or 32 (bytes of 4 dims,
+  // 16 dims per plane word). Every `blocks` argument
   // below is in this layout, and `W` counts plane words of its width: ceil(dims / (512 / block_words)).
   // Query rows are always the 64-bit rows of pack_row (nz[W64] then sign[W64]).
   uint32_t block_words;
@@ -102,5 +103,10 @@ const Kernel& avx512_kernel();
 // environment.)
 const Kernel& select_kernel(const std::string& name = "");
 std::span<const Kernel* const> all_kernels();
+
+// select_kernel(name) and why, in words: "kernel avx2 (forced by <forced_by>; cpu has avx2
+// avx512f ...)" for a name, "kernel avx512 (the best this cpu runs; cpu has ...)" for "" or
+// "auto". `forced_by` says where the name came from, e.g. "IGLA_KERNEL=avx2" or "--kernel avx2".
+std::string explain_kernel_choice(const std::string& name, const std::string& forced_by);
 
 }  // namespace igla::kernels

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <random>
 
+#include "bench_notes.hpp"
 #include "bench_peers.hpp"
 #include "cli.hpp"
 #include "igla/error.hpp"
@@ -55,22 +56,6 @@ std::shared_ptr<const Searcher> ternary_searcher(std::shared_ptr<const Index> ix
   o.cpu = {.threads = threads, .kernel = a.kernel};
   o.rerank = false;
   return make_searcher(std::move(ix), o);
-}
-
-// The core clock as this process sees it, from a chain of dependent integer adds (one per
-// cycle on every x86 core since the P6): on a shared VM it moves with the host's load, and every
-// figure of the table moves with it, so the table says what it was. 0 where not measurable.
-double effective_ghz() {
-#if defined(__x86_64__)
-  const auto t0 = std::chrono::steady_clock::now();
-  uint64_t x = 0;
-  constexpr uint64_t kIters = 20'000'000;  // 4 adds each: ~25 ms at 3 GHz
-  for (uint64_t i = 0; i < kIters; ++i) asm volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 4.0 * kIters / s / 1e9;
-#else
-  return 0.0;
-#endif
 }
 
 // Runs `fn(batch)` repeatedly for at least `seconds`; returns queries per second.
@@ -200,13 +185,14 @@ void add_bench(CLI::App& app) {
     const bool custom = !a->vocabs.empty() || !a->dims.empty();
     if (a->vocabs.empty()) a->vocabs = {1000, 5000, 10000, 25000, 50000, 100000, 1000000};
     if (a->dims.empty()) a->dims = {32, 64, 128, 300};
+    const KernelChoice kc = kernel_choice(a->kernel);
+    a->kernel = kc.name;  // every searcher below runs the kernel the note names
     const int threads = a->threads > 0 ? a->threads : omp_get_num_procs();
     auto probe = ternary_searcher(index_of_trits(std::vector<int8_t>(64, 1), 1, 64), *a, threads);
     fmt::print("igla bench: {}, k={} | queries/s; b = batched, 1q = one query at a time; ns/w/q = ns per word "
                "per query; xIP = igla / FAISS IndexFlatIP; exact vs IP = share of igla's untied hits in FAISS's "
-               "top k\npeers: {}\nclock: ~{:.2f} GHz seen by this process (dependent-add chain; on a shared VM "
-               "it varies with the host's load, and every figure below with it)\n",
-               probe->name(), a->k, peers_note(), effective_ghz());
+               "top k\npeers: {}\n{}\n{}\n",
+               probe->name(), a->k, peers_note(), kc.note, clock_note());
     fmt::print("{:<10} {:>8} {:>5} {:>5} | {:>9} {:>6} {:>8} {:>6} | {:>9} {:>9} {:>9} | {:>6} {:>6} | {}\n", "data",
                "words", "dims", "batch", "igla b", "ns/w/q", "igla 1q", "ns/w/q", "faissIP b", "faissIP 1q",
                "faissBin b", "xIP b", "xIP 1q", "exact vs IP");
