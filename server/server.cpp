@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -117,6 +118,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl& srv_;
   Peer peer_;
   bool waiting_ = false, keep_alive_ = true;
+  bool linger_ = false;  // after an error answer: read and drop what the client still sends, then close
+  std::array<char, 4096> scratch_{};
   unsigned version_ = 11;
   std::shared_ptr<Response> res_;
 
@@ -169,6 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     // Not HTTP, or over a limit: answer why and close (the stream cannot be resynchronized).
     keep_alive_ = false;
+    linger_ = true;
     Response r = srv_.service.malformed(ec);
     srv_.service.metrics().request("malformed", r.result_int(), 0);
     send(std::move(r));
@@ -183,8 +187,24 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(kWriteTimeout);
     http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
       self->res_.reset();
-      if (ec || !self->keep_alive_) return self->close();
+      if (ec) return self->close();
+      if (!self->keep_alive_) return self->linger_ ? self->linger_close() : self->close();
       self->read_next();
+    });
+  }
+
+  // Closing a socket with unread bytes sends a reset, which can destroy the error answer before
+  // the client reads it: shut our side, drop what arrives until the client closes (2 s at most).
+  void linger_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));  // for the whole loop
+    drop_until_closed();
+  }
+  void drop_until_closed() {
+    stream_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code e, size_t) {
+      if (e) return self->stream_.close();
+      self->drop_until_closed();
     });
   }
 

@@ -25,6 +25,7 @@ struct ApiError : std::runtime_error {
   int status;
   std::string field;
   json extra;
+  std::string allow;  // 405: the method the route takes
   ApiError(int s, const std::string& msg, std::string f = {}, json x = json::object())
       : std::runtime_error(msg), status(s), field(std::move(f)), extra(std::move(x)) {}
 };
@@ -44,7 +45,10 @@ Response error_of(const ApiError& e) {
   json err{{"status", e.status}, {"message", e.what()}};
   if (!e.field.empty()) err["field"] = e.field;
   for (auto& [k, v] : e.extra.items()) err[k] = v;
-  return json_response(e.status, dump(json{{"error", err}}));
+  Response r = json_response(e.status, dump(json{{"error", err}}));
+  if (e.status == 401) r.set(http::field::www_authenticate, "Bearer");
+  if (!e.allow.empty()) r.set(http::field::allow, e.allow);
+  return r;
 }
 
 // The routes, and the label each has in the metrics (anything else is "other").
@@ -339,6 +343,7 @@ void Service::route(Request& req, const Peer& peer, const std::string& label, Re
   auto want = [&](http::verb v) {
     if (method == v) return;
     ApiError e(405, fmt::format("{} takes {}, not {}", path, http::to_string(v), req.method_string()));
+    e.allow = std::string(http::to_string(v));
     throw e;
   };
   auto answer = [&](int status, std::string body, const char* content_type = "application/json") {
