@@ -121,32 +121,38 @@ const std::string& string_at(const json& v, const std::string& where) {
 }
 
 // Unknown words: 404 with the closest known words (edit distance over the vocabulary, skipped for
-// words longer than any sensible word: the search is linear in the word's length).
-uint32_t word_id(const Engine& e, const std::string& w, const std::string& where) {
-  if (auto id = e.find(w)) return *id;
+// words longer than any sensible word: the search is linear in the word's length). `where` names
+// the field ("words[3]"); it is only formatted on an error.
+template <class Where>
+uint32_t word_id(const Engine& e, const json& v, const Where& where) {
+  if (!v.is_string()) {
+    const std::string w = where();
+    throw ApiError(400, fmt::format("'{}' must be a string, not {}", w, v.type_name()), w);
+  }
+  const std::string& word = v.get_ref<const std::string&>();
+  if (auto id = e.find(word)) return *id;
   std::vector<std::string> closest;
-  if (w.size() <= 64) {
+  if (word.size() <= 64) {
     try {
-      e.id(w);
+      e.id(word);
     } catch (const UnknownWord& u) {
       closest = u.closest();
     }
   }
-  std::string msg = fmt::format("unknown word '{}' ({})", w, where);
+  const std::string w = where();
+  std::string msg = fmt::format("unknown word '{}' ({})", word, w);
   if (!closest.empty()) {
     msg += "; closest known words:";
     for (auto& c : closest) msg += " " + c;
   }
-  throw ApiError(404, msg, where, json{{"word", w}, {"closest", closest}});
+  throw ApiError(404, msg, w, json{{"word", word}, {"closest", closest}});
 }
 
-std::vector<uint32_t> word_ids(const Engine& e, const json& words, const std::string& name) {
+std::vector<uint32_t> word_ids(const Engine& e, const json& words, const char* name) {
   std::vector<uint32_t> ids;
   ids.reserve(words.size());
-  for (size_t i = 0; i < words.size(); ++i) {
-    const std::string where = fmt::format("{}[{}]", name, i);
-    ids.push_back(word_id(e, string_at(words[i], where), where));
-  }
+  for (size_t i = 0; i < words.size(); ++i)
+    ids.push_back(word_id(e, words[i], [&] { return fmt::format("{}[{}]", name, i); }));
   return ids;
 }
 
@@ -457,15 +463,12 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
       }
       const json& qs = array_field(b, "queries");
       for (size_t i = 0; i < qs.size(); ++i) {
-        const std::string where = fmt::format("queries[{}]", i);
+        auto where = [i] { return fmt::format("queries[{}]", i); };
         if (!qs[i].is_array() || qs[i].size() != 3)
-          throw ApiError(400, fmt::format("'{}' must be an array of 3 words [a, b, c]: a is to b as c is to ?", where),
-                         where);
+          throw ApiError(400, fmt::format("'{}' must be an array of 3 words [a, b, c]: a is to b as c is to ?", where()),
+                         where());
         std::array<uint32_t, 3> abc{};
-        for (size_t t = 0; t < 3; ++t) {
-          const std::string w = fmt::format("{}[{}]", where, t);
-          abc[t] = word_id(e, string_at(qs[i][t], w), w);
-        }
+        for (size_t t = 0; t < 3; ++t) abc[t] = word_id(e, qs[i][t], [&] { return fmt::format("{}[{}]", where(), t); });
         job->abc.push_back(abc);
       }
       break;
@@ -484,11 +487,11 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
       only_fields(b, {"pairs", "candidates", "timeout_ms"});
       const json& ps = array_field(b, "pairs");
       for (size_t i = 0; i < ps.size(); ++i) {
-        const std::string where = fmt::format("pairs[{}]", i);
+        auto where = [i] { return fmt::format("pairs[{}]", i); };
         if (!ps[i].is_array() || ps[i].size() != 2)
-          throw ApiError(400, fmt::format("'{}' must be an array of 2 words", where), where);
-        job->pairs.push_back({word_id(e, string_at(ps[i][0], where + "[0]"), where + "[0]"),
-                              word_id(e, string_at(ps[i][1], where + "[1]"), where + "[1]")});
+          throw ApiError(400, fmt::format("'{}' must be an array of 2 words", where()), where());
+        job->pairs.push_back({word_id(e, ps[i][0], [&] { return where() + "[0]"; }),
+                              word_id(e, ps[i][1], [&] { return where() + "[1]"; })});
       }
       break;
     }
