@@ -150,7 +150,7 @@ TEST_F(ServerTest, AnalogyMostSimilarSimilarityDoesntMatchEqualTheEngine) {
   expect_same_hits(r.json()["results"][0]["hits"], engine->most_similar(pos, neg, params(6)), "most_similar");
   EXPECT_EQ(r.json()["results"][0]["query"]["negative"], json({"w6"}));
 
-  r = c.post("/v1/similarity", json{{"pairs", {{"w1", "w2"}, {"w3", "w3"}}}});
+  r = c.post("/v1/similarity", json{{"pairs", json::array({json::array({"w1", "w2"}), json::array({"w3", "w3"})})}});
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_EQ(r.json()["scores"].size(), 2u);
   EXPECT_EQ(static_cast<float>(r.json()["scores"][0].get<double>()), engine->similarity("w1", "w2", params()));
@@ -259,7 +259,7 @@ TEST_F(ServerTest, UnknownWordIs404WithClosestWords) {
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.json()["error"]["field"], "queries[0][2]");
   // A very long unknown word: 404 without the (linear in its length) suggestion search.
-  r = c.post("/v1/similarity", json{{"pairs", {{"w1", std::string(5000, 'x')}}}});
+  r = c.post("/v1/similarity", json{{"pairs", json::array({json::array({"w1", std::string(5000, 'x')})})}});
   EXPECT_EQ(r.status, 404);
   EXPECT_TRUE(r.json()["error"]["closest"].empty());
 }
@@ -547,7 +547,7 @@ TEST_F(ServerTest, ReloadUnderLoadFailsNoRequest) {
   EXPECT_EQ(failed.load(), 0);
   r = admin.get("/v1/info");
   EXPECT_EQ(r.json()["generation"], 6);
-  EXPECT_EQ(r.json()["index"]["words"], kWords);
+  EXPECT_EQ(r.json()["index"]["words"], 1000) << "the last good reload's index";
   EXPECT_NE(admin.get("/metrics").body.find("igla_index_reloads_total{result=\"error\"} 1"), std::string::npos);
 }
 
