@@ -57,7 +57,7 @@ PY
 echo "loadtest: $(wc -l < "$TMP/words.txt") words from $INDEX; $CONNECTIONS connections, $WRK_THREADS wrk thread(s), ${DURATION}s per run; $(nproc) cores shared by server and wrk"
 
 # In-process batched rate: `igla nearest --input` over the words repeated, minus its start-up.
-REPS=$(( 200000 / NWORDS + 1 ))
+REPS=$(( 100000 / NWORDS + 1 ))
 for _ in $(seq "$REPS"); do cat "$TMP/words.txt"; done > "$TMP/many.txt"
 head -n 1 "$TMP/words.txt" > "$TMP/one.txt"
 now() { date +%s.%N; }

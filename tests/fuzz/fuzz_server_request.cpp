@@ -70,7 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (ec || used == 0) break;
     in += used;
   }
-  if (!ec && !parser.is_done()) parser.put_eof(ec);  // the client closed: the message must be complete
+  if (!ec && !parser.is_done()) {
+    if (!parser.got_some()) return 0;  // nothing read: the connection just closes
+    parser.put_eof(ec);                // the client closed: the message must be complete
+  }
   Response r;
   if (ec) {
     if (ec == http::error::partial_message) return 0;  // the connection just closes
