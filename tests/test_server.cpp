@@ -20,6 +20,7 @@
 #include "auth.hpp"
 #include "igla/engine.hpp"
 #include "igla/index.hpp"
+#include "json_write.hpp"
 #include "server.hpp"
 #include "server_client.hpp"
 #include "test_util.hpp"
@@ -409,6 +410,28 @@ TEST_F(ServerTest, ReloadIsLoopbackOnly) {
   s.handle(std::move(req), igla::server::Peer{.loopback = false},
            [&](igla::server::Service::ResponseMaker make) { got.set_value(make()); });
   EXPECT_EQ(got.get_future().get().result_int(), 403);
+}
+
+TEST(ServerJson, StringsAreValidJsonWhateverTheBytes) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"plain", "plain"},
+      {"q\"b\\n\nt\tc\x01", "q\"b\\n\nt\tc\x01"},
+      {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xb8", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xb8"},
+      {"a\xff" "b", "a\xef\xbf\xbd" "b"},                      // a stray byte
+      {"x\xc3", "x\xef\xbf\xbd"},                           // a cut sequence
+      {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  // a surrogate, byte by byte
+      {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},                // overlong
+  };
+  for (auto& [in, want] : cases) {
+    std::string out;
+    igla::server::append_json_string(out, in);
+    ASSERT_TRUE(json::accept(out)) << out;
+    EXPECT_EQ(json::parse(out).get<std::string>(), want) << out;
+  }
+  std::string f;
+  igla::server::append_json_float(f, 0.1f);
+  EXPECT_EQ(f, "0.1");
+  EXPECT_EQ(static_cast<float>(json::parse(f).get<double>()), 0.1f);
 }
 
 // ---- batching and concurrency

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <mutex>
 
 #include "auth.hpp"
@@ -37,9 +36,8 @@ void log_line(const std::string& line) {
 
 void add_serve(CLI::App& app) {
   struct Args {
-    std::string index, device = "cpu", kernel, token_file;
-    int threads = 0;
-    bool lower = false;
+    SearchOptions search;  // --index, --device, --threads, --kernel, --lower (and IGLA_KERNEL / IGLA_CUDA_*)
+    std::string token_file;
     server::ServerOptions so;
   };
   auto a = std::make_shared<Args>();
@@ -50,18 +48,19 @@ void add_serve(CLI::App& app) {
       "gathering the queries of concurrent requests into batch searches. Prints `listening on URL` when "
       "ready. SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0. SIGHUP: re-read the index "
       "and swap it in (in-flight requests finish on the old one).");
-  cmd->add_option("--index", a->index, "Index file (default: $IGLA_HOME/glove-100d.igla, made by `igla fetch-glove`)");
+  cmd->add_option("--index", a->search.index, "Index file (default: $IGLA_HOME/glove-100d.igla, made by `igla fetch-glove`)");
   cmd->add_option("--host", so.host,
                   "Address to listen on (default 127.0.0.1). A non-loopback address needs --token-file or --no-auth");
   cmd->add_option("--port", so.port, "TCP port (default 8080; 0: any free port, printed in the ready line)");
-  cmd->add_option("--device", a->device, "Search backend: cpu or cuda (default cpu)")
+  cmd->add_option("--device", a->search.device, "Search backend: cpu or cuda (default cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_option("--threads", a->threads, "CPU search threads per batch (default 0: all cores)")
+  cmd->add_option("--threads", a->search.threads, "CPU search threads per batch (default 0: all cores)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--kernel", a->kernel, "CPU kernel: avx512, avx2 or scalar (default: the best this CPU runs)");
+  cmd->add_option("--kernel", a->search.kernel,
+                  "CPU kernel: auto, avx512, avx2 or scalar (default: the best this CPU runs; also IGLA_KERNEL)");
   cmd->add_option("--io-threads", so.io_threads,
                   "Threads running the asynchronous HTTP I/O for all connections (default 2)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--max-batch", so.max_batch,
                   "Most queries in one batch search; a larger request is split over several (default 4096)")
       ->check(CLI::PositiveNumber);
@@ -98,23 +97,16 @@ void add_serve(CLI::App& app) {
                              "TOKEN' (401 otherwise; GET /healthz stays open)");
   cmd->add_flag("--no-auth", so.no_auth, "Serve a non-loopback --host without a token (behind your own proxy)")
       ->excludes(tf);
-  cmd->add_flag("--lower", a->lower, "Fold query words to lower case before lookup");
+  cmd->add_flag("--lower", a->search.lower, "Fold query words to lower case before lookup");
   cmd->callback([a] {
     auto& so = a->so;
-    const std::string path = a->index.empty() ? default_index_path() : a->index;
-    if (a->index.empty() && !std::filesystem::exists(path))
-      throw Error("no index at " + path + ": run `igla fetch-glove` first (it downloads GloVe 100d), or pass --index PATH");
+    const std::string path = a->search.index_path();
     if (!a->token_file.empty()) so.token = server::read_token_file(a->token_file);
     so.handle_signals = true;
     so.log = log_line;
-    SearcherOptions sopt;
-    sopt.backend = a->device;
-    sopt.cpu.threads = a->threads;
-    sopt.cpu.kernel = a->kernel == "auto" ? "" : a->kernel;
-    const EngineOptions eopt{.lower = a->lower};
     raise_open_files_limit();
     // Called at start and on each reload: the file is read again, the searcher made for it.
-    auto load = [path, sopt, eopt] { return std::make_shared<const Engine>(open_index(path), sopt, eopt); };
+    auto load = [search = a->search] { return std::make_shared<const Engine>(search.engine(search.open_index())); };
     server::Server srv(so, load);
     auto l = srv.service().loaded();
     log_line(fmt::format("{}: {} words, {} dims; searcher {}; batches of up to {} queries, wait {} us", path,
