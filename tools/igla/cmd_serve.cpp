@@ -1,0 +1,126 @@
+// `igla serve`: semantic search as an HTTP/JSON service with dynamic batching across clients
+// (server/, docs/API.md).
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+
+#include "auth.hpp"
+#include "cli.hpp"
+#include "igla/error.hpp"
+#include "server.hpp"
+
+namespace igla::cli {
+namespace {
+
+// Enough descriptors for thousands of connections: the soft limit raised to the hard one.
+void raise_open_files_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+void log_line(const std::string& line) {
+  static std::mutex mu;
+  std::lock_guard lk(mu);
+  const auto now = std::chrono::system_clock::now();
+  fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%S}Z igla serve: {}\n", fmt::gmtime(std::chrono::system_clock::to_time_t(now)),
+             line);
+  std::fflush(stderr);
+}
+
+void add_serve(CLI::App& app) {
+  struct Args {
+    SearchOptions search;  // --index, --device, --threads, --kernel, --lower (and IGLA_KERNEL / IGLA_CUDA_*)
+    std::string token_file;
+    server::ServerOptions so;
+  };
+  auto a = std::make_shared<Args>();
+  auto& so = a->so;
+  auto* cmd = app.add_subcommand(
+      "serve",
+      "Serve nearest, analogy, most_similar, similarity and doesnt_match over HTTP/JSON (docs/API.md), "
+      "gathering the queries of concurrent requests into batch searches. Prints `listening on URL` when "
+      "ready. SIGTERM/SIGINT: stop accepting, answer what is in flight, exit 0. SIGHUP: re-read the index "
+      "and swap it in (in-flight requests finish on the old one).");
+  cmd->add_option("--index", a->search.index, "Index file (default: $IGLA_HOME/glove-100d.igla, made by `igla fetch-glove`)");
+  cmd->add_option("--host", so.host,
+                  "Address to listen on (default 127.0.0.1). A non-loopback address needs --token-file or --no-auth");
+  cmd->add_option("--port", so.port, "TCP port (default 8080; 0: any free port, printed in the ready line)");
+  cmd->add_option("--device", a->search.device, "Search backend: cpu or cuda (default cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--threads", a->search.threads, "CPU search threads per batch (default 0: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kernel", a->search.kernel,
+                  "CPU kernel: auto, avx512, avx2 or scalar (default: the best this CPU runs; also IGLA_KERNEL)");
+  cmd->add_option("--io-threads", so.io_threads,
+                  "Threads running the asynchronous HTTP I/O for all connections (default 2)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-batch", so.max_batch,
+                  "Most queries in one batch search; a larger request is split over several (default 4096)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-wait-us", so.max_wait_us,
+                  "Longest a query waits for others to join its batch, in microseconds (default 500; 0: no wait)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-queue", so.max_queue,
+                  "Most queries waiting for a batch; requests past it get 503 with Retry-After (default 100000)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-body", so.max_body, "Largest request body, e.g. 1MiB, 512KiB, 65536 (default 1MiB; 413 over it)")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--max-k", so.max_k, "Largest k a request may ask for (default 1000; 400 over it)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-candidates", so.max_candidates,
+                  "Largest rerank candidates a request may ask for (default 10000; 400 over it)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--candidates", so.default_candidates,
+                  "Rerank candidates when a request gives none: the top C ternary candidates rescored on the "
+                  "index's rerank rows (0: ternary scores only; default " +
+                      std::to_string(kDefaultCandidates) + ")")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--timeout-ms", so.timeout_ms,
+                  "A request's deadline: one still queued after it gets 504 (default 10000; a request may ask for "
+                  "less with \"timeout_ms\")")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--idle-timeout-s", so.idle_timeout_s,
+                  "Close a keep-alive connection that sends no request for this long (default 60)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--drain-timeout-s", so.drain_timeout_s,
+                  "On SIGTERM, the longest to wait for in-flight requests before stopping anyway (default 30)")
+      ->check(CLI::PositiveNumber);
+  auto* tf = cmd->add_option("--token-file", a->token_file,
+                             "File whose first line is the API token: clients must send 'Authorization: Bearer "
+                             "TOKEN' (401 otherwise; GET /healthz stays open)");
+  cmd->add_flag("--no-auth", so.no_auth, "Serve a non-loopback --host without a token (behind your own proxy)")
+      ->excludes(tf);
+  cmd->add_flag("--lower", a->search.lower, "Fold query words to lower case before lookup");
+  cmd->callback([a] {
+    auto& so = a->so;
+    const std::string path = a->search.index_path();
+    if (!a->token_file.empty()) so.token = server::read_token_file(a->token_file);
+    so.handle_signals = true;
+    so.log = log_line;
+    raise_open_files_limit();
+    // Called at start and on each reload: the file is read again, the searcher made for it.
+    auto load = [search = a->search] { return std::make_shared<const Engine>(search.engine(search.open_index())); };
+    server::Server srv(so, load);
+    auto l = srv.service().loaded();
+    log_line(fmt::format("{}: {} words, {} dims; searcher {}; batches of up to {} queries, wait {} us", path,
+                         l->engine->index().size(), l->engine->index().dims(), l->engine->searcher().name(),
+                         so.max_batch, so.max_wait_us));
+    srv.start();
+    fmt::print("listening on {}\n", srv.url());
+    std::fflush(stdout);
+    if (!srv.wait()) throw Error("stopped before every request was answered (second signal or --drain-timeout-s)");
+    log_line("stopped");
+  });
+}
+
+const Command reg(45, add_serve);
+
+}  // namespace
+}  // namespace igla::cli
