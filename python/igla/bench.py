@@ -1,0 +1,149 @@
+"""python3 -m igla.bench: the Python module's speed beside the C++ calls it wraps and gensim.
+
+Measures, on one index, in one run:
+  - a batch of N nearest-word queries (float vectors) through kv.search vs the C++ batch call
+    (Engine::nearest_vectors, timed in C++ on the same array), in queries/s;
+  - the per-call time of kv.similarity and kv.most_similar(word) vs the C++ calls they make;
+  - gensim's own most_similar and similarity on the same vectors (kv.vectors), when gensim is installed;
+  - kv.search from several Python threads at once (the GIL is released in every search).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import threading
+import time
+
+import numpy as np
+
+import igla
+
+
+def _best(fn, reps):
+    """Best wall time of `reps` calls of fn()."""
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _per_call(fn, calls, reps=3):
+    """Best-of-reps seconds per call of fn() over `calls` calls."""
+    def loop():
+        for _ in range(calls):
+            fn()
+    return _best(loop, reps) / calls
+
+
+def _queries(kv, n, seed=1):
+    """n float query vectors: vectors of random words among the first 100,000, with noise."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, min(len(kv), 100_000), size=n)
+    x = np.asarray(kv.vectors[ids], dtype=np.float32)
+    scale = float(np.abs(x).mean())
+    return np.ascontiguousarray(x + rng.normal(0, 0.1 * scale, x.shape).astype(np.float32))
+
+
+def run(index=None, n=10_000, k=10, reps=3, calls=2000, gensim_calls=50, threads=2, device="cpu"):
+    kv = igla.load(index, device=device)
+    info = kv.info()
+    out = {"index": info["path"], "words": info["words"], "dims": info["float_dims"], "searcher": info["searcher"],
+           "rerank": info["rerank"], "candidates": info["candidates"], "n": n, "k": k,
+           "python": sys.version.split()[0], "numpy": np.__version__, "machine": platform.machine(),
+           "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    x = _queries(kv, n)
+    kv.search(x[:100], k)  # warm: pages in the codes and rerank rows
+    cpp = min(kv._time_cpp_search(x, k, 1) for _ in range(reps))
+    py = _best(lambda: kv.search(x, k), reps)
+    out.update(cpp_batch_qps=n / cpp, py_batch_qps=n / py, py_over_cpp=cpp / py)
+
+    w1, w2 = "king", "queen"
+    if w1 not in kv or w2 not in kv:
+        w1, w2 = kv.index_to_key[100], kv.index_to_key[101]
+    cpp_sim = min(kv._time_cpp_similarity(w1, w2, calls) for _ in range(reps))
+    py_sim = _per_call(lambda: kv.similarity(w1, w2), calls, reps)
+    cpp_ms = min(kv._time_cpp_most_similar(w1, 10, calls // 10) for _ in range(reps))
+    py_ms = _per_call(lambda: kv.most_similar(w1, topn=10), calls // 10, reps)
+    out.update(cpp_similarity_us=cpp_sim * 1e6, py_similarity_us=py_sim * 1e6,
+               similarity_overhead_us=(py_sim - cpp_sim) * 1e6,
+               cpp_most_similar_us=cpp_ms * 1e6, py_most_similar_us=py_ms * 1e6,
+               most_similar_overhead_us=(py_ms - cpp_ms) * 1e6)
+
+    if threads > 1:  # one object, several Python threads, each searching its share of the batch
+        kv1 = igla.load(index, device=device, threads=1)  # one core per call: the threads add the cores
+        parts = np.array_split(x, threads)
+
+        def threaded():
+            ts = [threading.Thread(target=kv1.search, args=(p, k)) for p in parts]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        one = _best(lambda: kv1.search(x, k), reps)
+        many = _best(threaded, reps)
+        out.update(threads=threads, one_thread_qps=n / one, py_threads_qps=n / many)
+
+    try:
+        from gensim.models import KeyedVectors as GensimKV
+    except ImportError:
+        out["gensim"] = None
+    else:
+        import gensim
+        g = GensimKV(kv.vector_size, count=len(kv))
+        g.add_vectors(kv.index_to_key, np.asarray(kv.vectors))
+        g.fill_norms()
+        g.most_similar(w1, topn=10)
+        g_ms = _per_call(lambda: g.most_similar(w1, topn=10), gensim_calls, reps)
+        g_sim = _per_call(lambda: g.similarity(w1, w2), calls, reps)
+        out.update(gensim=gensim.__version__, gensim_most_similar_us=g_ms * 1e6, gensim_similarity_us=g_sim * 1e6)
+    return out
+
+
+def report(r):
+    lines = [
+        f"igla.bench {r['date']}: {r['index']} ({r['words']} words x {r['dims']} dims, rerank {r['rerank']}, "
+        f"candidates {r['candidates']}), {r['searcher']}, Python {r['python']}, numpy {r['numpy']}, "
+        f"{r['cpus']} CPUs",
+        f"batch of {r['n']} nearest (k={r['k']}):  C++ {r['cpp_batch_qps']:,.0f} q/s   kv.search "
+        f"{r['py_batch_qps']:,.0f} q/s   = {100 * r['py_over_cpp']:.1f}% of C++",
+        f"similarity:        C++ {r['cpp_similarity_us']:8.2f} us   kv.similarity   {r['py_similarity_us']:8.2f} us"
+        f"   overhead {r['similarity_overhead_us']:6.2f} us",
+        f"most_similar(w):   C++ {r['cpp_most_similar_us']:8.2f} us   kv.most_similar {r['py_most_similar_us']:8.2f} us"
+        f"   overhead {r['most_similar_overhead_us']:6.2f} us",
+    ]
+    if "threads" in r:
+        lines.append(f"kv.search, threads=1 searcher: 1 Python thread {r['one_thread_qps']:,.0f} q/s, "
+                     f"{r['threads']} Python threads {r['py_threads_qps']:,.0f} q/s")
+    if r.get("gensim"):
+        lines.append(f"gensim {r['gensim']} on the same vectors: most_similar {r['gensim_most_similar_us']:,.1f} us"
+                     f" ({r['gensim_most_similar_us'] / r['py_most_similar_us']:.1f}x igla's),"
+                     f" similarity {r['gensim_similarity_us']:.2f} us")
+    else:
+        lines.append("gensim: not installed (apt-get install python3-gensim)")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m igla.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", default=None, help="a .igla file (default: igla.default_index_path())")
+    ap.add_argument("-n", type=int, default=10_000, help="queries in the batch (default 10000)")
+    ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=3, help="best of this many repetitions")
+    ap.add_argument("--calls", type=int, default=2000, help="one-query calls timed per repetition")
+    ap.add_argument("--gensim-calls", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=2, help="Python threads for the threaded search (<2: skip)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    a = ap.parse_args(argv)
+    r = run(a.index, a.n, a.k, a.reps, a.calls, a.gensim_calls, a.threads, a.device)
+    print(json.dumps(r, indent=1) if a.json else report(r))
+
+
+if __name__ == "__main__":
+    main()
