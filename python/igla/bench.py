@@ -94,7 +94,7 @@ def run(index=None, n=10_000, k=10, reps=3, calls=2000, gensim_calls=50, threads
         out["gensim"] = None
     else:
         import gensim
-        g = GensimKV(kv.vector_size, count=len(kv))
+        g = GensimKV(kv.vector_size)
         g.add_vectors(kv.index_to_key, np.asarray(kv.vectors))
         g.fill_norms()
         g.most_similar(w1, topn=10)

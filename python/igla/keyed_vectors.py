@@ -172,24 +172,39 @@ class KeyedVectors(_igla.KeyedVectorsBase):
         if topn and all(type(k) is str for k in positive) and all(type(k) is str for k in negative):
             if len(positive) == 1 and not negative:
                 return self._nearest(positive[0], int(topn), limit)
-            if positive or negative:
+            # device="float": the mean vector below gives gensim's scores from the float32 vectors
+            if (positive or negative) and self.device != "float":
                 return self._most_similar(positive, negative, int(topn), limit)
         keys, weights = [], []
         for item, sign in [(p, 1.0) for p in positive] + [(n, -1.0) for n in negative]:
             if isinstance(item, (str, int, np.integer, np.ndarray)):
                 keys.append(item)
                 weights.append(sign)
-            else:
+            else:  # (key, weight): the weight as given, for negatives too (gensim)
                 keys.append(item[0])
                 weights.append(float(item[1]))
         if not keys:
             raise ValueError("cannot compute similarity with no input")
-        mean = self.get_mean_vector(keys, weights, pre_normalize=True, post_normalize=True, ignore_missing=False)
-        exclude = [self.get_index(k) for k in keys if isinstance(k, _KEY_TYPES)]
         if not topn:
-            n = limit or len(self)
-            return self.get_normed_vectors()[:n] @ mean
-        return self._most_similar_vector(mean.astype(np.float32), exclude, int(topn), limit)
+            mean = self.get_mean_vector(keys, weights, pre_normalize=True, post_normalize=True, ignore_missing=False)
+            return self.get_normed_vectors()[:limit or len(self)] @ mean
+        return self._search_terms(keys, weights, int(topn), limit)
+
+    def _search_terms(self, keys, weights, topn, limit):
+        """One C++ query over weighted words (as unit vectors) and vectors (with their length), the
+        words excluded; scores are cosines to the combined direction (gensim's most_similar)."""
+        ids, id_w, vecs, vec_w = [], [], [], []
+        for key, w in zip(keys, weights):
+            if isinstance(key, np.ndarray):
+                vecs.append(np.asarray(key, dtype=np.float32).reshape(-1))
+                vec_w.append(float(w))
+            else:
+                ids.append(self.get_index(key))
+                id_w.append(float(w))
+        x = np.stack(vecs) if vecs else None
+        if x is not None and x.shape[1] != self.vector_size:
+            raise ValueError(f"vectors must have {self.vector_size} values (the index's float dims), got {x.shape[1]}")
+        return self._most_similar_terms(ids, id_w, x, vec_w, sorted(set(ids)), topn, limit)
 
     def similar_by_word(self, word, topn=10, restrict_vocab=None):
         """gensim's similar_by_word: most_similar(word)."""
@@ -231,8 +246,7 @@ class KeyedVectors(_igla.KeyedVectorsBase):
         elif words and len(words) == len(positive) + len(negative):
             hits = self._most_similar(list(positive), list(negative), width, limit)
         else:
-            mean = self.get_mean_vector(pos + [-v for v in neg], post_normalize=True)
-            hits = self._most_similar_vector(mean.astype(np.float32), sorted(exclude), width, limit)
+            hits = self._search_terms(positive + negative, [1.0] * len(positive) + [-1.0] * len(negative), width, limit)
         ids = np.array([self.get_index(w) for w, _ in hits], dtype=np.int64)
         if len(ids) == 0:
             return []

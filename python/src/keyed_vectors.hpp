@@ -34,6 +34,18 @@ class KeyedVectorsCore {
   uint32_t id(const std::string& word) const { return engine_->id(word); }  // throws UnknownWord
   std::vector<uint32_t> ids(const std::vector<std::string>& words) const;
 
+  // True for the float peer (device "float"): answers on the float32 vectors kept in the index,
+  // similarity and doesnt_match included (Engine::cosine uses the rerank rows or the codes).
+  bool exact() const { return exact_; }
+  float similarity(uint32_t a, uint32_t b) const;
+  std::string doesnt_match(const std::vector<std::string>& words) const;
+  // gensim's most_similar over any mix of weighted words and float vectors (a vector counts with
+  // its length, a word as its unit vector): one query of one term each, scores the cosine to the
+  // combined direction.
+  std::vector<WordHit> most_similar_terms(std::span<const uint32_t> ids, std::span<const float> id_w,
+                                          std::span<const float> vecs, std::span<const float> vec_w,
+                                          std::span<const uint32_t> exclude, const SearchParams& p) const;
+
   // Float vector of a word: the kept float32 (as built; unit length when `norm`), else the
   // rerank row (a unit vector). Throws Error when the index has neither.
   void float_vector(uint32_t id, bool norm, float* out) const;
@@ -43,6 +55,7 @@ class KeyedVectorsCore {
   std::shared_ptr<const Engine> engine_;
   std::string device_;
   size_t candidates_;
+  bool exact_ = false;
 };
 
 // Adds igla._igla.KeyedVectorsBase to `m`.

@@ -72,7 +72,7 @@ def kv_float(glove_path):
 def gensim_kv(kv):
     """gensim's KeyedVectors on the same float32 vectors: the oracle."""
     gensim_models = pytest.importorskip("gensim.models")
-    g = gensim_models.KeyedVectors(kv.vector_size, count=len(kv))
+    g = gensim_models.KeyedVectors(kv.vector_size)
     g.add_vectors(kv.index_to_key, np.array(kv.vectors))
     g.fill_norms()
     return g

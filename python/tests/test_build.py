@@ -57,7 +57,7 @@ def test_convert_errors(tmp_path):
 def test_from_keyed_vectors(tmp_path):
     models = pytest.importorskip("gensim.models")
     rng = np.random.default_rng(4)
-    g = models.KeyedVectors(16, count=500)
+    g = models.KeyedVectors(16)
     g.add_vectors([f"k{i}" for i in range(500)], rng.normal(size=(500, 16)).astype(np.float32))
     kv = igla.from_keyed_vectors(g, str(tmp_path / "g.igla"), keep_float=True, rerank="f16")
     assert kv.index_to_key == g.index_to_key
