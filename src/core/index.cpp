@@ -1,5 +1,6 @@
 // The .igla index: building, saving (atomically), opening (mmap, validated) and word lookup.
 #include "igla/index.hpp"
+#include "core/index_derived.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -159,7 +160,7 @@ Transform read_transform(const std::string& path, const Header& h, uint32_t fd, 
 
 }  // namespace
 
-Index::Index() : storage_(std::make_unique<Storage>()) {}
+Index::Index() : storage_(std::make_unique<Storage>()), derived_(std::make_shared<DerivedCache>()) {}
 Index::Index(Index&&) noexcept = default;
 Index& Index::operator=(Index&&) noexcept = default;
 Index::~Index() = default;
