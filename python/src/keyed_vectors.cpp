@@ -151,20 +151,20 @@ void KeyedVectorsCore::float_vector(uint32_t id, bool norm, float* out) const {
   if (ix.has_float()) {
     const float* row = ix.float_vectors().data() + size_t{id} * d;
     std::copy(row, row + d, out);
-    if (norm) {
-      double s = 0;
-      for (size_t i = 0; i < d; ++i) s += double(out[i]) * double(out[i]);
-      if (s > 0) {
-        const float inv = static_cast<float>(1.0 / std::sqrt(s));
-        for (size_t i = 0; i < d; ++i) out[i] *= inv;
-      }
-    }
-    return;
-  }
-  if (ix.rerank() == Rerank::None)
+  } else if (ix.rerank() != Rerank::None) {
+    ix.rerank_row(id, std::span<float>(out, d));
+  } else {
     throw Error("the index " + (ix.path().empty() ? std::string("(built in memory)") : ix.path()) +
                 " keeps neither float32 vectors nor rerank rows: build it with keep_float=True or rerank='int8'");
-  ix.rerank_row(id, std::span<float>(out, d));
+  }
+  if (norm) {
+    double s = 0;
+    for (size_t i = 0; i < d; ++i) s += double(out[i]) * double(out[i]);
+    if (s > 0) {
+      const float inv = static_cast<float>(1.0 / std::sqrt(s));
+      for (size_t i = 0; i < d; ++i) out[i] *= inv;
+    }
+  }
 }
 
 namespace {
@@ -215,6 +215,22 @@ py::tuple batch(size_t n, size_t k, F&& search) {
   return out.tuple();
 }
 
+// gensim's has_index_for: a known word, or an int that is a valid index.
+bool has_key(const Core& c, const py::object& key) {
+  if (py::isinstance<py::str>(key)) return c.contains(key.cast<std::string>());
+  if (py::isinstance<py::int_>(key) || py::hasattr(key, "__index__")) {
+    if (py::isinstance<py::bool_>(key)) return false;
+    const auto idx = py::reinterpret_steal<py::int_>(PyNumber_Index(key.ptr()));
+    if (!idx) {
+      PyErr_Clear();
+      return false;
+    }
+    const long long i = idx.cast<long long>();
+    return i >= 0 && static_cast<size_t>(i) < c.size();
+  }
+  return false;
+}
+
 std::vector<std::string> word_list(const py::handle& words, const char* name) {
   if (py::isinstance<py::str>(words))
     throw py::type_error(std::string(name) + " must be a list of words, got a single str");
@@ -242,12 +258,9 @@ Immutable; every search releases the GIL, and any number of threads may use one 
 
       // ---- vocabulary
       .def("__len__", &Core::size)
-      .def("__contains__", [](const Core& c, const py::object& key) {
-        return py::isinstance<py::str>(key) && c.contains(key.cast<std::string>());
-      })
-      .def("has_index_for", [](const Core& c, const py::object& key) {
-        return py::isinstance<py::str>(key) && c.contains(key.cast<std::string>());
-      }, "True when the word is in the vocabulary (gensim's has_index_for).")
+      .def("__contains__", &has_key)
+      .def("has_index_for", &has_key,
+           "True for a word of the vocabulary or a word id in range (gensim's has_index_for).")
       .def("get_index", [](const Core& c, const py::object& key, const py::object& dflt) -> py::object {
         if (py::isinstance<py::int_>(key)) {
           const long long i = key.cast<long long>();

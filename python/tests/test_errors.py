@@ -23,7 +23,8 @@ def test_unknown_word_is_a_key_error_naming_the_closest(kv):
 def test_get_index_default(kv):
     assert kv.get_index("qeen", -1) == -1
     assert kv.get_index("king") == kv.key_to_index["king"]
-    assert "qeen" not in kv and "king" in kv and 3 not in kv
+    assert "qeen" not in kv and "king" in kv
+    assert 3 in kv and len(kv) not in kv and -1 not in kv and 2.0 not in kv  # ids in range, as gensim
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.int32, np.float16])
