@@ -148,18 +148,11 @@ class KeyedVectors(_igla.KeyedVectorsBase):
 
     # ---- gensim's queries ------------------------------------------------------------------
 
-    def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
-                     restrict_vocab=None, indexer=None):
-        """The topn words closest to the mean of the positive words' unit vectors minus the
-        negative ones' (gensim's most_similar): a list of (word, cosine), the inputs excluded.
-
-        positive / negative: a word, or a list of words, word ids, vectors, or (key, weight) tuples.
-        restrict_vocab: consider only the first N words. topn=None returns the cosines of every word
-        (computed with numpy on ``vectors``).
-
-        Plain words go to the C++ search (ternary scan, then the top ``candidates`` rescored on
-        the rerank rows); other forms are combined here into one vector and searched with it.
-        """
+    # most_similar itself is in C++ (igla._igla.KeyedVectorsBase.most_similar): words go straight to
+    # the search; any other form of argument comes here.
+    def _most_similar_py(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
+                         restrict_vocab=None, indexer=None):
+        """most_similar for vectors, ids, (key, weight) tuples and topn=None (see most_similar)."""
         if isinstance(topn, Integral) and topn < 1:
             return []
         if indexer is not None:
@@ -169,12 +162,6 @@ class KeyedVectors(_igla.KeyedVectorsBase):
         limit = int(restrict_vocab or clip_end or 0)
         positive = _ensure_list(positive)
         negative = _ensure_list(negative)
-        if topn and all(type(k) is str for k in positive) and all(type(k) is str for k in negative):
-            if len(positive) == 1 and not negative:
-                return self._nearest(positive[0], int(topn), limit)
-            # device="float": the mean vector below gives gensim's scores from the float32 vectors
-            if (positive or negative) and self.device != "float":
-                return self._most_similar(positive, negative, int(topn), limit)
         keys, weights = [], []
         for item, sign in [(p, 1.0) for p in positive] + [(n, -1.0) for n in negative]:
             if isinstance(item, (str, int, np.integer, np.ndarray)):

@@ -379,6 +379,52 @@ norm=True), else its rerank row (a unit vector, int8 or float16 precision). KeyE
       }, py::arg("w1"), py::arg("w2"), R"doc(
 Cosine similarity of two words: on their rerank rows when the index has them (and candidates > 0),
 else on their ternary codes; with device="float", on the float32 vectors. KeyError naming the closest known words for an unknown word.)doc")
+      .def("most_similar", [](const py::object& self, const py::object& positive, const py::object& negative,
+                              const py::object& topn, const py::object& clip_start, const py::object& clip_end,
+                              const py::object& restrict_vocab, const py::object& indexer) -> py::object {
+        // Fast path, all in C++: words only, an int topn. Everything else: igla.KeyedVectors._most_similar_py.
+        const Core& c = self.cast<const Core&>();
+        const bool int_topn = PyLong_CheckExact(topn.ptr());
+        if (int_topn && indexer.is_none() && (clip_start.is_none() || (PyLong_CheckExact(clip_start.ptr()) && clip_start.cast<long long>() == 0))) {
+          const long long n = topn.cast<long long>();
+          if (n < 1) return py::list();
+          auto limit_of = [](const py::object& o) { return o.is_none() ? size_t{0} : o.cast<size_t>(); };
+          const size_t limit = !restrict_vocab.is_none() && restrict_vocab.cast<bool>() ? limit_of(restrict_vocab)
+                                                                                         : limit_of(clip_end);
+          auto words = [](const py::object& o, std::vector<std::string>& out) {  // None, a str, or a list of str
+            if (o.is_none()) return true;
+            if (PyUnicode_CheckExact(o.ptr())) return out.push_back(o.cast<std::string>()), true;
+            if (!PyList_CheckExact(o.ptr()) && !PyTuple_CheckExact(o.ptr())) return false;
+            for (const auto& item : o) {
+              if (!PyUnicode_CheckExact(item.ptr())) return false;
+              out.push_back(item.cast<std::string>());
+            }
+            return true;
+          };
+          std::vector<std::string> pos, neg;
+          if (words(positive, pos) && words(negative, neg) && !(pos.empty() && neg.empty()) &&
+              ((pos.size() == 1 && neg.empty()) || !c.exact())) {
+            std::vector<WordHit> hits;
+            {
+              py::gil_scoped_release nogil;
+              const SearchParams p = c.params(static_cast<size_t>(n), limit);
+              hits = pos.size() == 1 && neg.empty() ? c.engine().nearest(pos[0], p) : c.engine().most_similar(pos, neg, p);
+            }
+            return hit_list(hits);
+          }
+        }
+        return self.attr("_most_similar_py")(positive, negative, topn, clip_start, clip_end, restrict_vocab, indexer);
+      }, py::arg("positive") = py::none(), py::arg("negative") = py::none(), py::arg("topn") = 10,
+         py::arg("clip_start") = 0, py::arg("clip_end") = py::none(), py::arg("restrict_vocab") = py::none(),
+         py::arg("indexer") = py::none(), R"doc(
+The topn words closest to the mean of the positive words' unit vectors minus the negative ones'
+(gensim's most_similar): a list of (word, cosine), the inputs excluded.
+
+positive / negative: a word, or a list of words, word ids, float vectors, or (key, weight) tuples.
+restrict_vocab (or clip_end): consider only the first N words. topn=None returns the cosines of
+every word (numpy over kv.vectors). Words go to the C++ search in one call (ternary scan, the top
+`candidates` rescored on the rerank rows, GIL released); vectors and weights are combined into
+one weighted query. Unknown words raise igla.UnknownWordError (a KeyError) naming the closest ones.)doc")
       .def("_nearest", [](const Core& c, const std::string& word, size_t topn, size_t restrict_vocab) {
         std::vector<WordHit> hits;
         {
@@ -537,13 +583,14 @@ Returns (scores, ids) arrays (n, k).)doc")
         (void)sink;
         return seconds_since(t0) / reps;
       })
-      .def("_time_cpp_most_similar", [](const Core& c, const std::string& w, size_t topn, int reps) {
+      .def("_time_cpp_most_similar", [](const Core& c, const std::string& w, size_t topn, int reps,
+                                        size_t restrict_vocab) {
         py::gil_scoped_release nogil;
         const auto t0 = std::chrono::steady_clock::now();
         size_t sink = 0;
-        for (int i = 0; i < reps; ++i) sink += c.engine().nearest(w, c.params(topn)).size();
+        for (int i = 0; i < reps; ++i) sink += c.engine().nearest(w, c.params(topn, restrict_vocab)).size();
         return sink ? seconds_since(t0) / reps : 0.0;
-      });
+      }, py::arg("word"), py::arg("topn"), py::arg("reps"), py::arg("restrict_vocab") = 0);
 }
 
 }  // namespace igla::py_binding
