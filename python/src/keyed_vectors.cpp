@@ -237,6 +237,10 @@ std::vector<std::string> word_list(const py::handle& words, const char* name) {
   return words.cast<std::vector<std::string>>();
 }
 
+// Seconds the last most_similar / similarity call of this thread spent in the C++ call itself
+// (python -m igla.bench subtracts it from the call's wall time: the binding's own overhead).
+thread_local double t_last_cpp_seconds = 0;
+
 template <class Clock = std::chrono::steady_clock>
 double seconds_since(typename Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -375,7 +379,10 @@ norm=True), else its rerank row (a unit vector, int8 or float16 precision). KeyE
       // ---- one query over words
       .def("similarity", [](const Core& c, const std::string& w1, const std::string& w2) {
         py::gil_scoped_release nogil;
-        return c.similarity(c.id(w1), c.id(w2));
+        const auto t0 = std::chrono::steady_clock::now();
+        const float sim = c.similarity(c.id(w1), c.id(w2));
+        t_last_cpp_seconds = seconds_since(t0);
+        return sim;
       }, py::arg("w1"), py::arg("w2"), R"doc(
 Cosine similarity of two words: on their rerank rows when the index has them (and candidates > 0),
 else on their ternary codes; with device="float", on the float32 vectors. KeyError naming the closest known words for an unknown word.)doc")
@@ -407,8 +414,10 @@ else on their ternary codes; with device="float", on the float32 vectors. KeyErr
             std::vector<WordHit> hits;
             {
               py::gil_scoped_release nogil;
+              const auto t0 = std::chrono::steady_clock::now();
               const SearchParams p = c.params(static_cast<size_t>(n), limit);
               hits = pos.size() == 1 && neg.empty() ? c.engine().nearest(pos[0], p) : c.engine().most_similar(pos, neg, p);
+              t_last_cpp_seconds = seconds_since(t0);
             }
             return hit_list(hits);
           }
@@ -564,6 +573,8 @@ Returns (scores, ids) arrays (n, k).)doc")
       }, py::arg("w1"), py::arg("w2"), "Cosine similarity of each pair (w1[i], w2[i]): a float32 array.")
 
       // ---- timing of the C++ calls themselves, for python -m igla.bench (seconds per call)
+      .def_static("_last_cpp_seconds", [] { return t_last_cpp_seconds; },
+                  "Seconds this thread's last most_similar / similarity call spent inside the C++ call.")
       .def("_time_cpp_search", [](const Core& c, const py::object& x, size_t k, int reps) {
         auto a = float_rows(x, c.index().float_dims(), "x");
         const size_t n = static_cast<size_t>(a.shape(0));
