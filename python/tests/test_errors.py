@@ -97,3 +97,14 @@ def test_default_path_missing(tmp_path, monkeypatch):
     assert igla.default_index_path() == str(tmp_path / "glove-100d.igla")
     with pytest.raises(FileNotFoundError, match="fetch_glove"):
         igla.load()
+
+
+def test_cuda_where_not_built_says_why(glove_path):
+    try:
+        kv = igla.load(glove_path, device="cuda")
+    except igla.Error as e:
+        assert "cuda" in str(e).lower() and "built" in str(e)
+    else:  # a CUDA build on a GPU machine: the same answers as the CPU
+        got, want = kv.most_similar("king", topn=5), igla.load(glove_path).most_similar("king", topn=5)
+        assert [w for w, _ in got] == [w for w, _ in want]
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-6)
