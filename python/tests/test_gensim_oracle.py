@@ -127,3 +127,13 @@ def test_default_mode_accuracy_equals_cli(kv, glove_path, questions, igla_cli):
         assert len(ours["correct"]) + len(ours["incorrect"]) == s["answered"], s["name"]
     assert len(sections[-1]["correct"]) == cli["total"]["correct"]
     assert score == pytest.approx(cli["total"]["correct"] / cli["total"]["answered"])
+
+
+def test_default_mode_word_pairs_equal_cli(kv, glove_path, wordsim, igla_cli):
+    out = subprocess.run([igla_cli, "eval", "similarity", wordsim, "--index", glove_path, "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    cli = json.loads(out)
+    (pearson, _), spearman, oov = kv.evaluate_word_pairs(wordsim, delimiter=",")
+    assert spearman[0] == pytest.approx(cli["spearman"], abs=1e-6)
+    assert pearson == pytest.approx(cli["pearson"], abs=1e-6)
+    assert oov == 100.0 * cli["oov"] / (cli["pairs"] + cli["oov"])
