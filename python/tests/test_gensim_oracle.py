@@ -44,6 +44,7 @@ def test_most_similar_weighted_and_vector_forms_equal_gensim(kv_float, gensim_kv
                      gensim_kv.most_similar(positive=pos, negative=neg, topn=10))
 
 
+@pytest.mark.filterwarnings("ignore:Call to deprecated `init_sims`:DeprecationWarning")  # inside gensim
 def test_most_similar_cosmul_equals_gensim(kv_float, gensim_kv):
     for a, b, c in ANALOGIES:
         same_answers(kv_float.most_similar_cosmul(positive=[b, c], negative=[a], topn=10),
