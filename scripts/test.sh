@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh build
 build/igla fetch-glove
 ctest --test-dir build --output-on-failure -j2
+# The Python module's tests (python/tests), on the package the build laid out in build/python.
+PYTHONPATH=build/python /usr/bin/python3 -m pytest -q python/tests
