@@ -99,7 +99,11 @@ void BM_Searcher(benchmark::State& st, const char* kernel) {
     }
     batch.add_nearest(t);
   }
-  auto s = make_searcher(d.view(), {.threads = 1, .kernel = kernel});
+  static const auto index = index_of_trits(d.trits, Data::n, Data::dims);
+  SearcherOptions o;
+  o.cpu = {.threads = 1, .kernel = kernel};
+  o.rerank = false;
+  auto s = make_searcher(index, o);
   SearchResults r;
   for (auto _ : st) s->search(batch, {.k = 10}, r);
   st.counters["ns/wq"] = benchmark::Counter(static_cast<double>(st.iterations()) * batch.size() * Data::n,

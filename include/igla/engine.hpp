@@ -32,6 +32,9 @@ struct WordHit {
 
 struct EngineOptions {
   bool lower = false;  // fold input words to lower case (ASCII) before lookup
+  // Where queries' float forms come from: Auto (the rerank rows when the index has them) for the
+  // ternary searchers, Float32 for the float peer (backend "float").
+  FloatForm float_form = FloatForm::Auto;
 };
 
 // most_similar's input in ids.

@@ -26,14 +26,15 @@ struct AnalogyReport {
 struct AnalogyEvalOptions {
   size_t restrict_vocab = 30000;  // only questions whose words are among the first N; answers too
   AnalogyMode mode = AnalogyMode::Add;
-  bool use_float = false;         // float32 vectors kept in the index (exact float cosine)
+  bool use_float = false;         // the float peer on the float32 vectors kept in the index
   size_t batch = 4096;            // questions per search call
-  int threads = 0;                // OpenMP threads of the float path (0: all cores)
+  size_t candidates = kDefaultCandidates;  // rerank stage width (0: ternary scores only)
+  int threads = 0;                // threads of the float peer (0: all cores)
 };
 
 // Reads a questions-words.txt style file (": section" lines, then "a b c d"), case-insensitive.
 // Questions with a word outside the restricted vocabulary are skipped and counted.
-AnalogyReport eval_analogies(Engine& engine, const std::string& path, const AnalogyEvalOptions& opts);
+AnalogyReport eval_analogies(const Engine& engine, const std::string& path, const AnalogyEvalOptions& opts);
 
 struct SimilarityReport {
   size_t pairs = 0, oov = 0;
@@ -42,6 +43,9 @@ struct SimilarityReport {
 
 // Word-pair files with a human score: "w1,w2,score" CSV (a header line is skipped) or
 // whitespace-separated "w1 w2 score". Pairs with an unknown word are counted as out of vocabulary.
-SimilarityReport eval_similarity(const Engine& engine, const std::string& path, bool use_float = false);
+// Without use_float: the engine's cosine (rerank rows when the index has them and candidates > 0,
+// else the ternary codes).
+SimilarityReport eval_similarity(const Engine& engine, const std::string& path, bool use_float = false,
+                                 size_t candidates = kDefaultCandidates);
 
 }  // namespace igla

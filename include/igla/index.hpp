@@ -203,6 +203,9 @@ class Index {
 
 // Opens `path` as a shared, immutable index (what searchers, engines and servers hold).
 std::shared_ptr<const Index> open_index(const std::string& path);
+// An in-memory index of n ternary vectors (n * dims values in {-1, 0, 1}) with words "w0".."w<n-1>":
+// the codes are exactly these trits (seed quantization, threshold 0), no rerank rows.
+std::shared_ptr<const Index> index_of_trits(std::span<const int8_t> trits, size_t n, uint32_t dims);
 
 // Default location of indexes and downloads: $IGLA_HOME, else ~/.cache/igla.
 std::string igla_home();

@@ -10,7 +10,7 @@ bool cuda_available(std::string* why) {
   return false;
 }
 
-std::unique_ptr<Searcher> make_cuda_searcher(const CodesView&, const SearcherOptions&) {
+std::shared_ptr<const Searcher> make_cuda_searcher(std::shared_ptr<const Index>, const SearcherOptions&) {
   std::string why;
   cuda_available(&why);
   throw Error("--device cuda: " + why);

@@ -6,8 +6,6 @@
 // words too; a, b and c are never answers.
 #include "igla/eval.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -22,6 +20,7 @@
 #include <unordered_map>
 
 #include "igla/error.hpp"
+#include "igla/search.hpp"
 
 namespace igla {
 namespace {
@@ -57,6 +56,12 @@ std::ifstream open_text(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error("cannot open " + path + ": " + std::strerror(errno));
   return in;
+}
+
+std::string no_float_message(const Index& ix) {
+  const std::string p = ix.path().empty() ? std::string("(in memory)") : ix.path();
+  return "index " + p + " has no float32 vectors: rebuild it with them to evaluate with --float, e.g. `igla convert " +
+         p + " ... --keep-float` from the original vectors (or `igla fetch-glove --keep-float --force`)";
 }
 
 [[noreturn]] void fail_at(const std::string& path, size_t line, const std::string& msg) {
@@ -117,21 +122,20 @@ std::vector<Question> read_analogies(const std::string& path, std::vector<Analog
 
 using Ids = std::array<uint32_t, 4>;  // a, b, c, d
 
-// ---- analogies: ternary codes (and the exact rerank, when the index has it), through the engine --
+// ---- analogies: batches of questions through an engine (ternary + rerank, or the float peer) ----
 
-SearchResults ternary_answers(Engine& engine, const std::vector<Ids>& qs, size_t limit, AnalogyMode mode,
-                              size_t batch_size) {
+SearchResults answers(const Engine& engine, const std::vector<Ids>& qs, size_t limit, AnalogyMode mode,
+                      size_t batch_size, size_t candidates) {
   SearchResults all;
   all.k = kTopK;
   all.hits.resize(qs.size() * kTopK);
   all.count.resize(qs.size());
-  SearchResults r;
   batch_size = std::max<size_t>(batch_size, 1);
   for (size_t s = 0; s < qs.size(); s += batch_size) {
     const size_t e = std::min(qs.size(), s + batch_size);
     std::vector<std::array<uint32_t, 3>> abc(e - s);
     for (size_t i = s; i < e; ++i) abc[i - s] = {qs[i][0], qs[i][1], qs[i][2]};
-    r = engine.analogies(abc, mode, {.k = kTopK, .limit = limit});
+    const SearchResults r = engine.analogies(abc, mode, {.k = kTopK, .limit = limit, .candidates = candidates});
     for (size_t i = s; i < e; ++i) {
       const auto h = r.of(i - s);
       std::copy(h.begin(), h.end(), all.hits.begin() + i * kTopK);
@@ -141,198 +145,12 @@ SearchResults ternary_answers(Engine& engine, const std::vector<Ids>& qs, size_t
   return all;
 }
 
-// ---- analogies: float32, a blocked matmul of query rows x unit word vectors --------------------
-//
-// Tasks are runs of consecutive questions whose distinct a, b, c words fit in kRows dot rows. The
-// file varies c fastest with a and b fixed, so a task answers ~kRows questions from ~kRows rows,
-// and both 3CosAdd (cos(x,b) - cos(x,a) + cos(x,c), the argmax of x.(b - a + c) over unit
-// vectors) and 3CosMul cost one dot row per question. Clamp has no float form: it counts as add.
-
-constexpr size_t kTile = 256;  // words per tile: a dims x 256 slice (100 KB at 100d) stays in L2
-constexpr size_t kRows = 48;   // dot rows (distinct query words) per task, a multiple of every MR
-constexpr size_t kMaxTaskQuestions = 256;  // keeps tasks balanced when questions repeat words
-constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
-
-struct Task {
-  size_t q0 = 0, n = 0;
-  std::vector<uint32_t> words{};               // dot rows
-  std::vector<std::array<uint8_t, 3>> slot{};  // per question: rows of a, b, c
-};
-
-std::vector<Task> make_tasks(const std::vector<Ids>& qs) {
-  std::vector<Task> tasks;
-  for (size_t i = 0; i < qs.size(); ++i) {
-    auto is_new = [&](const Task& t, size_t k) {  // word k of question i needs a row of its own
-      return std::find(t.words.begin(), t.words.end(), qs[i][k]) == t.words.end() &&
-             std::find(qs[i].begin(), qs[i].begin() + k, qs[i][k]) == qs[i].begin() + k;
-    };
-    if (tasks.empty() || tasks.back().n == kMaxTaskQuestions ||
-        tasks.back().words.size() + is_new(tasks.back(), 0) + is_new(tasks.back(), 1) + is_new(tasks.back(), 2) > kRows)
-      tasks.push_back({.q0 = i});
-    Task& t = tasks.back();
-    std::array<uint8_t, 3> sl{};
-    for (size_t k = 0; k < 3; ++k) {
-      const auto it = std::find(t.words.begin(), t.words.end(), qs[i][k]);
-      sl[k] = static_cast<uint8_t>(it - t.words.begin());
-      if (it == t.words.end()) t.words.push_back(qs[i][k]);
-    }
-    t.slot.push_back(sl);
-    ++t.n;
-  }
-  return tasks;
-}
-
-struct FloatProblem {
-  size_t dims, R, n_tiles;
-  const float* unit;  // R x dims unit vectors
-  const float* xt;    // the same per tile, transposed: xt[(t * dims + d) * kTile + w]
-  bool mul;
-  const std::vector<Ids>* qs;
-};
-
-struct Scratch {
-  std::vector<float> rows, s, score;
-  std::vector<Hit> top;
-};
-
-inline void push_top(Hit* top, Hit h) {  // into a best-first list of kTopK hits
-  size_t p = kTopK - 1;
-  for (; p > 0 && better(h, top[p - 1]); --p) top[p] = top[p - 1];
-  top[p] = h;
-}
-
-// One task: for each word tile, s[r][w] = rows[r] . word w (MR rows x NV vectors of accumulators
-// in registers), then each question's scores and its top kTopK. V is a GCC vector type, so one
-// body serves every ISA; the caller's target attribute picks the instructions.
-template <class V, int MR, int NV>
-[[gnu::always_inline]] inline void run_task(const FloatProblem& p, const Task& task, Scratch& sc, Hit* out) {
-  constexpr size_t L = sizeof(V) / sizeof(float);
-  static_assert(kRows % MR == 0 && kTile % (L * NV) == 0);
-  const size_t dims = p.dims;
-  sc.rows.assign(kRows * dims, 0.0f);
-  sc.s.resize(kRows * kTile);
-  sc.score.resize(kTile);
-  for (size_t r = 0; r < task.words.size(); ++r)
-    std::copy_n(p.unit + size_t{task.words[r]} * dims, dims, &sc.rows[r * dims]);
-  sc.top.assign(task.n * kTopK, Hit{kNone, -INFINITY});
-  const float* rows = sc.rows.data();
-  float *s = sc.s.data(), *score = sc.score.data();
-  const size_t n_rows = (task.words.size() + MR - 1) / MR * MR;
-  for (size_t t = 0; t < p.n_tiles; ++t) {
-    const float* xt = p.xt + t * dims * kTile;
-    for (size_t r0 = 0; r0 < n_rows; r0 += MR)
-      for (size_t w0 = 0; w0 < kTile; w0 += L * NV) {
-        V acc[MR][NV] = {};
-        for (size_t d = 0; d < dims; ++d) {
-          V x[NV];
-          for (int j = 0; j < NV; ++j) std::memcpy(&x[j], xt + d * kTile + w0 + j * L, sizeof(V));
-          for (int r = 0; r < MR; ++r) {
-            const float q = rows[(r0 + r) * dims + d];
-            for (int j = 0; j < NV; ++j) acc[r][j] += q * x[j];
-          }
-        }
-        for (int r = 0; r < MR; ++r)
-          for (int j = 0; j < NV; ++j) std::memcpy(s + (r0 + r) * kTile + w0 + j * L, &acc[r][j], sizeof(V));
-      }
-    const size_t base = t * kTile, nw = std::min(kTile, p.R - base);
-    for (size_t j = 0; j < task.n; ++j) {
-      const float *ca = s + task.slot[j][0] * kTile, *cb = s + task.slot[j][1] * kTile, *cc = s + task.slot[j][2] * kTile;
-      if (p.mul) {
-        for (size_t w = 0; w < kTile; ++w) {  // the float expression of combine_score's 3CosMul
-          const float sa = (ca[w] + 1.0f) * 0.5f, sb = (cb[w] + 1.0f) * 0.5f, sc3 = (cc[w] + 1.0f) * 0.5f;
-          score[w] = (sb * sc3) / (sa + kCosMulEpsilon);
-        }
-      } else {
-        for (size_t w = 0; w < kTile; ++w) score[w] = cb[w] - ca[w] + cc[w];
-      }
-      // Words arrive in id order, so a new hit beats the k-th best only on a higher score: skip
-      // chunks with no such score (a vectorized test), then insert one by one.
-      const Ids& q = (*p.qs)[task.q0 + j];
-      Hit* top = &sc.top[j * kTopK];
-      for (size_t c0 = 0; c0 < nw; c0 += 32) {
-        const size_t c1 = std::min(nw, c0 + 32);
-        const float kth = top[kTopK - 1].score;
-        int any = 0;
-        for (size_t w = c0; w < c1; ++w) any |= score[w] > kth;
-        if (!any) continue;
-        for (size_t w = c0; w < c1; ++w) {
-          const uint32_t id = static_cast<uint32_t>(base + w);
-          if (score[w] > top[kTopK - 1].score && id != q[0] && id != q[1] && id != q[2]) push_top(top, {id, score[w]});
-        }
-      }
-    }
-  }
-  std::copy(sc.top.begin(), sc.top.end(), out);
-}
-
-using V16 = float __attribute__((vector_size(64)));
-using V8 = float __attribute__((vector_size(32)));
-using V4 = float __attribute__((vector_size(16)));
-using TaskFn = void (*)(const FloatProblem&, const Task&, Scratch&, Hit*);
-
-// The library is built for baseline x86-64; the wider instruction sets are picked at run time.
-#if defined(__x86_64__) || defined(__i386__)
-[[gnu::target("avx512f")]] void task_avx512(const FloatProblem& p, const Task& t, Scratch& s, Hit* o) {
-  run_task<V16, 6, 4>(p, t, s, o);  // 24 of 32 zmm registers accumulate
-}
-[[gnu::target("avx2")]] void task_avx2(const FloatProblem& p, const Task& t, Scratch& s, Hit* o) {
-  run_task<V8, 6, 2>(p, t, s, o);  // 12 of 16 ymm
-}
-#endif
-void task_base(const FloatProblem& p, const Task& t, Scratch& s, Hit* o) { run_task<V4, 4, 2>(p, t, s, o); }
-
-TaskFn pick_task_fn() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return task_avx512;
-  if (__builtin_cpu_supports("avx2")) return task_avx2;
-#endif
-  return task_base;
-}
-
-SearchResults float_answers(const Index& ix, size_t R, const std::vector<Ids>& qs, AnalogyMode mode, int threads) {
-  const size_t dims = ix.float_dims(), nq = qs.size();
-  const std::span<const float> fv = ix.float_vectors();
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
-  const size_t n_tiles = (R + kTile - 1) / kTile;
-  std::vector<float> unit(R * dims), xt(n_tiles * dims * kTile, 0.0f);  // padding words stay 0
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (size_t i = 0; i < R; ++i) {
-    double n2 = 0;
-    for (size_t d = 0; d < dims; ++d) n2 += double(fv[i * dims + d]) * fv[i * dims + d];
-    const float inv = n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.0f;
-    float* xi = xt.data() + (i / kTile) * dims * kTile + i % kTile;
-    for (size_t d = 0; d < dims; ++d) xi[d * kTile] = unit[i * dims + d] = fv[i * dims + d] * inv;
-  }
-  const FloatProblem p{dims, R, n_tiles, unit.data(), xt.data(), mode == AnalogyMode::Mul, &qs};
-  const std::vector<Task> tasks = make_tasks(qs);
-  const TaskFn run = pick_task_fn();
-
-  SearchResults out;
-  out.k = kTopK;
-  out.hits.resize(nq * kTopK);
-  out.count.assign(nq, 0);
-#pragma omp parallel num_threads(nt)
-  {
-    Scratch scratch;
-#pragma omp for schedule(dynamic)
-    for (size_t ti = 0; ti < tasks.size(); ++ti) run(p, tasks[ti], scratch, &out.hits[tasks[ti].q0 * kTopK]);
-  }
-  for (size_t i = 0; i < nq; ++i) {
-    const Hit* h = &out.hits[i * kTopK];
-    out.count[i] = static_cast<uint32_t>(std::count_if(h, h + kTopK, [](const Hit& x) { return x.id != kNone; }));
-  }
-  return out;
-}
-
 }  // namespace
 
-AnalogyReport eval_analogies(Engine& engine, const std::string& path, const AnalogyEvalOptions& opts) {
+AnalogyReport eval_analogies(const Engine& engine, const std::string& path, const AnalogyEvalOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   const Index& ix = engine.index();
-  if (opts.use_float && !ix.has_float())
-    throw Error("index " + (ix.path().empty() ? std::string("(in memory)") : ix.path()) +
-                " has no float32 vectors: rebuild it without --no-float to evaluate with --float");
+  if (opts.use_float && !ix.has_float()) throw Error(no_float_message(ix));
   AnalogyReport rep;
   const std::vector<Question> questions = read_analogies(path, rep.sections);
   const size_t R = opts.restrict_vocab ? std::min(opts.restrict_vocab, ix.size()) : ix.size();
@@ -357,9 +175,19 @@ AnalogyReport eval_analogies(Engine& engine, const std::string& path, const Anal
   }
 
   SearchResults res;
-  if (!ids.empty())
-    res = opts.use_float ? float_answers(ix, R, ids, opts.mode, opts.threads)
-                         : ternary_answers(engine, ids, R, opts.mode, opts.batch);
+  if (!ids.empty()) {
+    if (opts.use_float) {  // the float peer over the same index; clamp has no float form: add
+      const AnalogyMode mode = opts.mode == AnalogyMode::Clamp ? AnalogyMode::Add : opts.mode;
+      SearcherOptions so;
+      so.backend = "float";
+      so.cpu.threads = opts.threads;
+      const Engine peer(engine.index_ptr(), make_searcher(engine.index_ptr(), so),
+                        {.lower = engine.options().lower, .float_form = FloatForm::Float32});
+      res = answers(peer, ids, R, mode, opts.batch, 0);
+    } else {
+      res = answers(engine, ids, R, opts.mode, opts.batch, opts.candidates);
+    }
+  }
 
   for (size_t i = 0; i < ids.size(); ++i) {
     // The best hit that is not a case variant of an input word (ids themselves are excluded).
@@ -430,11 +258,9 @@ double float_cosine(std::span<const float> fv, size_t dims, uint32_t a, uint32_t
 
 }  // namespace
 
-SimilarityReport eval_similarity(const Engine& engine, const std::string& path, bool use_float) {
+SimilarityReport eval_similarity(const Engine& engine, const std::string& path, bool use_float, size_t candidates) {
   const Index& ix = engine.index();
-  if (use_float && !ix.has_float())
-    throw Error("index " + (ix.path().empty() ? std::string("(in memory)") : ix.path()) +
-                " has no float32 vectors: rebuild it without --no-float to evaluate with --float");
+  if (use_float && !ix.has_float()) throw Error(no_float_message(ix));
   std::ifstream in = open_text(path);
   const std::span<const float> fv = use_float ? ix.float_vectors() : std::span<const float>();
   const FoldedVocab vocab(ix, ix.size());
@@ -471,7 +297,7 @@ SimilarityReport eval_similarity(const Engine& engine, const std::string& path, 
       continue;
     }
     // Without --float: the engine's cosine (rerank rows when the index has them, else the codes).
-    model.push_back(use_float ? float_cosine(fv, ix.float_dims(), *a, *b) : engine.cosine(*a, *b));
+    model.push_back(use_float ? float_cosine(fv, ix.float_dims(), *a, *b) : engine.cosine(*a, *b, {.candidates = candidates}));
     human.push_back(score);
   }
   if (model.empty() && rep.oov == 0) throw Error(path + ": no word pairs");

@@ -1,5 +1,6 @@
 // The .igla index: building, saving (atomically), opening (mmap, validated) and word lookup.
 #include "igla/index.hpp"
+#include "core/index_derived.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -226,7 +227,7 @@ std::vector<Piece> pieces_with(const char* data, const std::vector<SectionEntry>
 
 }  // namespace
 
-Index::Index() : storage_(std::make_unique<Storage>()) {}
+Index::Index() : storage_(std::make_unique<Storage>()), derived_(std::make_shared<DerivedCache>()) {}
 Index::Index(Index&&) noexcept = default;
 Index& Index::operator=(Index&&) noexcept = default;
 Index::~Index() = default;

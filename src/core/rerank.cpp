@@ -76,34 +76,30 @@ void Index::rerank_row(size_t id, std::span<float> out) const {
   }
 }
 
-void FloatQuery::add_term(std::span<const float> v, float w) {
-  double n2 = 0;
-  for (float x : v) n2 += double(x) * x;
-  const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
-  for (float x : v) terms.push_back(static_cast<float>(x * inv));
-  weights.push_back(w);
-}
-
-void rerank_hits(const Index& ix, const FloatQuery& q, std::span<const Hit> candidates, size_t k,
-                 std::vector<Hit>& out) {
+void rerank_query(const Index& ix, const QueryBatch& batch, size_t q, std::span<const Hit> candidates, size_t k,
+                  std::vector<Hit>& out) {
   const uint32_t D = ix.float_dims();
-  const size_t nt = q.weights.size();
-  if (q.terms.size() != nt * D) throw Error("rerank: query terms do not match the index's float dims");
-  if (q.combine == Combine::CosMul && nt != 3) throw Error("3CosMul takes exactly three terms (a, b, c)");
-  std::vector<float> x(D), c(nt);
+  if (batch.float_dims != D) throw Error("rerank: query float form does not match the index's float dims");
+  const uint32_t t0 = batch.term_offsets[q], nt = batch.term_offsets[q + 1] - t0;
+  if (batch.combine == Combine::CosMul && nt != 3) throw Error("3CosMul takes exactly three terms (a, b, c)");
+  thread_local std::vector<float> x, c;
+  x.resize(D);
+  c.resize(nt);
+  const float* terms = batch.float_terms.data() + size_t{t0} * D;
+  const float* w = batch.float_weights.data() + t0;
   out.clear();
   for (const Hit& h : candidates) {
     ix.rerank_row(h.id, x);
     const float xx = fdot(x.data(), x.data(), D);
     const float inv = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
-    for (size_t t = 0; t < nt; ++t) c[t] = fdot(x.data(), q.terms.data() + t * D, D) * inv;
+    for (size_t t = 0; t < nt; ++t) c[t] = fdot(x.data(), terms + t * D, D) * inv;
     float score;
-    if (q.combine == Combine::CosMul) {  // combine_score's 3CosMul on float cosines
+    if (batch.combine == Combine::CosMul) {  // combine_score's 3CosMul on float cosines
       const float sa = (c[0] + 1.0f) * 0.5f, sb = (c[1] + 1.0f) * 0.5f, sc = (c[2] + 1.0f) * 0.5f;
       score = (sb * sc) / (sa + kCosMulEpsilon);
     } else {
       score = 0.0f;
-      for (size_t t = 0; t < nt; ++t) score += q.weights[t] * c[t];
+      for (size_t t = 0; t < nt; ++t) score += w[t] * c[t];
     }
     out.push_back({h.id, score});
   }

@@ -17,17 +17,11 @@ namespace igla {
 // float16); empty for Rerank::None.
 std::vector<char> encode_rerank_rows(const FloatVectors& v, Rerank kind);
 
-// One query in float form: unit term vectors (float dims each) and their weights, combined as
-// the ternary query is (combine_score over cosines instead of dot products).
-struct FloatQuery {
-  Combine combine = Combine::Sum;
-  std::vector<float> terms;                          // n_terms * float dims
-  std::vector<float> weights;                        // Sum: the cosine's sign (+1 / -1); CosMul: 1 each
-  void add_term(std::span<const float> v, float w);  // normalizes v
-};
-
-// The k best of `candidates` by exact float score on the rerank rows (ties to the lower id).
-void rerank_hits(const Index& ix, const FloatQuery& q, std::span<const Hit> candidates, size_t k,
-                 std::vector<Hit>& out);
+// The k best of query q's `candidates` by exact float score on the rerank rows (ties to the
+// lower id): each candidate's row x is decoded, and with cos_t = fdot(x, term_t) / |x| the score
+// is combine_score's formula over the cosines and the batch's float weights. This order of float
+// operations is the contract every rerank (CPU, CUDA) reproduces bit for bit.
+void rerank_query(const Index& ix, const QueryBatch& batch, size_t q, std::span<const Hit> candidates, size_t k,
+                  std::vector<Hit>& out);
 
 }  // namespace igla

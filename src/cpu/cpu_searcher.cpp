@@ -17,6 +17,7 @@
 
 #include "core/backends.hpp"
 #include "cpu/thread_pool.hpp"
+#include "igla/index.hpp"
 #include "cpu/topk.hpp"
 #include "igla/error.hpp"
 #include "kernels/kernel.hpp"
@@ -49,23 +50,44 @@ struct Scratch {
   std::vector<uint32_t> offsets;               // the group's term offsets, from 0
 };
 
+// The codes in a kernel's block layout when it is not the index's own: made once per index and
+// layout (Index::derived), shared by every searcher over that index.
+struct KernelLayout {
+  kernels::AlignedArray<uint64_t> codes;
+  kernels::AlignedArray<float> inv;  // inverse norms padded to whole blocks of the layout
+};
+
+// Per-thread buffers: a thread runs one task at a time, so these are reused without locks by
+// every searcher and every call (they grow to the largest tile and stay).
+Scratch& thread_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
 class CpuSearcher final : public Searcher {
  public:
-  CpuSearcher(const CodesView& codes, const SearcherOptions& opts)
-      : c_(codes), kernel_(kernels::select_kernel(opts.kernel)),
-        threads_(opts.threads > 0 ? opts.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
-        pool_(threads_), bw_(kernel_.block_words), W_(kernels::layout_plane_words(codes.dims, bw_)) {
-    scratch_.resize(static_cast<size_t>(threads_));
+  CpuSearcher(std::shared_ptr<const Index> index, const CpuOptions& opts)
+      : index_(std::move(index)), c_(index_->codes()), kernel_(kernels::select_kernel(opts.kernel)),
+        bw_(kernel_.block_words), W_(kernels::layout_plane_words(c_.dims, bw_)) {
+    ThreadPool& pool = ThreadPool::shared();
+    if (opts.threads > pool.size()) pool.grow_to(opts.threads);
+    threads_ = opts.threads > 0 ? std::min(opts.threads, pool.size()) : pool.size();
     codes_ = c_.codes;
     inv_ = c_.inv_norms;
     if (bw_ != kBlockWords) {
-      // The kernel reads another block layout: convert once (a copy the size of the codes), and
-      // pad the norms to whole blocks of it.
-      own_codes_ = kernels::to_block_layout(c_, bw_);
-      own_inv_ = kernels::AlignedArray<float>((c_.n_words + bw_ - 1) / bw_ * bw_);
-      std::copy(c_.inv_norms, c_.inv_norms + c_.n_words, own_inv_.data());
-      codes_ = own_codes_.data();
-      inv_ = own_inv_.data();
+      // The kernel reads another block layout: a copy the size of the codes, once per index.
+      const CodesView c = c_;
+      const uint32_t bw = bw_;
+      layout_ = std::static_pointer_cast<const KernelLayout>(
+          index_->derived("cpu/layout/" + std::to_string(bw), [c, bw]() -> std::shared_ptr<const void> {
+            auto l = std::make_shared<KernelLayout>();
+            l->codes = kernels::to_block_layout(c, bw);
+            l->inv = kernels::AlignedArray<float>((c.n_words + bw - 1) / bw * bw);
+            std::copy(c.inv_norms, c.inv_norms + c.n_words, l->inv.data());
+            return l;
+          }));
+      codes_ = layout_->codes.data();
+      inv_ = layout_->inv.data();
     }
   }
 
@@ -73,25 +95,33 @@ class CpuSearcher final : public Searcher {
     return std::string("cpu/") + kernel_.name + " x" + std::to_string(threads_) + " threads";
   }
 
-  void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) override {
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.max_fast_k = kernel_.scan_topk ? kernels::FusedTopK::kMax : 0;
+    c.max_fast_terms = kernel_.scan_sum_topk ? kernels::Kernel::kMaxSumTerms : 1;
+    return c;
+  }
+
+  void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) const override {
+    batch.validate();
     if (batch.dims != c_.dims)
       throw Error("query batch has " + std::to_string(batch.dims) + " dimensions, the index has " +
                   std::to_string(c_.dims));
     const size_t nq = batch.size(), W = c_.W;
     const size_t n_eff = params.limit ? std::min(params.limit, c_.n_words) : c_.n_words;
     const size_t nblocks = (n_eff + bw_ - 1) / bw_;
-    out.k = params.k;
-    out.hits.assign(nq * params.k, Hit{0, 0.0f});
-    out.count.assign(nq, 0);
+    out.reset(nq, params.k);
     if (nq == 0 || params.k == 0 || n_eff == 0) return;
+    Call call;
 
     // Pack every term once per call (a few hundred bytes per query).
+    std::vector<uint64_t>& rows_ = call.rows;
     rows_.resize(batch.n_terms() * 2 * W);
     for (size_t t = 0; t < batch.n_terms(); ++t)
       pack_row({batch.trits.data() + t * c_.dims, c_.dims}, {rows_.data() + t * 2 * W, 2 * W});
 
     // Query groups: consecutive queries with at most kGroupTerms terms in all.
-    groups_.clear();
+    auto& groups_ = call.groups;
     for (size_t q = 0; q < nq;) {
       size_t e = q, terms = 0;
       while (e < nq && (e == q || terms + (batch.term_offsets[e + 1] - batch.term_offsets[e]) <= kGroupTerms)) {
@@ -108,13 +138,17 @@ class CpuSearcher final : public Searcher {
       splits = std::max<size_t>(1, std::min((threads_ + ng - 1) / ng, nblocks * W_ * bw_ / 8 / kMinSplitWork));
     const size_t per_split = (nblocks + splits - 1) / splits;
 
+    auto& heaps_ = call.heaps;
     heaps_.resize(nq * splits);
-    pool_.run(static_cast<uint32_t>(ng * splits), [&](uint32_t task, int slot) {
-      const size_t g = task / splits, s = task % splits;
-      const size_t b0 = s * per_split, b1 = std::min(nblocks, b0 + per_split);
-      run_task(batch, groups_[g].first, groups_[g].second, s, b0, b1, n_eff, params.k, splits,
-               scratch_[static_cast<size_t>(slot)]);
-    });
+    ThreadPool::shared().run(
+        static_cast<uint32_t>(ng * splits),
+        [&](uint32_t task, int) {
+          const size_t g = task / splits, s = task % splits;
+          const size_t b0 = s * per_split, b1 = std::min(nblocks, b0 + per_split);
+          run_task(call, batch, groups_[g].first, groups_[g].second, s, b0, b1, n_eff, params.k, splits,
+                   thread_scratch());
+        },
+        threads_);
 
     // Merge the splits of each query.
     std::vector<Hit> merged;
@@ -132,8 +166,17 @@ class CpuSearcher final : public Searcher {
   }
 
  private:
-  void run_task(const QueryBatch& batch, size_t q0, size_t q1, size_t split, size_t b0, size_t b1, size_t n_eff,
-                size_t k, size_t splits, Scratch& sc) {
+  // One call's state: the packed query rows, the query groups and a heap per query and split.
+  struct Call {
+    std::vector<uint64_t> rows;
+    std::vector<std::pair<size_t, size_t>> groups;
+    std::vector<TopK> heaps;
+  };
+
+  void run_task(Call& call, const QueryBatch& batch, size_t q0, size_t q1, size_t split, size_t b0, size_t b1,
+                size_t n_eff, size_t k, size_t splits, Scratch& sc) const {
+    const std::vector<uint64_t>& rows_ = call.rows;
+    std::vector<TopK>& heaps_ = call.heaps;
     const uint32_t t0 = batch.term_offsets[q0], nterms = batch.term_offsets[q1] - t0;
     // One term per query (nearest, clamp analogies, the batched benchmark): the fused kernel
     // scores in registers and hands back only the words above each query's threshold.
@@ -226,32 +269,22 @@ class CpuSearcher final : public Searcher {
     }
   }
 
+  std::shared_ptr<const Index> index_;
   CodesView c_;
   const kernels::Kernel& kernel_;
-  int threads_;
-  ThreadPool pool_;
-  uint32_t bw_;  // words per block of the kernel's code layout
-  uint32_t W_;   // plane words per word in that layout
-  kernels::AlignedArray<uint64_t> own_codes_;  // the codes in the kernel's layout, if not the index's
-  kernels::AlignedArray<float> own_inv_;
+  int threads_ = 1;  // threads of the shared pool one call uses
+  uint32_t bw_;      // words per block of the kernel's code layout
+  uint32_t W_;       // plane words per word in that layout
+  std::shared_ptr<const KernelLayout> layout_;  // the codes in the kernel's layout, if not the index's
   const uint64_t* codes_;
   const float* inv_;
-  std::vector<Scratch> scratch_;
-  std::vector<uint64_t> rows_;
-  std::vector<std::pair<size_t, size_t>> groups_;
-  std::vector<TopK> heaps_;
 };
 
 }  // namespace
 
-std::unique_ptr<Searcher> make_cpu_searcher(const CodesView& codes, const SearcherOptions& opts) {
-  return std::make_unique<CpuSearcher>(codes, opts);
-}
-
-std::unique_ptr<Searcher> make_searcher(const CodesView& codes, const SearcherOptions& opts) {
-  if (opts.device == "cpu" || opts.device.empty()) return make_cpu_searcher(codes, opts);
-  if (opts.device == "cuda") return make_cuda_searcher(codes, opts);
-  throw Error("unknown device '" + opts.device + "' (expected cpu or cuda)");
+std::shared_ptr<const Searcher> make_cpu_searcher(std::shared_ptr<const Index> index, const CpuOptions& opts) {
+  if (!index) throw Error("make_searcher: no index");
+  return std::make_shared<CpuSearcher>(std::move(index), opts);
 }
 
 }  // namespace igla

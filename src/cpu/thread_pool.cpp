@@ -1,10 +1,10 @@
 #include "cpu/thread_pool.hpp"
 
+#include <algorithm>
+
 namespace igla {
 
-ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
-}
+ThreadPool::ThreadPool(int threads) { grow_to(threads); }
 
 ThreadPool::~ThreadPool() {
   {
@@ -15,59 +15,72 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-bool ThreadPool::take_and_run(uint64_t gen, int slot) {
-  uint64_t c = claim_.load(std::memory_order_acquire);
-  for (;;) {
-    if ((c >> 32) != (gen & 0xffffffffu) || static_cast<uint32_t>(c) >= n_.load(std::memory_order_relaxed))
-      return false;
-    if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) break;
-  }
-  (*fn_)(static_cast<uint32_t>(c), slot);
-  done_.fetch_add(1, std::memory_order_acq_rel);
-  return true;
+ThreadPool& ThreadPool::shared() {
+  static ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  return pool;
 }
 
-void ThreadPool::run(uint32_t n, const std::function<void(uint32_t, int)>& fn) {
+void ThreadPool::grow_to(int threads) {
+  threads = std::clamp(threads, 1, kMaxThreads);
+  std::lock_guard<std::mutex> lk(mu_);
+  while (static_cast<int>(workers_.size()) + 1 < threads) workers_.emplace_back([this] { work(); });
+  size_.store(static_cast<int>(workers_.size()) + 1, std::memory_order_release);
+}
+
+void ThreadPool::drain(Job& j, int slot) {
+  for (uint32_t t; (t = j.next.fetch_add(1, std::memory_order_acq_rel)) < j.n;) (*j.fn)(t, slot);
+}
+
+void ThreadPool::run(uint32_t n, const std::function<void(uint32_t, int)>& fn, int width) {
   if (n == 0) return;
-  if (workers_.empty() || n == 1) {
+  const int size = this->size();
+  width = width <= 0 ? size : std::min(width, size);
+  if (width == 1 || n == 1) {
     for (uint32_t i = 0; i < n; ++i) fn(i, 0);
     return;
   }
-  uint64_t gen;
+  Job j;
+  j.fn = &fn;
+  j.n = n;
+  j.width = width;
   {
     std::lock_guard<std::mutex> lk(mu_);
-    gen = gen_.load(std::memory_order_relaxed) + 1;
-    // Retire the last job's claims before its task count and function change under them.
-    claim_.store(((gen & 0xffffffffu) << 32) | 0xffffffffu, std::memory_order_release);
-    fn_ = &fn;
-    n_.store(n, std::memory_order_relaxed);
-    done_.store(0, std::memory_order_relaxed);
-    claim_.store((gen & 0xffffffffu) << 32, std::memory_order_release);
-    gen_.store(gen, std::memory_order_release);
+    jobs_.push_back(&j);
+    posted_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  while (take_and_run(gen, 0)) {
+  drain(j, 0);
+  {
+    // No new worker may join once the job has left the queue; wait only for those inside.
+    std::lock_guard<std::mutex> lk(mu_);
+    if (auto it = std::find(jobs_.begin(), jobs_.end(), &j); it != jobs_.end()) jobs_.erase(it);
   }
-  // Only tasks already claimed remain: wait for those, not for idle workers.
-  while (done_.load(std::memory_order_acquire) < n) std::this_thread::yield();
+  while (j.inside.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
-void ThreadPool::work(int slot) {
+void ThreadPool::work() {
   uint64_t seen = 0;
   for (;;) {
     // Spin briefly for the next job (back-to-back queries), then sleep.
-    for (int i = 0; i < 20000 && gen_.load(std::memory_order_acquire) == seen; ++i) {
+    for (int i = 0; i < 20000 && posted_.load(std::memory_order_acquire) == seen; ++i) {
 #if defined(__x86_64__)
       __builtin_ia32_pause();
 #endif
     }
     std::unique_lock<std::mutex> lk(mu_);
-    wake_.wait(lk, [&] { return stop_ || gen_.load(std::memory_order_acquire) != seen; });
+    wake_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
     if (stop_) return;
-    seen = gen_.load(std::memory_order_acquire);
-    lk.unlock();  // fn_ and n_ of generation `seen` stay valid until its tasks are all done
-    while (take_and_run(seen, slot)) {
-    }
+    seen = posted_.load(std::memory_order_acquire);
+    Job& j = *jobs_.front();
+    const int slot = j.joined++;
+    if (j.joined >= j.width) jobs_.pop_front();  // no room for another thread
+    j.inside.fetch_add(1, std::memory_order_acq_rel);
+    lk.unlock();
+    drain(j, slot);
+    lk.lock();
+    // Every task is claimed: the job leaves the queue (if still there) before we stop touching it.
+    if (auto it = std::find(jobs_.begin(), jobs_.end(), &j); it != jobs_.end()) jobs_.erase(it);
+    j.inside.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

@@ -1,14 +1,20 @@
-// igla internal: a small persistent thread pool for the search loop.
+// igla internal: the process-wide thread pool of the CPU search loop.
 //
 // Why not OpenMP here: a parallel region ends in a barrier that every team thread must reach,
 // so one worker the OS has not scheduled yet (a busy machine) stalls a 20 us query for a whole
 // time slice (milliseconds, measured). Here the caller runs tasks too and waits only for tasks a
 // worker actually claimed; a worker that wakes late finds nothing left and goes back to sleep.
+//
+// Thread-safety: run() may be called from any number of threads at once (one searcher shared by
+// many threads, or many searchers): each call is a job in a FIFO; free workers join the oldest
+// job that still has tasks and room (its `width`), so concurrent calls share the cores instead
+// of each starting threads of its own.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -23,24 +29,37 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
-  // Runs fn(task, thread_slot) for task in [0, n); thread_slot in [0, size()) is unique among the
-  // threads running at once (the caller is slot 0). Returns when every task has finished.
-  void run(uint32_t n, const std::function<void(uint32_t, int)>& fn);
+  // The pool every CPU searcher shares: one thread per hardware thread, grown by grow_to().
+  static ThreadPool& shared();
+  // Threads in all (caller included), at most kMaxThreads.
+  static constexpr int kMaxThreads = 1024;
+  void grow_to(int threads);
+
+  int size() const { return size_.load(std::memory_order_acquire); }
+  // Runs fn(task, slot) for task in [0, n) on at most `width` threads (0: all; the caller is one
+  // of them, slot 0); slot in [0, width) is unique among this call's threads running at once.
+  // Returns when every task has finished.
+  void run(uint32_t n, const std::function<void(uint32_t, int)>& fn, int width = 0);
 
  private:
-  void work(int slot);
-  bool take_and_run(uint64_t gen, int slot);
+  struct Job {
+    const std::function<void(uint32_t, int)>* fn;
+    uint32_t n;
+    int width;
+    int joined = 1;                  // slots handed out, the caller's included (under mu_)
+    std::atomic<int> inside{0};      // workers running its tasks now
+    std::atomic<uint32_t> next{0};   // next task to claim
+  };
+  void work();
+  static void drain(Job& j, int slot);
 
   std::vector<std::thread> workers_;
+  std::atomic<int> size_{1};
   std::mutex mu_;
   std::condition_variable wake_;
+  std::deque<Job*> jobs_;             // jobs with tasks left and room for another thread
+  std::atomic<uint64_t> posted_{0};   // jobs posted so far: idle workers spin on it briefly
   bool stop_ = false;
-  std::atomic<uint64_t> gen_{0};           // job generation, bumped per run()
-  std::atomic<uint64_t> claim_{0};         // (generation << 32) | next task: a stale claim fails
-  std::atomic<uint32_t> n_{0};
-  const std::function<void(uint32_t, int)>* fn_ = nullptr;
-  std::atomic<uint32_t> done_{0};
 };
 
 }  // namespace igla

@@ -14,9 +14,7 @@ std::span<const Kernel* const> all_kernels() {
 }
 
 const Kernel& select_kernel(const std::string& requested) {
-  std::string name = requested;
-  if (name.empty())
-    if (const char* env = std::getenv("IGLA_KERNEL")) name = env;
+  const std::string& name = requested;
   if (name.empty() || name == "auto") {
     for (const Kernel* k : all_kernels())
       if (k->supported()) return *k;
@@ -29,7 +27,7 @@ const Kernel& select_kernel(const std::string& requested) {
     }
     known += (known.empty() ? "" : ", ") + std::string(k->name);
   }
-  throw Error("unknown kernel '" + name + "' (IGLA_KERNEL / --kernel): known kernels are auto, " + known);
+  throw Error("unknown kernel '" + name + "' (--kernel / IGLA_KERNEL): known kernels are auto, " + known);
 }
 
 }  // namespace igla::kernels

@@ -97,8 +97,9 @@ const Kernel& scalar_kernel();
 const Kernel& avx2_kernel();
 const Kernel& avx512_kernel();
 
-// The kernel to use: `name` if given (error if unknown or unsupported), else $IGLA_KERNEL if set,
-// else the best one this CPU supports.
+// The kernel to use: `name` if given and not "auto" (error if unknown or unsupported), else the
+// best one this CPU supports. (The CLI maps $IGLA_KERNEL onto the name; the library reads no
+// environment.)
 const Kernel& select_kernel(const std::string& name = "");
 std::span<const Kernel* const> all_kernels();
 

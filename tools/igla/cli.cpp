@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cuda_env.hpp"
 #include "igla/error.hpp"
 
 namespace igla::cli {
@@ -31,6 +33,8 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
   cmd->add_option("--device", device, "Search backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--kernel", kernel, "CPU kernel: auto, avx512, avx2 or scalar (default: best this CPU runs; also IGLA_KERNEL)");
+  cmd->add_option("--cuda-path", cuda_path, "With --device cuda: the batch path, mma, popc or sort (default: chosen per batch)")
+      ->check(CLI::IsMember({"", "mma", "popc", "sort"}));
   cmd->add_flag("--json", json, "Print JSON instead of word<TAB>score lines");
   cmd->add_flag("--lower", lower, "Fold input words to lower case");
   if (with_k) cmd->add_option("-k,--top", k, "Number of results")->check(CLI::PositiveNumber);
@@ -44,26 +48,61 @@ void SearchOptions::add_candidates(CLI::App* cmd) {
       ->check(CLI::NonNegativeNumber);
 }
 
-Engine SearchOptions::engine(const Index& ix) const {
-  Engine e(ix, searcher());
-  e.lower = lower;
-  e.candidates = candidates;
-  return e;
+SearcherOptions SearchOptions::searcher() const {
+  SearcherOptions o;
+  o.backend = device;
+  o.cpu.threads = threads;
+  o.cpu.kernel = kernel;
+  if (o.cpu.kernel.empty())
+    if (const char* env = std::getenv("IGLA_KERNEL")) o.cpu.kernel = env;
+  if (o.cpu.kernel == "auto") o.cpu.kernel.clear();
+  o.cuda = cuda_options_from_env();
+  o.cuda.path = cuda_path;
+  return o;
+}
+
+Engine SearchOptions::engine(std::shared_ptr<const Index> ix) const {
+  auto s = make_searcher(ix, searcher());
+  return Engine(std::move(ix), std::move(s), {.lower = lower});
 }
 
 std::string SearchOptions::index_path() const { return index.empty() ? default_index_path() : index; }
 
-Index SearchOptions::open_index() const {
+std::shared_ptr<const Index> SearchOptions::open_index() const {
   const std::string path = index_path();
   if (index.empty() && !std::filesystem::exists(path))
     throw Error("no index at " + path + ": run `igla fetch-glove` first (it downloads GloVe 100d), or pass --index PATH");
-  return Index::open(path);
+  return igla::open_index(path);
+}
+
+std::string json_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t j = 1; ok && j < len; ++j) ok = (static_cast<unsigned char>(s[i + j]) & 0xC0) == 0x80;
+    if (ok && len > 1) {  // no overlong forms, surrogates or code points past U+10FFFF
+      uint32_t cp = c & (0x7F >> len);
+      for (size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(s[i + j]) & 0x3F);
+      ok = cp >= (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
 }
 
 void print_hits(const std::vector<WordHit>& hits, bool json) {
   if (json) {
     nlohmann::json a = nlohmann::json::array();
-    for (auto& h : hits) a.push_back({{"word", h.word}, {"score", h.score}});
+    for (auto& h : hits) a.push_back({{"word", json_text(h.word)}, {"score", h.score}});
     fmt::print("{}\n", a.dump());
     return;
   }

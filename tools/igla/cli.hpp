@@ -34,16 +34,29 @@ struct SearchOptions {
   bool lower = false;
   size_t k = 10;
   size_t candidates = kDefaultCandidates;
+  std::string cuda_path;       // --cuda-path: the GPU batch path ("" chosen per batch)
   void add_to(CLI::App* cmd, bool with_k = true);
   void add_candidates(CLI::App* cmd);  // --candidates, for commands that rerank
-  Engine engine(const Index& ix) const;  // an engine with --lower and --candidates applied
+  // An engine over `ix` with the searcher these flags name (--lower applied).
+  Engine engine(std::shared_ptr<const Index> ix) const;
   std::string index_path() const;
-  Index open_index() const;   // clear error when the default index was never fetched
-  SearcherOptions searcher() const { return {.device = device, .threads = threads, .kernel = kernel}; }
+  std::shared_ptr<const Index> open_index() const;  // clear error when the default index was never fetched
+  // --device, --threads, --kernel, --cuda-path, and the IGLA_KERNEL / IGLA_CUDA_* variables.
+  SearcherOptions searcher() const;
+  SearchParams params() const { return {.k = k, .candidates = candidates}; }
+};
+
+// Thrown by a command that has printed its own report and wants this exit code (main returns it).
+struct ExitCode {
+  int code;
 };
 
 // "word<TAB>score" lines, or a JSON array of {"word", "score"} with --json.
 void print_hits(const std::vector<WordHit>& hits, bool json);
+
+// The text of a word for JSON output: valid UTF-8 as is, otherwise each invalid byte replaced by
+// U+FFFD (nlohmann::json refuses invalid UTF-8).
+std::string json_text(std::string_view s);
 
 // A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise.
 class ProgressBar {

@@ -32,11 +32,7 @@ struct Data {
   uint32_t dims;
   size_t n;
   std::vector<int8_t> vocab;  // n * dims trits
-  std::vector<uint64_t> codes;
-  std::vector<float> norms;
-  CodesView view() const {
-    return {dims, plane_words(dims), n, codes.data(), norms.data(), norms.data() + padded_words(n)};
-  }
+  std::shared_ptr<const Index> index;
 };
 
 // Trits with the real vectors' density (about 69% non-zero at the seed's threshold).
@@ -50,15 +46,15 @@ std::vector<int8_t> random_trits(size_t count, std::mt19937_64& rng) {
 }
 
 void pack(Data& d) {
-  d.codes.assign(code_words(d.n, d.dims), 0);
-  d.norms.assign(2 * padded_words(d.n), 0.0f);
-  for (size_t i = 0; i < d.n; ++i) {
-    std::span<const int8_t> t(d.vocab.data() + i * d.dims, d.dims);
-    pack_into_blocks(t, i, d.codes.data());
-    const uint32_t nnz = count_nonzero(t);
-    d.norms[i] = std::sqrt(float(nnz));
-    d.norms[padded_words(d.n) + i] = inv_norm_from_nnz(nnz);
-  }
+  if (!d.index) d.index = index_of_trits(d.vocab, d.n, d.dims);
+}
+
+// The ternary backend alone (no rerank stage): what the random-data rows time.
+std::shared_ptr<const Searcher> ternary_searcher(std::shared_ptr<const Index> ix, const Args& a, int threads) {
+  SearcherOptions o;
+  o.cpu = {.threads = threads, .kernel = a.kernel};
+  o.rerank = false;
+  return make_searcher(std::move(ix), o);
 }
 
 // The core clock as this process sees it, from a chain of dependent integer adds (one per
@@ -104,7 +100,7 @@ struct Row {
 Row run_config(const std::string& label, const Data& d, const std::vector<int8_t>& queries, size_t nq,
                const Args& a, int threads) {
   Row r{label, d.n, d.dims, nq};
-  auto s = make_searcher(d.view(), {.threads = threads, .kernel = a.kernel});
+  auto s = ternary_searcher(d.index, a, threads);
   QueryBatch batch(d.dims);
   for (size_t q = 0; q < nq; ++q) batch.add_nearest({queries.data() + q * d.dims, d.dims});
   SearchResults res;
@@ -148,6 +144,28 @@ Row run_config(const std::string& label, const Data& d, const std::vector<int8_t
   return r;
 }
 
+std::string qps(double v);
+
+// The default index as users query it: vocabulary words as queries (each excluded from its own
+// answer), the rerank stage over 50 candidates, k = 10; batched (one call) and one at a time.
+void print_user_rows(const std::shared_ptr<const Index>& ix, const Args& a, int threads) {
+  SearchOptions so;
+  so.threads = threads;
+  so.kernel = a.kernel;
+  const Engine e = so.engine(ix);
+  const size_t nq = std::min<size_t>(a.batch ? a.batch : 4096, ix->size());
+  std::vector<uint32_t> ids(nq);
+  for (size_t i = 0; i < nq; ++i) ids[i] = static_cast<uint32_t>((i * 7919) % ix->size());
+  const SearchParams p{.k = a.k, .candidates = kDefaultCandidates};
+  const double b = measure(a.seconds, nq, [&] { e.nearest(ids, p); });
+  size_t next = 0;
+  const double one = measure(a.seconds, 1, [&] { e.nearest(std::span(&ids[next++ % nq], 1), p); });
+  fmt::print("as users query it ({}: word queries, {} of {} candidates, k={}): batched {} q/s ({} queries per "
+             "call), one at a time {} q/s\n",
+             e.searcher().name(), e.reranks(p) ? "rerank" : "no rerank rows, ternary", kDefaultCandidates, a.k,
+             qps(b), nq, qps(one));
+}
+
 std::string qps(double v) { return v <= 0 ? "-" : v >= 1e6 ? fmt::format("{:.2f}M", v / 1e6) : fmt::format("{:.0f}", v); }
 
 void print_row(const Row& r) {
@@ -183,7 +201,7 @@ void add_bench(CLI::App& app) {
     if (a->vocabs.empty()) a->vocabs = {1000, 5000, 10000, 25000, 50000, 100000, 1000000};
     if (a->dims.empty()) a->dims = {32, 64, 128, 300};
     const int threads = a->threads > 0 ? a->threads : omp_get_num_procs();
-    auto probe = make_searcher(CodesView{}, {.threads = threads, .kernel = a->kernel});
+    auto probe = ternary_searcher(index_of_trits(std::vector<int8_t>(64, 1), 1, 64), *a, threads);
     fmt::print("igla bench: {}, k={} | queries/s; b = batched, 1q = one query at a time; ns/w/q = ns per word "
                "per query; xIP = igla / FAISS IndexFlatIP; exact vs IP = share of igla's untied hits in FAISS's "
                "top k\npeers: {}\nclock: ~{:.2f} GHz seen by this process (dependent-add chain; on a shared VM "
@@ -197,7 +215,7 @@ void add_bench(CLI::App& app) {
     for (size_t dims : a->dims)
       for (size_t n : a->vocabs) {
         if (dims == 0 || n == 0) throw Error("--vocab and --dims must be positive");
-        Data d{static_cast<uint32_t>(dims), n, random_trits(n * dims, rng), {}, {}};
+        Data d{static_cast<uint32_t>(dims), n, random_trits(n * dims, rng), {}};
         pack(d);
         // Same work per measurement everywhere: about 3e10 trit products per batch, 64..4096 queries.
         const size_t nq = a->batch ? a->batch : std::clamp<size_t>(size_t(3e10 / double(n * dims)) / 64 * 64, 64, 4096);
@@ -207,17 +225,17 @@ void add_bench(CLI::App& app) {
       }
     const std::string real = a->index.empty() ? default_index_path() : a->index;
     if (!a->no_real && !custom && std::filesystem::exists(real)) {
-      const Index ix = Index::open(real);
-      Data d{ix.dims(), ix.size(), {}, {}, {}};
-      d.vocab.resize(ix.size() * ix.dims());
-      for (size_t i = 0; i < ix.size(); ++i) {
-        const auto t = ix.trits(i);
-        std::copy(t.begin(), t.end(), d.vocab.begin() + i * ix.dims());
+      const auto ix = open_index(real);
+      Data d{ix->dims(), ix->size(), {}, ix};
+      d.vocab.resize(ix->size() * ix->dims());
+      for (size_t i = 0; i < ix->size(); ++i) {
+        const auto t = ix->trits(i);
+        std::copy(t.begin(), t.end(), d.vocab.begin() + i * ix->dims());
       }
-      pack(d);
       const size_t nq = a->batch ? a->batch : 1024;
       std::vector<int8_t> queries(d.vocab.begin() + 1000 * d.dims, d.vocab.begin() + (1000 + nq) * d.dims);
       print_row(run_config("glove-100d", d, queries, nq, *a, threads));
+      print_user_rows(ix, *a, threads);
     }
     if (custom && a->vocabs.size() == 1 && a->dims.size() == 1)
       fmt::print("summary: batched_qps={:.0f} single_qps={:.0f} faiss_flatip_qps={:.0f} ratio={:.1f}\n", last.batched,

@@ -32,7 +32,7 @@ struct Method {
   double bytes_per_word = 0;
 };
 
-Method describe(const Index& ix, const Engine& e, bool use_float) {
+Method describe(const Index& ix, const Engine& e, bool use_float, size_t candidates) {
   uint64_t f32 = 0, search = 0;
   for (const auto& s : ix.sections()) {
     if (s.tag == "F32V") f32 += s.size;
@@ -42,17 +42,19 @@ Method describe(const Index& ix, const Engine& e, bool use_float) {
   if (use_float) return {"float32", double(f32) / n};
   std::string name = fmt::format("{} f={:g}, {} dims", quantization_name(ix.quant()), ix.quant().threshold_factor,
                                  ix.dims());
-  if (e.reranks()) name += fmt::format(", {} rerank of {} candidates", rerank_name(ix.rerank()), e.candidates);
+  if (e.reranks({.candidates = candidates}))
+    name += fmt::format(", {} rerank of {} candidates", rerank_name(ix.rerank()), candidates);
   return {name, double(search) / n};
 }
 
-nlohmann::json method_json(const Index& ix, const Engine& e, bool use_float) {
-  const Method m = describe(ix, e, use_float);
+nlohmann::json method_json(const Index& ix, const Engine& e, bool use_float, size_t candidates) {
+  const Method m = describe(ix, e, use_float, candidates);
+  const bool reranks = !use_float && e.reranks({.candidates = candidates});
   return {{"quantization", use_float ? "float32" : quantization_name(ix.quant())},
           {"threshold_factor", ix.quant().threshold_factor},
           {"code_dims", ix.dims()},
-          {"rerank", use_float || !e.reranks() ? "none" : rerank_name(ix.rerank())},
-          {"candidates", use_float || !e.reranks() ? 0 : e.candidates},
+          {"rerank", reranks ? rerank_name(ix.rerank()) : "none"},
+          {"candidates", reranks ? candidates : 0},
           {"bytes_per_word", m.bytes_per_word},
           {"description", m.name}};
 }
@@ -79,10 +81,12 @@ void add_analogies(CLI::App* eval) {
   a->opt.add_candidates(cmd);
   adjust_options(cmd);
   cmd->callback([a] {
-    const Index ix = a->opt.open_index();
-    Engine e = a->opt.engine(ix);
+    const auto ixp = a->opt.open_index();
+    const Index& ix = *ixp;
+    const Engine e = a->opt.engine(ixp);
     const AnalogyEvalOptions o{.restrict_vocab = a->restrict_vocab, .mode = parse_analogy_mode(a->mode),
-                               .use_float = a->use_float, .batch = a->batch, .threads = a->opt.threads};
+                               .use_float = a->use_float, .batch = a->batch, .candidates = a->opt.candidates,
+                               .threads = a->opt.threads};
     const AnalogyReport r = eval_analogies(e, a->file, o);
     const std::string how = a->use_float ? fmt::format("float32 {}", o.mode == AnalogyMode::Mul ? "mul" : "add")
                                          : fmt::format("ternary {}, {}", a->mode, e.searcher().name());
@@ -100,7 +104,7 @@ void add_analogies(CLI::App* eval) {
                                         {"mode", a->use_float && o.mode == AnalogyMode::Clamp ? "add" : a->mode},
                                         {"float", a->use_float},
                                         {"restrict", a->restrict_vocab},
-                                        {"method", method_json(ix, e, a->use_float)},
+                                        {"method", method_json(ix, e, a->use_float, a->opt.candidates)},
                                         {"backend", how},
                                         {"sections", secs},
                                         {"semantic", score_json(r.sem_correct, r.sem_answered)},
@@ -122,7 +126,7 @@ void add_analogies(CLI::App* eval) {
                r.answered + r.skipped, a->restrict_vocab ? std::min(a->restrict_vocab, ix.size()) : ix.size());
     std::fflush(stdout);  // keep the time line ahead of the total on a terminal
     fmt::print(stderr, "time: {:.2f} s, {:.0f} questions/s ({})\n", r.seconds, qps, how);
-    const Method m = describe(ix, e, a->use_float);
+    const Method m = describe(ix, e, a->use_float, a->opt.candidates);
     fmt::print("method: {}, {:.1f} bytes per word\n", m.name, m.bytes_per_word);
     fmt::print("total: {} ({}/{})\n", percent(r.correct, r.answered), r.correct, r.answered);
   });
@@ -144,13 +148,14 @@ void add_similarity_eval(CLI::App* eval) {
   a->opt.add_candidates(cmd);
   adjust_options(cmd);
   cmd->callback([a] {
-    const Index ix = a->opt.open_index();
-    Engine e = a->opt.engine(ix);
-    const SimilarityReport r = eval_similarity(e, a->file, a->use_float);
+    const auto ixp = a->opt.open_index();
+    const Index& ix = *ixp;
+    const Engine e = a->opt.engine(ixp);
+    const SimilarityReport r = eval_similarity(e, a->file, a->use_float, a->opt.candidates);
     if (a->opt.json) {
       fmt::print("{}\n", nlohmann::json{{"file", a->file},
                                         {"float", a->use_float},
-                                        {"method", method_json(ix, e, a->use_float)},
+                                        {"method", method_json(ix, e, a->use_float, a->opt.candidates)},
                                         {"spearman", r.spearman},
                                         {"pearson", r.pearson},
                                         {"pairs", r.pairs},
@@ -159,7 +164,7 @@ void add_similarity_eval(CLI::App* eval) {
       return;
     }
     fmt::print("spearman: {:.3f}\npearson: {:.3f}\npairs: {} (oov {})\n", r.spearman, r.pearson, r.pairs, r.oov);
-    const Method m = describe(ix, e, a->use_float);
+    const Method m = describe(ix, e, a->use_float, a->opt.candidates);
     fmt::print("method: {}, {:.1f} bytes per word\n", m.name, m.bytes_per_word);
   });
 }

@@ -23,7 +23,8 @@ void add_info(CLI::App& app) {
     SearchOptions so;
     so.index = a->index;
     const auto t0 = std::chrono::steady_clock::now();
-    const Index ix = so.open_index();
+    const auto ixp = so.open_index();
+    const Index& ix = *ixp;
     const double open_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     ix.verify_all();  // a diagnostic command: check every section, the lazily checked ones too
     const double nzf = ix.nonzero_fraction();

@@ -32,8 +32,9 @@ void add_op(CLI::App* vsa, Op op) {
   cmd->add_flag("--include-inputs", a->include_inputs, "Do not exclude the input words from the results");
   a->opt.add_to(cmd);
   cmd->callback([a, op] {
-    const Index ix = a->opt.open_index();
-    Engine e = a->opt.engine(ix);
+    const auto ixp = a->opt.open_index();
+    const Index& ix = *ixp;
+    const Engine e = a->opt.engine(ixp);
     std::vector<uint32_t> ids;
     std::vector<std::vector<int8_t>> vs;
     for (auto& word : a->words) ids.push_back(e.id(word)), vs.push_back(ix.trits(ids.back()));
@@ -50,7 +51,7 @@ void add_op(CLI::App* vsa, Op op) {
     if (!a->opt.json)
       fmt::print(stderr, "{} of {} word(s): {} of {} trits non-zero\n", op == Op::Bind ? "bind" : op == Op::Bundle ? "bundle" : "permute",
                  ids.size(), count_nonzero(r), r.size());
-    print_hits(e.nearest_vector(r, a->opt.k, a->include_inputs ? std::span<const uint32_t>() : ids), a->opt.json);
+    print_hits(e.nearest_trits(r, a->opt.params(), a->include_inputs ? std::span<const uint32_t>() : ids), a->opt.json);
   });
 }
 

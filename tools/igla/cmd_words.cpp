@@ -10,25 +10,42 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "batch_input.hpp"
 #include "cli.hpp"
 #include "igla/error.hpp"
 
 namespace igla::cli {
 namespace {
 
+CLI::Option* add_input(CLI::App* cmd, std::string& path, const std::string& what) {
+  return cmd->add_option("--input", path,
+                         "Batch mode: read queries from FILE (- for standard input), " + what +
+                             "; answered in large batches, one output line per query (with --json: JSON lines). "
+                             "A bad line gives an error line; the exit code is 1 if any line failed");
+}
+
+// Batch mode: a failed line is reported in place; the command then exits 1.
+void batch(const Engine& e, const SearchOptions& opt, const BatchInput& in) {
+  if (run_batch_input(e, opt, in) > 0) throw ExitCode(1);
+}
+
 void add_similarity(CLI::App& app) {
   auto opt = std::make_shared<SearchOptions>();
   auto words = std::make_shared<std::vector<std::string>>();
-  auto* cmd = app.add_subcommand("similarity", "Cosine similarity of two words' ternary vectors");
-  cmd->add_option("words", *words, "Two words")->required()->expected(2);
+  auto input = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand(
+      "similarity", "Cosine similarity of two words (on their rerank rows when the index has them, else their codes)");
+  auto* w = cmd->add_option("words", *words, "Two words")->expected(2);
+  add_input(cmd, *input, "'a b' per line")->excludes(w);
   opt->add_to(cmd, false);
   opt->add_candidates(cmd);
-  cmd->callback([opt, words] {
-    const Index ix = opt->open_index();
-    Engine e = opt->engine(ix);
-    const float s = e.similarity((*words)[0], (*words)[1]);
+  cmd->callback([opt, words, input] {
+    const Engine e = opt->engine(opt->open_index());
+    if (!input->empty()) return batch(e, *opt, {.kind = BatchKind::Similarity, .path = *input});
+    if (words->size() != 2) throw Error("similarity takes two words, or --input FILE");
+    const float s = e.similarity((*words)[0], (*words)[1], opt->params());
     if (opt->json)
-      fmt::print("{}\n", nlohmann::json{{"a", (*words)[0]}, {"b", (*words)[1]}, {"similarity", s}}.dump());
+      fmt::print("{}\n", nlohmann::json{{"a", json_text((*words)[0])}, {"b", json_text((*words)[1])}, {"similarity", s}}.dump());
     else
       fmt::print("{:.6f}\n", s);
   });
@@ -57,23 +74,29 @@ void add_nearest(CLI::App& app) {
   auto vec = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand(
       "nearest", "The k words closest to a word (the word itself excluded) or to a float vector (cosine)");
+  auto input = std::make_shared<std::string>();
   auto* w = cmd->add_option("word", *word, "Query word");
   auto* v = cmd->add_option("--vector", *vec,
                             "Text file holding a float vector (as many values as the index's float dims), "
                             "quantized as the index was; instead of a word");
+  auto* in = add_input(cmd, *input, "one word per line");
   w->excludes(v);
+  in->excludes(w);
+  in->excludes(v);
   opt->add_to(cmd);
   opt->add_candidates(cmd);
-  cmd->callback([opt, word, vec] {
-    if (word->empty() == vec->empty()) throw Error("nearest takes a word or --vector FILE");
-    const Index ix = opt->open_index();
-    Engine e = opt->engine(ix);
-    if (word->size()) return print_hits(e.nearest(*word, opt->k), opt->json);
+  cmd->callback([opt, word, vec, input] {
+    if (int(!word->empty()) + int(!vec->empty()) + int(!input->empty()) != 1)
+      throw Error("nearest takes a word, --vector FILE or --input FILE");
+    const auto ix = opt->open_index();
+    const Engine e = opt->engine(ix);
+    if (!input->empty()) return batch(e, *opt, {.kind = BatchKind::Nearest, .path = *input});
+    if (word->size()) return print_hits(e.nearest(*word, opt->params()), opt->json);
     const std::vector<float> v = read_vector(*vec);
-    if (v.size() != ix.float_dims())
+    if (v.size() != ix->float_dims())
       throw Error(fmt::format("{} has {} values, the index's float vectors have {} dims", *vec, v.size(),
-                              ix.float_dims()));
-    print_hits(e.nearest_float(v, opt->k), opt->json);
+                              ix->float_dims()));
+    print_hits(e.nearest_vector(v, opt->params()), opt->json);
   });
 }
 
@@ -82,22 +105,26 @@ void add_analogy(CLI::App& app) {
   auto words = std::make_shared<std::vector<std::string>>();
   auto mode = std::make_shared<std::string>("add");
   auto timed = std::make_shared<bool>(false);
+  auto input = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand("analogy",
                                  "A is to B as C is to ? (b - a + c): `igla analogy man king woman` gives queen");
-  cmd->add_option("words", *words, "A B C")->required()->expected(3);
+  auto* w = cmd->add_option("words", *words, "A B C")->expected(3);
+  add_input(cmd, *input, "'a b c' per line")->excludes(w);
   cmd->add_option("--mode", *mode,
                   "clamp: the seed's clamped ternary b-a+c; add: 3CosAdd; mul: 3CosMul (default: add)")
       ->check(CLI::IsMember({"clamp", "add", "mul"}));
   cmd->add_flag("--time", *timed, "Print the query latency (search only) on stderr");
   opt->add_to(cmd);
   opt->add_candidates(cmd);
-  cmd->callback([opt, words, mode, timed] {
-    const Index ix = opt->open_index();
-    Engine e = opt->engine(ix);
+  cmd->callback([opt, words, mode, timed, input] {
+    const auto ix = opt->open_index();
+    const Engine e = opt->engine(ix);
     const auto m = parse_analogy_mode(*mode);
+    if (!input->empty()) return batch(e, *opt, {.kind = BatchKind::Analogy, .path = *input, .mode = m});
+    if (words->size() != 3) throw Error("analogy takes three words (A B C), or --input FILE");
     using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
-    const auto hits = e.analogy((*words)[0], (*words)[1], (*words)[2], opt->k, m);
+    const auto hits = e.analogy((*words)[0], (*words)[1], (*words)[2], m, opt->params());
     const double cold_us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
     print_hits(hits, opt->json);
     if (*timed) {
@@ -106,12 +133,12 @@ void add_analogy(CLI::App& app) {
       std::vector<double> warm;
       for (int i = 0; i < 21; ++i) {
         t0 = clock::now();
-        e.analogy((*words)[0], (*words)[1], (*words)[2], opt->k, m);
+        e.analogy((*words)[0], (*words)[1], (*words)[2], m, opt->params());
         warm.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
       }
       std::nth_element(warm.begin(), warm.begin() + 10, warm.end());
       fmt::print(stderr, "analogy: {:.1f} us per query warm (median of 21), {:.1f} us cold; {} words, {}, {}\n",
-                 warm[10], cold_us, ix.size(), e.searcher().name(), *mode);
+                 warm[10], cold_us, ix->size(), e.searcher().name(), *mode);
     }
   });
 }
@@ -124,12 +151,14 @@ void add_most_similar(CLI::App& app) {
                                  "gensim's most_similar: words closest to sum(positive) - sum(negative), inputs excluded");
   cmd->add_option("-p,--positive", *pos, "Words that count positively");
   cmd->add_option("-n,--negative", *neg, "Words that count negatively");
+  auto input = std::make_shared<std::string>();
+  add_input(cmd, *input, "words per line, negatives prefixed with '-' (king woman -man)");
   opt->add_to(cmd);
   opt->add_candidates(cmd);
-  cmd->callback([opt, pos, neg] {
-    const Index ix = opt->open_index();
-    Engine e = opt->engine(ix);
-    print_hits(e.most_similar(*pos, *neg, opt->k), opt->json);
+  cmd->callback([opt, pos, neg, input] {
+    const Engine e = opt->engine(opt->open_index());
+    if (!input->empty()) return batch(e, *opt, {.kind = BatchKind::MostSimilar, .path = *input});
+    print_hits(e.most_similar(*pos, *neg, opt->params()), opt->json);
   });
 }
 
@@ -141,11 +170,10 @@ void add_doesnt_match(CLI::App& app) {
   opt->add_to(cmd, false);
   opt->add_candidates(cmd);
   cmd->callback([opt, words] {
-    const Index ix = opt->open_index();
-    Engine e = opt->engine(ix);
-    const std::string w = e.doesnt_match(*words);
+    const Engine e = opt->engine(opt->open_index());
+    const std::string w = e.doesnt_match(*words, opt->params());
     if (opt->json)
-      fmt::print("{}\n", nlohmann::json{{"doesnt_match", w}}.dump());
+      fmt::print("{}\n", nlohmann::json{{"doesnt_match", json_text(w)}}.dump());
     else
       fmt::print("{}\n", w);
   });

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);  // prints the message (or the help)
     return rc == 0 ? 0 : 2;      // usage errors exit 2
+  } catch (const igla::cli::ExitCode& e) {
+    return e.code;
   } catch (const igla::Error& e) {
     fmt::print(stderr, "igla: error: {}\n", e.what());
     return 1;

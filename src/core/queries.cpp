@@ -1,0 +1,159 @@
+// Query builders: word ids, float vectors, ternary vectors, analogies and most_similar into one
+// QueryBatch, each query with its ternary terms and (where the index can rescore) its float form.
+#include "igla/queries.hpp"
+
+#include <cmath>
+
+#include "igla/error.hpp"
+
+namespace igla {
+
+AnalogyMode parse_analogy_mode(std::string_view name) {
+  if (name == "clamp") return AnalogyMode::Clamp;
+  if (name == "add") return AnalogyMode::Add;
+  if (name == "mul") return AnalogyMode::Mul;
+  throw Error("unknown analogy mode '" + std::string(name) + "' (expected clamp, add or mul)");
+}
+
+const char* analogy_mode_name(AnalogyMode m) {
+  switch (m) {
+    case AnalogyMode::Clamp: return "clamp";
+    case AnalogyMode::Add: return "add";
+    case AnalogyMode::Mul: return "mul";
+  }
+  return "?";
+}
+
+namespace {
+std::string where(const Index& ix) { return ix.path().empty() ? std::string("(in memory)") : ix.path(); }
+}  // namespace
+
+QueryBuilder::QueryBuilder(const Index& ix, Combine c, FloatForm f) : ix_(ix), form_(f), b_(ix.dims(), c) {
+  if (form_ == FloatForm::Auto) form_ = ix.rerank() != Rerank::None ? FloatForm::Rows : FloatForm::None;
+  if (form_ == FloatForm::Rows && ix.rerank() == Rerank::None)
+    throw Error("index " + where(ix) + " has no rerank rows");
+  if (form_ == FloatForm::Float32 && !ix.has_float())
+    throw Error("index " + where(ix) + " has no float32 vectors: rebuild it with `igla convert --keep-float`");
+  row_.resize(ix.float_dims());
+}
+
+void QueryBuilder::float_row(uint32_t id, std::span<float> out) const {
+  if (form_ == FloatForm::Rows) {
+    ix_.rerank_row(id, out);
+    return;
+  }
+  const auto fv = ix_.float_vectors();
+  const size_t d = ix_.float_dims();
+  std::copy(fv.begin() + static_cast<long>(id * d), fv.begin() + static_cast<long>((id + 1) * d), out.begin());
+}
+
+void QueryBuilder::add(std::span<const uint32_t> ids, std::span<const float> signs, std::span<const uint32_t> excl) {
+  const size_t n = ids.size();
+  for (uint32_t id : ids)
+    if (id >= ix_.size()) throw Error("word id " + std::to_string(id) + " is out of range");
+  std::vector<std::vector<int8_t>> trits(n);
+  std::vector<std::span<const int8_t>> terms(n);
+  std::vector<float> w(n);
+  const float* inv = ix_.codes().inv_norms;
+  for (size_t i = 0; i < n; ++i) {
+    trits[i] = ix_.trits(ids[i]);
+    terms[i] = trits[i];
+    w[i] = signs[i] * inv[ids[i]];  // signs[i] / |x_i|: the cosine's weight
+  }
+  if (!floats()) {
+    b_.add_query(terms, w, excl);
+    return;
+  }
+  std::vector<float> rows(n * ix_.float_dims());
+  std::vector<std::span<const float>> fterms(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::span<float> r(rows.data() + i * ix_.float_dims(), ix_.float_dims());
+    float_row(ids[i], r);
+    fterms[i] = r;
+  }
+  b_.add_query(terms, w, fterms, signs, excl);
+}
+
+QueryBuilder& QueryBuilder::word(uint32_t id, bool exclude_self) {
+  if (id >= ix_.size()) throw Error("word id " + std::to_string(id) + " is out of range");
+  const std::vector<int8_t> t = ix_.trits(id);
+  const std::span<const int8_t> terms[1] = {t};
+  const float w[1] = {inv_norm_from_nnz(count_nonzero(t))};
+  const uint32_t excl[1] = {id};
+  const std::span<const uint32_t> ex = exclude_self ? std::span<const uint32_t>(excl) : std::span<const uint32_t>();
+  if (!floats()) {
+    b_.add_query(terms, w, ex);
+    return *this;
+  }
+  float_row(id, row_);
+  const std::span<const float> f[1] = {row_};
+  const float one[1] = {1.0f};
+  b_.add_query(terms, w, f, one, ex);
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::vectors(std::span<const float> x, size_t n, std::span<const uint32_t> excl) {
+  const size_t d = ix_.float_dims();
+  if (x.size() != n * d)
+    throw Error("expected " + std::to_string(n) + " x " + std::to_string(d) + " float values (the index's float dims), got " +
+                std::to_string(x.size()));
+  std::vector<int8_t> t(ix_.dims());
+  const float one[1] = {1.0f};
+  for (size_t i = 0; i < n; ++i) {
+    const std::span<const float> xi = x.subspan(i * d, d);
+    for (size_t j = 0; j < d; ++j)
+      if (!std::isfinite(xi[j]))
+        throw Error("query vector " + std::to_string(i) + " holds a value that is not a finite number (dim " +
+                    std::to_string(j) + ")");
+    ix_.transform().quantize(xi, t);
+    const std::span<const int8_t> terms[1] = {t};
+    const float w[1] = {inv_norm_from_nnz(count_nonzero(t))};
+    if (floats()) {
+      const std::span<const float> f[1] = {xi};
+      b_.add_query(terms, w, f, one, excl);
+    } else {
+      b_.add_query(terms, w, excl);
+    }
+  }
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::trits(std::span<const int8_t> t, std::span<const uint32_t> excl) {
+  for (int8_t v : t)
+    if (v < -1 || v > 1) throw Error("a ternary query holds a value outside {-1, 0, 1}");
+  b_.add_nearest(t, excl);
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::analogy(uint32_t a, uint32_t b, uint32_t c, AnalogyMode mode) {
+  if (combine_of(mode) != b_.combine)
+    throw Error(std::string("an analogy of mode '") + analogy_mode_name(mode) + "' in a batch of another combine");
+  const uint32_t ids[3] = {a, b, c};
+  if (mode == AnalogyMode::Clamp) {  // the seed: b - a + c clamped back to a ternary vector
+    for (uint32_t id : ids)
+      if (id >= ix_.size()) throw Error("word id " + std::to_string(id) + " is out of range");
+    const auto ta = ix_.trits(a), tb = ix_.trits(b), tc = ix_.trits(c);
+    std::vector<int32_t> sum(ix_.dims());
+    for (size_t d = 0; d < sum.size(); ++d) sum[d] = tb[d] - ta[d] + tc[d];
+    std::vector<int8_t> q(sum.size());
+    clamp_trits(sum, q);
+    b_.add_nearest(q, ids);
+    return *this;
+  }
+  const float add_signs[3] = {-1.0f, 1.0f, 1.0f}, mul_signs[3] = {1.0f, 1.0f, 1.0f};
+  add(ids, mode == AnalogyMode::Mul ? mul_signs : add_signs, ids);
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::most_similar(std::span<const uint32_t> positive, std::span<const uint32_t> negative) {
+  if (positive.empty() && negative.empty()) throw Error("most_similar needs at least one positive or negative word");
+  if (b_.combine != Combine::Sum) throw Error("most_similar queries go in a Sum batch");
+  std::vector<uint32_t> ids(positive.begin(), positive.end());
+  ids.insert(ids.end(), negative.begin(), negative.end());
+  std::vector<float> signs(positive.size(), 1.0f);
+  signs.resize(ids.size(), -1.0f);
+  add(ids, signs, ids);
+  return *this;
+}
+
+}  // namespace igla
