@@ -19,7 +19,6 @@
 // With every list probed both give exactly the exact search's answer.
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 
 #include "ann/kmeans.hpp"
 #include "cpu/thread_pool.hpp"
@@ -40,15 +39,18 @@ class IvfSearcher final : public Searcher {
  public:
   IvfSearcher(std::shared_ptr<const Index> index, std::shared_ptr<const IvfIndex> ivf, const SearcherOptions& opts)
       : index_(std::move(index)), ivf_(std::move(ivf)), kernel_(kernels::select_kernel(opts.cpu.kernel)),
-        threads_(opts.cpu.threads > 0 ? opts.cpu.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
-        pool_(threads_), bw_(kernel_.block_words), W_(kernels::layout_plane_words(ivf_->dims(), bw_)),
-        W64_(plane_words(ivf_->dims())) {
+        bw_(kernel_.block_words), W_(kernels::layout_plane_words(ivf_->dims(), bw_)), W64_(plane_words(ivf_->dims())) {
+    ThreadPool& pool = ThreadPool::shared();
+    if (opts.cpu.threads > pool.size()) pool.grow_to(opts.cpu.threads);
+    threads_ = opts.cpu.threads > 0 ? std::min(opts.cpu.threads, pool.size()) : pool.size();
     const CodesView cv = ivf_->codes();
     codes_ = cv.codes;
     inv_ = cv.inv_norms;
-    if (bw_ != kBlockWords) {  // the kernel reads another block layout: convert once
-      own_codes_ = kernels::to_block_layout(cv, bw_);
-      codes_ = own_codes_.data();
+    if (bw_ != kBlockWords) {
+      // The kernel reads another block layout: converted once per searcher (positions are a
+      // multiple of 16, so the inverse norms need no padding).
+      layout_ = std::make_shared<const kernels::AlignedArray<uint64_t>>(kernels::to_block_layout(cv, bw_));
+      codes_ = layout_->data();
     }
     const uint32_t L = ivf_->lists();
     code_ct_ = ann::transpose(ivf_->code_centroids().data(), L, ivf_->dims());
@@ -85,14 +87,10 @@ class IvfSearcher final : public Searcher {
       const size_t q0 = nq * c / chunks, q1 = nq * (c + 1) / chunks;
       search_chunk(batch, params, nprobe, q0, q1, out);
     };
-    // The pool runs one batch at a time; a call that finds it busy runs on its own thread.
-    std::unique_lock lock(pool_mu_, std::try_to_lock);
-    if (chunks > 1 && lock.owns_lock()) {
-      pool_.run(static_cast<uint32_t>(chunks), run);
-    } else {
-      if (lock.owns_lock()) lock.unlock();
-      for (uint32_t c = 0; c < chunks; ++c) run(c, 0);
-    }
+    if (chunks > 1)
+      ThreadPool::shared().run(static_cast<uint32_t>(chunks), run, threads_);
+    else
+      run(0, 0);
   }
 
  private:
@@ -340,11 +338,9 @@ class IvfSearcher final : public Searcher {
   std::shared_ptr<const Index> index_;
   std::shared_ptr<const IvfIndex> ivf_;
   const kernels::Kernel& kernel_;
-  int threads_;
-  mutable ThreadPool pool_;
-  mutable std::mutex pool_mu_;
+  int threads_ = 1;  // threads of the shared pool one call uses
   uint32_t bw_, W_, W64_;
-  kernels::AlignedArray<uint64_t> own_codes_;
+  std::shared_ptr<const kernels::AlignedArray<uint64_t>> layout_;  // the codes in the kernel's layout, if not the index's
   const uint64_t* codes_ = nullptr;
   const float* inv_ = nullptr;
   std::vector<float> code_ct_, float_ct_;  // centroids transposed (dims x L)

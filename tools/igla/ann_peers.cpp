@@ -95,12 +95,12 @@ class FaissPeer final : public AnnPeer {
     std::vector<float> dist(nq * k);
     labels.assign(nq * k, -1);
     if (auto* h = dynamic_cast<faiss::IndexHNSW*>(ix_.get())) {
-      faiss::SearchParametersHNSW sp;
-      sp.efSearch = param;
+      h->hnsw.efSearch = param;  // FAISS 1.7.3's IndexHNSW::search ignores SearchParametersHNSW
       if (threads <= 1) {
-        for (size_t i = 0; i < nq; ++i) h->search(1, q + i * h->d, static_cast<faiss::Index::idx_t>(k), dist.data() + i * k, labels.data() + i * k, &sp);
+        for (size_t i = 0; i < nq; ++i)
+          h->search(1, q + i * h->d, static_cast<faiss::Index::idx_t>(k), dist.data() + i * k, labels.data() + i * k);
       } else {
-        h->search(static_cast<faiss::Index::idx_t>(nq), q, static_cast<faiss::Index::idx_t>(k), dist.data(), labels.data(), &sp);
+        h->search(static_cast<faiss::Index::idx_t>(nq), q, static_cast<faiss::Index::idx_t>(k), dist.data(), labels.data());
       }
     } else {
       auto* iv = dynamic_cast<faiss::IndexIVF*>(ix_.get());

@@ -46,6 +46,11 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 double since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
+constexpr int kReps = 3;  // timings per setting; the best is reported
+SearchResults& one_result() {
+  static SearchResults r;
+  return r;
+}
 
 std::vector<uint32_t> parse_list(const std::string& s, const char* what) {
   std::vector<uint32_t> v;
@@ -68,6 +73,9 @@ std::vector<uint32_t> parse_list(const std::string& s, const char* what) {
 }
 
 void add_build_ivf(CLI::App& app) {
+  // `--device ivf` of every search command (the library's registry lists the built-in backends;
+  // this adds the IVF one before any command runs).
+  register_ivf_backend();
   struct Args {
     std::string index, output;
     uint32_t lists = 0;
@@ -104,7 +112,10 @@ struct BenchArgs {
   uint64_t seed = 42;
 };
 
-// A Gaussian mixture: N(0, 1) centres, points = centre + N(0, 0.35^2) per dim; sizes Zipf-like.
+// A Gaussian mixture: N(0, 1) centres (n / 1000 of them, sizes skewed), points = centre + noise
+// whose scale decays over the dimensions (0.8 (k + 1)^-0.6), so that, as in real embeddings, a
+// few directions carry most of the variance and nearest neighbours mean something (isotropic
+// noise in 100 dims makes every point of a cluster about equally near).
 FloatVectors synthetic_vectors(size_t n, uint32_t d, uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto gauss = [&] {  // Box-Muller on the engine's raw bits: the same numbers on every platform
@@ -112,8 +123,9 @@ FloatVectors synthetic_vectors(size_t n, uint32_t d, uint64_t seed) {
     return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
   };
   const size_t c = std::max<size_t>(16, n / 1000);
-  std::vector<float> centres(c * d);
+  std::vector<float> centres(c * d), scale(d);
   for (auto& x : centres) x = gauss();
+  for (uint32_t k = 0; k < d; ++k) scale[k] = 0.8f * static_cast<float>(std::pow(double(k + 1), -0.6));
   FloatVectors v;
   v.dims = d;
   v.words.resize(n);
@@ -121,7 +133,7 @@ FloatVectors synthetic_vectors(size_t n, uint32_t d, uint64_t seed) {
   for (size_t i = 0; i < n; ++i) {
     v.words[i] = "s" + std::to_string(i);
     const size_t cl = static_cast<size_t>(double(c) * std::pow(double(rng() >> 11) * 0x1.0p-53, 2.0));  // denser first
-    for (uint32_t k = 0; k < d; ++k) v.data[i * d + k] = centres[std::min(cl, c - 1) * d + k] + 0.35f * gauss();
+    for (uint32_t k = 0; k < d; ++k) v.data[i * d + k] = centres[std::min(cl, c - 1) * d + k] + scale[k] * gauss();
   }
   return v;
 }
@@ -216,18 +228,21 @@ QueryBatch slice(const QueryBatch& b, size_t q) {
 void measure_igla(const Searcher& s, const QuerySet& qs, const SearchParams& p, Row& batched, Row& single) {
   SearchResults r;
   s.search(qs.singles.front(), p, r);  // warm-up (derived layouts, pages)
-  auto t0 = clock_type::now();
-  size_t passes = 0;
-  do {
-    s.search(qs.batch, p, r);
-    ++passes;
-  } while (since(t0) < 0.3);
-  batched.qps = double(passes * qs.batch.size()) / since(t0);
+  // The best of three timings: the machine is shared, and a slow pass measures the neighbours.
+  for (int rep = 0; rep < kReps; ++rep) {
+    auto t0 = clock_type::now();
+    size_t passes = 0;
+    do {
+      s.search(qs.batch, p, r);
+      ++passes;
+    } while (since(t0) < 0.15);
+    batched.qps = std::max(batched.qps, double(passes * qs.batch.size()) / since(t0));
+    t0 = clock_type::now();
+    for (const auto& b : qs.singles) s.search(b, p, one_result());
+    single.qps = std::max(single.qps, double(qs.singles.size()) / since(t0));
+  }
   batched.recall_f = recall(r, qs.truth_f, p.k);
   batched.recall_t = recall(r, qs.truth_t, p.k);
-  t0 = clock_type::now();
-  for (const auto& b : qs.singles) s.search(b, p, r);
-  single.qps = double(qs.singles.size()) / since(t0);
   single.recall_f = batched.recall_f;
   single.recall_t = batched.recall_t;
 }
@@ -235,20 +250,21 @@ void measure_igla(const Searcher& s, const QuerySet& qs, const SearchParams& p, 
 void measure_peer(AnnPeer& peer, const QuerySet& qs, size_t d, size_t k, int param, int threads, size_t n_single,
                   Row& batched, Row& single) {
   const size_t nq = qs.self.size(), kk = k + (qs.self[0] != ~0u ? 1 : 0);
-  std::vector<int64_t> labels;
-  auto t0 = clock_type::now();
-  size_t passes = 0;
-  do {
-    peer.search(qs.unit.data(), nq, kk, param, threads, labels);
-    ++passes;
-  } while (since(t0) < 0.3);
-  batched.qps = double(passes * nq) / since(t0);
+  std::vector<int64_t> labels, one;
+  for (int rep = 0; rep < kReps; ++rep) {
+    auto t0 = clock_type::now();
+    size_t passes = 0;
+    do {
+      peer.search(qs.unit.data(), nq, kk, param, threads, labels);
+      ++passes;
+    } while (since(t0) < 0.15);
+    batched.qps = std::max(batched.qps, double(passes * nq) / since(t0));
+    t0 = clock_type::now();
+    for (size_t i = 0; i < n_single; ++i) peer.search(qs.unit.data() + i * d, 1, kk, param, 1, one);
+    single.qps = std::max(single.qps, double(n_single) / since(t0));
+  }
   batched.recall_f = recall_labels(labels, kk, qs.self, qs.truth_f, k);
   batched.recall_t = recall_labels(labels, kk, qs.self, qs.truth_t, k);
-  std::vector<int64_t> one;
-  t0 = clock_type::now();
-  for (size_t i = 0; i < n_single; ++i) peer.search(qs.unit.data() + i * d, 1, kk, param, 1, one);
-  single.qps = double(n_single) / since(t0);
   single.recall_f = batched.recall_f;
   single.recall_t = batched.recall_t;
 }
