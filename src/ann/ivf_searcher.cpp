@@ -12,17 +12,19 @@
 //     positions, so among equal scores it keeps the lower position, not the lower word id; the
 //     list holds a margin beyond k + exclusions, and a query whose k-th score equals the list's
 //     last (a tie that may cross the cut) is scanned again on the exact path below.
-//   - exact ties (dots, scores, select into a TopK of word ids): the threshold is lowered one ulp
-//     so words equal to the k-th score reach the TopK, which breaks ties by word id as every
-//     searcher does. Used for k beyond the kernel lists, 3CosMul, --limit, and kernels without
+//   - exact ties (the fused scan_cosine for one-term queries, else dots, scores, select; into a
+//     reservoir of word ids): the threshold is lowered one ulp so words equal to the k-th score
+//     get in, and ties are broken by word id as every searcher does. Used for k beyond the
+//     kernel lists (the rerank stage's candidates), 3CosMul, --limit, and kernels without
 //     kernel-held lists.
 // With every list probed both give exactly the exact search's answer.
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <span>
 
 #include "ann/kmeans.hpp"
 #include "cpu/thread_pool.hpp"
-#include "cpu/topk.hpp"
 #include "igla/error.hpp"
 #include "igla/ivf.hpp"
 #include "kernels/kernel.hpp"
@@ -34,6 +36,56 @@ namespace {
 using kernels::FusedTopK;
 
 constexpr size_t kGroupTerms = 48;  // terms per dots pass on the exact-ties path
+
+// A query's best k so far on the exact-ties path: hits at or above the threshold are appended,
+// and when the buffer holds 4k + 16 the k-th best score t is found (nth_element on scores alone,
+// cheaper than the id tie-break), every hit scoring t or more is kept (ties at t included, so
+// the final pick by `better` stays exact) and t becomes the threshold. Appending is one store where a heap of a few hundred (the rerank stage's
+// candidates) costs ~2 log k unpredictable compares per hit: IVF lists hold the query's
+// neighbourhood, so a large share of the words scanned do enter.
+class Reservoir {
+ public:
+  void reset(size_t k) {
+    k_ = k;
+    v_.clear();
+    v_.reserve(4 * k + 16);
+    thr_ = -std::numeric_limits<float>::infinity();
+  }
+  // Hits scoring below this cannot enter; equal ones can (they may have a lower id).
+  float threshold() const { return thr_; }
+  void push(Hit h) {
+    if (k_ == 0 || h.score < thr_) return;
+    v_.push_back(h);
+    if (v_.size() >= 4 * k_ + 16) shrink();
+  }
+  // The best min(k, pushed) hits, best first.
+  std::span<const Hit> sorted() {
+    if (v_.size() > k_) {
+      std::nth_element(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(k_ - 1), v_.end(), better);
+      v_.resize(k_);
+    }
+    std::sort(v_.begin(), v_.end(), better);
+    return v_;
+  }
+
+ private:
+  void shrink() {
+    if (v_.size() <= k_) return;
+    const auto kth = v_.begin() + static_cast<std::ptrdiff_t>(k_ - 1);
+    std::nth_element(v_.begin(), kth, v_.end(), [](const Hit& a, const Hit& b) { return a.score > b.score; });
+    const float t = kth->score;
+    auto end = std::partition(kth, v_.end(), [t](const Hit& h) { return h.score >= t; });
+    v_.erase(end, v_.end());
+    thr_ = t;
+    if (v_.size() >= 2 * k_ + 16) {  // many ties at t: keep exactly the best k by `better`
+      std::nth_element(v_.begin(), kth, v_.end(), better);
+      v_.resize(k_);
+    }
+  }
+  size_t k_ = 0;
+  std::vector<Hit> v_;
+  float thr_ = -std::numeric_limits<float>::infinity();
+};
 
 class IvfSearcher final : public Searcher {
  public:
@@ -138,7 +190,7 @@ class IvfSearcher final : public Searcher {
     const bool topk = fits && one_term && kernel_.scan_topk;
     const bool sum_topk = fits && !topk && kernel_.scan_sum_topk;
 
-    std::vector<TopK> heaps(nq);
+    std::vector<Reservoir> heaps(nq);
     for (auto& h : heaps) h.reset(k);
     std::vector<uint8_t> redo(nq, 0);
     if (topk || sum_topk) {
@@ -155,11 +207,8 @@ class IvfSearcher final : public Searcher {
         if (redo[ch.list_queries[i]]) qs.push_back(ch.list_queries[i]);
       if (!qs.empty()) exact_ties_scan(batch, params, ch, l, qs, heaps);
     }
-    std::vector<Hit> v;
     for (size_t q = 0; q < nq; ++q) {
-      const auto items = heaps[q].items();
-      v.assign(items.begin(), items.end());
-      std::sort(v.begin(), v.end(), better);
+      const auto v = heaps[q].sorted();
       std::copy(v.begin(), v.end(), out.hits.begin() + static_cast<std::ptrdiff_t>((q0 + q) * k));
       out.count[q0 + q] = static_cast<uint32_t>(v.size());
     }
@@ -218,7 +267,7 @@ class IvfSearcher final : public Searcher {
   }
 
   // The kernel-held lists over every probed list; marks queries whose answer may have lost a tie.
-  void kernel_lists(const QueryBatch& batch, const Chunk& ch, size_t k, bool topk, std::vector<TopK>& heaps,
+  void kernel_lists(const QueryBatch& batch, const Chunk& ch, size_t k, bool topk, std::vector<Reservoir>& heaps,
                     std::vector<uint8_t>& redo) const {
     const size_t nq = ch.q1 - ch.q0, W = W64_;
     auto n_excl = [&](size_t q) { return size_t{batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]}; };
@@ -285,7 +334,7 @@ class IvfSearcher final : public Searcher {
 
   // Queries `qs` (chunk-local) over list l on the exact-ties path.
   void exact_ties_scan(const QueryBatch& batch, const SearchParams& params, const Chunk& ch, uint32_t l,
-                       const std::vector<uint32_t>& qs, std::vector<TopK>& heaps) const {
+                       const std::vector<uint32_t>& qs, std::vector<Reservoir>& heaps) const {
     const uint32_t off = ivf_->offset(l), size = ivf_->list_size(l);
     if (size == 0) return;
     const size_t W = W64_, nblocks = (size + bw_ - 1) / bw_, stride = nblocks * bw_;
@@ -293,23 +342,54 @@ class IvfSearcher final : public Searcher {
     const uint32_t t0 = batch.term_offsets[ch.q0];
     const size_t limit = params.limit ? params.limit : index_->size();
     const auto ids = ivf_->ids();
-    std::vector<uint64_t> rows;
-    std::vector<int32_t> dots;
-    std::vector<float> scores(stride);
-    std::vector<uint32_t> sel(stride);
+    thread_local std::vector<uint64_t> rows;
+    thread_local std::vector<int32_t> dots;
+    thread_local std::vector<float> scores, thr, w;
+    thread_local std::vector<uint32_t> sel;
+    thread_local std::vector<kernels::Candidate> cand;
+    scores.resize(stride);
+    sel.resize(stride);
+    auto push = [&](size_t gq, Reservoir& h, uint32_t pos, float score) {
+      const uint32_t id = ids[off + pos];
+      const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[gq];
+      const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[gq + 1];
+      if (id >= limit || (ex != ex_end && std::find(ex, ex_end, id) != ex_end)) return;
+      h.push({id, score});
+    };
+    // Words equal to the k-th score must reach the reservoir: thresholds one ulp lower.
+    auto lowered = [](float t) { return std::nextafter(t, -std::numeric_limits<float>::infinity()); };
     for (size_t i = 0; i < qs.size();) {
       // A group of queries with at most kGroupTerms terms (at least one query).
       size_t e = i, terms = 0;
+      bool one_term = batch.combine == Combine::Sum;
       rows.clear();
+      w.clear();
       while (e < qs.size()) {
         const size_t gq = ch.q0 + qs[e];
-        const uint32_t nt = batch.term_offsets[gq + 1] - batch.term_offsets[gq];
+        const uint32_t qt0 = batch.term_offsets[gq], nt = batch.term_offsets[gq + 1] - qt0;
         if (e > i && terms + nt > kGroupTerms) break;
-        const size_t r0 = size_t{batch.term_offsets[gq] - t0} * 2 * W;
+        const size_t r0 = size_t{qt0 - t0} * 2 * W;
         rows.insert(rows.end(), ch.rows.begin() + static_cast<std::ptrdiff_t>(r0),
                     ch.rows.begin() + static_cast<std::ptrdiff_t>(r0 + size_t{nt} * 2 * W));
+        w.insert(w.end(), batch.weights.begin() + qt0, batch.weights.begin() + qt0 + nt);
+        one_term = one_term && nt == 1 && batch.weights[qt0] > 0.0f;
         terms += nt;
         ++e;
+      }
+      if (one_term) {
+        // The fused scan hands back only the words above each query's threshold.
+        thr.resize(e - i);
+        for (size_t j = i; j < e; ++j) thr[j - i] = lowered(heaps[qs[j]].threshold());
+        cand.resize((e - i) * stride);
+        dots.resize((e - i) * stride);
+        const size_t m = kernel_.scan_cosine(blocks, nblocks, W_, rows.data(), e - i, w.data(), thr.data(), inv_ + off,
+                                             size, cand.data(), dots.data());
+        for (size_t c = 0; c < m; ++c) {
+          const size_t j = i + cand[c].query;
+          push(ch.q0 + qs[j], heaps[qs[j]], cand[c].word, cand[c].score);
+        }
+        i = e;
+        continue;
       }
       dots.resize(terms * stride);
       kernel_.dots(blocks, nblocks, W_, rows.data(), terms, dots.data(), stride);
@@ -320,16 +400,9 @@ class IvfSearcher final : public Searcher {
         kernel_.scores(batch.combine, dots.data() + tr * stride, stride, nt, batch.weights.data() + qt0, inv_ + off, size,
                        scores.data());
         tr += nt;
-        TopK& h = heaps[qs[j]];
-        const float thr = std::nextafter(h.threshold(), -std::numeric_limits<float>::infinity());
-        const size_t m = kernel_.select(scores.data(), size, thr, sel.data());
-        const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[gq];
-        const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[gq + 1];
-        for (size_t c = 0; c < m; ++c) {
-          const uint32_t id = ids[off + sel[c]];
-          if (id >= limit || (ex != ex_end && std::find(ex, ex_end, id) != ex_end)) continue;
-          h.push({id, scores[sel[c]]});
-        }
+        Reservoir& h = heaps[qs[j]];
+        const size_t m = kernel_.select(scores.data(), size, lowered(h.threshold()), sel.data());
+        for (size_t c = 0; c < m; ++c) push(gq, h, sel[c], scores[sel[c]]);
       }
       i = e;
     }
