@@ -147,18 +147,48 @@ void normalize_rows(std::vector<float>& x, size_t d) {
   }
 }
 
-// Exact float32 cosine top k of each query row (unit rows), `self[i]` excluded (~0u: none).
-std::vector<uint32_t> float_truth(const std::vector<float>& xt, size_t n, size_t d, const std::vector<float>& q,
+// The database transposed in blocks of kTruthBlock rows (d x kTruthBlock each, zero-padded), so
+// that a block's columns stay in cache while a chunk of queries is scored against it.
+constexpr size_t kTruthBlock = 4096;
+std::vector<float> blocked_transpose(const std::vector<float>& x, size_t n, size_t d) {
+  const size_t nb = (n + kTruthBlock - 1) / kTruthBlock;
+  std::vector<float> t(nb * kTruthBlock * d, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    float* blk = t.data() + (i / kTruthBlock) * kTruthBlock * d;
+    for (size_t k = 0; k < d; ++k) blk[k * kTruthBlock + i % kTruthBlock] = x[i * d + k];
+  }
+  return t;
+}
+
+// Exact float32 cosine top k of each query row (unit rows), `self[i]` excluded (~0u: none);
+// ties to the lower id.
+std::vector<uint32_t> float_truth(const std::vector<float>& xtb, size_t n, size_t d, const std::vector<float>& q,
                                   const std::vector<uint32_t>& self, size_t k, int threads) {
-  const size_t nq = q.size() / d;
+  const size_t nq = q.size() / d, nb = (n + kTruthBlock - 1) / kTruthBlock;
   std::vector<uint32_t> t(nq * k);
-  ann::parallel_chunks(nq, 16, threads, [&](size_t b, size_t e) {
-    std::vector<float> s((e - b) * n);
-    ann::dot_rows(q.data() + b * d, e - b, xt.data(), n, d, s.data());
-    for (size_t i = b; i < e; ++i) {
-      if (self[i] != ~0u) s[(i - b) * n + self[i]] = -INFINITY;
-      ann::top_indices(s.data() + (i - b) * n, n, k, t.data() + i * k);
+  ann::parallel_chunks(nq, 32, threads, [&](size_t b, size_t e) {
+    std::vector<float> s((e - b) * kTruthBlock);
+    std::vector<Hit> best((e - b) * k, Hit{~0u, -INFINITY});
+    for (size_t blk = 0; blk < nb; ++blk) {
+      ann::dot_rows(q.data() + b * d, e - b, xtb.data() + blk * kTruthBlock * d, kTruthBlock, d, s.data());
+      const size_t j0 = blk * kTruthBlock, j1 = std::min(n, j0 + kTruthBlock);
+      for (size_t i = b; i < e; ++i) {
+        Hit* h = best.data() + (i - b) * k;
+        const float* si = s.data() + (i - b) * kTruthBlock;
+        for (size_t j = j0; j < j1; ++j) {
+          const float v = si[j - j0];
+          if (v <= h[k - 1].score || j == self[i]) continue;  // ids ascend: an equal score loses
+          size_t p = k - 1;
+          while (p > 0 && v > h[p - 1].score) {
+            h[p] = h[p - 1];
+            --p;
+          }
+          h[p] = {static_cast<uint32_t>(j), v};
+        }
+      }
     }
+    for (size_t i = b; i < e; ++i)
+      for (size_t j = 0; j < k; ++j) t[i * k + j] = best[(i - b) * k + j].id;
   });
   return t;
 }
@@ -355,8 +385,8 @@ void bench_ann(const BenchArgs& a) {
   }
   t0 = clock_type::now();
   {
-    const std::vector<float> xt = ann::transpose(xdb.data(), n, d);
-    for (auto& s : sets) s.truth_f = float_truth(xt, n, d, s.unit, s.self, k, threads);
+    const std::vector<float> xtb = blocked_transpose(xdb, n, d);
+    for (auto& s : sets) s.truth_f = float_truth(xtb, n, d, s.unit, s.self, k, threads);
   }
   SearcherOptions so;
   so.cpu.threads = threads;
