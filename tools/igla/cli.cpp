@@ -34,7 +34,7 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
                   "Search backend: cpu, cuda, or ivf (approximate: the IVF lists of `igla build-ivf`, built in memory "
                   "when the index has none)")
       ->check(CLI::IsMember({"cpu", "cuda", "ivf"}));
-  cmd->add_option("--nprobe", nprobe, "With --device ivf: lists scanned per query (default: L / 64; L or more: exact)")
+  cmd->add_option("--nprobe", nprobe, "With --device ivf: lists scanned per query (default: L / 32; L or more: exact)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--kernel", kernel, "CPU kernel: auto, avx512, avx2 or scalar (default: best this CPU runs; also IGLA_KERNEL)");

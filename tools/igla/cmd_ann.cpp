@@ -108,7 +108,7 @@ struct BenchArgs {
   int threads = 0, efc = 200;
   uint32_t lists = 0;
   std::string nprobes = "1,2,4,8,16,32,64,128,all", candidates = "50,200", efs = "10,20,40,80,160,320", ms = "16,32";
-  bool no_peers = false, no_faiss = false;
+  bool no_peers = false, no_faiss = false, no_faiss_hnsw = false;
   uint64_t seed = 42;
 };
 
@@ -405,6 +405,13 @@ void bench_ann(const BenchArgs& a) {
   fmt::print("truths (exact float32 cosine; exact igla ternary) in {:.1f}s\n", since(t0));
 
   std::vector<Row> rows;
+  // The CSV grows row by row, so a long run interrupted still leaves what it measured.
+  std::ofstream csv;
+  if (!a.csv.empty()) {
+    csv.open(a.csv);
+    csv << "data,set,method,params,mode,threads,recall_float,recall_ternary,qps,bytes_per_vector,build_s\n";
+    if (!csv) throw Error("cannot write " + a.csv);
+  }
   auto add = [&](const QuerySet& s, std::string method, std::string params, Row b, Row one, double bpv, double build) {
     for (Row* r : {&b, &one}) {
       r->set = s.name;
@@ -418,6 +425,11 @@ void bench_ann(const BenchArgs& a) {
     fmt::print("  {:<11} {:<26} {:<16} recall@{} float {:.3f} ternary {:.3f}  batched {:>9.0f} q/s  one query {:>8.0f} q/s\n",
                s.name, method, params, k, b.recall_f, b.recall_t, b.qps, one.qps);
     std::fflush(stdout);
+    for (const Row* r : {&b, &one})
+      if (csv.is_open())
+        csv << fmt::format("\"{}\",{},{},{},{},{},{:.4f},{:.4f},{:.1f},{:.1f},{:.2f}\n", data_name, r->set, r->method,
+                           r->params, r->mode, threads, r->recall_f, r->recall_t, r->qps, r->bpv, r->build_s)
+            << std::flush;
     rows.push_back(b);
     rows.push_back(one);
   };
@@ -478,25 +490,14 @@ void bench_ann(const BenchArgs& a) {
   }
   // ---- peers ----
   if (!a.no_peers) {
-    std::vector<std::pair<std::unique_ptr<AnnPeer>, double>> peers;
-    auto build = [&](auto make) {
+    // Each peer is measured right after its build and freed before the next one is built.
+    auto run_peer = [&](auto make) {
       const auto tb = clock_type::now();
-      auto p = make();
-      const double s = since(tb);
-      fmt::print("{}: built in {:.1f}s on {} threads, {:.0f} bytes per vector\n", p->name(), s, threads, p->bytes_per_vector());
+      std::unique_ptr<AnnPeer> peer = make();
+      const double build_s = since(tb);
+      fmt::print("{}: built in {:.1f}s on {} threads, {:.0f} bytes per vector\n", peer->name(), build_s, threads,
+                 peer->bytes_per_vector());
       std::fflush(stdout);
-      peers.emplace_back(std::move(p), s);
-    };
-    if (have_hnswlib())
-      for (uint32_t m : parse_list(a.ms, "--hnsw-m"))
-        build([&] { return make_hnswlib(xdb, n, d, static_cast<int>(m), a.efc, threads); });
-    else
-      fmt::print("hnswlib: not built in (apt-get install libhnswlib-dev)\n");
-    if (have_faiss_ann() && !a.no_faiss) {
-      build([&] { return make_faiss_hnsw(xdb, n, d, 32, a.efc, threads); });
-      build([&] { return make_faiss_ivf(xdb, n, d, static_cast<int>(ivf->lists()), threads); });
-    }
-    for (auto& [peer, build_s] : peers)
       for (const auto& s : sets) {
         const auto params = peer->knob() == "ef" ? parse_list(a.efs, "--ef") : parse_list(a.nprobes, "--nprobe");
         for (uint32_t v : params) {
@@ -507,18 +508,19 @@ void bench_ann(const BenchArgs& a) {
           if (peer->knob() == "nprobe" && v == ivf->lists()) break;
         }
       }
+    };
+    if (have_hnswlib())
+      for (uint32_t m : parse_list(a.ms, "--hnsw-m"))
+        run_peer([&] { return make_hnswlib(xdb, n, d, static_cast<int>(m), a.efc, threads); });
+    else
+      fmt::print("hnswlib: not built in (apt-get install libhnswlib-dev)\n");
+    if (have_faiss_ann() && !a.no_faiss) {
+      run_peer([&] { return make_faiss_ivf(xdb, n, d, static_cast<int>(ivf->lists()), threads); });
+      if (!a.no_faiss_hnsw) run_peer([&] { return make_faiss_hnsw(xdb, n, d, 32, a.efc, threads); });
+    }
   }
 
-  // ---- CSV, summary ----
-  if (!a.csv.empty()) {
-    std::ofstream f(a.csv);
-    f << "data,set,method,params,mode,threads,recall_float,recall_ternary,qps,bytes_per_vector,build_s\n";
-    for (const Row& r : rows)
-      f << fmt::format("\"{}\",{},{},{},{},{},{:.4f},{:.4f},{:.1f},{:.1f},{:.2f}\n", data_name, r.set, r.method, r.params,
-                       r.mode, threads, r.recall_f, r.recall_t, r.qps, r.bpv, r.build_s);
-    if (!f) throw Error("cannot write " + a.csv);
-    fmt::print("wrote {}\n", a.csv);
-  }
+  if (csv.is_open()) fmt::print("wrote {}\n", a.csv);
   auto best = [&](const std::string& prefix, bool& reached) {
     const Row* pick = nullptr;
     for (const Row& r : rows) {
@@ -564,6 +566,7 @@ void add_bench_ann(CLI::App& app) {
   cmd->add_option("--csv", a->csv, "CSV of every row, for scripts/plot_ann.py (default: ann_bench.csv; '' for none)");
   cmd->add_flag("--no-peers", a->no_peers, "igla only");
   cmd->add_flag("--no-faiss", a->no_faiss, "Skip the FAISS peers");
+  cmd->add_flag("--no-faiss-hnsw", a->no_faiss_hnsw, "Skip FAISS IndexHNSWFlat (the slowest build)");
   cmd->callback([a] { bench_ann(*a); });
 }
 
