@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Recall@10 vs queries per second from `igla bench-ann --csv FILE` (Debian python3-matplotlib).
 
 Usage: scripts/plot_ann.py ann_bench.csv docs/ann_recall_qps.png [--set vocabulary]
