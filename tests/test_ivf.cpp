@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <array>
+#include <cstdio>
 #include <fstream>
+#include <sys/wait.h>
 
 #include "igla/ivf.hpp"
 #include "igla/queries.hpp"
@@ -264,6 +267,51 @@ TEST(Ivf, BadParametersAreErrors) {
   IvfParams p;
   p.lists = 101;
   EXPECT_NE(error_of([&] { IvfIndex::build(*ix, p); }).find("101 lists"), std::string::npos);
+}
+
+// The CLI: `convert --ivf`, `build-ivf`, and `--device ivf` with every list probed giving the
+// exact command's output.
+std::pair<int, std::string> cli(const std::string& args, const std::string& home) {
+  const std::string cmd = "IGLA_HOME='" + home + "' " + IGLA_CLI_PATH + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Ivf, CliBuildAndSearch) {
+  TempDir dir;
+  const FloatVectors v = clustered(400, 16, 3);
+  {
+    std::ofstream f(dir.file("v.txt"));
+    for (size_t i = 0; i < v.size(); ++i) {
+      f << v.words[i];
+      for (float x : v.row(i)) f << ' ' << x;
+      f << '\n';
+    }
+  }
+  auto r = cli("convert " + dir.file("v.txt") + " " + dir.file("a.igla") + " --ivf 8", dir.path.string());
+  ASSERT_EQ(r.first, 0) << r.second;
+  EXPECT_NE(r.second.find("IVF: 8 lists"), std::string::npos) << r.second;
+  r = cli("convert " + dir.file("v.txt") + " " + dir.file("b.igla"), dir.path.string());
+  ASSERT_EQ(r.first, 0) << r.second;
+  r = cli("build-ivf " + dir.file("b.igla") + " --lists 8", dir.path.string());
+  ASSERT_EQ(r.first, 0) << r.second;
+  r = cli("info " + dir.file("b.igla"), dir.path.string());
+  EXPECT_NE(r.second.find("IVFW"), std::string::npos) << r.second;
+  for (const char* ix : {"a.igla", "b.igla"}) {
+    const auto exact = cli("nearest w7 -k 5 --index " + dir.file(ix), dir.path.string());
+    const auto all = cli("nearest w7 -k 5 --device ivf --nprobe 8 --index " + dir.file(ix), dir.path.string());
+    ASSERT_EQ(exact.first, 0) << exact.second;
+    EXPECT_EQ(all.second, exact.second) << ix;
+    const auto some = cli("nearest w7 -k 5 --device ivf --nprobe 1 --index " + dir.file(ix), dir.path.string());
+    EXPECT_EQ(some.first, 0) << some.second;
+  }
+  r = cli("build-ivf " + dir.file("b.igla") + " --lists 401", dir.path.string());
+  EXPECT_EQ(r.first, 1);
+  EXPECT_NE(r.second.find("401 lists"), std::string::npos) << r.second;
 }
 
 }  // namespace
