@@ -15,3 +15,16 @@ if(IGLA_BENCH)
     message(STATUS "igla bench: FAISS not found, peers disabled (apt-get install libfaiss-dev)")
   endif()
 endif()
+
+# hnswlib (header-only) is `igla bench-ann`'s graph-index peer; without it the CLI builds without
+# that peer.
+if(IGLA_BENCH)
+  find_path(HNSWLIB_INCLUDE_DIR hnswlib/hnswlib.h)
+  if(HNSWLIB_INCLUDE_DIR)
+    message(STATUS "igla bench-ann: hnswlib peer enabled (${HNSWLIB_INCLUDE_DIR})")
+    target_compile_definitions(igla_cli PRIVATE IGLA_HAVE_HNSWLIB=1)
+    target_include_directories(igla_cli SYSTEM PRIVATE ${HNSWLIB_INCLUDE_DIR})
+  else()
+    message(STATUS "igla bench-ann: hnswlib not found, peer disabled (apt-get install libhnswlib-dev)")
+  endif()
+endif()

@@ -30,7 +30,12 @@ void register_all(CLI::App& app) {
 
 void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
   cmd->add_option("--index", index, "Index file (default: $IGLA_HOME/glove-100d.igla, made by `igla fetch-glove`)");
-  cmd->add_option("--device", device, "Search backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", device,
+                  "Search backend: cpu, cuda, or ivf (approximate: the IVF lists of `igla build-ivf`, built in memory "
+                  "when the index has none)")
+      ->check(CLI::IsMember({"cpu", "cuda", "ivf"}));
+  cmd->add_option("--nprobe", nprobe, "With --device ivf: lists scanned per query (default: L / 32; L or more: exact)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--kernel", kernel, "CPU kernel: auto, avx512, avx2 or scalar (default: best this CPU runs; also IGLA_KERNEL)");
   cmd->add_option("--cuda-path", cuda_path, "With --device cuda: the batch path, mma, popc or sort (default: chosen per batch)")

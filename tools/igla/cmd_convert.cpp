@@ -68,7 +68,9 @@ void convert_file(const std::string& input, const std::string& output, const Con
   ProgressBar q_bar("quantizing", "words");
   const Index ix = Index::build(v, q, o.keep_float, q_bar.callback());
   q_bar.finish();
-  ix.save(output);
+  std::vector<ExtraSection> extra;
+  if (o.ivf_lists >= 0) extra = build_ivf_with_progress(ix, static_cast<uint32_t>(o.ivf_lists), 0).sections();
+  ix.save(output, extra);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print(stderr,
              "wrote {}: {} words x {} dims, {} codes of {} trits, {:.1f}% non-zero trits (threshold factor {}){}, "
@@ -97,6 +99,9 @@ void add_convert(CLI::App& app) {
   cmd->add_option("--limit", a->o.limit, "Keep only the first N words (the most frequent, in these formats)")
       ->check(CLI::NonNegativeNumber);
   add_quantization_options(cmd, a->o);
+  cmd->add_option("--ivf", a->o.ivf_lists,
+                  "Add IVF lists for approximate search (--backend ivf): L lists, 0 for the default (about 2 sqrt(words))")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd->add_flag("--no-float", a->no_float, "Do not keep the float32 vectors (smaller index; no `eval --float`)");
   cmd->callback([a] {
     a->o.format = parse_format(a->format);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "igla/index.hpp"
+#include "igla/ivf.hpp"
 #include "igla/vectors.hpp"
 
 namespace igla::cli {
@@ -19,7 +20,11 @@ struct ConvertOptions {
   float threshold_factor = -1;           // < 0: the chosen mode's default (default_threshold_factor)
   std::string rerank = "int8";           // none | int8 | f16
   bool keep_float = true;
+  int64_t ivf_lists = -1;  // --ivf L: add IVF lists (0: the default count; -1: none)
 };
+
+// The IVF lists of `ix` (cmd_ann.cpp), with a progress bar and a report line.
+IvfIndex build_ivf_with_progress(const Index& ix, uint32_t lists, int threads);
 
 // --quantization, --threshold-factor and --rerank of `convert` and `fetch-glove`.
 void add_quantization_options(CLI::App* cmd, ConvertOptions& o);
