@@ -2,7 +2,7 @@
 // 3CosMul), most_similar and doesnt_match, each reranked exactly when the index has rerank rows.
 #include "igla/engine.hpp"
 
-#include <omp.h>
+#include "core/openmp.hpp"
 
 #include <algorithm>
 #include <cctype>

@@ -6,7 +6,7 @@
 // words too; a, b and c are never answers.
 #include "igla/eval.hpp"
 
-#include <omp.h>
+#include "core/openmp.hpp"
 
 #include <algorithm>
 #include <array>
