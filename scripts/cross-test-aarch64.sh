@@ -13,9 +13,11 @@
 # no CUDA and no FAISS peers. QEMU's default CPU has dotprod, so both NEON kernels (neon,
 # neon-dotprod) run, each checked against the reference like every kernel.
 #
-# Under emulation the real-data tests (the GloVe index) would take too long: they run on a
-# subset here (IGLA_REAL_DATA_LIMIT, read by the tests; see tests/test_util.hpp) and say so;
-# the native suite (scripts/test.sh) runs them in full.
+# The real-data tests run on a subset under emulation: EvalRealData (the NEON kernels against
+# the reference on the GloVe index, ~4 min here) and VectorLoaders.RealWinkJson run;
+# QuantizationRealData (8 index builds and 9 analogy evaluations, float code that QEMU runs
+# 10-20x slower: over 16 minutes without finishing on this 2-core machine) is left out. The
+# native suite (scripts/test.sh) runs them all. Set IGLA_CROSS_ALL=1 to run everything here too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-aarch64}
@@ -68,7 +70,12 @@ cmake --build "$BUILD" -j"$(nproc)"
 # --- the suite under qemu-aarch64 ---------------------------------------------------------------
 aarch64-linux-gnu-readelf -h "$BUILD/igla" | grep -q AArch64 ||
   { echo "cross-test-aarch64: $BUILD/igla is not an AArch64 binary" >&2; exit 1; }
-export IGLA_REAL_DATA_LIMIT=${IGLA_REAL_DATA_LIMIT:-20000}
-step "running the test suite under qemu-aarch64 (real-data tests on the first $IGLA_REAL_DATA_LIMIT words)"
-ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
+skip=()
+if [[ ${IGLA_CROSS_ALL:-0} != 1 ]]; then
+  skip=(-E '^QuantizationRealData\.')
+  step "running the test suite under qemu-aarch64, without QuantizationRealData (too slow emulated; run natively)"
+else
+  step "running the whole test suite under qemu-aarch64"
+fi
+ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" "${skip[@]}"
 step "done: the AArch64 build passed its test suite under qemu-aarch64"
