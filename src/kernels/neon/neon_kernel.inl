@@ -107,9 +107,13 @@ inline void group_dots(const uint32_t* blk, uint32_t Wrt, int r0, const uint32_t
       const uint32_t* q = qw + j * QB * 8;
       for (int r = 0; r < R; ++r) {
         const uint32x4_t nz = vld1q_u32(p + r * 4), sg = vld1q_u32(p + kWords + r * 4);
+        // Query words reloaded per register (the empty asm hides that they are the same), so
+        // they need no registers beside the 2 QB R byte accumulators: kept, GCC spills one.
+        const uint32_t* qr = q;
+        asm volatile("" : "+r"(qr));
         for (int k = 0; k < QB; ++k) {
           uint8x16_t ct, cu;
-          plane_counts(nz, sg, q + k * 8, ct, cu);
+          plane_counts(nz, sg, qr + k * 8, ct, cu);
           at[k][r] = vaddq_u8(at[k][r], ct);
           au[k][r] = vaddq_u8(au[k][r], cu);
         }
