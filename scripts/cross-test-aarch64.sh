@@ -13,11 +13,15 @@
 # no CUDA and no FAISS peers. QEMU's default CPU has dotprod, so both NEON kernels (neon,
 # neon-dotprod) run, each checked against the reference like every kernel.
 #
-# The real-data tests run on a subset under emulation: EvalRealData (the NEON kernels against
-# the reference on the GloVe index, ~4 min here) and VectorLoaders.RealWinkJson run;
-# QuantizationRealData (8 index builds and 9 analogy evaluations, float code that QEMU runs
-# 10-20x slower: over 16 minutes without finishing on this 2-core machine) is left out. The
+# The real-data tests run on a subset under emulation: EvalRealData (the best NEON kernel against
+# the reference on the GloVe index, 4-6 min here) and VectorLoaders.RealWinkJson run;
+# QuantizationRealData (8 index builds and 9 analogy evaluations of float code: 1.5 min natively
+# here, not finished after 16 min under QEMU) is left out. The
 # native suite (scripts/test.sh) runs them all. Set IGLA_CROSS_ALL=1 to run everything here too.
+#
+# Time (2026-12-04, the 2-core dev VM shared with other builds, load 10-16): 24 min wall, 7 min
+# of CPU, from an empty build directory with the tools installed: unpacking 1 min, build 17 min,
+# tests 6 min. First run on a machine: + ~1 min for apt-get update and the toolchain and QEMU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-aarch64}
