@@ -1,4 +1,4 @@
-// Every kernel (scalar, AVX2, AVX-512: whichever this CPU runs) and thread count must give the
+// Every kernel (scalar, AVX2, AVX-512, NEON: whichever this CPU runs) and thread count must give the
 // int8 reference's exact scores and order, on random data of odd sizes, many ties included.
 #include <gtest/gtest.h>
 
@@ -188,6 +188,24 @@ TEST(Search, KernelSelection) {
   EXPECT_THROW(kernels::select_kernel("sse9"), Error);
   const auto& best = kernels::select_kernel("");
   EXPECT_TRUE(best.supported());
+}
+
+// The build holds its architecture's kernels (CMakeLists.txt picks the folders by target), best
+// first, the portable one last; the baseline kernel of the architecture always runs.
+TEST(Search, TheTargetsKernelsAreBuilt) {
+  std::vector<std::string> names;
+  for (const auto* k : kernels::all_kernels()) names.push_back(k->name);
+  ASSERT_FALSE(names.empty());
+  EXPECT_EQ(names.back(), "scalar");
+  auto has = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
+#if defined(__aarch64__)
+  EXPECT_TRUE(has("neon") && has("neon-dotprod"));
+  EXPECT_TRUE(kernels::select_kernel("neon").supported());  // NEON is part of AArch64
+  EXPECT_FALSE(has("avx2") || has("avx512"));
+#elif defined(__x86_64__)
+  EXPECT_TRUE(has("avx2") && has("avx512"));
+  EXPECT_FALSE(has("neon") || has("neon-dotprod"));
+#endif
 }
 
 TEST(Search, DimensionMismatchIsAnError) {

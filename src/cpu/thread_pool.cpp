@@ -65,6 +65,8 @@ void ThreadPool::work() {
     for (int i = 0; i < 20000 && posted_.load(std::memory_order_acquire) == seen; ++i) {
 #if defined(__x86_64__)
       __builtin_ia32_pause();
+#elif defined(__aarch64__)
+      asm volatile("yield");
 #endif
     }
     std::unique_lock<std::mutex> lk(mu_);

@@ -8,8 +8,17 @@
 
 namespace igla::kernels {
 
+// Best first. Only the target architecture's kernels are built (CMakeLists.txt defines which);
+// each one's supported() asks the CPU at run time.
 std::span<const Kernel* const> all_kernels() {
-  static const std::array<const Kernel*, 3> list{&avx512_kernel(), &avx2_kernel(), &scalar_kernel()};
+  static const auto list = std::to_array<const Kernel*>({
+#if defined(IGLA_KERNELS_X86)
+      &avx512_kernel(), &avx2_kernel(),
+#endif
+#if defined(IGLA_KERNELS_NEON)
+      &neon_dotprod_kernel(), &neon_kernel(),
+#endif
+      &scalar_kernel()});
   return list;
 }
 

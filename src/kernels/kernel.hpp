@@ -1,5 +1,5 @@
 // igla internal: the kernel interface. One implementation per instruction set lives in
-// src/kernels/{scalar,avx2,avx512}/, compiled for its target and picked at run time by
+// src/kernels/{scalar,avx2,avx512,neon}/, compiled for its target and picked at run time by
 // dispatch.cpp (as simdjson picks an implementation), so the search loop never sees the ISA.
 #pragma once
 
@@ -41,7 +41,7 @@ struct alignas(64) FusedTopK {
 };
 
 struct Kernel {
-  const char* name;         // "scalar", "avx2", "avx512"
+  const char* name;         // "scalar", "avx2", "avx512", "neon"
   const char* description;
   // Vocabulary words per block of the kernel's code layout (kernels/layout.hpp): 8 (64-bit
   // plane words, the index's own layout), 16 (32-bit plane words) or 32 (bytes of 4 dims,
@@ -97,6 +97,8 @@ struct Kernel {
 const Kernel& scalar_kernel();
 const Kernel& avx2_kernel();
 const Kernel& avx512_kernel();
+const Kernel& neon_kernel();          // AArch64 builds only
+const Kernel& neon_dotprod_kernel();  // AArch64 builds only
 
 // The kernel to use: `name` if given and not "auto" (error if unknown or unsupported), else the
 // best one this CPU supports. (The CLI maps $IGLA_KERNEL onto the name; the library reads no

@@ -1,7 +1,7 @@
 #include "bench_peers.hpp"
 
 #include <dlfcn.h>
-#include <omp.h>
+#include "core/openmp.hpp"
 
 #include <cmath>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // `igla bench`: the seed report's throughput tables on this machine, with FAISS measured beside
 // igla in the same run, on the same data, queries, k and threads.
 #include <fmt/format.h>
-#include <omp.h>
+#include "core/openmp.hpp"
 
 #include <algorithm>
 #include <chrono>
