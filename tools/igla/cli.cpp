@@ -1,4 +1,5 @@
 #include "cli.hpp"
+#include "json_out.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -64,7 +65,7 @@ void print_hits(const std::vector<WordHit>& hits, bool json) {
   if (json) {
     nlohmann::json a = nlohmann::json::array();
     for (auto& h : hits) a.push_back({{"word", h.word}, {"score", h.score}});
-    fmt::print("{}\n", a.dump());
+    fmt::print("{}\n", json_text(a));
     return;
   }
   for (auto& h : hits) fmt::print("{}\t{:.6f}\n", h.word, h.score);

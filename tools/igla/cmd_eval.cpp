@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "json_out.hpp"
 #include "igla/eval.hpp"
 
 namespace igla::cli {
@@ -96,7 +97,7 @@ void add_analogies(CLI::App* eval) {
       }
       auto total = score_json(r.correct, r.answered);
       total["skipped"] = r.skipped;
-      fmt::print("{}\n", nlohmann::json{{"file", a->file},
+      fmt::print("{}\n", json_text(nlohmann::json{{"file", a->file},
                                         {"mode", a->use_float && o.mode == AnalogyMode::Clamp ? "add" : a->mode},
                                         {"float", a->use_float},
                                         {"restrict", a->restrict_vocab},
@@ -108,7 +109,7 @@ void add_analogies(CLI::App* eval) {
                                         {"total", total},
                                         {"seconds", r.seconds},
                                         {"questions_per_second", qps}}
-                             .dump());
+                             ));
       return;
     }
     if (a->use_float && o.mode == AnalogyMode::Clamp)
@@ -148,14 +149,14 @@ void add_similarity_eval(CLI::App* eval) {
     Engine e = a->opt.engine(ix);
     const SimilarityReport r = eval_similarity(e, a->file, a->use_float);
     if (a->opt.json) {
-      fmt::print("{}\n", nlohmann::json{{"file", a->file},
+      fmt::print("{}\n", json_text(nlohmann::json{{"file", a->file},
                                         {"float", a->use_float},
                                         {"method", method_json(ix, e, a->use_float)},
                                         {"spearman", r.spearman},
                                         {"pearson", r.pearson},
                                         {"pairs", r.pairs},
                                         {"oov", r.oov}}
-                             .dump());
+                             ));
       return;
     }
     fmt::print("spearman: {:.3f}\npearson: {:.3f}\npairs: {} (oov {})\n", r.spearman, r.pearson, r.pairs, r.oov);

@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "json_out.hpp"
 #include "igla/error.hpp"
 
 namespace igla::cli {
@@ -28,7 +30,7 @@ void add_similarity(CLI::App& app) {
     Engine e = opt->engine(ix);
     const float s = e.similarity((*words)[0], (*words)[1]);
     if (opt->json)
-      fmt::print("{}\n", nlohmann::json{{"a", (*words)[0]}, {"b", (*words)[1]}, {"similarity", s}}.dump());
+      fmt::print("{}\n", json_text({{"a", (*words)[0]}, {"b", (*words)[1]}, {"similarity", s}}));
     else
       fmt::print("{:.6f}\n", s);
   });
@@ -36,6 +38,9 @@ void add_similarity(CLI::App& app) {
 
 // A query vector from a text file: float values separated by white space.
 std::vector<float> read_vector(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(path + ": is a directory (--vector takes a text file of float values)");
   std::ifstream in(path);
   if (!in) throw Error("cannot open " + path + ": " + std::strerror(errno));
   std::vector<float> v;
@@ -145,7 +150,7 @@ void add_doesnt_match(CLI::App& app) {
     Engine e = opt->engine(ix);
     const std::string w = e.doesnt_match(*words);
     if (opt->json)
-      fmt::print("{}\n", nlohmann::json{{"doesnt_match", w}}.dump());
+      fmt::print("{}\n", json_text({{"doesnt_match", w}}));
     else
       fmt::print("{}\n", w);
   });
