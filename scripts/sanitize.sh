@@ -45,7 +45,7 @@ for stage in $STAGES; do
         t1=$SECONDS
         IGLA_KERNEL=$k build-asan/tests/igla_tests --gtest_filter="-$ASAN_SKIP" --gtest_brief=1 \
           > "build-asan/tests-$k.log" 2>&1 || { tail -n 60 "build-asan/tests-$k.log"; echo "sanitize: ASan/UBSan suite FAILED with IGLA_KERNEL=$k (log: build-asan/tests-$k.log)"; exit 1; }
-        echo "sanitize: ASan+UBSan, IGLA_KERNEL=$k: $(grep -E '^\[  PASSED  \]' "build-asan/tests-$k.log") ($(grep -cE '^\[  SKIPPED \]' "build-asan/tests-$k.log" || true) skipped), $((SECONDS - t1)) s"
+        echo "sanitize: ASan+UBSan, IGLA_KERNEL=$k: $(grep -E '^\[  PASSED  \]' "build-asan/tests-$k.log") ($(grep -oE '^\[  SKIPPED \] [0-9]+' "build-asan/tests-$k.log" | grep -oE '[0-9]+$' || echo 0) skipped: CUDA without a GPU), $((SECONDS - t1)) s"
       done
       has_cpu_flag avx512vpopcntdq || echo "sanitize: no avx512vpopcntdq on this CPU: the avx512 kernel was not run under ASan"
       ;;
