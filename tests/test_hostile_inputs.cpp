@@ -7,9 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "core/transform.hpp"
+#include "fuzz/index_fixup.hpp"
+#include "igla/engine.hpp"
 #include "igla/error.hpp"
 #include "igla/index.hpp"
 #include "igla/vectors.hpp"
@@ -160,4 +164,37 @@ TEST(HostileLoaders, FuzzCorporaLoadOrFailCleanly) {
     }
   }
   EXPECT_GE(files, 15u);
+}
+
+// The index fuzz target's corpus, opened and queried as the target does: every file opens or
+// fails with an Error. regress-word-count-overflow.igla: a header word count of 2^62 + 7 wrapped
+// the vocabulary size check ((n + 1) * 4 overflowed) and the offsets were read out of bounds.
+TEST(HostileIndex, FuzzCorpusOpensOrFailsCleanly) {
+  const std::filesystem::path root = IGLA_SOURCE_DIR "/tests/fuzz/corpus/index";
+  TempDir dir;
+  size_t files = 0, opened = 0;
+  for (const auto& e : std::filesystem::directory_iterator(root)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(bytes.empty()) << e.path();
+    const bool fix = bytes[0] & 1;  // the target's mode byte
+    bytes.erase(bytes.begin());
+    if (fix) igla::fuzz::fix_checksums(bytes);
+    const std::string path = write(dir, "i.igla", std::string(bytes.begin(), bytes.end()));
+    ++files;
+    const bool regress = e.path().filename() == "regress-word-count-overflow.igla";
+    try {
+      const Index ix = Index::open(path);
+      EXPECT_FALSE(regress) << "opened";
+      Engine engine(ix, {.device = "cpu", .threads = 1, .kernel = ""});
+      EXPECT_LE(engine.nearest(std::string(ix.word(0)), 3).size(), 3u);
+      ++opened;
+    } catch (const Error& err) {
+      if (regress) {
+        EXPECT_NE(std::string(err.what()).find("vocabulary section too small"), std::string::npos) << err.what();
+      }
+    }
+  }
+  EXPECT_GE(files, 11u);
+  EXPECT_GE(opened, 10u);  // the seeds are valid indexes
 }

@@ -8,47 +8,21 @@
 // checksums instead of stopping at the first mismatch. Bit 0 clear: the bytes as they are, which
 // exercises the checksum checks themselves. (If the format gains further checksums, e.g. per
 // block, recompute them here too, or the fuzzer stops at them.)
-#include <xxhash.h>
-
 #include <cstring>
 #include <vector>
 
-#include "core/index_format.hpp"
 #include "fuzz_common.hpp"
+#include "index_fixup.hpp"
 #include "igla/engine.hpp"
 #include "igla/error.hpp"
 #include "igla/index.hpp"
 
-namespace {
-
-void fix_checksums(std::vector<uint8_t>& f) {
-  using namespace igla::format;
-  if (f.size() < sizeof(Header)) return;
-  Header h;
-  std::memcpy(&h, f.data(), sizeof h);
-  if (h.n_sections == 0 || h.n_sections > 64) return;
-  const size_t table_end = sizeof(Header) + size_t{h.n_sections} * sizeof(SectionEntry);
-  if (f.size() < table_end) return;
-  std::vector<SectionEntry> table(h.n_sections);
-  std::memcpy(table.data(), f.data() + sizeof h, table.size() * sizeof(SectionEntry));
-  for (auto& e : table)
-    if (e.offset <= f.size() && e.size <= f.size() - e.offset) e.checksum = XXH3_64bits(f.data() + e.offset, e.size);
-  h.meta_checksum = 0;
-  std::vector<uint8_t> meta(sizeof h + table.size() * sizeof(SectionEntry));
-  std::memcpy(meta.data(), &h, sizeof h);
-  std::memcpy(meta.data() + sizeof h, table.data(), table.size() * sizeof(SectionEntry));
-  h.meta_checksum = XXH3_64bits(meta.data(), meta.size());
-  std::memcpy(f.data(), &h, sizeof h);
-  std::memcpy(f.data() + sizeof h, table.data(), table.size() * sizeof(SectionEntry));
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace igla;
   if (size < 1) return 0;
   std::vector<uint8_t> bytes(data + 1, data + size);
-  if (data[0] & 1) fix_checksums(bytes);
+  if (data[0] & 1) igla::fuzz::fix_checksums(bytes);
   static fuzz::MemFile file;
   const std::string& path = file.set(bytes.data(), bytes.size());
   try {
