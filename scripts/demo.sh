@@ -17,7 +17,5 @@ say most-similar -p king woman -n man -k 3; $igla most-similar -p king woman -n 
 say doesnt-match breakfast cereal dinner lunch; $igla doesnt-match breakfast cereal dinner lunch
 say vsa bundle cat dog -k 5;             $igla vsa bundle cat dog -k 5
 say info;                                $igla info
-Q=../shared/data/questions-words.txt
-if [[ -f $Q ]]; then
-  say eval analogies "$Q" --restrict 30000; $igla eval analogies "$Q" --restrict 30000
-fi
+Q=data/questions-words.txt   # shipped in the repository (data/README.md)
+say eval analogies "$Q" --restrict 30000; $igla eval analogies "$Q" --restrict 30000

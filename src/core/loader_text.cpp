@@ -105,6 +105,10 @@ FloatVectors load_text(const MappedFile& f, bool has_header, const LoadOptions& 
 
     if (!dims) {
       if (n == 0) fail(path, at_line(line), "no values after the word " + quote(word));
+      if (n > kMaxDims)
+        fail(path, at_line(line),
+             "the first row has " + std::to_string(n) + " values: at most " +
+                 std::to_string(kMaxDims) + " dims are supported");
       dims = n;
       // Reserve from the first row's length so growth does not copy 100s of MB repeatedly.
       reserve(f.size() / (ln.size() + 1) + 16);

@@ -25,6 +25,42 @@ std::string_view trim_token(std::string_view t) {
   return t;
 }
 
+// Where simdjson's first pass stopped, which it does not say itself: the offset of the first
+// byte that is not valid UTF-8, or of the opening quote of a string that never closes; -1 when
+// neither is found. Only called on the error path.
+int64_t first_invalid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
+                 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (len == 0 || i + len > n) return static_cast<int64_t>(i);
+    for (size_t k = 1; k < len; ++k)
+      if ((p[i + k] & 0xC0) != 0x80) return static_cast<int64_t>(i);
+    if (len == 3 && ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] >= 0xA0)))
+      return static_cast<int64_t>(i);  // overlong, or a UTF-16 surrogate
+    if (len == 4 && ((c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] >= 0x90)))
+      return static_cast<int64_t>(i);  // overlong, or past U+10FFFF
+    i += len;
+  }
+  return -1;
+}
+
+int64_t unclosed_string(std::string_view s) {
+  int64_t open = -1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (open < 0) {
+      if (s[i] == '"') open = static_cast<int64_t>(i);
+    } else if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '"') {
+      open = -1;
+    }
+  }
+  return open;
+}
+
 }  // namespace
 
 FloatVectors load_wink_json(const MappedFile& f, const LoadOptions& opts) {
@@ -37,8 +73,10 @@ FloatVectors load_wink_json(const MappedFile& f, const LoadOptions& opts) {
 
   od::parser parser;
   od::document doc;
+  bool iterating = false;  // doc is valid (current_location() dereferences it)
   try {
     doc = parser.iterate(json);
+    iterating = true;
     od::object root = doc.get_object();
     auto field = [&](const char* name, bool required) -> simdjson::simdjson_result<od::value> {
       auto r = root.find_field_unordered(name);
@@ -53,8 +91,8 @@ FloatVectors load_wink_json(const MappedFile& f, const LoadOptions& opts) {
     if (auto wi = field("wordIndex", false); wi.error() != simdjson::NO_SUCH_FIELD) word_index = wi.get_uint64();
     if (auto s = field("size", false); s.error() != simdjson::NO_SUCH_FIELD) size = s.get_uint64();
     uint64_t dims = field("dimensions", true).get_uint64();
-    if (dims == 0 || dims > (1u << 20))
-      fail(path, "", "\"dimensions\" is " + std::to_string(dims) + ": expected 1 to 1048576");
+    if (dims == 0 || dims > kMaxDims)
+      fail(path, "", "\"dimensions\" is " + std::to_string(dims) + ": expected 1 to " + std::to_string(kMaxDims));
     // Each vector is [dims values, l2 norm, index]; "wordIndex" says where the index sits.
     if (word_index == UINT64_MAX) word_index = dims + 1;
     if (word_index != dims && word_index != dims + 1)
@@ -71,6 +109,9 @@ FloatVectors load_wink_json(const MappedFile& f, const LoadOptions& opts) {
       od::value v = el.value();
       word_at.push_back(static_cast<uint64_t>(v.raw_json_token().data() - base));
       words.emplace_back(std::string_view(v.get_string()));
+      if (words.back().empty())
+        fail(path, at_byte(word_at.back()),
+             "word " + std::to_string(words.size()) + " of \"words\" is the empty string");
     }
     if (words.empty()) fail(path, "", "\"words\" is empty: no vectors");
     if (size && size != words.size())
@@ -154,14 +195,44 @@ FloatVectors load_wink_json(const MappedFile& f, const LoadOptions& opts) {
            "word " + quote(words[i]) + " (number " + std::to_string(i + 1) +
                " in \"words\") has no entry in \"vectors\"");
     }
+    // Nothing but white space may follow the document. An ordered lookup of a key no file has
+    // runs the root object to its closing brace (the rest of "vectors" too, when `limit` stopped
+    // early: token skipping, ~50 ms on the 307 MB package); then any token left is trailing.
+    if (auto end = root.find_field("\x01 end of the document"); end.error() != simdjson::NO_SUCH_FIELD)
+      throw simdjson::simdjson_error(end.error() ? end.error() : simdjson::TAPE_ERROR);
+    if (auto after = doc.current_location(); !after.error())
+      fail(path, where(after.value_unsafe()),
+           "content after the end of the JSON document: " +
+               quote({after.value_unsafe(), std::min<size_t>(16, base + f.size() - after.value_unsafe())}));
+
     words.resize(keep);
     out.words = std::move(words);
     tick.finish();
     return out;
   } catch (const simdjson::simdjson_error& e) {
-    auto loc = doc.current_location();
-    fail(path, loc.error() ? "" : where(loc.value_unsafe()),
-         std::string("invalid wink JSON: ") + simdjson::error_message(e.error()));
+    // Where: for errors of the first pass (iterate) simdjson knows no position, so find it here;
+    // later, the iterator's position, when it points into the file.
+    int64_t at = -1;
+    std::string_view text = f.view();
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n'))
+      text.remove_suffix(1);
+    const bool unclosed = e.error() == simdjson::INCOMPLETE_ARRAY_OR_OBJECT && !text.empty() && text.back() != '}';
+    if (e.error() == simdjson::UTF8_ERROR) at = first_invalid_utf8(f.view());
+    else if (unclosed) at = static_cast<int64_t>(text.size() - 1);
+    else if (e.error() == simdjson::UNCLOSED_STRING) at = unclosed_string(f.view());
+    else if (iterating) {
+      auto loc = doc.current_location();
+      if (!loc.error() && loc.value_unsafe() >= base && loc.value_unsafe() <= base + f.size())
+        at = loc.value_unsafe() - base;
+    }
+    std::string what = std::string("invalid wink JSON: ") + simdjson::error_message(e.error());
+    if (e.error() == simdjson::UTF8_ERROR) what = "invalid wink JSON: bytes that are not valid UTF-8";
+    if (e.error() == simdjson::UNCLOSED_STRING) what = "invalid wink JSON: a string that never closes";
+    if (unclosed)
+      what = "invalid wink JSON: the file does not end with the '}' that closes the document (it is cut "
+             "short, or other content follows it): " + quote(text.substr(text.size() - 1));
+    if (at < 0 && iterating) what += " (at the end of the file)";
+    fail(path, at < 0 ? "" : at_byte(static_cast<uint64_t>(at)), what);
   }
 }
 

@@ -19,9 +19,11 @@ FloatVectors load_word2vec_bin(const MappedFile& f, const LoadOptions& opts) {
   const char* const end = begin + f.size();
   auto offset = [begin](const char* at) { return at_byte(static_cast<uint64_t>(at - begin)); };
 
-  const char* nl = static_cast<const char*>(std::memchr(begin, '\n', std::min<size_t>(f.size(), 256)));
+  // A UTF-8 BOM before the header is skipped, as the text formats do (offsets stay the file's).
+  const char* const head = f.view().starts_with("\xEF\xBB\xBF") ? begin + 3 : begin;
+  const char* nl = static_cast<const char*>(std::memchr(head, '\n', std::min<size_t>(end - head, 256)));
   if (!nl) fail(path, at_byte(0), "no 'count dims' header line ending in a newline");
-  std::string_view header(begin, nl - begin);
+  std::string_view header(head, nl - head);
   while (!header.empty() && (header.back() == '\r' || header.back() == ' ')) header.remove_suffix(1);
   uint64_t declared = 0;
   uint32_t dims = 0;

@@ -47,8 +47,16 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   data_ = static_cast<const char*>(p);
 }
 
+MappedFile::MappedFile(const std::string& path, std::string_view bytes) : path_(path) {
+  if (bytes.empty()) fail(path, "", "empty file: no vectors to read");
+  owned_ = std::make_unique<char[]>(bytes.size() + kPadding);  // value-initialized: zero padding
+  std::memcpy(owned_.get(), bytes.data(), bytes.size());
+  data_ = owned_.get();
+  size_ = bytes.size();
+}
+
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<char*>(data_), mapped_);
+  if (data_ && !owned_) ::munmap(const_cast<char*>(data_), mapped_);
 }
 
 void prefault(void* p, size_t bytes) {
@@ -130,7 +138,7 @@ void parse_header(std::string_view line, const std::string& path, const std::str
     return v;
   };
   count = number(next_token(), "count", UINT32_MAX);
-  dims = static_cast<uint32_t>(number(next_token(), "dims", 1u << 20));
+  dims = static_cast<uint32_t>(number(next_token(), "dims", kMaxDims));
   if (!next_token().empty())
     fail(path, where, "header has more than two fields (expected 'count dims')");
 }
@@ -206,7 +214,11 @@ VectorFormat detect_format(const std::string& path) {
 }
 
 FloatVectors load_vectors(const std::string& path, const LoadOptions& opts) {
-  loaders::MappedFile f(path);
+  return loaders::load_mapped(loaders::MappedFile(path), opts);
+}
+
+FloatVectors loaders::load_mapped(const MappedFile& f, const LoadOptions& opts) {
+  const std::string& path = f.path();
   VectorFormat fmt = opts.format;
   if (fmt == VectorFormat::Auto) fmt = loaders::sniff_format(f.view(), path);
   switch (fmt) {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,6 +21,9 @@ class MappedFile {
   static constexpr size_t kPadding = 64;
 
   explicit MappedFile(const std::string& path);
+  // A copy of `bytes` in memory, padded the same way, named `path` in messages: the fuzz targets
+  // (tests/fuzz) feed the loaders this way, without a file per input.
+  MappedFile(const std::string& path, std::string_view bytes);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -34,11 +38,15 @@ class MappedFile {
   const char* data_ = nullptr;
   size_t size_ = 0;
   size_t mapped_ = 0;  // size_ + padding, rounded up to whole pages
+  std::unique_ptr<char[]> owned_;  // the copy, for the in-memory constructor (nothing mapped)
 };
 
 // Faults in a large buffer's pages in one call before it is filled: page by page faulting is
 // several times slower than parsing on some VMs. A no-op where the kernel lacks it.
 void prefault(void* p, size_t bytes);
+
+// The most dims a vector file may declare (every format): 2^20.
+constexpr uint32_t kMaxDims = 1u << 20;
 
 // "path: where: what" -- the one shape of every loader message.
 [[noreturn]] void fail(const std::string& path, const std::string& where, const std::string& what);
@@ -80,6 +88,9 @@ using WordRows = std::unordered_map<std::string_view, uint32_t>;
 
 // Format sniffing from the first bytes of a file (no BOM handling needed by callers).
 VectorFormat sniff_format(std::string_view head, const std::string& path);
+
+// load_vectors on an open file: sniffs the format when opts.format is Auto, then the loader.
+FloatVectors load_mapped(const MappedFile& f, const LoadOptions& opts);
 
 FloatVectors load_text(const MappedFile& f, bool has_header, const LoadOptions& opts);
 FloatVectors load_word2vec_bin(const MappedFile& f, const LoadOptions& opts);

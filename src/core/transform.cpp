@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "core/fdot.hpp"
 #include "igla/error.hpp"
@@ -156,11 +157,29 @@ std::vector<double> top_eigenvectors(std::vector<double> a, size_t D, size_t k) 
 
 }  // namespace
 
+void check_rotation_cost(uint32_t in_dims, uint32_t out_dims) {
+  const std::string what = "rotated" + (out_dims ? ":" + std::to_string(out_dims) : std::string()) +
+                           " on vectors of " + std::to_string(in_dims) + " dims";
+  if (out_dims < in_dims) {
+    if (in_dims > kMaxReducedDims)
+      throw Error(what + ": reducing the dims (D < d) takes O(d^3) eigen-decomposition steps; it "
+                  "is limited to d <= " + std::to_string(kMaxReducedDims) +
+                  " (use rotated:D with D >= d, or --quantization centered, linear in d)");
+    return;
+  }
+  const double work = double(in_dims) * in_dims * out_dims;
+  if (work > double(kMaxRotationWork))
+    throw Error(what + ": a D x d random rotation takes d*d*D = " + std::to_string(uint64_t(work)) +
+                " steps; at most " + std::to_string(kMaxRotationWork) +
+                " (about 10 s) are allowed (use a smaller D, or --quantization centered, linear in d)");
+}
+
 FittedTransform fit_transform(const FloatVectors& v, const QuantParams& q) {
   FittedTransform f;
   f.in_dims = v.dims;
   f.out_dims = q.method != Quantization::Rotated ? v.dims : q.code_dims ? q.code_dims : plane_words(v.dims) * 64;
   if (q.method == Quantization::Seed) return f;
+  if (q.method == Quantization::Rotated) check_rotation_cost(f.in_dims, f.out_dims);
   const size_t n = q.fit_words ? std::min<size_t>(q.fit_words, v.size()) : v.size(), D = v.dims;
   std::vector<double> sum(D, 0.0), sq(D, 0.0);
   for (size_t i = 0; i < n; ++i)

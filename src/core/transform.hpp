@@ -17,6 +17,16 @@ struct FittedTransform {
   Transform view(const QuantParams& q) const;
 };
 
+// Bounds on the work of fitting a rotated transform, both O(d^3): building a D x d random
+// rotation takes d*d*D multiply-adds (Gram-Schmidt twice), so d*d*D must be at most
+// kMaxRotationWork (2^33: 2048 dims square, 300 dims to 65536 trits; ~10 s on one 2024 x86
+// core); reducing (D < d) runs Jacobi eigen-decompositions of a d x d covariance, ~40x slower a
+// step, so d is at most kMaxReducedDims. Larger vectors take `centered` (linear in d).
+constexpr uint64_t kMaxRotationWork = uint64_t{1} << 33;
+constexpr uint32_t kMaxReducedDims = 512;
+// Throws Error naming the dims, the limit and what to use instead when a fit would exceed them.
+void check_rotation_cost(uint32_t in_dims, uint32_t out_dims);
+
 // Mean and per-dimension scale over every word (and the rotation for Rotated); nothing for Seed.
 FittedTransform fit_transform(const FloatVectors& v, const QuantParams& q);
 

@@ -45,7 +45,7 @@ class Output {
   void hits(const Line& l, std::span<const WordHit> hs) {
     if (json_) {
       nlohmann::json h = nlohmann::json::array();
-      for (const auto& x : hs) h.push_back({{"word", json_text(x.word)}, {"score", x.score}});
+      for (const auto& x : hs) h.push_back({{"word", utf8_text(x.word)}, {"score", x.score}});
       line(nlohmann::json{{"query", query(l)}, {"hits", h}}.dump());
       return;
     }
@@ -59,7 +59,7 @@ class Output {
     end();
   }
   void error(const Line& l) {
-    if (json_) return line(nlohmann::json{{"query", query(l)}, {"error", json_text(l.error)}}.dump());
+    if (json_) return line(nlohmann::json{{"query", query(l)}, {"error", utf8_text(l.error)}}.dump());
     fmt::format_to(std::back_inserter(buf_), "{}\terror: {}", fmt::join(l.words, " "), l.error);
     end();
   }
@@ -74,7 +74,7 @@ class Output {
   fmt::memory_buffer buf_;
   static nlohmann::json query(const Line& l) {
     nlohmann::json q = nlohmann::json::array();
-    for (const auto& w : l.words) q.push_back(json_text(w));
+    for (const auto& w : l.words) q.push_back(utf8_text(w));
     return q;
   }
   void line(const std::string& s) {

@@ -1,4 +1,5 @@
 #include "cli.hpp"
+#include "json_out.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -80,7 +81,7 @@ std::shared_ptr<const Index> SearchOptions::open_index() const {
   return igla::open_index(path);
 }
 
-std::string json_text(std::string_view s) {
+std::string utf8_text(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
@@ -107,8 +108,8 @@ std::string json_text(std::string_view s) {
 void print_hits(const std::vector<WordHit>& hits, bool json) {
   if (json) {
     nlohmann::json a = nlohmann::json::array();
-    for (auto& h : hits) a.push_back({{"word", json_text(h.word)}, {"score", h.score}});
-    fmt::print("{}\n", a.dump());
+    for (auto& h : hits) a.push_back({{"word", h.word}, {"score", h.score}});
+    fmt::print("{}\n", json_text(a));
     return;
   }
   for (auto& h : hits) fmt::print("{}\t{:.6f}\n", h.word, h.score);

