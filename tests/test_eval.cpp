@@ -91,7 +91,7 @@ void check(const AnalogyReport& r, const Expect& e, const std::string& what) {
 TEST(EvalAnalogies, CountsSectionsSkipsAndRestrictsInEveryMode) {
   TempDir dir;
   const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, true));
-  const Index& ix = *ix_p;
+  [[maybe_unused]] const Index& ix = *ix_p;
   Engine engine(ix_p);
   const std::string q = write(dir, "q.txt", kQuestions);
   for (bool fl : {false, true})
@@ -132,7 +132,7 @@ TEST(EvalAnalogies, FloatPathMatchesBruteForce) {
   for (size_t i = 0; i < n; ++i) v.words.push_back(std::string("w").append(std::to_string(i)));
   for (size_t i = 0; i < n * dims; ++i) v.data.push_back(normal(gen));
   const auto ix_p = std::make_shared<const Index>(Index::build(v, {}, true));
-  const Index& ix = *ix_p;
+  [[maybe_unused]] const Index& ix = *ix_p;
   Engine engine(ix_p);
   std::vector<std::vector<double>> unit(n, std::vector<double>(dims));
   for (size_t i = 0; i < n; ++i) {
@@ -181,7 +181,7 @@ TEST(EvalAnalogies, FloatPathMatchesBruteForce) {
 TEST(EvalAnalogies, FileErrorsNameFileAndLine) {
   TempDir dir;
   const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, false));
-  const Index& ix = *ix_p;
+  [[maybe_unused]] const Index& ix = *ix_p;
   Engine engine(ix_p);
   const AnalogyEvalOptions o;
   const std::string missing = dir.file("nope.txt");
@@ -204,7 +204,7 @@ TEST(EvalAnalogies, FileErrorsNameFileAndLine) {
 TEST(EvalSimilarity, SpearmanWithTiesAndPearson) {
   TempDir dir;
   const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, true));
-  const Index& ix = *ix_p;
+  [[maybe_unused]] const Index& ix = *ix_p;
   Engine engine(ix_p);
   const double spearman = 8.0 / std::sqrt(95.0), pearson = 0.9547317437443701;
   const std::string csv = write(dir, "ws.csv",
@@ -236,7 +236,7 @@ TEST(EvalSimilarity, SpearmanWithTiesAndPearson) {
 TEST(EvalSimilarity, MalformedFilesNameFileAndLine) {
   TempDir dir;
   const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, false));
-  const Index& ix = *ix_p;
+  [[maybe_unused]] const Index& ix = *ix_p;
   Engine engine(ix_p);
   const std::string two = write(dir, "two.csv", "w1,w2,score\nathens,greece,5\nathens,greece\n");
   EXPECT_NE(error_of([&] { eval_similarity(engine, two); }).find(two + ":3:"), std::string::npos);
@@ -256,7 +256,7 @@ TEST(EvalRealData, GloveFloatScoreAndTernaryMatchesReference) {
   const std::string& index_path = real.index;
   const std::string& questions = real.questions;
   const auto ix_p = std::make_shared<const Index>(Index::open(index_path));
-  const Index& ix = *ix_p;
+  [[maybe_unused]] const Index& ix = *ix_p;
   const Engine engine(ix_p);
   const size_t R = 30000;
 

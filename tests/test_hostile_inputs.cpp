@@ -184,10 +184,13 @@ TEST(HostileIndex, FuzzCorpusOpensOrFailsCleanly) {
     ++files;
     const bool regress = e.path().filename() == "regress-word-count-overflow.igla";
     try {
-      const Index ix = Index::open(path);
+      const auto ixp = open_index(path);
+      const Index& ix = *ixp;
       EXPECT_FALSE(regress) << "opened";
-      Engine engine(ix, {.device = "cpu", .threads = 1, .kernel = ""});
-      EXPECT_LE(engine.nearest(std::string(ix.word(0)), 3).size(), 3u);
+      SearcherOptions so;
+      so.cpu.threads = 1;
+      const Engine engine(ixp, so);
+      EXPECT_LE(engine.nearest(std::string(ix.word(0)), {.k = 3}).size(), 3u);
       ++opened;
     } catch (const Error& err) {
       if (regress) {

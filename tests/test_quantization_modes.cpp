@@ -351,11 +351,11 @@ TEST(Rerank, CandidatesZeroOrNoRowsIsTheTernarySearch) {
   const FloatVectors v = skewed_vectors(300, 32, 7);
   const QuantParams q{.method = Quantization::Rotated, .code_dims = 64};
   const auto plain_p = std::make_shared<const Index>(Index::build(v, q, false));
-  const Index& plain = *plain_p;
+  [[maybe_unused]] const Index& plain = *plain_p;
   QuantParams qr = q;
   qr.rerank = Rerank::Int8;
   const auto with_rows_p = std::make_shared<const Index>(Index::build(v, qr, false));
-  const Index& with_rows = *with_rows_p;
+  [[maybe_unused]] const Index& with_rows = *with_rows_p;
   Engine a(plain_p), b(with_rows_p);
   const SearchParams none{.k = 10, .candidates = 0};
   EXPECT_FALSE(a.reranks({}));

@@ -36,7 +36,7 @@ namespace igla {
 
 // Lists start on a multiple of this many words, so both kernel layouts (8- and 16-word blocks)
 // start a block at every list.
-inline constexpr uint32_t kIvfAlign = 16;
+inline constexpr uint32_t kIvfAlign = 32;  // the widest kernel block (AVX2 fast scan: 32 words)
 inline constexpr uint32_t kIvfFormatVersion = 1;
 
 // What the centroids were fitted on.

@@ -100,7 +100,7 @@ class IvfSearcher final : public Searcher {
     inv_ = cv.inv_norms;
     if (bw_ != kBlockWords) {
       // The kernel reads another block layout: converted once per searcher (positions are a
-      // multiple of 16, so the inverse norms need no padding).
+      // multiple of kIvfAlign, so the inverse norms need no padding).
       layout_ = std::make_shared<const kernels::AlignedArray<uint64_t>>(kernels::to_block_layout(cv, bw_));
       codes_ = layout_->data();
     }

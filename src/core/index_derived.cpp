@@ -28,7 +28,7 @@ std::shared_ptr<const Index> index_of_trits(std::span<const int8_t> trits, size_
   FloatVectors v;
   v.dims = dims;
   v.words.reserve(n);
-  for (size_t i = 0; i < n; ++i) v.words.push_back("w" + std::to_string(i));
+  for (size_t i = 0; i < n; ++i) v.words.push_back(std::string("w").append(std::to_string(i)));
   v.data.resize(trits.size());
   for (size_t i = 0; i < trits.size(); ++i) {
     if (trits[i] < -1 || trits[i] > 1) throw Error("index_of_trits: a value outside {-1, 0, 1}");
