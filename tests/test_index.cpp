@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "igla/error.hpp"
@@ -152,4 +153,87 @@ TEST(Index, HomeFollowsEnvironment) {
   EXPECT_EQ(default_index_path(), "/some/where/glove-100d.igla");
   unsetenv("IGLA_HOME");
   EXPECT_NE(default_index_path().find(".cache/igla/glove-100d.igla"), std::string::npos);
+}
+
+namespace {
+std::vector<std::byte> bytes_of(std::string_view s) {
+  std::vector<std::byte> b(s.size());
+  std::memcpy(b.data(), s.data(), s.size());
+  return b;
+}
+std::string string_of(std::span<const std::byte> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+}  // namespace
+
+TEST(Index, ExtraSectionsRoundTripAndReplace) {
+  TempDir dir;
+  const FloatVectors v = igla::testing_util::random_vectors(200, 33, 7);
+  const Index built = Index::build(v, {.rerank = Rerank::Int8}, false);
+  EXPECT_TRUE(built.extra_section("IVFC").empty());  // absent = empty
+  const std::vector<ExtraSection> extra = {{"IVFC", bytes_of("centroids here")}, {"IVFL", bytes_of("lists")}};
+  built.save(dir.file("e.igla"), extra);
+  {
+    const Index ix = Index::open(dir.file("e.igla"));
+    EXPECT_EQ(string_of(ix.extra_section("IVFC")), "centroids here");
+    EXPECT_EQ(string_of(ix.extra_section("IVFL")), "lists");
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(ix.extra_section("IVFL").data()) % 64, 0u);
+    EXPECT_TRUE(ix.extra_section("IVFX").empty());
+    EXPECT_TRUE(ix.extra_section("CODE").empty());  // core sections are not extra ones
+    EXPECT_EQ(ix.size(), 200u);
+    for (size_t i = 0; i < ix.size(); i += 17) EXPECT_EQ(ix.trits(i), built.trits(i));
+    EXPECT_NO_THROW(ix.verify_all());
+    // Replace one, keep the other, add a third; saving without extras keeps them all.
+    const std::vector<ExtraSection> more = {{"IVFC", bytes_of("new centroids, longer than before")},
+                                            {"Z", bytes_of("z")}};
+    ix.save(dir.file("f.igla"), more);
+    const Index jx = Index::open(dir.file("f.igla"));
+    jx.save(dir.file("g.igla"));
+    const Index kx = Index::open(dir.file("g.igla"));
+    EXPECT_EQ(string_of(kx.extra_section("IVFC")), "new centroids, longer than before");
+    EXPECT_EQ(string_of(kx.extra_section("IVFL")), "lists");
+    EXPECT_EQ(string_of(kx.extra_section("Z")), "z");
+    EXPECT_EQ(kx.sections().size(), built.sections().size() + 3);
+  }
+  // In memory, same result.
+  const Index mem = built.with_extra_sections(extra);
+  EXPECT_EQ(string_of(mem.extra_section("IVFL")), "lists");
+  EXPECT_TRUE(mem.path().empty());
+  // No temporary file is left behind.
+  for (auto& e : std::filesystem::directory_iterator(dir.path))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST(Index, ExtraSectionsCorruptByteRefusedAtOpen) {
+  TempDir dir;
+  const Index built = Index::build(igla::testing_util::random_vectors(40, 16, 8), {}, false);
+  built.save(dir.file("e.igla"), std::vector<ExtraSection>{{"IVFC", bytes_of("0123456789abcdef")}});
+  const auto bytes = read_all(dir.file("e.igla"));
+  const Index ok = Index::open(dir.file("e.igla"));
+  uint64_t off = 0;
+  for (const auto& s : ok.sections())
+    if (s.tag == "IVFC") off = s.offset;
+  ASSERT_NE(off, 0u);
+  for (uint64_t i = off; i < off + 16; ++i) {
+    auto bad = bytes;
+    bad[i] ^= 0x04;
+    write_all(dir.file("bad.igla"), bad);
+    const std::string err = open_error(dir.file("bad.igla"));
+    EXPECT_NE(err.find("checksum mismatch in section IVFC"), std::string::npos) << err;
+    EXPECT_NE(err.find("bad.igla"), std::string::npos) << err;
+  }
+}
+
+TEST(Index, ExtraSectionsBadTagsRefusedBeforeWriting) {
+  TempDir dir;
+  const Index built = Index::build(igla::testing_util::random_vectors(10, 8, 9), {}, false);
+  for (const char* tag : {"", "TOOLONG", "a b", "CODE", "RRI8", "\x01"}) {
+    const std::string err = igla::testing_util::error_of(
+        [&] { built.save(dir.file("t.igla"), std::vector<ExtraSection>{{tag, bytes_of("x")}}); });
+    EXPECT_NE(err.find("extra section tag"), std::string::npos) << "'" << tag << "': " << err;
+  }
+  EXPECT_NE(igla::testing_util::error_of([&] {
+              built.save(dir.file("t.igla"), std::vector<ExtraSection>{{"AB", bytes_of("x")}, {"AB", bytes_of("y")}});
+            }).find("given twice"),
+            std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("t.igla")));
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path));
 }

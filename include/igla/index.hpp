@@ -17,6 +17,7 @@
 //     RRI8  optional rerank rows, int8: float scale[float dims] (zero-padded to 64 bytes), then
 //           int8 rows[n][float dims] of the unit vectors, row = round(unit / scale)
 //     RF16  optional rerank rows, IEEE float16 unit vectors [n][float dims]
+//     other tags: extra sections (ExtraSection below), kept and verified, read by their owners
 // The file is mmap'd; CODE, NORM, the vocabulary and the rerank rows are used in place, never
 // copied. Required sections and XFRM are checked against their checksum at open; F32V when first
 // read in full. RRI8 / RF16 are read a few rows per query, so a check at open would page in the
@@ -24,6 +25,7 @@
 // (verify_all). Writes go to a temporary file that is renamed into place.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -93,6 +95,17 @@ struct CodesView {
   const float* inv_norms = nullptr;
 };
 
+// An optional extra section of the .igla file, beside the core sections above: a tag of 1 to 4
+// printable ASCII characters other than the core tags, and its bytes. Used by index types built
+// on the flat index (e.g. an approximate IVF index stores its centroids and lists this way).
+// Readers keep sections with tags they do not know and verify their XXH3 checksum at open, so
+// an extra section is never read unverified; a file with extra sections stays a valid index for
+// readers that ignore them. Each section starts 64-byte aligned in the file (and in memory).
+struct ExtraSection {
+  std::string tag;
+  std::vector<std::byte> bytes;
+};
+
 struct Section;
 
 class Index {
@@ -109,8 +122,18 @@ class Index {
   Index& operator=(Index&&) noexcept;
   ~Index();
 
-  // Writes atomically (temporary file + rename); nothing is left behind on failure.
-  void save(const std::string& path) const;
+  // Writes atomically (temporary file + rename); nothing is left behind on failure. `extra`
+  // adds extra sections or replaces those of the same tag (in place in the section order; new
+  // ones after the others); every other section is written as it is. Throws Error for a bad
+  // tag (empty, longer than 4, not printable ASCII, a core tag, given twice), before any file
+  // is touched.
+  void save(const std::string& path, std::span<const ExtraSection> extra = {}) const;
+  // The same index with `extra` added or replaced as in save(), in memory (path() empty).
+  Index with_extra_sections(std::span<const ExtraSection> extra) const;
+  // The bytes of the extra section `tag` (verified at open), or empty when there is none (or
+  // `tag` names a core section: those are read through the accessors below). A view into the
+  // index: valid while it lives; 64-byte aligned.
+  std::span<const std::byte> extra_section(std::string_view tag) const;
 
   uint32_t dims() const { return view_.dims; }  // ternary code dims
   uint32_t float_dims() const { return float_dims_; }  // dims of the float vectors it was built from

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <numeric>
 
 #define XXH_INLINE_ALL
@@ -55,7 +56,7 @@ uint64_t meta_checksum(Header h, const SectionEntry* table, size_t n) {
 }
 
 struct SectionBlob {
-  const char* tag;
+  std::string tag;
   uint32_t flags;
   std::vector<char> bytes;
 };
@@ -67,35 +68,61 @@ std::vector<char> as_bytes(const std::vector<T>& v) {
   return b;
 }
 
-// Lays out header, table and sections into one 64-byte aligned image; returns its size.
-size_t assemble(const Header& h0, std::vector<SectionBlob>& blobs,
-                std::unique_ptr<char, decltype(&std::free)>& out) {
-  Header h = h0;
-  h.n_sections = static_cast<uint32_t>(blobs.size());
-  std::vector<SectionEntry> table(blobs.size());
-  uint64_t off = sizeof(Header) + blobs.size() * sizeof(SectionEntry);
-  for (size_t i = 0; i < blobs.size(); ++i) {
-    off = (off + format::kAlign - 1) / format::kAlign * format::kAlign;
-    std::memset(&table[i], 0, sizeof(SectionEntry));
-    std::memcpy(table[i].tag, blobs[i].tag, std::min<size_t>(4, std::strlen(blobs[i].tag)));
-    table[i].flags = blobs[i].flags;
-    table[i].offset = off;
-    table[i].size = blobs[i].bytes.size();
-    table[i].checksum = checksum(blobs[i].bytes.data(), blobs[i].bytes.size());
-    off += blobs[i].bytes.size();
+// One section to lay out: its tag, flags and bytes (owned elsewhere).
+struct Piece {
+  std::string tag;
+  uint32_t flags;
+  const char* data;
+  size_t size;
+};
+
+// Header and section table for pieces laid out in order, each 64-byte aligned; `end` is the
+// file size (the last section's end).
+struct Layout {
+  Header h;
+  std::vector<SectionEntry> table;
+  uint64_t end = 0;
+};
+
+Layout lay_out(const Header& h0, const std::vector<Piece>& pieces) {
+  Layout l;
+  l.h = h0;
+  l.h.n_sections = static_cast<uint32_t>(pieces.size());
+  l.table.resize(pieces.size());
+  uint64_t off = sizeof(Header) + pieces.size() * sizeof(SectionEntry);
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    off = format::align_up(off);
+    SectionEntry& e = l.table[i];
+    std::memset(&e, 0, sizeof e);
+    std::memcpy(e.tag, pieces[i].tag.data(), std::min<size_t>(4, pieces[i].tag.size()));
+    e.flags = pieces[i].flags;
+    e.offset = off;
+    e.size = pieces[i].size;
+    e.checksum = checksum(pieces[i].data, pieces[i].size);
+    off += pieces[i].size;
   }
-  h.meta_checksum = meta_checksum(h, table.data(), table.size());
-  const size_t alloc = (off + format::kAlign - 1) / format::kAlign * format::kAlign;
+  l.end = off;
+  l.h.meta_checksum = meta_checksum(l.h, l.table.data(), l.table.size());
+  return l;
+}
+
+// Copies a laid-out image into one 64-byte aligned allocation; returns its size.
+size_t assemble(const Layout& l, const std::vector<Piece>& pieces, std::unique_ptr<char, decltype(&std::free)>& out) {
+  const size_t alloc = format::align_up(l.end);
   out.reset(static_cast<char*>(std::aligned_alloc(format::kAlign, alloc)));
-  if (!out) throw Error("out of memory building an index of " + std::to_string(off) + " bytes");
+  if (!out) throw Error("out of memory building an index of " + std::to_string(l.end) + " bytes");
   char* img = out.get();
   std::memset(img, 0, alloc);
-  std::memcpy(img, &h, sizeof h);
-  std::memcpy(img + sizeof h, table.data(), table.size() * sizeof(SectionEntry));
-  for (size_t i = 0; i < blobs.size(); ++i)
-    if (!blobs[i].bytes.empty()) std::memcpy(img + table[i].offset, blobs[i].bytes.data(), table[i].size);
-  return off;
+  std::memcpy(img, &l.h, sizeof l.h);
+  std::memcpy(img + sizeof l.h, l.table.data(), l.table.size() * sizeof(SectionEntry));
+  for (size_t i = 0; i < pieces.size(); ++i)
+    if (pieces[i].size) std::memcpy(img + l.table[i].offset, pieces[i].data, pieces[i].size);
+  return l.end;
 }
+
+// The tags of the core format: everything else is an extra section (kept, verified, not read).
+constexpr std::string_view kCoreTags[] = {"VOCB", "VSRT", "CODE", "NORM", "F32V", "XFRM", "RRI8", "RF16"};
+bool is_core_tag(std::string_view t) { return std::find(std::begin(kCoreTags), std::end(kCoreTags), t) != std::end(kCoreTags); }
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw Error((path.empty() ? std::string("index") : path) + ": " + what);
@@ -155,6 +182,46 @@ Transform read_transform(const std::string& path, const Header& h, uint32_t fd, 
   q.fit_words = xh.fit_words;
   q.code_dims = rotated ? h.dims : 0;
   return t;
+}
+
+// Checks the extra sections a caller adds: tags of 1-4 printable ASCII characters, not a core
+// tag, each at most once.
+void check_extras(std::span<const ExtraSection> extra) {
+  for (size_t i = 0; i < extra.size(); ++i) {
+    const std::string& t = extra[i].tag;
+    if (t.empty() || t.size() > 4 ||
+        !std::all_of(t.begin(), t.end(), [](char c) { return c > ' ' && c < 127; }))
+      throw Error("extra section tag '" + t + "': must be 1 to 4 printable ASCII characters");
+    if (is_core_tag(t)) throw Error("extra section tag '" + t + "' is a core section of the format, not an extra one");
+    for (size_t j = 0; j < i; ++j)
+      if (extra[j].tag == t) throw Error("extra section tag '" + t + "' given twice");
+  }
+}
+
+// The sections of an image (`data`, `table`) with `extra` replacing the sections of the same tag
+// (in place) or appended after them.
+std::vector<Piece> pieces_with(const char* data, const std::vector<SectionEntry>& table,
+                               std::span<const ExtraSection> extra) {
+  check_extras(extra);
+  std::vector<Piece> pieces;
+  std::vector<bool> used(extra.size(), false);
+  for (const auto& e : table) {
+    const std::string tag = format::tag_string(e.tag);
+    Piece p{tag, e.flags, data + e.offset, e.size};
+    for (size_t j = 0; j < extra.size(); ++j)
+      if (extra[j].tag == tag) {
+        p = {tag, 0, reinterpret_cast<const char*>(extra[j].bytes.data()), extra[j].bytes.size()};
+        used[j] = true;
+      }
+    pieces.push_back(std::move(p));
+  }
+  for (size_t j = 0; j < extra.size(); ++j)
+    if (!used[j])
+      pieces.push_back({extra[j].tag, 0, reinterpret_cast<const char*>(extra[j].bytes.data()), extra[j].bytes.size()});
+  if (pieces.size() > format::kMaxSections)
+    throw Error("an index holds at most " + std::to_string(format::kMaxSections) + " sections, this one would have " +
+                std::to_string(pieces.size()));
+  return pieces;
 }
 
 }  // namespace
@@ -284,8 +351,10 @@ Index Index::build(const FloatVectors& v, const QuantParams& q, bool keep_float,
   h.quant_method = static_cast<uint32_t>(q.method);
   h.threshold_factor = q.threshold_factor;
 
+  std::vector<Piece> pieces;
+  for (const auto& b : blobs) pieces.push_back({b.tag, b.flags, b.bytes.data(), b.bytes.size()});
   Index ix;
-  ix.storage_->size = assemble(h, blobs, ix.storage_->owned);
+  ix.storage_->size = assemble(lay_out(h, pieces), pieces, ix.storage_->owned);
   ix.storage_->data = ix.storage_->owned.get();
   parse_image(ix, "");
   return ix;
@@ -302,7 +371,7 @@ void Index::parse_image(Index& ix, const std::string& path) {
   if (h.version != format::kVersion)
     fail(path, "unknown index format version " + std::to_string(h.version) + " (this igla reads version " +
                    std::to_string(format::kVersion) + ")");
-  if (h.n_sections == 0 || h.n_sections > 64) fail(path, "corrupt header: " + std::to_string(h.n_sections) + " sections");
+  if (h.n_sections == 0 || h.n_sections > format::kMaxSections) fail(path, "corrupt header: " + std::to_string(h.n_sections) + " sections");
   const size_t table_end = sizeof(Header) + size_t{h.n_sections} * sizeof(SectionEntry);
   if (st.size < table_end) fail(path, "truncated: the section table ends past the end of the file");
   st.table.resize(h.n_sections);
@@ -331,6 +400,20 @@ void Index::parse_image(Index& ix, const std::string& path) {
     }
     if (pos != st.size) fail(path, "corrupt: " + std::to_string(st.size - pos) + " unexpected bytes after the last section");
   }
+
+  // Extra sections (tags this reader does not know, e.g. an approximate index): kept, verified
+  // now, handed out by extra_section().
+  for (auto& e : st.table) {
+    const std::string tag = format::tag_string(e.tag);
+    if (is_core_tag(tag)) continue;
+    if (e.offset % format::kAlign) fail(path, "corrupt: section " + tag + " is misaligned");
+    if (checksum(st.data + e.offset, e.size) != e.checksum)
+      fail(path, "corrupt: checksum mismatch in section " + tag + " (the file was modified or damaged)");
+  }
+  for (size_t i = 0; i < st.table.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (std::memcmp(st.table[i].tag, st.table[j].tag, 4) == 0)
+        fail(path, "corrupt: section " + format::tag_string(st.table[i].tag) + " appears twice");
 
   const size_t n = h.n_words, np = padded_words(n);
   auto find = [&](const char* tag) -> const SectionEntry* {
@@ -406,19 +489,9 @@ void Index::parse_image(Index& ix, const std::string& path) {
 }
 
 
-void Index::save(const std::string& path) const {
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  std::string tmp = path + ".tmp.XXXXXX";
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0) fail(path, std::string("cannot create temporary file: ") + std::strerror(errno));
-  auto abandon = [&](const std::string& why) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(path, why);
-  };
-  const char* p = storage_->data;
-  size_t left = storage_->size;
+namespace {
+
+void write_bytes(int fd, const char* p, size_t left, const std::function<void(const std::string&)>& abandon) {
   while (left > 0) {
     const ssize_t w = ::write(fd, p, std::min<size_t>(left, size_t{1} << 30));
     if (w < 0) {
@@ -427,6 +500,43 @@ void Index::save(const std::string& path) const {
     }
     p += w;
     left -= static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+void Index::save(const std::string& path, std::span<const ExtraSection> extra) const {
+  std::vector<Piece> pieces;
+  Layout layout;
+  if (!extra.empty()) {  // checked before any file is touched
+    pieces = pieces_with(storage_->data, storage_->table, extra);
+    Header h;
+    std::memcpy(&h, storage_->data, sizeof h);
+    layout = lay_out(h, pieces);
+  }
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = mkstemp(tmp.data());
+  if (fd < 0) fail(path, std::string("cannot create temporary file: ") + std::strerror(errno));
+  const std::function<void(const std::string&)> abandon = [&](const std::string& why) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail(path, why);
+  };
+  if (extra.empty()) {
+    write_bytes(fd, storage_->data, storage_->size, abandon);
+  } else {
+    write_bytes(fd, reinterpret_cast<const char*>(&layout.h), sizeof layout.h, abandon);
+    write_bytes(fd, reinterpret_cast<const char*>(layout.table.data()), layout.table.size() * sizeof(SectionEntry),
+                abandon);
+    uint64_t pos = sizeof layout.h + layout.table.size() * sizeof(SectionEntry);
+    static const char zeros[format::kAlign] = {};
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      write_bytes(fd, zeros, layout.table[i].offset - pos, abandon);
+      write_bytes(fd, pieces[i].data, pieces[i].size, abandon);
+      pos = layout.table[i].offset + pieces[i].size;
+    }
   }
   if (::fsync(fd) != 0) abandon(std::string("fsync failed: ") + std::strerror(errno));
   ::fchmod(fd, 0644);
@@ -439,6 +549,25 @@ void Index::save(const std::string& path) const {
     ::unlink(tmp.c_str());
     fail(path, std::string("cannot rename temporary file into place: ") + std::strerror(e));
   }
+}
+
+Index Index::with_extra_sections(std::span<const ExtraSection> extra) const {
+  const std::vector<Piece> pieces = pieces_with(storage_->data, storage_->table, extra);
+  Header h;
+  std::memcpy(&h, storage_->data, sizeof h);
+  Index ix;
+  ix.storage_->size = assemble(lay_out(h, pieces), pieces, ix.storage_->owned);
+  ix.storage_->data = ix.storage_->owned.get();
+  parse_image(ix, "");
+  ix.path_.clear();
+  return ix;
+}
+
+std::span<const std::byte> Index::extra_section(std::string_view tag) const {
+  if (is_core_tag(tag)) return {};
+  for (auto& e : storage_->table)
+    if (format::tag_string(e.tag) == tag) return {reinterpret_cast<const std::byte*>(storage_->data + e.offset), e.size};
+  return {};
 }
 
 std::string_view Index::word(size_t id) const {

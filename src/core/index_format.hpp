@@ -11,6 +11,7 @@ namespace igla::format {
 inline constexpr char kMagic[8] = {'I', 'G', 'L', 'A', 'I', 'D', 'X', '\n'};
 inline constexpr uint32_t kVersion = 1;
 inline constexpr uint64_t kAlign = 64;
+inline constexpr uint32_t kMaxSections = 64;  // a reader refuses more
 
 struct Header {               // 64 bytes at offset 0
   char magic[8];
