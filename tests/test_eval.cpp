@@ -10,6 +10,7 @@
 
 #include "igla/error.hpp"
 #include "igla/eval.hpp"
+#include "real_floats.hpp"
 #include "test_util.hpp"
 
 using namespace igla;
@@ -191,8 +192,8 @@ TEST(EvalAnalogies, FileErrorsNameFileAndLine) {
   EXPECT_NE(error_of([&] { eval_analogies(engine, empty, o); }).find("no analogy questions"), std::string::npos);
   // No float32 vectors kept: say how to get them.
   const std::string q = write(dir, "q.txt", kQuestions);
-  EXPECT_NE(error_of([&] { eval_analogies(engine, q, {.use_float = true}); }).find("--no-float"), std::string::npos);
-  EXPECT_NE(error_of([&] { eval_similarity(engine, q, true); }).find("--no-float"), std::string::npos);
+  EXPECT_NE(error_of([&] { eval_analogies(engine, q, {.use_float = true}); }).find("--keep-float"), std::string::npos);
+  EXPECT_NE(error_of([&] { eval_similarity(engine, q, true); }).find("--keep-float"), std::string::npos);
 }
 
 // Model cosines (exact for these trit vectors): athens-greece 0.5, athens-berlin 0.5,
@@ -255,8 +256,13 @@ TEST(EvalRealData, GloveFloatScoreAndTernaryMatchesReference) {
   engine.candidates = 0;  // the ternary answers, whether or not the index holds rerank rows
   const size_t R = 30000;
 
-  if (ix.has_float()) {
-    const AnalogyReport f = eval_analogies(engine, questions, {.restrict_vocab = R, .use_float = true});
+  {  // float32 (the first R words decide every question at --restrict R): kept or rebuilt
+    std::string why;
+    const FloatVectors& v = igla::testing_util::real_float_vectors(index_path, R, why);
+    ASSERT_EQ(v.size(), R) << why;
+    const Index fx = Index::build(v, {}, true);
+    Engine fe(fx);
+    const AnalogyReport f = eval_analogies(fe, questions, {.restrict_vocab = R, .use_float = true});
     EXPECT_NEAR(100.0 * f.accuracy(), 65.7, 0.3) << f.correct << "/" << f.answered;
     EXPECT_EQ(f.answered + f.skipped, 19544u);
   }

@@ -332,7 +332,7 @@ AnalogyReport eval_analogies(Engine& engine, const std::string& path, const Anal
   const Index& ix = engine.index();
   if (opts.use_float && !ix.has_float())
     throw Error("index " + (ix.path().empty() ? std::string("(in memory)") : ix.path()) +
-                " has no float32 vectors: rebuild it without --no-float to evaluate with --float");
+                " has no float32 vectors: rebuild it with --keep-float to evaluate with --float");
   AnalogyReport rep;
   const std::vector<Question> questions = read_analogies(path, rep.sections);
   const size_t R = opts.restrict_vocab ? std::min(opts.restrict_vocab, ix.size()) : ix.size();
@@ -434,7 +434,7 @@ SimilarityReport eval_similarity(const Engine& engine, const std::string& path, 
   const Index& ix = engine.index();
   if (use_float && !ix.has_float())
     throw Error("index " + (ix.path().empty() ? std::string("(in memory)") : ix.path()) +
-                " has no float32 vectors: rebuild it without --no-float to evaluate with --float");
+                " has no float32 vectors: rebuild it with --keep-float to evaluate with --float");
   std::ifstream in = open_text(path);
   const std::span<const float> fv = use_float ? ix.float_vectors() : std::span<const float>();
   const FoldedVocab vocab(ix, ix.size());

@@ -22,7 +22,12 @@ bool ThreadPool::take_and_run(uint64_t gen, int slot) {
       return false;
     if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel)) break;
   }
-  (*fn_)(static_cast<uint32_t>(c), slot);
+  try {
+    (*fn_)(static_cast<uint32_t>(c), slot);
+  } catch (...) {
+    std::lock_guard<std::mutex> lk(error_mu_);
+    if (!error_) error_ = std::current_exception();
+  }
   done_.fetch_add(1, std::memory_order_acq_rel);
   return true;
 }
@@ -50,6 +55,12 @@ void ThreadPool::run(uint32_t n, const std::function<void(uint32_t, int)>& fn) {
   }
   // Only tasks already claimed remain: wait for those, not for idle workers.
   while (done_.load(std::memory_order_acquire) < n) std::this_thread::yield();
+  std::exception_ptr error;
+  {
+    std::lock_guard<std::mutex> lk(error_mu_);
+    std::swap(error, error_);
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 void ThreadPool::work(int slot) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -25,7 +26,9 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   // Runs fn(task, thread_slot) for task in [0, n); thread_slot in [0, size()) is unique among the
-  // threads running at once (the caller is slot 0). Returns when every task has finished.
+  // threads running at once (the caller is slot 0). Returns when every task has finished. An
+  // exception thrown by a task (e.g. std::bad_alloc in a worker) is rethrown here, in the
+  // caller, once every task has finished: it never terminates the process from a worker.
   void run(uint32_t n, const std::function<void(uint32_t, int)>& fn);
 
  private:
@@ -41,6 +44,8 @@ class ThreadPool {
   std::atomic<uint32_t> n_{0};
   const std::function<void(uint32_t, int)>* fn_ = nullptr;
   std::atomic<uint32_t> done_{0};
+  std::mutex error_mu_;
+  std::exception_ptr error_;  // the first exception a task of the current job threw
 };
 
 }  // namespace igla

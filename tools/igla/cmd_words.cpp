@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -36,6 +37,7 @@ void add_similarity(CLI::App& app) {
 
 // A query vector from a text file: float values separated by white space.
 std::vector<float> read_vector(const std::string& path) {
+  if (std::filesystem::is_directory(path)) throw Error(path + " is a directory, not a vector file");
   std::ifstream in(path);
   if (!in) throw Error("cannot open " + path + ": " + std::strerror(errno));
   std::vector<float> v;

@@ -18,8 +18,11 @@ struct ConvertOptions {
   std::string quantization = "rotated";  // seed | centered | rotated[:D]
   float threshold_factor = -1;           // < 0: the chosen mode's default (default_threshold_factor)
   std::string rerank = "int8";           // none | int8 | f16
-  bool keep_float = true;
+  bool keep_float = false;               // F32V: --keep-float (queries never read it)
 };
+
+// --keep-float (and the old --no-float, now the default, accepted and hidden).
+void add_keep_float_flags(CLI::App* cmd, bool& keep_float, bool& no_float);
 
 // --quantization, --threshold-factor and --rerank of `convert` and `fetch-glove`.
 void add_quantization_options(CLI::App* cmd, ConvertOptions& o);
