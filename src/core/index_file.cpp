@@ -49,7 +49,7 @@ Layout lay_out(const Header& h0, const std::vector<Piece>& pieces) {
     e.flags = pieces[i].flags;
     e.offset = off;
     e.size = pieces[i].size;
-    e.checksum = checksum(pieces[i].data, pieces[i].size);
+    e.checksum = pieces[i].stored ? *pieces[i].stored : checksum(pieces[i].data, pieces[i].size);
     off += pieces[i].size;
   }
   l.end = off;
@@ -97,7 +97,7 @@ std::vector<image::Piece> pieces_with(const char* data, const std::vector<Sectio
   std::vector<bool> used(extra.size(), false);
   for (const auto& e : table) {
     const std::string tag = format::tag_string(e.tag);
-    image::Piece p{tag, e.flags, data + e.offset, e.size};
+    image::Piece p{tag, e.flags, data + e.offset, e.size, &e.checksum};
     for (size_t j = 0; j < extra.size(); ++j)
       if (extra[j].tag == tag) {
         p = {tag, 0, reinterpret_cast<const char*>(extra[j].bytes.data()), extra[j].bytes.size()};

@@ -55,12 +55,15 @@ inline bool is_core_tag(std::string_view t) {
   return std::find(std::begin(kCoreTags), std::end(kCoreTags), t) != std::end(kCoreTags);
 }
 
-// One section to lay out: its tag, flags and bytes (owned elsewhere).
+// One section to lay out: its tag, flags and bytes (owned elsewhere). A section copied from an
+// existing image keeps its stored checksum (`stored`), so that re-laying out a file never gives
+// damaged bytes (an unverified F32V) a fresh, matching checksum.
 struct Piece {
   std::string tag;
   uint32_t flags;
   const char* data;
   size_t size;
+  const uint64_t* stored = nullptr;
 };
 
 // Header and section table for pieces laid out in order, each 64-byte aligned; `end` is the
