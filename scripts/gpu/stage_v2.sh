@@ -13,8 +13,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=${BUILD_DIR:-$ROOT/build-cuda}
 DEST=${1:?destination folder}
 SRC_IX=${2:-$HOME/.cache/igla/glove-100d.igla}
-QS=${QUESTIONS:-$ROOT/../../shared/data/questions-words.txt}
-[ -f "$QS" ] || QS=/work/shared/data/questions-words.txt
+QS=${QUESTIONS:-$ROOT/data/questions-words.txt}
 rm -rf "$DEST"
 mkdir -p "$DEST/data"
 BT=$(mktemp -d)
