@@ -66,12 +66,15 @@ class KeyedVectors(_igla.KeyedVectorsBase):
             raise FileNotFoundError(f"no igla index at {path} (igla.fetch_glove() builds the default one; "
                                     f"igla.convert_file() converts a vector file)")
         super().__init__(path, device=device, threads=int(threads), candidates=int(candidates), lower=bool(lower))
+        self._loaded = True  # the C++ object exists (a failed __init__ leaves it unset)
         self._index_to_key = None
         self._key_to_index = None
         self._vectors = None
         self._normed = None
 
     def __repr__(self):
+        if not self.__dict__.get("_loaded"):  # its __init__ failed: no C++ object to ask
+            return "<igla.KeyedVectors (not loaded)>"
         info = self.info()
         return (f"<igla.KeyedVectors {info['words']} words x {info['float_dims']} dims, "
                 f"{info['quantization']} codes of {info['code_dims']} trits, rerank {info['rerank']}, "

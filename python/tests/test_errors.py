@@ -103,7 +103,9 @@ def test_cuda_where_not_built_says_why(glove_path):
     try:
         kv = igla.load(glove_path, device="cuda")
     except igla.Error as e:
-        assert "cuda" in str(e).lower() and "built" in str(e)
+        # Not built: says so; built but no usable GPU or driver here: says that.
+        msg = str(e).lower()
+        assert "cuda" in msg and ("built" in msg or "gpu" in msg or "driver" in msg), msg
     else:  # a CUDA build on a GPU machine: the same answers as the CPU
         got, want = kv.most_similar("king", topn=5), igla.load(glove_path).most_similar("king", topn=5)
         assert [w for w, _ in got] == [w for w, _ in want]
