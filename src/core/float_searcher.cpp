@@ -29,10 +29,11 @@ struct UnitTiles {
   std::vector<float> xt;
 };
 
-std::shared_ptr<const UnitTiles> make_unit_tiles(const Index& ix) {
+// The first n words' tiles (a search restricted to them reads no others).
+std::shared_ptr<const UnitTiles> make_unit_tiles(const Index& ix, size_t n) {
   auto u = std::make_shared<UnitTiles>();
   u->dims = ix.float_dims();
-  u->n = ix.size();
+  u->n = n;
   u->n_tiles = (u->n + kTile - 1) / kTile;
   u->xt.assign(u->n_tiles * u->dims * kTile, 0.0f);
   const std::span<const float> fv = ix.float_vectors();
@@ -211,9 +212,14 @@ class FloatSearcher final : public Searcher {
     if (!index_->has_float())
       throw Error("index " + (index_->path().empty() ? std::string("(in memory)") : index_->path()) +
                   " has no float32 vectors: rebuild it with `igla convert --keep-float` for the float peer");
+  }
+
+  // The unit tiles of the first R words: made once per index and R (Index::derived), so a search
+  // restricted to the frequent words (eval's --restrict) transposes only those.
+  std::shared_ptr<const UnitTiles> tiles(size_t R) const {
     const Index& ix = *index_;
-    tiles_ = std::static_pointer_cast<const UnitTiles>(
-        index_->derived("float/unit-tiles", [&ix]() -> std::shared_ptr<const void> { return make_unit_tiles(ix); }));
+    return std::static_pointer_cast<const UnitTiles>(index_->derived(
+        "float/unit-tiles/" + std::to_string(R), [&ix, R]() -> std::shared_ptr<const void> { return make_unit_tiles(ix, R); }));
   }
 
   std::string name() const override { return "float32 exact"; }
@@ -232,6 +238,7 @@ class FloatSearcher final : public Searcher {
     const size_t k = std::min(params.k, R);
     out.reset(nq, params.k);
     if (nq == 0 || k == 0) return;
+    const std::shared_ptr<const UnitTiles> tiles_ = tiles(R);
     if (b.float_dims != tiles_->dims)
       throw Error("the float peer needs every query's float form (float32, " + std::to_string(tiles_->dims) + " dims)");
     for (size_t q = 0; q < nq; ++q)
@@ -257,7 +264,6 @@ class FloatSearcher final : public Searcher {
   std::shared_ptr<const Index> index_;
   int threads_;
   TaskFn run_;
-  std::shared_ptr<const UnitTiles> tiles_;
 };
 
 }  // namespace
