@@ -23,12 +23,8 @@ struct CliResult {
 
 CliResult igla_cli(const std::string& args, const TempDir& home, const std::string& env = "") {
   const std::string cmd = env + " IGLA_HOME='" + home.path.string() + "' " + IGLA_CLI_PATH + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  auto [code, out] = igla::testing_util::run_shell(cmd);
+  return {code, out};
 }
 
 void write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }

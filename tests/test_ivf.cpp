@@ -273,12 +273,7 @@ TEST(Ivf, BadParametersAreErrors) {
 // exact command's output.
 std::pair<int, std::string> cli(const std::string& args, const std::string& home) {
   const std::string cmd = "IGLA_HOME='" + home + "' " + IGLA_CLI_PATH + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return igla::testing_util::run_shell(cmd);
 }
 
 TEST(Ivf, CliBuildAndSearch) {

@@ -1,10 +1,15 @@
 // Shared helpers for the tests: random data with a fixed seed, temporary directories.
 #pragma once
 
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "igla/error.hpp"
@@ -55,6 +60,18 @@ inline std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+// Runs a shell command line; returns its exit code (-1 if it did not exit) and what it printed
+// (the caller adds 2>&1 to take stderr too). The CLI tests start igla through it.
+inline std::pair<int, std::string> run_shell(const std::string& cmd) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 // A fresh directory under the system temp dir, removed when the object goes away.
