@@ -101,6 +101,8 @@ TEST_F(Cli, MissingDefaultIndexSaysHowToGetOne) {
   const CliRun r = run("nearest king", dir.file("empty-home"));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("igla fetch-glove"), std::string::npos) << r.out;
+  // The CLI (not the library) resolves $IGLA_HOME: the error names the default index there.
+  EXPECT_NE(r.out.find(dir.file("empty-home") + "/glove-100d.igla"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, CorruptIndexIsRefused) {

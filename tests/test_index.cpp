@@ -148,13 +148,6 @@ TEST(Index, SuggestsCloseWords) {
   EXPECT_EQ(s[1], "kings");
 }
 
-TEST(Index, HomeFollowsEnvironment) {
-  setenv("IGLA_HOME", "/some/where", 1);
-  EXPECT_EQ(default_index_path(), "/some/where/glove-100d.igla");
-  unsetenv("IGLA_HOME");
-  EXPECT_NE(default_index_path().find(".cache/igla/glove-100d.igla"), std::string::npos);
-}
-
 namespace {
 std::vector<std::byte> bytes_of(std::string_view s) {
   std::vector<std::byte> b(s.size());

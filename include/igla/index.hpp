@@ -236,8 +236,9 @@ std::shared_ptr<const Index> open_index(const std::string& path);
 // the codes are exactly these trits (seed quantization, threshold 0), no rerank rows.
 std::shared_ptr<const Index> index_of_trits(std::span<const int8_t> trits, size_t n, uint32_t dims);
 
-// Default location of indexes and downloads: $IGLA_HOME, else ~/.cache/igla.
-std::string igla_home();
-std::string default_index_path();  // igla_home() + "/glove-100d.igla"
+// The file name of the default index (GloVe 6B 100d) in the front ends' home directory
+// ($IGLA_HOME, else ~/.cache/igla: the CLI and the Python module resolve it; the library reads no
+// environment).
+inline constexpr const char* kDefaultIndexName = "glove-100d.igla";
 
 }  // namespace igla

@@ -2,7 +2,6 @@
 // format is in index_file.cpp (read, write) and index_verify.cpp (checks); building in
 // index_build.cpp; suggestions in suggest.cpp.
 #include <cmath>
-#include <cstdlib>
 
 #include "core/index_image.hpp"
 
@@ -49,13 +48,5 @@ FloatVectors Index::to_float_vectors(size_t limit) const {
   v.data.assign(f.begin(), f.begin() + static_cast<long>(n * v.dims));
   return v;
 }
-
-std::string igla_home() {
-  if (const char* h = std::getenv("IGLA_HOME"); h && *h) return h;
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : "/tmp") + "/.cache/igla";
-}
-
-std::string default_index_path() { return igla_home() + "/glove-100d.igla"; }
 
 }  // namespace igla

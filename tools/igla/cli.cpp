@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <thread>
@@ -60,6 +61,14 @@ CLI::Validator real_number(double min, double max) {
       },
       fmt::format("FLOAT in [{:g}, {:g}]", min, max), "real_number");
 }
+
+std::string igla_home() {
+  if (const char* h = std::getenv("IGLA_HOME"); h && *h) return h;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.cache/igla";
+}
+
+std::string default_index_path() { return igla_home() + "/" + kDefaultIndexName; }
 
 int max_threads() {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());

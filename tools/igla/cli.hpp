@@ -33,6 +33,11 @@ CLI::Validator real_number(double min, double max);
 inline constexpr uint64_t kMaxK = 1'000'000'000;
 int max_threads();  // 4 x the hardware threads, at most 1024: more only costs memory and time
 
+// Where indexes and downloads live: $IGLA_HOME, else ~/.cache/igla (the CLI reads the
+// environment; the library does not).
+std::string igla_home();
+std::string default_index_path();  // igla_home() + "/" + kDefaultIndexName
+
 // Options of every command that reads an index and searches it.
 struct SearchOptions {
   std::string index;          // "" = default_index_path()
