@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up, build, fetch the real GloVe vectors (the real-data tests use them), run the test suite,
 # the Python tests; with IGLA_SANITIZE=1 also the sanitizer stages (scripts/sanitize.sh: ASan+UBSan
-# suite, TSan concurrency tests, fuzz corpora and a short run of each fuzz target). They are opt-in
-# until they have been timed on the merged tree within CI's limit.
+# suites, fuzz corpora and a short run of each fuzz target, TSan concurrency tests; ~15-20 min more).
+# CI (.ci/run) always runs them after this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build

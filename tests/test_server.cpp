@@ -479,7 +479,8 @@ TEST_F(ServerTest, TwoHundredConcurrentClientsGetTheEnginesAnswers) {
             continue;
           }
           bool same = true;
-          for (auto& res : r.json()["results"]) {
+          const json body = r.json();  // kept: a range-for over r.json()["results"] read a destroyed temporary (ASan)
+          for (auto& res : body["results"]) {
             const json& hits = res["hits"];
             same = same && hits.size() == want[w].size();
             for (size_t i = 0; same && i < hits.size(); ++i)
