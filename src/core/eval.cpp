@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <optional>
 #include <unordered_map>
@@ -33,11 +34,16 @@ std::string fold(std::string_view w) {
   return s;
 }
 
+void fold_into(std::string_view w, std::string& out) {
+  out.assign(w);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+}
+
 // Lower-cased word -> the lowest (most frequent) id among the first `limit` words: gensim maps
 // every case variant to its first occurrence.
 class FoldedVocab {
  public:
-  FoldedVocab(const Index& ix, size_t limit) : ix_(ix) {
+  FoldedVocab(const Index& ix, size_t limit) {
     map_.reserve(limit);
     for (size_t i = 0; i < limit; ++i) map_.try_emplace(fold(ix.word(i)), static_cast<uint32_t>(i));
   }
@@ -45,10 +51,8 @@ class FoldedVocab {
     const auto it = map_.find(folded);
     return it == map_.end() ? std::nullopt : std::optional<uint32_t>(it->second);
   }
-  uint32_t canonical(uint32_t id) const { return map_.at(fold(ix_.word(id))); }
 
  private:
-  const Index& ix_;
   std::unordered_map<std::string, uint32_t> map_;
 };
 
@@ -121,29 +125,74 @@ std::vector<Question> read_analogies(const std::string& path, std::vector<Analog
 }
 
 using Ids = std::array<uint32_t, 4>;  // a, b, c, d
+constexpr uint32_t kNoId = ~0u;
+
+// Folded question word -> the lowest (most frequent) id among the first R words whose folded form
+// equals it (gensim maps every case variant to its first occurrence); kNoId when none. One pass
+// over the vocabulary that folds only words of a length some question word has, and stops once
+// every question word is found: no map of the whole vocabulary (341K strings at --restrict 0).
+std::unordered_map<std::string_view, uint32_t> find_question_words(const Index& ix, size_t R,
+                                                                   const std::vector<Question>& qs) {
+  std::unordered_map<std::string_view, uint32_t> ids;
+  std::vector<uint8_t> len_wanted;
+  for (const Question& q : qs)
+    for (const std::string& w : q.w) {
+      ids.try_emplace(w, kNoId);
+      if (w.size() >= len_wanted.size()) len_wanted.resize(w.size() + 1, 0);
+      len_wanted[w.size()] = 1;
+    }
+  size_t missing = ids.size();
+  std::string buf;
+  for (size_t i = 0; i < R && missing; ++i) {
+    const std::string_view w = ix.word(i);
+    if (w.size() >= len_wanted.size() || !len_wanted[w.size()]) continue;
+    fold_into(w, buf);
+    const auto it = ids.find(buf);
+    if (it != ids.end() && it->second == kNoId) {
+      it->second = static_cast<uint32_t>(i);
+      --missing;
+    }
+  }
+  return ids;
+}
 
 // ---- analogies: batches of questions through an engine (ternary + rerank, or the float peer) ----
 
-SearchResults answers(const Engine& engine, const std::vector<Ids>& qs, size_t limit, AnalogyMode mode,
-                      size_t batch_size, size_t candidates) {
-  SearchResults all;
-  all.k = kTopK;
-  all.hits.resize(qs.size() * kTopK);
-  all.count.resize(qs.size());
-  batch_size = std::max<size_t>(batch_size, 1);
-  for (size_t s = 0; s < qs.size(); s += batch_size) {
-    const size_t e = std::min(qs.size(), s + batch_size);
-    std::vector<std::array<uint32_t, 3>> abc(e - s);
-    for (size_t i = s; i < e; ++i) abc[i - s] = {qs[i][0], qs[i][1], qs[i][2]};
-    const SearchResults r = engine.analogies(abc, mode, {.k = kTopK, .limit = limit, .candidates = candidates});
-    for (size_t i = s; i < e; ++i) {
-      const auto h = r.of(i - s);
-      std::copy(h.begin(), h.end(), all.hits.begin() + i * kTopK);
-      all.count[i] = h.size();
+// Questions in batches: batch i + 1's queries are built on another thread while batch i is
+// searched (QueryBuilder work is a third of the time next to a GPU search), and each batch's hits
+// are scored as they come back.
+class AnalogyRunner {
+ public:
+  AnalogyRunner(const Engine& engine, const std::vector<Ids>& qs, AnalogyMode mode, SearchParams p, size_t batch)
+      : engine_(engine), qs_(qs), mode_(mode), p_(p), batch_(std::max<size_t>(batch, 1)) {}
+
+  // f(question index, its hits) for every question, in order.
+  template <typename F>
+  void run(F&& f) {
+    if (qs_.empty()) return;
+    std::future<QueryBatch> next = std::async(std::launch::async, [this] { return build(0); });
+    for (size_t s = 0; s < qs_.size(); s += batch_) {
+      const QueryBatch b = next.get();
+      if (s + batch_ < qs_.size()) next = std::async(std::launch::async, [this, s] { return build(s + batch_); });
+      const SearchResults r = engine_.searcher().search(b, p_);
+      for (size_t i = 0; i < b.size(); ++i) f(s + i, r.of(i));
     }
   }
-  return all;
-}
+
+ private:
+  QueryBatch build(size_t s) const {
+    const size_t e = std::min(qs_.size(), s + batch_);
+    QueryBuilder qb(engine_.index(), combine_of(mode_), engine_.options().float_form);
+    for (size_t i = s; i < e; ++i) qb.analogy(qs_[i][0], qs_[i][1], qs_[i][2], mode_);
+    return std::move(qb.batch());
+  }
+
+  const Engine& engine_;
+  const std::vector<Ids>& qs_;
+  AnalogyMode mode_;
+  SearchParams p_;
+  size_t batch_;
+};
 
 }  // namespace
 
@@ -154,55 +203,56 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
   AnalogyReport rep;
   const std::vector<Question> questions = read_analogies(path, rep.sections);
   const size_t R = opts.restrict_vocab ? std::min(opts.restrict_vocab, ix.size()) : ix.size();
-  const FoldedVocab vocab(ix, R);
+  const auto word_ids = find_question_words(ix, R, questions);
 
   std::vector<Ids> ids;
-  std::vector<uint32_t> section_of;
+  std::vector<const Question*> asked;
   for (const Question& q : questions) {
     Ids id{};
     bool ok = true;
     for (size_t i = 0; i < 4 && ok; ++i) {
-      const auto f = vocab.find(q.w[i]);
-      ok = f.has_value();
-      if (ok) id[i] = *f;
+      id[i] = word_ids.at(q.w[i]);
+      ok = id[i] != kNoId;
     }
     if (!ok) {
       ++rep.sections[q.section].skipped;
       continue;
     }
     ids.push_back(id);
-    section_of.push_back(q.section);
+    asked.push_back(&q);
   }
 
-  SearchResults res;
-  if (!ids.empty()) {
-    if (opts.use_float) {  // the float peer over the same index; clamp has no float form: add
-      const AnalogyMode mode = opts.mode == AnalogyMode::Clamp ? AnalogyMode::Add : opts.mode;
-      SearcherOptions so;
-      so.backend = "float";
-      so.cpu.threads = opts.threads;
-      const Engine peer(engine.index_ptr(), make_searcher(engine.index_ptr(), so),
-                        {.lower = engine.options().lower, .float_form = FloatForm::Float32});
-      res = answers(peer, ids, R, mode, opts.batch, 0);
-    } else {
-      res = answers(engine, ids, R, opts.mode, opts.batch, opts.candidates);
-    }
-  }
-
-  for (size_t i = 0; i < ids.size(); ++i) {
-    // The best hit that is not a case variant of an input word (ids themselves are excluded).
-    std::optional<uint32_t> answer;
-    for (const Hit& h : res.of(i)) {
-      const uint32_t c = vocab.canonical(h.id);
-      if (c != ids[i][0] && c != ids[i][1] && c != ids[i][2]) {
-        answer = c;
+  // The best hit that is not a case variant of an input word (ids themselves are excluded): hit h
+  // is one of a, b, c (or d) exactly when its folded word is theirs, since a word's canonical id
+  // is the lowest id of its folded form.
+  std::string folded;
+  auto score = [&](size_t i, std::span<const Hit> hits) {
+    const Question& q = *asked[i];
+    bool correct = false;
+    for (const Hit& h : hits) {
+      fold_into(ix.word(h.id), folded);
+      if (folded != q.w[0] && folded != q.w[1] && folded != q.w[2]) {
+        correct = folded == q.w[3];
         break;
       }
     }
-    AnalogySection& sec = rep.sections[section_of[i]];
+    AnalogySection& sec = rep.sections[q.section];
     ++sec.answered;
-    if (answer == ids[i][3]) ++sec.correct;
+    if (correct) ++sec.correct;
+  };
+  const SearchParams params{.k = kTopK, .limit = R, .candidates = opts.use_float ? 0 : opts.candidates};
+  if (opts.use_float) {  // the float peer over the same index; clamp has no float form: add
+    const AnalogyMode mode = opts.mode == AnalogyMode::Clamp ? AnalogyMode::Add : opts.mode;
+    SearcherOptions so;
+    so.backend = "float";
+    so.cpu.threads = opts.threads;
+    const Engine peer(engine.index_ptr(), make_searcher(engine.index_ptr(), so),
+                      {.lower = engine.options().lower, .float_form = FloatForm::Float32});
+    AnalogyRunner(peer, ids, mode, params, opts.batch).run(score);
+  } else {
+    AnalogyRunner(engine, ids, opts.mode, params, opts.batch).run(score);
   }
+
   for (const AnalogySection& sec : rep.sections) {
     rep.correct += sec.correct, rep.answered += sec.answered, rep.skipped += sec.skipped;
     (sec.syntactic ? rep.syn_correct : rep.sem_correct) += sec.correct;
