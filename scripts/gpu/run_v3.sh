@@ -14,7 +14,7 @@
 #              words with --candidates 50 and 0 (cuda vs cpu outputs)
 #   ctest      the whole ctest suite of the build tree staged in ctest/ (stage_v2.sh with CTEST=1),
 #              at the build's absolute path (a link to it), the CUDA tests not skipped
-#   serve      scripts/loadtest.sh with `igla serve --device cuda` (wrk carried in wrk/)
+#   serve      scripts/loadtest.sh with `igla serve --device cuda` (wrk and its libraries staged in wrk/)
 # Logs go to $OUT (the device tool's output folder) or /tmp/igla-gpu-out.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -109,10 +109,10 @@ rm -f "$OUT/nearest_"*.txt "$OUT/words.txt" "$OUT/eval_b.txt"
 # --- ctest -----------------------------------------------------------------------------------
 if [ $WANT_CTEST = 1 ]; then
   [ -f "$HERE/ctest.tar.xz" ] && tar xJf "$HERE/ctest.tar.xz" -C "$HERE"  # ctest/ and lib/ (igla_server_tests' libraries)
-  SRC=$(cat "$HERE/ctest/SOURCE_DIR"); REPO=$(cd "$HERE/.." && pwd)
-  say "# ctest: the whole suite of the staged build tree, $SRC/build-cuda linked to it"
+  SRC=$(cat "$HERE/ctest/SOURCE_DIR")
+  say "# ctest: the whole suite of the staged build tree; $SRC -> the staged source tree (git archive of the build's commit)"
   mkdir -p "$(dirname "$SRC")"
-  [ -e "$SRC" ] || ln -s "$REPO" "$SRC"
+  [ -e "$SRC" ] || ln -s "$HERE/ctest/src" "$SRC"
   [ -e "$SRC/build-cuda" ] || ln -s "$HERE/ctest/build-cuda" "$SRC/build-cuda"
   cp "$BIN/igla" "$HERE/ctest/build-cuda/" && cp "$BIN/igla_tests" "$HERE/ctest/build-cuda/tests/"
   # The CUDA tests one at a time (each process would start its own persistent one-query kernel on
@@ -131,9 +131,9 @@ fi
 # --- serve -----------------------------------------------------------------------------------
 if [ $WANT_SERVE = 1 ]; then
   say "# serve: scripts/loadtest.sh with --device cuda (wrk carried)"
-  REPO=$(cd "$HERE/.." && pwd)
-  export PATH="$REPO/.gpu-wrk:$PATH"
-  (cd "$REPO" && IGLA="$BIN/igla" INDEX="$IX" SERVE_ARGS="--timeout-ms 30000 --device cuda" timeout 150 bash scripts/loadtest.sh 5) > "$OUT/loadtest.log" 2>&1
+  export PATH="$HERE/wrk:$PATH"
+  [ -d "$HERE/ctest/src" ] || tar xJf "$HERE/ctest.tar.xz" -C "$HERE"
+  (cd "$HERE/ctest/src" && IGLA="$BIN/igla" INDEX="$IX" SERVE_ARGS="--timeout-ms 30000 --device cuda" timeout 150 bash scripts/loadtest.sh 5) > "$OUT/loadtest.log" 2>&1
   say "  rc=$?"; tail -8 "$OUT/loadtest.log" | tee -a "$LOG"
 fi
 say "# done: FAIL=$FAIL"

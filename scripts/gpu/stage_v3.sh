@@ -2,7 +2,7 @@
 # stage_v2.sh, plus what run_v3.sh's `ctest` and `serve` parts need on a GPU machine that reaches
 # nothing: the build tree's ctest files (tests discovered at build time, absolute paths of this
 # checkout; run_v3.sh links this checkout's path to the copy there) with igla_server_tests, and
-# the wrk binary with the libraries it needs (into .gpu-wrk/ of the checkout: carry it too).
+# the wrk binary with the libraries it needs (DEST/wrk/).
 #
 #   scripts/gpu/stage_v3.sh DEST [INDEX]      # BUILD_DIR default build-cuda
 set -euo pipefail
@@ -19,12 +19,13 @@ cp "$B"/tests/CTestTestfile.cmake "$B"/tests/*_include.cmake "$B"/tests/*_tests.
 cp "$B/tests/igla_server_tests" "$T/ctest/build-cuda/tests/"
 strip "$T/ctest/build-cuda/tests/igla_server_tests"
 echo "$ROOT" > "$T/ctest/SOURCE_DIR"
+git -C "$ROOT" archive --format=tar --prefix=src/ HEAD | tar xf - -C "$T/ctest"  # the tests' IGLA_SOURCE_DIR (data, scripts)
 ldd "$B/tests/igla_server_tests" | awk '/=> \//{print $3}' | grep -v -E '/(libc|libm|libgcc_s|libstdc\+\+|libpthread|libdl|librt)\.so' \
   | xargs -r -I{} cp -L {} "$T/lib/"
 tar cf - -C "$T" . | xz -T2 -6 > "$DEST/ctest.tar.xz"
 rm -rf "$T"
 # wrk (Debian package here) and its libraries
-W="$ROOT/.gpu-wrk"
+W="$DEST/wrk"
 rm -rf "$W"; mkdir -p "$W/lib"
 cp "$(command -v wrk)" "$W/wrk.bin"
 printf '#!/bin/sh\nD=$(dirname "$0")\nLD_LIBRARY_PATH="$D/lib" exec "$D/wrk.bin" "$@"\n' > "$W/wrk"
@@ -32,5 +33,5 @@ chmod +x "$W/wrk"
 ldd "$(command -v wrk)" | awk '/=> \//{print $3}' | grep -v -E '/(libc|libm|libgcc_s|libpthread|libdl|librt)\.so' \
   | xargs -r -I{} cp -L {} "$W/lib/"
 EX=$(git -C "$ROOT" rev-parse --git-path info/exclude); case $EX in /*) ;; *) EX=$ROOT/$EX ;; esac
-for d in "/$(basename "$DEST")/" /.gpu-wrk/; do grep -qxF "$d" "$EX" 2>/dev/null || echo "$d" >> "$EX"; done
-du -sh "$DEST" "$W"
+for d in "/$(basename "$DEST")/"; do grep -qxF "$d" "$EX" 2>/dev/null || echo "$d" >> "$EX"; done
+du -sh "$DEST"
