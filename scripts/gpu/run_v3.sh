@@ -3,7 +3,7 @@
 # from a folder staged by scripts/gpu/stage_v2.sh (prebuilt binaries + libs, the default GloVe
 # index without its float32 vectors, the analogy questions). Run inside that folder:
 #
-#   bash run_v3.sh [ctest] [serve]
+#   bash run_v3.sh [sweep] [ctest] [serve]
 #
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
 #   2. bench   igla_cuda_bench on the default index: checks on every path, batches 1 / 1,024 / 65,536,
@@ -12,6 +12,7 @@
 #   3. cli     eval analogies --restrict 0 (cuda at several --batch sizes, cpu; same answers), one
 #              analogy --time (cuda, cpu; IGLA_CUDA_SINGLE_SPLIT sweep), nearest --input of 65,536
 #              words with --candidates 50 and 0 (cuda vs cpu outputs)
+#   sweep      nearest 65,536 with rerank 50 under other group-drain settings (IGLA_CUDA_GROUP*)
 #   ctest      the whole ctest suite of the build tree staged in ctest/ (stage_v2.sh with CTEST=1),
 #              at the build's absolute path (a link to it), the CUDA tests not skipped
 #   serve      scripts/loadtest.sh with `igla serve --device cuda` (wrk and its libraries staged in wrk/)
@@ -28,8 +29,8 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0
-for a in "$@"; do case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; esac; done
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0
+for a in "$@"; do case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; esac; done
 
 say "# igla GPU run (v3) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm,power.limit --format=csv 2>&1 | tee -a "$LOG"
@@ -59,6 +60,14 @@ timeout 100 "$BIN/igla_cuda_bench" --name rand-100k-300 --n 100000 --dims 300 --
 rc=$?
 grep -E "65536|FAIL|not ok" "$OUT/bench_rand.log" | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: bench rand rc=$rc"; }
+
+if [ $WANT_SWEEP = 1 ]; then  # group drains at K = 53 (IGLA_CUDA_GROUP: 4 by default, tuned at K <= 32)
+  for g in "IGLA_CUDA_GROUP=2" "IGLA_CUDA_GROUP=8" "IGLA_CUDA_GROUP_CTA=1"; do
+    env $g timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
+        --seconds 0.5 --rerank --no-compare > "$OUT/bench_sweep.log" 2>&1
+    say "  sweep $g: $(grep -E 'rerank50-device|candidates0' "$OUT/bench_sweep.log" | grep 65536 | awk '{print $6, $8}' | tr '\n' ' ')"
+  done
+fi
 
 # --- 3. cli ----------------------------------------------------------------------------------
 IG="$BIN/igla"
@@ -131,6 +140,7 @@ fi
 # --- serve -----------------------------------------------------------------------------------
 if [ $WANT_SERVE = 1 ]; then
   say "# serve: scripts/loadtest.sh with --device cuda (wrk carried)"
+  [ -d "$HERE/wrk" ] || tar xJf "$HERE/wrk.tar.xz" -C "$HERE"
   export PATH="$HERE/wrk:$PATH"
   [ -d "$HERE/ctest/src" ] || tar xJf "$HERE/ctest.tar.xz" -C "$HERE"
   (cd "$HERE/ctest/src" && IGLA="$BIN/igla" INDEX="$IX" SERVE_ARGS="--timeout-ms 30000 --device cuda" timeout 150 bash scripts/loadtest.sh 5) > "$OUT/loadtest.log" 2>&1

@@ -9,7 +9,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B=${BUILD_DIR:-$ROOT/build-cuda}
 DEST=${1:?destination folder}
-bash "$ROOT/scripts/gpu/stage_v2.sh" "$DEST" "${2:-$HOME/.cache/igla/glove-100d.igla}"
+# SKIP_V2=1: the binaries and data are staged already (stage_v2.sh)
+[ "${SKIP_V2:-0}" = 1 ] || bash "$ROOT/scripts/gpu/stage_v2.sh" "$DEST" "${2:-$HOME/.cache/igla/glove-100d.igla}"
 cp "$ROOT/scripts/gpu/run_v3.sh" "$DEST/"
 T=$(mktemp -d)
 mkdir -p "$T/ctest/build-cuda/tests" "$T/lib"
@@ -32,6 +33,7 @@ printf '#!/bin/sh\nD=$(dirname "$0")\nLD_LIBRARY_PATH="$D/lib" exec "$D/wrk.bin"
 chmod +x "$W/wrk"
 ldd "$(command -v wrk)" | awk '/=> \//{print $3}' | grep -v -E '/(libc|libm|libgcc_s|libpthread|libdl|librt)\.so' \
   | xargs -r -I{} cp -L {} "$W/lib/"
+tar cf - -C "$DEST" wrk | xz -T2 -9 > "$DEST/wrk.tar.xz" && rm -rf "$W"  # the 64 MiB carry limit
 EX=$(git -C "$ROOT" rev-parse --git-path info/exclude); case $EX in /*) ;; *) EX=$ROOT/$EX ;; esac
 for d in "/$(basename "$DEST")/"; do grep -qxF "$d" "$EX" 2>/dev/null || echo "$d" >> "$EX"; done
 du -sh "$DEST"
