@@ -171,6 +171,29 @@ TEST_F(Cuda, NearestOddSizes) {
   }
 }
 
+// Small batches over a large vocabulary with long lists: the popc path then splits the vocabulary
+// into up to 2 x SMs parts, and its merge lists (splits x K keys) take more than the 48 KB of
+// shared memory a kernel gets by default (a batch of 2 with K = 51 over 341K words failed to
+// launch before the limit was raised, and poisoned the context; run 36).
+TEST_F(Cuda, SmallBatchesLongListsLargeVocabulary) {
+  std::mt19937_64 rng(11);
+  const Vocab v = make_vocab(150000, 100, rng);
+  use(v);
+  for (size_t nq : {size_t{1}, size_t{2}, size_t{3}}) {
+    QueryBatch b(100);
+    for (size_t i = 0; i < nq; ++i) {
+      auto q = random_query(v, rng);
+      b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{inv_of(q)});
+    }
+    for (size_t k : {size_t{51}, size_t{64}}) {
+      SearchParams p;
+      p.k = k;
+      check_all(v, b, p, "n=150000 nq=" + std::to_string(nq) + " k=" + std::to_string(k));
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 TEST_F(Cuda, LimitExclusionsAndOddWeights) {
   std::mt19937_64 rng(7);
   for (uint32_t dims : {65u, 300u}) {

@@ -120,6 +120,50 @@ TEST(EvalAnalogies, CountsSectionsSkipsAndRestrictsInEveryMode) {
       }
 }
 
+// A question word with case variants in different slices of the vocabulary scan (70,000 words:
+// two slices): the lowest id must be the one used. "Man" (id 5) has the vector that makes
+// "man king woman queen" right, "man" (id 40,000) one that makes "decoy" the answer.
+TEST(EvalAnalogies, CaseVariantsAcrossVocabularySlicesTakeTheLowestId) {
+  constexpr uint32_t dims = 64;
+  FloatVectors v;
+  v.dims = dims;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> g;
+  auto row = [&](std::initializer_list<int> on) {  // features in dims 0..31, fillers in 32..63
+    std::vector<float> r(dims, 0.0f);
+    for (int f : on)
+      for (int d = 0; d < 4; ++d) r[static_cast<size_t>(4 * f + d)] = 1.0f;
+    return r;
+  };
+  enum { kKing = 0, kMale = 1, kFemale = 2 };
+  for (size_t i = 0; i < 70000; ++i) {
+    std::vector<float> r;
+    const char* special = nullptr;
+    if (i == 5) special = "Man", r = row({kMale});
+    else if (i == 40000) special = "man", r = row({kKing});
+    else if (i == 8) special = "decoy", r = row({kMale, kFemale});  // the answer with the wrong "man"
+    else if (i == 6) special = "king", r = row({kKing, kMale});
+    else if (i == 7) special = "woman", r = row({kFemale});
+    else if (i == 50000) special = "queen", r = row({kKing, kFemale});
+    else {
+      r.assign(dims, 0.0f);
+      for (size_t d = 32; d < dims; ++d) r[d] = g(rng);
+    }
+    std::string w(special ? special : "w");
+    if (!special) w += std::to_string(i);
+    v.words.push_back(std::move(w));
+    v.data.insert(v.data.end(), r.begin(), r.end());
+  }
+  const auto ix_p = std::make_shared<const Index>(Index::build(v, {}, true));
+  Engine engine(ix_p);
+  TempDir dir;
+  const std::string q = write(dir, "q.txt", ": s\nman king woman queen\nMAN KING WOMAN QUEEN\n");
+  const AnalogyReport r =
+      eval_analogies(engine, q, {.restrict_vocab = 0, .mode = AnalogyMode::Add, .use_float = true});
+  EXPECT_EQ(r.answered, 2u);
+  EXPECT_EQ(r.correct, 2u);
+}
+
 // The blocked float kernel (several word tiles, tasks sharing words, odd dims) against a
 // brute-force double argmax: every question's d is that argmax, so accuracy must be 100%.
 TEST(EvalAnalogies, FloatPathMatchesBruteForce) {

@@ -47,4 +47,4 @@ EOF
 rm -rf "$TMP"
 echo "built $(date -u +%Y-%m-%dT%H:%MZ) from $(git -C "$ROOT" rev-parse --short HEAD) ($(git -C "$ROOT" status --short | wc -l) files changed)" \
   > "$DEST/BUILD_INFO"
-du -sh "$DEST"; ls -la "$DEST" "$DEST/lib" "$DEST/data"
+du -sh "$DEST"; ls -la "$DEST" "$DEST/data"

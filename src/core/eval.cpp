@@ -14,7 +14,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <fstream>
+#include <future>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <unordered_map>
@@ -33,11 +36,16 @@ std::string fold(std::string_view w) {
   return s;
 }
 
+void fold_into(std::string_view w, std::string& out) {
+  out.assign(w);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+}
+
 // Lower-cased word -> the lowest (most frequent) id among the first `limit` words: gensim maps
 // every case variant to its first occurrence.
 class FoldedVocab {
  public:
-  FoldedVocab(const Index& ix, size_t limit) : ix_(ix) {
+  FoldedVocab(const Index& ix, size_t limit) {
     map_.reserve(limit);
     for (size_t i = 0; i < limit; ++i) map_.try_emplace(fold(ix.word(i)), static_cast<uint32_t>(i));
   }
@@ -45,10 +53,8 @@ class FoldedVocab {
     const auto it = map_.find(folded);
     return it == map_.end() ? std::nullopt : std::optional<uint32_t>(it->second);
   }
-  uint32_t canonical(uint32_t id) const { return map_.at(fold(ix_.word(id))); }
 
  private:
-  const Index& ix_;
   std::unordered_map<std::string, uint32_t> map_;
 };
 
@@ -93,12 +99,21 @@ struct Question {
   std::array<std::string, 4> w;  // folded a, b, c, d
 };
 
+// The whole file in one read, lines and words as views into it (run 33: line-by-line reading
+// with a vector per line took ~70 ms of a 0.14 s evaluation on the loaded dev VM).
 std::vector<Question> read_analogies(const std::string& path, std::vector<AnalogySection>& sections) {
   std::ifstream in = open_text(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error("cannot read " + path + ": " + std::strerror(errno));
   std::vector<Question> qs;
-  std::string line;
-  for (size_t no = 1; std::getline(in, line); ++no) {
-    const std::string_view s = trim(line);
+  qs.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  const std::string_view all(text);
+  size_t no = 0;
+  for (size_t at = 0; at < all.size();) {
+    const size_t eol = std::min(all.find('\n', at), all.size());
+    const std::string_view s = trim(all.substr(at, eol - at));
+    at = eol + 1;
+    ++no;
     if (s.empty()) continue;
     if (s.front() == ':') {
       AnalogySection sec;
@@ -108,42 +123,135 @@ std::vector<Question> read_analogies(const std::string& path, std::vector<Analog
       sections.push_back(std::move(sec));
       continue;
     }
-    const auto words = split_ws(s);
-    if (words.size() != 4)
-      fail_at(path, no, "expected 4 words (a b c d) or ': section', got " + std::to_string(words.size()) + " word(s)");
+    std::array<std::string_view, 4> words;
+    size_t n = 0;
+    for (size_t i = 0; i < s.size();) {
+      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+      if (i == s.size()) break;
+      const size_t j = i;
+      while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+      if (n < 4) words[n] = s.substr(j, i - j);
+      ++n;
+    }
+    if (n != 4) fail_at(path, no, "expected 4 words (a b c d) or ': section', got " + std::to_string(n) + " word(s)");
     if (sections.empty()) sections.push_back({.name = "questions"});  // a file without section lines
-    Question q{static_cast<uint32_t>(sections.size() - 1), {}};
-    for (size_t i = 0; i < 4; ++i) q.w[i] = fold(words[i]);
-    qs.push_back(std::move(q));
+    Question& q = qs.emplace_back(Question{static_cast<uint32_t>(sections.size() - 1), {}});
+    for (size_t i = 0; i < 4; ++i) fold_into(words[i], q.w[i]);
   }
   if (qs.empty()) throw Error(path + ": no analogy questions");
   return qs;
 }
 
 using Ids = std::array<uint32_t, 4>;  // a, b, c, d
+constexpr uint32_t kNoId = ~0u;
+
+// Folded question word -> the lowest (most frequent) id among the first R words whose folded form
+// equals it (gensim maps every case variant to its first occurrence); kNoId when none. No map of
+// the whole vocabulary (341K strings at --restrict 0): the vocabulary is scanned in parallel
+// slices, and only words whose (length, first, last folded byte) some question word has are
+// folded and looked up (run 35 on the GPU machine's host: the plain scan took 25-30 ms).
+std::unordered_map<std::string_view, uint32_t> find_question_words(const Index& ix, size_t R,
+                                                                   const std::vector<Question>& qs) {
+  std::unordered_map<std::string_view, uint32_t> ids;
+  constexpr size_t kLens = 32;
+  std::vector<uint64_t> seen(kLens * 256 * 4, 0);  // bit (len % 32, first, last) of a question word
+  auto slot = [](size_t len, unsigned char first, unsigned char last) {
+    return ((len % kLens) * 256 + first) * 256 + last;
+  };
+  auto lower = [](unsigned char c) { return static_cast<unsigned char>(std::tolower(c)); };
+  for (const Question& q : qs)
+    for (const std::string& w : q.w) {
+      ids.try_emplace(w, kNoId);
+      if (w.empty()) continue;
+      const size_t b = slot(w.size(), static_cast<unsigned char>(w.front()), static_cast<unsigned char>(w.back()));
+      seen[b / 64] |= uint64_t{1} << (b % 64);
+    }
+  const size_t n_slices = std::clamp<size_t>(R / 32768, 1, 16);
+  std::vector<std::future<std::vector<std::pair<std::string_view, uint32_t>>>> parts;
+  for (size_t p = 0; p < n_slices; ++p)
+    parts.push_back(std::async(std::launch::async, [&, p] {
+      std::vector<std::pair<std::string_view, uint32_t>> found;  // first hit of each word in the slice
+      std::unordered_map<std::string_view, uint32_t> local;
+      std::string buf;
+      for (size_t i = R * p / n_slices; i < R * (p + 1) / n_slices; ++i) {
+        const std::string_view w = ix.word(i);
+        if (w.empty()) continue;
+        const size_t b = slot(w.size(), lower(static_cast<unsigned char>(w.front())),
+                              lower(static_cast<unsigned char>(w.back())));
+        if (!((seen[b / 64] >> (b % 64)) & 1)) continue;
+        fold_into(w, buf);
+        const auto it = ids.find(buf);  // read only here
+        if (it != ids.end() && local.try_emplace(it->first, static_cast<uint32_t>(i)).second)
+          found.emplace_back(it->first, static_cast<uint32_t>(i));
+      }
+      return found;
+    }));
+  for (auto& part : parts)
+    for (const auto& [w, id] : part.get()) {
+      uint32_t& at = ids.at(w);
+      at = std::min(at, id);
+    }
+  return ids;
+}
 
 // ---- analogies: batches of questions through an engine (ternary + rerank, or the float peer) ----
 
-SearchResults answers(const Engine& engine, const std::vector<Ids>& qs, size_t limit, AnalogyMode mode,
-                      size_t batch_size, size_t candidates) {
-  SearchResults all;
-  all.k = kTopK;
-  all.hits.resize(qs.size() * kTopK);
-  all.count.resize(qs.size());
-  batch_size = std::max<size_t>(batch_size, 1);
-  for (size_t s = 0; s < qs.size(); s += batch_size) {
-    const size_t e = std::min(qs.size(), s + batch_size);
-    std::vector<std::array<uint32_t, 3>> abc(e - s);
-    for (size_t i = s; i < e; ++i) abc[i - s] = {qs[i][0], qs[i][1], qs[i][2]};
-    const SearchResults r = engine.analogies(abc, mode, {.k = kTopK, .limit = limit, .candidates = candidates});
-    for (size_t i = s; i < e; ++i) {
-      const auto h = r.of(i - s);
-      std::copy(h.begin(), h.end(), all.hits.begin() + i * kTopK);
-      all.count[i] = h.size();
+// Questions in batches: the QueryBatches are built on other threads (up to kAhead batches ahead)
+// while the searcher answers the ones before (building was most of the time next to a GPU
+// search), and each batch's hits are scored as they come back, in order.
+class AnalogyRunner {
+ public:
+  AnalogyRunner(const Engine& engine, const std::vector<Ids>& qs, AnalogyMode mode, SearchParams p, size_t batch)
+      : engine_(engine), qs_(qs), mode_(mode), p_(p), batch_(std::max<size_t>(batch, 1)) {}
+
+  // f(question index, its hits) for every question, in order.
+  template <typename F>
+  void run(F&& f) {
+    std::vector<size_t> starts;  // batch j: questions [starts[j], starts[j + 1])
+    for (size_t s = 0; s < qs_.size(); s += batch_) starts.push_back(s);
+    starts.push_back(qs_.size());
+    constexpr size_t kAhead = 4;
+    std::deque<std::future<QueryBatch>> ahead;
+    size_t next = 0;  // next batch to start building
+    auto refill = [&] {
+      for (; ahead.size() < kAhead && next + 1 < starts.size(); ++next)
+        ahead.push_back(std::async(std::launch::async, [this, s = starts[next], e = starts[next + 1]] { return build(s, e); }));
+    };
+    refill();
+    for (size_t j = 0; j + 1 < starts.size(); ++j) {
+      const QueryBatch b = ahead.front().get();
+      ahead.pop_front();
+      refill();
+      const SearchResults r = engine_.searcher().search(b, p_);
+      for (size_t i = 0; i < b.size(); ++i) f(starts[j] + i, r.of(i));
     }
   }
-  return all;
-}
+
+ private:
+  QueryBatch build(size_t s, size_t e) const {
+    QueryBuilder qb(engine_.index(), combine_of(mode_), engine_.options().float_form);
+    QueryBatch& b = qb.batch();  // sized once: growing these was a third of the building time
+    const size_t nq = e - s, nt = 3 * nq;
+    b.trits.reserve(nt * engine_.index().dims());
+    b.weights.reserve(nt);
+    b.term_offsets.reserve(nq + 1);
+    b.exclude.reserve(nt);
+    b.exclude_offsets.reserve(nq + 1);
+    b.has_float.reserve(nq);
+    if (engine_.options().float_form != FloatForm::None && mode_ != AnalogyMode::Clamp) {
+      b.float_terms.reserve(nt * engine_.index().float_dims());
+      b.float_weights.reserve(nt);
+    }
+    for (size_t i = s; i < e; ++i) qb.analogy(qs_[i][0], qs_[i][1], qs_[i][2], mode_);
+    return std::move(qb.batch());
+  }
+
+  const Engine& engine_;
+  const std::vector<Ids>& qs_;
+  AnalogyMode mode_;
+  SearchParams p_;
+  size_t batch_;
+};
 
 }  // namespace
 
@@ -154,55 +262,56 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
   AnalogyReport rep;
   const std::vector<Question> questions = read_analogies(path, rep.sections);
   const size_t R = opts.restrict_vocab ? std::min(opts.restrict_vocab, ix.size()) : ix.size();
-  const FoldedVocab vocab(ix, R);
+  const auto word_ids = find_question_words(ix, R, questions);
 
   std::vector<Ids> ids;
-  std::vector<uint32_t> section_of;
+  std::vector<const Question*> asked;
   for (const Question& q : questions) {
     Ids id{};
     bool ok = true;
     for (size_t i = 0; i < 4 && ok; ++i) {
-      const auto f = vocab.find(q.w[i]);
-      ok = f.has_value();
-      if (ok) id[i] = *f;
+      id[i] = word_ids.at(q.w[i]);
+      ok = id[i] != kNoId;
     }
     if (!ok) {
       ++rep.sections[q.section].skipped;
       continue;
     }
     ids.push_back(id);
-    section_of.push_back(q.section);
+    asked.push_back(&q);
   }
 
-  SearchResults res;
-  if (!ids.empty()) {
-    if (opts.use_float) {  // the float peer over the same index; clamp has no float form: add
-      const AnalogyMode mode = opts.mode == AnalogyMode::Clamp ? AnalogyMode::Add : opts.mode;
-      SearcherOptions so;
-      so.backend = "float";
-      so.cpu.threads = opts.threads;
-      const Engine peer(engine.index_ptr(), make_searcher(engine.index_ptr(), so),
-                        {.lower = engine.options().lower, .float_form = FloatForm::Float32});
-      res = answers(peer, ids, R, mode, opts.batch, 0);
-    } else {
-      res = answers(engine, ids, R, opts.mode, opts.batch, opts.candidates);
-    }
-  }
-
-  for (size_t i = 0; i < ids.size(); ++i) {
-    // The best hit that is not a case variant of an input word (ids themselves are excluded).
-    std::optional<uint32_t> answer;
-    for (const Hit& h : res.of(i)) {
-      const uint32_t c = vocab.canonical(h.id);
-      if (c != ids[i][0] && c != ids[i][1] && c != ids[i][2]) {
-        answer = c;
+  // The best hit that is not a case variant of an input word (ids themselves are excluded): hit h
+  // is one of a, b, c (or d) exactly when its folded word is theirs, since a word's canonical id
+  // is the lowest id of its folded form.
+  std::string folded;
+  auto score = [&](size_t i, std::span<const Hit> hits) {
+    const Question& q = *asked[i];
+    bool correct = false;
+    for (const Hit& h : hits) {
+      fold_into(ix.word(h.id), folded);
+      if (folded != q.w[0] && folded != q.w[1] && folded != q.w[2]) {
+        correct = folded == q.w[3];
         break;
       }
     }
-    AnalogySection& sec = rep.sections[section_of[i]];
+    AnalogySection& sec = rep.sections[q.section];
     ++sec.answered;
-    if (answer == ids[i][3]) ++sec.correct;
+    if (correct) ++sec.correct;
+  };
+  const SearchParams params{.k = kTopK, .limit = R, .candidates = opts.use_float ? 0 : opts.candidates};
+  if (opts.use_float) {  // the float peer over the same index; clamp has no float form: add
+    const AnalogyMode mode = opts.mode == AnalogyMode::Clamp ? AnalogyMode::Add : opts.mode;
+    SearcherOptions so;
+    so.backend = "float";
+    so.cpu.threads = opts.threads;
+    const Engine peer(engine.index_ptr(), make_searcher(engine.index_ptr(), so),
+                      {.lower = engine.options().lower, .float_form = FloatForm::Float32});
+    AnalogyRunner(peer, ids, mode, params, opts.batch).run(score);
+  } else {
+    AnalogyRunner(engine, ids, opts.mode, params, opts.batch).run(score);
   }
+
   for (const AnalogySection& sec : rep.sections) {
     rep.correct += sec.correct, rep.answered += sec.answered, rep.skipped += sec.skipped;
     (sec.syntactic ? rep.syn_correct : rep.sem_correct) += sec.correct;

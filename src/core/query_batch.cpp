@@ -61,7 +61,10 @@ void QueryBatch::add_query(std::span<const std::span<const int8_t>> terms, std::
       double n2 = 0;  // unit length, computed in double (as the rerank rows were)
       for (float x : fterms[i]) n2 += double(x) * x;
       const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
-      for (float x : fterms[i]) float_terms.push_back(static_cast<float>(x * inv));
+      const size_t at = float_terms.size();
+      float_terms.resize(at + float_dims);
+      float* out = float_terms.data() + at;
+      for (size_t d = 0; d < float_dims; ++d) out[d] = static_cast<float>(fterms[i][d] * inv);
       float_weights.push_back(fw[i]);
     }
   }

@@ -59,9 +59,13 @@ void pack_into_blocks(std::span<const int8_t> trits, size_t word, uint64_t* code
 void unpack_from_blocks(const uint64_t* codes, size_t word, uint32_t dims, std::span<int8_t> trits) {
   const uint32_t W = plane_words(dims);
   const uint64_t* base = codes + (word / kBlockWords) * W * 16 + word % kBlockWords;
-  for (uint32_t d = 0; d < dims; ++d) {
-    const bool nz = (base[(d / 64) * 16] >> (d % 64)) & 1, neg = (base[(d / 64) * 16 + 8] >> (d % 64)) & 1;
-    trits[d] = nz ? (neg ? -1 : 1) : 0;
+  for (uint32_t j = 0; j < W; ++j) {
+    const uint64_t nz = base[j * 16], sg = base[j * 16 + 8];
+    const uint32_t d0 = j * 64, n = std::min<uint32_t>(64, dims - d0);
+    for (uint32_t b = 0; b < n; ++b) {
+      const int nzb = static_cast<int>((nz >> b) & 1), sgb = static_cast<int>((sg >> b) & 1);
+      trits[d0 + b] = static_cast<int8_t>(nzb * (1 - 2 * sgb));
+    }
   }
 }
 

@@ -173,6 +173,31 @@ __device__ __forceinline__ void stage_sub(const int (&acc)[64], int T0, int T1, 
   }
 }
 
+// Row lists longer than this are kept as binary min-heaps by their owners (heap_replace_min);
+// shorter ones unsorted with a scan for the next smallest (run 31: the scan at K = 51 made the
+// two-stage search 3.5x slower than the ternary one at 65,536 queries).
+constexpr int kScanMaxK = 32;
+
+// h[0..K) is a min-heap of keys; key > h[0] replaces the root and sifts down. Returns the new
+// minimum (the row's K-th best key). Keys are unique but for zeros (empty slots).
+__device__ __forceinline__ uint64_t heap_replace_min(uint64_t* h, int K, uint64_t key) {
+  int i = 0;
+#pragma unroll 1
+  while (true) {
+    const int l = 2 * i + 1;
+    if (l >= K) break;
+    const uint64_t lv = h[l];
+    const uint64_t rv = l + 1 < K ? h[l + 1] : ~0ull;
+    const bool right = rv < lv;
+    const uint64_t cv = right ? rv : lv;
+    if (cv >= key) break;
+    h[i] = cv;
+    i = l + (right ? 1 : 0);
+  }
+  h[i] = key;
+  return h[0];
+}
+
 template <int KS>
 __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   extern __shared__ uint8_t smem_raw[];
@@ -327,22 +352,29 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
         for (int e = 0; e < c; ++e) {
           const uint64_t key = src[e * 256];
           if (key > othr) {
-            // The list is kept unsorted (sorted once at the end): the key replaces the smallest
-            // entry, then one scan with independent loads finds the next smallest (~100 cycles
-            // against ~350 for a sorted insertion's dependent load / store chain).
-            olist[opos] = key;
-            uint64_t mn = olist[0];
-            int p = 0;
+            if (K <= kScanMaxK) {
+              // Short lists stay unsorted (sorted once at the end): the key replaces the smallest
+              // entry, then one scan with independent loads finds the next smallest (~100 cycles
+              // at K = 13 against ~350 for a sorted insertion's dependent load / store chain).
+              olist[opos] = key;
+              uint64_t mn = olist[0];
+              int p = 0;
 #pragma unroll 4
-            for (int j = 1; j < K; ++j) {
-              const uint64_t v = olist[j];
-              if (v < mn) {
-                mn = v;
-                p = j;
+              for (int j = 1; j < K; ++j) {
+                const uint64_t v = olist[j];
+                if (v < mn) {
+                  mn = v;
+                  p = j;
+                }
               }
+              opos = p;
+              othr = umax64(mn, oib);
+            } else {
+              // Long lists (the two-stage query's 50 candidates + exclusions) are a binary
+              // min-heap: the key replaces the root and sifts down, log2(K) levels of two
+              // independent loads (5 at K = 53) instead of a scan of all K entries.
+              othr = umax64(heap_replace_min(olist, K, key), oib);
             }
-            opos = p;
-            othr = umax64(mn, oib);
           }
         }
       }

@@ -3,6 +3,10 @@
 // and shared memory limit.
 #include "cuda/kernels.hpp"
 
+#include <string>
+
+#include "igla/error.hpp"
+
 #include <algorithm>
 
 #include "cuda/device_common.cuh"
@@ -101,9 +105,18 @@ __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
 
 // ---------------------------------------------------------------------------------------------
 
+// The kernel's static shared memory counts against the same per-block limit: asking for all of
+// max_smem as dynamic memory fails, and the failure (cleared here) left the 48 KB default, so a
+// batch of 2 queries with lists of 51 keys over 341K words (132 splits: 54 KB) failed to launch
+// and the merge then read unwritten lists (an illegal address: every later call failed; seen
+// under `igla serve --device cuda`, run 36).
 void popc_prepare_attributes(size_t max_smem) {
-  cudaFuncSetAttribute(popc_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem));
-  cudaFuncSetAttribute(popc_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem));
+  for (auto f : {popc_kernel<true>, popc_kernel<false>}) {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
+      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
+  }
   cudaGetLastError();
 }
 
@@ -151,6 +164,11 @@ void popc_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K
   // The splits are merged by merge_kernel (batches; a single query normally takes single_kernel,
   // and this path only when it does not fit that kernel's parameters).
   a.counters = nullptr;
+  cudaFuncAttributes attr{};
+  if (cudaFuncGetAttributes(&attr, p.single ? popc_kernel<true> : popc_kernel<false>) == cudaSuccess &&
+      smem > static_cast<size_t>(attr.maxDynamicSharedSizeBytes))
+    throw Error("cuda: popc plan needs " + std::to_string(smem) + " bytes of shared memory, the kernel may take " +
+                std::to_string(attr.maxDynamicSharedSizeBytes));
   if (p.single) popc_kernel<true><<<grid, 256, smem, s>>>(a);
   else popc_kernel<false><<<grid, 256, smem, s>>>(a);
   launch_check("popc_kernel");

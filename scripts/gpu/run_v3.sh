@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# igla CUDA backend, issue 11's GPU targets (runs 33+): check and time in one go on a GPU machine,
+# from a folder staged by scripts/gpu/stage_v2.sh (prebuilt binaries + libs, the default GloVe
+# index without its float32 vectors, the analogy questions). Run inside that folder:
+#
+#   bash run_v3.sh [sweep] [ctest] [serve]
+#
+#   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
+#   2. bench   igla_cuda_bench on the default index: checks on every path, batches 1 / 1,024 / 65,536,
+#              the two-stage search (candidates 50 on the GPU vs 0); random 100K x 300 at 65,536
+#              (the K <= 32 mma path, for regressions)
+#   3. cli     eval analogies --restrict 0 (cuda at several --batch sizes, cpu; same answers), one
+#              analogy --time (cuda, cpu; IGLA_CUDA_SINGLE_SPLIT sweep), nearest --input of 65,536
+#              words with --candidates 50 and 0 (cuda vs cpu outputs)
+#   sweep      nearest 65,536 with rerank 50 under other group-drain settings (IGLA_CUDA_GROUP*)
+#   ctest      the whole ctest suite of the build tree staged in ctest/ (stage_v2.sh with CTEST=1),
+#              at the build's absolute path (a link to it), the CUDA tests not skipped
+#   serve      scripts/loadtest.sh with `igla serve --device cuda` (wrk and its libraries staged in wrk/)
+# Logs go to $OUT (the device tool's output folder) or /tmp/igla-gpu-out.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${OUT:-/tmp/igla-gpu-out}
+mkdir -p "$OUT"
+LOG="$OUT/run.log"
+: > "$LOG"
+say() { echo "$@" | tee -a "$LOG"; }
+export LD_LIBRARY_PATH="$HERE/lib:${LD_LIBRARY_PATH:-}"
+BIN="$HERE"
+IX="$HERE/data/glove-100d.igla"
+Q="$HERE/data/questions-words.txt"
+FAIL=0
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0
+for a in "$@"; do case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; esac; done
+
+say "# igla GPU run (v3) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm,power.limit --format=csv 2>&1 | tee -a "$LOG"
+nproc | sed 's/^/# host cores: /' | tee -a "$LOG"
+if [ -f "$HERE/bin.tar.xz" ] && [ ! -x "$HERE/igla_tests" ]; then tar xJf "$HERE/bin.tar.xz" -C "$HERE" || { say "FAIL: unpacking the binaries"; exit 1; }; fi
+if [ -f "$IX.xz" ] && [ ! -f "$IX" ]; then xz -d -T0 -k "$IX.xz" || { say "FAIL: unpacking the index"; exit 1; }; fi
+
+# --- 1. tests --------------------------------------------------------------------------------
+say "# tests: Cuda*"
+timeout 300 "$BIN/igla_tests" --gtest_filter='Cuda*' > "$OUT/tests_cuda.log" 2>&1
+rc=$?
+grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran" "$OUT/tests_cuda.log" | tee -a "$LOG"
+grep -E "Failure|want \(" "$OUT/tests_cuda.log" | head -20 | tee -a "$LOG"
+[ $rc -eq 0 ] || { FAIL=1; say "FAIL: Cuda* tests rc=$rc"; }
+
+# --- 2. bench --------------------------------------------------------------------------------
+say "# bench: default GloVe index"
+timeout 200 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1,1024,65536 \
+    --check 256 --singles 2000 --seconds 0.5 --rerank --out "$OUT/bench.tsv" > "$OUT/bench_glove.log" 2>&1
+rc=$?
+grep -E "^CHECK|rerank50|candidates0|3cosadd-rerank|FAIL" "$OUT/bench_glove.log" | grep -v ": ok" | tee -a "$LOG"
+grep -c ": ok" "$OUT/bench_glove.log" | sed 's/^/CHECKS ok: /' | tee -a "$LOG"
+[ $rc -eq 0 ] || { FAIL=1; say "FAIL: bench glove rc=$rc"; tail -5 "$OUT/bench_glove.log" | tee -a "$LOG"; }
+say "# bench: random 100K x 300, 65,536 (K <= 32 mma path)"
+timeout 100 "$BIN/igla_cuda_bench" --name rand-100k-300 --n 100000 --dims 300 --batches 65536 \
+    --check 64 --singles 200 --seconds 0.5 --out "$OUT/bench.tsv" > "$OUT/bench_rand.log" 2>&1
+rc=$?
+grep -E "65536|FAIL|not ok" "$OUT/bench_rand.log" | tee -a "$LOG"
+[ $rc -eq 0 ] || { FAIL=1; say "FAIL: bench rand rc=$rc"; }
+
+if [ $WANT_SWEEP = 1 ]; then  # group drains at K = 53 (IGLA_CUDA_GROUP: 4 by default, tuned at K <= 32)
+  for g in "IGLA_CUDA_GROUP=2" "IGLA_CUDA_GROUP=8" "IGLA_CUDA_GROUP_CTA=1"; do
+    env $g timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
+        --seconds 0.5 --rerank --no-compare > "$OUT/bench_sweep.log" 2>&1
+    say "  sweep $g: $(grep -E 'rerank50-device|candidates0' "$OUT/bench_sweep.log" | grep 65536 | awk '{print $6, $8}' | tr '\n' ' ')"
+  done
+fi
+
+# --- 3. cli ----------------------------------------------------------------------------------
+IG="$BIN/igla"
+say "# cli: eval analogies --restrict 0"
+for dev in cuda cpu; do
+  timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device $dev > "$OUT/eval_$dev.txt" 2> "$OUT/eval_$dev.err"
+  say "  $dev rc=$? $(grep -h 'time:' "$OUT/eval_$dev.err") $(grep -h '^total' "$OUT/eval_$dev.txt")"
+done
+cmp -s "$OUT/eval_cuda.txt" "$OUT/eval_cpu.txt" && say "CHECK eval analogies cuda vs cpu: same output" \
+  || { FAIL=1; say "FAIL: eval analogies cuda vs cpu differ"; diff "$OUT/eval_cuda.txt" "$OUT/eval_cpu.txt" | head | tee -a "$LOG"; }
+for b in 4096 4096 1024 8192 19544; do
+  timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --batch $b > "$OUT/eval_b.txt" 2> "$OUT/eval_b.err"
+  cmp -s "$OUT/eval_b.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval --batch $b differs"; }
+  say "  cuda --batch $b: $(grep -h 'time:' "$OUT/eval_b.err")"
+done
+timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --candidates 0 > /dev/null 2> "$OUT/eval_cuda_c0.err"
+say "  cuda --candidates 0: $(grep -h 'time:' "$OUT/eval_cuda_c0.err")"
+say "# cli: one analogy, --time"
+for dev in cuda cpu; do
+  for r in 1 2 3; do "$IG" analogy man king woman --index "$IX" --device $dev --time > "$OUT/analogy_$dev.txt" 2>> "$OUT/analogy_$dev.err"; done
+  say "  $dev: $(head -1 "$OUT/analogy_$dev.txt" | tr '\t' ' ') | $(grep -h 'analogy:' "$OUT/analogy_$dev.err" | sed 's/ per query warm (median of 21)//; s/; 341479 words.*//' | tr '\n' ';')"
+done
+cmp -s "$OUT/analogy_cuda.txt" "$OUT/analogy_cpu.txt" && say "CHECK analogy cuda vs cpu: same output" || { FAIL=1; say "FAIL: analogy outputs differ"; }
+for sp in 2048 4096 6144 8192 12288; do
+  IGLA_CUDA_SINGLE_SPLIT=$sp "$IG" analogy man king woman --index "$IX" --device cuda --time > "$OUT/analogy_sp.txt" 2> "$OUT/analogy_sp.err"
+  cmp -s "$OUT/analogy_sp.txt" "$OUT/analogy_cpu.txt" || { FAIL=1; say "FAIL: analogy split $sp differs"; }
+  say "  cuda split $sp: $(grep -h 'analogy:' "$OUT/analogy_sp.err" | sed 's/; 341479 words.*//')"
+done
+IGLA_CUDA_SINGLE=trace "$IG" analogy man king woman --index "$IX" --device cuda --time > /dev/null 2> "$OUT/analogy_trace.err"
+say "  trace: $(grep -h 'analogy:\|trace' "$OUT/analogy_trace.err" | tr '\n' ' ')"
+say "# cli: nearest --input of 65,536 words, --candidates 50 (default) and 0"
+cp "$HERE/data/words65536.txt" "$OUT/words.txt"
+for dev in cuda cpu; do
+  for c in 50 0; do
+    s=$(date +%s%N)
+    timeout 120 "$IG" nearest --input "$OUT/words.txt" --index "$IX" --device $dev --candidates $c > "$OUT/nearest_${dev}_$c.txt" 2> "$OUT/nearest_${dev}_$c.err"
+    rc=$?
+    e=$(date +%s%N)
+    say "  $dev candidates=$c rc=$rc wall $(( (e - s) / 1000000 )) ms, $(wc -l < "$OUT/nearest_${dev}_$c.txt") lines"
+  done
+done
+for c in 50 0; do
+  cmp -s "$OUT/nearest_cuda_$c.txt" "$OUT/nearest_cpu_$c.txt" && say "CHECK nearest --input candidates=$c cuda vs cpu: same output" \
+    || { FAIL=1; say "FAIL: nearest --input candidates=$c cuda vs cpu differ"; }
+done
+rm -f "$OUT/nearest_"*.txt "$OUT/words.txt" "$OUT/eval_b.txt"
+
+# --- ctest -----------------------------------------------------------------------------------
+if [ $WANT_CTEST = 1 ]; then
+  [ -f "$HERE/ctest.tar.xz" ] && tar xJf "$HERE/ctest.tar.xz" -C "$HERE"  # ctest/ and lib/ (igla_server_tests' libraries)
+  SRC=$(cat "$HERE/ctest/SOURCE_DIR")
+  say "# ctest: the whole suite of the staged build tree; $SRC -> the staged source tree (git archive of the build's commit)"
+  mkdir -p "$(dirname "$SRC")"
+  [ -e "$SRC" ] || ln -s "$HERE/ctest/src" "$SRC"
+  [ -e "$SRC/build-cuda" ] || ln -s "$HERE/ctest/build-cuda" "$SRC/build-cuda"
+  cp "$BIN/igla" "$HERE/ctest/build-cuda/" && cp "$BIN/igla_tests" "$HERE/ctest/build-cuda/tests/"
+  # The CUDA tests one at a time (each process would start its own persistent one-query kernel on
+  # the one GPU), the rest 12 at a time.
+  (cd "$SRC/build-cuda" && timeout 250 ctest -R 'Cuda' -j 1 --timeout 200 > "$OUT/ctest_cuda.log" 2>&1)
+  rc1=$?
+  tail -4 "$OUT/ctest_cuda.log" | tee -a "$LOG"
+  (cd "$SRC/build-cuda" && timeout 300 ctest -E 'Cuda' -j 12 --timeout 250 > "$OUT/ctest.log" 2>&1)
+  rc=$?
+  [ $rc1 -eq 0 ] || rc=$rc1
+  tail -15 "$OUT/ctest.log" | tee -a "$LOG"
+  grep -E "Skipped|\*\*\*" "$OUT/ctest.log" | head -20 | tee -a "$LOG"
+  [ $rc -eq 0 ] || { FAIL=1; say "FAIL: ctest rc=$rc"; }
+fi
+
+# --- serve -----------------------------------------------------------------------------------
+if [ $WANT_SERVE = 1 ]; then
+  say "# serve: scripts/loadtest.sh with --device cuda (wrk carried)"
+  [ -d "$HERE/wrk" ] || tar xJf "$HERE/wrk.tar.xz" -C "$HERE"
+  export PATH="$HERE/wrk:$PATH"
+  [ -d "$HERE/ctest/src" ] || tar xJf "$HERE/ctest.tar.xz" -C "$HERE"
+  (cd "$HERE/ctest/src" && IGLA="$BIN/igla" INDEX="$IX" SERVE_ARGS="--timeout-ms 30000 --device cuda" timeout 150 bash scripts/loadtest.sh 5) > "$OUT/loadtest.log" 2>&1
+  say "  rc=$?"; tail -8 "$OUT/loadtest.log" | tee -a "$LOG"
+fi
+say "# done: FAIL=$FAIL"
+exit $FAIL
