@@ -6,8 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 
+#include "cuda/device.hpp"
 #include "cuda/kernels.hpp"
 
 namespace igla::cuda {
@@ -25,11 +25,11 @@ struct Bump {
   }
 };
 
+// A failed launch is an error (igla::Error through cuda_fail), never a warning printed by the
+// library and then ignored.
 inline void launch_check(const char* what) {
   const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "igla cuda: launch of %s failed: %s\n", what, cudaGetErrorString(e));
-  }
+  if (e != cudaSuccess) cuda_fail(e, what);
 }
 
 // Merges each query's n_splits top-K lists (partial: [q][split][K]) without its exclusions into
