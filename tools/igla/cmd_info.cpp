@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "index_info.hpp"
 #include "json_out.hpp"
 #include "core/index_format.hpp"
 
@@ -28,26 +29,14 @@ void add_info(CLI::App& app) {
     const Index& ix = *ixp;
     const double open_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     ix.verify_all();  // a diagnostic command: check every section, the lazily checked ones too
-    const double nzf = ix.nonzero_fraction();
     if (a->json) {
-      nlohmann::json j{{"path", so.index_path()},
-                       {"format_version", format::kVersion},
-                       {"words", ix.size()},
-                       {"dims", ix.dims()},
-                       {"float_dims", ix.float_dims()},
-                       {"quantization", quantization_name(ix.quant())},
-                       {"rerank", rerank_name(ix.rerank())},
-                       {"threshold_factor", ix.quant().threshold_factor},
-                       {"nonzero_fraction", nzf},
-                       {"has_float", ix.has_float()},
-                       {"file_bytes", ix.file_size()},
-                       {"checksums_ok", true},
-                       {"open_ms", open_ms}};
-      for (auto& s : ix.sections())
-        j["sections"].push_back({{"tag", s.tag}, {"offset", s.offset}, {"bytes", s.size}});
+      nlohmann::json j = server::index_info_json(ix);  // the description GET /v1/info serves
+      j["checksums_ok"] = true;
+      j["open_ms"] = open_ms;
       fmt::print("{}\n", json_text(j, 2));
       return;
     }
+    const double nzf = ix.nonzero_fraction();
     fmt::print("index:          {}\n", so.index_path());
     fmt::print("format version: {}\n", format::kVersion);
     fmt::print("words:          {}\n", ix.size());
