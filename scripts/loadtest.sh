@@ -8,6 +8,10 @@
 # Env:   IGLA=build/igla  INDEX=~/.cache/igla/glove-100d.igla  CONNECTIONS=1000  WRK_THREADS=1
 #        PORT=18080  WORDS=10000 (distinct words cycled)  SERVE_ARGS (server flags; default
 #        "--timeout-ms 30000"; e.g. "--timeout-ms 30000 --device cuda")
+#        RUNS="one-word 64-words" (which runs)  RATE (unset: closed loop, each connection sends its
+#        next request when the last is answered; RATE=R: paced, the connections together offer ~R
+#        requests/s with exponential gaps, see loadtest.lua, and wrk's Requests/sec is the rate
+#        achieved)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20}
@@ -20,6 +24,8 @@ NWORDS=${WORDS:-10000}
 # The queue deadline is raised to wrk's own timeout (30 s): 1,000 closed-loop clients of 64 words
 # keep 64,000 queries queued, and the test measures throughput, not load shedding.
 SERVE_ARGS=${SERVE_ARGS:---timeout-ms 30000}
+RUNS=${RUNS:-one-word 64-words}
+RATE=${RATE:-0}
 command -v wrk >/dev/null || { echo "loadtest: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 [[ -x $IGLA ]] || { echo "loadtest: no $IGLA: build first (cmake --build build --target igla_cli)" >&2; exit 1; }
 [[ -f $INDEX ]] || { echo "loadtest: no index at $INDEX: run '$IGLA fetch-glove'" >&2; exit 1; }
@@ -81,12 +87,12 @@ SERVER_PID=$!
 for _ in $(seq 300); do grep -q "^listening on" "$TMP/serve.out" 2>/dev/null && break; sleep 0.1; done
 grep -q "^listening on" "$TMP/serve.out" || { cat "$TMP/serve.err" >&2; echo "loadtest: the server did not start" >&2; exit 1; }
 URL=$(sed -n 's/^listening on //p' "$TMP/serve.out")
-echo "loadtest: server at $URL ($SERVE_ARGS)"
+echo "loadtest: server at $URL ($SERVE_ARGS)$( ((RATE > 0)) && echo "; paced: $RATE requests/s offered by the $CONNECTIONS connections" )"
 
 # Load: a 2 s warm-up (pages the index in), then each run; the server's batch counters around each.
 batches() { curl -s "$URL/metrics" | sed -n 's/^igla_batch_size_queries_\(sum\|count\){kind="nearest"} //p' | tr '\n' ' '; }
 wrk_run() {  # wrk_run SECONDS WORDS_PER_REQUEST OUTPUT
-  IGLA_WORDS="$TMP/words.txt" IGLA_BATCH=$2 wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$1s" --timeout 30s \
+  IGLA_WORDS="$TMP/words.txt" IGLA_BATCH=$2 IGLA_RATE=$RATE IGLA_CONNECTIONS=$CONNECTIONS wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$1s" --timeout 30s \
     --latency -s scripts/loadtest.lua "$URL" > "$3" 2>&1 || true
 }
 wrk_run 2 1 /dev/null
@@ -94,6 +100,7 @@ wrk_run 2 1 /dev/null
 # them takes seconds and a short run would count mostly the first round's wait.
 for run in "one-word 1 $DURATION" "64-words 64 $((3 * DURATION))"; do
   set -- $run
+  [[ " $RUNS " == *" $1 "* ]] || continue
   b0=$(batches); wrk_run "$3" "$2" "$TMP/$1.wrk"; b1=$(batches)
   echo "$3 $b0 $b1" > "$TMP/$1.batches"
 done
@@ -106,6 +113,7 @@ INPROC=$(( (INPROC_BEFORE + INPROC_AFTER) / 2 ))
 echo "loadtest: in-process batched: $INPROC_AFTER queries/s (after); reference = mean $INPROC queries/s"
 for run in "one-word 1" "64-words 64"; do
   set -- $run
+  [[ " $RUNS " == *" $1 "* ]] || continue
   python3 - "$TMP/$1.wrk" "$1" "$2" "$INPROC" $(cat "$TMP/$1.batches") <<'PY'
 import re, sys
 text, name, batch, inproc = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
