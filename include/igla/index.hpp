@@ -21,10 +21,35 @@
 // Thread-safety: an Index is immutable once opened or built; any number of threads may read it
 // at once (derived() included). Share it as std::shared_ptr<const Index> (open_index()).
 // The file is mmap'd; CODE, NORM, the vocabulary and the rerank rows are used in place, never
-// copied. Required sections and XFRM are checked against their checksum at open; F32V when first
-// read in full. RRI8 / RF16 are read a few rows per query, so a check at open would page in the
-// whole section: their sizes and scales are checked at open, their bytes by `igla info`
-// (verify_all). Writes go to a temporary file that is renamed into place.
+// copied. Writes go to a temporary file that is renamed into place (never in place: see below).
+//
+// What is verified when (a byte that can change an answer is verified before it is used; the
+// checks are in src/core/index_verify.cpp, the user-visible behaviour in docs/RELIABILITY-index.md):
+//   at open, before open() returns (the flags of the table do not change this):
+//     - header: magic, version, XXH3 of header + table, dims (1 to 2^20), float dims (at most
+//       2^20), words (1 to 2^32 - 16), quantization method, threshold factor (finite, 0 to 100),
+//       reserved bytes zero; table: at most 64 sections, unique tags, known flags, 64-byte
+//       aligned sections tiling the file (zero padding only, nothing after the last);
+//     - the XXH3 checksum of every section but F32V: VOCB, VSRT, CODE, NORM, XFRM, RRI8, RF16
+//       and every extra section;
+//     - contents: vocabulary offsets increasing (no empty word); VSRT ids in range with their
+//       words strictly ascending (no duplicates); codes canonical (sign bits only on non-zero
+//       trits, nothing past dims, padding words zero); every norm and inverse norm equal to the
+//       value derived from its code; XFRM matching the header, all finite; RRI8 scales positive
+//       and finite; RF16 rows without NaN or infinity.
+//   on first use: F32V (float32 vectors, read only by evaluation and re-conversion): checksum
+//     and finite values, when float_vectors() / to_float_vectors() first runs (once per index,
+//     thread-safe).
+//   verify_all() (`igla info --verify`): every section's checksum again, F32V included.
+// Measured on the 341,479-word GloVe index (int8 rerank rows, 51 MiB): see
+// docs/RELIABILITY-index.md for open times, warm and cold.
+//
+// Thread safety: an Index is immutable once open() or build() returns: any number of threads
+// may call its const members at once (share it as std::shared_ptr<const Index>).
+// float_vectors() verifies F32V once under a lock. The mapping stays valid while the Index
+// lives: a file must never be overwritten in place while an index of it is open (truncating
+// it kills readers with SIGBUS); save() and `igla convert` only ever rename a new file over
+// the old one, which readers that mapped the old one do not notice.
 #pragma once
 
 #include <cstddef>
@@ -109,12 +134,12 @@ struct ExtraSection {
   std::vector<std::byte> bytes;
 };
 
-struct Section;
 
 class Index {
  public:
-  // Opens and validates a .igla file (mmap). Throws Error on a missing, truncated or corrupt
-  // file, naming the path and the problem.
+  // Opens and verifies a .igla file (mmap; see "What is verified when" above). Throws Error on a
+  // missing, truncated, corrupt or non-regular file (a FIFO or device is refused without
+  // blocking), naming the path, the section and the problem.
   static Index open(const std::string& path);
   // Builds an index in memory from float vectors: fits q's transform (mean, scale, rotation) to
   // them, quantizes each one, and adds the float32 vectors and rerank rows when asked.
@@ -125,7 +150,10 @@ class Index {
   Index& operator=(Index&&) noexcept;
   ~Index();
 
-  // Writes atomically (temporary file + rename); nothing is left behind on failure. `extra`
+  // Writes atomically: PATH.tmp.XXXXXX, then rename(2); nothing is left behind on failure (and
+  // on SIGINT / SIGTERM in a program that calls remove_pending_temp_files(), igla/temp_files.hpp).
+  // A symlink at `path` has its target replaced (the link stays); a device node, FIFO, socket or
+  // directory at `path`, or a dangling symlink, is refused. `extra`
   // adds extra sections or replaces those of the same tag (in place in the section order; new
   // ones after the others); every other section is written as it is. Throws Error for a bad
   // tag (empty, longer than 4, not printable ASCII, a core tag, given twice), before any file
@@ -156,7 +184,8 @@ class Index {
   double nonzero_fraction() const;
 
   bool has_float() const { return float_data_ != nullptr; }
-  // The float32 vectors kept for evaluation; verifies their checksum on first use.
+  // The float32 vectors kept for evaluation (empty without F32V); verifies them (checksum,
+  // finite values) on first use, throwing Error when they are corrupt.
   std::span<const float> float_vectors() const;
   // The words and float32 vectors (the first `limit` words; 0: all) as built from, to build the
   // index again another way (`igla convert OLD.igla NEW.igla`). Throws Error without F32V.
@@ -171,7 +200,7 @@ class Index {
     uint64_t offset, size, checksum;
   };
   std::vector<SectionInfo> sections() const;
-  void verify_all() const;  // checks every section's checksum; throws Error on mismatch
+  void verify_all() const;  // every section's checksum again, F32V included; throws Error
   uint64_t file_size() const;
 
   // A value derived from this index (a kernel's code layout, a device copy), made by `make` on
@@ -182,7 +211,8 @@ class Index {
 
  private:
   Index();
-  static void parse_image(Index& ix, const std::string& path);
+  static void parse_image(Index& ix, const std::string& path);  // every check at open
+  void verify_float_section() const;
   struct Storage;
   std::unique_ptr<Storage> storage_;
   std::string path_;
@@ -192,7 +222,6 @@ class Index {
   const char* word_bytes_ = nullptr;
   const uint32_t* sorted_ids_ = nullptr;
   const float* float_data_ = nullptr;
-  mutable bool float_verified_ = false;
   uint32_t float_dims_ = 0;
   Transform xfrm_;
   const float* rerank_scale_ = nullptr;  // RRI8's per-dimension scales
@@ -207,8 +236,9 @@ std::shared_ptr<const Index> open_index(const std::string& path);
 // the codes are exactly these trits (seed quantization, threshold 0), no rerank rows.
 std::shared_ptr<const Index> index_of_trits(std::span<const int8_t> trits, size_t n, uint32_t dims);
 
-// Default location of indexes and downloads: $IGLA_HOME, else ~/.cache/igla.
-std::string igla_home();
-std::string default_index_path();  // igla_home() + "/glove-100d.igla"
+// The file name of the default index (GloVe 6B 100d) in the front ends' home directory
+// ($IGLA_HOME, else ~/.cache/igla: the CLI and the Python module resolve it; the library reads no
+// environment).
+inline constexpr const char* kDefaultIndexName = "glove-100d.igla";
 
 }  // namespace igla

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 
 from . import _igla
-from ._igla import Error, UnknownWordError, backends, default_index_path, igla_home
+from ._igla import Error, UnknownWordError, backends
+from .paths import default_index_path, igla_home
 from .building import ProgressBar, convert, convert_file, fetch_glove, from_keyed_vectors
 from .keyed_vectors import KeyedVectors
 

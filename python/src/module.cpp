@@ -58,9 +58,7 @@ PYBIND11_MODULE(_igla, m) {
   });
 
   m.def("backends", &igla::backend_names, "Names of the search backends built in (device= values).");
-  m.def("default_index_path", &igla::default_index_path,
-        "Where igla.load() looks by default: $IGLA_HOME/glove-100d.igla ($IGLA_HOME defaults to ~/.cache/igla).");
-  m.def("igla_home", &igla::igla_home, "$IGLA_HOME, else ~/.cache/igla.");
+  m.attr("DEFAULT_INDEX_NAME") = igla::kDefaultIndexName;
 
   igla::py_binding::bind_keyed_vectors(m);
   igla::py_binding::bind_build(m);

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 
+#include <xxhash.h>
+
 #include "core/backends.hpp"
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
@@ -58,8 +60,12 @@ struct Task {
 
 std::vector<Task> make_tasks(const QueryBatch& b) {
   const size_t D = b.float_dims;
+  // Terms are compared by a hash of their bytes first: a memcmp of every term against every row
+  // of its task was a tenth of eval --float's time (19,544 questions x 3 terms x ~48 rows).
+  std::vector<uint64_t> hash(b.n_terms());
+  for (size_t t = 0; t < hash.size(); ++t) hash[t] = XXH3_64bits(&b.float_terms[t * D], D * sizeof(float));
   auto same = [&](uint32_t t, uint32_t u) {
-    return std::memcmp(&b.float_terms[size_t{t} * D], &b.float_terms[size_t{u} * D], D * 4) == 0;
+    return hash[t] == hash[u] && std::memcmp(&b.float_terms[size_t{t} * D], &b.float_terms[size_t{u} * D], D * 4) == 0;
   };
   std::vector<Task> tasks;
   for (size_t q = 0; q < b.size(); ++q) {
@@ -153,10 +159,15 @@ template <class V, int MR, int NV>
         }
       } else {
         const float* w = b.float_weights.data() + t0;
-        for (size_t x = 0; x < kTile; ++x) score[x] = 0.0f;
-        for (uint32_t i = 0; i < nt; ++i) {
-          const float* c = s + sl[i] * kTile;
-          for (size_t x = 0; x < kTile; ++x) score[x] += w[i] * c[x];
+        if (nt == 3) {  // 3CosAdd, the common case: one pass, the same sum order as the loop below
+          const float *c0 = s + sl[0] * kTile, *c1 = s + sl[1] * kTile, *c2 = s + sl[2] * kTile;
+          for (size_t x = 0; x < kTile; ++x) score[x] = ((0.0f + w[0] * c0[x]) + w[1] * c1[x]) + w[2] * c2[x];
+        } else {
+          for (size_t x = 0; x < kTile; ++x) score[x] = 0.0f;
+          for (uint32_t i = 0; i < nt; ++i) {
+            const float* c = s + sl[i] * kTile;
+            for (size_t x = 0; x < kTile; ++x) score[x] += w[i] * c[x];
+          }
         }
       }
       // Words arrive in id order, so a new hit beats the k-th best only on a higher score: skip

@@ -12,6 +12,9 @@ inline constexpr char kMagic[8] = {'I', 'G', 'L', 'A', 'I', 'D', 'X', '\n'};
 inline constexpr uint32_t kVersion = 1;
 inline constexpr uint64_t kAlign = 64;
 inline constexpr uint32_t kMaxSections = 64;  // a reader refuses more
+inline constexpr uint32_t kMaxDims = 1u << 20;  // code and float dims, as the loaders accept
+inline constexpr uint64_t kMaxWords = (uint64_t{1} << 32) - 16;  // word ids are u32 (padded to 8)
+inline constexpr float kMaxThresholdFactor = 100.0f;  // as `igla convert` accepts
 
 struct Header {               // 64 bytes at offset 0
   char magic[8];
@@ -29,14 +32,18 @@ static_assert(sizeof(Header) == 64);
 
 struct SectionEntry {         // n_sections of these follow the header
   char tag[4];
-  uint32_t flags;             // kLazy: checked when first read in full, not at open
+  uint32_t flags;             // kLazy or 0 (see below)
   uint64_t offset;
   uint64_t size;
   uint64_t checksum;          // XXH3-64 of the section's bytes
 };
 static_assert(sizeof(SectionEntry) == 32);
 
+// Written on F32V: "verified when first read in full, not at open". Readers do not trust it:
+// they decide by tag what is verified when (every section at open but F32V), so a flag set on
+// CODE by an edit skips nothing. Other bits are refused.
 inline constexpr uint32_t kLazy = 1;
+inline constexpr uint32_t kKnownFlags = kLazy;
 
 struct XfrmHeader {           // XFRM starts with this, then float mean[in], scale[in], rotation[out][in]
   uint32_t method;            // igla::Quantization, equal to the header's

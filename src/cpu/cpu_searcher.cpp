@@ -115,37 +115,37 @@ class CpuSearcher final : public Searcher {
     Call call;
 
     // Pack every term once per call (a few hundred bytes per query).
-    std::vector<uint64_t>& rows_ = call.rows;
-    rows_.resize(batch.n_terms() * 2 * W);
+    std::vector<uint64_t>& rows = call.rows;
+    rows.resize(batch.n_terms() * 2 * W);
     for (size_t t = 0; t < batch.n_terms(); ++t)
-      pack_row({batch.trits.data() + t * c_.dims, c_.dims}, {rows_.data() + t * 2 * W, 2 * W});
+      pack_row({batch.trits.data() + t * c_.dims, c_.dims}, {rows.data() + t * 2 * W, 2 * W});
 
     // Query groups: consecutive queries with at most kGroupTerms terms in all.
-    auto& groups_ = call.groups;
+    auto& groups = call.groups;
     for (size_t q = 0; q < nq;) {
       size_t e = q, terms = 0;
       while (e < nq && (e == q || terms + (batch.term_offsets[e + 1] - batch.term_offsets[e]) <= kGroupTerms)) {
         terms += batch.term_offsets[e + 1] - batch.term_offsets[e];
         ++e;
       }
-      groups_.push_back({q, e});
+      groups.push_back({q, e});
       q = e;
     }
     // Vocabulary splits: enough tasks to keep every thread busy.
-    const size_t ng = groups_.size();
+    const size_t ng = groups.size();
     size_t splits = 1;
     if (ng < static_cast<size_t>(threads_))
       splits = std::max<size_t>(1, std::min((threads_ + ng - 1) / ng, nblocks * W_ * bw_ / 8 / kMinSplitWork));
     const size_t per_split = (nblocks + splits - 1) / splits;
 
-    auto& heaps_ = call.heaps;
-    heaps_.resize(nq * splits);
+    auto& heaps = call.heaps;
+    heaps.resize(nq * splits);
     ThreadPool::shared().run(
         static_cast<uint32_t>(ng * splits),
         [&](uint32_t task, int) {
           const size_t g = task / splits, s = task % splits;
           const size_t b0 = s * per_split, b1 = std::min(nblocks, b0 + per_split);
-          run_task(call, batch, groups_[g].first, groups_[g].second, s, b0, b1, n_eff, params.k, splits,
+          run_task(call, batch, groups[g].first, groups[g].second, s, b0, b1, n_eff, params.k, splits,
                    thread_scratch());
         },
         threads_);
@@ -155,7 +155,7 @@ class CpuSearcher final : public Searcher {
     for (size_t q = 0; q < nq; ++q) {
       merged.clear();
       for (size_t s = 0; s < splits; ++s) {
-        const auto& items = heaps_[q * splits + s].items();
+        const auto& items = heaps[q * splits + s].items();
         merged.insert(merged.end(), items.begin(), items.end());
       }
       const size_t m = std::min(params.k, merged.size());
@@ -175,8 +175,8 @@ class CpuSearcher final : public Searcher {
 
   void run_task(Call& call, const QueryBatch& batch, size_t q0, size_t q1, size_t split, size_t b0, size_t b1,
                 size_t n_eff, size_t k, size_t splits, Scratch& sc) const {
-    const std::vector<uint64_t>& rows_ = call.rows;
-    std::vector<TopK>& heaps_ = call.heaps;
+    const std::vector<uint64_t>& term_rows = call.rows;
+    std::vector<TopK>& heaps = call.heaps;
     const uint32_t t0 = batch.term_offsets[q0], nterms = batch.term_offsets[q1] - t0;
     // One term per query (nearest, clamp analogies, the batched benchmark): the fused kernel
     // scores in registers and hands back only the words above each query's threshold.
@@ -198,12 +198,12 @@ class CpuSearcher final : public Searcher {
     const size_t tile_bytes =
         (fused && kernel_.fused_scan) || topk || sum_topk ? kFusedTileBytes : kTwoPassTileBytes;
     const size_t tile_blocks = std::max<size_t>(1, tile_bytes / block_bytes), tile_words = tile_blocks * bw_;
-    for (size_t q = q0; q < q1; ++q) heaps_[q * splits + split].reset(k);
+    for (size_t q = q0; q < q1; ++q) heaps[q * splits + split].reset(k);
     auto push = [&](size_t q, uint32_t id, float score) {
       const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[q];
       const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[q + 1];
       if (ex != ex_end && std::find(ex, ex_end, id) != ex_end) return;
-      heaps_[q * splits + split].push({id, score});
+      heaps[q * splits + split].push({id, score});
     };
     if (topk || sum_topk) {
       sc.lists.resize(q1 - q0);
@@ -212,7 +212,7 @@ class CpuSearcher final : public Searcher {
         sc.offsets.resize(q1 - q0 + 1);
         for (size_t q = q0; q <= q1; ++q) sc.offsets[q - q0] = batch.term_offsets[q] - t0;
       }
-      const uint64_t* rows = rows_.data() + size_t{t0} * 2 * W;
+      const uint64_t* rows = term_rows.data() + size_t{t0} * 2 * W;
       for (size_t b = b0; b < b1; b += tile_blocks) {
         const size_t nb = std::min(tile_blocks, b1 - b), w0 = b * bw_, nw = std::min(nb * bw_, n_eff - w0);
         if (topk)
@@ -247,9 +247,9 @@ class CpuSearcher final : public Searcher {
       const size_t w0 = b * bw_;
       const size_t nw = std::min(nb * bw_, n_eff - w0);  // drop padding and words past --limit
       const uint64_t* tile = codes_ + b * W_ * 16;  // 16 uint64 = 128 bytes per block and plane word
-      const uint64_t* rows = rows_.data() + size_t{t0} * 2 * W;
+      const uint64_t* rows = term_rows.data() + size_t{t0} * 2 * W;
       if (fused) {
-        for (size_t q = q0; q < q1; ++q) sc.thr[q - q0] = heaps_[q * splits + split].threshold();
+        for (size_t q = q0; q < q1; ++q) sc.thr[q - q0] = heaps[q * splits + split].threshold();
         const size_t m = kernel_.scan_cosine(tile, nb, W_, rows, nterms, batch.weights.data() + t0, sc.thr.data(),
                                              inv_ + w0, nw, sc.candidates.data(), sc.dots.data());
         for (size_t i = 0; i < m; ++i) {
@@ -263,7 +263,7 @@ class CpuSearcher final : public Searcher {
         const uint32_t qt0 = batch.term_offsets[q], qnt = batch.term_offsets[q + 1] - qt0;
         kernel_.scores(batch.combine, sc.dots.data() + (qt0 - t0) * tile_words, tile_words, qnt,
                        batch.weights.data() + qt0, inv_ + w0, nw, sc.scores.data());
-        const size_t m = kernel_.select(sc.scores.data(), nw, heaps_[q * splits + split].threshold(), sc.sel.data());
+        const size_t m = kernel_.select(sc.scores.data(), nw, heaps[q * splits + split].threshold(), sc.sel.data());
         for (size_t i = 0; i < m; ++i) push(q, static_cast<uint32_t>(w0 + sc.sel[i]), sc.scores[sc.sel[i]]);
       }
     }

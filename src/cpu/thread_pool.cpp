@@ -28,7 +28,14 @@ void ThreadPool::grow_to(int threads) {
 }
 
 void ThreadPool::drain(Job& j, int slot) {
-  for (uint32_t t; (t = j.next.fetch_add(1, std::memory_order_acq_rel)) < j.n;) (*j.fn)(t, slot);
+  for (uint32_t t; (t = j.next.fetch_add(1, std::memory_order_acq_rel)) < j.n;) {
+    try {
+      (*j.fn)(t, slot);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(j.error_mu);
+      if (!j.error) j.error = std::current_exception();
+    }
+  }
 }
 
 void ThreadPool::run(uint32_t n, const std::function<void(uint32_t, int)>& fn, int width) {
@@ -56,6 +63,7 @@ void ThreadPool::run(uint32_t n, const std::function<void(uint32_t, int)>& fn, i
     if (auto it = std::find(jobs_.begin(), jobs_.end(), &j); it != jobs_.end()) jobs_.erase(it);
   }
   while (j.inside.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  if (j.error) std::rethrow_exception(j.error);
 }
 
 void ThreadPool::work() {

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -38,7 +39,9 @@ class ThreadPool {
   int size() const { return size_.load(std::memory_order_acquire); }
   // Runs fn(task, slot) for task in [0, n) on at most `width` threads (0: all; the caller is one
   // of them, slot 0); slot in [0, width) is unique among this call's threads running at once.
-  // Returns when every task has finished.
+  // Returns when every task has finished. An exception thrown by a task (e.g. std::bad_alloc in
+  // a worker) is rethrown here, in the caller, once every task has finished: it never
+  // terminates the process from a worker.
   void run(uint32_t n, const std::function<void(uint32_t, int)>& fn, int width = 0);
 
  private:
@@ -49,6 +52,8 @@ class ThreadPool {
     int joined = 1;                  // slots handed out, the caller's included (under mu_)
     std::atomic<int> inside{0};      // workers running its tasks now
     std::atomic<uint32_t> next{0};   // next task to claim
+    std::mutex error_mu;
+    std::exception_ptr error;        // the first exception one of its tasks threw
   };
   void work();
   static void drain(Job& j, int slot);

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
+#include <cmath>
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "cuda_env.hpp"
@@ -29,6 +32,49 @@ void register_all(CLI::App& app) {
   for (auto& [order, fn] : r) fn(app);
 }
 
+CLI::Validator whole_number(uint64_t min, uint64_t max) {
+  const std::string range = fmt::format("a whole number from {} to {}", min, max);
+  return CLI::Validator(
+      [min, max, range](std::string& s) -> std::string {
+        uint64_t v = 0;
+        const char* end = s.data() + s.size();
+        const auto [p, ec] = std::from_chars(s.data(), end, v);
+        if (s.empty() || ec == std::errc::invalid_argument || (p != end && ec == std::errc()))
+          return fmt::format("must be {}, got '{}'", range, s);
+        if (ec == std::errc::result_out_of_range || v < min || v > max)
+          return fmt::format("must be {}, got {}", range, s);
+        return {};
+      },
+      "INT in [" + std::to_string(min) + ", " + std::to_string(max) + "]", "whole_number");
+}
+
+CLI::Validator real_number(double min, double max) {
+  const std::string range = fmt::format("a number from {:g} to {:g}", min, max);
+  return CLI::Validator(
+      [min, max, range](std::string& s) -> std::string {
+        double v = 0;
+        const char* end = s.data() + s.size();
+        const auto [p, ec] = std::from_chars(s.data(), end, v);
+        if (s.empty() || ec != std::errc() || p != end || !std::isfinite(v) || v < min || v > max)
+          return fmt::format("must be {}, got '{}'", range, s);
+        return {};
+      },
+      fmt::format("FLOAT in [{:g}, {:g}]", min, max), "real_number");
+}
+
+std::string igla_home() {
+  if (const char* h = std::getenv("IGLA_HOME"); h && *h) return h;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.cache/igla";
+}
+
+std::string default_index_path() { return igla_home() + "/" + kDefaultIndexName; }
+
+int max_threads() {
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::min(1024u, 4 * hw));
+}
+
 void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
   cmd->add_option("--index", index, "Index file (default: $IGLA_HOME/glove-100d.igla, made by `igla fetch-glove`)");
   cmd->add_option("--device", device,
@@ -36,22 +82,26 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
                   "when the index has none)")
       ->check(CLI::IsMember({"cpu", "cuda", "ivf"}));
   cmd->add_option("--nprobe", nprobe, "With --device ivf: lists scanned per query (default: L / 32; L or more: exact)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+      ->check(whole_number(1, UINT32_MAX));
+  cmd->add_option("--threads", threads,
+                  fmt::format("CPU threads (default 0: all cores; more than {} = 4 x the hardware threads are capped)",
+                              max_threads()))
+      ->check(whole_number(0, 1024));
   cmd->add_option("--kernel", kernel, "CPU kernel: auto, avx512, avx2 or scalar (default: best this CPU runs; also IGLA_KERNEL)");
   cmd->add_option("--cuda-path", cuda_path, "With --device cuda: the batch path, mma, popc or sort (default: chosen per batch)")
       ->check(CLI::IsMember({"", "mma", "popc", "sort"}));
   cmd->add_flag("--json", json, "Print JSON instead of word<TAB>score lines");
   cmd->add_flag("--lower", lower, "Fold input words to lower case");
-  if (with_k) cmd->add_option("-k,--top", k, "Number of results")->check(CLI::PositiveNumber);
+  if (with_k)
+    cmd->add_option("-k,--top", k, "Number of results (capped at the vocabulary size)")->check(whole_number(1, kMaxK));
 }
 
 void SearchOptions::add_candidates(CLI::App* cmd) {
   cmd->add_option("--candidates", candidates,
                   "Two-stage search: rescore the top C ternary candidates exactly on the index's rerank rows "
                   "(0: ternary scores only; no effect on an index without rerank rows; default: " +
-                      std::to_string(kDefaultCandidates) + ")")
-      ->check(CLI::NonNegativeNumber);
+                      std::to_string(kDefaultCandidates) + "; capped at the vocabulary size)")
+      ->check(whole_number(0, kMaxK));
 }
 
 SearcherOptions SearchOptions::searcher() const {
@@ -74,11 +124,15 @@ Engine SearchOptions::engine(std::shared_ptr<const Index> ix) const {
 
 std::string SearchOptions::index_path() const { return index.empty() ? default_index_path() : index; }
 
-std::shared_ptr<const Index> SearchOptions::open_index() const {
+std::shared_ptr<const Index> SearchOptions::open_index() {
   const std::string path = index_path();
   if (index.empty() && !std::filesystem::exists(path))
     throw Error("no index at " + path + ": run `igla fetch-glove` first (it downloads GloVe 100d), or pass --index PATH");
-  return igla::open_index(path);
+  std::shared_ptr<const Index> ix = igla::open_index(path);
+  k = std::min(k, ix->size());
+  candidates = std::min(candidates, ix->size());
+  threads = std::min(threads, max_threads());
+  return ix;
 }
 
 std::string utf8_text(std::string_view s) {

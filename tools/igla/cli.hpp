@@ -24,6 +24,20 @@ struct Command {
 };
 void register_all(CLI::App& app);
 
+// Validators with readable messages: "must be a whole number from 1 to 1000000000, got 'abc'"
+// (CLI11's own range check writes DBL_MAX out in full).
+CLI::Validator whole_number(uint64_t min, uint64_t max);
+CLI::Validator real_number(double min, double max);
+
+// Bounds of the search options (parsed, then capped: k and candidates at the vocabulary size).
+inline constexpr uint64_t kMaxK = 1'000'000'000;
+int max_threads();  // 4 x the hardware threads, at most 1024: more only costs memory and time
+
+// Where indexes and downloads live: $IGLA_HOME, else ~/.cache/igla (the CLI reads the
+// environment; the library does not).
+std::string igla_home();
+std::string default_index_path();  // igla_home() + "/" + kDefaultIndexName
+
 // Options of every command that reads an index and searches it.
 struct SearchOptions {
   std::string index;          // "" = default_index_path()
@@ -41,7 +55,9 @@ struct SearchOptions {
   // An engine over `ix` with the searcher these flags name (--lower applied).
   Engine engine(std::shared_ptr<const Index> ix) const;
   std::string index_path() const;
-  std::shared_ptr<const Index> open_index() const;  // clear error when the default index was never fetched
+  // Opens the index (clear error when the default one was never fetched), then caps k and
+  // candidates at its vocabulary size and threads at max_threads().
+  std::shared_ptr<const Index> open_index();
   // --device, --threads, --kernel, --cuda-path, and the IGLA_KERNEL / IGLA_CUDA_* variables.
   SearcherOptions searcher() const;
   SearchParams params() const { return {.k = k, .candidates = candidates, .nprobe = nprobe}; }

@@ -173,10 +173,12 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--vocab", a->vocabs, "Vocabulary sizes (default: 1000 5000 10000 25000 50000 100000 1000000)")
       ->delimiter(',');
   cmd->add_option("--dims", a->dims, "Dimensions (default: 32 64 128 300)")->delimiter(',');
-  cmd->add_option("-k,--k", a->k, "Results per query")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", a->threads, "Threads for igla and the peers (default: all cores)");
-  cmd->add_option("--batch", a->batch, "Queries per batch (default: by size, at most 4096)");
-  cmd->add_option("--seconds", a->seconds, "Minimum time per measurement")->check(CLI::PositiveNumber);
+  cmd->add_option("-k,--k", a->k, "Results per query")->check(whole_number(1, 1024));
+  cmd->add_option("--threads", a->threads, "Threads for igla and the peers (default: all cores)")
+      ->check(whole_number(0, static_cast<uint64_t>(max_threads())));
+  cmd->add_option("--batch", a->batch, "Queries per batch (default: by size, at most 4096)")
+      ->check(whole_number(0, 1u << 20));
+  cmd->add_option("--seconds", a->seconds, "Minimum time per measurement")->check(real_number(0.001, 3600));
   cmd->add_option("--kernel", a->kernel, "CPU kernel (default: best this CPU runs)");
   cmd->add_option("--index", a->index, "Real index for the last row (default: $IGLA_HOME/glove-100d.igla)");
   cmd->add_flag("--no-peers", a->no_peers, "Skip FAISS");

@@ -1,5 +1,6 @@
 // `igla convert`: GloVe / word2vec / fastText / wink JSON vectors -> a .igla index.
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,7 +22,8 @@ void add_quantization_options(CLI::App* cmd, ConvertOptions& o) {
                   "dims (default D: the float dims rounded up to a multiple of 64) (default: " +
                       o.quantization + ")");
   cmd->add_option("--threshold-factor", o.threshold_factor,
-                  "trit = sign(y) where |y| > f * mean|y| (default: seed 0.5, centered and rotated 0.7)");
+                  "trit = sign(y) where |y| > f * mean|y|, f from 0 to 100 (default: seed 0.5, centered and rotated 0.7)")
+      ->check(real_number(0, 100));
   cmd->add_option("--rerank", o.rerank,
                   "Unit vectors kept beside the codes for the exact second stage of the search: none, int8 "
                   "(1 byte per dim) or f16 (2 bytes per dim) (default: " +
@@ -29,10 +31,19 @@ void add_quantization_options(CLI::App* cmd, ConvertOptions& o) {
       ->check(CLI::IsMember({"none", "int8", "f16"}));
 }
 
+void add_keep_float_flags(CLI::App* cmd, bool& keep_float, bool& no_float) {
+  cmd->add_flag("--keep-float", keep_float,
+                "Also keep the float32 vectors (4 bytes per dim per word, ~130 MiB for GloVe 100d) for "
+                "`eval --float` and re-conversion; queries never read them");
+  // The default since float32 vectors became opt-in; still accepted so old scripts keep working.
+  cmd->add_flag("--no-float", no_float, "")->group("");
+  cmd->get_option("--keep-float")->excludes(cmd->get_option("--no-float"));
+}
+
 QuantParams quant_params(const ConvertOptions& o) {
   QuantParams q;
   parse_quantization(o.quantization, q);
-  q.threshold_factor = o.threshold_factor < 0 ? default_threshold_factor(q.method) : o.threshold_factor;
+  q.threshold_factor = o.threshold_factor < 0 ? default_threshold_factor(q.method) : o.threshold_factor;  // -1: unset
   if (!(q.threshold_factor >= 0.0f) || q.threshold_factor > 100.0f)
     throw Error(fmt::format("--threshold-factor must be in [0, 100], got {}", o.threshold_factor));
   q.rerank = parse_rerank(o.rerank);
@@ -41,6 +52,8 @@ QuantParams quant_params(const ConvertOptions& o) {
 
 namespace {
 bool is_index(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;  // a pipe: never peek (or block) here
   char magic[8] = {};
   std::ifstream(path, std::ios::binary).read(magic, 8);
   return std::equal(magic, magic + 8, format::kMagic);
@@ -77,7 +90,7 @@ void convert_file(const std::string& input, const std::string& output, const Con
              "{}{}, in {:.1f}s\n",
              output, ix.size(), ix.float_dims(), quantization_name(q), ix.dims(), 100.0 * ix.nonzero_fraction(),
              q.threshold_factor, q.rerank == Rerank::None ? "" : fmt::format(", {} rerank rows", rerank_name(q.rerank)),
-             human_bytes(ix.file_size()), o.keep_float ? " (float32 vectors kept for `eval --float`)" : "", secs);
+             human_bytes(ix.file_size()), o.keep_float ? " (float32 vectors kept: --keep-float)" : "", secs);
 }
 
 namespace {
@@ -86,7 +99,7 @@ void add_convert(CLI::App& app) {
   struct Args {
     std::string input, output, format = "auto";
     ConvertOptions o;
-    bool no_float = false;
+    bool keep_float = false, no_float = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("convert", "Convert a vector file (GloVe, word2vec text/binary, fastText .vec, wink "
@@ -97,15 +110,15 @@ void add_convert(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "glove", "word2vec", "word2vec-bin", "word2vec-binary", "fasttext", "wink",
                              "wink-json"}));
   cmd->add_option("--limit", a->o.limit, "Keep only the first N words (the most frequent, in these formats)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, UINT32_MAX));
   add_quantization_options(cmd, a->o);
   cmd->add_option("--ivf", a->o.ivf_lists,
-                  "Add IVF lists for approximate search (--backend ivf): L lists, 0 for the default (about 2 sqrt(words))")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
-  cmd->add_flag("--no-float", a->no_float, "Do not keep the float32 vectors (smaller index; no `eval --float`)");
+                  "Add IVF lists for approximate search (--device ivf): L lists, 0 for the default (about 2 sqrt(words))")
+      ->check(whole_number(0, uint64_t{1} << 30));
+  add_keep_float_flags(cmd, a->keep_float, a->no_float);
   cmd->callback([a] {
     a->o.format = parse_format(a->format);
-    a->o.keep_float = !a->no_float;
+    a->o.keep_float = a->keep_float;
     convert_file(a->input, a->output, a->o);
   });
 }

@@ -1,10 +1,12 @@
 // `igla eval analogies|similarity`: intrinsic evaluation on the ternary codes or the float32 vectors.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
 #include "json_out.hpp"
+#include "igla/error.hpp"
 #include "igla/eval.hpp"
 
 namespace igla::cli {
@@ -60,6 +62,19 @@ nlohmann::json method_json(const Index& ix, const Engine& e, bool use_float, siz
           {"description", m.name}};
 }
 
+// --float needs the float32 vectors, which indexes keep only when built with --keep-float: say
+// exactly how to get them.
+void require_float(const Index& ix, const SearchOptions& opt) {
+  if (ix.has_float()) return;
+  const std::string path = opt.index_path();
+  const std::string how = opt.index.empty() || path == default_index_path()
+                              ? std::string("igla fetch-glove --force --keep-float")
+                              : fmt::format("igla convert VECTORS {} --keep-float", path);
+  throw Error(fmt::format("{} has no float32 vectors (an index keeps them only when built with --keep-float): "
+                          "rebuild it with `{}`{}",
+                          path, how, how.find("convert") != std::string::npos ? " (VECTORS: the original vector file)" : ""));
+}
+
 void add_analogies(CLI::App* eval) {
   struct Args {
     SearchOptions opt;
@@ -73,17 +88,19 @@ void add_analogies(CLI::App* eval) {
                                    "semantic, syntactic and total");
   cmd->add_option("file", a->file, "Questions file (': section' lines, then 'a b c d')")->required();
   cmd->add_option("--restrict", a->restrict_vocab,
-                  "Only questions whose words are among the first N words, answers too (0: all; default 30000)");
+                  "Only questions whose words are among the first N words, answers too (0: all; default 30000)")
+      ->check(whole_number(0, UINT32_MAX));
   cmd->add_option("--mode", a->mode, "clamp, add (3CosAdd, default) or mul (3CosMul)")
       ->check(CLI::IsMember({"clamp", "add", "mul"}));
   cmd->add_flag("--float", a->use_float, "Exact float32 cosine on the vectors kept in the index (clamp counts as add)");
-  cmd->add_option("--batch", a->batch, "Questions per search call")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", a->batch, "Questions per search call")->check(whole_number(1, 1u << 20));
   a->opt.add_to(cmd, false);
   a->opt.add_candidates(cmd);
   adjust_options(cmd);
   cmd->callback([a] {
     const auto ixp = a->opt.open_index();
     const Index& ix = *ixp;
+    if (a->use_float) require_float(ix, a->opt);
     const Engine e = a->opt.engine(ixp);
     const AnalogyEvalOptions o{.restrict_vocab = a->restrict_vocab, .mode = parse_analogy_mode(a->mode),
                                .use_float = a->use_float, .batch = a->batch, .candidates = a->opt.candidates,
@@ -151,8 +168,15 @@ void add_similarity_eval(CLI::App* eval) {
   cmd->callback([a] {
     const auto ixp = a->opt.open_index();
     const Index& ix = *ixp;
+    if (a->use_float) require_float(ix, a->opt);
     const Engine e = a->opt.engine(ixp);
     const SimilarityReport r = eval_similarity(e, a->file, a->use_float, a->opt.candidates);
+    // A correlation needs two pairs with varying scores: never print nan as a result.
+    if (!std::isfinite(r.spearman) || !std::isfinite(r.pearson))
+      throw Error(fmt::format("{}: no correlation can be computed from {} word pair{} found in the index ({} out of "
+                              "vocabulary){}",
+                              a->file, r.pairs, r.pairs == 1 ? "" : "s", r.oov,
+                              r.pairs >= 2 ? ": the human or the model scores are all equal" : ": at least 2 are needed"));
     if (a->opt.json) {
       fmt::print("{}\n", json_text(nlohmann::json{{"file", a->file},
                                         {"float", a->use_float},

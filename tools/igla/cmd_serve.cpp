@@ -106,7 +106,11 @@ void add_serve(CLI::App& app) {
     so.log = log_line;
     raise_open_files_limit();
     // Called at start and on each reload: the file is read again, the searcher made for it.
-    auto load = [search = a->search] { return std::make_shared<const Engine>(search.engine(search.open_index())); };
+    auto load = [search = a->search] {
+      auto s = search;  // open_index() caps k / candidates at this file's vocabulary
+      auto ix = s.open_index();
+      return std::make_shared<const Engine>(s.engine(std::move(ix)));
+    };
     server::Server srv(so, load);
     auto l = srv.service().loaded();
     log_line(fmt::format("{}: {} words, {} dims; searcher {}; batches of up to {} queries, wait {} us", path,

@@ -19,9 +19,12 @@ struct ConvertOptions {
   std::string quantization = "rotated";  // seed | centered | rotated[:D]
   float threshold_factor = -1;           // < 0: the chosen mode's default (default_threshold_factor)
   std::string rerank = "int8";           // none | int8 | f16
-  bool keep_float = true;
+  bool keep_float = false;               // F32V: --keep-float (queries never read it)
   int64_t ivf_lists = -1;  // --ivf L: add IVF lists (0: the default count; -1: none)
 };
+
+// --keep-float (and the old --no-float, now the default, accepted and hidden).
+void add_keep_float_flags(CLI::App* cmd, bool& keep_float, bool& no_float);
 
 // The IVF lists of `ix` (cmd_ann.cpp), with a progress bar and a report line.
 IvfIndex build_ivf_with_progress(const Index& ix, uint32_t lists, int threads);
