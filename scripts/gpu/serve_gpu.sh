@@ -103,16 +103,18 @@ wrk_run() {  # wrk_run SECONDS WORDS_PER_REQUEST OUTPUT
 report() {  # report DEVICE NAME WORDS INPROC SECONDS SUM0 COUNT0 SUM1 COUNT1 WRKFILE
   awk -v dev="$1" -v name="$2" -v batch="$3" -v inproc="$4" -v secs="$5" -v s0="$6" -v c0="$7" -v s1="$8" -v c1="$9" '
     function ms(v,   u) { u = v; sub(/^[0-9.]+/, "", u); v += 0
-      return u == "us" ? v / 1000 : u == "ms" ? v : u == "s" ? v * 1000 : u == "m" ? v * 60000 : v }
+      return (u == "us") ? v / 1000 : (u == "ms") ? v : (u == "s") ? v * 1000 : (u == "m") ? v * 60000 : v }
     /Requests\/sec:/ { rps = $2 }
     /^ +50%/ { p50 = ms($2) } /^ +99%/ { p99 = ms($2) }
     /Non-2xx or 3xx responses:/ { non2xx = $5 }
     /Socket errors:/ { sock = $0; sub(/^ *Socket errors: */, "", sock) }
     END {
       q = rps * batch
+      pct = (inproc > 0) ? 100 * q / inproc : 0
+      errs = (sock == "") ? "none" : sock
+      per = (c1 > c0) ? (s1 - s0) / (c1 - c0) : 0
       printf "%-4s %-8s: %8.0f req/s = %8.0f queries/s = %5.1f%% of in-process (%d q/s); p50 %.1f ms, p99 %.1f ms; non-2xx %d; socket errors: %s; %.0f queries per batch search, %.0f queries/s searched\n",
-        dev, name, rps, q, inproc > 0 ? 100 * q / inproc : 0, inproc, p50, p99, non2xx, sock == "" ? "none" : sock,
-        c1 > c0 ? (s1 - s0) / (c1 - c0) : 0, (s1 - s0) / secs
+        dev, name, rps, q, pct, inproc, p50, p99, non2xx, errs, per, (s1 - s0) / secs
     }' "${10}"
 }
 
