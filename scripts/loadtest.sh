@@ -5,9 +5,14 @@
 # `igla nearest --input` on the same words and index, measured in the same run.
 #
 # Usage: scripts/loadtest.sh [seconds per run, default 20]
-# Env:   IGLA=build/igla  INDEX=~/.cache/igla/glove-100d.igla  CONNECTIONS=1000  WRK_THREADS=1
+# Env:   IGLA=build/igla  INDEX=~/.cache/igla/glove-100d.igla  WRK_THREADS=1
+#        CONNECTIONS=1000 (a list, e.g. "100 200 1000": one run per count, in that order)
 #        PORT=18080  WORDS=10000 (distinct words cycled)  SERVE_ARGS (server flags; default
 #        "--timeout-ms 30000"; e.g. "--timeout-ms 30000 --device cuda")
+#        RUNS="one-word 64-words" (which runs)  RATE (unset: closed loop, each connection sends its
+#        next request when the last is answered; RATE=R: paced, the connections together offer ~R
+#        requests/s with exponential gaps, see loadtest.lua, and wrk's Requests/sec is the rate
+#        achieved)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20}
@@ -20,6 +25,8 @@ NWORDS=${WORDS:-10000}
 # The queue deadline is raised to wrk's own timeout (30 s): 1,000 closed-loop clients of 64 words
 # keep 64,000 queries queued, and the test measures throughput, not load shedding.
 SERVE_ARGS=${SERVE_ARGS:---timeout-ms 30000}
+RUNS=${RUNS:-one-word 64-words}
+RATE=${RATE:-0}
 command -v wrk >/dev/null || { echo "loadtest: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 [[ -x $IGLA ]] || { echo "loadtest: no $IGLA: build first (cmake --build build --target igla_cli)" >&2; exit 1; }
 [[ -f $INDEX ]] || { echo "loadtest: no index at $INDEX: run '$IGLA fetch-glove'" >&2; exit 1; }
@@ -57,7 +64,7 @@ for i in range(n_words):
         if out == n:
             break
 PY
-echo "loadtest: $(wc -l < "$TMP/words.txt") words from $INDEX; $CONNECTIONS connections, $WRK_THREADS wrk thread(s), ${DURATION}s per run; $(nproc) cores shared by server and wrk"
+echo "loadtest: $(wc -l < "$TMP/words.txt") words from $INDEX; connections: $CONNECTIONS; $WRK_THREADS wrk thread(s), ${DURATION}s per run; $(nproc) cores shared by server and wrk"
 
 # In-process batched rate: `igla nearest --input` over the words repeated, minus its start-up;
 # measured before and after the server runs (the machine's load moves), the mean is the reference.
@@ -81,21 +88,25 @@ SERVER_PID=$!
 for _ in $(seq 300); do grep -q "^listening on" "$TMP/serve.out" 2>/dev/null && break; sleep 0.1; done
 grep -q "^listening on" "$TMP/serve.out" || { cat "$TMP/serve.err" >&2; echo "loadtest: the server did not start" >&2; exit 1; }
 URL=$(sed -n 's/^listening on //p' "$TMP/serve.out")
-echo "loadtest: server at $URL ($SERVE_ARGS)"
+echo "loadtest: server at $URL ($SERVE_ARGS)$( ((RATE > 0)) && echo "; paced: $RATE requests/s offered by the $CONNECTIONS connections" )"
 
 # Load: a 2 s warm-up (pages the index in), then each run; the server's batch counters around each.
 batches() { curl -s "$URL/metrics" | sed -n 's/^igla_batch_size_queries_\(sum\|count\){kind="nearest"} //p' | tr '\n' ' '; }
 wrk_run() {  # wrk_run SECONDS WORDS_PER_REQUEST OUTPUT
-  IGLA_WORDS="$TMP/words.txt" IGLA_BATCH=$2 wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$1s" --timeout 30s \
+  IGLA_WORDS="$TMP/words.txt" IGLA_BATCH=$2 IGLA_RATE=$RATE IGLA_CONNECTIONS=$C wrk -t "$WRK_THREADS" -c "$C" -d "$1s" --timeout 30s \
     --latency -s scripts/loadtest.lua "$URL" > "$3" 2>&1 || true
 }
+C=${CONNECTIONS%% *}
 wrk_run 2 1 /dev/null
 # The 64-word run lasts 3x longer: 1,000 clients keep 64,000 queries in flight, so one round of
 # them takes seconds and a short run would count mostly the first round's wait.
 for run in "one-word 1 $DURATION" "64-words 64 $((3 * DURATION))"; do
   set -- $run
-  b0=$(batches); wrk_run "$3" "$2" "$TMP/$1.wrk"; b1=$(batches)
-  echo "$3 $b0 $b1" > "$TMP/$1.batches"
+  [[ " $RUNS " == *" $1 "* ]] || continue
+  for C in $CONNECTIONS; do
+    b0=$(batches); wrk_run "$3" "$2" "$TMP/$1.$C.wrk"; b1=$(batches)
+    echo "$3 $b0 $b1" > "$TMP/$1.$C.batches"
+  done
 done
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" && echo "loadtest: the server drained on SIGTERM and exited 0" || echo "loadtest: the server exited $?"
@@ -106,10 +117,13 @@ INPROC=$(( (INPROC_BEFORE + INPROC_AFTER) / 2 ))
 echo "loadtest: in-process batched: $INPROC_AFTER queries/s (after); reference = mean $INPROC queries/s"
 for run in "one-word 1" "64-words 64"; do
   set -- $run
-  python3 - "$TMP/$1.wrk" "$1" "$2" "$INPROC" $(cat "$TMP/$1.batches") <<'PY'
+  [[ " $RUNS " == *" $1 "* ]] || continue
+  for C in $CONNECTIONS; do
+  python3 - "$TMP/$1.$C.wrk" "$1" "$2" "$INPROC" "$C" $(cat "$TMP/$1.$C.batches") <<'PY'
 import re, sys
 text, name, batch, inproc = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-secs, s0, c0, s1, c1 = (float(x) for x in sys.argv[5:10])
+conns = int(sys.argv[5])
+secs, s0, c0, s1, c1 = (float(x) for x in sys.argv[6:11])
 def ms(s):
     v, unit = float(re.match(r"([\d.]+)", s).group(1)), re.search(r"[a-z]+$", s).group(0)
     return v * {"us": 1e-3, "ms": 1, "s": 1e3, "m": 6e4}[unit]
@@ -120,9 +134,10 @@ sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeou
 errs = "connect %s, read %s, write %s, timeout %s" % sock.groups() if sock else "none"
 qps = rps * batch
 per_batch = (s1 - s0) / (c1 - c0) if c1 > c0 else 0
-print(f"{name:>9}: {rps:8.0f} req/s = {qps:7.0f} queries/s = {100 * qps / inproc:5.1f}% of in-process; "
+print(f"{name:>9} x {conns:>4} conn: {rps:8.0f} req/s = {qps:7.0f} queries/s = {100 * qps / inproc:5.1f}% of in-process; "
       f"p50 {ms(lat['50']):.1f} ms, p99 {ms(lat['99']):.1f} ms; non-2xx {non2xx.group(1) if non2xx else 0}; "
       f"socket errors: {errs}; server side: {(s1 - s0) / secs:.0f} queries/s searched "
       f"({100 * (s1 - s0) / secs / inproc:.1f}%), {per_batch:.0f} queries per batch search")
 PY
+  done
 done

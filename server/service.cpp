@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "auth.hpp"
-#include "core/index_format.hpp"
 #include "igla/error.hpp"
+#include "index_info.hpp"
 #include "json_write.hpp"
 
 namespace igla::server {
@@ -215,22 +215,9 @@ std::shared_ptr<const Loaded> Service::load(uint64_t generation) {
   l->generation = generation;
   l->loaded_unix = unix_now();
   const Index& ix = e->index();
-  json j{{"path", ix.path()},
-         {"format_version", format::kVersion},
-         {"words", ix.size()},
-         {"dims", ix.dims()},
-         {"float_dims", ix.float_dims()},
-         {"quantization", quantization_name(ix.quant())},
-         {"rerank", rerank_name(ix.rerank())},
-         {"threshold_factor", ix.quant().threshold_factor},
-         {"nonzero_fraction", ix.nonzero_fraction()},
-         {"has_float", ix.has_float()},
-         {"searcher", e->searcher().name()},
-         {"lower", e->options().lower}};
-  if (!ix.path().empty()) {
-    j["file_bytes"] = ix.file_size();
-    for (auto& s : ix.sections()) j["sections"].push_back({{"tag", s.tag}, {"offset", s.offset}, {"bytes", s.size}});
-  }
+  json j = index_info_json(ix);
+  j["searcher"] = e->searcher().name();
+  j["lower"] = e->options().lower;
   l->load_seconds = seconds_since(t0);
   j["load_seconds"] = l->load_seconds;
   l->info = dump(j);

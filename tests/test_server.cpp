@@ -177,6 +177,19 @@ TEST_F(ServerTest, InfoHealthzMetrics) {
   EXPECT_EQ(j["generation"], 1);
   EXPECT_EQ(j["server"]["max_batch"], 4096);
 
+  // The index part is the description `igla info --json` prints (one function builds both): the
+  // same members with the same values, less each side's own (CLI: open time, checksums, what was
+  // verified; server: searcher, load time, --lower).
+  auto [rc, out] = igla::testing_util::run_shell(std::string(IGLA_CLI_PATH) + " info --json " + path);
+  ASSERT_EQ(rc, 0) << out;
+  json cli = json::parse(out);
+  json served = j["index"];
+  for (const char* k : {"checksums_ok", "verified", "open_ms"}) EXPECT_EQ(cli.erase(k), 1u) << k;
+  for (const char* k : {"searcher", "load_seconds", "lower"}) EXPECT_EQ(served.erase(k), 1u) << k;
+  EXPECT_EQ(served, cli);
+  EXPECT_EQ(served["sections"].size(), 0u + cli["sections"].size());
+  EXPECT_GT(served["sections"].size(), 0u);
+
   r = c.get("/healthz");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.json()["status"], "ok");

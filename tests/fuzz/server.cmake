@@ -12,3 +12,5 @@ target_link_libraries(fuzz_server_request PRIVATE igla_server)
 target_compile_options(fuzz_server_request PRIVATE -fsanitize=fuzzer,${IGLA_FUZZ_SANITIZERS})
 target_link_options(fuzz_server_request PRIVATE -fsanitize=fuzzer,${IGLA_FUZZ_SANITIZERS})
 target_link_options(igla_server INTERFACE -fsanitize=${IGLA_FUZZ_SANITIZERS})
+# Beside the other fuzz_* binaries: scripts/fuzz.sh runs $BUILD/tests/fuzz/fuzz_<corpus folder>.
+set_target_properties(fuzz_server_request PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/fuzz)

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "index_info.hpp"
 #include "json_out.hpp"
 #include "core/index_format.hpp"
 
@@ -30,33 +31,16 @@ void add_info(CLI::App& app) {
     const Index& ix = *ixp;
     const double open_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (a->verify) ix.verify_all();  // every section's checksum again, F32V's values too
-    const double nzf = ix.nonzero_fraction();
-    // What one query reads per word: the codes, the norm and inverse norm, and the rerank row.
-    const double query_bytes = 2.0 * ix.codes().W * 8 + 8 +
-                               (ix.rerank() == Rerank::Int8  ? double(ix.float_dims())
-                                : ix.rerank() == Rerank::F16 ? 2.0 * ix.float_dims()
-                                                             : 0.0);
     if (a->json) {
-      nlohmann::json j{{"path", so.index_path()},
-                       {"format_version", format::kVersion},
-                       {"words", ix.size()},
-                       {"dims", ix.dims()},
-                       {"float_dims", ix.float_dims()},
-                       {"quantization", quantization_name(ix.quant())},
-                       {"rerank", rerank_name(ix.rerank())},
-                       {"threshold_factor", ix.quant().threshold_factor},
-                       {"nonzero_fraction", nzf},
-                       {"has_float", ix.has_float()},
-                       {"file_bytes", ix.file_size()},
-                       {"checksums_ok", true},
-                       {"verified", a->verify ? "every section" : "every section but F32V (at open)"},
-                       {"query_bytes_per_word", query_bytes},
-                       {"open_ms", open_ms}};
-      for (auto& s : ix.sections())
-        j["sections"].push_back({{"tag", s.tag}, {"offset", s.offset}, {"bytes", s.size}});
+      nlohmann::json j = server::index_info_json(ix);  // the description GET /v1/info serves
+      j["checksums_ok"] = true;
+      j["verified"] = a->verify ? "every section" : "every section but F32V (at open)";
+      j["open_ms"] = open_ms;
       fmt::print("{}\n", json_text(j, 2));
       return;
     }
+    const double nzf = ix.nonzero_fraction();
+    const double query_bytes = server::query_bytes_per_word(ix);
     fmt::print("index:          {}\n", so.index_path());
     fmt::print("format version: {}\n", format::kVersion);
     fmt::print("words:          {}\n", ix.size());
