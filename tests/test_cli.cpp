@@ -26,18 +26,8 @@ CliRun run(const std::string& args, const std::string& home) {
   return {code, out};
 }
 
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
-
-// A tiny GloVe file where king - man + woman lands on queen.
-std::string tiny_glove() {
-  return "man 1 0 0 0.1 0.2 -0.1\n"
-         "woman 0 1 0 0.1 0.2 -0.1\n"
-         "king 1 0 1 0.1 -0.3 0.2\n"
-         "queen 0 1 1 0.1 -0.3 0.2\n"
-         "apple -1 -1 -1 0.5 0.5 0.5\n"
-         "pear -1 -1 0 0.5 0.5 0.4\n"
-         "car 0.3 -1 0.2 -1 0 0\n";
-}
+using igla::testing_util::tiny_glove;
+void write(const std::string& path, const std::string& text) { igla::testing_util::write_text(path, text); }
 
 class Cli : public ::testing::Test {
  protected:

@@ -27,14 +27,8 @@ using igla::testing_util::TempDir;
 
 namespace {
 
-std::vector<char> read_all(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-void write_all(const std::string& p, const std::vector<char>& b) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(b.data(), static_cast<std::streamsize>(b.size()));
-}
+using igla::testing_util::read_all;
+using igla::testing_util::write_all;
 
 // A file image that a test edits as a hostile tool would: fields changed, then the checksums
 // recomputed so that only the semantic checks can catch the edit.

@@ -33,7 +33,7 @@ FloatVectors clustered(size_t n, uint32_t dims, uint64_t seed) {
   v.dims = dims;
   v.data.resize(n * dims);
   for (size_t i = 0; i < n; ++i) {
-    v.words.push_back("w" + std::to_string(i));
+    v.words.push_back(std::string("w").append(std::to_string(i)));  // GCC 12 warns falsely (-Wrestrict) on "w" + ...
     const size_t cl = rng() % c;
     for (uint32_t k = 0; k < dims; ++k) v.data[i * dims + k] = centres[cl * dims + k] + 0.5f * g(rng);
   }

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <random>
 #include <string>
@@ -82,6 +84,30 @@ inline std::pair<int, std::string> run_shell(const std::string& cmd) {
   while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// A file's bytes, and writing bytes to a file (replacing it): the hostile-input tests edit indexes.
+inline std::vector<char> read_all(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+inline void write_all(const std::string& p, const std::vector<char>& b) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// A tiny GloVe file where king - man + woman lands on queen (the CLI tests convert it).
+inline std::string tiny_glove() {
+  return "man 1 0 0 0.1 0.2 -0.1\n"
+         "woman 0 1 0 0.1 0.2 -0.1\n"
+         "king 1 0 1 0.1 -0.3 0.2\n"
+         "queen 0 1 1 0.1 -0.3 0.2\n"
+         "apple -1 -1 -1 0.5 0.5 0.5\n"
+         "pear -1 -1 0 0.5 0.5 0.4\n"
+         "car 0.3 -1 0.2 -1 0 0\n";
 }
 
 // A fresh directory under the system temp dir, removed when the object goes away.

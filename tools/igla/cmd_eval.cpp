@@ -75,6 +75,14 @@ void require_float(const Index& ix, const SearchOptions& opt) {
                           path, how, how.find("convert") != std::string::npos ? " (VECTORS: the original vector file)" : ""));
 }
 
+// The engine both evaluations run: the index opened (k, candidates capped), floats required
+// with --float.
+Engine open_engine(SearchOptions& opt, bool use_float) {
+  const auto ix = opt.open_index();
+  if (use_float) require_float(*ix, opt);
+  return opt.engine(ix);
+}
+
 void add_analogies(CLI::App* eval) {
   struct Args {
     SearchOptions opt;
@@ -98,10 +106,8 @@ void add_analogies(CLI::App* eval) {
   a->opt.add_candidates(cmd);
   adjust_options(cmd);
   cmd->callback([a] {
-    const auto ixp = a->opt.open_index();
-    const Index& ix = *ixp;
-    if (a->use_float) require_float(ix, a->opt);
-    const Engine e = a->opt.engine(ixp);
+    const Engine e = open_engine(a->opt, a->use_float);
+    const Index& ix = e.index();
     const AnalogyEvalOptions o{.restrict_vocab = a->restrict_vocab, .mode = parse_analogy_mode(a->mode),
                                .use_float = a->use_float, .batch = a->batch, .candidates = a->opt.candidates,
                                .threads = a->opt.threads};
@@ -166,10 +172,8 @@ void add_similarity_eval(CLI::App* eval) {
   a->opt.add_candidates(cmd);
   adjust_options(cmd);
   cmd->callback([a] {
-    const auto ixp = a->opt.open_index();
-    const Index& ix = *ixp;
-    if (a->use_float) require_float(ix, a->opt);
-    const Engine e = a->opt.engine(ixp);
+    const Engine e = open_engine(a->opt, a->use_float);
+    const Index& ix = e.index();
     const SimilarityReport r = eval_similarity(e, a->file, a->use_float, a->opt.candidates);
     // A correlation needs two pairs with varying scores: never print nan as a result.
     if (!std::isfinite(r.spearman) || !std::isfinite(r.pearson))

@@ -28,7 +28,7 @@ CLI::Option* add_input(CLI::App* cmd, std::string& path, const std::string& what
 
 // Batch mode: a failed line is reported in place; the command then exits 1.
 void batch(const Engine& e, const SearchOptions& opt, const BatchInput& in) {
-  if (run_batch_input(e, opt, in) > 0) throw ExitCode(1);
+  if (run_batch_input(e, opt, in) > 0) throw ExitCode{1};
 }
 
 void add_similarity(CLI::App& app) {

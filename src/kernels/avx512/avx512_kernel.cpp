@@ -13,7 +13,9 @@
 // an issue bound of 1.0.
 // GCC 12 warns inside its own avx512fintrin.h (the undefined pass-through operand of
 // _mm512_cvtepi32_ps); not our code.
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized (and warns on it)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
