@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "igla/index.hpp"
@@ -183,8 +184,13 @@ TEST_F(CliReliability, TemporaryFilesRemovedOnSignalAndByTheNextWrite) {
   for (int sig : {SIGTERM, SIGINT}) {
     for (int attempt = 0; attempt < 5; ++attempt) {
       std::filesystem::remove(out);
-      const std::string cli = IGLA_CLI_PATH;
-      std::vector<std::string> args = {cli, "convert", in, out, "--keep-float", "--quantization", "seed"};
+      // IGLA_CLI_PATH is the binary, or in a cross build the emulator's command line before it
+      // (qemu-aarch64 -L ... igla): split at spaces, the first word found on PATH.
+      std::vector<std::string> args;
+      std::istringstream cli(IGLA_CLI_PATH);
+      for (std::string word; cli >> word;) args.push_back(word);
+      for (const char* a : {"convert", in.c_str(), out.c_str(), "--keep-float", "--quantization", "seed"})
+        args.emplace_back(a);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -192,7 +198,7 @@ TEST_F(CliReliability, TemporaryFilesRemovedOnSignalAndByTheNextWrite) {
       posix_spawn_file_actions_init(&fa);
       posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
       pid_t pid = 0;
-      ASSERT_EQ(posix_spawn(&pid, cli.c_str(), &fa, nullptr, argv.data(), environ), 0);
+      ASSERT_EQ(posix_spawnp(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ), 0);
       posix_spawn_file_actions_destroy(&fa);
       bool seen = false;
       int status = 0;

@@ -13,7 +13,15 @@ namespace {
 
 constexpr size_t kRows = 4, kCols = 32;  // a tile of dots kept in registers
 
-[[gnu::target_clones("avx512f", "avx2", "default")]]
+// Compiled for each x86 instruction set and picked at load time; one build elsewhere (AArch64:
+// NEON is the baseline, and GCC knows no such target names there).
+#if defined(__x86_64__)
+#define IGLA_DOT_TILE_CLONES [[gnu::target_clones("avx512f", "avx2", "default")]]
+#else
+#define IGLA_DOT_TILE_CLONES
+#endif
+
+IGLA_DOT_TILE_CLONES
 void dot_tile(const float* x, size_t nx, size_t d, const float* ct, size_t nc, size_t j0, float* out) {
   float acc[kRows][kCols] = {};
   const size_t nj = std::min(kCols, nc - j0);

@@ -57,15 +57,24 @@ std::string clock_note() {
   ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
   sink = x;
   (void)sink;
-  uint64_t v[3] = {0, 0, 0};  // count, time enabled, time running
+  uint64_t v[3] = {0, 0, 0};  // count, time enabled, time running (ns of this thread's run time)
   const ssize_t got = read(fd, v, sizeof v);
   close(fd);
   if (got != static_cast<ssize_t>(sizeof v) || v[0] == 0 || v[2] == 0)
     return "clock: unknown (the cycle counter opened but counted nothing: a VM without a virtual PMU?)";
-  const double cycles = double(v[0]) * double(v[1]) / double(v[2]);
+  // Cycles per nanosecond of the time the counter ran: the core's own cycles (Intel's unhalted
+  // core cycles, AMD's core clock, turbo included), not a reference clock, and not a chain of
+  // dependent adds, whose cycles per add differ between cores (that read ~6.5 GHz on an Intel
+  // Xeon). Dividing by the counter's running time rather than the thread's cpu time keeps it
+  // right when the counter is multiplexed or counts on one core type only (Intel hybrid CPUs:
+  // a generic cycles event lives on the P-core PMU and stops while the thread is on an E-core).
+  const double running_s = 1e-9 * double(v[2]);
+  if (running_s < 0.25 * (t1 - t0))
+    return fmt::format("clock: unknown (the cycle counter ran {:.1f} of {:.1f} ms: multiplexed or another core type)",
+                       1e3 * running_s, 1e3 * (t1 - t0));
   return fmt::format("clock: ~{:.2f} GHz (cpu cycle counter over {:.0f} ms of this thread's cpu time; on a shared "
                      "VM it varies with the host's load, and every figure below with it)",
-                     cycles / (t1 - t0) / 1e9, 1e3 * (t1 - t0));
+                     double(v[0]) / double(v[2]), 1e3 * running_s);
 #else
   return "clock: unknown (no cycle counter read on this OS)";
 #endif

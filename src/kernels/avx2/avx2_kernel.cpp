@@ -15,9 +15,13 @@
 // word-query for the scan, 4.2 for the whole searcher (the bitplane kernel before it: 10.4).
 // The step's own instruction mix, alone in a loop with no memory traffic, issues at ~3.4 ops
 // per cycle there (10.5 cycles per quad of 8 queries, not 8.75), which puts the loop at 3.1.
+// Above 124 dims the scans test an int16 bound per block and query first (Int16Bounds: one
+// compare per 16 words instead of converting, scaling and comparing 32 floats), ~0.9 ops per
+// word-query fewer; the float test runs only on blocks where a word may pass.
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -199,6 +203,87 @@ inline void block_dots(const uint8_t* blk, uint32_t W, const uint8_t* tab, int32
   }
 }
 
+// The integer pre-filter of scan_topk and scan_cosine, for the int16 path (kChunk < 4 W <=
+// 32767 / 4 quads): per block and query, an int16 bound B such that every word of the block
+// whose dot d <= B scores (w * float(d)) * inv <= thr, so its float test is skipped. With m the
+// block's largest inv and T = thr / (w m): w d inv <= w B m < thr (1 - 2^-21) for
+// B <= T (1 - 2^-20) (T is computed in float: two roundings, < 2^-23), and the score's own two
+// float roundings (< 2^-23 together; no denormal products: thr, w in [2^-60, 2^60], w m >=
+// 2^-100) keep it below thr. Only where thr > 0 and w > 0 (the kernel contract's weights);
+// otherwise, or with a NaN anywhere, B = -32768, which every dot (|d| <= 32764) exceeds: no
+// filtering. A word with d <= 0 scores <= 0 < thr, which B >= 0 respects.
+template <int QB>
+struct Int16Bounds {
+  alignas(32) float thr[8] = {};  // per query, 0 where not filtered (and in padding lanes)
+  alignas(32) float w[8] = {};
+  Int16Bounds(const float* wq, const float* t) {
+    for (int k = 0; k < QB; ++k) set(k, wq[k], t[k]);
+  }
+  void set(int k, float wk, float tk) {
+    w[k] = wk;
+    const bool normal = wk >= 0x1p-60f && wk <= 0x1p60f && tk >= 0x1p-60f;  // no denormal products below
+    thr[k] = normal ? tk : 0.0f;
+  }
+  // B of each query for the block whose inv_norm lanes start at iv (32 lanes).
+  void block(const float* iv, int16_t (&b)[16]) const {
+    __m256 m = _mm256_loadu_ps(iv);
+    for (int j = 1; j < 4; ++j) m = _mm256_max_ps(_mm256_loadu_ps(iv + 8 * j), m);  // a NaN lane is dropped
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const __m256 t = _mm256_load_ps(thr);
+    const __m256 den = _mm256_mul_ps(_mm256_load_ps(w), _mm256_broadcastss_ps(h));
+    __m256 T = _mm256_div_ps(t, den);
+    T = _mm256_mul_ps(T, _mm256_set1_ps(1.0f - 0x1p-20f));
+    T = _mm256_min_ps(_mm256_set1_ps(32767.0f), T);  // inf -> 32767; NaN stays NaN (min returns its 2nd operand)
+    const __m256 ok = _mm256_and_ps(_mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_GT_OQ),
+                                    _mm256_cmp_ps(den, _mm256_set1_ps(0x1p-100f), _CMP_GE_OQ));
+    __m256i bi = _mm256_cvttps_epi32(T);  // NaN -> INT32_MIN
+    bi = _mm256_blendv_epi8(_mm256_set1_epi32(-32768), bi, _mm256_castps_si256(ok));
+    const __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(bi), _mm256_extracti128_si256(bi, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(b), p);
+  }
+};
+
+// block_dots' int16 path for scan_topk (kChunk < 4 W <= 32767 / 4): the int16 dots of QB queries
+// into h (word order), and whether any word of any query is above its Int16Bounds bound bnd[k].
+template <int QB>
+inline bool block_sums16_any(const uint8_t* blk, uint32_t W, const uint8_t* tab, int16_t (*h)[kWords],
+                             const int16_t (&bnd)[16]) {
+  const uint32_t G = 4 * W;
+  asm("" : "+r"(tab));
+  __m256i acc[QB];
+  chunk_sums<QB>(blk, tab, 0, kChunk, acc);
+  widen16<QB, true>(acc, h);
+  uint32_t g0 = kChunk;
+  for (; g0 + kChunk < G; g0 += kChunk) {
+    chunk_sums<QB>(blk, tab, g0, g0 + kChunk, acc);
+    widen16<QB, false>(acc, h);
+  }
+  chunk_sums<QB>(blk, tab, g0, G, acc);
+  __m256i any = _mm256_setzero_si256();
+  for (int k = 0; k < QB; ++k) {
+    __m256i* hk = reinterpret_cast<__m256i*>(h[k]);
+    const __m256i s0 = _mm256_add_epi16(_mm256_load_si256(hk), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(acc[k])));
+    const __m256i s1 =
+        _mm256_add_epi16(_mm256_load_si256(hk + 1), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(acc[k], 1)));
+    _mm256_store_si256(hk, s0);
+    _mm256_store_si256(hk + 1, s1);
+    const __m256i b = _mm256_set1_epi16(bnd[k]);
+    any = _mm256_or_si256(any, _mm256_or_si256(_mm256_cmpgt_epi16(s0, b), _mm256_cmpgt_epi16(s1, b)));
+  }
+  return !_mm256_testz_si256(any, any);
+}
+
+// d[k] = h[k] widened to int32.
+template <int QB>
+inline void widen_h(const int16_t (*h)[kWords], int32_t (*d)[kWords]) {
+  for (int k = 0; k < QB; ++k)
+    for (int j = 0; j < 4; ++j)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(d[k] + 8 * j),
+                         _mm256_cvtepi16_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(h[k] + 8 * j))));
+}
+
 inline const uint8_t* block_at(const uint64_t* blocks, size_t b, uint32_t W) {
   return reinterpret_cast<const uint8_t*>(blocks + b * W * 16);  // 128 bytes per block and plane word
 }
@@ -264,10 +349,8 @@ size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uin
     constexpr int QB = decltype(qb)::value;
     const PassTables<QB> pt(queries + q0 * row, W);
     alignas(32) int32_t d[QB][kWords];
-    for (size_t b = 0; b < nb; ++b) {
-      block_dots<QB>(block_at(blocks, b, W), W, pt.tables(), d);
+    const auto emit = [&](size_t b) {
       const float* iv = inv + b * kWords;
-      if (__builtin_expect(!any_above<QB>(d, iv, w + q0, thr + q0), 1)) continue;
       for (int k = 0; k < QB; ++k)
         for (uint32_t h = above(d[k], iv, w[q0 + k], thr[q0 + k]); h; h &= h - 1) {
           const unsigned lane = static_cast<unsigned>(__builtin_ctz(h));
@@ -276,6 +359,24 @@ size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uin
             out[m++] = {static_cast<uint32_t>(q0 + k), static_cast<uint32_t>(word),
                         igla::combine_score(igla::Combine::Sum, &d[k][lane], w + q0 + k, 1, inv[word])};
         }
+    };
+    if (const uint32_t G = 4 * W; G > kChunk && G <= 32767 / 4) {  // int16 dots, integer pre-filter
+      const Int16Bounds<QB> bounds(w + q0, thr + q0);
+      alignas(32) int16_t h[QB][kWords];
+      int16_t bnd[16];
+      for (size_t b = 0; b < nb; ++b) {
+        bounds.block(inv + b * kWords, bnd);
+        if (__builtin_expect(!block_sums16_any<QB>(block_at(blocks, b, W), W, pt.tables(), h, bnd), 1))
+          continue;
+        widen_h<QB>(h, d);
+        emit(b);
+      }
+      return;
+    }
+    for (size_t b = 0; b < nb; ++b) {
+      block_dots<QB>(block_at(blocks, b, W), W, pt.tables(), d);
+      if (__builtin_expect(!any_above<QB>(d, inv + b * kWords, w + q0, thr + q0), 1)) continue;
+      emit(b);
     }
   });
   return m;
@@ -319,6 +420,21 @@ void scan_topk(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_
     float thr[QB];
     for (int k = 0; k < QB; ++k) thr[k] = lists[q0 + k].threshold();
     alignas(32) int32_t d[QB][kWords];
+    if (const uint32_t G = 4 * W; G > kChunk && G <= 32767 / 4) {
+      // int16 dots, filtered by the integer bound; the float test only where a word may pass.
+      Int16Bounds<QB> bounds(w + q0, thr);
+      alignas(32) int16_t h[QB][kWords];
+      int16_t bnd[16];
+      for (size_t b = 0; b < nb; ++b) {
+        bounds.block(inv + b * kWords, bnd);
+        if (__builtin_expect(!block_sums16_any<QB>(block_at(blocks, b, W), W, pt.tables(), h, bnd), 1))
+          continue;
+        widen_h<QB>(h, d);
+        insert_block<QB>(d, thr, b, w + q0, inv, nw, id0, lists + q0);
+        for (int k = 0; k < QB; ++k) bounds.set(k, w[q0 + k], thr[k]);
+      }
+      return;
+    }
     for (size_t b = 0; b < nb; ++b) {
       block_dots<QB>(block_at(blocks, b, W), W, pt.tables(), d);
       if (__builtin_expect(!any_above<QB>(d, inv + b * kWords, w + q0, thr), 1)) continue;
