@@ -3,6 +3,7 @@
 // rerank stage, recall on clustered data, batch/one-query/thread agreement and the fallbacks.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "ann/int8_scan.hpp"
@@ -73,6 +74,30 @@ TEST(Int8Scan, VnniEqualsPlainLoop) {
       ann::int8_scan_vnni(blocks.data(), nb, G, q4.data(), nq, b.data());
       ASSERT_EQ(a, b) << "G=" << G << " nq=" << nq;
     }
+}
+
+TEST(Int8Scan, SelectRowsAvx512EqualsPlainLoop) {
+  if (!ann::int8_scan_vnni_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937_64 rng(5);
+  for (size_t n : {size_t{0}, size_t{5}, size_t{16}, size_t{47}, size_t{300}}) {
+    std::vector<int32_t> dots(n);
+    std::vector<float> inv(n);
+    for (size_t j = 0; j < n; ++j) {
+      dots[j] = static_cast<int32_t>(rng() % 20001) - 10000;
+      inv[j] = j % 9 == 0 ? 0.0f : 0.001f * static_cast<float>(rng() % 1000);
+    }
+    for (float thr : {-std::numeric_limits<float>::infinity(), -1.0f, 0.0f, 2.5f}) {
+      std::vector<uint32_t> pa(n + 16), pb(n + 16);
+      std::vector<float> sa(n + 16), sb(n + 16);
+      const size_t ma = ann::select_rows_scalar(dots.data(), n, 37.0f, inv.data(), thr, pa.data(), sa.data());
+      const size_t mb = ann::select_rows_avx512(dots.data(), n, 37.0f, inv.data(), thr, pb.data(), sb.data());
+      ASSERT_EQ(ma, mb) << "n=" << n << " thr=" << thr;
+      for (size_t i = 0; i < ma; ++i) {
+        ASSERT_EQ(pa[i], pb[i]) << "n=" << n << " thr=" << thr;
+        ASSERT_EQ(sa[i], sb[i]) << "n=" << n << " thr=" << thr;
+      }
+    }
+  }
 }
 
 // With every list probed and every word a candidate, the answer is the rerank stage's over every

@@ -21,4 +21,12 @@ void int8_scan_scalar(const uint8_t* blocks, size_t nblocks, uint32_t G, const i
 void int8_scan_vnni(const uint8_t* blocks, size_t nblocks, uint32_t G, const int32_t* q4, size_t nq, int32_t* out);
 bool int8_scan_vnni_available();
 
+// The rows of one query's scan whose approximate cosine (float(dots[j]) - corr) * inv[j] is >= thr:
+// their indices j (ascending) to pos and scores to score; returns how many (n at most). The plain
+// reference and the AVX-512 version (same float operations, so the same bits and the same rows).
+size_t select_rows_scalar(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
+                          float* score);
+size_t select_rows_avx512(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
+                          float* score);
+
 }  // namespace igla::ann

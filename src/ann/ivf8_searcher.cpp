@@ -198,6 +198,8 @@ class Ivf8Searcher final : public Searcher {
     constexpr size_t kGroup = 8;  // queries per kernel call over one list
     std::vector<int32_t> dots;
     std::vector<int32_t> gq4(kGroup * G);
+    std::vector<uint32_t> sel_pos;
+    std::vector<float> sel_score;
     for (size_t l = 0; l < L; ++l) {
       const uint32_t off = ivf_->offset(static_cast<uint32_t>(l)), size = ivf_->list_size(static_cast<uint32_t>(l));
       if (size == 0) continue;
@@ -209,6 +211,8 @@ class Ivf8Searcher final : public Searcher {
         for (size_t j = 0; j < g; ++j)
           std::copy_n(q4.data() + size_t{members[i + j]} * G, G, gq4.data() + j * G);
         dots.resize(g * stride);
+        sel_pos.resize(stride);
+        sel_score.resize(stride);
         if (vnni_)
           ann::int8_scan_vnni(blocks, nb, static_cast<uint32_t>(G), gq4.data(), g, dots.data());
         else
@@ -216,12 +220,12 @@ class Ivf8Searcher final : public Searcher {
         for (size_t j = 0; j < g; ++j) {
           const uint32_t q = members[i + j];
           TopPositions& t = top[q];
-          const int32_t* dq = dots.data() + j * stride;
-          const float c = corr[q];
-          for (uint32_t p = 0; p < size; ++p) {
-            const float s = (static_cast<float>(dq[p]) - c) * inv[p];
-            if (s >= t.threshold()) t.push(s, off + p);
-          }
+          // The threshold as the list starts: rows below a later one are cut by the reservoir.
+          const size_t m = vnni_ ? ann::select_rows_avx512(dots.data() + j * stride, size, corr[q], inv,
+                                                           t.threshold(), sel_pos.data(), sel_score.data())
+                                 : ann::select_rows_scalar(dots.data() + j * stride, size, corr[q], inv,
+                                                           t.threshold(), sel_pos.data(), sel_score.data());
+          for (size_t r = 0; r < m; ++r) t.push(sel_score[r], off + sel_pos[r]);
         }
       }
     }
