@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def series_key(method, params):
     # igla ivf rows sweep nprobe at fixed candidates: one line per c=...
-    if method == "igla ivf":
+    if method in ("igla ivf", "igla ivf-int8"):
         return f"{method} ({params.split()[-1]})"
     return method
 

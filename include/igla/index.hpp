@@ -194,6 +194,14 @@ class Index {
   Rerank rerank() const { return quant_.rerank; }
   // Word `id`'s rerank row as float (float_dims values, a unit vector up to rounding); needs rerank().
   void rerank_row(size_t id, std::span<float> out) const;
+  // A hint: starts loading word `id`'s rerank row into the cache (no effect without rows or for a
+  // bad id). The rerank stage issues it a few candidates ahead: rows are read at random, and a
+  // miss to memory costs more than the row's arithmetic (BENCHMARKS.md, issue 16).
+  void prefetch_rerank_row(size_t id) const;
+  // The int8 rerank rows as stored (size() x float_dims(), row-major) and their per-dimension
+  // scales (a row decodes to row[d] * scale[d]); empty unless rerank() is Int8.
+  std::span<const int8_t> rerank_int8_rows() const;
+  std::span<const float> rerank_int8_scales() const;
 
   struct SectionInfo {
     std::string tag;

@@ -123,6 +123,19 @@ uint32_t default_nprobe(uint32_t lists);
 std::shared_ptr<const Searcher> make_ivf_searcher(std::shared_ptr<const Index> index, const SearcherOptions& opts,
                                                   std::shared_ptr<const IvfIndex> ivf = nullptr);
 
+// The IVF-int8 searcher (FAISS IVF-SQ8's shape) over `index` and its IVF lists (nullptr: as
+// make_ivf_searcher): the lists hold the index's int8 rerank rows (needs Rerank::Int8 and an IVF
+// with float centroids), scanned with the query's float form quantized to int8 (AVX-512 VNNI where
+// the CPU has it, else a plain loop; opts.cpu.kernel = "scalar" forces the loop, same answers).
+// Per query the best max(candidates, k) rows by that score (plus exclusions) are rescored with the
+// rerank stage's exact arithmetic on the same rows (so the scores are the rerank stage's), best k
+// returned. Sum queries with a float form only; a batch with a query without one, 3CosMul, or a
+// `limit` goes to the ternary IVF + rerank stage instead. The rows are laid out once, here
+// (~0.1 s for GloVe's 341K words; 100 + 4 bytes per word beside the index). Reranks itself: do not
+// wrap it in make_rerank_stage. Thread-safety: search() is const and reentrant.
+std::shared_ptr<const Searcher> make_ivf8_searcher(std::shared_ptr<const Index> index, const SearcherOptions& opts,
+                                                   std::shared_ptr<const IvfIndex> ivf = nullptr);
+
 // The index's IVF lists: parsed from its sections, else built with default parameters; cached in
 // the index (one copy per index, shared by every searcher).
 std::shared_ptr<const IvfIndex> ivf_of(const Index& index);

@@ -76,32 +76,59 @@ void Index::rerank_row(size_t id, std::span<float> out) const {
   }
 }
 
+void Index::prefetch_rerank_row(size_t id) const {
+  if (!rerank_rows_ || id >= size()) return;
+  const size_t bytes = size_t{float_dims_} * (quant_.rerank == Rerank::Int8 ? 1 : 2);
+  const char* r = static_cast<const char*>(rerank_rows_) + id * bytes;
+  for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(r + o);
+  __builtin_prefetch(r + bytes - 1);
+}
+
+std::span<const int8_t> Index::rerank_int8_rows() const {
+  if (!rerank_rows_ || quant_.rerank != Rerank::Int8) return {};
+  return {static_cast<const int8_t*>(rerank_rows_), size() * float_dims_};
+}
+
+std::span<const float> Index::rerank_int8_scales() const {
+  if (!rerank_rows_ || quant_.rerank != Rerank::Int8) return {};
+  return {rerank_scale_, float_dims_};
+}
+
+float rerank_score(const float* x, const QueryBatch& batch, size_t q) {
+  const uint32_t D = batch.float_dims;
+  const uint32_t t0 = batch.term_offsets[q], nt = batch.term_offsets[q + 1] - t0;
+  const float* terms = batch.float_terms.data() + size_t{t0} * D;
+  const float* w = batch.float_weights.data() + t0;
+  const float xx = fdot(x, x, D);
+  const float inv = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
+  if (batch.combine == Combine::CosMul) {  // combine_score's 3CosMul on float cosines
+    const float ca = fdot(x, terms, D) * inv, cb = fdot(x, terms + D, D) * inv, cc = fdot(x, terms + 2 * D, D) * inv;
+    const float sa = (ca + 1.0f) * 0.5f, sb = (cb + 1.0f) * 0.5f, sc = (cc + 1.0f) * 0.5f;
+    return (sb * sc) / (sa + kCosMulEpsilon);
+  }
+  float score = 0.0f;
+  for (size_t t = 0; t < nt; ++t) score += w[t] * (fdot(x, terms + t * D, D) * inv);
+  return score;
+}
+
 void rerank_query(const Index& ix, const QueryBatch& batch, size_t q, std::span<const Hit> candidates, size_t k,
                   std::vector<Hit>& out) {
   const uint32_t D = ix.float_dims();
   if (batch.float_dims != D) throw Error("rerank: query float form does not match the index's float dims");
-  const uint32_t t0 = batch.term_offsets[q], nt = batch.term_offsets[q + 1] - t0;
+  const uint32_t nt = batch.term_offsets[q + 1] - batch.term_offsets[q];
   if (batch.combine == Combine::CosMul && nt != 3) throw Error("3CosMul takes exactly three terms (a, b, c)");
-  thread_local std::vector<float> x, c;
+  thread_local std::vector<float> x;
   x.resize(D);
-  c.resize(nt);
-  const float* terms = batch.float_terms.data() + size_t{t0} * D;
-  const float* w = batch.float_weights.data() + t0;
   out.clear();
-  for (const Hit& h : candidates) {
+  // Rows are read at random: loads issued kAhead candidates early overlap their misses (the
+  // arithmetic and its order are unchanged).
+  constexpr size_t kAhead = 12;
+  for (size_t i = 0; i < std::min(kAhead, candidates.size()); ++i) ix.prefetch_rerank_row(candidates[i].id);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Hit& h = candidates[i];
+    if (i + kAhead < candidates.size()) ix.prefetch_rerank_row(candidates[i + kAhead].id);
     ix.rerank_row(h.id, x);
-    const float xx = fdot(x.data(), x.data(), D);
-    const float inv = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
-    for (size_t t = 0; t < nt; ++t) c[t] = fdot(x.data(), terms + t * D, D) * inv;
-    float score;
-    if (batch.combine == Combine::CosMul) {  // combine_score's 3CosMul on float cosines
-      const float sa = (c[0] + 1.0f) * 0.5f, sb = (c[1] + 1.0f) * 0.5f, sc = (c[2] + 1.0f) * 0.5f;
-      score = (sb * sc) / (sa + kCosMulEpsilon);
-    } else {
-      score = 0.0f;
-      for (size_t t = 0; t < nt; ++t) score += w[t] * c[t];
-    }
-    out.push_back({h.id, score});
+    out.push_back({h.id, rerank_score(x.data(), batch, q)});
   }
   const size_t m = std::min(k, out.size());
   std::partial_sort(out.begin(), out.begin() + static_cast<long>(m), out.end(), better);

@@ -21,6 +21,10 @@ std::vector<char> encode_rerank_rows(const FloatVectors& v, Rerank kind);
 // lower id): each candidate's row x is decoded, and with cos_t = fdot(x, term_t) / |x| the score
 // is combine_score's formula over the cosines and the batch's float weights. This order of float
 // operations is the contract every rerank (CPU, CUDA) reproduces bit for bit.
+// The score rerank_query gives a candidate whose decoded row is x (batch.float_dims values):
+// the one place of that arithmetic, shared by every CPU path that rescores rows.
+float rerank_score(const float* x, const QueryBatch& batch, size_t q);
+
 void rerank_query(const Index& ix, const QueryBatch& batch, size_t q, std::span<const Hit> candidates, size_t k,
                   std::vector<Hit>& out);
 

@@ -108,7 +108,8 @@ struct BenchArgs {
   int threads = 0, efc = 200;
   uint32_t lists = 0;
   std::string nprobes = "1,2,4,8,16,32,64,128,all", candidates = "50,200", efs = "10,20,40,80,160,320", ms = "16,32";
-  bool no_peers = false, no_faiss = false, no_faiss_hnsw = false;
+  std::string int8_candidates = "10,20,40";
+  bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false;
   uint64_t seed = 42;
 };
 
@@ -467,6 +468,7 @@ void bench_ann(const BenchArgs& a) {
     const auto reranked = make_rerank_stage(base, ix, threads);
     for (const auto& s : sets)
       for (uint32_t np : parse_list(a.nprobes, "--nprobe")) {
+        if (a.no_ivf_ternary) break;
         np = std::min(np, ivf->lists());
         for (uint32_t c : cands) {
           SearchParams p;
@@ -485,6 +487,31 @@ void bench_ann(const BenchArgs& a) {
         Row b, one;
         measure_igla(*base, s, p, b, one);
         add(s, "igla ivf ternary", fmt::format("nprobe={}", np), b, one, ivf->bytes_per_word(), ivf_s + quant_s);
+        if (np == ivf->lists()) break;
+      }
+  }
+  // ---- igla IVF-int8: the same lists holding the int8 rerank rows, scanned with an int8 query ----
+  if (ix->rerank() == Rerank::Int8) {
+    SearcherOptions io;
+    io.cpu.threads = threads;
+    t0 = clock_type::now();
+    const auto ivf8 = make_ivf8_searcher(ix, io, ivf);
+    const double lay_s = since(t0);
+    fmt::print("igla IVF-int8: {} (rows laid out in {:.2f}s)\n", ivf8->name(), lay_s);
+    // What its search reads per word: the int8 row, its id and inverse norm; plus the centroids.
+    const double bpv = double(d) + 8.0 + double(ivf->lists()) * 4.0 * double(d) / double(n);
+    for (const auto& s : sets)
+      for (uint32_t np : parse_list(a.nprobes, "--nprobe")) {
+        np = std::min(np, ivf->lists());
+        for (uint32_t c : parse_list(a.int8_candidates, "--int8-candidates")) {
+          SearchParams p;
+          p.k = k;
+          p.nprobe = np;
+          p.candidates = c;
+          Row b, one;
+          measure_igla(*ivf8, s, p, b, one);
+          add(s, "igla ivf-int8", fmt::format("nprobe={} c={}", np, c), b, one, bpv, ivf_s + quant_s + lay_s);
+        }
         if (np == ivf->lists()) break;
       }
   }
@@ -538,6 +565,8 @@ void bench_ann(const BenchArgs& a) {
   const Row* ex = best("igla exact", e_ok);
   if (iv && !ivf_ok) fmt::print("note: igla ivf reached recall@10 {:.3f} at most (< 0.95): its best setting is reported\n", iv->recall_f);
   if (hn && !h_ok) fmt::print("note: hnswlib reached recall@10 {:.3f} at most (< 0.95)\n", hn->recall_f);
+  if (iv) fmt::print("igla's summary row: {} {} (batched)\n", iv->method, iv->params);
+  if (hn) fmt::print("hnswlib's summary row: {} {} (batched)\n", hn->method, hn->params);
   fmt::print("summary: recall={:.3f} ivf_qps={:.0f} exact_qps={:.0f} hnswlib_qps={:.0f} hnswlib_recall={:.3f}\n",
              iv ? iv->recall_f : 0.0, iv ? iv->qps : 0.0, ex ? ex->qps : 0.0, hn ? hn->qps : 0.0, hn ? hn->recall_f : 0.0);
 }
@@ -564,6 +593,9 @@ void add_bench_ann(CLI::App& app) {
   cmd->add_option("--hnsw-m", a->ms, "hnswlib M values (default: " + a->ms + ")");
   cmd->add_option("--ef-construction", a->efc, "efConstruction of the graph peers (default: 200)");
   cmd->add_option("--csv", a->csv, "CSV of every row, for scripts/plot_ann.py (default: ann_bench.csv; '' for none)");
+  cmd->add_option("--int8-candidates", a->int8_candidates,
+                  "rerank candidates sweep of igla IVF-int8 (default: " + a->int8_candidates + ")");
+  cmd->add_flag("--no-ivf-ternary", a->no_ivf_ternary, "Skip the ternary IVF sweep (IVF-int8 and peers only)");
   cmd->add_flag("--no-peers", a->no_peers, "igla only");
   cmd->add_flag("--no-faiss", a->no_faiss, "Skip the FAISS peers");
   cmd->add_flag("--no-faiss-hnsw", a->no_faiss_hnsw, "Skip FAISS IndexHNSWFlat (the slowest build)");

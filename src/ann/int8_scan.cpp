@@ -1,0 +1,112 @@
+// The int8 list scan (int8_scan.hpp): the plain reference and the AVX-512 VNNI version, chosen
+// at run time by the caller (function-level target attributes: the file builds for any x86-64).
+#include "ann/int8_scan.hpp"
+
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace igla::ann {
+
+void int8_scan_scalar(const uint8_t* blocks, size_t nblocks, uint32_t G, const int32_t* q4, size_t nq, int32_t* out) {
+  for (size_t q = 0; q < nq; ++q)
+    for (size_t b = 0; b < nblocks; ++b)
+      for (size_t j = 0; j < kInt8BlockRows; ++j) {
+        int32_t s = 0;
+        for (uint32_t g = 0; g < G; ++g) {
+          int8_t qb[4];
+          std::memcpy(qb, &q4[q * G + g], 4);
+          const uint8_t* r = blocks + (b * G + g) * 64 + 4 * j;
+          for (int i = 0; i < 4; ++i) s += int32_t{r[i]} * int32_t{qb[i]};
+        }
+        out[q * nblocks * kInt8BlockRows + b * kInt8BlockRows + j] = s;
+      }
+}
+
+size_t select_rows_scalar(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
+                          float* score) {
+  size_t m = 0;
+  for (size_t j = 0; j < n; ++j) {
+    const float s = (static_cast<float>(dots[j]) - corr) * inv[j];
+    if (s >= thr) {
+      pos[m] = static_cast<uint32_t>(j);
+      score[m++] = s;
+    }
+  }
+  return m;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) size_t select_rows_avx512(const int32_t* dots, size_t n, float corr,
+                                                             const float* inv, float thr, uint32_t* pos, float* score) {
+  const __m512 c = _mm512_set1_ps(corr), t = _mm512_set1_ps(thr);
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  size_t m = 0, j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 s = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(dots + j)), c),
+                                   _mm512_loadu_ps(inv + j));
+    const __mmask16 k = _mm512_cmp_ps_mask(s, t, _CMP_GE_OQ);
+    if (k) {
+      _mm512_mask_compressstoreu_epi32(pos + m, k, idx);
+      _mm512_mask_compressstoreu_ps(score + m, k, s);
+      m += static_cast<size_t>(__builtin_popcount(k));
+    }
+    idx = _mm512_add_epi32(idx, step);
+  }
+  const size_t tail = select_rows_scalar(dots + j, n - j, corr, inv + j, thr, pos + m, score + m);
+  for (size_t i = m; i < m + tail; ++i) pos[i] += static_cast<uint32_t>(j);
+  return m + tail;
+}
+
+namespace {
+
+// NQ queries at once, so each 64-byte load of a block feeds NQ independent accumulators.
+template <int NQ>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void scan_nq(const uint8_t* blocks, size_t nblocks,
+                                                                      uint32_t G, const int32_t* q4, int32_t* out) {
+  for (size_t b = 0; b < nblocks; ++b) {
+    __m512i acc[NQ];
+    for (int q = 0; q < NQ; ++q) acc[q] = _mm512_setzero_si512();
+    const uint8_t* blk = blocks + b * G * 64;
+    for (uint32_t g = 0; g < G; ++g) {
+      const __m512i v = _mm512_loadu_si512(blk + size_t{g} * 64);
+      for (int q = 0; q < NQ; ++q) acc[q] = _mm512_dpbusd_epi32(acc[q], v, _mm512_set1_epi32(q4[static_cast<size_t>(q) * G + g]));
+    }
+    for (int q = 0; q < NQ; ++q)
+      _mm512_storeu_si512(out + static_cast<size_t>(q) * nblocks * kInt8BlockRows + b * kInt8BlockRows, acc[q]);
+  }
+}
+
+}  // namespace
+
+void int8_scan_vnni(const uint8_t* blocks, size_t nblocks, uint32_t G, const int32_t* q4, size_t nq, int32_t* out) {
+  const size_t stride = nblocks * kInt8BlockRows;
+  size_t q = 0;
+  for (; q + 4 <= nq; q += 4) scan_nq<4>(blocks, nblocks, G, q4 + q * G, out + q * stride);
+  switch (nq - q) {
+    case 3: scan_nq<3>(blocks, nblocks, G, q4 + q * G, out + q * stride); break;
+    case 2: scan_nq<2>(blocks, nblocks, G, q4 + q * G, out + q * stride); break;
+    case 1: scan_nq<1>(blocks, nblocks, G, q4 + q * G, out + q * stride); break;
+    default: break;
+  }
+}
+
+bool int8_scan_vnni_available() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+}
+#else
+void int8_scan_vnni(const uint8_t* blocks, size_t nblocks, uint32_t G, const int32_t* q4, size_t nq, int32_t* out) {
+  int8_scan_scalar(blocks, nblocks, G, q4, nq, out);
+}
+bool int8_scan_vnni_available() { return false; }
+size_t select_rows_avx512(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
+                          float* score) {
+  return select_rows_scalar(dots, n, corr, inv, thr, pos, score);
+}
+#endif
+
+}  // namespace igla::ann

@@ -1,0 +1,32 @@
+// igla internal: the int8 list scan of the IVF-int8 searcher (include/igla/ivf.hpp,
+// make_ivf8_searcher). A list's rows are stored in blocks of 16 rows: for each group g of 4
+// dimensions, 64 bytes hold the 16 rows' 4 values (row j at bytes 4j..4j+3) as unsigned bytes
+// value + 128; a query is its int8 values packed 4 per int32 (group g in q4[g]). The dot of row j
+// with the query is then sum over bytes of u8 * s8 - 128 * sum(query): one AVX-512 VNNI vpdpbusd
+// per group per 16 rows. Integer arithmetic: every implementation gives the same int32 bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace igla::ann {
+
+inline constexpr size_t kInt8BlockRows = 16;
+
+// out[q * nblocks * 16 + b * 16 + j] = sum over g < G, i < 4 of
+//   blocks[(b * G + g) * 64 + 4 j + i] (unsigned) * int8 byte i of q4[q * G + g]
+// for q < nq (without the -128 sum(query) correction). The plain reference.
+void int8_scan_scalar(const uint8_t* blocks, size_t nblocks, uint32_t G, const int32_t* q4, size_t nq, int32_t* out);
+// The same with AVX-512 VNNI; only where int8_scan_vnni_available().
+void int8_scan_vnni(const uint8_t* blocks, size_t nblocks, uint32_t G, const int32_t* q4, size_t nq, int32_t* out);
+bool int8_scan_vnni_available();
+
+// The rows of one query's scan whose approximate cosine (float(dots[j]) - corr) * inv[j] is >= thr:
+// their indices j (ascending) to pos and scores to score; returns how many (n at most). The plain
+// reference and the AVX-512 version (same float operations, so the same bits and the same rows).
+size_t select_rows_scalar(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
+                          float* score);
+size_t select_rows_avx512(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
+                          float* score);
+
+}  // namespace igla::ann

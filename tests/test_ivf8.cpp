@@ -1,0 +1,207 @@
+// The IVF-int8 searcher (include/igla/ivf.hpp, make_ivf8_searcher) and its int8 list scan
+// (src/ann/int8_scan.hpp): the VNNI scan against the plain loop, the exact rescoring against the
+// rerank stage, recall on clustered data, batch/one-query/thread agreement and the fallbacks.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <random>
+
+#include "ann/int8_scan.hpp"
+#include "igla/ivf.hpp"
+#include "igla/queries.hpp"
+#include "igla/search.hpp"
+#include "test_util.hpp"
+
+namespace igla {
+namespace {
+
+using testing_util::error_of;
+
+FloatVectors clustered8(size_t n, uint32_t dims, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  const size_t c = 40;
+  std::vector<float> centres(c * dims);
+  for (auto& x : centres) x = g(rng);
+  FloatVectors v;
+  v.dims = dims;
+  v.data.resize(n * dims);
+  for (size_t i = 0; i < n; ++i) {
+    v.words.push_back("w" + std::to_string(i));
+    const size_t cl = rng() % c;
+    for (uint32_t k = 0; k < dims; ++k) v.data[i * dims + k] = centres[cl * dims + k] + 0.5f * g(rng);
+  }
+  return v;
+}
+
+// 61 float dims: not a multiple of 4 (a padded group in the scan layout).
+std::shared_ptr<const Index> index8(size_t n = 2000, uint32_t dims = 61, Rerank r = Rerank::Int8) {
+  QuantParams q;
+  q.rerank = r;
+  return std::make_shared<const Index>(Index::build(clustered8(n, dims, 11), q, true));
+}
+
+std::shared_ptr<const IvfIndex> lists_of(const Index& ix, uint32_t lists = 20) {
+  IvfParams p;
+  p.lists = lists;
+  p.iterations = 8;
+  return std::make_shared<const IvfIndex>(IvfIndex::build(ix, p));
+}
+
+void expect_same(const SearchResults& a, const SearchResults& b, const std::string& what) {
+  ASSERT_EQ(a.count, b.count) << what;
+  for (size_t q = 0; q < a.count.size(); ++q)
+    for (size_t j = 0; j < a.count[q]; ++j) {
+      ASSERT_EQ(a.of(q)[j].id, b.of(q)[j].id) << what << ": query " << q << " rank " << j;
+      ASSERT_EQ(a.of(q)[j].score, b.of(q)[j].score) << what << ": query " << q << " rank " << j;
+    }
+}
+
+TEST(Int8Scan, VnniEqualsPlainLoop) {
+  if (!ann::int8_scan_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937_64 rng(3);
+  for (uint32_t G : {1u, 7u, 25u, 33u})
+    for (size_t nq : {size_t{1}, size_t{3}, size_t{4}, size_t{9}}) {
+      const size_t nb = 5;
+      std::vector<uint8_t> blocks(nb * G * 64);
+      for (auto& b : blocks) b = static_cast<uint8_t>(rng());  // extremes included: 0 and 255
+      blocks[0] = 255;
+      std::vector<int32_t> q4(nq * G);
+      for (auto& q : q4) q = static_cast<int32_t>(rng());
+      q4[0] = static_cast<int32_t>(0x81818181u);  // -127 bytes
+      std::vector<int32_t> a(nq * nb * 16, 1), b(nq * nb * 16, 2);
+      ann::int8_scan_scalar(blocks.data(), nb, G, q4.data(), nq, a.data());
+      ann::int8_scan_vnni(blocks.data(), nb, G, q4.data(), nq, b.data());
+      ASSERT_EQ(a, b) << "G=" << G << " nq=" << nq;
+    }
+}
+
+TEST(Int8Scan, SelectRowsAvx512EqualsPlainLoop) {
+  if (!ann::int8_scan_vnni_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937_64 rng(5);
+  for (size_t n : {size_t{0}, size_t{5}, size_t{16}, size_t{47}, size_t{300}}) {
+    std::vector<int32_t> dots(n);
+    std::vector<float> inv(n);
+    for (size_t j = 0; j < n; ++j) {
+      dots[j] = static_cast<int32_t>(rng() % 20001) - 10000;
+      inv[j] = j % 9 == 0 ? 0.0f : 0.001f * static_cast<float>(rng() % 1000);
+    }
+    for (float thr : {-std::numeric_limits<float>::infinity(), -1.0f, 0.0f, 2.5f}) {
+      std::vector<uint32_t> pa(n + 16), pb(n + 16);
+      std::vector<float> sa(n + 16), sb(n + 16);
+      const size_t ma = ann::select_rows_scalar(dots.data(), n, 37.0f, inv.data(), thr, pa.data(), sa.data());
+      const size_t mb = ann::select_rows_avx512(dots.data(), n, 37.0f, inv.data(), thr, pb.data(), sb.data());
+      ASSERT_EQ(ma, mb) << "n=" << n << " thr=" << thr;
+      for (size_t i = 0; i < ma; ++i) {
+        ASSERT_EQ(pa[i], pb[i]) << "n=" << n << " thr=" << thr;
+        ASSERT_EQ(sa[i], sb[i]) << "n=" << n << " thr=" << thr;
+      }
+    }
+  }
+}
+
+// With every list probed and every word a candidate, the answer is the rerank stage's over every
+// word: same ids, same score bits (the rescoring shares rerank_score and reads the same rows).
+TEST(Ivf8, AllListsAllCandidatesEqualRerankOfEveryWord) {
+  const auto ix = index8();
+  const auto ivf = lists_of(*ix);
+  SearcherOptions o;
+  o.cpu.threads = 2;
+  const auto exact = make_searcher(ix, o);  // ternary scan + rerank stage
+  for (const std::string kernel : {"", "scalar"}) {
+    o.cpu.kernel = kernel;
+    const auto s = make_ivf8_searcher(ix, o, ivf);
+    QueryBuilder words(*ix), ms(*ix);
+    for (uint32_t i = 0; i < 60; ++i) {
+      words.word(i * 31 % 2000);
+      const uint32_t pos[] = {i, i + 500}, neg[] = {i + 900};
+      ms.most_similar(pos, neg);
+    }
+    for (const QueryBatch* b : {&words.batch(), &ms.batch()})
+      for (size_t k : {1, 10, 25}) {
+        SearchParams p;
+        p.k = k;
+        p.nprobe = ivf->lists();
+        p.candidates = ix->size();
+        expect_same(s->search(*b, p), exact->search(*b, p), "kernel '" + kernel + "' k=" + std::to_string(k));
+      }
+  }
+}
+
+TEST(Ivf8, RecallFloorOnClusteredData) {
+  const auto ix = index8();
+  const auto ivf = lists_of(*ix);
+  const auto exact = make_searcher(ix);
+  const auto s = make_ivf8_searcher(ix, {}, ivf);
+  QueryBuilder b(*ix);
+  for (uint32_t i = 0; i < 300; ++i) b.word(i * 6);
+  SearchParams tp;
+  tp.candidates = ix->size();
+  const SearchResults truth = exact->search(b.batch(), tp);
+  auto recall = [&](uint32_t nprobe, size_t c) {
+    SearchParams p;
+    p.nprobe = nprobe;
+    p.candidates = c;
+    const SearchResults r = s->search(b.batch(), p);
+    size_t hit = 0;
+    for (size_t q = 0; q < b.batch().size(); ++q)
+      for (const Hit& h : r.of(q))
+        for (const Hit& t : truth.of(q)) hit += h.id == t.id;
+    return double(hit) / double(b.batch().size() * p.k);
+  };
+  const double r1 = recall(1, 20), r4 = recall(4, 20), r_all = recall(20, 40);
+  EXPECT_GE(r4, 0.90) << "nprobe 4 of 20 lists on 40 tight clusters";
+  EXPECT_GE(r4, r1);
+  EXPECT_GE(r_all, 0.97) << "every list, 40 int8-ranked candidates";
+}
+
+TEST(Ivf8, OneQueryBatchAndThreadsAgree) {
+  const auto ix = index8();
+  const auto ivf = lists_of(*ix);
+  SearcherOptions o1, o2;
+  o1.cpu.threads = 1;
+  o2.cpu.threads = 2;
+  const auto s1 = make_ivf8_searcher(ix, o1, ivf), s2 = make_ivf8_searcher(ix, o2, ivf);
+  QueryBuilder b(*ix);
+  for (uint32_t i = 0; i < 50; ++i) b.word(i * 13);
+  SearchParams p;
+  p.nprobe = 3;
+  p.candidates = 15;
+  const SearchResults all = s2->search(b.batch(), p);
+  expect_same(s1->search(b.batch(), p), all, "1 vs 2 threads");
+  for (uint32_t i = 0; i < 50; ++i) {
+    QueryBuilder one(*ix);
+    one.word(i * 13);
+    const SearchResults r = s1->search(one.batch(), p);
+    ASSERT_EQ(r.count[0], all.count[i]);
+    for (size_t j = 0; j < r.count[0]; ++j) EXPECT_EQ(r.of(0)[j], all.of(i)[j]) << "query " << i;
+    for (size_t j = 0; j < r.count[0]; ++j) EXPECT_NE(r.of(0)[j].id, i * 13) << "the query word is excluded";
+  }
+}
+
+// 3CosMul and --limit are not its own: the ternary IVF and the rerank stage answer them.
+TEST(Ivf8, FallsBackToTheTernaryIvfWithRerank) {
+  const auto ix = index8();
+  const auto ivf = lists_of(*ix);
+  const auto s = make_ivf8_searcher(ix, {}, ivf);
+  const auto ref = make_rerank_stage(make_ivf_searcher(ix, {}, ivf), ix, 0);
+  QueryBuilder mul(*ix, Combine::CosMul), words(*ix);
+  for (uint32_t i = 0; i < 30; ++i) {
+    mul.analogy(i, i + 100, i + 200, AnalogyMode::Mul);
+    words.word(i);
+  }
+  SearchParams p;
+  p.nprobe = 5;
+  expect_same(s->search(mul.batch(), p), ref->search(mul.batch(), p), "3CosMul");
+  p.limit = 700;
+  expect_same(s->search(words.batch(), p), ref->search(words.batch(), p), "limit");
+}
+
+TEST(Ivf8, NeedsInt8RerankRows) {
+  const auto ix = index8(500, 32, Rerank::F16);
+  const std::string e = error_of([&] { make_ivf8_searcher(ix, {}, lists_of(*ix, 8)); });
+  EXPECT_NE(e.find("int8 rerank rows"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace igla
