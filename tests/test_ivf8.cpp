@@ -27,7 +27,7 @@ FloatVectors clustered8(size_t n, uint32_t dims, uint64_t seed) {
   v.dims = dims;
   v.data.resize(n * dims);
   for (size_t i = 0; i < n; ++i) {
-    v.words.push_back("w" + std::to_string(i));
+    v.words.push_back(std::string("w").append(std::to_string(i)));  // not "w" + ...: GCC 12 -Wrestrict
     const size_t cl = rng() % c;
     for (uint32_t k = 0; k < dims; ++k) v.data[i * dims + k] = centres[cl * dims + k] + 0.5f * g(rng);
   }
@@ -195,6 +195,24 @@ TEST(Ivf8, FallsBackToTheTernaryIvfWithRerank) {
   expect_same(s->search(mul.batch(), p), ref->search(mul.batch(), p), "3CosMul");
   p.limit = 700;
   expect_same(s->search(words.batch(), p), ref->search(words.batch(), p), "limit");
+}
+
+// The registered backend (what `--device ivf-int8` asks for) is this searcher: same answers, and
+// make_searcher adds no second rerank stage.
+TEST(Ivf8, RegisteredBackendIsTheSearcher) {
+  const auto ix = index8();
+  register_ivf_backend();
+  SearcherOptions o;
+  o.cpu.threads = 2;
+  const auto direct = make_ivf8_searcher(ix, o);
+  o.backend = "ivf-int8";
+  const auto registered = make_searcher(ix, o);
+  EXPECT_EQ(registered->name(), direct->name());
+  QueryBuilder words(*ix);
+  for (uint32_t i = 0; i < 40; ++i) words.word(i * 37 % 2000);
+  SearchParams p;
+  p.nprobe = 8;
+  expect_same(registered->search(words.batch(), p), direct->search(words.batch(), p), "registered");
 }
 
 TEST(Ivf8, NeedsInt8RerankRows) {

@@ -141,7 +141,9 @@ std::shared_ptr<const Searcher> make_ivf8_searcher(std::shared_ptr<const Index> 
 std::shared_ptr<const IvfIndex> ivf_of(const Index& index);
 bool has_ivf_sections(const Index& index);
 
-// Adds the "ivf" backend to the registry (make_searcher, SearcherOptions::backend = "ivf").
+// Adds the "ivf" and "ivf-int8" backends to the registry (make_searcher,
+// SearcherOptions::backend): make_ivf_searcher (with the rerank stage make_searcher adds) and
+// make_ivf8_searcher (which reranks itself), each over the index's own IVF lists.
 void register_ivf_backend();
 
 }  // namespace igla

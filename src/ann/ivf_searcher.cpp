@@ -434,6 +434,11 @@ std::shared_ptr<const Searcher> make_ivf_searcher(std::shared_ptr<const Index> i
   return std::make_shared<IvfSearcher>(std::move(index), std::move(ivf), opts);
 }
 
-void register_ivf_backend() { register_backend("ivf", make_ivf_backend); }
+void register_ivf_backend() {
+  register_backend("ivf", make_ivf_backend);
+  register_backend("ivf-int8", [](std::shared_ptr<const Index> index, const SearcherOptions& opts) {
+    return make_ivf8_searcher(std::move(index), opts);
+  });
+}
 
 }  // namespace igla
