@@ -22,23 +22,7 @@ namespace {
 using testing_util::TempDir;
 using testing_util::error_of;
 
-// A Gaussian mixture: 40 centres, points scattered around them (fixed seed).
-FloatVectors clustered(size_t n, uint32_t dims, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  const size_t c = 40;
-  std::vector<float> centres(c * dims);
-  for (auto& x : centres) x = g(rng);
-  FloatVectors v;
-  v.dims = dims;
-  v.data.resize(n * dims);
-  for (size_t i = 0; i < n; ++i) {
-    v.words.push_back(std::string("w").append(std::to_string(i)));  // GCC 12 warns falsely (-Wrestrict) on "w" + ...
-    const size_t cl = rng() % c;
-    for (uint32_t k = 0; k < dims; ++k) v.data[i * dims + k] = centres[cl * dims + k] + 0.5f * g(rng);
-  }
-  return v;
-}
+using testing_util::clustered;
 
 std::shared_ptr<const Index> clustered_index(size_t n = 3000, uint32_t dims = 64) {
   QuantParams q;

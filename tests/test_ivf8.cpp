@@ -17,28 +17,12 @@ namespace {
 
 using testing_util::error_of;
 
-FloatVectors clustered8(size_t n, uint32_t dims, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  const size_t c = 40;
-  std::vector<float> centres(c * dims);
-  for (auto& x : centres) x = g(rng);
-  FloatVectors v;
-  v.dims = dims;
-  v.data.resize(n * dims);
-  for (size_t i = 0; i < n; ++i) {
-    v.words.push_back(std::string("w").append(std::to_string(i)));  // not "w" + ...: GCC 12 -Wrestrict
-    const size_t cl = rng() % c;
-    for (uint32_t k = 0; k < dims; ++k) v.data[i * dims + k] = centres[cl * dims + k] + 0.5f * g(rng);
-  }
-  return v;
-}
 
 // 61 float dims: not a multiple of 4 (a padded group in the scan layout).
 std::shared_ptr<const Index> index8(size_t n = 2000, uint32_t dims = 61, Rerank r = Rerank::Int8) {
   QuantParams q;
   q.rerank = r;
-  return std::make_shared<const Index>(Index::build(clustered8(n, dims, 11), q, true));
+  return std::make_shared<const Index>(Index::build(testing_util::clustered(n, dims, 11), q, true));
 }
 
 std::shared_ptr<const IvfIndex> lists_of(const Index& ix, uint32_t lists = 20) {

@@ -110,6 +110,24 @@ inline std::string tiny_glove() {
          "car 0.3 -1 0.2 -1 0 0\n";
 }
 
+// A Gaussian mixture: 40 centres, points scattered around them (fixed seed): the IVF tests' data.
+inline FloatVectors clustered(size_t n, uint32_t dims, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  const size_t c = 40;
+  std::vector<float> centres(c * dims);
+  for (auto& x : centres) x = g(rng);
+  FloatVectors v;
+  v.dims = dims;
+  v.data.resize(n * dims);
+  for (size_t i = 0; i < n; ++i) {
+    v.words.push_back(std::string("w").append(std::to_string(i)));  // GCC 12 warns falsely (-Wrestrict) on "w" + ...
+    const size_t cl = rng() % c;
+    for (uint32_t k = 0; k < dims; ++k) v.data[i * dims + k] = centres[cl * dims + k] + 0.5f * g(rng);
+  }
+  return v;
+}
+
 // A fresh directory under the system temp dir, removed when the object goes away.
 struct TempDir {
   std::filesystem::path path;
