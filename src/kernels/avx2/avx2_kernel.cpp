@@ -341,6 +341,35 @@ void dots(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* qu
   });
 }
 
+// The blocks of a pass where some query k may have a word above thr[k], with their exact int32
+// dots in d, handed to on_block(b). Where the dims fit int16 (kChunk < 4 W <= 32767 / 4), an
+// integer bound per block and query (Int16Bounds) is tested before any float work; otherwise the
+// int32 dots get the float test. on_block may raise thr[k] (scan_topk's lists): the bounds are
+// re-read from thr after each call.
+template <int QB, class OnBlock>
+inline void for_passing_blocks(const uint64_t* blocks, size_t nb, uint32_t W, const PassTables<QB>& pt,
+                               const float* w, const float* thr, const float* inv, int32_t (*d)[kWords],
+                               OnBlock&& on_block) {
+  if (const uint32_t G = 4 * W; G > kChunk && G <= 32767 / 4) {
+    Int16Bounds<QB> bounds(w, thr);
+    alignas(32) int16_t h[QB][kWords];
+    int16_t bnd[16];
+    for (size_t b = 0; b < nb; ++b) {
+      bounds.block(inv + b * kWords, bnd);
+      if (__builtin_expect(!block_sums16_any<QB>(block_at(blocks, b, W), W, pt.tables(), h, bnd), 1)) continue;
+      widen_h<QB>(h, d);
+      on_block(b);
+      for (int k = 0; k < QB; ++k) bounds.set(k, w[k], thr[k]);
+    }
+    return;
+  }
+  for (size_t b = 0; b < nb; ++b) {
+    block_dots<QB>(block_at(blocks, b, W), W, pt.tables(), d);
+    if (__builtin_expect(!any_above<QB>(d, inv + b * kWords, w, thr), 1)) continue;
+    on_block(b);
+  }
+}
+
 size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_t* queries, size_t nq,
                    const float* w, const float* thr, const float* inv, size_t nw, Candidate* out, int32_t*) {
   const size_t row = 2 * ((W + 3) / 4), nb = std::min(nblocks, (nw + kWords - 1) / kWords);
@@ -360,24 +389,7 @@ size_t scan_cosine(const uint64_t* blocks, size_t nblocks, uint32_t W, const uin
                         igla::combine_score(igla::Combine::Sum, &d[k][lane], w + q0 + k, 1, inv[word])};
         }
     };
-    if (const uint32_t G = 4 * W; G > kChunk && G <= 32767 / 4) {  // int16 dots, integer pre-filter
-      const Int16Bounds<QB> bounds(w + q0, thr + q0);
-      alignas(32) int16_t h[QB][kWords];
-      int16_t bnd[16];
-      for (size_t b = 0; b < nb; ++b) {
-        bounds.block(inv + b * kWords, bnd);
-        if (__builtin_expect(!block_sums16_any<QB>(block_at(blocks, b, W), W, pt.tables(), h, bnd), 1))
-          continue;
-        widen_h<QB>(h, d);
-        emit(b);
-      }
-      return;
-    }
-    for (size_t b = 0; b < nb; ++b) {
-      block_dots<QB>(block_at(blocks, b, W), W, pt.tables(), d);
-      if (__builtin_expect(!any_above<QB>(d, inv + b * kWords, w + q0, thr + q0), 1)) continue;
-      emit(b);
-    }
+    for_passing_blocks<QB>(blocks, nb, W, pt, w + q0, thr + q0, inv, d, emit);
   });
   return m;
 }
@@ -420,26 +432,8 @@ void scan_topk(const uint64_t* blocks, size_t nblocks, uint32_t W, const uint64_
     float thr[QB];
     for (int k = 0; k < QB; ++k) thr[k] = lists[q0 + k].threshold();
     alignas(32) int32_t d[QB][kWords];
-    if (const uint32_t G = 4 * W; G > kChunk && G <= 32767 / 4) {
-      // int16 dots, filtered by the integer bound; the float test only where a word may pass.
-      Int16Bounds<QB> bounds(w + q0, thr);
-      alignas(32) int16_t h[QB][kWords];
-      int16_t bnd[16];
-      for (size_t b = 0; b < nb; ++b) {
-        bounds.block(inv + b * kWords, bnd);
-        if (__builtin_expect(!block_sums16_any<QB>(block_at(blocks, b, W), W, pt.tables(), h, bnd), 1))
-          continue;
-        widen_h<QB>(h, d);
-        insert_block<QB>(d, thr, b, w + q0, inv, nw, id0, lists + q0);
-        for (int k = 0; k < QB; ++k) bounds.set(k, w[q0 + k], thr[k]);
-      }
-      return;
-    }
-    for (size_t b = 0; b < nb; ++b) {
-      block_dots<QB>(block_at(blocks, b, W), W, pt.tables(), d);
-      if (__builtin_expect(!any_above<QB>(d, inv + b * kWords, w + q0, thr), 1)) continue;
-      insert_block<QB>(d, thr, b, w + q0, inv, nw, id0, lists + q0);
-    }
+    for_passing_blocks<QB>(blocks, nb, W, pt, w + q0, thr, inv, d,
+                           [&](size_t b) { insert_block<QB>(d, thr, b, w + q0, inv, nw, id0, lists + q0); });
   });
 }
 
