@@ -9,37 +9,25 @@
 #include <fstream>
 
 #include "igla/index.hpp"
-#include "test_util.hpp"
+#include "cli_fixture.hpp"
 
 namespace {
 
 using igla::testing_util::TempDir;
 
-struct CliRun {
-  int code;
-  std::string out;  // stdout and stderr together
-};
+using igla::testing_util::CliRun;
 
-CliRun run(const std::string& args, const std::string& home) {
-  const std::string cmd = "IGLA_HOME='" + home + "' " + IGLA_CLI_PATH + " " + args + " 2>&1";
-  auto [code, out] = igla::testing_util::run_shell(cmd);
-  return {code, out};
-}
+CliRun run(const std::string& args, const std::string& home) { return igla::testing_util::run_cli(args, home); }
 
 using igla::testing_util::tiny_glove;
 void write(const std::string& path, const std::string& text) { igla::testing_util::write_text(path, text); }
 
-class Cli : public ::testing::Test {
+class Cli : public igla::testing_util::TinyIndexCli {
  protected:
-  TempDir dir;
-  std::string idx;
   void SetUp() override {
-    write(dir.file("v.txt"), tiny_glove());
-    idx = dir.file("v.igla");
-    const CliRun r = run("convert " + dir.file("v.txt") + " " + idx + " --threshold-factor 0.3", dir.path);
-    ASSERT_EQ(r.code, 0) << r.out;
-    ASSERT_NE(r.out.find("7 words x 6 dims"), std::string::npos) << r.out;
-    ASSERT_NE(r.out.find("non-zero trits"), std::string::npos) << r.out;
+    TinyIndexCli::SetUp();
+    ASSERT_NE(convert_out.find("7 words x 6 dims"), std::string::npos) << convert_out;
+    ASSERT_NE(convert_out.find("non-zero trits"), std::string::npos) << convert_out;
   }
 };
 

@@ -9,22 +9,17 @@
 #include <fstream>
 #include <string>
 
-#include "test_util.hpp"
+#include "cli_fixture.hpp"
 
 namespace {
 
 using igla::testing_util::TempDir;
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int code;  // the exit status; -1 when killed by a signal
-  std::string out;
-};
+using CliResult = igla::testing_util::CliRun;
 
 CliResult igla_cli(const std::string& args, const TempDir& home, const std::string& env = "") {
-  const std::string cmd = env + " IGLA_HOME='" + home.path.string() + "' " + IGLA_CLI_PATH + " " + args + " 2>&1";
-  auto [code, out] = igla::testing_util::run_shell(cmd);
-  return {code, out};
+  return igla::testing_util::run_cli(args, home.path.string(), 60, env);
 }
 
 void write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }

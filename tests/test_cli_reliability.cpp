@@ -20,7 +20,7 @@
 #include <thread>
 
 #include "igla/index.hpp"
-#include "test_util.hpp"
+#include "cli_fixture.hpp"
 
 extern char** environ;
 
@@ -28,24 +28,10 @@ namespace {
 
 using igla::testing_util::TempDir;
 
-struct CliRun {
-  int code;
-  std::string out;  // stdout and stderr together
-  double seconds;
-};
+using igla::testing_util::CliRun;
 
-// Runs the CLI under `timeout` so that a regression that blocks fails instead of hanging.
 CliRun run(const std::string& args, const std::string& home, int timeout_s = 60) {
-  const std::string cmd = "IGLA_HOME='" + home + "' timeout -s KILL " + std::to_string(timeout_s) + " " +
-                          IGLA_CLI_PATH + " " + args + " 2>&1";
-  const auto t0 = std::chrono::steady_clock::now();
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out,
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+  return igla::testing_util::run_cli(args, home, timeout_s);
 }
 
 using igla::testing_util::tiny_glove;
@@ -57,17 +43,7 @@ bool has_temp_files(const std::filesystem::path& dir) {
   return false;
 }
 
-class CliReliability : public ::testing::Test {
- protected:
-  TempDir dir;
-  std::string idx;
-  void SetUp() override {
-    write(dir.file("v.txt"), tiny_glove());
-    idx = dir.file("v.igla");
-    const CliRun r = run("convert " + dir.file("v.txt") + " " + idx + " --threshold-factor 0.3", dir.path);
-    ASSERT_EQ(r.code, 0) << r.out;
-  }
-};
+using CliReliability = igla::testing_util::TinyIndexCli;
 
 // Out-of-range and unparsable numbers: exit 2 with a message naming the option and the range,
 // short and readable (CLI11's own check printed DBL_MAX with 300 digits).
