@@ -78,12 +78,17 @@ def gensim_kv(kv):
     return g
 
 
-@pytest.fixture(scope="session")
-def questions():
-    path = os.path.join(DATA, "questions-words.txt")
+def _data_file(name):
+    """A file of the repository's data/ folder, or the test skipped where it is missing."""
+    path = os.path.join(DATA, name)
     if not os.path.exists(path):
         pytest.skip(f"no {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def questions():
+    return _data_file("questions-words.txt")
 
 
 @pytest.fixture(scope="session")
@@ -105,10 +110,7 @@ def questions_sample(questions, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def wordsim():
-    path = os.path.join(DATA, "wordsim353.csv")
-    if not os.path.exists(path):
-        pytest.skip(f"no {path}")
-    return path
+    return _data_file("wordsim353.csv")
 
 
 @pytest.fixture(scope="session")
