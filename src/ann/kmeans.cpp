@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <thread>
@@ -111,6 +112,28 @@ void top_indices(const float* s, size_t n, size_t m, uint32_t* out) {
   std::iota(idx.begin(), idx.end(), 0u);
   std::partial_sort(idx.begin(), idx.begin() + m, idx.end(), better);
   std::copy(idx.begin(), idx.begin() + m, out);
+}
+
+void top_indices_bounded(const float* s, size_t n, size_t m, uint32_t* out) {
+  constexpr size_t kGroup = 16;
+  const size_t groups = (n + kGroup - 1) / kGroup;
+  if (m == 0 || m >= groups) return top_indices(s, n, m, out);
+  std::vector<float> gmax(groups);
+  for (size_t g = 0; g < groups; ++g) {
+    const size_t b = g * kGroup, e = std::min(n, b + kGroup);
+    float v = s[b];
+    for (size_t i = b + 1; i < e; ++i) v = s[i] > v ? s[i] : v;
+    gmax[g] = v;
+  }
+  std::nth_element(gmax.begin(), gmax.begin() + static_cast<std::ptrdiff_t>(m - 1), gmax.end(), std::greater<float>());
+  const float bound = gmax[m - 1];
+  std::vector<uint32_t> c;
+  c.reserve(4 * m);
+  for (size_t i = 0; i < n; ++i)
+    if (s[i] >= bound) c.push_back(static_cast<uint32_t>(i));
+  auto better = [&](uint32_t a, uint32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); };
+  std::partial_sort(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(m), c.end(), better);
+  std::copy_n(c.begin(), m, out);
 }
 
 void parallel_chunks(size_t n, size_t chunk, int threads, const std::function<void(size_t, size_t)>& fn) {
