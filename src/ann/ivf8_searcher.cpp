@@ -18,6 +18,7 @@
 // on the number of threads or on the kernel: kernel "scalar" runs the plain loops (the reference).
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <memory>
 
@@ -104,11 +105,12 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
 class TopPositions {
  public:
   static constexpr size_t kSortedCap = 64;
-  void reset(size_t cap) {
+  // `floor`: a score at most the final cap-th (rows below it are never pushed).
+  void reset(size_t cap, float floor) {
     cap_ = cap;
     v_.clear();
     v_.reserve(cap <= kSortedCap ? cap + 1 : 4 * cap + 16);
-    thr_ = -std::numeric_limits<float>::infinity();
+    thr_ = floor;
   }
   float threshold() const { return thr_; }
   void push(float s, uint32_t pos) {
@@ -192,8 +194,13 @@ class Ivf8Searcher final : public Searcher {
     w.corr.resize(nq);
     w.probes.resize(nq * nprobe);
     // 1. Per query (threads split the queries): the int8 query and its probes.
+    w.floor.resize(nq);
+    auto cap_of = [&](size_t q) {
+      return std::max(params.candidates, params.k) + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]);
+    };
     for_parts(std::min<size_t>(static_cast<size_t>(threads_), (nq + 7) / 8), [&](size_t c, size_t parts) {
       prepare(batch, nprobe, nq * c / parts, nq * (c + 1) / parts, w);
+      for (size_t q = nq * c / parts; q < nq * (c + 1) / parts; ++q) w.floor[q] = score_floor(w, q, nprobe, cap_of(q));
     });
     // 2. The queries of each list; the lists cut into one part per thread by work (rows x
     // queries), so each list's rows are read once per batch. Each part keeps every query's best
@@ -217,11 +224,8 @@ class Ivf8Searcher final : public Searcher {
     for (size_t p = 1; p < parts; ++p)
       cut[p] = static_cast<size_t>(std::lower_bound(work.begin(), work.end(), work[L] * double(p) / double(parts)) - work.begin());
     w.tops.assign(parts, std::vector<TopPositions>(nq));
-    auto cap_of = [&](size_t q) {
-      return std::max(params.candidates, params.k) + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]);
-    };
     for_parts(parts, [&](size_t p, size_t) {
-      for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q));
+      for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q), w.floor[q]);
       scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p]);
     });
     // 3. Per query: the parts' best positions merged (the best cap of the union: what one part
@@ -236,6 +240,7 @@ class Ivf8Searcher final : public Searcher {
   struct Work {
     std::vector<int32_t> q4;          // per query: G int8 x 4
     std::vector<float> corr;          // per query: 128 x the sum of its int8 values
+    std::vector<float> floor;         // per query: a score at most its final cap-th (score_floor)
     std::vector<uint32_t> probes;     // per query: nprobe lists
     std::vector<uint32_t> begin, members;  // per list: its queries (members[begin[l], begin[l + 1]))
     std::vector<std::vector<TopPositions>> tops;  // per part, per query
@@ -300,6 +305,29 @@ class Ivf8Searcher final : public Searcher {
         }
       }
     }
+  }
+
+  // A lower bound of query q's cap-th best approximate score over its probed rows: the cap-th
+  // best of the first kFloorRows rows of its nearest list (rows it will scan anyway). Rows below
+  // it are never pushed, so the first list a query meets is not pushed whole. -inf when that
+  // list is shorter than cap.
+  static constexpr size_t kFloorRows = 64;
+  float score_floor(const Work& w, size_t q, uint32_t nprobe, size_t cap) const {
+    const uint32_t l = w.probes[q * nprobe];
+    const size_t rows = std::min<size_t>(ivf_->list_size(l), kFloorRows), G = lists_->G;
+    if (rows < cap || rows == 0) return -std::numeric_limits<float>::infinity();
+    const uint32_t off = ivf_->offset(l);
+    uint32_t pos[kFloorRows], count = 0;
+    float score[kFloorRows];
+    const float none = -std::numeric_limits<float>::infinity();
+    const ann::ScanSelect sel{w.q4.data() + q * G, &w.corr[q], &none, 1, pos, score, kFloorRows, &count};
+    const uint8_t* blocks = lists_->blocks.data() + size_t{off / kInt8BlockRows} * G * 64;
+    if (vnni_)
+      ann::scan_select_vnni(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms.data() + off, sel);
+    else
+      ann::scan_select_scalar(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms.data() + off, sel);
+    std::nth_element(score, score + cap - 1, score + count, std::greater<float>());
+    return score[cap - 1];
   }
 
   // Lists [l0, l1), each with its queries in groups of kMaxScanGroup: the group's rows scanned

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <numeric>
@@ -115,7 +116,7 @@ void top_indices(const float* s, size_t n, size_t m, uint32_t* out) {
 }
 
 void top_indices_bounded(const float* s, size_t n, size_t m, uint32_t* out) {
-  constexpr size_t kGroup = 16;
+  constexpr size_t kGroup = 4;
   const size_t groups = (n + kGroup - 1) / kGroup;
   if (m == 0 || m >= groups) return top_indices(s, n, m, out);
   std::vector<float> gmax(groups);
@@ -127,13 +128,21 @@ void top_indices_bounded(const float* s, size_t n, size_t m, uint32_t* out) {
   }
   std::nth_element(gmax.begin(), gmax.begin() + static_cast<std::ptrdiff_t>(m - 1), gmax.end(), std::greater<float>());
   const float bound = gmax[m - 1];
-  std::vector<uint32_t> c;
+  // Keys ordered as `better` orders the entries: the score's bits made monotone (negatives
+  // flipped; -0 after +0 is not an issue: equal floats compare equal, so map -0 to +0), then
+  // the complemented index (lower index first).
+  std::vector<uint64_t> c;
   c.reserve(4 * m);
   for (size_t i = 0; i < n; ++i)
-    if (s[i] >= bound) c.push_back(static_cast<uint32_t>(i));
-  auto better = [&](uint32_t a, uint32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); };
-  std::partial_sort(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(m), c.end(), better);
-  std::copy_n(c.begin(), m, out);
+    if (s[i] >= bound) {
+      const float v = s[i] == 0.0f ? 0.0f : s[i];
+      uint32_t b;
+      std::memcpy(&b, &v, 4);
+      b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+      c.push_back((uint64_t{b} << 32) | (0xFFFFFFFFu - static_cast<uint32_t>(i)));
+    }
+  std::partial_sort(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(m), c.end(), std::greater<uint64_t>());
+  for (size_t j = 0; j < m; ++j) out[j] = 0xFFFFFFFFu - static_cast<uint32_t>(c[j]);
 }
 
 void parallel_chunks(size_t n, size_t chunk, int threads, const std::function<void(size_t, size_t)>& fn) {
