@@ -62,30 +62,6 @@ TEST(Int8Scan, VnniEqualsPlainLoop) {
     }
 }
 
-TEST(Int8Scan, SelectRowsAvx512EqualsPlainLoop) {
-  if (!ann::int8_scan_vnni_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  std::mt19937_64 rng(5);
-  for (size_t n : {size_t{0}, size_t{5}, size_t{16}, size_t{47}, size_t{300}}) {
-    std::vector<int32_t> dots(n);
-    std::vector<float> inv(n);
-    for (size_t j = 0; j < n; ++j) {
-      dots[j] = static_cast<int32_t>(rng() % 20001) - 10000;
-      inv[j] = j % 9 == 0 ? 0.0f : 0.001f * static_cast<float>(rng() % 1000);
-    }
-    for (float thr : {-std::numeric_limits<float>::infinity(), -1.0f, 0.0f, 2.5f}) {
-      std::vector<uint32_t> pa(n + 16), pb(n + 16);
-      std::vector<float> sa(n + 16), sb(n + 16);
-      const size_t ma = ann::select_rows_scalar(dots.data(), n, 37.0f, inv.data(), thr, pa.data(), sa.data());
-      const size_t mb = ann::select_rows_avx512(dots.data(), n, 37.0f, inv.data(), thr, pb.data(), sb.data());
-      ASSERT_EQ(ma, mb) << "n=" << n << " thr=" << thr;
-      for (size_t i = 0; i < ma; ++i) {
-        ASSERT_EQ(pa[i], pb[i]) << "n=" << n << " thr=" << thr;
-        ASSERT_EQ(sa[i], sb[i]) << "n=" << n << " thr=" << thr;
-      }
-    }
-  }
-}
-
 // The probes' bounded selection against the running insertion: same indices, same order, ties
 // (many equal scores) to the lower index, m from 1 to past the number of 16-value groups.
 TEST(Int8Scan, TopIndicesBoundedEqualsTopIndices) {

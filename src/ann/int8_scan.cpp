@@ -54,28 +54,6 @@ void scan_select_scalar(const uint8_t* blocks, size_t rows, uint32_t G, const fl
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f"))) size_t select_rows_avx512(const int32_t* dots, size_t n, float corr,
-                                                             const float* inv, float thr, uint32_t* pos, float* score) {
-  const __m512 c = _mm512_set1_ps(corr), t = _mm512_set1_ps(thr);
-  const __m512i step = _mm512_set1_epi32(16);
-  __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  size_t m = 0, j = 0;
-  for (; j + 16 <= n; j += 16) {
-    const __m512 s = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(dots + j)), c),
-                                   _mm512_loadu_ps(inv + j));
-    const __mmask16 k = _mm512_cmp_ps_mask(s, t, _CMP_GE_OQ);
-    if (k) {
-      _mm512_mask_compressstoreu_epi32(pos + m, k, idx);
-      _mm512_mask_compressstoreu_ps(score + m, k, s);
-      m += static_cast<size_t>(__builtin_popcount(k));
-    }
-    idx = _mm512_add_epi32(idx, step);
-  }
-  const size_t tail = select_rows_scalar(dots + j, n - j, corr, inv + j, thr, pos + m, score + m);
-  for (size_t i = m; i < m + tail; ++i) pos[i] += static_cast<uint32_t>(j);
-  return m + tail;
-}
-
 namespace {
 
 // NQ queries at once, so each 64-byte load of a block feeds NQ independent accumulators.
@@ -192,10 +170,6 @@ void int8_scan_vnni(const uint8_t* blocks, size_t nblocks, uint32_t G, const int
 bool int8_scan_vnni_available() { return false; }
 void scan_select_vnni(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s) {
   scan_select_scalar(blocks, rows, G, inv, s);
-}
-size_t select_rows_avx512(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
-                          float* score) {
-  return select_rows_scalar(dots, n, corr, inv, thr, pos, score);
 }
 #endif
 

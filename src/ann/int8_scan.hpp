@@ -23,10 +23,8 @@ bool int8_scan_vnni_available();
 
 // The rows of one query's scan whose approximate cosine (float(dots[j]) - corr) * inv[j] is >= thr:
 // their indices j (ascending) to pos and scores to score; returns how many (n at most). The plain
-// reference and the AVX-512 version (same float operations, so the same bits and the same rows).
+// reference of the selection that scan_select_vnni fuses into the scan.
 size_t select_rows_scalar(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
-                          float* score);
-size_t select_rows_avx512(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
                           float* score);
 
 // The batched path's scan of one list: the scan above fused with the selection, for up to

@@ -193,7 +193,7 @@ class Ivf8Searcher final : public Searcher {
     w.q4.assign(nq * G, 0);
     w.corr.resize(nq);
     w.probes.resize(nq * nprobe);
-    // 1. Per query (threads split the queries): the int8 query and its probes.
+    // 1. Per query (threads split the queries): the int8 query, its probes and its score floor.
     w.floor.resize(nq);
     auto cap_of = [&](size_t q) {
       return std::max(params.candidates, params.k) + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]);
