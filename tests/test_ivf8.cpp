@@ -3,10 +3,12 @@
 // rerank stage, recall on clustered data, batch/one-query/thread agreement and the fallbacks.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <limits>
 #include <random>
 
 #include "ann/int8_scan.hpp"
+#include "ann/kmeans.hpp"
 #include "igla/ivf.hpp"
 #include "igla/queries.hpp"
 #include "igla/search.hpp"
@@ -60,25 +62,106 @@ TEST(Int8Scan, VnniEqualsPlainLoop) {
     }
 }
 
-TEST(Int8Scan, SelectRowsAvx512EqualsPlainLoop) {
-  if (!ann::int8_scan_vnni_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
-  std::mt19937_64 rng(5);
-  for (size_t n : {size_t{0}, size_t{5}, size_t{16}, size_t{47}, size_t{300}}) {
-    std::vector<int32_t> dots(n);
-    std::vector<float> inv(n);
-    for (size_t j = 0; j < n; ++j) {
-      dots[j] = static_cast<int32_t>(rng() % 20001) - 10000;
-      inv[j] = j % 9 == 0 ? 0.0f : 0.001f * static_cast<float>(rng() % 1000);
+// The probes' bounded selection against the running insertion: same indices, same order, ties
+// (many equal scores) to the lower index, m from 1 to past the number of 16-value groups.
+TEST(Int8Scan, TopIndicesBoundedEqualsTopIndices) {
+  std::mt19937_64 rng(9);
+  for (size_t n : {size_t{1}, size_t{17}, size_t{100}, size_t{1151}})
+    for (size_t m : {size_t{1}, size_t{3}, size_t{8}, size_t{32}, size_t{72}, size_t{80}}) {
+      if (m > n) continue;
+      for (int ties = 0; ties < 2; ++ties) {
+        std::vector<float> s(n);
+        for (auto& v : s) v = ties ? static_cast<float>(rng() % 5) : static_cast<float>(rng() % 100000) * 1e-3f - 50.0f;
+        std::vector<uint32_t> a(m, 0), b(m, 1);
+        ann::top_indices(s.data(), n, m, a.data());
+        ann::top_indices_bounded(s.data(), n, m, b.data());
+        ASSERT_EQ(a, b) << "n=" << n << " m=" << m << " ties=" << ties;
+      }
     }
-    for (float thr : {-std::numeric_limits<float>::infinity(), -1.0f, 0.0f, 2.5f}) {
-      std::vector<uint32_t> pa(n + 16), pb(n + 16);
-      std::vector<float> sa(n + 16), sb(n + 16);
-      const size_t ma = ann::select_rows_scalar(dots.data(), n, 37.0f, inv.data(), thr, pa.data(), sa.data());
-      const size_t mb = ann::select_rows_avx512(dots.data(), n, 37.0f, inv.data(), thr, pb.data(), sb.data());
-      ASSERT_EQ(ma, mb) << "n=" << n << " thr=" << thr;
-      for (size_t i = 0; i < ma; ++i) {
-        ASSERT_EQ(pa[i], pb[i]) << "n=" << n << " thr=" << thr;
-        ASSERT_EQ(sa[i], sb[i]) << "n=" << n << " thr=" << thr;
+}
+
+// The batched path's fused scan + selection against the plain loop (scan into a dots buffer, then
+// select): same rows, same order, same score bits; odd row counts (partial last blocks, one or
+// two blocks at a time), odd groups, every group size, thresholds that pass all, some, none.
+TEST(Int8Scan, ScanSelectVnniEqualsPlainLoop) {
+  if (!ann::int8_scan_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  std::mt19937_64 rng(7);
+  for (uint32_t G : {1u, 7u, 25u, 33u})
+    for (size_t rows : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{31}, size_t{32}, size_t{33}, size_t{291}})
+      for (size_t nq = 1; nq <= ann::kMaxScanGroup; ++nq) {
+        const size_t nb = (rows + 15) / 16;
+        std::vector<uint8_t> blocks(nb * G * 64);
+        for (auto& b : blocks) b = static_cast<uint8_t>(rng());
+        std::vector<float> inv(nb * 16);
+        for (size_t j = 0; j < inv.size(); ++j) inv[j] = j % 7 == 3 ? 0.0f : 1e-6f * static_cast<float>(rng() % 1000);
+        std::vector<int32_t> q4(nq * G);
+        for (auto& q : q4) q = static_cast<int32_t>(rng() & 0x7f7f7f7fu) ^ static_cast<int32_t>(rng() & 0x80808080u);
+        std::vector<float> corr(nq), thr(nq);
+        for (size_t q = 0; q < nq; ++q) {
+          corr[q] = 128.0f * static_cast<float>(static_cast<int>(rng() % 2001) - 1000);
+          const float t[] = {-std::numeric_limits<float>::infinity(), 0.0f, -0.5f, 0.3f, 1e9f};
+          thr[q] = t[(q + rows) % 5];
+        }
+        const size_t stride = rows + 3;
+        std::vector<uint32_t> pa(nq * stride, 7), pb(nq * stride, 7), ca(nq, 9), cb(nq, 9);
+        std::vector<float> sa(nq * stride, 1.5f), sb(nq * stride, 1.5f);
+        ann::scan_select_scalar(blocks.data(), rows, G, inv.data(),
+                                {q4.data(), corr.data(), thr.data(), nq, pa.data(), sa.data(), stride, ca.data()});
+        ann::scan_select_vnni(blocks.data(), rows, G, inv.data(),
+                              {q4.data(), corr.data(), thr.data(), nq, pb.data(), sb.data(), stride, cb.data()});
+        const std::string what = "G=" + std::to_string(G) + " rows=" + std::to_string(rows) + " nq=" + std::to_string(nq);
+        ASSERT_EQ(ca, cb) << what;
+        for (size_t q = 0; q < nq; ++q) {
+          ASSERT_LE(ca[q], rows) << what;
+          for (size_t i = 0; i < ca[q]; ++i) {
+            ASSERT_EQ(pa[q * stride + i], pb[q * stride + i]) << what << " q=" << q << " i=" << i;
+            ASSERT_EQ(std::bit_cast<uint32_t>(sa[q * stride + i]), std::bit_cast<uint32_t>(sb[q * stride + i]))
+                << what << " q=" << q << " i=" << i;
+          }
+        }
+      }
+}
+
+// The batched path (VNNI, fused scan) against the plain reference (kernel "scalar": scan into a
+// buffer, then select, then the same candidates' rescoring): identical ids, score bits and order
+// for batches of 1, 3, 17 and 1000, 1 and 2 threads, odd dims (61 and 33: a partial last group)
+// and the uneven list sizes of k-means (none a multiple of 16 by design).
+TEST(Ivf8, BatchedPathEqualsPlainReference) {
+  if (!ann::int8_scan_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  for (uint32_t dims : {61u, 33u}) {
+    const auto ix = index8(3001, dims);
+    const auto ivf = lists_of(*ix, 23);
+    size_t multiple_of_16 = 0;
+    for (uint32_t l = 0; l < ivf->lists(); ++l) multiple_of_16 += ivf->list_size(l) % 16 == 0;
+    EXPECT_LT(multiple_of_16, ivf->lists()) << "the lists should include partial blocks";
+    for (int threads : {1, 2}) {
+      SearcherOptions o;
+      o.cpu.threads = threads;
+      const auto fast = make_ivf8_searcher(ix, o, ivf);
+      o.cpu.kernel = "scalar";
+      const auto plain = make_ivf8_searcher(ix, o, ivf);
+      ASSERT_NE(fast->name(), plain->name());
+      for (size_t nq : {size_t{1}, size_t{3}, size_t{17}, size_t{1000}}) {
+        QueryBuilder b(*ix);
+        for (size_t i = 0; i < nq; ++i) {
+          if (i % 5 == 4) {
+            const uint32_t pos[] = {static_cast<uint32_t>(i * 7 % 3001), static_cast<uint32_t>((i * 11 + 1) % 3001)};
+            const uint32_t neg[] = {static_cast<uint32_t>((i * 13 + 2) % 3001)};
+            b.most_similar(pos, neg);
+          } else {
+            b.word(static_cast<uint32_t>(i * 29 % 3001));
+          }
+        }
+        for (uint32_t nprobe : {1u, 4u, 23u})
+          for (size_t c : {size_t{1}, size_t{10}, size_t{57}}) {
+            SearchParams p;
+            p.k = 10;
+            p.nprobe = nprobe;
+            p.candidates = c;
+            expect_same(fast->search(b.batch(), p), plain->search(b.batch(), p),
+                        "dims " + std::to_string(dims) + " threads " + std::to_string(threads) + " nq " +
+                            std::to_string(nq) + " nprobe " + std::to_string(nprobe) + " c " + std::to_string(c));
+          }
       }
     }
   }

@@ -127,6 +127,9 @@ std::shared_ptr<const Searcher> make_ivf_searcher(std::shared_ptr<const Index> i
 // make_ivf_searcher): the lists hold the index's int8 rerank rows (needs Rerank::Int8 and an IVF
 // with float centroids), scanned with the query's float form quantized to int8 (AVX-512 VNNI where
 // the CPU has it, else a plain loop; opts.cpu.kernel = "scalar" forces the loop, same answers).
+// The probes are the nprobe centroids best by the same int8 arithmetic (the float centroids
+// quantized like the rows). A batch reads each probed list once and scans it against all the
+// queries probing it (threads split the lists).
 // Per query the best max(candidates, k) rows by that score (plus exclusions) are rescored with the
 // rerank stage's exact arithmetic on the same rows (so the scores are the rerank stage's), best k
 // returned. Sum queries with a float form only; a batch with a query without one, 3CosMul, or a

@@ -3,6 +3,7 @@
 #include "ann/int8_scan.hpp"
 
 #include <cstring>
+#include <vector>
 
 #if defined(__x86_64__)
 // GCC 12 warns inside its own avx512fintrin.h (the undefined pass-through operand of
@@ -43,29 +44,16 @@ size_t select_rows_scalar(const int32_t* dots, size_t n, float corr, const float
   return m;
 }
 
-#if defined(__x86_64__)
-__attribute__((target("avx512f"))) size_t select_rows_avx512(const int32_t* dots, size_t n, float corr,
-                                                             const float* inv, float thr, uint32_t* pos, float* score) {
-  const __m512 c = _mm512_set1_ps(corr), t = _mm512_set1_ps(thr);
-  const __m512i step = _mm512_set1_epi32(16);
-  __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  size_t m = 0, j = 0;
-  for (; j + 16 <= n; j += 16) {
-    const __m512 s = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(dots + j)), c),
-                                   _mm512_loadu_ps(inv + j));
-    const __mmask16 k = _mm512_cmp_ps_mask(s, t, _CMP_GE_OQ);
-    if (k) {
-      _mm512_mask_compressstoreu_epi32(pos + m, k, idx);
-      _mm512_mask_compressstoreu_ps(score + m, k, s);
-      m += static_cast<size_t>(__builtin_popcount(k));
-    }
-    idx = _mm512_add_epi32(idx, step);
-  }
-  const size_t tail = select_rows_scalar(dots + j, n - j, corr, inv + j, thr, pos + m, score + m);
-  for (size_t i = m; i < m + tail; ++i) pos[i] += static_cast<uint32_t>(j);
-  return m + tail;
+void scan_select_scalar(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s) {
+  const size_t nb = (rows + kInt8BlockRows - 1) / kInt8BlockRows, stride = nb * kInt8BlockRows;
+  std::vector<int32_t> dots(s.nq * stride);
+  int8_scan_scalar(blocks, nb, G, s.q4, s.nq, dots.data());
+  for (size_t q = 0; q < s.nq; ++q)
+    s.count[q] = static_cast<uint32_t>(select_rows_scalar(dots.data() + q * stride, rows, s.corr[q], inv, s.thr[q],
+                                                          s.pos + q * s.stride, s.score + q * s.stride));
 }
 
+#if defined(__x86_64__)
 namespace {
 
 // NQ queries at once, so each 64-byte load of a block feeds NQ independent accumulators.
@@ -85,7 +73,79 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scan_nq(const uint8_
   }
 }
 
+// The selection of one block (16 rows from row j0) for NQ queries, lanes in `valid` only.
+template <int NQ>
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline void select_block(
+    const __m512i* acc, size_t j0, __mmask16 valid, const float* inv, const ScanSelect& s, uint32_t* cnt) {
+  const __m512 iv = _mm512_loadu_ps(inv + j0);
+  const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(j0)),
+                                       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  for (int q = 0; q < NQ; ++q) {
+    const __m512 sc = _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(acc[q]), _mm512_set1_ps(s.corr[q])), iv);
+    const __mmask16 k = _mm512_mask_cmp_ps_mask(valid, sc, _mm512_set1_ps(s.thr[q]), _CMP_GE_OQ);
+    if (k) {
+      const size_t o = static_cast<size_t>(q) * s.stride + cnt[q];
+      _mm512_mask_compressstoreu_epi32(s.pos + o, k, idx);
+      _mm512_mask_compressstoreu_ps(s.score + o, k, sc);
+      cnt[q] += static_cast<uint32_t>(__builtin_popcount(k));
+    }
+  }
+}
+
+template <int NQ>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void scan_select_nq(const uint8_t* blocks, size_t rows,
+                                                                             uint32_t G, const float* inv,
+                                                                             const ScanSelect& s) {
+  const size_t nb = (rows + kInt8BlockRows - 1) / kInt8BlockRows, bytes = size_t{G} * 64;
+  uint32_t cnt[NQ] = {};
+  const int32_t* q4 = s.q4;
+  size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {  // 32 rows x NQ queries: 2 NQ accumulators
+    __m512i a0[NQ], a1[NQ];
+    for (int q = 0; q < NQ; ++q) a0[q] = a1[q] = _mm512_setzero_si512();
+    const uint8_t* p0 = blocks + b * bytes;
+    const uint8_t* p1 = p0 + bytes;
+    for (uint32_t g = 0; g < G; ++g) {
+      const __m512i v0 = _mm512_loadu_si512(p0 + size_t{g} * 64), v1 = _mm512_loadu_si512(p1 + size_t{g} * 64);
+      for (int q = 0; q < NQ; ++q) {
+        const __m512i qb = _mm512_set1_epi32(q4[static_cast<size_t>(q) * G + g]);
+        a0[q] = _mm512_dpbusd_epi32(a0[q], v0, qb);
+        a1[q] = _mm512_dpbusd_epi32(a1[q], v1, qb);
+      }
+    }
+    const size_t j0 = b * kInt8BlockRows, left = rows - j0;
+    select_block<NQ>(a0, j0, 0xFFFF, inv, s, cnt);
+    select_block<NQ>(a1, j0 + 16, left >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (left - 16)) - 1), inv, s, cnt);
+  }
+  if (b < nb) {
+    __m512i a0[NQ];
+    for (int q = 0; q < NQ; ++q) a0[q] = _mm512_setzero_si512();
+    const uint8_t* p0 = blocks + b * bytes;
+    for (uint32_t g = 0; g < G; ++g) {
+      const __m512i v0 = _mm512_loadu_si512(p0 + size_t{g} * 64);
+      for (int q = 0; q < NQ; ++q) a0[q] = _mm512_dpbusd_epi32(a0[q], v0, _mm512_set1_epi32(q4[static_cast<size_t>(q) * G + g]));
+    }
+    const size_t j0 = b * kInt8BlockRows, left = rows - j0;
+    select_block<NQ>(a0, j0, left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1), inv, s, cnt);
+  }
+  for (int q = 0; q < NQ; ++q) s.count[q] = cnt[q];
+}
+
 }  // namespace
+
+void scan_select_vnni(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s) {
+  switch (s.nq) {
+    case 8: scan_select_nq<8>(blocks, rows, G, inv, s); break;
+    case 7: scan_select_nq<7>(blocks, rows, G, inv, s); break;
+    case 6: scan_select_nq<6>(blocks, rows, G, inv, s); break;
+    case 5: scan_select_nq<5>(blocks, rows, G, inv, s); break;
+    case 4: scan_select_nq<4>(blocks, rows, G, inv, s); break;
+    case 3: scan_select_nq<3>(blocks, rows, G, inv, s); break;
+    case 2: scan_select_nq<2>(blocks, rows, G, inv, s); break;
+    case 1: scan_select_nq<1>(blocks, rows, G, inv, s); break;
+    default: break;
+  }
+}
 
 void int8_scan_vnni(const uint8_t* blocks, size_t nblocks, uint32_t G, const int32_t* q4, size_t nq, int32_t* out) {
   const size_t stride = nblocks * kInt8BlockRows;
@@ -108,9 +168,8 @@ void int8_scan_vnni(const uint8_t* blocks, size_t nblocks, uint32_t G, const int
   int8_scan_scalar(blocks, nblocks, G, q4, nq, out);
 }
 bool int8_scan_vnni_available() { return false; }
-size_t select_rows_avx512(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
-                          float* score) {
-  return select_rows_scalar(dots, n, corr, inv, thr, pos, score);
+void scan_select_vnni(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s) {
+  scan_select_scalar(blocks, rows, G, inv, s);
 }
 #endif
 

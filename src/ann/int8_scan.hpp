@@ -23,10 +23,32 @@ bool int8_scan_vnni_available();
 
 // The rows of one query's scan whose approximate cosine (float(dots[j]) - corr) * inv[j] is >= thr:
 // their indices j (ascending) to pos and scores to score; returns how many (n at most). The plain
-// reference and the AVX-512 version (same float operations, so the same bits and the same rows).
+// reference of the selection that scan_select_vnni fuses into the scan.
 size_t select_rows_scalar(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
                           float* score);
-size_t select_rows_avx512(const int32_t* dots, size_t n, float corr, const float* inv, float thr, uint32_t* pos,
-                          float* score);
+
+// The batched path's scan of one list: the scan above fused with the selection, for up to
+// kMaxScanGroup queries at once. For query q < nq (int8 values q4[q * G, (q + 1) * G), correction
+// corr[q], threshold thr[q]) and row j < rows (the list's first rows; the blocks hold
+// ceil(rows / 16) blocks), the rows with (float(dot) - corr[q]) * inv[j] >= thr[q] go to
+// pos[q * stride + ...] (j, ascending) and score[q * stride + ...]; count[q] = how many. stride >=
+// rows. The same rows, order and score bits as int8_scan_* followed by select_rows_* per query.
+inline constexpr size_t kMaxScanGroup = 8;
+struct ScanSelect {
+  const int32_t* q4;
+  const float* corr;
+  const float* thr;
+  size_t nq;
+  uint32_t* pos;
+  float* score;
+  size_t stride;
+  uint32_t* count;
+};
+// The plain reference (int8_scan_scalar + select_rows_scalar through a dots buffer).
+void scan_select_scalar(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s);
+// AVX-512 VNNI, register-blocked: each 64-byte load of a block's group feeds the nq queries, two
+// blocks (32 rows) at a time, the scores compared in registers (no dots buffer). Only where
+// int8_scan_vnni_available().
+void scan_select_vnni(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s);
 
 }  // namespace igla::ann

@@ -9,11 +9,18 @@
 // read each) cost more than the list scan. Ranking on the int8 rows inside the lists needs few
 // candidates and reads rows that are contiguous.
 //
-// A batch is cut into one chunk of queries per thread; within a chunk the queries are grouped by
-// list and the lists walked once, so a list's rows are read from memory once per chunk.
+// A batch runs in three phases: (1) threads split the queries: each query quantized to int8 and
+// its probes chosen by an int8 GEMM against the int8 centroids; (2) threads split the lists (cut
+// by rows x queries): each list's rows read once per batch and scanned against all the queries
+// probing it, 8 queries x 32 rows per register block, fused with each query's threshold test
+// (int8_scan.hpp: scan_select_vnni), each part keeping every query's best positions; (3) threads
+// split the queries again: the parts' positions merged and rescored. The answer does not depend
+// on the number of threads or on the kernel: kernel "scalar" runs the plain loops (the reference).
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <memory>
 
 #include "ann/int8_scan.hpp"
 #include "ann/kmeans.hpp"
@@ -21,6 +28,7 @@
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
 #include "igla/ivf.hpp"
+#include "kernels/layout.hpp"
 
 namespace igla {
 namespace {
@@ -30,9 +38,14 @@ using ann::kInt8BlockRows;
 // The IVF's positions with their int8 rows in the scan layout (int8_scan.hpp).
 struct Int8Lists {
   uint32_t D = 0, G = 0;           // float dims, groups of 4 dims
-  std::vector<uint8_t> blocks;     // positions / 16 blocks of G * 64 bytes
+  kernels::AlignedArray<uint8_t> blocks;  // positions / 16 blocks of G * 64 bytes, 64-byte aligned
   std::vector<float> inv_norms;    // per position: 1 / |decoded row| (0: padding or a zero row)
   std::vector<float> scales;       // the index's per-dimension scales
+  // The centroids in the same layout, for the probe choice (an int8 GEMM, not a float one):
+  // centroid l's values c[d] / scales[d], quantized to int8 with its own step cent_step[l], so
+  // that (dot - corr) * cent_step[l] is proportional to the query's float dot with the centroid.
+  kernels::AlignedArray<uint8_t> cent_blocks;  // ceil(L / 16) blocks
+  std::vector<float> cent_step;                // per centroid (padding: 0)
 };
 
 std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& ivf) {
@@ -44,7 +57,8 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
   out->G = (D + 3) / 4;
   out->scales.assign(sc.begin(), sc.end());
   const size_t P = ivf.positions(), G = out->G;
-  out->blocks.assign(P / kInt8BlockRows * G * 64, uint8_t{128});
+  out->blocks = kernels::AlignedArray<uint8_t>(P / kInt8BlockRows * G * 64);
+  std::fill(out->blocks.data(), out->blocks.data() + out->blocks.size(), uint8_t{128});
   out->inv_norms.assign(P, 0.0f);
   const auto ids = ivf.ids();
   for (size_t p = 0; p < P; ++p) {
@@ -60,22 +74,57 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
     }
     out->inv_norms[p] = n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.0f;
   }
+  const size_t L = ivf.lists(), CB = (L + kInt8BlockRows - 1) / kInt8BlockRows;
+  out->cent_blocks = kernels::AlignedArray<uint8_t>(CB * G * 64);
+  std::fill(out->cent_blocks.data(), out->cent_blocks.data() + out->cent_blocks.size(), uint8_t{128});
+  out->cent_step.assign(CB * kInt8BlockRows, 0.0f);
+  std::vector<double> c(D);
+  for (size_t l = 0; l < L; ++l) {
+    const float* f = ivf.float_centroids().data() + l * D;
+    double m = 0;
+    for (uint32_t d = 0; d < D; ++d) {
+      c[d] = sc[d] > 0 ? double(f[d]) / sc[d] : 0.0;
+      m = std::max(m, std::fabs(c[d]));
+    }
+    if (m == 0) continue;
+    out->cent_step[l] = static_cast<float>(m / 127.0);
+    uint8_t* blk = out->cent_blocks.data() + (l / kInt8BlockRows) * G * 64 + 4 * (l % kInt8BlockRows);
+    for (uint32_t d = 0; d < D; ++d) {
+      const long v = std::clamp<long>(std::lround(c[d] * 127.0 / m), -127, 127);
+      blk[(d / 4) * 64 + d % 4] = static_cast<uint8_t>(v + 128);
+    }
+  }
   return out;
 }
 
-// A query's best `cap` positions by approximate score so far: appended above a threshold, cut
-// back to the best cap when the buffer holds 4 cap + 16 (the threshold rises to the cap-th).
+// A query's best `cap` positions by approximate score so far, ordered by score then position (a
+// total order: the set kept does not depend on the order of the pushes, so neither on the lists'
+// order nor on the threads). Small caps (the usual 10-40): a sorted array, the threshold (the
+// cap-th score) raised at every insert, so a row below it costs one compare. Large caps: rows
+// appended, cut back to the best cap when the buffer holds 4 cap + 16.
 class TopPositions {
  public:
-  void reset(size_t cap) {
+  static constexpr size_t kSortedCap = 64;
+  // `floor`: a score at most the final cap-th (rows below it are never pushed).
+  void reset(size_t cap, float floor) {
     cap_ = cap;
     v_.clear();
-    thr_ = -std::numeric_limits<float>::infinity();
+    v_.reserve(cap <= kSortedCap ? cap + 1 : 4 * cap + 16);
+    thr_ = floor;
   }
   float threshold() const { return thr_; }
   void push(float s, uint32_t pos) {
-    v_.push_back({s, pos});
-    if (v_.size() >= 4 * cap_ + 16) cut();
+    if (cap_ > kSortedCap) {
+      v_.push_back({s, pos});
+      if (v_.size() >= 4 * cap_ + 16) cut();
+      return;
+    }
+    if (v_.size() == cap_ && !before({s, pos}, v_.back())) return;
+    if (v_.size() < cap_) v_.push_back({s, pos});
+    size_t i = v_.size() - 1;
+    for (; i > 0 && before({s, pos}, v_[i - 1]); --i) v_[i] = v_[i - 1];
+    v_[i] = {s, pos};
+    if (v_.size() == cap_) thr_ = v_.back().first;
   }
   std::vector<std::pair<float, uint32_t>>& finish() {
     cut();
@@ -83,13 +132,13 @@ class TopPositions {
   }
 
  private:
+  static bool before(const std::pair<float, uint32_t>& a, const std::pair<float, uint32_t>& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  }
   void cut() {
     if (v_.size() <= cap_) return;
     auto kth = v_.begin() + static_cast<std::ptrdiff_t>(cap_ - 1);
-    // Order by score, then position: the same set whatever order the lists were pushed in.
-    std::nth_element(v_.begin(), kth, v_.end(), [](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first > b.first : a.second < b.second;
-    });
+    std::nth_element(v_.begin(), kth, v_.end(), before);
     thr_ = kth->first;
     v_.resize(cap_);
   }
@@ -107,7 +156,7 @@ class Ivf8Searcher final : public Searcher {
     if (opts.cpu.threads > pool.size()) pool.grow_to(opts.cpu.threads);
     threads_ = opts.cpu.threads > 0 ? std::min(opts.cpu.threads, pool.size()) : pool.size();
     vnni_ = opts.cpu.kernel != "scalar" && ann::int8_scan_vnni_available();
-    float_ct_ = ann::transpose(ivf_->float_centroids().data(), ivf_->lists(), ivf_->float_dims());
+    for (uint32_t l = 0; l < ivf_->lists(); ++l) max_list_ = std::max<size_t>(max_list_, ivf_->list_size(l));
     fallback_ = make_rerank_stage(make_ivf_searcher(index_, opts, ivf_), index_, threads_);
   }
 
@@ -139,24 +188,81 @@ class Ivf8Searcher final : public Searcher {
     if (nq == 0 || params.k == 0) return;
     const uint32_t L = ivf_->lists();
     const uint32_t nprobe = params.nprobe ? std::min(params.nprobe, L) : default_nprobe(L);
-    const size_t chunks = std::min<size_t>(static_cast<size_t>(threads_), nq);
-    auto run = [&](uint32_t c, int) { search_chunk(batch, params, nprobe, nq * c / chunks, nq * (c + 1) / chunks, out); };
-    if (chunks > 1)
-      ThreadPool::shared().run(static_cast<uint32_t>(chunks), run, threads_);
-    else
-      run(0, 0);
+    const size_t G = lists_->G;
+    Work w;
+    w.q4.assign(nq * G, 0);
+    w.corr.resize(nq);
+    w.probes.resize(nq * nprobe);
+    // 1. Per query (threads split the queries): the int8 query, its probes and its score floor.
+    w.floor.resize(nq);
+    auto cap_of = [&](size_t q) {
+      return std::max(params.candidates, params.k) + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]);
+    };
+    for_parts(std::min<size_t>(static_cast<size_t>(threads_), (nq + 7) / 8), [&](size_t c, size_t parts) {
+      prepare(batch, nprobe, nq * c / parts, nq * (c + 1) / parts, w);
+      for (size_t q = nq * c / parts; q < nq * (c + 1) / parts; ++q) w.floor[q] = score_floor(w, q, nprobe, cap_of(q));
+    });
+    // 2. The queries of each list; the lists cut into one part per thread by work (rows x
+    // queries), so each list's rows are read once per batch. Each part keeps every query's best
+    // positions among its own lists.
+    w.begin.assign(size_t{L} + 1, 0);
+    w.members.resize(w.probes.size());
+    for (uint32_t p : w.probes) ++w.begin[p + 1];
+    for (size_t l = 0; l < L; ++l) w.begin[l + 1] += w.begin[l];
+    {
+      std::vector<uint32_t> fill(w.begin.begin(), w.begin.end() - 1);
+      for (size_t q = 0; q < nq; ++q)
+        for (uint32_t i = 0; i < nprobe; ++i) w.members[fill[w.probes[q * nprobe + i]]++] = static_cast<uint32_t>(q);
+    }
+    std::vector<double> work(size_t{L} + 1, 0.0);
+    for (size_t l = 0; l < L; ++l)
+      work[l + 1] = work[l] + double(w.begin[l + 1] - w.begin[l]) * double(ivf_->list_size(static_cast<uint32_t>(l)) + 16);
+    // (A small batch stays on one thread: waking another costs more than it saves.)
+    const size_t parts = nq < 16 ? 1 : static_cast<size_t>(threads_);
+    std::vector<size_t> cut(parts + 1, L);
+    cut[0] = 0;
+    for (size_t p = 1; p < parts; ++p)
+      cut[p] = static_cast<size_t>(std::lower_bound(work.begin(), work.end(), work[L] * double(p) / double(parts)) - work.begin());
+    w.tops.assign(parts, std::vector<TopPositions>(nq));
+    for_parts(parts, [&](size_t p, size_t) {
+      for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q), w.floor[q]);
+      scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p]);
+    });
+    // 3. Per query: the parts' best positions merged (the best cap of the union: what one part
+    // over every list would keep), rescored exactly on their rows, best k kept.
+    for_parts(std::min<size_t>(static_cast<size_t>(threads_), (nq + 7) / 8), [&](size_t c, size_t n) {
+      finish(batch, params, nq * c / n, nq * (c + 1) / n, w, out);
+    });
   }
 
  private:
-  void search_chunk(const QueryBatch& batch, const SearchParams& params, uint32_t nprobe, size_t q0, size_t q1,
-                    SearchResults& out) const {
+  // One batch's state between the phases.
+  struct Work {
+    std::vector<int32_t> q4;          // per query: G int8 x 4
+    std::vector<float> corr;          // per query: 128 x the sum of its int8 values
+    std::vector<float> floor;         // per query: a score at most its final cap-th (score_floor)
+    std::vector<uint32_t> probes;     // per query: nprobe lists
+    std::vector<uint32_t> begin, members;  // per list: its queries (members[begin[l], begin[l + 1]))
+    std::vector<std::vector<TopPositions>> tops;  // per part, per query
+  };
+
+  template <class Fn>
+  void for_parts(size_t parts, const Fn& fn) const {
+    parts = std::max<size_t>(parts, 1);
+    if (parts == 1) return fn(0, 1);
+    ThreadPool::shared().run(static_cast<uint32_t>(parts), [&](uint32_t c, int) { fn(c, parts); }, threads_);
+  }
+
+  void prepare(const QueryBatch& batch, uint32_t nprobe, size_t q0, size_t q1, Work& w) const {
     const size_t nq = q1 - q0, D = lists_->D, G = lists_->G, L = ivf_->lists();
+    int32_t* q4 = w.q4.data() + q0 * G;
+    float* corr = w.corr.data() + q0;
+    uint32_t* probes = w.probes.data() + q0 * nprobe;
     // The query vectors: sum of weighted float terms; int8 of it times the row scales.
-    std::vector<float> x(nq * D, 0.0f);
-    std::vector<int32_t> q4(nq * G, 0);
-    std::vector<float> corr(nq);
+    std::vector<float> x(D);
     for (size_t q = 0; q < nq; ++q) {
-      float* xr = x.data() + q * D;
+      float* xr = x.data();
+      std::fill(x.begin(), x.end(), 0.0f);
       for (uint32_t t = batch.term_offsets[q0 + q]; t < batch.term_offsets[q0 + q + 1]; ++t) {
         const float* v = batch.float_terms.data() + size_t{t} * D;
         for (size_t d = 0; d < D; ++d) xr[d] += batch.float_weights[t] * v[d];
@@ -165,7 +271,7 @@ class Ivf8Searcher final : public Searcher {
       for (size_t d = 0; d < D; ++d) m = std::max(m, std::fabs(xr[d] * lists_->scales[d]));
       const float s = m > 0 ? 127.0f / m : 0.0f;
       int32_t sum = 0;
-      auto* qb = reinterpret_cast<int8_t*>(q4.data() + q * G);
+      auto* qb = reinterpret_cast<int8_t*>(q4 + q * G);
       for (size_t d = 0; d < D; ++d) {
         const long v = std::lround(xr[d] * lists_->scales[d] * s);
         qb[d] = static_cast<int8_t>(std::clamp<long>(v, -127, 127));
@@ -173,77 +279,114 @@ class Ivf8Searcher final : public Searcher {
       }
       corr[q] = 128.0f * static_cast<float>(sum);
     }
-    // Probes: the float query against the float centroids.
-    std::vector<uint32_t> probes(nq * nprobe);
+    // Probes: the int8 query against the int8 centroids (int8_scan_*, kernel groups of 8 queries),
+    // the best nprobe by (dot - corr) * step, ties to the lower list.
     if (nprobe >= L) {
       for (size_t q = 0; q < nq; ++q)
         for (uint32_t i = 0; i < L; ++i) probes[q * L + i] = i;
     } else {
-      std::vector<float> s(nq * L);
-      ann::dot_rows(x.data(), nq, float_ct_.data(), L, D, s.data());
-      for (size_t q = 0; q < nq; ++q) ann::top_indices(s.data() + q * L, L, nprobe, probes.data() + q * nprobe);
-    }
-    std::vector<uint32_t> begin(L + 1, 0), members(probes.size());
-    for (uint32_t p : probes) ++begin[p + 1];
-    for (size_t l = 0; l < L; ++l) begin[l + 1] += begin[l];
-    {
-      std::vector<uint32_t> fill(begin.begin(), begin.end() - 1);
-      for (size_t q = 0; q < nq; ++q)
-        for (uint32_t i = 0; i < nprobe; ++i) members[fill[probes[q * nprobe + i]]++] = static_cast<uint32_t>(q);
-    }
-    std::vector<TopPositions> top(nq);
-    auto n_excl = [&](size_t gq) { return size_t{batch.exclude_offsets[gq + 1] - batch.exclude_offsets[gq]}; };
-    for (size_t q = 0; q < nq; ++q) top[q].reset(std::max(params.candidates, params.k) + n_excl(q0 + q));
-
-    constexpr size_t kGroup = 8;  // queries per kernel call over one list
-    std::vector<int32_t> dots;
-    std::vector<int32_t> gq4(kGroup * G);
-    std::vector<uint32_t> sel_pos;
-    std::vector<float> sel_score;
-    for (size_t l = 0; l < L; ++l) {
-      const uint32_t off = ivf_->offset(static_cast<uint32_t>(l)), size = ivf_->list_size(static_cast<uint32_t>(l));
-      if (size == 0) continue;
-      const size_t nb = (size + kInt8BlockRows - 1) / kInt8BlockRows, stride = nb * kInt8BlockRows;
-      const uint8_t* blocks = lists_->blocks.data() + size_t{off / kInt8BlockRows} * G * 64;
-      const float* inv = lists_->inv_norms.data() + off;
-      for (uint32_t i = begin[l]; i < begin[l + 1]; i += kGroup) {
-        const size_t g = std::min<size_t>(kGroup, begin[l + 1] - i);
-        for (size_t j = 0; j < g; ++j)
-          std::copy_n(q4.data() + size_t{members[i + j]} * G, G, gq4.data() + j * G);
-        dots.resize(g * stride);
-        sel_pos.resize(stride);
-        sel_score.resize(stride);
+      const size_t CB = (L + kInt8BlockRows - 1) / kInt8BlockRows, LP = CB * kInt8BlockRows;
+      constexpr size_t kProbeGroup = 8;
+      const auto cd = std::make_unique_for_overwrite<int32_t[]>(kProbeGroup * LP);
+      std::vector<float> cs(L);
+      for (size_t q = 0; q < nq; q += kProbeGroup) {
+        const size_t g = std::min(kProbeGroup, nq - q);
         if (vnni_)
-          ann::int8_scan_vnni(blocks, nb, static_cast<uint32_t>(G), gq4.data(), g, dots.data());
+          ann::int8_scan_vnni(lists_->cent_blocks.data(), CB, static_cast<uint32_t>(G), q4 + q * G, g, cd.get());
         else
-          ann::int8_scan_scalar(blocks, nb, static_cast<uint32_t>(G), gq4.data(), g, dots.data());
+          ann::int8_scan_scalar(lists_->cent_blocks.data(), CB, static_cast<uint32_t>(G), q4 + q * G, g, cd.get());
         for (size_t j = 0; j < g; ++j) {
-          const uint32_t q = members[i + j];
-          TopPositions& t = top[q];
-          // The threshold as the list starts: rows below a later one are cut by the reservoir.
-          const size_t m = vnni_ ? ann::select_rows_avx512(dots.data() + j * stride, size, corr[q], inv,
-                                                           t.threshold(), sel_pos.data(), sel_score.data())
-                                 : ann::select_rows_scalar(dots.data() + j * stride, size, corr[q], inv,
-                                                           t.threshold(), sel_pos.data(), sel_score.data());
-          for (size_t r = 0; r < m; ++r) t.push(sel_score[r], off + sel_pos[r]);
+          const int32_t* dq = cd.get() + j * LP;
+          for (size_t l = 0; l < L; ++l) cs[l] = (static_cast<float>(dq[l]) - corr[q + j]) * lists_->cent_step[l];
+          if (vnni_)
+            ann::top_indices_bounded(cs.data(), L, nprobe, probes + (q + j) * nprobe);
+          else
+            ann::top_indices(cs.data(), L, nprobe, probes + (q + j) * nprobe);
         }
       }
     }
-    // Exact rescoring of each query's candidates on their rows (rerank_score), best k kept.
+  }
+
+  // A lower bound of query q's cap-th best approximate score over its probed rows: the cap-th
+  // best of the first kFloorRows rows of its nearest list (rows it will scan anyway). Rows below
+  // it are never pushed, so the first list a query meets is not pushed whole. -inf when that
+  // list is shorter than cap.
+  static constexpr size_t kFloorRows = 64;
+  float score_floor(const Work& w, size_t q, uint32_t nprobe, size_t cap) const {
+    const uint32_t l = w.probes[q * nprobe];
+    const size_t rows = std::min<size_t>(ivf_->list_size(l), kFloorRows), G = lists_->G;
+    if (rows < cap || rows == 0) return -std::numeric_limits<float>::infinity();
+    const uint32_t off = ivf_->offset(l);
+    uint32_t pos[kFloorRows], count = 0;
+    float score[kFloorRows];
+    const float none = -std::numeric_limits<float>::infinity();
+    const ann::ScanSelect sel{w.q4.data() + q * G, &w.corr[q], &none, 1, pos, score, kFloorRows, &count};
+    const uint8_t* blocks = lists_->blocks.data() + size_t{off / kInt8BlockRows} * G * 64;
+    if (vnni_)
+      ann::scan_select_vnni(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms.data() + off, sel);
+    else
+      ann::scan_select_scalar(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms.data() + off, sel);
+    std::nth_element(score, score + cap - 1, score + count, std::greater<float>());
+    return score[cap - 1];
+  }
+
+  // Lists [l0, l1), each with its queries in groups of kMaxScanGroup: the group's rows scanned
+  // and the rows above each query's threshold (as the list starts) selected in one pass.
+  void scan_lists(size_t l0, size_t l1, const Work& w, std::vector<TopPositions>& top) const {
+    const size_t G = lists_->G;
+    constexpr size_t kGroup = ann::kMaxScanGroup;
+    std::vector<int32_t> gq4(kGroup * G);
+    std::vector<float> gcorr(kGroup), gthr(kGroup);
+    std::vector<uint32_t> sel_count(kGroup);
+    const auto sel_pos = std::make_unique_for_overwrite<uint32_t[]>(kGroup * max_list_);
+    const auto sel_score = std::make_unique_for_overwrite<float[]>(kGroup * max_list_);
+    for (size_t l = l0; l < l1; ++l) {
+      const uint32_t off = ivf_->offset(static_cast<uint32_t>(l)), size = ivf_->list_size(static_cast<uint32_t>(l));
+      if (size == 0 || w.begin[l] == w.begin[l + 1]) continue;
+      const uint8_t* blocks = lists_->blocks.data() + size_t{off / kInt8BlockRows} * G * 64;
+      const float* inv = lists_->inv_norms.data() + off;
+      for (uint32_t i = w.begin[l]; i < w.begin[l + 1]; i += kGroup) {
+        const size_t g = std::min<size_t>(kGroup, w.begin[l + 1] - i);
+        for (size_t j = 0; j < g; ++j) {
+          const uint32_t q = w.members[i + j];
+          std::copy_n(w.q4.data() + size_t{q} * G, G, gq4.data() + j * G);
+          gcorr[j] = w.corr[q];
+          gthr[j] = top[q].threshold();
+        }
+        const ann::ScanSelect sel{gq4.data(), gcorr.data(), gthr.data(), g, sel_pos.get(), sel_score.get(),
+                                  size, sel_count.data()};
+        if (vnni_)
+          ann::scan_select_vnni(blocks, size, static_cast<uint32_t>(G), inv, sel);
+        else
+          ann::scan_select_scalar(blocks, size, static_cast<uint32_t>(G), inv, sel);
+        for (size_t j = 0; j < g; ++j) {
+          TopPositions& t = top[w.members[i + j]];
+          for (size_t r = 0; r < sel_count[j]; ++r) t.push(sel_score[j * size + r], off + sel_pos[j * size + r]);
+        }
+      }
+    }
+  }
+
+  void finish(const QueryBatch& batch, const SearchParams& params, size_t q0, size_t q1, Work& w,
+              SearchResults& out) const {
+    const size_t D = lists_->D;
     const auto ids = ivf_->ids();
+    const auto rows = index_->rerank_int8_rows();
     std::vector<float> row(D);
     std::vector<Hit> hits;
-    for (size_t q = 0; q < nq; ++q) {
-      const size_t gq = q0 + q;
+    for (size_t gq = q0; gq < q1; ++gq) {
+      TopPositions& top = w.tops[0][gq];
+      for (size_t p = 1; p < w.tops.size(); ++p)
+        for (const auto& [s, pos] : w.tops[p][gq].finish()) top.push(s, pos);
       const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[gq];
       const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[gq + 1];
       hits.clear();
-      for (const auto& [s, pos] : top[q].finish()) {
+      for (const auto& [s, pos] : top.finish()) {
         const uint32_t id = ids[pos];
         if (id == ~0u || (ex != ex_end && std::find(ex, ex_end, id) != ex_end)) continue;
-        const uint8_t* blk = lists_->blocks.data() + size_t{pos / kInt8BlockRows} * G * 64 + 4 * (pos % kInt8BlockRows);
-        for (size_t d = 0; d < D; ++d)
-          row[d] = static_cast<float>(int{blk[(d / 4) * 64 + d % 4]} - 128) * lists_->scales[d];
+        // The word's int8 row as the index holds it (the bytes the list scan read, contiguous).
+        const int8_t* r = rows.data() + size_t{id} * D;
+        for (size_t d = 0; d < D; ++d) row[d] = static_cast<float>(r[d]) * lists_->scales[d];
         hits.push_back({id, rerank_score(row.data(), batch, gq)});
       }
       const size_t m = std::min(params.k, hits.size());
@@ -257,9 +400,9 @@ class Ivf8Searcher final : public Searcher {
   std::shared_ptr<const IvfIndex> ivf_;
   std::shared_ptr<const Int8Lists> lists_;
   std::shared_ptr<const Searcher> fallback_;
-  std::vector<float> float_ct_;  // float centroids transposed (float dims x L)
   int threads_ = 1;
   bool vnni_ = false;
+  size_t max_list_ = 0;  // rows of the longest list
 };
 
 }  // namespace

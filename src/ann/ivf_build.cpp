@@ -15,6 +15,40 @@ using ann::IvfHeader;
 using ann::IvfMetaLayout;
 using ann::IvfWordsLayout;
 
+namespace {
+
+// What the IVFM header records beyond its constants.
+struct MetaFields {
+  uint32_t lists, dims, float_dims;
+  IvfSource source;
+  uint32_t iterations;
+  size_t n_words, positions;
+  uint64_t seed;
+};
+
+// The start of IVFM, shared by both writers (IvfIndex::build and sections()): the header, then
+// the list offsets (lists + 1) and sizes (lists) at their places in `ml`.
+void write_meta_head(uint8_t* m, const IvfMetaLayout& ml, const MetaFields& f, const uint32_t* offsets,
+                     const uint32_t* sizes) {
+  IvfHeader h{};
+  h.magic = ann::kIvfMagic;
+  h.version = kIvfFormatVersion;
+  h.lists = f.lists;
+  h.dims = f.dims;
+  h.float_dims = f.float_dims;
+  h.source = static_cast<uint32_t>(f.source);
+  h.iterations = f.iterations;
+  h.align = kIvfAlign;
+  h.n_words = f.n_words;
+  h.positions = f.positions;
+  h.seed = f.seed;
+  std::memcpy(m, &h, sizeof h);
+  std::memcpy(m + ml.offsets, offsets, 4 * (size_t{f.lists} + 1));
+  std::memcpy(m + ml.sizes, sizes, 4 * size_t{f.lists});
+}
+
+}  // namespace
+
 struct IvfIndex::Owned {
   kernels::AlignedArray<uint64_t> meta, words;  // the two sections' bytes
   size_t meta_bytes = 0, words_bytes = 0;
@@ -127,21 +161,7 @@ IvfIndex IvfIndex::build(const Index& ix, const IvfParams& p, const Progress& pr
   auto* mb = reinterpret_cast<uint8_t*>(r.own_->meta.data());
   auto* wb = reinterpret_cast<uint8_t*>(r.own_->words.data());
 
-  IvfHeader h{};
-  h.magic = ann::kIvfMagic;
-  h.version = kIvfFormatVersion;
-  h.lists = L;
-  h.dims = dims;
-  h.float_dims = fd;
-  h.source = static_cast<uint32_t>(src);
-  h.iterations = p.iterations;
-  h.align = kIvfAlign;
-  h.n_words = n;
-  h.positions = positions;
-  h.seed = p.seed;
-  std::memcpy(mb, &h, sizeof h);
-  std::memcpy(mb + ml.offsets, offsets.data(), 4 * offsets.size());
-  std::memcpy(mb + ml.sizes, sizes.data(), 4 * sizes.size());
+  write_meta_head(mb, ml, {L, dims, fd, src, p.iterations, n, positions, p.seed}, offsets.data(), sizes.data());
 
   auto* ids = reinterpret_cast<uint32_t*>(wb + wl.ids);
   auto* codes = reinterpret_cast<uint64_t*>(wb + wl.codes);
@@ -274,21 +294,8 @@ std::vector<ExtraSection> IvfIndex::sections() const {
   std::vector<std::byte> mv(ml.total), wv(wl.total);
   auto* m = reinterpret_cast<uint8_t*>(mv.data());
   auto* w = reinterpret_cast<uint8_t*>(wv.data());
-  IvfHeader h{};
-  h.magic = ann::kIvfMagic;
-  h.version = kIvfFormatVersion;
-  h.lists = lists_;
-  h.dims = dims_;
-  h.float_dims = float_dims_;
-  h.source = static_cast<uint32_t>(source_);
-  h.iterations = iterations_;
-  h.align = kIvfAlign;
-  h.n_words = n_words_;
-  h.positions = positions_;
-  h.seed = seed_;
-  std::memcpy(m, &h, sizeof h);
-  std::memcpy(m + ml.offsets, offsets_, 4 * (size_t{lists_} + 1));
-  std::memcpy(m + ml.sizes, sizes_, 4 * size_t{lists_});
+  write_meta_head(m, ml, {lists_, dims_, float_dims_, source_, iterations_, n_words_, positions_, seed_}, offsets_,
+                  sizes_);
   std::memcpy(m + ml.code_centroids, code_centroids_, 4 * size_t{lists_} * dims_);
   std::memcpy(m + ml.float_centroids, float_centroids_, 4 * size_t{lists_} * float_dims_);
   std::memcpy(w + wl.ids, ids_, 4 * positions_);
