@@ -12,6 +12,7 @@
 #include "igla/ivf.hpp"
 #include "igla/queries.hpp"
 #include "igla/search.hpp"
+#include "expect_results.hpp"
 #include "test_util.hpp"
 
 namespace igla {
@@ -35,12 +36,7 @@ std::shared_ptr<const IvfIndex> lists_of(const Index& ix, uint32_t lists = 20) {
 }
 
 void expect_same(const SearchResults& a, const SearchResults& b, const std::string& what) {
-  ASSERT_EQ(a.count, b.count) << what;
-  for (size_t q = 0; q < a.count.size(); ++q)
-    for (size_t j = 0; j < a.count[q]; ++j) {
-      ASSERT_EQ(a.of(q)[j].id, b.of(q)[j].id) << what << ": query " << q << " rank " << j;
-      ASSERT_EQ(a.of(q)[j].score, b.of(q)[j].score) << what << ": query " << q << " rank " << j;
-    }
+  igla::testing_util::expect_same_results(a, b, what);
 }
 
 TEST(Int8Scan, VnniEqualsPlainLoop) {
