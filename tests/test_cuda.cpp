@@ -282,24 +282,28 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
         for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
         b.add_query(terms, w, ex);
       }
-      for (auto [cap, sample] : {std::pair<uint32_t, uint32_t>{8192, 4096}, {16, 4096}, {8192, 1}, {64, 300}}) {
+      std::vector<std::pair<uint32_t, uint32_t>> configs = {{8192, 4096}, {16, 4096}, {8192, 1}, {64, 300}};
+      std::vector<std::shared_ptr<const Searcher>> ss;
+      for (auto [cap, sample] : configs) {
         CudaOptions o;
         o.path = "mt";
         o.mt_cap = cap;
         o.mt_sample = sample;
-        const auto s = make_cuda_searcher_for_codes(v.view(), o);
-        for (size_t k : {size_t{1}, size_t{10}, size_t{50}, size_t{61}}) {
-          for (size_t limit : {size_t{0}, size_t{77}, size_t{9000}}) {
-            SearchParams p;
-            p.k = k;
-            p.limit = limit;
-            const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
+        ss.push_back(make_cuda_searcher_for_codes(v.view(), o));
+      }
+      for (size_t k : {size_t{1}, size_t{10}, size_t{50}, size_t{61}}) {
+        for (size_t limit : {size_t{0}, size_t{77}, size_t{9000}}) {
+          SearchParams p;
+          p.k = k;
+          p.limit = limit;
+          const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
+          for (size_t c = 0; c < configs.size(); ++c) {
             SearchResults got;
-            s->search(b, p, got);
+            ss[c]->search(b, p, got);
             expect_same(want, got,
-                        "mt dims=" + std::to_string(dims) + " n=" + std::to_string(n) + " cap=" + std::to_string(cap) +
-                            " sample=" + std::to_string(sample) + " k=" + std::to_string(k) +
-                            " limit=" + std::to_string(limit));
+                        "mt dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
+                            " cap=" + std::to_string(configs[c].first) + " sample=" + std::to_string(configs[c].second) +
+                            " k=" + std::to_string(k) + " limit=" + std::to_string(limit));
             if (HasFatalFailure()) return;
           }
         }
