@@ -111,10 +111,16 @@ if [ $WANT_MT = 1 ]; then  # the mt path against popc on the same eval, its cand
       say "  cuda path=$path: $(grep -h 'time:' "$OUT/eval_p.err")"
     done
   done
-  for smp in 1024 4096 16384; do
-    IGLA_CUDA_STATS=1 IGLA_CUDA_MT_SAMPLE=$smp timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --cuda-report > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
-    cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval mt sample $smp differs"; }
-    say "  mt sample $smp: $(grep -h 'time:' "$OUT/eval_p.err") $(grep -ho 'mt candidates.*' "$OUT/eval_p.err")"
+  for path in popc mt; do
+    IGLA_CUDA_PATH=$path timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --batch 19544 > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+    cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval --batch 19544 path=$path differs"; }
+    say "  cuda --batch 19544 path=$path: $(grep -h 'time:' "$OUT/eval_p.err")"
+  done
+  # 19,544 3CosAdd queries in one call (igla_cuda_bench): candidates a query and rescans (IGLA_CUDA_STATS)
+  for smp in 1024 4096 16384 65536; do
+    IGLA_CUDA_STATS=1 IGLA_CUDA_MT_SAMPLE=$smp timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
+        --check 0 --singles 0 --seconds 0.2 --rerank --no-compare > "$OUT/bench_mt_$smp.log" 2>&1
+    say "  mt sample $smp: $(grep -E '3cosadd-(rerank50|candidates0)-mt' "$OUT/bench_mt_$smp.log" | awk '{print $6, $8, $9}' | tr '\n' ' ')$(grep -o 'mt candidates.*' "$OUT/bench_mt_$smp.log" | tail -1) (11 searches of 19,544)"
   done
   rm -f "$OUT/eval_p.txt"
 fi
