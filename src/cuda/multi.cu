@@ -309,7 +309,12 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
     case 2: launch_scan<2>(sa, p, s); break;
     case 3: launch_scan<3>(sa, p, s); break;
     case 4: launch_scan<4>(sa, p, s); break;
-    default: throw Error("cuda: the mt path takes up to " + std::to_string(kMultiMaxKp) + " padded dims");
+    default: {
+      std::string m = "cuda: the mt path takes up to ";  // (no "literal" + string: GCC 12's false -Wrestrict)
+      m += std::to_string(kMultiMaxKp);
+      m += " padded dims";
+      throw Error(m);
+    }
   }
   launch_check("mt_scan_kernel");
   mt_list_kernel<true><<<q.n_q, 256, lsm, s>>>(la);
