@@ -117,7 +117,7 @@ void expect_same(const SearchResults& want, const SearchResults& got, const std:
   }
 }
 
-const char* kPaths[] = {"", "mma", "popc", "sort"};
+const char* kPaths[] = {"", "mma", "popc", "mt", "sort"};
 
 class Cuda : public ::testing::Test {
  protected:
@@ -255,6 +255,58 @@ TEST_F(Cuda, MultiTermSumAndCosMul) {
                   std::string(c == Combine::Sum ? "sum" : "cosmul") + " dims=" + std::to_string(dims) +
                       " k=" + std::to_string(k));
         if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+// The mt path (several-term Sum queries on the tensor cores) on odd sizes: 1-4 terms, odd
+// weights, exclusions, limits; with a tiny candidate cap (most queries overflow and are rescanned
+// in full) and a sample shorter than K (no bound: every word a candidate).
+TEST_F(Cuda, MultiTermTensorCorePath) {
+  std::mt19937_64 rng(1234);
+  for (uint32_t dims : {7u, 100u, 128u}) {
+    for (size_t n : {size_t{1}, size_t{129}, size_t{20011}}) {
+      if (n == 1 && dims != 100) continue;
+      const Vocab v = make_vocab(n, dims, rng);
+      QueryBatch b(dims);
+      for (size_t i = 0; i < 333; ++i) {
+        auto a = random_query(v, rng), bb = random_query(v, rng), cc = random_query(v, rng), dd = random_query(v, rng);
+        const size_t nt = 1 + (i * 7 + 3) % 4;
+        std::vector<std::span<const int8_t>> terms = {bb, a, cc, dd};
+        std::vector<float> w = {inv_of(bb), -inv_of(a), inv_of(cc), i % 5 == 0 ? 0.0f : -0.375f};
+        if (i % 11 == 2) w[0] = -w[0];
+        terms.resize(nt);
+        w.resize(nt);
+        std::vector<uint32_t> ex;
+        for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
+        b.add_query(terms, w, ex);
+      }
+      std::vector<std::pair<uint32_t, uint32_t>> configs = {{8192, 4096}, {16, 4096}, {8192, 1}, {64, 300}};
+      std::vector<std::shared_ptr<const Searcher>> ss;
+      for (auto [cap, sample] : configs) {
+        CudaOptions o;
+        o.path = "mt";
+        o.mt_cap = cap;
+        o.mt_sample = sample;
+        ss.push_back(make_cuda_searcher_for_codes(v.view(), o));
+      }
+      for (size_t k : {size_t{1}, size_t{10}, size_t{50}, size_t{61}}) {
+        for (size_t limit : {size_t{0}, size_t{77}, size_t{9000}}) {
+          SearchParams p;
+          p.k = k;
+          p.limit = limit;
+          const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
+          for (size_t c = 0; c < configs.size(); ++c) {
+            SearchResults got;
+            ss[c]->search(b, p, got);
+            expect_same(want, got,
+                        "mt dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
+                            " cap=" + std::to_string(configs[c].first) + " sample=" + std::to_string(configs[c].second) +
+                            " k=" + std::to_string(k) + " limit=" + std::to_string(limit));
+            if (HasFatalFailure()) return;
+          }
+        }
       }
     }
   }

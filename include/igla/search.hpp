@@ -164,7 +164,7 @@ struct CpuOptions {
 // searcher's batch stops it while the batch runs, and the next one-query search restarts it.
 struct CudaOptions {
   int device = -1;       // CUDA device ordinal (-1: the current device)
-  std::string path;      // batch path: "" (chosen per batch), "mma", "popc", "sort"
+  std::string path;      // batch path: "" (chosen per batch), "mma", "popc", "mt", "sort"
   bool device_rerank = true;  // rescore candidates on the GPU (rerank rows resident there)
   // Where both the tensor-core (mma) and popcount paths can answer a batch, time both once per
   // batch shape (size class, list length, limit) at first use and keep the faster, per index per
@@ -182,6 +182,10 @@ struct CudaOptions {
   uint32_t single_split = 0;
   bool single_sync = false;
   bool stats = false;          // count kernel events (stats() reports them; nothing printed)
+  // mt path (multi-term Sum queries on the tensor cores): words whose exact top-K bounds the scan,
+  // and the candidates kept per query (past them a query is rescanned in full: slower, exact).
+  uint32_t mt_sample = 16384;  // run 40: 4,096 left 19% of the eval's queries past the cap, 16,384 2%
+  uint32_t mt_cap = 8192;
 };
 
 struct SearcherOptions {

@@ -356,6 +356,27 @@ int rerank_section(const Args& a, const Data& d, const std::vector<uint32_t>& id
       }
       row_out(a, d, label, b.size(), static_cast<double>(b.size()) / median(t), median(t), "median of 5, one call");
     }
+    // The same on the popc path (the several-term path before the mt path) and forced mt, same answers.
+    for (const char* path : {"popc", "mt"}) {
+      const auto sp = cuda_searcher(d, path);
+      const SearchResults got = sp->search(b, p2);
+      std::string first2;
+      const size_t bad2 = mismatches(dev, got, &first2);
+      failures += bad2 != 0;
+      std::printf("CHECK %s 3cosadd rerank path %s vs auto (%zu queries): %s%s\n", a.name.c_str(), path, b.size(),
+                  bad2 ? "FAIL " : "ok", bad2 ? (" first: " + first2).c_str() : "");
+      for (const SearchParams* pp : {&p2, &p0}) {
+        const std::string label = std::string(pp->candidates ? "3cosadd-rerank50-" : "3cosadd-candidates0-") + path;
+        std::vector<double> t;
+        for (int r = 0; r < 5; ++r) {
+          const auto c0 = clock_type::now();
+          sp->search(b, *pp);
+          t.push_back(std::chrono::duration<double>(clock_type::now() - c0).count());
+        }
+        row_out(a, d, label, b.size(), static_cast<double>(b.size()) / median(t), median(t), "median of 5, one call");
+      }
+      std::printf("%s", cuda_report(*sp).c_str());
+    }
   }
   return failures;
 }
@@ -456,7 +477,7 @@ int main(int argc, char** argv) try {
       const auto t0 = clock_type::now();
       const SearchResults want = reference_parallel(d, b, p);
       const double ref_s = std::chrono::duration<double>(clock_type::now() - t0).count();
-      for (const char* path : {"", "mma", "popc", "sort"}) {
+      for (const char* path : {"", "mma", "popc", "mt", "sort"}) {
         auto s = path[0] ? cuda_searcher(d, path) : nullptr;
         SearchResults got;
         (s ? *s : *s_auto).search(b, p, got);

@@ -3,9 +3,9 @@
 # beside the CPU server and the in-process batched rates (`igla nearest --input`, cuda and cpu) on
 # the same host, words and index, in the same run. Two steps:
 #
-#   1. on the CPU machine (after a CUDA build in build-cuda, as scripts/gpu/stage_v2.sh needs):
+#   1. on the CPU machine (after a CUDA build in build-cuda, as scripts/gpu/stage.sh needs):
 #        scripts/gpu/serve_gpu.sh stage DEST      # DEST: a git-ignored folder the device tool carries
-#      stages stage_v2.sh's folder (igla built with CUDA, its libs, the default index without float
+#      stages stage.sh's folder (igla built with CUDA, its libs, the default index without float
 #      rows) plus wrk and the libraries it links (LuaJIT, OpenSSL), scripts/loadtest.lua, the 10,000
 #      most frequent alphabetic words and this script.
 #   2. on the GPU machine, inside DEST:
@@ -23,7 +23,7 @@ if [[ ${1:-} == stage ]]; then
   set -e
   DEST=${2:?usage: serve_gpu.sh stage DEST [INDEX]}
   ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-  "$ROOT/scripts/gpu/stage_v2.sh" "$DEST" "${3:-$HOME/.cache/igla/glove-100d.igla}"
+  "$ROOT/scripts/gpu/stage.sh" "$DEST" "${3:-$HOME/.cache/igla/glove-100d.igla}"
   mkdir -p "$DEST/wrk"
   cp "$(command -v wrk)" "$DEST/wrk/"
   ldd "$(command -v wrk)" | awk '/=> \//{print $3}' | grep -v -E '/(libc|libm|libgcc_s|libpthread|libdl|librt)\.so' \

@@ -56,6 +56,7 @@ DeviceState& device_state(int device) {
   d->max_smem = prop.sharedMemPerBlockOptin;
   mma_prepare_attributes(d->max_smem);
   popc_prepare_attributes(d->max_smem);
+  multi_prepare_attributes(d->max_smem);
   single_prepare_attributes(d->max_smem);
   persistent_prepare_attributes(d->max_smem);
   states.emplace(device, d);

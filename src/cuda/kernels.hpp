@@ -192,6 +192,26 @@ cudaError_t persistent_launch(const PersistArgs& pa, int form, const SinglePlan&
 // Dynamic shared memory limits of the persistent kernels (like single_prepare_attributes).
 void persistent_prepare_attributes(size_t max_smem);
 
+// --- mt path (multi-term Sum queries on the tensor cores) ------------------------------------
+// Sum queries of up to kMultiMaxTerms terms over dims padded to <= kMultiMaxKp (multi.cu says
+// how): a bound from the first `sample` words, every term's exact dot on the tensor cores
+// (mma.sync s8), keys above the bound kept (at most `cap` a query; past it, that query is
+// rescanned in full), then the exact top-K of the kept keys.
+constexpr int kMultiMaxTerms = 4;
+constexpr uint32_t kMultiMaxKp = 128;
+struct MultiPlan {
+  int n_qb = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, ks = 0, max_terms = 0;
+  uint32_t cap = 0, sample = 0;
+  size_t smem = 0;
+  unsigned long long* stats = nullptr;  // optional device counters: [4] candidates, [5] overflowed queries
+};
+bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
+                uint32_t cap, uint32_t sample, MultiPlan& p);
+size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const MultiPlan& p);
+void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MultiPlan& p,
+                  void* scratch, OutHits out, cudaStream_t s);
+void multi_prepare_attributes(size_t max_smem);
+
 // --- sort path -------------------------------------------------------------------------------
 // Queries are scored and sorted `sub` at a time.
 int sort_sub_batch(uint32_t L);

@@ -57,7 +57,7 @@ constexpr int kSlots = 3;
 constexpr size_t kAlign = 256;
 inline size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
-enum class Path { Mma, Popc, Sort };
+enum class Path { Mma, Popc, Mt, Sort };
 
 struct DeviceBuffer {
   void* p = nullptr;
@@ -171,8 +171,8 @@ class CudaSearcher final : public Searcher {
  public:
   CudaSearcher(std::shared_ptr<const Index> index, const CodesView& codes, const CudaOptions& opt)
       : index_(std::move(index)), opt_(opt), dims_(codes.dims), W_(codes.W), n_words_(codes.n_words) {
-    if (!opt_.path.empty() && opt_.path != "mma" && opt_.path != "popc" && opt_.path != "sort")
-      throw Error("--device cuda: unknown path '" + opt_.path + "' (mma, popc or sort)");
+    if (!opt_.path.empty() && opt_.path != "mma" && opt_.path != "popc" && opt_.path != "mt" && opt_.path != "sort")
+      throw Error("--device cuda: unknown path '" + opt_.path + "' (mma, popc, mt or sort)");
     int device = opt_.device;
     if (device < 0) ck(cudaGetDevice(&device), "cudaGetDevice");
     dev_ = &cuda::device_state(device);
@@ -189,8 +189,8 @@ class CudaSearcher final : public Searcher {
     parse_single(opt_.single);
     w_ = std::make_unique<Work>();
     if (opt_.stats) {
-      ck(cudaMalloc(&w_->stats, 4 * sizeof(unsigned long long)), "cudaMalloc(stats)");
-      ck(cudaMemset(w_->stats, 0, 4 * sizeof(unsigned long long)), "cudaMemset(stats)");
+      ck(cudaMalloc(&w_->stats, 6 * sizeof(unsigned long long)), "cudaMalloc(stats)");
+      ck(cudaMemset(w_->stats, 0, 6 * sizeof(unsigned long long)), "cudaMemset(stats)");
     }
     for (Slot& sl : w_->slots) {
       ck(cudaStreamCreateWithFlags(&sl.stream, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -310,12 +310,14 @@ class CudaSearcher final : public Searcher {
     std::string r;
     char line[512];
     if (w_->stats) {
-      unsigned long long h[4] = {};
+      unsigned long long h[6] = {};
       cudaSetDevice(dev_->device);
       for (Slot& sl : w_->slots) cudaStreamSynchronize(sl.stream);
       cudaMemcpy(h, w_->stats, sizeof h, cudaMemcpyDeviceToHost);
-      std::snprintf(line, sizeof line, "cuda stats: warp-tiles with a candidate %llu, staged %llu, queued %llu, drains %llu\n",
-                    h[0], h[1], h[2], h[3]);
+      std::snprintf(line, sizeof line,
+                    "cuda stats: warp-tiles with a candidate %llu, staged %llu, queued %llu, drains %llu; mt candidates "
+                    "%llu, mt queries rescanned %llu\n",
+                    h[0], h[1], h[2], h[3], h[4], h[5]);
       r += line;
     }
     {
@@ -354,6 +356,7 @@ class CudaSearcher final : public Searcher {
   static constexpr uint32_t kPopcMaxWords = 1u << 18;  // 21 MB of bitplanes at 300 dims
   static constexpr size_t kPopcChunk = 4096;  // popc.cu sizes its per-query counters for this
   static constexpr size_t kCalibMinBatch = 16;  // below: popc, never timed
+  static constexpr size_t kMtMinBatch = 256;    // several-term Sum batches from here take the mt path
   static constexpr double kAnswerTimeout = 10.0;  // seconds
 
   // Everything a call changes (guarded by mu_).
@@ -430,9 +433,20 @@ class CudaSearcher final : public Searcher {
     return cuda::popc_smem_bytes(codes_->ix, p.max_terms, p.K, pp.n_splits) <= dev_->max_smem;
   }
 
+  bool mt_possible(const QueryBatch& batch, const Plan& p, size_t n_q) const {
+    if (batch.combine != Combine::Sum || p.K > cuda::kMaxListK) return false;
+    cuda::MultiPlan mp;
+    return cuda::multi_plan(codes_->ix, static_cast<int>(std::min(n_q, kPopcChunk)), p.L, p.K, p.max_terms,
+                            dev_->num_sms, dev_->max_smem, opt_.mt_cap, opt_.mt_sample, mp);
+  }
+
   Path choose_path(const QueryBatch& batch, const Plan& p) const {
     const size_t n_q = batch.size();
     if (opt_.path == "sort" || p.K > cuda::kMaxListK) return Path::Sort;
+    // Several-term Sum queries (3CosAdd): the tensor cores score each term exactly, where popc
+    // spends 2 popcounts a plane word a term (run 38: NOTES.md v13).
+    if ((opt_.path == "mt" || (opt_.path.empty() && !p.single && n_q >= kMtMinBatch)) && mt_possible(batch, p, n_q))
+      return Path::Mt;
     const bool mma_ok = mma_possible(p, static_cast<int>(std::min<size_t>(n_q, 1 << 20)));
     const bool popc_ok = popc_possible(p, n_q);
     if (opt_.path == "mma" && mma_ok) return Path::Mma;
@@ -489,7 +503,7 @@ class CudaSearcher final : public Searcher {
     const size_t n_q = batch.size();
     // Chunks. mma: one 128-query tile per SM, so a chunk is one full wave with no vocabulary split.
     const size_t chunk_q = p.path == Path::Mma ? static_cast<size_t>(dev_->num_sms) * cuda::kTileQueries
-                           : p.path == Path::Popc ? kPopcChunk
+                           : p.path == Path::Popc || p.path == Path::Mt ? kPopcChunk
                                                   : 1024;
     const size_t chunk_terms = 3 * chunk_q;
     std::vector<Chunk> chunks;
@@ -722,6 +736,7 @@ class CudaSearcher final : public Searcher {
     // Plans and scratch.
     cuda::MmaPlan mp;
     cuda::PopcPlan pp;
+    cuda::MultiPlan tp;
     int sub = 0;
     size_t scratch = 0;
     if (path == Path::Mma) {
@@ -735,6 +750,12 @@ class CudaSearcher final : public Searcher {
       pp = cuda::popc_plan(ix, static_cast<int>(n_q), L, dev_->num_sms, p.max_terms, p.single);
       pp.counters = sl.counters;
       scratch = cuda::popc_scratch_bytes(ix, static_cast<int>(n_q), static_cast<int>(n_terms), K, pp);
+    } else if (path == Path::Mt) {
+      if (!cuda::multi_plan(ix, static_cast<int>(n_q), L, K, p.max_terms, dev_->num_sms, dev_->max_smem, opt_.mt_cap,
+                            opt_.mt_sample, tp))
+        throw Error("cuda: the mt path cannot take this chunk");
+      tp.stats = w.stats;
+      scratch = cuda::multi_scratch_bytes(ix, static_cast<int>(n_q), static_cast<int>(n_terms), tp);
     } else {
       sub = std::min<int>(cuda::sort_sub_batch(L), static_cast<int>(n_q));
       scratch = cuda::sort_scratch_bytes(ix, static_cast<int>(n_terms), L, sub);
@@ -801,6 +822,7 @@ class CudaSearcher final : public Searcher {
       const int kt = static_cast<int>(kk);
       if (path == Path::Mma) cuda::mma_search(ix, q, L, K, kt, mp, sl.scratch.p, cand, sl.stream);
       else if (path == Path::Popc) cuda::popc_search(ix, q, L, K, kt, pp, sl.scratch.p, cand, sl.stream);
+      else if (path == Path::Mt) cuda::multi_search(ix, q, L, K, kt, tp, sl.scratch.p, cand, sl.stream);
       else cuda::sort_search(ix, q, L, kt, sub, sl.scratch.p, sl.scratch.cap, cand, sl.stream);
       ck(cudaGetLastError(), "kernel launch");
       if (p.rerank) {

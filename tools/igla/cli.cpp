@@ -90,7 +90,7 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
                               max_threads()))
       ->check(whole_number(0, 1024));
   cmd->add_option("--kernel", kernel, "CPU kernel: auto, avx512, avx2 or scalar (default: best this CPU runs; also IGLA_KERNEL)");
-  cmd->add_option("--cuda-path", cuda_path, "With --device cuda: the batch path, mma, popc or sort (default: chosen per batch)")
+  cmd->add_option("--cuda-path", cuda_path, "With --device cuda: the batch path, mma, popc, mt or sort (default: chosen per batch)")
       ->check(CLI::IsMember({"", "mma", "popc", "sort"}));
   cmd->add_flag("--json", json, "Print JSON instead of word<TAB>score lines");
   cmd->add_flag("--lower", lower, "Fold input words to lower case");

@@ -8,7 +8,7 @@ namespace igla::cli {
 
 // Starts from `base` (defaults) and overrides each field whose variable is set:
 //   IGLA_CUDA_DEVICE=N               device            CUDA device ordinal
-//   IGLA_CUDA_PATH=mma|popc|sort     path              batch path (default: chosen per batch)
+//   IGLA_CUDA_PATH=mma|popc|mt|sort  path              batch path (default: chosen per batch)
 //   IGLA_CUDA_RERANK=host            device_rerank     rescore candidates on the host instead
 //   IGLA_CUDA_CALIBRATE=0            calibrate         fixed path rule instead of timing both
 //   IGLA_CUDA_MMA_MODE=1|2           mma_mode          timing experiments (wrong results)
@@ -23,6 +23,8 @@ namespace igla::cli {
 //   IGLA_CUDA_SINGLE_SPLIT=N         single_split      words per CTA of the one-query kernel
 //   IGLA_CUDA_SINGLE_SYNC=1          single_sync
 //   IGLA_CUDA_STATS=1                stats             count kernel events (cuda_report)
+//   IGLA_CUDA_MT_SAMPLE=N            mt_sample         words that bound the mt path's scan
+//   IGLA_CUDA_MT_CAP=N               mt_cap            candidates kept per query on the mt path
 // Throws igla::Error naming the variable when a value does not parse.
 CudaOptions cuda_options_from_env(CudaOptions base = {});
 

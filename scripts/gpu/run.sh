@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# igla CUDA backend, issue 11's GPU targets (runs 33+): check and time in one go on a GPU machine,
-# from a folder staged by scripts/gpu/stage_v2.sh (prebuilt binaries + libs, the default GloVe
-# index without its float32 vectors, the analogy questions). Run inside that folder:
+# igla CUDA backend: check and time in one go on a GPU machine, from a folder staged by
+# scripts/gpu/stage.sh (prebuilt binaries + libs, the default GloVe index without its float32
+# vectors, the analogy questions). Run inside that folder:
 #
-#   bash run_v3.sh [sweep] [ctest] [serve]
+#   bash run.sh [quick] [exact] [sweep] [mt] [ctest] [serve]
 #
+# Always:
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
 #   2. bench   igla_cuda_bench on the default index: checks on every path, batches 1 / 1,024 / 65,536,
 #              the two-stage search (candidates 50 on the GPU vs 0); random 100K x 300 at 65,536
@@ -12,11 +13,17 @@
 #   3. cli     eval analogies --restrict 0 (cuda at several --batch sizes, cpu; same answers), one
 #              analogy --time (cuda, cpu; IGLA_CUDA_SINGLE_SPLIT sweep), nearest --input of 65,536
 #              words with --candidates 50 and 0 (cuda vs cpu outputs)
+# Modes:
+#   quick      the Cuda* tests only, then stop
+#   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 with rerank 50 under other group-drain settings (IGLA_CUDA_GROUP*)
-#   ctest      the whole ctest suite of the build tree staged in ctest/ (stage_v2.sh with CTEST=1),
+#   mt         eval analogies on the popc path vs the mt path (several-term Sum queries on the tensor
+#              cores), the mt path's candidate counts (IGLA_CUDA_STATS) and a sample-size sweep
+#   ctest      the whole ctest suite of the build tree staged in ctest/ (stage.sh, unless WITH_CTEST=0),
 #              at the build's absolute path (a link to it), the CUDA tests not skipped
 #   serve      scripts/loadtest.sh with `igla serve --device cuda` (wrk and its libraries staged in wrk/)
-# Logs go to $OUT (the device tool's output folder) or /tmp/igla-gpu-out.
+# Logs go to $OUT (the device tool's output folder) or /tmp/igla-gpu-out: keep them out of scripts/
+# (summaries go to docs/gpu-runs/).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-/tmp/igla-gpu-out}
@@ -29,10 +36,13 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0
-for a in "$@"; do case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; esac; done
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0
+for a in "$@"; do
+  case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; quick) WANT_QUICK=1 ;; exact) WANT_EXACT=1 ;;
+    mt) WANT_MT=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
+done
 
-say "# igla GPU run (v3) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
+say "# igla GPU run ($*) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm,power.limit --format=csv 2>&1 | tee -a "$LOG"
 nproc | sed 's/^/# host cores: /' | tee -a "$LOG"
 if [ -f "$HERE/bin.tar.xz" ] && [ ! -x "$HERE/igla_tests" ]; then tar xJf "$HERE/bin.tar.xz" -C "$HERE" || { say "FAIL: unpacking the binaries"; exit 1; }; fi
@@ -45,6 +55,14 @@ rc=$?
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran" "$OUT/tests_cuda.log" | tee -a "$LOG"
 grep -E "Failure|want \(" "$OUT/tests_cuda.log" | head -20 | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: Cuda* tests rc=$rc"; }
+[ $WANT_QUICK = 1 ] && { say "# quick: done (FAIL=$FAIL)"; exit $FAIL; }
+if [ $WANT_EXACT = 1 ]; then
+  say "# tests: the rest of igla_tests (the CPU kernels' exactness suite) on this machine"
+  timeout 180 "$BIN/igla_tests" --gtest_filter='-Cuda.*:Cli*:EvalRealData*' > "$OUT/tests_exact.log" 2>&1
+  rc=$?
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED" "$OUT/tests_exact.log" | tee -a "$LOG"
+  [ $rc -eq 0 ] || { FAIL=1; say "FAIL: exactness suite rc=$rc"; }
+fi
 
 # --- 2. bench --------------------------------------------------------------------------------
 say "# bench: default GloVe index"
@@ -85,6 +103,27 @@ for b in 4096 4096 1024 8192 19544; do
 done
 timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --candidates 0 > /dev/null 2> "$OUT/eval_cuda_c0.err"
 say "  cuda --candidates 0: $(grep -h 'time:' "$OUT/eval_cuda_c0.err")"
+if [ $WANT_MT = 1 ]; then  # the mt path against popc on the same eval, its candidate counts, sample sizes
+  for path in popc mt; do
+    for r in 1 2; do
+      IGLA_CUDA_PATH=$path timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval path=$path differs"; }
+      say "  cuda path=$path: $(grep -h 'time:' "$OUT/eval_p.err")"
+    done
+  done
+  for path in popc mt; do
+    IGLA_CUDA_PATH=$path timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --batch 19544 > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+    cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval --batch 19544 path=$path differs"; }
+    say "  cuda --batch 19544 path=$path: $(grep -h 'time:' "$OUT/eval_p.err")"
+  done
+  # 19,544 3CosAdd queries in one call (igla_cuda_bench): candidates a query and rescans (IGLA_CUDA_STATS)
+  for smp in 1024 4096 16384 65536; do
+    IGLA_CUDA_STATS=1 IGLA_CUDA_MT_SAMPLE=$smp timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
+        --check 0 --singles 0 --seconds 0.2 --rerank --no-compare > "$OUT/bench_mt_$smp.log" 2>&1
+    say "  mt sample $smp: $(grep -E '3cosadd-(rerank50|candidates0)-mt' "$OUT/bench_mt_$smp.log" | awk '{print $6, $8, $9}' | tr '\n' ' ')$(grep -o 'mt candidates.*' "$OUT/bench_mt_$smp.log" | tail -1) (11 searches of 19,544)"
+  done
+  rm -f "$OUT/eval_p.txt"
+fi
 say "# cli: one analogy, --time"
 for dev in cuda cpu; do
   for r in 1 2 3; do "$IG" analogy man king woman --index "$IX" --device $dev --time > "$OUT/analogy_$dev.txt" 2>> "$OUT/analogy_$dev.err"; done

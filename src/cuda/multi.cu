@@ -1,0 +1,324 @@
+// igla CUDA backend: the multi-term tensor-core path (mt): Sum queries of 1-4 terms (3CosAdd,
+// most_similar with few words), top-K <= 64, dims padded to <= 128. Three launches a chunk:
+//   1. bound   one CTA a query scores the first `sample` words (popcount, as the popc path) and
+//              keeps the exact top-K; its K-th key is a lower bound on the K-th key over all words
+//              (the K-th largest of a subset is never above the K-th largest of the whole set).
+//   2. scan    the exact int32 dot of every term with every word on the tensor cores (mma.sync
+//              m16n8k32 s8 x s8 -> s32: each query's terms are rows r, r + 8 of two m16 A tiles,
+//              so one thread holds all of a query's dots for two words), the score combined in
+//              combine_score's float order, and each key >= the bound appended to the query's
+//              candidate list (atomic count; at most `cap` kept).
+//   3. select  one CTA a query: the exact top-K of its candidates (warp lists), its exclusions
+//              dropped, k hits written. A query whose candidates overflowed the cap is scanned
+//              in full here instead (popcount, every word): slower, never wrong.
+// Words come from the mma path's int8 tiles (the wgmma canonical layout: an 8-word x 16-byte core
+// matrix is contiguous, which is also an m16n8k32 B fragment's order), copied into shared memory
+// two tiles deep with cp.async.
+#include "cuda/kernels.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "cuda/device_common.cuh"
+#include "cuda/host_common.hpp"
+#include "cuda/prepare.cuh"
+#include "igla/error.hpp"
+
+namespace igla::cuda {
+
+namespace {
+
+constexpr int kMtWarps = 8;
+constexpr int kMtQueriesPerWarp = 8;
+constexpr int kMtQueriesPerCta = kMtWarps * kMtQueriesPerWarp;
+
+struct MtListArgs {
+  const uint64_t* codes;
+  const float* inv;
+  uint32_t W, L, sample, cap;
+  const uint64_t* planes;  // [term][2W]
+  const float* weights;
+  const uint32_t* term_off;
+  int K, k;
+  uint64_t* bound;
+  uint64_t* cand;
+  uint32_t* cand_n;
+  const uint32_t* excl;
+  const uint32_t* excl_off;
+  uint2* hits;
+  uint32_t* count;
+  unsigned long long* stats;  // optional: [4] candidates, [5] overflowed queries
+};
+
+// kSelect false: the bound pass (first `sample` words); true: the select pass.
+template <bool kSelect>
+__global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
+  extern __shared__ uint64_t sm[];
+  const int q = blockIdx.x;
+  const uint32_t t0 = a.term_off[q], T = a.term_off[q + 1] - t0, W = a.W;
+  uint64_t* lists = sm;        // 8 x 64
+  uint64_t* qp = sm + 8 * 64;  // T x 2W
+  float* w = reinterpret_cast<float*>(qp + T * 2 * W);
+  for (uint32_t i = threadIdx.x; i < T * 2 * W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
+  for (uint32_t i = threadIdx.x; i < T; i += blockDim.x) w[i] = a.weights[t0 + i];
+  __syncthreads();
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  WarpList list;
+  list.init(a.K);
+  uint32_t n = 0;
+  bool over = true;  // the bound pass, or candidates past the cap: score the words themselves
+  if constexpr (kSelect) {
+    n = a.cand_n[q];
+    over = n > a.cap;
+  }
+  if (!over) {
+    const uint64_t* c = a.cand + static_cast<size_t>(q) * a.cap;
+    for (uint32_t base = warp * 32; base < n; base += 256) list.offer(base + lane < n ? __ldcg(c + base + lane) : 0);
+  } else {
+    const uint32_t S = kSelect ? a.L : min(a.sample, a.L);
+    for (uint32_t base = warp * 32; base < S; base += 256) {
+      const uint32_t x = base + lane;
+      uint64_t key = 0;
+      if (x < S) key = make_key(score_generic(x, a.codes, W, qp, w, T, 0, __ldg(a.inv + x)), x);
+      list.offer(key);
+    }
+  }
+  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(lists), static_cast<int>(warp), 0, 8);
+  if (warp != 0) return;
+  if (kSelect) {
+    finalize_list(list, q, a.k, a.excl, a.excl_off, a.hits, a.count);
+    if (a.stats && lane == 0) {
+      atomicAdd(a.stats + 4, static_cast<unsigned long long>(n));
+      if (over) atomicAdd(a.stats + 5, 1ull);
+    }
+  } else {
+    const uint64_t thr = list.threshold();  // the K-th key, 0 when the sample holds fewer than K words
+    if (lane == 0) {
+      a.bound[q] = thr;
+      a.cand_n[q] = 0;
+    }
+  }
+}
+
+struct MtScanArgs {
+  const int8_t* tiled;
+  uint32_t stride, Kp, n_tiles, L, dims;
+  int tiles_per_split, n_q;
+  const int8_t* trits;
+  const float* weights;
+  const uint32_t* term_off;
+  const uint64_t* bound;
+  uint64_t* cand;
+  uint32_t* cand_n;
+  uint32_t cap;
+};
+
+__device__ __forceinline__ void mma_s8(const uint32_t (&a)[4], uint32_t b0, uint32_t b1, int (&c)[4]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Four trits of term t (k .. k + 3) packed little-endian, 0 past the term count or the dims.
+__device__ __forceinline__ uint32_t trits4(const int8_t* src, uint32_t T, uint32_t t, uint32_t dims, uint32_t k) {
+  if (t >= T) return 0;
+  uint32_t v = 0;
+#pragma unroll
+  for (uint32_t e = 0; e < 4; ++e)
+    if (k + e < dims) v |= static_cast<uint32_t>(static_cast<uint8_t>(src[static_cast<size_t>(t) * dims + k + e])) << (8 * e);
+  return v;
+}
+
+// KS: Kp / 32 (k32 steps). CTA: 8 warps x 8 queries; blockIdx.y: the vocabulary split.
+template <int KS>
+__global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
+  extern __shared__ __align__(16) int8_t smt[];
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const unsigned g = lane >> 2, tig = lane & 3;
+  const int q = blockIdx.x * kMtQueriesPerCta + static_cast<int>(warp) * kMtQueriesPerWarp + static_cast<int>(g);
+  const bool qv = q < a.n_q;
+  const uint32_t t0 = qv ? a.term_off[q] : 0, T = qv ? a.term_off[q + 1] - t0 : 0;
+  float w[4];
+#pragma unroll
+  for (uint32_t t = 0; t < 4; ++t) w[t] = t < T ? a.weights[t0 + t] : 0.0f;
+  const uint64_t bound = qv ? a.bound[q] : ~0ull;
+  // A fragments: tile h holds terms 2h (rows 0-7) and 2h + 1 (rows 8-15) of the warp's 8 queries.
+  uint32_t A[2][KS][4];
+  const int8_t* src = a.trits + static_cast<size_t>(t0) * a.dims;
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int s = 0; s < KS; ++s) {
+      const uint32_t k = s * 32 + tig * 4;
+      A[h][s][0] = trits4(src, T, 2 * h, a.dims, k);
+      A[h][s][1] = trits4(src, T, 2 * h + 1, a.dims, k);
+      A[h][s][2] = trits4(src, T, 2 * h, a.dims, k + 16);
+      A[h][s][3] = trits4(src, T, 2 * h + 1, a.dims, k + 16);
+    }
+  const bool four = __any_sync(kFull, T > 2);  // the second A tile (terms 3, 4) is needed
+
+  const int tb = blockIdx.y * a.tiles_per_split;
+  const int te = min(tb + a.tiles_per_split, static_cast<int>(a.n_tiles));
+  const uint32_t vec = a.stride / 16;
+  auto issue = [&](int tile, int buf) {
+    const int4* s4 = reinterpret_cast<const int4*>(a.tiled + static_cast<size_t>(tile) * a.stride);
+    int4* d4 = reinterpret_cast<int4*>(smt + static_cast<size_t>(buf) * a.stride);
+    for (uint32_t i = threadIdx.x; i < vec; i += blockDim.x) cp_async16(d4 + i, s4 + i);
+    cp_async_commit();
+  };
+  if (tb < te) issue(tb, 0);
+  for (int it = tb; it < te; ++it) {
+    const int buf = (it - tb) & 1;
+    if (it + 1 < te) {
+      issue(it + 1, buf ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const int8_t* tile = smt + static_cast<size_t>(buf) * a.stride;
+    const float* tinv = reinterpret_cast<const float*>(tile + kTileWords * a.Kp);
+    const uint32_t* tid = reinterpret_cast<const uint32_t*>(tile + kTileWords * a.Kp + kExtraIds);
+#pragma unroll 2
+    for (int gi = 0; gi < kTileWords / 8; ++gi) {
+      int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+      const int8_t* bp = tile + gi * 8 * KS * 32 + lane * 4;
+#pragma unroll
+      for (int s = 0; s < KS; ++s) {
+        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(bp + (2 * s) * 128);
+        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(bp + (2 * s + 1) * 128);
+        mma_s8(A[0][s], b0, b1, c0);
+        if (four) mma_s8(A[1][s], b0, b1, c1);
+      }
+      if (qv) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int r = gi * 8 + static_cast<int>(tig) * 2 + e;
+          const uint32_t id = tid[r];
+          if (id < a.L) {  // not padding (~0u), not past the limit
+            float s = 0.0f;
+            s = sum_term(s, w[0], c0[e]);
+            if (T > 1) s = sum_term(s, w[1], c0[2 + e]);
+            if (T > 2) s = sum_term(s, w[2], c1[e]);
+            if (T > 3) s = sum_term(s, w[3], c1[2 + e]);
+            const uint64_t key = make_key(__fmul_rn(s, tinv[r]), id);
+            if (key >= bound) {
+              const uint32_t pos = atomicAdd(a.cand_n + q, 1u);
+              if (pos < a.cap) a.cand[static_cast<size_t>(q) * a.cap + pos] = key;
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();  // the next iteration's copy overwrites this buffer
+  }
+}
+
+template <int KS>
+void launch_scan(const MtScanArgs& a, const MultiPlan& p, cudaStream_t s) {
+  mt_scan_kernel<KS><<<dim3(p.n_qb, p.n_splits), 256, p.smem, s>>>(a);
+}
+
+size_t list_smem(const DeviceIndex& ix, int max_terms) {
+  return 8 * 64 * 8 + static_cast<size_t>(max_terms) * 2 * ix.W * 8 + (max_terms + 1) / 2 * 8 + 16;
+}
+
+}  // namespace
+
+void multi_prepare_attributes(size_t max_smem) {
+  auto set = [&](const void* f) {
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
+      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
+  };
+  set(reinterpret_cast<const void*>(mt_scan_kernel<1>));
+  set(reinterpret_cast<const void*>(mt_scan_kernel<2>));
+  set(reinterpret_cast<const void*>(mt_scan_kernel<3>));
+  set(reinterpret_cast<const void*>(mt_scan_kernel<4>));
+  cudaGetLastError();
+}
+
+bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
+                uint32_t cap, uint32_t sample, MultiPlan& p) {
+  if (!ix.tiled || ix.Kp == 0 || ix.Kp > kMultiMaxKp || max_terms < 1 || max_terms > kMultiMaxTerms || K < 1 ||
+      K > kMaxListK || n_q < 1 || L == 0)
+    return false;
+  p.ks = static_cast<int>(ix.Kp / 32);
+  p.smem = 2 * static_cast<size_t>(ix.tile_stride);
+  if (p.smem + 1024 > max_smem || list_smem(ix, max_terms) > max_smem) return false;
+  // Every word of id < L lies in the first ceil(L / kSuperBlock) super-blocks (tile_order).
+  const uint64_t l_sb = std::min<uint64_t>(ix.n, (uint64_t{L} + kSuperBlock - 1) / kSuperBlock * kSuperBlock);
+  p.n_tiles = static_cast<int>(std::min<uint64_t>(ix.n_tiles, (l_sb + kTileWords - 1) / kTileWords));
+  p.n_qb = (n_q + kMtQueriesPerCta - 1) / kMtQueriesPerCta;
+  const int want = std::max(1, (4 * num_sms + p.n_qb - 1) / p.n_qb);
+  p.n_splits = std::min(want, p.n_tiles);
+  p.tiles_per_split = (p.n_tiles + p.n_splits - 1) / p.n_splits;
+  p.n_splits = (p.n_tiles + p.tiles_per_split - 1) / p.tiles_per_split;
+  p.cap = std::max<uint32_t>(1, std::min(cap, L));
+  p.sample = std::max<uint32_t>(1, sample);
+  p.max_terms = max_terms;
+  return true;
+}
+
+size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const MultiPlan& p) {
+  Bump b{nullptr};
+  b.take<uint64_t>(static_cast<size_t>(n_terms) * 2 * ix.W);
+  b.take<uint64_t>(static_cast<size_t>(n_q));
+  b.take<uint32_t>(static_cast<size_t>(n_q));
+  b.take<uint64_t>(static_cast<size_t>(n_q) * p.cap);
+  return b.used + 256;
+}
+
+void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MultiPlan& p,
+                  void* scratch, OutHits out, cudaStream_t s) {
+  if (q.combine != 0) throw Error("cuda: the mt path takes Sum queries only");
+  Bump b{static_cast<char*>(scratch)};
+  uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
+  uint64_t* bound = b.take<uint64_t>(static_cast<size_t>(q.n_q));
+  uint32_t* cand_n = b.take<uint32_t>(static_cast<size_t>(q.n_q));
+  uint64_t* cand = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.cap);
+  if (q.planes) {
+    planes = const_cast<uint64_t*>(q.planes);
+  } else {
+    const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
+    query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
+                          0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
+    launch_check("query_planes_kernel");
+  }
+  MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        p.sample, p.cap,  planes, q.weights, q.term_off,
+                K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats};
+  const size_t lsm = list_smem(ix, p.max_terms);
+  mt_list_kernel<false><<<q.n_q, 256, lsm, s>>>(la);
+  launch_check("mt_list_kernel (bound)");
+  MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
+                q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap};
+  switch (p.ks) {
+    case 1: launch_scan<1>(sa, p, s); break;
+    case 2: launch_scan<2>(sa, p, s); break;
+    case 3: launch_scan<3>(sa, p, s); break;
+    case 4: launch_scan<4>(sa, p, s); break;
+    default: {
+      std::string m = "cuda: the mt path takes up to ";  // (no "literal" + string: GCC 12's false -Wrestrict)
+      m += std::to_string(kMultiMaxKp);
+      m += " padded dims";
+      throw Error(m);
+    }
+  }
+  launch_check("mt_scan_kernel");
+  mt_list_kernel<true><<<q.n_q, 256, lsm, s>>>(la);
+  launch_check("mt_list_kernel (select)");
+}
+
+}  // namespace igla::cuda
