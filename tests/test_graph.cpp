@@ -67,8 +67,9 @@ TEST(GraphDot, FastDotEqualsPlainReferenceOnOddDims) {
       for (size_t d = 0; d < dims; ++d) plain += int64_t{row[d]} * q[d];
       const int32_t bias = ann::query_bias(q.data(), dims);
       ASSERT_EQ(ann::dot_i8_scalar(row.data(), q.data(), bias, dims), plain) << "dims " << dims;
-      if (ann::dot_i8_vnni_available())
+      if (ann::dot_i8_vnni_available()) {
         ASSERT_EQ(ann::dot_i8_vnni(row.data(), q.data(), bias, dims), plain) << "dims " << dims;
+      }
     }
   }
   if (!ann::dot_i8_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI here: the plain loop alone was checked";
@@ -298,6 +299,41 @@ TEST(Graph, NeedsInt8RerankRows) {
   GraphParams p;
   p.m = 1;
   EXPECT_NE(error_of([&] { GraphIndex::build(*index8(300), p); }).find("m = 1"), std::string::npos);
+}
+
+// The CLI: `build-graph` writes the section atomically over the input; `--device graph` with
+// every word in reach and every row rescored prints the exact command's output.
+TEST(Graph, CliBuildAndSearch) {
+  TempDir dir;
+  const FloatVectors v = testing_util::clustered(400, 16, 3);
+  {
+    std::ofstream f(dir.file("v.txt"));
+    for (size_t i = 0; i < v.size(); ++i) {
+      f << v.words[i];
+      for (float x : v.row(i)) f << ' ' << x;
+      f << '\n';
+    }
+  }
+  auto cli = [&](const std::string& args) {
+    return testing_util::run_shell("IGLA_HOME='" + dir.path.string() + "' " + IGLA_CLI_PATH + " " + args + " 2>&1");
+  };
+  auto r = cli("convert " + dir.file("v.txt") + " " + dir.file("b.igla"));
+  ASSERT_EQ(r.first, 0) << r.second;
+  r = cli("build-graph " + dir.file("b.igla") + " --m 6 --ef-construction 40");
+  ASSERT_EQ(r.first, 0) << r.second;
+  EXPECT_NE(r.second.find("M=6 (layer 0: 12)"), std::string::npos) << r.second;
+  r = cli("info " + dir.file("b.igla"));
+  EXPECT_NE(r.second.find("GRPH"), std::string::npos) << r.second;
+  const auto exact = cli("nearest w7 -k 5 --candidates 400 --index " + dir.file("b.igla"));
+  const auto full = cli("nearest w7 -k 5 --candidates 400 --device graph --ef 400 --index " + dir.file("b.igla"));
+  ASSERT_EQ(exact.first, 0) << exact.second;
+  EXPECT_EQ(full.second, exact.second);
+  const auto some = cli("nearest w7 -k 5 --device graph --ef 8 --index " + dir.file("b.igla"));
+  EXPECT_EQ(some.first, 0) << some.second;
+  r = cli("build-graph " + dir.file("b.igla") + " --m 1");
+  EXPECT_NE(r.first, 0);
+  r = cli("build-graph " + dir.file("b.igla") + " --m 200");
+  EXPECT_NE(r.first, 0);
 }
 
 }  // namespace
