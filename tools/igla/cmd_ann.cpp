@@ -614,7 +614,7 @@ void bench_ann(const BenchArgs& a) {
   const Row* i1 = best_in({"igla ivf", "igla graph"}, i1_ok, true);
   const Row* h1 = best_in({"hnswlib"}, h1_ok, true);
   if (i1 && h1)
-    fmt::print("one query: igla {} {} recall={:.3f} qps={:.0f}; hnswlib {} {} recall={:.3f} qps={:.0f}; ratio {:.2f}\n",
+    fmt::print("one query: {} {} recall={:.3f} qps={:.0f}; {} {} recall={:.3f} qps={:.0f}; ratio {:.2f}\n",
                i1->method, i1->params, i1->recall_f, i1->qps, h1->method, h1->params, h1->recall_f, h1->qps,
                h1->qps > 0 ? i1->qps / h1->qps : 0.0);
   fmt::print("summary: recall={:.3f} ivf_qps={:.0f} exact_qps={:.0f} hnswlib_qps={:.0f} hnswlib_recall={:.3f}\n",
