@@ -12,12 +12,13 @@
 // Search (make_graph_searcher, backend "graph"): greedy descent through the upper layers, then a
 // beam search of breadth ef (SearchParams::ef, 0: kDefaultGraphEf; at least k + exclusions) on
 // layer 0 with a per-thread visited set tagged by query epoch (never cleared per query) and the
-// rows of a node's unvisited neighbours prefetched together before they are scored. The best ef
-// nodes found are rescored with the rerank stage's own arithmetic (rerank_score on the decoded
-// row), the query's excluded words dropped, and the best k returned: the scores are exactly the
-// scores the rerank stage gives those words. With ef >= the number of words every node reachable
-// from the entry point is scored (tests check that this is the rerank stage's exact answer on a
-// small set).
+// rows of a node's unvisited neighbours prefetched together before they are scored. Of the ef
+// nodes found, the best max(SearchParams::candidates, k) (+ exclusions) by the int8 score are
+// rescored with the rerank stage's own arithmetic (rerank_score on the decoded row), the query's
+// excluded words dropped, and the best k returned: the scores are exactly the scores the rerank
+// stage gives those words. With ef and candidates >= the number of words every node reachable
+// from the entry point is rescored (tests check that this is the rerank stage's exact answer on
+// a small set; reachability of every node is not guaranteed in general, as in HNSW).
 //
 // Build (GraphIndex::build): nodes are inserted in word-id order, in batches (ParlayANN's
 // prefix-doubling idea: a batch is at most ~2% of the nodes already in the graph, and at most
@@ -48,8 +49,9 @@
 namespace igla {
 
 inline constexpr uint32_t kGraphFormatVersion = 1;
-// Layer-0 breadth when SearchParams::ef is 0 (GloVe-100d: recall@10 vs float32 ~0.95, BENCHMARKS.md).
-inline constexpr uint32_t kDefaultGraphEf = 32;
+// Layer-0 breadth when SearchParams::ef is 0 (GloVe-100d, M=12, vocabulary queries: recall@10 vs
+// float32 0.959-0.962, against 0.952-0.955 at 16 and 0.969-0.972 at 32; BENCHMARKS.md, round 3).
+inline constexpr uint32_t kDefaultGraphEf = 20;
 
 struct GraphParams {
   uint32_t m = 12;                 // links per node on the upper layers; layer 0 keeps up to 2 m
