@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def series_key(method, params):
-    # igla ivf rows sweep nprobe at fixed candidates: one line per c=...
-    if method in ("igla ivf", "igla ivf-int8"):
+    # igla ivf rows sweep nprobe (graph rows: ef) at fixed candidates: one line per c=...
+    if method in ("igla ivf", "igla ivf-int8") or method.startswith("igla graph"):
         return f"{method} ({params.split()[-1]})"
     return method
 

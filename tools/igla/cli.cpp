@@ -14,6 +14,7 @@
 
 #include "cuda_env.hpp"
 #include "igla/error.hpp"
+#include "igla/graph.hpp"
 
 namespace igla::cli {
 
@@ -78,12 +79,18 @@ int max_threads() {
 void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
   cmd->add_option("--index", index, "Index file (default: $IGLA_HOME/glove-100d.igla, made by `igla fetch-glove`)");
   cmd->add_option("--device", device,
-                  "Search backend: cpu, cuda, ivf or ivf-int8 (approximate: the IVF lists of `igla build-ivf`, built in "
+                  "Search backend: cpu, cuda, ivf, ivf-int8 or graph (approximate: the IVF lists of `igla build-ivf`, built in "
                   "memory when the index has none; ivf-int8 scans the int8 rerank rows in the lists, the faster one "
-                  "at equal recall: BENCHMARKS.md)")
-      ->check(CLI::IsMember({"cpu", "cuda", "ivf", "ivf-int8"}));
+                  "at equal recall: BENCHMARKS.md; graph: the HNSW-style graph of `igla build-graph` over the int8 "
+                  "rows, built in memory when the index has none, the fastest one query at a time)")
+      ->check(CLI::IsMember({"cpu", "cuda", "ivf", "ivf-int8", "graph"}));
   cmd->add_option("--nprobe", nprobe,
                   "With --device ivf or ivf-int8: lists scanned per query (default: L / 32; L or more: every list)")
+      ->check(whole_number(1, UINT32_MAX));
+  cmd->add_option("--ef", ef,
+                  fmt::format("With --device graph: search breadth on the graph's layer 0 (default: {}; more: higher "
+                              "recall, slower)",
+                              kDefaultGraphEf))
       ->check(whole_number(1, UINT32_MAX));
   cmd->add_option("--threads", threads,
                   fmt::format("CPU threads (default 0: all cores; more than {} = 4 x the hardware threads are capped)",

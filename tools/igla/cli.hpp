@@ -49,6 +49,7 @@ struct SearchOptions {
   size_t k = 10;
   size_t candidates = kDefaultCandidates;
   uint32_t nprobe = 0;         // --nprobe: IVF lists probed (0: the searcher's default)
+  uint32_t ef = 0;             // --ef: graph search breadth (0: the searcher's default)
   std::string cuda_path;       // --cuda-path: the GPU batch path ("" chosen per batch)
   void add_to(CLI::App* cmd, bool with_k = true);
   void add_candidates(CLI::App* cmd);  // --candidates, for commands that rerank
@@ -60,7 +61,7 @@ struct SearchOptions {
   std::shared_ptr<const Index> open_index();
   // --device, --threads, --kernel, --cuda-path, and the IGLA_KERNEL / IGLA_CUDA_* variables.
   SearcherOptions searcher() const;
-  SearchParams params() const { return {.k = k, .candidates = candidates, .nprobe = nprobe}; }
+  SearchParams params() const { return {.k = k, .candidates = candidates, .nprobe = nprobe, .ef = ef}; }
 };
 
 // Thrown by a command that has printed its own report and wants this exit code (main returns it).

@@ -16,11 +16,14 @@
 #include "ann_peers.hpp"
 #include "cli.hpp"
 #include "igla/error.hpp"
+#include "igla/graph.hpp"
 #include "igla/ivf.hpp"
 #include "igla/queries.hpp"
 #include "igla/search.hpp"
 
 namespace igla::cli {
+
+GraphIndex build_graph_with_progress(const Index& ix, const GraphParams& p);  // cmd_graph.cpp
 
 // `igla convert --ivf L` and `igla build-ivf`: the lists of `ix`, with a progress bar and a report line.
 IvfIndex build_ivf_with_progress(const Index& ix, uint32_t lists, int threads) {
@@ -109,7 +112,9 @@ struct BenchArgs {
   uint32_t lists = 0;
   std::string nprobes = "1,2,4,8,16,32,64,128,all", candidates = "50,200", efs = "10,20,40,80,160,320", ms = "16,32";
   std::string int8_candidates = "10,20,40";
-  bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false;
+  std::string graph_ms = "12", graph_efs, graph_candidates = "10";
+  uint32_t graph_efc = 100;
+  bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false, no_ivf = false, no_graph = false;
   uint64_t seed = 42;
 };
 
@@ -452,16 +457,48 @@ void bench_ann(const BenchArgs& a) {
       add(s, "igla exact", fmt::format("c={}", p.candidates), b, one, flat_bpv + rerank_bpv, quant_s);
     }
   }
+  // ---- igla graph: HNSW-style over the int8 rerank rows ----
+  if (ix->rerank() == Rerank::Int8 && !a.no_graph)
+    for (uint32_t m : parse_list(a.graph_ms, "--graph-m")) {
+      GraphParams gp;
+      gp.m = m;
+      gp.ef_construction = a.graph_efc;
+      gp.threads = threads;
+      t0 = clock_type::now();
+      auto g = std::make_shared<const GraphIndex>(build_graph_with_progress(*ix, gp));
+      const double g_s = since(t0);
+      SearcherOptions go;
+      go.cpu.threads = threads;
+      const auto gs = make_graph_searcher(ix, go, g);
+      // What its search reads per word: the int8 row and the links (layer 0, counts, upper layers).
+      const double bpv = double(d) + g->link_bytes_per_word();
+      const std::string method = fmt::format("igla graph M={} efC={}", m, a.graph_efc);
+      fmt::print("{}: {}, built in {:.1f}s on {} threads (+ {:.1f}s quantization), {:.0f} bytes per vector\n", method,
+                 gs->name(), g_s, threads, quant_s, bpv);
+      for (const auto& s : sets)
+        for (uint32_t ef : parse_list(a.graph_efs.empty() ? a.efs : a.graph_efs, "--graph-ef"))
+          for (uint32_t c : parse_list(a.graph_candidates, "--graph-candidates")) {
+            SearchParams p;
+            p.k = k;
+            p.ef = ef;
+            p.candidates = c;
+            Row b, one;
+            measure_igla(*gs, s, p, b, one);
+            add(s, method, fmt::format("ef={} c={}", ef, c), b, one, bpv, g_s + quant_s);
+          }
+    }
   // ---- igla IVF ----
   t0 = clock_type::now();
   IvfParams ip;
   ip.lists = a.lists;
   ip.threads = threads;
-  auto ivf = std::make_shared<const IvfIndex>(IvfIndex::build(*ix, ip));
+  std::shared_ptr<const IvfIndex> ivf;
+  if (!a.no_ivf) ivf = std::make_shared<const IvfIndex>(IvfIndex::build(*ix, ip));
   const double ivf_s = since(t0);
-  fmt::print("igla IVF: {} lists on the {}, built in {:.1f}s (+ {:.1f}s quantization)\n", ivf->lists(),
-             ivf_source_name(ivf->source()), ivf_s, quant_s);
-  {
+  if (ivf)
+    fmt::print("igla IVF: {} lists on the {}, built in {:.1f}s (+ {:.1f}s quantization)\n", ivf->lists(),
+               ivf_source_name(ivf->source()), ivf_s, quant_s);
+  if (ivf) {
     SearcherOptions io;
     io.cpu.threads = threads;
     const auto base = make_ivf_searcher(ix, io, ivf);
@@ -491,7 +528,7 @@ void bench_ann(const BenchArgs& a) {
       }
   }
   // ---- igla IVF-int8: the same lists holding the int8 rerank rows, scanned with an int8 query ----
-  if (ix->rerank() == Rerank::Int8) {
+  if (ivf && ix->rerank() == Rerank::Int8) {
     SearcherOptions io;
     io.cpu.threads = threads;
     t0 = clock_type::now();
@@ -528,6 +565,7 @@ void bench_ann(const BenchArgs& a) {
       for (const auto& s : sets) {
         const auto params = peer->knob() == "ef" ? parse_list(a.efs, "--ef") : parse_list(a.nprobes, "--nprobe");
         for (uint32_t v : params) {
+          if (peer->knob() == "nprobe" && !ivf) break;
           v = std::min<uint32_t>(v, peer->knob() == "ef" ? 100000u : ivf->lists());
           Row b, one;
           measure_peer(*peer, s, d, k, static_cast<int>(v), threads, s.singles.size(), b, one);
@@ -542,16 +580,19 @@ void bench_ann(const BenchArgs& a) {
     else
       fmt::print("hnswlib: not built in (apt-get install libhnswlib-dev)\n");
     if (have_faiss_ann() && !a.no_faiss) {
-      run_peer([&] { return make_faiss_ivf(xdb, n, d, static_cast<int>(ivf->lists()), threads); });
+      if (ivf) run_peer([&] { return make_faiss_ivf(xdb, n, d, static_cast<int>(ivf->lists()), threads); });
       if (!a.no_faiss_hnsw) run_peer([&] { return make_faiss_hnsw(xdb, n, d, 32, a.efc, threads); });
     }
   }
 
   if (csv.is_open()) fmt::print("wrote {}\n", a.csv);
-  auto best = [&](const std::string& prefix, bool& reached) {
+  // igla's summary row is its fastest approximate one (IVF, IVF-int8 or graph) at recall >= 0.95.
+  auto best_in = [&](const std::vector<std::string>& prefixes, bool& reached, bool one_query = false) {
     const Row* pick = nullptr;
     for (const Row& r : rows) {
-      if (r.set != "vocabulary" || r.mode == "one query" || r.method.rfind(prefix, 0) != 0 || r.method == "igla ivf ternary")
+      const bool match = std::any_of(prefixes.begin(), prefixes.end(),
+                                     [&](const std::string& p) { return r.method.rfind(p, 0) == 0; });
+      if (r.set != "vocabulary" || (r.mode == "one query") != one_query || !match || r.method == "igla ivf ternary")
         continue;
       if (r.recall_f >= 0.95 && (!pick || pick->recall_f < 0.95 || r.qps > pick->qps)) pick = &r;
       if (r.recall_f < 0.95 && (!pick || (pick->recall_f < 0.95 && r.recall_f > pick->recall_f))) pick = &r;
@@ -559,14 +600,23 @@ void bench_ann(const BenchArgs& a) {
     reached = pick && pick->recall_f >= 0.95;
     return pick;
   };
+  auto best = [&](const std::string& prefix, bool& reached) { return best_in({prefix}, reached); };
   bool ivf_ok = false, h_ok = false, e_ok = false;
-  const Row* iv = best("igla ivf", ivf_ok);
+  const Row* iv = best_in({"igla ivf", "igla graph"}, ivf_ok);
   const Row* hn = best("hnswlib", h_ok);
   const Row* ex = best("igla exact", e_ok);
   if (iv && !ivf_ok) fmt::print("note: igla ivf reached recall@10 {:.3f} at most (< 0.95): its best setting is reported\n", iv->recall_f);
   if (hn && !h_ok) fmt::print("note: hnswlib reached recall@10 {:.3f} at most (< 0.95)\n", hn->recall_f);
   if (iv) fmt::print("igla's summary row: {} {} (batched)\n", iv->method, iv->params);
   if (hn) fmt::print("hnswlib's summary row: {} {} (batched)\n", hn->method, hn->params);
+  // One query at a time (1 thread), the same rule: igla's fastest approximate row and hnswlib's at recall >= 0.95.
+  bool i1_ok = false, h1_ok = false;
+  const Row* i1 = best_in({"igla ivf", "igla graph"}, i1_ok, true);
+  const Row* h1 = best_in({"hnswlib"}, h1_ok, true);
+  if (i1 && h1)
+    fmt::print("one query: {} {} recall={:.3f} qps={:.0f}; {} {} recall={:.3f} qps={:.0f}; ratio {:.2f}\n",
+               i1->method, i1->params, i1->recall_f, i1->qps, h1->method, h1->params, h1->recall_f, h1->qps,
+               h1->qps > 0 ? i1->qps / h1->qps : 0.0);
   fmt::print("summary: recall={:.3f} ivf_qps={:.0f} exact_qps={:.0f} hnswlib_qps={:.0f} hnswlib_recall={:.3f}\n",
              iv ? iv->recall_f : 0.0, iv ? iv->qps : 0.0, ex ? ex->qps : 0.0, hn ? hn->qps : 0.0, hn ? hn->recall_f : 0.0);
 }
@@ -596,6 +646,13 @@ void add_bench_ann(CLI::App& app) {
   cmd->add_option("--int8-candidates", a->int8_candidates,
                   "rerank candidates sweep of igla IVF-int8 (default: " + a->int8_candidates + ")");
   cmd->add_flag("--no-ivf-ternary", a->no_ivf_ternary, "Skip the ternary IVF sweep (IVF-int8 and peers only)");
+  cmd->add_flag("--no-ivf", a->no_ivf, "Skip igla's IVF and IVF-int8 (and FAISS IVFFlat, which uses its list count)");
+  cmd->add_flag("--no-graph", a->no_graph, "Skip igla's graph index");
+  cmd->add_option("--graph-m", a->graph_ms, "igla graph M values (layer 0 keeps 2M; default: " + a->graph_ms + ")");
+  cmd->add_option("--graph-ef-construction", a->graph_efc, "efConstruction of igla's graph (default: 100)");
+  cmd->add_option("--graph-ef", a->graph_efs, "ef sweep of igla's graph (default: the --ef sweep)");
+  cmd->add_option("--graph-candidates", a->graph_candidates,
+                  "rows rescored exactly per query by igla's graph, sweep (default: " + a->graph_candidates + ")");
   cmd->add_flag("--no-peers", a->no_peers, "igla only");
   cmd->add_flag("--no-faiss", a->no_faiss, "Skip the FAISS peers");
   cmd->add_flag("--no-faiss-hnsw", a->no_faiss_hnsw, "Skip FAISS IndexHNSWFlat (the slowest build)");

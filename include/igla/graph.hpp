@@ -1,0 +1,130 @@
+// igla: a graph index (HNSW-style) over the index's int8 rerank rows, for one-query latency.
+//
+// What it is: the layered proximity graph of HNSW (Malkov & Yashunin; hnswlib is the reference
+// implementation, read, not copied): every word is a node of layer 0, a geometrically shrinking
+// random subset also of layers 1, 2, ...; each node keeps up to M links per upper layer and up to
+// M0 = 2M on layer 0, chosen by HNSW's neighbour-selection heuristic. Distances are int8 dot
+// products: the index's own int8 rerank rows (RRI8, read in place, nothing copied) against the
+// float query quantized to int8 with the rows' per-dimension scales folded in (so the integer dot
+// is proportional to the float query times the decoded row). The graph adds only links: the
+// search reads one 100-byte row per distance at 100 dims, where hnswlib reads a 400-byte float row.
+//
+// Search (make_graph_searcher, backend "graph"): greedy descent through the upper layers, then a
+// beam search of breadth ef (SearchParams::ef, 0: kDefaultGraphEf; at least k + exclusions) on
+// layer 0 with a per-thread visited set tagged by query epoch (never cleared per query) and the
+// rows of a node's unvisited neighbours prefetched together before they are scored. Of the ef
+// nodes found, the best max(SearchParams::candidates, k) (+ exclusions) by the int8 score are
+// rescored with the rerank stage's own arithmetic (rerank_score on the decoded row), the query's
+// excluded words dropped, and the best k returned: the scores are exactly the scores the rerank
+// stage gives those words. With ef and candidates >= the number of words every node reachable
+// from the entry point is rescored (tests check that this is the rerank stage's exact answer on
+// a small set; reachability of every node is not guaranteed in general, as in HNSW).
+//
+// Build (GraphIndex::build): nodes are inserted in word-id order, in batches (ParlayANN's
+// prefix-doubling idea: a batch is at most ~2% of the nodes already in the graph, and at most
+// 2,048): each batch's nodes search the graph as it was when the batch began (in parallel,
+// read-only), then their links and the reverse links are written grouped by target node, each
+// target's updates in insertion order. Levels come from a hash of (seed, word id). So the graph is
+// a function of the index's rows and the parameters alone: the same bytes for a fixed seed
+// whatever the thread count.
+//
+// Storage: the optional section GRPH of the .igla file (checksummed and verified at open like
+// every section, then its structure checked by parse: counts, link targets, levels, entry point),
+// written by `igla build-graph INDEX`. An index without it behaves as before; the "graph" backend
+// then builds the graph in memory with default parameters (once per index, cached).
+// Thread-safety: a GraphIndex is immutable once built or parsed; any number of threads may search
+// it at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "igla/index.hpp"
+#include "igla/search.hpp"
+#include "igla/vectors.hpp"
+
+namespace igla {
+
+inline constexpr uint32_t kGraphFormatVersion = 1;
+// Layer-0 breadth when SearchParams::ef is 0 (GloVe-100d, M=12, vocabulary queries: recall@10 vs
+// float32 0.959-0.962, against 0.952-0.955 at 16 and 0.969-0.972 at 32; BENCHMARKS.md, round 3).
+inline constexpr uint32_t kDefaultGraphEf = 20;
+
+struct GraphParams {
+  uint32_t m = 12;                 // links per node on the upper layers; layer 0 keeps up to 2 m
+  uint32_t ef_construction = 100;  // beam breadth while inserting
+  uint64_t seed = 0x9a4f5eedULL;   // node levels
+  int threads = 0;                 // build threads (0: all cores); never changes the result
+};
+
+class GraphIndex {
+ public:
+  // Builds the graph over `ix`'s int8 rerank rows (Rerank::Int8 needed; throws Error otherwise,
+  // or for m outside 2..127). `progress` gets (words inserted, words) calls.
+  static GraphIndex build(const Index& ix, const GraphParams& p = {}, const Progress& progress = {});
+  // Parses the section's bytes (a view: it must outlive the GraphIndex) and checks them against
+  // `ix` (words, dims) and themselves (counts, link targets, levels, entry): throws Error naming
+  // what is wrong.
+  static GraphIndex parse(const Index& ix, std::span<const std::byte> bytes);
+  // The index's GRPH section, parsed (a view into the index); throws Error when absent or wrong.
+  static GraphIndex from_index(const Index& ix);
+  // The section for the file: {"GRPH", bytes} (Index::save(path, {section()})).
+  ExtraSection section() const;
+
+  size_t size() const { return n_; }
+  uint32_t dims() const { return dims_; }  // the rows' (float) dims
+  uint32_t m() const { return m_; }
+  uint32_t m0() const { return m0_; }
+  uint32_t link_bytes() const { return link_bytes_; }  // 3 (under 2^24 words) or 4
+  uint32_t max_level() const { return max_level_; }
+  uint32_t entry() const { return entry_; }
+  uint32_t ef_construction() const { return efc_; }
+  uint64_t seed() const { return seed_; }
+  size_t upper_nodes() const { return n_upper_; }
+
+  // Node v's layer-0 links, and its links on layer l >= 1 (empty when v is not on layer l).
+  std::vector<uint32_t> links(uint32_t v, uint32_t level = 0) const;
+  // Bytes the graph adds per word (links, counts, upper layers), without the int8 row.
+  double link_bytes_per_word() const;
+
+  GraphIndex(GraphIndex&&) noexcept;
+  GraphIndex& operator=(GraphIndex&&) noexcept;
+  ~GraphIndex();
+
+ private:
+  GraphIndex();
+  friend struct GraphAccess;
+  struct Owned;
+  std::unique_ptr<Owned> own_;  // built in memory: the views below point into it
+  size_t n_ = 0, n_upper_ = 0, upper_words_ = 0;
+  uint32_t dims_ = 0, m_ = 0, m0_ = 0, link_bytes_ = 4, max_level_ = 0, entry_ = 0, efc_ = 0;
+  uint64_t seed_ = 0;
+  const uint8_t* counts0_ = nullptr;      // n: layer-0 link counts
+  const uint8_t* links0_ = nullptr;       // n * m0 links of link_bytes each (+ 4 bytes slack)
+  const uint32_t* upper_ids_ = nullptr;   // n_upper node ids on layer >= 1, ascending
+  const uint32_t* upper_off_ = nullptr;   // n_upper + 1 offsets into upper_links (u32 words)
+  const uint32_t* upper_links_ = nullptr; // per upper node, per level 1..L: count, then m links
+};
+
+// The graph searcher over `index` and `graph` (nullptr: the index's GRPH section when it has
+// one, else a graph built in memory with default GraphParams and cached in the index). Needs int8
+// rerank rows. Uses opts.cpu.threads for batches (queries are independent: one per thread at a
+// time) and opts.cpu.kernel ("scalar" forces the plain int8 dot; same answers). Sum queries with a
+// float form are its own; a batch with a query without one, 3CosMul, or a `limit` goes to the
+// exact CPU scan + rerank stage instead. Reranks itself: do not wrap it in make_rerank_stage.
+// Thread-safety: search() is const and reentrant (per-thread scratch only): any number of threads
+// may search one searcher at once and get the answers of serial calls.
+std::shared_ptr<const Searcher> make_graph_searcher(std::shared_ptr<const Index> index, const SearcherOptions& opts,
+                                                    std::shared_ptr<const GraphIndex> graph = nullptr);
+
+// The index's graph: parsed from GRPH, else built with default parameters; cached in the index.
+std::shared_ptr<const GraphIndex> graph_of(const Index& index);
+bool has_graph_section(const Index& index);
+
+// Adds the "graph" backend (make_graph_searcher over the index's own graph) to the registry.
+void register_graph_backend();
+
+}  // namespace igla

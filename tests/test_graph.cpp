@@ -1,0 +1,341 @@
+// The graph index (include/igla/graph.hpp): its int8 dot against a plain loop, recall on
+// clustered data, the exact rerank answer at full breadth, build determinism, the GRPH section
+// (round trip, corruption refused), concurrent searches, the registered backend and its fallback.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "ann/int8_dot.hpp"
+#include "igla/graph.hpp"
+#include "igla/queries.hpp"
+#include "igla/search.hpp"
+#include "test_util.hpp"
+
+namespace igla {
+namespace {
+
+using testing_util::error_of;
+using testing_util::TempDir;
+
+// 61 float dims: not a multiple of 4 or 64 (the masked tail of the VNNI dot).
+std::shared_ptr<const Index> index8(size_t n = 2000, uint32_t dims = 61, Rerank r = Rerank::Int8) {
+  QuantParams q;
+  q.rerank = r;
+  return std::make_shared<const Index>(Index::build(testing_util::clustered(n, dims, 11), q, true));
+}
+
+GraphParams small_params(int threads = 2) {
+  GraphParams p;
+  p.m = 8;
+  p.ef_construction = 64;
+  p.threads = threads;
+  return p;
+}
+
+std::shared_ptr<const GraphIndex> graph_of_small(const Index& ix, int threads = 2) {
+  return std::make_shared<const GraphIndex>(GraphIndex::build(ix, small_params(threads)));
+}
+
+void expect_same(const SearchResults& a, const SearchResults& b, const std::string& what) {
+  ASSERT_EQ(a.count, b.count) << what;
+  for (size_t q = 0; q < a.count.size(); ++q)
+    for (size_t j = 0; j < a.count[q]; ++j) {
+      ASSERT_EQ(a.of(q)[j].id, b.of(q)[j].id) << what << ": query " << q << " rank " << j;
+      ASSERT_EQ(a.of(q)[j].score, b.of(q)[j].score) << what << ": query " << q << " rank " << j;
+    }
+}
+
+TEST(GraphDot, FastDotEqualsPlainReferenceOnOddDims) {
+  std::mt19937_64 rng(7);
+  for (size_t dims : {1, 3, 61, 63, 64, 65, 100, 127, 129, 300}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      // The row is exactly `dims` bytes long (heap-allocated alone), so a read past it would be caught by ASan.
+      std::vector<int8_t> row(dims);
+      std::vector<int8_t> q(ann::padded_dims(dims), 0);
+      for (size_t d = 0; d < dims; ++d) {
+        row[d] = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+        q[d] = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+      }
+      if (trial == 0) {  // the extremes
+        std::fill(row.begin(), row.end(), int8_t{-127});
+        std::fill(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(dims), int8_t{-127});
+      }
+      int64_t plain = 0;
+      for (size_t d = 0; d < dims; ++d) plain += int64_t{row[d]} * q[d];
+      const int32_t bias = ann::query_bias(q.data(), dims);
+      ASSERT_EQ(ann::dot_i8_scalar(row.data(), q.data(), bias, dims), plain) << "dims " << dims;
+      if (ann::dot_i8_vnni_available()) {
+        ASSERT_EQ(ann::dot_i8_vnni(row.data(), q.data(), bias, dims), plain) << "dims " << dims;
+      }
+    }
+  }
+  if (!ann::dot_i8_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI here: the plain loop alone was checked";
+}
+
+TEST(Graph, RecallFloorAgainstExactRerank) {
+  const auto ix = index8();
+  const auto g = graph_of_small(*ix);
+  const auto exact = make_searcher(ix);
+  const auto s = make_graph_searcher(ix, {}, g);
+  QueryBuilder b(*ix);
+  for (uint32_t i = 0; i < 300; ++i) b.word(i * 6);
+  SearchParams tp;
+  tp.candidates = ix->size();
+  const SearchResults truth = exact->search(b.batch(), tp);
+  auto recall = [&](uint32_t ef) {
+    SearchParams p;
+    p.ef = ef;
+    p.candidates = 10;
+    const SearchResults r = s->search(b.batch(), p);
+    size_t hit = 0;
+    for (size_t q = 0; q < b.batch().size(); ++q)
+      for (const Hit& h : r.of(q))
+        for (const Hit& t : truth.of(q)) hit += h.id == t.id;
+    return double(hit) / double(b.batch().size() * p.k);
+  };
+  const double r10 = recall(10), r64 = recall(64);
+  EXPECT_GE(r10, 0.85) << "ef 10";
+  EXPECT_GE(r64, 0.97) << "ef 64";
+  EXPECT_GE(r64, r10);
+}
+
+// With ef >= the words, every node reachable from the entry is scored; with every one a
+// candidate the answer is the rerank stage's over every word: same ids, same score bits.
+TEST(Graph, FullBreadthGivesTheExactRerankAnswer) {
+  const auto ix = index8();
+  const auto g = graph_of_small(*ix);
+  SearcherOptions o;
+  o.cpu.threads = 2;
+  const auto exact = make_searcher(ix, o);
+  for (const std::string kernel : {"", "scalar"}) {
+    o.cpu.kernel = kernel;
+    const auto s = make_graph_searcher(ix, o, g);
+    QueryBuilder words(*ix), ms(*ix);
+    for (uint32_t i = 0; i < 60; ++i) {
+      words.word(i * 31 % 2000);
+      const uint32_t pos[] = {i, i + 500}, neg[] = {i + 900};
+      ms.most_similar(pos, neg);
+    }
+    for (const QueryBatch* b : {&words.batch(), &ms.batch()})
+      for (size_t k : {1, 10, 25}) {
+        SearchParams p;
+        p.k = k;
+        p.ef = static_cast<uint32_t>(ix->size());
+        p.candidates = ix->size();
+        expect_same(s->search(*b, p), exact->search(*b, p), "kernel '" + kernel + "' k=" + std::to_string(k));
+      }
+  }
+}
+
+TEST(Graph, BuildIsDeterministicWhateverTheThreads) {
+  const auto ix = index8(1500);
+  const GraphIndex a = GraphIndex::build(*ix, small_params(1));
+  const GraphIndex b = GraphIndex::build(*ix, small_params(2));
+  const GraphIndex c = GraphIndex::build(*ix, small_params(3));
+  EXPECT_EQ(a.section().bytes, b.section().bytes) << "1 vs 2 threads";
+  EXPECT_EQ(a.section().bytes, c.section().bytes) << "1 vs 3 threads";
+  GraphParams other = small_params(2);
+  other.seed = 99;
+  EXPECT_NE(GraphIndex::build(*ix, other).section().bytes, a.section().bytes) << "another seed, other levels";
+  // Every node has links, and none links to itself.
+  for (uint32_t v = 0; v < a.size(); ++v) {
+    const auto l = a.links(v);
+    ASSERT_FALSE(l.empty()) << "node " << v;
+    ASSERT_LE(l.size(), a.m0());
+    for (uint32_t x : l) ASSERT_NE(x, v);
+  }
+  EXPECT_EQ(a.link_bytes(), 3u);
+  EXPECT_GT(a.max_level(), 0u);
+}
+
+TEST(Graph, SectionRoundTripsAndCorruptionIsRefused) {
+  TempDir dir;
+  const auto ix = index8();
+  const auto built = graph_of_small(*ix);
+  const std::vector<ExtraSection> sec{built->section()};
+  ix->save(dir.file("g.igla"), sec);
+  {
+    const auto opened = open_index(dir.file("g.igla"));
+    ASSERT_TRUE(has_graph_section(*opened));
+    const GraphIndex g = GraphIndex::from_index(*opened);
+    EXPECT_EQ(g.section().bytes, sec[0].bytes);
+    // The "graph" backend over the file uses its section: the answers of the graph built here.
+    QueryBuilder b(*opened);
+    for (uint32_t i = 0; i < 40; ++i) b.word(i * 7);
+    SearchParams p;
+    p.ef = 20;
+    expect_same(make_graph_searcher(opened, {})->search(b.batch(), p),
+                make_graph_searcher(ix, {}, built)->search(b.batch(), p), "file vs memory");
+  }
+  EXPECT_FALSE(has_graph_section(*ix));
+  // A flipped byte in the section: the checksum refuses the file at open, naming the section.
+  {
+    const auto opened = open_index(dir.file("g.igla"));
+    uint64_t at = 0;
+    for (const auto& s : opened->sections())
+      if (s.tag == "GRPH") at = s.offset + 300;
+    ASSERT_NE(at, 0u);
+    std::fstream f(dir.file("g.igla"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(at));
+    char c;
+    f.read(&c, 1);
+    c ^= 0x10;
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(&c, 1);
+  }
+  const std::string open_err = error_of([&] { Index::open(dir.file("g.igla")); });
+  EXPECT_NE(open_err.find("GRPH"), std::string::npos) << open_err;
+  // Bytes that pass the checksum but not the structure: refused by the parser, naming what is wrong.
+  auto refused = [&](std::vector<std::byte> bytes) {
+    const std::vector<ExtraSection> s{{"GRPH", std::move(bytes)}};
+    const auto with = std::make_shared<const Index>(ix->with_extra_sections(s));
+    return error_of([&] { make_graph_searcher(with, {}); });
+  };
+  auto bytes = sec[0].bytes;
+  EXPECT_EQ(refused(bytes), "");
+  {
+    auto b = bytes;
+    b[0] = std::byte{0};  // magic
+    EXPECT_NE(refused(b).find("magic"), std::string::npos);
+  }
+  {
+    auto b = bytes;
+    b[128] = std::byte{200};  // node 0's layer-0 count, beyond m0
+    EXPECT_NE(refused(b).find("layer-0 links"), std::string::npos) << refused(b);
+  }
+  {
+    auto b = bytes;
+    const size_t links0 = (128 + ix->size() + 63) / 64 * 64;
+    std::memset(b.data() + links0, 0xff, 3);  // node 0's first link: out of range
+    EXPECT_NE(refused(b).find("out of range"), std::string::npos) << refused(b);
+  }
+  {
+    auto b = bytes;
+    b.resize(b.size() - 64);
+    EXPECT_NE(refused(b).find("expected"), std::string::npos) << refused(b);
+  }
+  // A graph built for another index.
+  const auto other = std::make_shared<const Index>(index8(1999)->with_extra_sections(sec));
+  const std::string foreign = error_of([&] { make_graph_searcher(other, {}); });
+  EXPECT_NE(foreign.find("built for"), std::string::npos) << foreign;
+}
+
+TEST(Graph, ConcurrentSearchesEqualSerialOnes) {
+  const auto ix = index8();
+  SearcherOptions o;
+  o.cpu.threads = 2;
+  const auto s = make_graph_searcher(ix, o, graph_of_small(*ix));
+  std::vector<QueryBatch> batches;
+  std::vector<SearchParams> params;
+  for (uint32_t i = 0; i < 64; ++i) {
+    QueryBuilder b(*ix);
+    for (uint32_t j = 0; j <= i % 5; ++j) b.word((i * 37 + j * 11) % 2000);  // batches of 1 to 5 queries
+    batches.push_back(b.take());
+    SearchParams p;
+    p.ef = 8 + i % 4 * 16;
+    p.k = 1 + i % 12;
+    params.push_back(p);
+  }
+  std::vector<SearchResults> serial;
+  for (size_t i = 0; i < batches.size(); ++i) serial.push_back(s->search(batches[i], params[i]));
+  std::vector<SearchResults> par(batches.size());
+  std::vector<std::thread> th;
+  for (int t = 0; t < 4; ++t)
+    th.emplace_back([&, t] {
+      for (int rep = 0; rep < 3; ++rep)
+        for (size_t i = static_cast<size_t>(t); i < batches.size(); i += 4) par[i] = s->search(batches[i], params[i]);
+    });
+  for (auto& t : th) t.join();
+  for (size_t i = 0; i < batches.size(); ++i) expect_same(par[i], serial[i], "batch " + std::to_string(i));
+  // One query at a time equals the same query in a batch, and the query word is excluded.
+  QueryBuilder all(*ix);
+  for (uint32_t i = 0; i < 40; ++i) all.word(i * 13);
+  SearchParams p;
+  p.ef = 24;
+  const SearchResults r = s->search(all.batch(), p);
+  for (uint32_t i = 0; i < 40; ++i) {
+    QueryBuilder one(*ix);
+    one.word(i * 13);
+    const SearchResults r1 = s->search(one.batch(), p);
+    ASSERT_EQ(r1.count[0], r.count[i]);
+    for (size_t j = 0; j < r1.count[0]; ++j) {
+      EXPECT_EQ(r1.of(0)[j], r.of(i)[j]) << "query " << i;
+      EXPECT_NE(r1.of(0)[j].id, i * 13) << "the query word is excluded";
+    }
+  }
+}
+
+// The registered backend (`--device graph`) is this searcher; 3CosMul and --limit go to the
+// exact scan and the rerank stage.
+TEST(Graph, RegisteredBackendAndFallback) {
+  const auto ix = index8();
+  register_graph_backend();
+  SearcherOptions o;
+  o.cpu.threads = 2;
+  const auto direct = make_graph_searcher(ix, o);
+  o.backend = "graph";
+  const auto reg = make_searcher(ix, o);
+  EXPECT_EQ(reg->name(), direct->name());
+  EXPECT_TRUE(reg->capabilities().reranks);
+  QueryBuilder words(*ix), mul(*ix, Combine::CosMul);
+  for (uint32_t i = 0; i < 30; ++i) {
+    words.word(i * 5);
+    mul.analogy(i, i + 100, i + 200, AnalogyMode::Mul);
+  }
+  SearchParams p;
+  expect_same(reg->search(words.batch(), p), direct->search(words.batch(), p), "registered");
+  const auto ref = make_searcher(ix, SearcherOptions{});
+  expect_same(direct->search(mul.batch(), p), ref->search(mul.batch(), p), "3CosMul");
+  p.limit = 700;
+  expect_same(direct->search(words.batch(), p), ref->search(words.batch(), p), "limit");
+}
+
+TEST(Graph, NeedsInt8RerankRows) {
+  const auto f16 = index8(500, 61, Rerank::F16);
+  EXPECT_NE(error_of([&] { GraphIndex::build(*f16); }).find("int8"), std::string::npos);
+  EXPECT_NE(error_of([&] { make_graph_searcher(f16, {}); }).find("int8"), std::string::npos);
+  GraphParams p;
+  p.m = 1;
+  EXPECT_NE(error_of([&] { GraphIndex::build(*index8(300), p); }).find("m = 1"), std::string::npos);
+}
+
+// The CLI: `build-graph` writes the section atomically over the input; `--device graph` with
+// every word in reach and every row rescored prints the exact command's output.
+TEST(Graph, CliBuildAndSearch) {
+  TempDir dir;
+  const FloatVectors v = testing_util::clustered(400, 16, 3);
+  {
+    std::ofstream f(dir.file("v.txt"));
+    for (size_t i = 0; i < v.size(); ++i) {
+      f << v.words[i];
+      for (float x : v.row(i)) f << ' ' << x;
+      f << '\n';
+    }
+  }
+  auto cli = [&](const std::string& args) {
+    return testing_util::run_shell("IGLA_HOME='" + dir.path.string() + "' " + IGLA_CLI_PATH + " " + args + " 2>&1");
+  };
+  auto r = cli("convert " + dir.file("v.txt") + " " + dir.file("b.igla"));
+  ASSERT_EQ(r.first, 0) << r.second;
+  r = cli("build-graph " + dir.file("b.igla") + " --m 6 --ef-construction 40");
+  ASSERT_EQ(r.first, 0) << r.second;
+  EXPECT_NE(r.second.find("M=6 (layer 0: 12)"), std::string::npos) << r.second;
+  r = cli("info " + dir.file("b.igla"));
+  EXPECT_NE(r.second.find("GRPH"), std::string::npos) << r.second;
+  const auto exact = cli("nearest w7 -k 5 --candidates 400 --index " + dir.file("b.igla"));
+  const auto full = cli("nearest w7 -k 5 --candidates 400 --device graph --ef 400 --index " + dir.file("b.igla"));
+  ASSERT_EQ(exact.first, 0) << exact.second;
+  EXPECT_EQ(full.second, exact.second);
+  const auto some = cli("nearest w7 -k 5 --device graph --ef 8 --index " + dir.file("b.igla"));
+  EXPECT_EQ(some.first, 0) << some.second;
+  r = cli("build-graph " + dir.file("b.igla") + " --m 1");
+  EXPECT_NE(r.first, 0);
+  r = cli("build-graph " + dir.file("b.igla") + " --m 200");
+  EXPECT_NE(r.first, 0);
+}
+
+}  // namespace
+}  // namespace igla
