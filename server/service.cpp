@@ -56,9 +56,9 @@ constexpr std::string_view kRoutes[] = {"/v1/nearest",      "/v1/analogy", "/v1/
                                         "/v1/doesnt_match", "/v1/info",    "/v1/admin/reload", "/healthz",
                                         "/metrics"};
 
-std::string route_label(std::string_view path) {
+std::string_view route_label(std::string_view path) {
   for (auto r : kRoutes)
-    if (r == path) return std::string(r);
+    if (r == path) return r;
   return "other";
 }
 
@@ -289,6 +289,7 @@ std::string Service::info_json() const {
               {"max_k", opts_.max_k},
               {"max_candidates", opts_.max_candidates},
               {"default_candidates", opts_.default_candidates},
+              {"nprobe", opts_.nprobe},
               {"timeout_ms", opts_.timeout_ms},
               {"auth", !opts_.token.empty()},
               {"draining", draining()}};
@@ -302,7 +303,7 @@ void Service::handle(Request&& req, const Peer& peer, Reply reply) {
   const auto t0 = Clock::now();
   in_flight_.fetch_add(1);
   std::string_view target = req.target();
-  const std::string label = route_label(target.substr(0, target.find('?')));
+  const std::string_view label = route_label(target.substr(0, target.find('?')));  // static storage
   // Every answer passes here: the metrics and the in-flight count see it when it is made.
   Reply done = [this, t0, label, reply = std::move(reply)](ResponseMaker make) {
     reply([this, t0, label, make = std::move(make)] {
@@ -329,7 +330,7 @@ void Service::handle(Request&& req, const Peer& peer, Reply reply) {
 }
 
 // Everything that throws does so before `reply` is called (handle() answers the error then).
-void Service::route(Request& req, const Peer& peer, const std::string& label, Reply& reply) {
+void Service::route(Request& req, const Peer& peer, std::string_view label, Reply& reply) {
   const std::string_view target = req.target();
   const std::string_view path = target.substr(0, target.find('?'));
   const http::verb method = req.method();
@@ -493,6 +494,7 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
   job->params.k = integer_field(b, "k", 10, 1, opts_.max_k, "--max-k");
   job->params.candidates =
       integer_field(b, "candidates", opts_.default_candidates, 0, opts_.max_candidates, "--max-candidates");
+  job->params.nprobe = opts_.nprobe;
   const size_t timeout = integer_field(b, "timeout_ms", opts_.timeout_ms, 1, opts_.timeout_ms, "--timeout-ms");
   const size_t n = job->size();
   if (n > opts_.max_queue)

@@ -106,7 +106,7 @@ class Service {
   std::thread admin_;
 
   std::shared_ptr<const Loaded> load(uint64_t generation);
-  void route(Request& req, const Peer& peer, const std::string& route_label, Reply& reply);
+  void route(Request& req, const Peer& peer, std::string_view route_label, Reply& reply);
   void search(Kind kind, const Request& req, Reply& reply);
   std::string info_json() const;
 };
