@@ -9,6 +9,7 @@
 #        CONNECTIONS=1000 (a list, e.g. "100 200 1000": one run per count, in that order)
 #        PORT=18080  WORDS=10000 (distinct words cycled)  SERVE_ARGS (server flags; default
 #        "--timeout-ms 30000"; e.g. "--timeout-ms 30000 --device cuda")
+#        NEAREST_ARGS (flags of the in-process reference, e.g. "--device ivf-int8")
 #        RUNS="one-word 64-words" (which runs)  RATE (unset: closed loop, each connection sends its
 #        next request when the last is answered; RATE=R: paced, the connections together offer ~R
 #        requests/s with exponential gaps, see loadtest.lua, and wrk's Requests/sec is the rate
@@ -27,6 +28,9 @@ NWORDS=${WORDS:-10000}
 SERVE_ARGS=${SERVE_ARGS:---timeout-ms 30000}
 RUNS=${RUNS:-one-word 64-words}
 RATE=${RATE:-0}
+# Flags of the in-process reference (`igla nearest`): the same searcher as the server's, e.g.
+# NEAREST_ARGS="--device ivf-int8" with SERVE_ARGS="--timeout-ms 30000 --device ivf-int8".
+NEAREST_ARGS=${NEAREST_ARGS:-}
 command -v wrk >/dev/null || { echo "loadtest: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 [[ -x $IGLA ]] || { echo "loadtest: no $IGLA: build first (cmake --build build --target igla_cli)" >&2; exit 1; }
 [[ -f $INDEX ]] || { echo "loadtest: no index at $INDEX: run '$IGLA fetch-glove'" >&2; exit 1; }
@@ -75,12 +79,12 @@ NQ=$(wc -l < "$TMP/many.txt")
 now() { date +%s.%N; }
 inprocess() {
   local t0 t1 t2
-  t0=$(now); "$IGLA" nearest --index "$INDEX" --input "$TMP/one.txt" -k 10 > /dev/null; t1=$(now)
-  "$IGLA" nearest --index "$INDEX" --input "$TMP/many.txt" -k 10 > /dev/null; t2=$(now)
+  t0=$(now); "$IGLA" nearest --index "$INDEX" $NEAREST_ARGS --input "$TMP/one.txt" -k 10 > /dev/null; t1=$(now)
+  "$IGLA" nearest --index "$INDEX" $NEAREST_ARGS --input "$TMP/many.txt" -k 10 > /dev/null; t2=$(now)
   python3 -c "print(round($NQ / (($t2 - $t1) - ($t1 - $t0))))"
 }
 INPROC_BEFORE=$(inprocess)
-echo "loadtest: in-process batched (igla nearest --input, k 10, $NQ queries): $INPROC_BEFORE queries/s (before)"
+echo "loadtest: in-process batched (igla nearest --input $NEAREST_ARGS, k 10, $NQ queries): $INPROC_BEFORE queries/s (before)"
 
 # The server.
 "$IGLA" serve --index "$INDEX" --port "$PORT" $SERVE_ARGS > "$TMP/serve.out" 2> "$TMP/serve.err" &

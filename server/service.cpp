@@ -124,13 +124,14 @@ const std::string& string_at(const json& v, const std::string& where) {
 // words longer than any sensible word: the search is linear in the word's length). `where` names
 // the field ("words[3]"); it is only formatted on an error.
 template <class Where>
-uint32_t word_id(const Engine& e, const json& v, const Where& where) {
+uint32_t word_id(const Loaded& l, const json& v, const Where& where) {
   if (!v.is_string()) {
     const std::string w = where();
     throw ApiError(400, fmt::format("'{}' must be a string, not {}", w, v.type_name()), w);
   }
+  const Engine& e = *l.engine;
   const std::string& word = v.get_ref<const std::string&>();
-  if (auto id = e.find(word)) return *id;
+  if (auto id = e.options().lower ? e.find(word) : l.words.find(word)) return *id;
   std::vector<std::string> closest;
   if (word.size() <= 64) {
     try {
@@ -148,11 +149,11 @@ uint32_t word_id(const Engine& e, const json& v, const Where& where) {
   throw ApiError(404, msg, w, json{{"word", word}, {"closest", closest}});
 }
 
-std::vector<uint32_t> word_ids(const Engine& e, const json& words, const char* name) {
+std::vector<uint32_t> word_ids(const Loaded& l, const json& words, const char* name) {
   std::vector<uint32_t> ids;
   ids.reserve(words.size());
   for (size_t i = 0; i < words.size(); ++i)
-    ids.push_back(word_id(e, words[i], [&] { return fmt::format("{}[{}]", name, i); }));
+    ids.push_back(word_id(l, words[i], [&] { return fmt::format("{}[{}]", name, i); }));
   return ids;
 }
 
@@ -212,6 +213,7 @@ std::shared_ptr<const Loaded> Service::load(uint64_t generation) {
   if (!e) throw Error("the index loader returned no engine");
   auto l = std::make_shared<Loaded>();
   l->engine = e;
+  l->words = WordTable(e->index());
   l->generation = generation;
   l->loaded_unix = unix_now();
   const Index& ix = e->index();
@@ -418,7 +420,7 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
       const bool words = b.contains("words"), vectors = b.contains("vectors");
       if (words == vectors) throw ApiError(400, "give either 'words' or 'vectors'", words ? "vectors" : "words");
       if (words) {
-        job->ids = word_ids(e, array_field(b, "words"), "words");
+        job->ids = word_ids(*loaded, array_field(b, "words"), "words");
       } else {
         job->kind = Kind::NearestVectors;
         const json& rows = array_field(b, "vectors");
@@ -456,7 +458,7 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
           throw ApiError(400, fmt::format("'{}' must be an array of 3 words [a, b, c]: a is to b as c is to ?", where()),
                          where());
         std::array<uint32_t, 3> abc{};
-        for (size_t t = 0; t < 3; ++t) abc[t] = word_id(e, qs[i][t], [&] { return fmt::format("{}[{}]", where(), t); });
+        for (size_t t = 0; t < 3; ++t) abc[t] = word_id(*loaded, qs[i][t], [&] { return fmt::format("{}[{}]", where(), t); });
         job->abc.push_back(abc);
       }
       break;
@@ -464,8 +466,8 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
     case Kind::MostSimilar: {
       only_fields(b, {"positive", "negative", "k", "candidates", "timeout_ms"});
       PosNeg pn;
-      if (b.contains("positive")) pn.positive = word_ids(e, array_field(b, "positive"), "positive");
-      if (b.contains("negative")) pn.negative = word_ids(e, array_field(b, "negative"), "negative");
+      if (b.contains("positive")) pn.positive = word_ids(*loaded, array_field(b, "positive"), "positive");
+      if (b.contains("negative")) pn.negative = word_ids(*loaded, array_field(b, "negative"), "negative");
       if (pn.positive.empty() && pn.negative.empty())
         throw ApiError(400, "give at least one word in 'positive' or 'negative'", "positive");
       job->posneg.push_back(std::move(pn));
@@ -478,8 +480,8 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
         auto where = [i] { return fmt::format("pairs[{}]", i); };
         if (!ps[i].is_array() || ps[i].size() != 2)
           throw ApiError(400, fmt::format("'{}' must be an array of 2 words", where()), where());
-        job->pairs.push_back({word_id(e, ps[i][0], [&] { return where() + "[0]"; }),
-                              word_id(e, ps[i][1], [&] { return where() + "[1]"; })});
+        job->pairs.push_back({word_id(*loaded, ps[i][0], [&] { return where() + "[0]"; }),
+                              word_id(*loaded, ps[i][1], [&] { return where() + "[1]"; })});
       }
       break;
     }
@@ -487,7 +489,7 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
       only_fields(b, {"words", "candidates", "timeout_ms"});
       const json& ws = array_field(b, "words");
       if (ws.size() < 2) throw ApiError(400, "'words' needs at least 2 words", "words");
-      job->groups.push_back(word_ids(e, ws, "words"));
+      job->groups.push_back(word_ids(*loaded, ws, "words"));
       break;
     }
   }

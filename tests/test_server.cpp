@@ -53,7 +53,12 @@ std::shared_ptr<const Engine> engine_at(const std::string& path) {
   return std::make_shared<const Engine>(igla::open_index(path));
 }
 
-std::string word(size_t i) { return "w" + std::to_string(i); }
+// (Appended, not "w" + ...: GCC 12 warns -Wrestrict falsely on that once inlined.)
+std::string word(size_t i) {
+  std::string w = "w";
+  w += std::to_string(i);
+  return w;
+}
 
 void write_token(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
@@ -484,6 +489,23 @@ TEST_F(ServerTest, ReloadIsLoopbackOnly) {
   s.handle(std::move(req), igla::server::Peer{.loopback = false},
            [&](igla::server::Service::ResponseMaker make) { got.set_value(make()); });
   EXPECT_EQ(got.get_future().get().result_int(), 403);
+}
+
+// The server's word table answers every lookup as Index::find does (known words, near misses,
+// the empty string), from a table at most half full.
+TEST(ServerWordTable, FindsWhatIndexFindFinds) {
+  igla::QuantParams q;
+  q.rerank = igla::Rerank::Int8;
+  const Index ix = Index::build(igla::testing_util::random_vectors(kWords, kDims, 11), q, true);
+  const igla::server::WordTable t(ix);
+  EXPECT_GE(t.slots(), 2 * ix.size());
+  for (size_t id = 0; id < ix.size(); ++id) {
+    const std::string_view w = ix.word(id);
+    ASSERT_EQ(t.find(w), ix.find(w)) << w;
+    ASSERT_TRUE(t.find(w).has_value()) << w;
+  }
+  for (std::string w : {"", "w", "W1", "w1 ", " w1", "w3000", "w-1", "w01", "\xff"}) EXPECT_EQ(t.find(w), ix.find(w)) << w;
+  EXPECT_FALSE(igla::server::WordTable().find("w1").has_value()) << "an empty table finds nothing";
 }
 
 TEST(ServerJson, StringsAreValidJsonWhateverTheBytes) {
