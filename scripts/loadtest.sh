@@ -9,6 +9,7 @@
 #        CONNECTIONS=1000 (a list, e.g. "100 200 1000": one run per count, in that order)
 #        PORT=18080  WORDS=10000 (distinct words cycled)  SERVE_ARGS (server flags; default
 #        "--timeout-ms 30000"; e.g. "--timeout-ms 30000 --device cuda")
+#        NEAREST_ARGS (flags of the in-process reference, e.g. "--device ivf-int8")
 #        RUNS="one-word 64-words" (which runs)  RATE (unset: closed loop, each connection sends its
 #        next request when the last is answered; RATE=R: paced, the connections together offer ~R
 #        requests/s with exponential gaps, see loadtest.lua, and wrk's Requests/sec is the rate
@@ -27,6 +28,9 @@ NWORDS=${WORDS:-10000}
 SERVE_ARGS=${SERVE_ARGS:---timeout-ms 30000}
 RUNS=${RUNS:-one-word 64-words}
 RATE=${RATE:-0}
+# Flags of the in-process reference (`igla nearest`): the same searcher as the server's, e.g.
+# NEAREST_ARGS="--device ivf-int8" with SERVE_ARGS="--timeout-ms 30000 --device ivf-int8".
+NEAREST_ARGS=${NEAREST_ARGS:-}
 command -v wrk >/dev/null || { echo "loadtest: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 [[ -x $IGLA ]] || { echo "loadtest: no $IGLA: build first (cmake --build build --target igla_cli)" >&2; exit 1; }
 [[ -f $INDEX ]] || { echo "loadtest: no index at $INDEX: run '$IGLA fetch-glove'" >&2; exit 1; }
@@ -75,12 +79,12 @@ NQ=$(wc -l < "$TMP/many.txt")
 now() { date +%s.%N; }
 inprocess() {
   local t0 t1 t2
-  t0=$(now); "$IGLA" nearest --index "$INDEX" --input "$TMP/one.txt" -k 10 > /dev/null; t1=$(now)
-  "$IGLA" nearest --index "$INDEX" --input "$TMP/many.txt" -k 10 > /dev/null; t2=$(now)
+  t0=$(now); "$IGLA" nearest --index "$INDEX" $NEAREST_ARGS --input "$TMP/one.txt" -k 10 > /dev/null; t1=$(now)
+  "$IGLA" nearest --index "$INDEX" $NEAREST_ARGS --input "$TMP/many.txt" -k 10 > /dev/null; t2=$(now)
   python3 -c "print(round($NQ / (($t2 - $t1) - ($t1 - $t0))))"
 }
 INPROC_BEFORE=$(inprocess)
-echo "loadtest: in-process batched (igla nearest --input, k 10, $NQ queries): $INPROC_BEFORE queries/s (before)"
+echo "loadtest: in-process batched (igla nearest --input $NEAREST_ARGS, k 10, $NQ queries): $INPROC_BEFORE queries/s (before)"
 
 # The server.
 "$IGLA" serve --index "$INDEX" --port "$PORT" $SERVE_ARGS > "$TMP/serve.out" 2> "$TMP/serve.err" &
@@ -92,20 +96,25 @@ echo "loadtest: server at $URL ($SERVE_ARGS)$( ((RATE > 0)) && echo "; paced: $R
 
 # Load: a 2 s warm-up (pages the index in), then each run; the server's batch counters around each.
 batches() { curl -s "$URL/metrics" | sed -n 's/^igla_batch_size_queries_\(sum\|count\){kind="nearest"} //p' | tr '\n' ' '; }
-wrk_run() {  # wrk_run SECONDS WORDS_PER_REQUEST OUTPUT
-  IGLA_WORDS="$TMP/words.txt" IGLA_BATCH=$2 IGLA_RATE=$RATE IGLA_CONNECTIONS=$C wrk -t "$WRK_THREADS" -c "$C" -d "$1s" --timeout 30s \
-    --latency -s scripts/loadtest.lua "$URL" > "$3" 2>&1 || true
+# CPU seconds the server has used (user + system, /proc/PID/stat): per request it does not depend
+# on the machine's load, unlike requests/s on a shared VM.
+TICKS=$(getconf CLK_TCK)
+server_cpu() { awk -v t="$TICKS" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$SERVER_PID/stat"; }
+wrk_run() {  # wrk_run SECONDS WORDS_PER_REQUEST OUTPUT (wrk's own CPU seconds in OUTPUT.cpu)
+  IGLA_WORDS="$TMP/words.txt" IGLA_BATCH=$2 IGLA_RATE=$RATE IGLA_CONNECTIONS=$C /usr/bin/time -f "%U %S" -o "$3.cpu" \
+    wrk -t "$WRK_THREADS" -c "$C" -d "$1s" --timeout 30s --latency -s scripts/loadtest.lua "$URL" > "$3" 2>&1 || true
 }
 C=${CONNECTIONS%% *}
-wrk_run 2 1 /dev/null
+wrk_run 2 1 "$TMP/warmup"
 # The 64-word run lasts 3x longer: 1,000 clients keep 64,000 queries in flight, so one round of
 # them takes seconds and a short run would count mostly the first round's wait.
 for run in "one-word 1 $DURATION" "64-words 64 $((3 * DURATION))"; do
   set -- $run
   [[ " $RUNS " == *" $1 "* ]] || continue
   for C in $CONNECTIONS; do
-    b0=$(batches); wrk_run "$3" "$2" "$TMP/$1.$C.wrk"; b1=$(batches)
-    echo "$3 $b0 $b1" > "$TMP/$1.$C.batches"
+    b0=$(batches); cpu0=$(server_cpu); wrk_run "$3" "$2" "$TMP/$1.$C.wrk"; cpu1=$(server_cpu); b1=$(batches)
+    echo "$3 $b0 $b1 $cpu0 $cpu1 $(awk '{ print $1 + $2 }' "$TMP/$1.$C.wrk.cpu") $(cut -d' ' -f1 /proc/loadavg)" \
+      > "$TMP/$1.$C.batches"
   done
 done
 kill -TERM "$SERVER_PID"
@@ -123,7 +132,7 @@ for run in "one-word 1" "64-words 64"; do
 import re, sys
 text, name, batch, inproc = open(sys.argv[1]).read(), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 conns = int(sys.argv[5])
-secs, s0, c0, s1, c1 = (float(x) for x in sys.argv[6:11])
+secs, s0, c0, s1, c1, cpu0, cpu1, wrk_cpu, load = (float(x) for x in sys.argv[6:15])
 def ms(s):
     v, unit = float(re.match(r"([\d.]+)", s).group(1)), re.search(r"[a-z]+$", s).group(0)
     return v * {"us": 1e-3, "ms": 1, "s": 1e3, "m": 6e4}[unit]
@@ -137,7 +146,9 @@ per_batch = (s1 - s0) / (c1 - c0) if c1 > c0 else 0
 print(f"{name:>9} x {conns:>4} conn: {rps:8.0f} req/s = {qps:7.0f} queries/s = {100 * qps / inproc:5.1f}% of in-process; "
       f"p50 {ms(lat['50']):.1f} ms, p99 {ms(lat['99']):.1f} ms; non-2xx {non2xx.group(1) if non2xx else 0}; "
       f"socket errors: {errs}; server side: {(s1 - s0) / secs:.0f} queries/s searched "
-      f"({100 * (s1 - s0) / secs / inproc:.1f}%), {per_batch:.0f} queries per batch search")
+      f"({100 * (s1 - s0) / secs / inproc:.1f}%), {per_batch:.0f} queries per batch search; "
+      f"CPU per request: server {1e6 * (cpu1 - cpu0) / (rps * secs):.0f} us, wrk {1e6 * wrk_cpu / (rps * secs):.0f} us; "
+      f"load average {load:.1f}")
 PY
   done
 done

@@ -15,6 +15,8 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <csignal>
+#include <iterator>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -46,7 +48,39 @@ bool is_loopback_host(const std::string& host) {
 namespace {
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr auto kBodyTimeout = std::chrono::seconds(30);
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+// How often the connections' deadlines are checked (their resolution).
+constexpr auto kSweepPeriod = std::chrono::milliseconds(250);
+constexpr size_t kReadChunk = 16 * 1024;  // bytes asked of one read
 const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+int64_t ticks(Clock::time_point t) { return t.time_since_epoch().count(); }
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+}  // namespace
+
+namespace {
+// The status line and header block of `r` (its fields, then Content-Length and the Connection
+// header that `keep_alive` needs at this version), appended to `out`. The body is written after
+// it as it is.
+void append_response_head(std::string& out, const Response& r, unsigned version, bool keep_alive) {
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  fmt::format_to(std::back_inserter(out), "{} ", r.result_int());
+  out += r.reason();
+  out += "\r\n";
+  for (const auto& f : r) {
+    if (f.name() == http::field::content_length || f.name() == http::field::connection ||
+        f.name() == http::field::transfer_encoding)
+      continue;
+    out += f.name_string();
+    out += ": ";
+    out += f.value();
+    out += "\r\n";
+  }
+  fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", r.body().size());
+  if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
+  if (version != 10 && !keep_alive) out += "Connection: close\r\n";
+  out += "\r\n";
+}
 }  // namespace
 
 class Session;
@@ -58,18 +92,32 @@ struct Server::Impl {
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
   std::atomic<bool> draining{false}, forced{false}, finished{false};
   std::vector<std::thread> threads;
+  // Answers made by other threads (the batcher's), waiting for an I/O thread: one wake-up of the
+  // I/O loop carries every answer that arrived since the last (a batch of 300 requests costs one
+  // wake-up, not 300).
+  struct Completion {
+    std::shared_ptr<Session> session;
+    Service::ResponseMaker make;
+  };
+  std::mutex completions_mu;
+  std::vector<Completion> completions, completions_running;
   // Declared after what sessions touch: destroying the io_context destroys pending handlers
   // (and with them sessions), which deregister themselves.
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
   net::signal_set signals{ioc};
-  net::steady_timer drain_timer{ioc}, accept_retry{ioc};
+  net::steady_timer drain_timer{ioc}, accept_retry{ioc}, sweep_timer{ioc};
   Clock::time_point drain_deadline;
   uint16_t port = 0;  // bound (kept: the acceptor closes when draining)
 
   Impl(ServerOptions o, Service::Loader load)
       : opts(std::move(o)), service(opts, std::move(load)), ioc(std::max(1, opts.io_threads)) {}
 
+  // With one I/O thread every handler runs on it: connections need no strand.
+  net::any_io_executor connection_executor() {
+    if (opts.io_threads == 1) return ioc.get_executor();
+    return net::make_strand(ioc);
+  }
   void log(const std::string& line) {
     if (opts.log) opts.log(line);
   }
@@ -79,16 +127,26 @@ struct Server::Impl {
   void drain();
   void check_drained();
   void finish();
+  void sweep();
+  void complete(std::shared_ptr<Session> s, Service::ResponseMaker make);
+  void run_completions();
 };
 
-// One client connection; every handler runs on its strand.
+// One client connection. Every handler runs on its executor (a strand when there are several I/O
+// threads). Requests are parsed by Beast's parser from one read buffer kept for the connection's
+// life; a response is serialized into a kept header buffer and written with its body in one
+// gather write, tried at once without blocking (on loopback it completes), asynchronously
+// otherwise. Timeouts are deadlines checked by the server's sweep (every 250 ms), not a timer
+// armed per read and write.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& s, Server::Impl& srv) : stream_(std::move(s)), srv_(srv) {
+  Session(tcp::socket&& s, Server::Impl& srv)
+      : sock_(std::move(s)), buffer_(srv.opts.max_header + kReadChunk), srv_(srv) {
     beast::error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
+    const auto ep = sock_.remote_endpoint(ec);
     peer_.loopback = !ec && is_loopback_address(ep.address());
-    stream_.socket().set_option(tcp::no_delay(true), ec);
+    sock_.set_option(tcp::no_delay(true), ec);
+    sock_.non_blocking(true, ec);
     srv_.service.metrics().connection_opened();
   }
   ~Session() {
@@ -102,73 +160,137 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard lk(srv_.sessions_mu);
       srv_.sessions.emplace(this, weak_from_this());
     }
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_next(); });
+    net::dispatch(sock_.get_executor(), [self = shared_from_this()] { self->read_next(); });
   }
 
   // Draining: a connection waiting for its next request is closed (nothing of a request read).
   void close_if_idle() {
-    if (waiting_ && buffer_.size() == 0) stream_.socket().cancel();
+    if (waiting_ && buffer_.size() == 0) cancel();
   }
-  net::any_io_executor executor() { return stream_.get_executor(); }
+  // The sweep: whether this connection's deadline has passed (any thread).
+  bool expired(int64_t now) const { return deadline_.load(std::memory_order_relaxed) < now; }
+  // On the connection's executor: past the deadline, the pending operation is cancelled (its
+  // handler then closes the connection).
+  void on_expired() {
+    if (expired(ticks(Clock::now()))) cancel();
+  }
+  net::any_io_executor executor() { return sock_.get_executor(); }
+
+  // The answer to the request in service (on the connection's executor).
+  void send(Response&& r) {
+    const bool keep = keep_alive_ && !srv_.draining.load();
+    keep_alive_ = keep;
+    head_.clear();
+    append_response_head(head_, r, version_ == 10 ? 10 : 11, keep);
+    body_ = std::move(r.body());
+    std::array<net::const_buffer, 2> bufs{net::buffer(head_), net::buffer(body_)};
+    // Most answers fit the socket's send buffer: written now, no round trip through the loop.
+    beast::error_code ec;
+    const size_t n = sock_.write_some(bufs, ec);
+    if (!ec && n == head_.size() + body_.size()) return after_write();
+    if (ec && ec != net::error::would_block && ec != net::error::try_again) return close();
+    const size_t done = ec ? 0 : n;
+    set_deadline(kWriteTimeout);
+    beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+    rest.consume(done);
+    net::async_write(sock_, rest,
+                     [self = shared_from_this()](beast::error_code e, size_t) {
+                       if (e) return self->close();
+                       self->after_write();
+                     });
+  }
 
  private:
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  tcp::socket sock_;
+  beast::flat_buffer buffer_;  // bytes read and not yet parsed; kept across requests
   std::optional<http::request_parser<http::string_body>> parser_;
   Server::Impl& srv_;
   Peer peer_;
-  bool waiting_ = false, keep_alive_ = true;
+  std::atomic<int64_t> deadline_{kNever};
+  bool waiting_ = false, keep_alive_ = true, header_seen_ = false, closed_ = false;
   bool linger_ = false;  // after an error answer: read and drop what the client still sends, then close
   std::array<char, 4096> scratch_{};
   unsigned version_ = 11;
-  std::shared_ptr<Response> res_;
+  std::string head_, body_;  // the response being written (head_ keeps its capacity)
+
+  void set_deadline(Clock::duration d) { deadline_.store(ticks(Clock::now() + d), std::memory_order_relaxed); }
+  void no_deadline() { deadline_.store(kNever, std::memory_order_relaxed); }
+  void cancel() {
+    beast::error_code ec;
+    sock_.cancel(ec);
+  }
 
   void read_next() {
     if (srv_.draining.load() && buffer_.size() == 0) return close();
     parser_.emplace();
     parser_->body_limit(srv_.opts.max_body);
     parser_->header_limit(static_cast<uint32_t>(srv_.opts.max_header));
-    waiting_ = true;
-    stream_.expires_after(std::chrono::seconds(srv_.opts.idle_timeout_s));
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+    header_seen_ = false;
+    parse();
   }
 
-  void on_header(beast::error_code ec) {
-    waiting_ = false;
-    if (ec) return on_error(ec);
-    const auto& req = parser_->get();
-    version_ = req.version();
-    if (beast::iequals(req[http::field::expect], "100-continue") && version_ >= 11) {
-      stream_.expires_after(kWriteTimeout);
-      net::async_write(stream_, net::buffer(kContinue), [self = shared_from_this()](beast::error_code e, size_t) {
-        if (e) return self->close();
-        self->read_body();
-      });
-      return;
+  // Feeds the parser what the buffer holds; reads more when it needs more.
+  void parse() {
+    while (buffer_.size() > 0) {
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) return on_error(ec);
+      if (!header_seen_ && parser_->is_header_done()) {
+        header_seen_ = true;
+        if (on_header()) return;  // writing "100 Continue"; parsing resumes after it
+      }
+      if (parser_->is_done()) return on_request();
+      if (used == 0) break;
     }
-    read_body();
-  }
-
-  void read_body() {
-    stream_.expires_after(kBodyTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
-  }
-
-  void on_read(beast::error_code ec) {
-    if (ec) return on_error(ec);
-    Request req = parser_->release();
-    keep_alive_ = req.keep_alive();
-    stream_.expires_never();  // the batcher answers within the request's deadline
-    srv_.service.handle(std::move(req), peer_, [self = shared_from_this()](Service::ResponseMaker make) {
-      net::post(self->stream_.get_executor(), [self, make = std::move(make)] { self->send(make()); });
+    // The request's first byte not yet read: waiting (idle); else in the middle of a request.
+    waiting_ = !parser_->got_some() && buffer_.size() == 0;
+    set_deadline(waiting_ ? std::chrono::seconds(srv_.opts.idle_timeout_s) : kBodyTimeout);
+    if (waiting_ && srv_.draining.load()) return close();
+    if (buffer_.size() >= buffer_.max_size()) return on_error(http::error::buffer_overflow);
+    const size_t room = std::min(kReadChunk, buffer_.max_size() - buffer_.size());
+    sock_.async_read_some(buffer_.prepare(room), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->waiting_ = false;
+      if (ec) return self->on_error(ec);
+      self->buffer_.commit(n);
+      self->parse();
     });
   }
 
+  // The header is in: answers "Expect: 100-continue" (returns true while that write is pending).
+  bool on_header() {
+    const auto& req = parser_->get();
+    version_ = req.version();
+    if (!(beast::iequals(req[http::field::expect], "100-continue") && version_ >= 11)) return false;
+    set_deadline(kWriteTimeout);
+    net::async_write(sock_, net::buffer(kContinue), [self = shared_from_this()](beast::error_code e, size_t) {
+      if (e) return self->close();
+      self->parse();
+    });
+    return true;
+  }
+
+  void on_request() {
+    Request req = parser_->release();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    no_deadline();  // the batcher answers within the request's deadline
+    srv_.service.handle(std::move(req), peer_, [self = shared_from_this()](Service::ResponseMaker make) {
+      self->srv_.complete(std::move(self), std::move(make));
+    });
+  }
+
+  void after_write() {
+    body_.clear();
+    body_.shrink_to_fit();  // a 64-word answer is ~40 KB: not kept per idle connection
+    if (!keep_alive_) return linger_ ? linger_close() : close();
+    read_next();
+  }
+
   void on_error(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout ||
-        ec == net::error::eof || ec == net::error::connection_reset || ec == http::error::partial_message)
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == net::error::eof ||
+        ec == net::error::connection_reset || ec == http::error::partial_message || ec == net::error::broken_pipe)
       return close();
     // Not HTTP, or over a limit: answer why and close (the stream cannot be resynchronized).
     keep_alive_ = false;
@@ -178,42 +300,76 @@ class Session : public std::enable_shared_from_this<Session> {
     send(std::move(r));
   }
 
-  void send(Response&& r) {
-    r.version(version_ == 10 ? 10 : 11);
-    r.keep_alive(keep_alive_ && !srv_.draining.load());
-    keep_alive_ = r.keep_alive();
-    r.prepare_payload();
-    res_ = std::make_shared<Response>(std::move(r));
-    stream_.expires_after(kWriteTimeout);
-    http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->res_.reset();
-      if (ec) return self->close();
-      if (!self->keep_alive_) return self->linger_ ? self->linger_close() : self->close();
-      self->read_next();
-    });
-  }
-
   // Closing a socket with unread bytes sends a reset, which can destroy the error answer before
   // the client reads it: shut our side, drop what arrives until the client closes (2 s at most).
   void linger_close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(2));  // for the whole loop
+    sock_.shutdown(tcp::socket::shutdown_send, ec);
+    set_deadline(kLingerTimeout);  // for the whole loop
     drop_until_closed();
   }
   void drop_until_closed() {
-    stream_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code e, size_t) {
-      if (e) return self->stream_.close();
+    sock_.async_read_some(net::buffer(scratch_), [self = shared_from_this()](beast::error_code e, size_t) {
+      if (e) return self->close();
       self->drop_until_closed();
     });
   }
 
   void close() {
+    if (closed_) return;
+    closed_ = true;
+    no_deadline();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    sock_.shutdown(tcp::socket::shutdown_send, ec);
+    sock_.close(ec);
   }
 };
+
+void Server::Impl::complete(std::shared_ptr<Session> s, Service::ResponseMaker make) {
+  bool first;
+  {
+    std::lock_guard lk(completions_mu);
+    first = completions.empty();
+    completions.push_back({std::move(s), std::move(make)});
+  }
+  if (first) net::post(ioc, [this] { run_completions(); });
+}
+
+void Server::Impl::run_completions() {
+  // completions_running is only touched here; with several I/O threads two runs can overlap, so
+  // each takes its own list then.
+  std::vector<Completion> mine;
+  std::vector<Completion>& run = opts.io_threads == 1 ? completions_running : mine;
+  {
+    std::lock_guard lk(completions_mu);
+    run.swap(completions);
+  }
+  for (auto& c : run) {
+    if (opts.io_threads == 1) {
+      c.session->send(c.make());
+    } else {
+      auto ex = c.session->executor();  // before the handler takes the session
+      net::post(ex, [s = std::move(c.session), make = std::move(c.make)] { s->send(make()); });
+    }
+  }
+  run.clear();
+}
+
+void Server::Impl::sweep() {
+  const int64_t now = ticks(Clock::now());
+  std::vector<std::shared_ptr<Session>> late;
+  {
+    std::lock_guard lk(sessions_mu);
+    for (auto& [p, w] : sessions)
+      if (p->expired(now))
+        if (auto s = w.lock()) late.push_back(std::move(s));
+  }
+  for (auto& s : late) net::post(s->executor(), [s] { s->on_expired(); });
+  sweep_timer.expires_after(kSweepPeriod);
+  sweep_timer.async_wait([this](beast::error_code ec) {
+    if (!ec) sweep();
+  });
+}
 
 void Server::Impl::listen() {
   beast::error_code ec;
@@ -237,7 +393,7 @@ void Server::Impl::listen() {
 }
 
 void Server::Impl::accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+  acceptor.async_accept(connection_executor(), [this](beast::error_code ec, tcp::socket s) {
     if (!acceptor.is_open() || draining.load()) return;
     if (ec) {
       // Out of file descriptors and the like: pause, then accept again (never spin, never stop).
@@ -326,6 +482,7 @@ void Server::Impl::finish() {
   signals.cancel(ec);
   drain_timer.cancel();
   accept_retry.cancel();
+  sweep_timer.cancel();
   acceptor.close(ec);
   ioc.stop();
 }
@@ -347,6 +504,7 @@ Server::Server(ServerOptions opts, Service::Loader load) {
     impl_->wait_signal();
   }
   impl_->accept();
+  impl_->sweep();
 }
 
 Server::~Server() {

@@ -2,10 +2,14 @@
 // (asynchronous: thousands of keep-alive connections, no thread each), SIGTERM drain and SIGHUP
 // reload.
 //
-// Life of a connection: read a request (headers, then the body; "Expect: 100-continue" answered),
-// hand it to the Service, write its answer on the connection's strand, read the next (keep-alive).
-// Malformed HTTP is answered 400 / 413 / 431 and the connection closed; an idle connection is
-// closed after idle_timeout_s.
+// Life of a connection: read into the connection's one buffer, feed Beast's request parser from it
+// (headers, then the body; "Expect: 100-continue" answered), hand the request to the Service,
+// write its answer (status line and headers serialized into a kept buffer, one gather write, tried
+// at once), parse the next (keep-alive, pipelining). Handlers run on the connection's strand, or
+// with one I/O thread on that thread (no strand). The batcher's answers reach the I/O loop in one
+// wake-up per batch. Malformed HTTP is answered 400 / 413 / 431 and the connection closed; an idle
+// connection is closed after idle_timeout_s, a stalled body or write after 30 s (deadlines checked
+// every 250 ms by one timer, not a timer per operation).
 //
 // Drain (SIGTERM, SIGINT, drain()): stop accepting, close connections waiting for a request,
 // answer every request already read (their responses close the connection), then stop; a

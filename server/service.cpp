@@ -56,9 +56,9 @@ constexpr std::string_view kRoutes[] = {"/v1/nearest",      "/v1/analogy", "/v1/
                                         "/v1/doesnt_match", "/v1/info",    "/v1/admin/reload", "/healthz",
                                         "/metrics"};
 
-std::string route_label(std::string_view path) {
+std::string_view route_label(std::string_view path) {
   for (auto r : kRoutes)
-    if (r == path) return std::string(r);
+    if (r == path) return r;
   return "other";
 }
 
@@ -124,13 +124,14 @@ const std::string& string_at(const json& v, const std::string& where) {
 // words longer than any sensible word: the search is linear in the word's length). `where` names
 // the field ("words[3]"); it is only formatted on an error.
 template <class Where>
-uint32_t word_id(const Engine& e, const json& v, const Where& where) {
+uint32_t word_id(const Loaded& l, const json& v, const Where& where) {
   if (!v.is_string()) {
     const std::string w = where();
     throw ApiError(400, fmt::format("'{}' must be a string, not {}", w, v.type_name()), w);
   }
+  const Engine& e = *l.engine;
   const std::string& word = v.get_ref<const std::string&>();
-  if (auto id = e.find(word)) return *id;
+  if (auto id = e.options().lower ? e.find(word) : l.words.find(word)) return *id;
   std::vector<std::string> closest;
   if (word.size() <= 64) {
     try {
@@ -148,11 +149,11 @@ uint32_t word_id(const Engine& e, const json& v, const Where& where) {
   throw ApiError(404, msg, w, json{{"word", word}, {"closest", closest}});
 }
 
-std::vector<uint32_t> word_ids(const Engine& e, const json& words, const char* name) {
+std::vector<uint32_t> word_ids(const Loaded& l, const json& words, const char* name) {
   std::vector<uint32_t> ids;
   ids.reserve(words.size());
   for (size_t i = 0; i < words.size(); ++i)
-    ids.push_back(word_id(e, words[i], [&] { return fmt::format("{}[{}]", name, i); }));
+    ids.push_back(word_id(l, words[i], [&] { return fmt::format("{}[{}]", name, i); }));
   return ids;
 }
 
@@ -212,6 +213,7 @@ std::shared_ptr<const Loaded> Service::load(uint64_t generation) {
   if (!e) throw Error("the index loader returned no engine");
   auto l = std::make_shared<Loaded>();
   l->engine = e;
+  l->words = WordTable(e->index());
   l->generation = generation;
   l->loaded_unix = unix_now();
   const Index& ix = e->index();
@@ -289,6 +291,7 @@ std::string Service::info_json() const {
               {"max_k", opts_.max_k},
               {"max_candidates", opts_.max_candidates},
               {"default_candidates", opts_.default_candidates},
+              {"nprobe", opts_.nprobe},
               {"timeout_ms", opts_.timeout_ms},
               {"auth", !opts_.token.empty()},
               {"draining", draining()}};
@@ -302,7 +305,7 @@ void Service::handle(Request&& req, const Peer& peer, Reply reply) {
   const auto t0 = Clock::now();
   in_flight_.fetch_add(1);
   std::string_view target = req.target();
-  const std::string label = route_label(target.substr(0, target.find('?')));
+  const std::string_view label = route_label(target.substr(0, target.find('?')));  // static storage
   // Every answer passes here: the metrics and the in-flight count see it when it is made.
   Reply done = [this, t0, label, reply = std::move(reply)](ResponseMaker make) {
     reply([this, t0, label, make = std::move(make)] {
@@ -329,7 +332,7 @@ void Service::handle(Request&& req, const Peer& peer, Reply reply) {
 }
 
 // Everything that throws does so before `reply` is called (handle() answers the error then).
-void Service::route(Request& req, const Peer& peer, const std::string& label, Reply& reply) {
+void Service::route(Request& req, const Peer& peer, std::string_view label, Reply& reply) {
   const std::string_view target = req.target();
   const std::string_view path = target.substr(0, target.find('?'));
   const http::verb method = req.method();
@@ -417,7 +420,7 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
       const bool words = b.contains("words"), vectors = b.contains("vectors");
       if (words == vectors) throw ApiError(400, "give either 'words' or 'vectors'", words ? "vectors" : "words");
       if (words) {
-        job->ids = word_ids(e, array_field(b, "words"), "words");
+        job->ids = word_ids(*loaded, array_field(b, "words"), "words");
       } else {
         job->kind = Kind::NearestVectors;
         const json& rows = array_field(b, "vectors");
@@ -455,7 +458,7 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
           throw ApiError(400, fmt::format("'{}' must be an array of 3 words [a, b, c]: a is to b as c is to ?", where()),
                          where());
         std::array<uint32_t, 3> abc{};
-        for (size_t t = 0; t < 3; ++t) abc[t] = word_id(e, qs[i][t], [&] { return fmt::format("{}[{}]", where(), t); });
+        for (size_t t = 0; t < 3; ++t) abc[t] = word_id(*loaded, qs[i][t], [&] { return fmt::format("{}[{}]", where(), t); });
         job->abc.push_back(abc);
       }
       break;
@@ -463,8 +466,8 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
     case Kind::MostSimilar: {
       only_fields(b, {"positive", "negative", "k", "candidates", "timeout_ms"});
       PosNeg pn;
-      if (b.contains("positive")) pn.positive = word_ids(e, array_field(b, "positive"), "positive");
-      if (b.contains("negative")) pn.negative = word_ids(e, array_field(b, "negative"), "negative");
+      if (b.contains("positive")) pn.positive = word_ids(*loaded, array_field(b, "positive"), "positive");
+      if (b.contains("negative")) pn.negative = word_ids(*loaded, array_field(b, "negative"), "negative");
       if (pn.positive.empty() && pn.negative.empty())
         throw ApiError(400, "give at least one word in 'positive' or 'negative'", "positive");
       job->posneg.push_back(std::move(pn));
@@ -477,8 +480,8 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
         auto where = [i] { return fmt::format("pairs[{}]", i); };
         if (!ps[i].is_array() || ps[i].size() != 2)
           throw ApiError(400, fmt::format("'{}' must be an array of 2 words", where()), where());
-        job->pairs.push_back({word_id(e, ps[i][0], [&] { return where() + "[0]"; }),
-                              word_id(e, ps[i][1], [&] { return where() + "[1]"; })});
+        job->pairs.push_back({word_id(*loaded, ps[i][0], [&] { return where() + "[0]"; }),
+                              word_id(*loaded, ps[i][1], [&] { return where() + "[1]"; })});
       }
       break;
     }
@@ -486,13 +489,14 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
       only_fields(b, {"words", "candidates", "timeout_ms"});
       const json& ws = array_field(b, "words");
       if (ws.size() < 2) throw ApiError(400, "'words' needs at least 2 words", "words");
-      job->groups.push_back(word_ids(e, ws, "words"));
+      job->groups.push_back(word_ids(*loaded, ws, "words"));
       break;
     }
   }
   job->params.k = integer_field(b, "k", 10, 1, opts_.max_k, "--max-k");
   job->params.candidates =
       integer_field(b, "candidates", opts_.default_candidates, 0, opts_.max_candidates, "--max-candidates");
+  job->params.nprobe = opts_.nprobe;
   const size_t timeout = integer_field(b, "timeout_ms", opts_.timeout_ms, 1, opts_.timeout_ms, "--timeout-ms");
   const size_t n = job->size();
   if (n > opts_.max_queue)

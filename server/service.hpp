@@ -29,6 +29,7 @@
 #include "igla/engine.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
+#include "word_table.hpp"
 
 namespace igla::server {
 
@@ -43,6 +44,7 @@ struct Peer {
 // The index in service.
 struct Loaded {
   std::shared_ptr<const Engine> engine;
+  WordTable words;          // the engine's words -> ids (what Index::find answers, faster)
   std::string info;         // /v1/info's index part, JSON (computed once per load)
   uint64_t generation = 1;  // 1 at start, +1 per reload
   double loaded_unix = 0;   // when it was loaded, seconds since the epoch
@@ -106,7 +108,7 @@ class Service {
   std::thread admin_;
 
   std::shared_ptr<const Loaded> load(uint64_t generation);
-  void route(Request& req, const Peer& peer, const std::string& route_label, Reply& reply);
+  void route(Request& req, const Peer& peer, std::string_view route_label, Reply& reply);
   void search(Kind kind, const Request& req, Reply& reply);
   std::string info_json() const;
 };

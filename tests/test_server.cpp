@@ -53,7 +53,12 @@ std::shared_ptr<const Engine> engine_at(const std::string& path) {
   return std::make_shared<const Engine>(igla::open_index(path));
 }
 
-std::string word(size_t i) { return "w" + std::to_string(i); }
+// (Appended, not "w" + ...: GCC 12 warns -Wrestrict falsely on that once inlined.)
+std::string word(size_t i) {
+  std::string w = "w";
+  w += std::to_string(i);
+  return w;
+}
 
 void write_token(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
@@ -335,6 +340,67 @@ TEST_F(ServerTest, PipeliningAndExpectContinue) {
   expect_same_hits(r.json()["results"][0]["hits"], engine->nearest("w3", params(2)), "after 100-continue");
 }
 
+// One I/O thread (the CLI's default on small machines: connections without strands, answers
+// written at once when the socket takes them): an answer larger than the socket's send buffer
+// (written in parts), pipelining after it, HTTP/1.0 with and without keep-alive, "Connection:
+// close", and an idle connection closed after --idle-timeout-s.
+TEST_F(ServerTest, OneIoThreadLargeAnswersHttp10AndIdleTimeout) {
+  ServerOptions o;
+  o.io_threads = 1;
+  o.idle_timeout_s = 1;
+  start(o);
+  HttpClient c(port());
+  std::vector<std::string> words;
+  for (size_t i = 0; i < 64; ++i) words.push_back(word(i * 7));
+  const HttpReply big = c.post("/v1/nearest", json{{"words", words}, {"k", 1000}});
+  ASSERT_EQ(big.status, 200) << big.body.substr(0, 200);
+  EXPECT_GT(big.body.size(), size_t{1} << 20) << "the answer should exceed a socket's send buffer";
+  const json j = big.json();
+  ASSERT_EQ(j["results"].size(), 64u);
+  for (size_t q : {size_t{0}, size_t{63}})
+    expect_same_hits(j["results"][q]["hits"], engine->nearest(words[q], params(1000)), "large answer " + words[q]);
+  const std::string body = R"({"words": ["w5"], "k": 3})";
+  const std::string req = "POST /v1/nearest HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                          "\r\n\r\n" + body;
+  c.send_raw(req + req);
+  for (int i = 0; i < 2; ++i) {
+    const HttpReply r = c.read();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.keep_alive);
+    expect_same_hits(r.json()["results"][0]["hits"], engine->nearest("w5", params(3)), "pipelined");
+  }
+
+  HttpClient c10(port());  // HTTP/1.0 closes after one answer unless it asks to keep alive
+  c10.send_raw("GET /healthz HTTP/1.0\r\n\r\n");
+  HttpReply r = c10.read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_TRUE(c10.closed_by_peer());
+  HttpClient k10(port());
+  for (int i = 0; i < 2; ++i) {
+    k10.send_raw("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    r = k10.read();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.keep_alive);
+    EXPECT_EQ(r.headers[http::field::connection], "keep-alive");
+    EXPECT_EQ(r.headers[http::field::content_length], std::to_string(r.body.size()));
+  }
+  HttpClient close11(port());
+  r = close11.get("/healthz", {{"Connection", "close"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.keep_alive);
+  EXPECT_TRUE(close11.closed_by_peer());
+
+  // Idle: closed after 1 s (the deadlines are swept every 250 ms), not before ~1 s.
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.closed_by_peer());
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GT(waited, 0.5);
+  EXPECT_LT(waited, 5.0);
+  HttpClient after(port());
+  EXPECT_EQ(after.get("/healthz").status, 200);
+}
+
 TEST_F(ServerTest, FullQueueIs503WithRetryAfterAndTooManyQueriesIs413) {
   ServerOptions o;
   o.max_queue = 4;
@@ -423,6 +489,23 @@ TEST_F(ServerTest, ReloadIsLoopbackOnly) {
   s.handle(std::move(req), igla::server::Peer{.loopback = false},
            [&](igla::server::Service::ResponseMaker make) { got.set_value(make()); });
   EXPECT_EQ(got.get_future().get().result_int(), 403);
+}
+
+// The server's word table answers every lookup as Index::find does (known words, near misses,
+// the empty string), from a table at most half full.
+TEST(ServerWordTable, FindsWhatIndexFindFinds) {
+  igla::QuantParams q;
+  q.rerank = igla::Rerank::Int8;
+  const Index ix = Index::build(igla::testing_util::random_vectors(kWords, kDims, 11), q, true);
+  const igla::server::WordTable t(ix);
+  EXPECT_GE(t.slots(), 2 * ix.size());
+  for (size_t id = 0; id < ix.size(); ++id) {
+    const std::string_view w = ix.word(id);
+    ASSERT_EQ(t.find(w), ix.find(w)) << w;
+    ASSERT_TRUE(t.find(w).has_value()) << w;
+  }
+  for (std::string w : {"", "w", "W1", "w1 ", " w1", "w3000", "w-1", "w01", "\xff"}) EXPECT_EQ(t.find(w), ix.find(w)) << w;
+  EXPECT_FALSE(igla::server::WordTable().find("w1").has_value()) << "an empty table finds nothing";
 }
 
 TEST(ServerJson, StringsAreValidJsonWhateverTheBytes) {

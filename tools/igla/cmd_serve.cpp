@@ -54,8 +54,14 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--host", so.host,
                   "Address to listen on (default 127.0.0.1). A non-loopback address needs --token-file or --no-auth");
   cmd->add_option("--port", so.port, "TCP port (default 8080; 0: any free port, printed in the ready line)");
-  cmd->add_option("--device", a->search.device, "Search backend: cpu or cuda (default cpu)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", a->search.device,
+                  "Search backend: cpu (exact, the default), cuda, or the approximate ivf / ivf-int8 (the IVF lists "
+                  "of `igla build-ivf`, built in memory when the index has none; ivf-int8 is ~4x the exact CPU "
+                  "rate at recall@10 ~0.95-0.97: BENCHMARKS.md)")
+      ->check(CLI::IsMember({"cpu", "cuda", "ivf", "ivf-int8"}));
+  cmd->add_option("--nprobe", so.nprobe,
+                  "With --device ivf or ivf-int8: lists scanned per query (default 0: the searcher's, L / 32)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", a->search.threads, "CPU search threads per batch (default 0: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kernel", a->search.kernel,
