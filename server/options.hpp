@@ -28,6 +28,7 @@ struct ServerOptions {
   size_t max_candidates = 10000;      // rerank candidates per query (400 over it)
   size_t default_candidates = kDefaultCandidates;
   uint32_t nprobe = 0;                // approximate backends: IVF lists probed per query (0: the searcher's default)
+  uint32_t ef = 0;                    // graph backend: search breadth on layer 0 (0: the searcher's default)
   uint32_t timeout_ms = 10000;        // a request's deadline in the queue (504 past it); a
                                       // request may ask for less with "timeout_ms"
   uint32_t idle_timeout_s = 60;       // a keep-alive connection with no request is closed after it

@@ -292,6 +292,7 @@ std::string Service::info_json() const {
               {"max_candidates", opts_.max_candidates},
               {"default_candidates", opts_.default_candidates},
               {"nprobe", opts_.nprobe},
+              {"ef", opts_.ef},
               {"timeout_ms", opts_.timeout_ms},
               {"auth", !opts_.token.empty()},
               {"draining", draining()}};
@@ -497,6 +498,7 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
   job->params.candidates =
       integer_field(b, "candidates", opts_.default_candidates, 0, opts_.max_candidates, "--max-candidates");
   job->params.nprobe = opts_.nprobe;
+  job->params.ef = opts_.ef;
   const size_t timeout = integer_field(b, "timeout_ms", opts_.timeout_ms, 1, opts_.timeout_ms, "--timeout-ms");
   const size_t n = job->size();
   if (n > opts_.max_queue)

@@ -57,11 +57,16 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--device", a->search.device,
                   "Search backend: cpu (exact, the default), cuda, or the approximate ivf / ivf-int8 (the IVF lists "
                   "of `igla build-ivf`, built in memory when the index has none; ivf-int8 is ~4x the exact CPU "
-                  "rate at recall@10 ~0.95-0.97: BENCHMARKS.md)")
-      ->check(CLI::IsMember({"cpu", "cuda", "ivf", "ivf-int8"}));
+                  "rate at recall@10 ~0.95-0.97: BENCHMARKS.md) or graph (the HNSW-style graph of `igla "
+                  "build-graph` over the int8 rows, built in memory when the index has none: ~2 min on GloVe)")
+      ->check(CLI::IsMember({"cpu", "cuda", "ivf", "ivf-int8", "graph"}));
   cmd->add_option("--nprobe", so.nprobe,
                   "With --device ivf or ivf-int8: lists scanned per query (default 0: the searcher's, L / 32)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ef", so.ef,
+                  "With --device graph: search breadth on the graph's layer 0 (default 0: the searcher's; more: "
+                  "higher recall, slower)")
+      ->check(CLI::Range(0, 100000));
   cmd->add_option("--threads", a->search.threads, "CPU search threads per batch (default 0: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kernel", a->search.kernel,
