@@ -625,8 +625,9 @@ void add_bench_ann(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand(
       "bench-ann",
-      "Recall@10 and q/s of igla's IVF over ternary codes against hnswlib and FAISS (IndexHNSWFlat, IndexIVFFlat): "
-      "vocabulary-word and held-out queries, truth by exact float32 and exact ternary search");
+      "Recall@10 and q/s of igla's approximate searchers (IVF over ternary codes, IVF-int8, the graph index) "
+      "against hnswlib and FAISS (IndexHNSWFlat, IndexIVFFlat): vocabulary-word and held-out queries, truth by "
+      "exact float32 and exact ternary search");
   cmd->add_option("--index", a->index, "Index holding float32 vectors (default: the GloVe index)");
   cmd->add_option("--synthetic", a->synthetic, "N,D: a Gaussian mixture of N vectors x D dims instead (fixed seed)");
   cmd->add_option("--queries", a->queries, "Vocabulary-word queries (default: 2000)");
