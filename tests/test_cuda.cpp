@@ -20,6 +20,7 @@
 #include "igla/index.hpp"
 #include "igla/search.hpp"
 #include "igla/ternary.hpp"
+#include "expect_results.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -101,20 +102,7 @@ float inv_of(const std::vector<int8_t>& q) {
 }
 
 void expect_same(const SearchResults& want, const SearchResults& got, const std::string& what) {
-  ASSERT_EQ(want.k, got.k) << what;
-  ASSERT_EQ(want.count.size(), got.count.size()) << what;
-  for (size_t q = 0; q < want.count.size(); ++q) {
-    ASSERT_EQ(want.count[q], got.count[q]) << what << " query " << q;
-    const auto a = want.of(q), b = got.of(q);
-    for (size_t i = 0; i < a.size(); ++i) {
-      uint32_t ab, bb;
-      std::memcpy(&ab, &a[i].score, 4);
-      std::memcpy(&bb, &b[i].score, 4);
-      ASSERT_TRUE(a[i].id == b[i].id && ab == bb)
-          << what << " query " << q << " rank " << i << ": want (" << a[i].id << ", " << a[i].score << ") got ("
-          << b[i].id << ", " << b[i].score << ")";
-    }
-  }
+  igla::testing_util::expect_same_results(want, got, what);
 }
 
 const char* kPaths[] = {"", "mma", "popc", "mt", "sort"};

@@ -12,6 +12,7 @@
 #include "igla/graph.hpp"
 #include "igla/queries.hpp"
 #include "igla/search.hpp"
+#include "expect_results.hpp"
 #include "test_util.hpp"
 
 namespace igla {
@@ -40,12 +41,7 @@ std::shared_ptr<const GraphIndex> graph_of_small(const Index& ix, int threads = 
 }
 
 void expect_same(const SearchResults& a, const SearchResults& b, const std::string& what) {
-  ASSERT_EQ(a.count, b.count) << what;
-  for (size_t q = 0; q < a.count.size(); ++q)
-    for (size_t j = 0; j < a.count[q]; ++j) {
-      ASSERT_EQ(a.of(q)[j].id, b.of(q)[j].id) << what << ": query " << q << " rank " << j;
-      ASSERT_EQ(a.of(q)[j].score, b.of(q)[j].score) << what << ": query " << q << " rank " << j;
-    }
+  igla::testing_util::expect_same_results(a, b, what);
 }
 
 TEST(GraphDot, FastDotEqualsPlainReferenceOnOddDims) {

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "ann/graph_walk.hpp"
+#include "ann/int8_row_searcher.hpp"
 #include "ann/int8_dot.hpp"
 #include "core/backends.hpp"
 #include "core/rerank.hpp"
@@ -78,22 +79,13 @@ class GraphSearcher final : public Searcher {
            std::to_string(threads_) + " threads";
   }
 
-  Capabilities capabilities() const override {
-    Capabilities c;
-    c.max_fast_k = std::numeric_limits<size_t>::max();
-    c.max_fast_terms = std::numeric_limits<uint32_t>::max();
-    c.multi_term = true;
-    c.exact = false;
-    c.reranks = true;
-    return c;
-  }
+  Capabilities capabilities() const override { return ann::int8_rows_capabilities(); }
 
   void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) const override {
     batch.validate();
     const size_t nq = batch.size();
-    bool own = batch.combine == Combine::Sum && batch.float_dims == D_ && params.limit == 0;
-    for (size_t q = 0; q < nq && own; ++q) own = batch.has_float[q] != 0;
-    if (!own) {  // no float form, 3CosMul or --limit: the exact scan and the rerank stage
+    // no float form, 3CosMul or --limit: the exact scan and the rerank stage
+    if (!ann::int8_rows_answer(batch, params, static_cast<uint32_t>(D_))) {
       fallback_->search(batch, params, out);
       return;
     }

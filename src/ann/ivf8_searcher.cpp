@@ -22,6 +22,7 @@
 #include <limits>
 #include <memory>
 
+#include "ann/int8_row_searcher.hpp"
 #include "ann/int8_scan.hpp"
 #include "ann/kmeans.hpp"
 #include "core/rerank.hpp"
@@ -165,22 +166,13 @@ class Ivf8Searcher final : public Searcher {
            " lists x" + std::to_string(threads_) + " threads";
   }
 
-  Capabilities capabilities() const override {
-    Capabilities c;
-    c.max_fast_k = std::numeric_limits<size_t>::max();
-    c.max_fast_terms = std::numeric_limits<uint32_t>::max();
-    c.multi_term = true;
-    c.exact = false;
-    c.reranks = true;
-    return c;
-  }
+  Capabilities capabilities() const override { return ann::int8_rows_capabilities(); }
 
   void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) const override {
     batch.validate();
     const size_t nq = batch.size();
-    bool own = batch.combine == Combine::Sum && batch.float_dims == lists_->D && params.limit == 0;
-    for (size_t q = 0; q < nq && own; ++q) own = batch.has_float[q] != 0;
-    if (!own) {  // no float form, 3CosMul or --limit: the ternary IVF and the rerank stage
+    // no float form, 3CosMul or --limit: the ternary IVF and the rerank stage
+    if (!ann::int8_rows_answer(batch, params, static_cast<uint32_t>(lists_->D))) {
       fallback_->search(batch, params, out);
       return;
     }
