@@ -7,8 +7,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 
+#include "igla/index.hpp"
+#include "igla/queries.hpp"
 #include "igla/search.hpp"
 
 namespace igla::testing_util {
@@ -27,6 +30,36 @@ inline void expect_same_results(const SearchResults& want, const SearchResults& 
           << what << ": query " << q << " rank " << i << ": want (" << a[i].id << ", " << a[i].score << ") got ("
           << b[i].id << ", " << b[i].score << ")";
     }
+  }
+}
+
+// An approximate searcher over the int8 rows at full breadth: with every list / node searched
+// (full(p) sets that on the params) and every word a candidate, its answers to word and
+// most_similar queries equal the exact scan + rerank stage's, ids and score bits, for k = 1, 10
+// and 25, with the best kernel and the scalar one. make(options) builds the searcher under test.
+template <class Make, class Full>
+void expect_full_breadth_is_exact_rerank(const std::shared_ptr<const Index>& ix, Make make, Full full) {
+  SearcherOptions o;
+  o.cpu.threads = 2;
+  const auto exact = make_searcher(ix, o);  // ternary scan + rerank stage
+  for (const std::string kernel : {"", "scalar"}) {
+    o.cpu.kernel = kernel;
+    const auto s = make(o);
+    QueryBuilder words(*ix), ms(*ix);
+    for (uint32_t i = 0; i < 60; ++i) {
+      words.word(i * 31 % 2000);
+      const uint32_t pos[] = {i, i + 500}, neg[] = {i + 900};
+      ms.most_similar(pos, neg);
+    }
+    for (const QueryBatch* b : {&words.batch(), &ms.batch()})
+      for (size_t k : {1, 10, 25}) {
+        SearchParams p;
+        p.k = k;
+        full(p);
+        p.candidates = ix->size();
+        expect_same_results(exact->search(*b, p), s->search(*b, p),
+                            "kernel '" + kernel + "' k=" + std::to_string(k));
+      }
   }
 }
 

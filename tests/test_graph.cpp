@@ -103,27 +103,9 @@ TEST(Graph, RecallFloorAgainstExactRerank) {
 TEST(Graph, FullBreadthGivesTheExactRerankAnswer) {
   const auto ix = index8();
   const auto g = graph_of_small(*ix);
-  SearcherOptions o;
-  o.cpu.threads = 2;
-  const auto exact = make_searcher(ix, o);
-  for (const std::string kernel : {"", "scalar"}) {
-    o.cpu.kernel = kernel;
-    const auto s = make_graph_searcher(ix, o, g);
-    QueryBuilder words(*ix), ms(*ix);
-    for (uint32_t i = 0; i < 60; ++i) {
-      words.word(i * 31 % 2000);
-      const uint32_t pos[] = {i, i + 500}, neg[] = {i + 900};
-      ms.most_similar(pos, neg);
-    }
-    for (const QueryBatch* b : {&words.batch(), &ms.batch()})
-      for (size_t k : {1, 10, 25}) {
-        SearchParams p;
-        p.k = k;
-        p.ef = static_cast<uint32_t>(ix->size());
-        p.candidates = ix->size();
-        expect_same(s->search(*b, p), exact->search(*b, p), "kernel '" + kernel + "' k=" + std::to_string(k));
-      }
-  }
+  igla::testing_util::expect_full_breadth_is_exact_rerank(
+      ix, [&](const SearcherOptions& o) { return make_graph_searcher(ix, o, g); },
+      [&](SearchParams& p) { p.ef = static_cast<uint32_t>(ix->size()); });
 }
 
 TEST(Graph, BuildIsDeterministicWhateverTheThreads) {
@@ -168,20 +150,7 @@ TEST(Graph, SectionRoundTripsAndCorruptionIsRefused) {
   }
   EXPECT_FALSE(has_graph_section(*ix));
   // A flipped byte in the section: the checksum refuses the file at open, naming the section.
-  {
-    const auto opened = open_index(dir.file("g.igla"));
-    uint64_t at = 0;
-    for (const auto& s : opened->sections())
-      if (s.tag == "GRPH") at = s.offset + 300;
-    ASSERT_NE(at, 0u);
-    std::fstream f(dir.file("g.igla"), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(static_cast<std::streamoff>(at));
-    char c;
-    f.read(&c, 1);
-    c ^= 0x10;
-    f.seekp(static_cast<std::streamoff>(at));
-    f.write(&c, 1);
-  }
+  ASSERT_TRUE(igla::testing_util::flip_section_byte(dir.file("g.igla"), "GRPH", 300, 0x10));
   const std::string open_err = error_of([&] { Index::open(dir.file("g.igla")); });
   EXPECT_NE(open_err.find("GRPH"), std::string::npos) << open_err;
   // Bytes that pass the checksum but not the structure: refused by the parser, naming what is wrong.

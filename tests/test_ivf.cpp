@@ -197,20 +197,7 @@ TEST(Ivf, CorruptOrForeignSectionsAreRefused) {
   const IvfIndex built = IvfIndex::build(*ix, small_params());
   ix->save(dir.file("ivf.igla"), built.sections());
   // A flipped byte in the lists' section: the checksum refuses the file at open.
-  {
-    const auto opened = open_index(dir.file("ivf.igla"));
-    uint64_t at = 0;
-    for (const auto& s : opened->sections())
-      if (s.tag == "IVFW") at = s.offset + 100;
-    ASSERT_NE(at, 0u);
-    std::fstream f(dir.file("ivf.igla"), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(static_cast<std::streamoff>(at));
-    char c;
-    f.read(&c, 1);
-    c ^= 0x10;
-    f.seekp(static_cast<std::streamoff>(at));
-    f.write(&c, 1);
-  }
+  ASSERT_TRUE(igla::testing_util::flip_section_byte(dir.file("ivf.igla"), "IVFW", 100, 0x10));
   EXPECT_NE(error_of([&] { Index::open(dir.file("ivf.igla")); }), "");
   // Bytes that pass the checksum but not the structure (a section rewritten by another tool):
   // refused by the parser, naming what is wrong.

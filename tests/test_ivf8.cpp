@@ -168,27 +168,9 @@ TEST(Ivf8, BatchedPathEqualsPlainReference) {
 TEST(Ivf8, AllListsAllCandidatesEqualRerankOfEveryWord) {
   const auto ix = index8();
   const auto ivf = lists_of(*ix);
-  SearcherOptions o;
-  o.cpu.threads = 2;
-  const auto exact = make_searcher(ix, o);  // ternary scan + rerank stage
-  for (const std::string kernel : {"", "scalar"}) {
-    o.cpu.kernel = kernel;
-    const auto s = make_ivf8_searcher(ix, o, ivf);
-    QueryBuilder words(*ix), ms(*ix);
-    for (uint32_t i = 0; i < 60; ++i) {
-      words.word(i * 31 % 2000);
-      const uint32_t pos[] = {i, i + 500}, neg[] = {i + 900};
-      ms.most_similar(pos, neg);
-    }
-    for (const QueryBatch* b : {&words.batch(), &ms.batch()})
-      for (size_t k : {1, 10, 25}) {
-        SearchParams p;
-        p.k = k;
-        p.nprobe = ivf->lists();
-        p.candidates = ix->size();
-        expect_same(s->search(*b, p), exact->search(*b, p), "kernel '" + kernel + "' k=" + std::to_string(k));
-      }
-  }
+  igla::testing_util::expect_full_breadth_is_exact_rerank(
+      ix, [&](const SearcherOptions& o) { return make_ivf8_searcher(ix, o, ivf); },
+      [&](SearchParams& p) { p.nprobe = ivf->lists(); });
 }
 
 TEST(Ivf8, RecallFloorOnClusteredData) {

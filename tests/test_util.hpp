@@ -99,6 +99,24 @@ inline void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
+// Flips the bits `mask` of the byte `offset` bytes into section `tag` of the index file at `path`
+// (the corruption the section-checksum tests feed the reader). False where the file has no such
+// section (the caller asserts it).
+inline bool flip_section_byte(const std::string& path, const std::string& tag, uint64_t offset, char mask) {
+  uint64_t at = 0;
+  bool found = false;
+  {
+    const Index ix = Index::open(path);  // closed before the file is rewritten
+    for (const auto& s : ix.sections())
+      if (s.tag == tag) at = s.offset + offset, found = true;
+  }
+  if (!found) return false;
+  std::vector<char> bytes = read_all(path);
+  bytes.at(at) ^= mask;
+  write_all(path, bytes);
+  return true;
+}
+
 // A tiny GloVe file where king - man + woman lands on queen (the CLI tests convert it).
 inline std::string tiny_glove() {
   return "man 1 0 0 0.1 0.2 -0.1\n"
