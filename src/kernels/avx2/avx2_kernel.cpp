@@ -162,6 +162,21 @@ inline void widen16(const __m256i (&acc)[QB], int16_t (*h)[kWords]) {
   }
 }
 
+// The int16 path's chunks (kChunk < G <= 32767 / 4 quads): every chunk but the last summed into
+// h (int16, word order), the last one's int8 sums left in acc for the caller to add.
+template <int QB>
+inline void chunk_sums16(const uint8_t* blk, uint32_t G, const uint8_t* tab, int16_t (*h)[kWords],
+                         __m256i (&acc)[QB]) {
+  chunk_sums<QB>(blk, tab, 0, kChunk, acc);
+  widen16<QB, true>(acc, h);
+  uint32_t g0 = kChunk;
+  for (; g0 + kChunk < G; g0 += kChunk) {
+    chunk_sums<QB>(blk, tab, g0, g0 + kChunk, acc);
+    widen16<QB, false>(acc, h);
+  }
+  chunk_sums<QB>(blk, tab, g0, G, acc);
+}
+
 // The dots of QB queries with one block of 32 words: d[k][lane], int32. Dims past one chunk
 // (124) sum their chunks in int16 (|dot| <= dims) where dims fit, which halves the widening;
 // int32 beyond.
@@ -182,14 +197,7 @@ inline void block_dots(const uint8_t* blk, uint32_t W, const uint8_t* tab, int32
     return;
   }
   alignas(32) int16_t h[QB][kWords];
-  chunk_sums<QB>(blk, tab, 0, kChunk, acc);
-  widen16<QB, true>(acc, h);
-  uint32_t g0 = kChunk;
-  for (; g0 + kChunk < G; g0 += kChunk) {
-    chunk_sums<QB>(blk, tab, g0, g0 + kChunk, acc);
-    widen16<QB, false>(acc, h);
-  }
-  chunk_sums<QB>(blk, tab, g0, G, acc);
+  chunk_sums16<QB>(blk, G, tab, h, acc);
   for (int k = 0; k < QB; ++k) {
     const __m256i* hk = reinterpret_cast<const __m256i*>(h[k]);
     const __m256i s0 = _mm256_add_epi16(_mm256_load_si256(hk), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(acc[k])));
@@ -253,14 +261,7 @@ inline bool block_sums16_any(const uint8_t* blk, uint32_t W, const uint8_t* tab,
   const uint32_t G = 4 * W;
   asm("" : "+r"(tab));
   __m256i acc[QB];
-  chunk_sums<QB>(blk, tab, 0, kChunk, acc);
-  widen16<QB, true>(acc, h);
-  uint32_t g0 = kChunk;
-  for (; g0 + kChunk < G; g0 += kChunk) {
-    chunk_sums<QB>(blk, tab, g0, g0 + kChunk, acc);
-    widen16<QB, false>(acc, h);
-  }
-  chunk_sums<QB>(blk, tab, g0, G, acc);
+  chunk_sums16<QB>(blk, G, tab, h, acc);
   __m256i any = _mm256_setzero_si256();
   for (int k = 0; k < QB; ++k) {
     __m256i* hk = reinterpret_cast<__m256i*>(h[k]);
