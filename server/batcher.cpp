@@ -207,9 +207,14 @@ void Batcher::execute(std::vector<Slice>& batch) {
   for (auto& s : batch) finish(s);
 }
 
-void Batcher::finish(const Slice& s) {
+void Batcher::finish(Slice& s) {
   s.job->finished += s.end - s.begin;
-  if (s.job->finished == s.job->size() && s.job->done) s.job->done(s.job);
+  if (s.job->finished != s.job->size()) return;
+  // The batch lets go of the job before handing it on, so that the job (allocated by an I/O
+  // thread) is mostly freed there too, by whoever makes its answer: memory freed on the thread
+  // that allocated it goes back to that thread's malloc cache.
+  const std::shared_ptr<Job> job = std::move(s.job);
+  if (job->done) job->done(job);
 }
 
 }  // namespace igla::server

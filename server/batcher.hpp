@@ -109,7 +109,7 @@ class Batcher {
   // Under mu_: the next batch (slices of one key) and the jobs past their deadline.
   void cut(std::vector<Slice>& batch, std::vector<std::shared_ptr<Job>>& expired);
   void execute(std::vector<Slice>& batch);
-  void finish(const Slice& s);
+  void finish(Slice& s);  // the slice's job reference is released
 };
 
 }  // namespace igla::server

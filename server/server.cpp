@@ -101,6 +101,10 @@ struct Server::Impl {
   };
   std::mutex completions_mu;
   std::vector<Completion> completions, completions_running;
+  // One I/O thread: the connections whose answer a run of completions wrote at once, whose next
+  // read starts after every answer of that run is written (see run_completions).
+  std::vector<std::shared_ptr<Session>> reads_after_completions;
+  bool deferring_reads = false;
   // Declared after what sessions touch: destroying the io_context destroys pending handlers
   // (and with them sessions), which deregister themselves.
   net::io_context ioc;
@@ -175,6 +179,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (expired(ticks(Clock::now()))) cancel();
   }
   net::any_io_executor executor() { return sock_.get_executor(); }
+
+  // Starts reading the next request after a start deferred by run_completions.
+  void resume_reading() { read_next(); }
 
   // The answer to the request in service (on the connection's executor).
   void send(Response&& r) {
@@ -285,6 +292,8 @@ class Session : public std::enable_shared_from_this<Session> {
     body_.clear();
     body_.shrink_to_fit();  // a 64-word answer is ~40 KB: not kept per idle connection
     if (!keep_alive_) return linger_ ? linger_close() : close();
+    // Inside a run of completions the next read starts after the run (run_completions says why).
+    if (srv_.deferring_reads) return srv_.reads_after_completions.push_back(shared_from_this());
     read_next();
   }
 
@@ -344,6 +353,14 @@ void Server::Impl::run_completions() {
     std::lock_guard lk(completions_mu);
     run.swap(completions);
   }
+  // With one I/O thread the answers of a batch are all written before any of their connections
+  // reads again. A read started at once after its write finds nothing (the client has not had the
+  // answer yet) and costs a failed recv() before Asio waits for the socket; started after the
+  // whole run, many clients' next requests are already there and are read at the first try
+  // (perf stat, one-word load, 1,000 connections: 1.95-1.99 recv() per answer before, 1.25 after;
+  // all system calls 3.03-3.05 -> 2.28-2.34 per answer).
+  const bool one_thread = opts.io_threads == 1;
+  if (one_thread) deferring_reads = true;  // only ever set with one I/O thread (no data race)
   for (auto& c : run) {
     if (opts.io_threads == 1) {
       c.session->send(c.make());
@@ -353,6 +370,13 @@ void Server::Impl::run_completions() {
     }
   }
   run.clear();
+  if (!one_thread) return;
+  deferring_reads = false;
+  std::vector<std::shared_ptr<Session>> readers;
+  readers.swap(reads_after_completions);
+  for (auto& s : readers) s->resume_reading();
+  readers.clear();
+  if (reads_after_completions.empty()) reads_after_completions.swap(readers);  // keeps the capacity
 }
 
 void Server::Impl::sweep() {

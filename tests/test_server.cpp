@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <memory>
 #include <random>
@@ -547,10 +548,11 @@ TEST_F(ServerTest, RequestsLargerThanMaxBatchAreSplitAndAnswered) {
   EXPECT_NE(m.find("igla_batch_size_queries_count{kind=\"nearest\"} 4"), std::string::npos) << m;
 }
 
-TEST_F(ServerTest, TwoHundredConcurrentClientsGetTheEnginesAnswers) {
-  ServerOptions o;
-  o.max_wait_us = 2000;
-  start(o);
+// 200 keep-alive clients x 5 requests at once: every answer equals the engine's, and the queries
+// of different clients shared search calls.
+void expect_concurrent_clients_get_the_engines_answers(const Engine& engine_ref, uint16_t port,
+                                                       const std::function<SearchParams(size_t)>& params) {
+  const Engine* engine = &engine_ref;
   // Expected answers first (the engine, one query at a time).
   constexpr int kClients = 200, kRequests = 5;
   std::vector<std::vector<WordHit>> want(kWords);
@@ -564,7 +566,7 @@ TEST_F(ServerTest, TwoHundredConcurrentClientsGetTheEnginesAnswers) {
   for (int cl = 0; cl < kClients; ++cl)
     clients.emplace_back([&, cl] {
       try {
-        HttpClient c(port());
+        HttpClient c(port);
         for (int q = 0; q < kRequests; ++q) {
           const size_t w = (cl * 131 + q * 7) % kWords;
           // Every other request carries two queries (the word twice): queries inside a request batch too.
@@ -594,10 +596,27 @@ TEST_F(ServerTest, TwoHundredConcurrentClientsGetTheEnginesAnswers) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(failed.load(), 0);
   // Queries of different clients shared search calls.
-  const std::string m = HttpClient(port()).get("/metrics").body;
+  const std::string m = HttpClient(port).get("/metrics").body;
   const long batches = metric(m, "igla_batch_size_queries_count{kind=\"nearest\"}");
   EXPECT_GT(batches, 0) << m;
   EXPECT_LT(batches, kClients * kRequests) << m;
+}
+
+TEST_F(ServerTest, TwoHundredConcurrentClientsGetTheEnginesAnswers) {
+  ServerOptions o;
+  o.max_wait_us = 2000;
+  start(o);
+  expect_concurrent_clients_get_the_engines_answers(*engine, port(), [this](size_t k) { return params(k); });
+}
+
+// One I/O thread (the CLI's default on up to 7 cores): the answers of a batch are written before
+// their connections read again (Server::Impl::run_completions); no request may be lost or stall.
+TEST_F(ServerTest, TwoHundredConcurrentClientsOneIoThread) {
+  ServerOptions o;
+  o.max_wait_us = 2000;
+  o.io_threads = 1;
+  start(o);
+  expect_concurrent_clients_get_the_engines_answers(*engine, port(), [this](size_t k) { return params(k); });
 }
 
 // ---- drain and reload
