@@ -9,15 +9,17 @@
 // is proportional to the float query times the decoded row). The graph adds only links: the
 // search reads one 100-byte row per distance at 100 dims, where hnswlib reads a 400-byte float row.
 //
-// Search (make_graph_searcher, backend "graph"): greedy descent through the upper layers, then a
-// beam search of breadth ef (SearchParams::ef, 0: kDefaultGraphEf; at least k + exclusions) on
-// layer 0 with a per-thread visited set tagged by query epoch (never cleared per query) and the
-// rows of a node's unvisited neighbours prefetched together before they are scored. Of the ef
+// Search (make_graph_searcher, backend "graph"): a beam search of breadth ef (SearchParams::ef, 0:
+// kDefaultGraphEf; at least k + exclusions) on layer 0, entered at the query's own words when it
+// has any (its excluded words: a word query's word, an analogy's or a sum's inputs; the query is
+// made of their vectors, so they lie next to it), else at the end of HNSW's greedy descent through
+// the upper layers. A per-thread visited bit set (cleared word by word after each query) and the
+// rows and links of a node's unvisited neighbours prefetched together before they are scored. Of the ef
 // nodes found, the best max(SearchParams::candidates, k) (+ exclusions) by the int8 score are
 // rescored with the rerank stage's own arithmetic (rerank_score on the decoded row), the query's
 // excluded words dropped, and the best k returned: the scores are exactly the scores the rerank
 // stage gives those words. With ef and candidates >= the number of words every node reachable
-// from the entry point is rescored (tests check that this is the rerank stage's exact answer on
+// from the entry points is rescored (tests check that this is the rerank stage's exact answer on
 // a small set; reachability of every node is not guaranteed in general, as in HNSW).
 //
 // Build (GraphIndex::build): nodes are inserted in word-id order, in batches (ParlayANN's

@@ -132,14 +132,22 @@ class GraphSearcher final : public Searcher {
     s.buf.resize(width);
     s.fresh.resize(width);
 
-    GraphCand cur{score(g.entry()), g.entry()};
-    for (uint32_t l = g.max_level(); l >= 1; --l)
-      cur = ann::greedy(cur, [&](uint32_t v, uint32_t* o) { return acc.upper(v, l, o); }, score, s.buf.data());
     const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[q];
     const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[q + 1];
     const size_t n_ex = static_cast<size_t>(ex_end - ex);
     const size_t ef = std::max<size_t>(params.ef ? params.ef : kDefaultGraphEf, params.k) + n_ex;
-    s.entries.assign(1, cur);
+    // Entry points: the query's excluded words (a word's own node, an analogy's or a sum's input
+    // words: the query is made of their vectors, so they lie next to it and their links lead to its
+    // neighbours at once), else HNSW's greedy descent through the upper layers from the top entry.
+    s.entries.clear();
+    for (const uint32_t* e = ex; e != ex_end; ++e)
+      if (*e < n) s.entries.push_back({score(*e), *e});
+    if (s.entries.empty()) {
+      GraphCand cur{score(g.entry()), g.entry()};
+      for (uint32_t l = g.max_level(); l >= 1; --l)
+        cur = ann::greedy(cur, [&](uint32_t v, uint32_t* o) { return acc.upper(v, l, o); }, score, s.buf.data());
+      s.entries.assign(1, cur);
+    }
     s.vis.begin(n);
     ann::beam(
         ef, s.entries, [&](uint32_t v, uint32_t* o) { return acc.links0(v, o); }, score, prefetch,
