@@ -118,8 +118,10 @@ class GraphSearcher final : public Searcher {
     for (size_t d = 0; d < D; ++d) mx = std::max(mx, std::fabs(s.x[d] * scales_[d]));
     const float f = mx > 0 ? 127.0f / mx : 0.0f;
     s.q8.assign(Dp, 0);
-    for (size_t d = 0; d < D; ++d)
-      s.q8[d] = static_cast<int8_t>(std::clamp<long>(std::lround(s.x[d] * scales_[d] * f), -127, 127));
+    for (size_t d = 0; d < D; ++d) {  // |y| <= 127: rounded half away from zero inline (lround is a libm call)
+      const float y = s.x[d] * scales_[d] * f;
+      s.q8[d] = static_cast<int8_t>(std::clamp(static_cast<int>(y + (y < 0 ? -0.5f : 0.5f)), -127, 127));
+    }
     const int32_t bias = ann::query_bias(s.q8.data(), D);
     const int8_t* qv = s.q8.data();
     auto score = [&](uint32_t v) { return dot_(rows_ + size_t{v} * D, qv, bias, D); };
