@@ -13,8 +13,8 @@
 // kDefaultGraphEf; at least k + exclusions) on layer 0, entered at the query's own words when it
 // has any (its excluded words: a word query's word, an analogy's or a sum's inputs; the query is
 // made of their vectors, so they lie next to it), else at the end of HNSW's greedy descent through
-// the upper layers. A per-thread visited bit set (cleared word by word after each query) and the
-// rows and links of a node's unvisited neighbours prefetched together before they are scored. Of the ef
+// the upper layers. It keeps a per-thread visited bit set (cleared word by word after each query)
+// and prefetches the rows and links of a node's unvisited neighbours before scoring them. Of the ef
 // nodes found, the best max(SearchParams::candidates, k) (+ exclusions) by the int8 score are
 // rescored with the rerank stage's own arithmetic (rerank_score on the decoded row), the query's
 // excluded words dropped, and the best k returned: the scores are exactly the scores the rerank
@@ -51,8 +51,9 @@
 namespace igla {
 
 inline constexpr uint32_t kGraphFormatVersion = 1;
-// Layer-0 breadth when SearchParams::ef is 0 (GloVe-100d, M=12, vocabulary queries: recall@10 vs
-// float32 0.959-0.962, against 0.952-0.955 at 16 and 0.969-0.972 at 32; BENCHMARKS.md, round 3).
+// Layer-0 breadth when SearchParams::ef is 0 (GloVe-100d, M=12, vocabulary queries entered at their
+// word: recall@10 vs float32 0.958-0.963, against 0.952-0.957 at 16 and 0.963-0.967 at 24;
+// BENCHMARKS.md, round 4).
 inline constexpr uint32_t kDefaultGraphEf = 20;
 
 struct GraphParams {

@@ -63,10 +63,10 @@ GraphCand greedy(GraphCand cur, Links&& links, Score&& score, uint32_t* buf) {
 // Beam search of breadth ef from `entries` (already scored): `top` ends holding the best ef nodes
 // found (a heap; sort it with `nearer`). The neighbours of an expanded node are filtered by the
 // visited set first, their rows prefetched together (prefetch(v)), then scored, so their memory
-// loads overlap; their links are prefetched too (prefetch_links(v)), so that a neighbour's links
-// are in cache when it is expanded (the link load was the walk's largest stall when only the next
-// node's links were prefetched: a node found in between often takes its place). vis.begin() must
-// have been called for this search.
+// loads overlap; their links are prefetched too (prefetch_links(v)), for when one of them is
+// expanded (the link load is one of the walk's two largest stalls in perf; prefetching the next
+// node's links instead, or a node's when it enters the candidates, measured the same within noise).
+// vis.begin() must have been called for this search.
 template <class Links, class Score, class Prefetch, class PrefetchLinks>
 void beam(size_t ef, const std::vector<GraphCand>& entries, Links&& links, Score&& score, Prefetch&& prefetch,
           PrefetchLinks&& prefetch_links, Visited& vis, std::vector<GraphCand>& top, std::vector<GraphCand>& cand,
