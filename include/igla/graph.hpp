@@ -12,8 +12,9 @@
 // Search (make_graph_searcher, backend "graph"): a beam search of breadth ef (SearchParams::ef, 0:
 // kDefaultGraphEf; at least k + exclusions) on layer 0, entered at the query's own words when it
 // has any (its excluded words: a word query's word, an analogy's or a sum's inputs; the query is
-// made of their vectors, so they lie next to it), else at the end of HNSW's greedy descent through
-// the upper layers. It keeps a per-thread visited bit set (cleared word by word after each query)
+// made of their vectors, so they lie next to it), and at the end of HNSW's greedy descent through
+// the upper layers when it has none or none of them is near it (cosine under 0.5: words excluded
+// for another reason). It keeps a per-thread visited bit set (cleared word by word after each query)
 // and prefetches the rows and links of a node's unvisited neighbours before scoring them. Of the ef
 // nodes found, the best max(SearchParams::candidates, k) (+ exclusions) by the int8 score are
 // rescored with the rerank stage's own arithmetic (rerank_score on the decoded row), the query's

@@ -50,6 +50,10 @@ namespace {
 
 using ann::GraphCand;
 
+// An excluded word nearer the query than this (cosine) is entry enough; below it the search also
+// descends the upper layers. A word query's own word is at ~1; an analogy's inputs typically 0.5-0.8.
+constexpr float kNearEntryCosine = 0.5f;
+
 struct Scratch {
   ann::Visited vis;
   std::vector<GraphCand> top, cand, entries;
@@ -140,15 +144,21 @@ class GraphSearcher final : public Searcher {
     const size_t ef = std::max<size_t>(params.ef ? params.ef : kDefaultGraphEf, params.k) + n_ex;
     // Entry points: the query's excluded words (a word's own node, an analogy's or a sum's input
     // words: the query is made of their vectors, so they lie next to it and their links lead to its
-    // neighbours at once), else HNSW's greedy descent through the upper layers from the top entry.
+    // neighbours at once); and HNSW's greedy descent through the upper layers from the top entry
+    // when there are none or the nearest of them is not near the query (cosine of the float query
+    // with its decoded row under kNearEntryCosine: words excluded for another reason).
     s.entries.clear();
+    float near = -1.0f;
     for (const uint32_t* e = ex; e != ex_end; ++e)
-      if (*e < n) s.entries.push_back({score(*e), *e});
-    if (s.entries.empty()) {
+      if (*e < n) {
+        s.entries.push_back({score(*e), *e});
+        near = std::max(near, entry_cosine(*e, s.x));
+      }
+    if (near < kNearEntryCosine) {  // also when there are none (near stays -1)
       GraphCand cur{score(g.entry()), g.entry()};
       for (uint32_t l = g.max_level(); l >= 1; --l)
         cur = ann::greedy(cur, [&](uint32_t v, uint32_t* o) { return acc.upper(v, l, o); }, score, s.buf.data());
-      s.entries.assign(1, cur);
+      s.entries.push_back(cur);
     }
     s.vis.begin(n);
     ann::beam(
@@ -177,6 +187,19 @@ class GraphSearcher final : public Searcher {
     std::partial_sort(s.hits.begin(), s.hits.begin() + static_cast<std::ptrdiff_t>(m), s.hits.end(), better);
     std::copy_n(s.hits.begin(), m, out.hits.begin() + static_cast<std::ptrdiff_t>(q * params.k));
     out.count[q] = static_cast<uint32_t>(m);
+  }
+
+  // Cosine of the float query x with word id's decoded row.
+  float entry_cosine(uint32_t id, const std::vector<float>& x) const {
+    const int8_t* r = rows_ + size_t{id} * D_;
+    float xr = 0, rr = 0, xx = 0;
+    for (size_t d = 0; d < D_; ++d) {
+      const float v = static_cast<float>(r[d]) * scales_[d];
+      xr += x[d] * v;
+      rr += v * v;
+      xx += x[d] * x[d];
+    }
+    return rr > 0 && xx > 0 ? xr / std::sqrt(rr * xx) : 0.0f;
   }
 
   std::shared_ptr<const Index> index_;
