@@ -9,15 +9,18 @@
 // is proportional to the float query times the decoded row). The graph adds only links: the
 // search reads one 100-byte row per distance at 100 dims, where hnswlib reads a 400-byte float row.
 //
-// Search (make_graph_searcher, backend "graph"): greedy descent through the upper layers, then a
-// beam search of breadth ef (SearchParams::ef, 0: kDefaultGraphEf; at least k + exclusions) on
-// layer 0 with a per-thread visited set tagged by query epoch (never cleared per query) and the
-// rows of a node's unvisited neighbours prefetched together before they are scored. Of the ef
+// Search (make_graph_searcher, backend "graph"): a beam search of breadth ef (SearchParams::ef, 0:
+// kDefaultGraphEf; at least k + exclusions) on layer 0, entered at the query's own words when it
+// has any (its excluded words: a word query's word, an analogy's or a sum's inputs; the query is
+// made of their vectors, so they lie next to it), and at the end of HNSW's greedy descent through
+// the upper layers when it has none or none of them is near it (cosine under 0.5: words excluded
+// for another reason). It keeps a per-thread visited bit set (cleared word by word after each query)
+// and prefetches the rows and links of a node's unvisited neighbours before scoring them. Of the ef
 // nodes found, the best max(SearchParams::candidates, k) (+ exclusions) by the int8 score are
 // rescored with the rerank stage's own arithmetic (rerank_score on the decoded row), the query's
 // excluded words dropped, and the best k returned: the scores are exactly the scores the rerank
 // stage gives those words. With ef and candidates >= the number of words every node reachable
-// from the entry point is rescored (tests check that this is the rerank stage's exact answer on
+// from the entry points is rescored (tests check that this is the rerank stage's exact answer on
 // a small set; reachability of every node is not guaranteed in general, as in HNSW).
 //
 // Build (GraphIndex::build): nodes are inserted in word-id order, in batches (ParlayANN's
@@ -49,8 +52,9 @@
 namespace igla {
 
 inline constexpr uint32_t kGraphFormatVersion = 1;
-// Layer-0 breadth when SearchParams::ef is 0 (GloVe-100d, M=12, vocabulary queries: recall@10 vs
-// float32 0.959-0.962, against 0.952-0.955 at 16 and 0.969-0.972 at 32; BENCHMARKS.md, round 3).
+// Layer-0 breadth when SearchParams::ef is 0 (GloVe-100d, M=12, vocabulary queries entered at their
+// word: recall@10 vs float32 0.958-0.963, against 0.952-0.957 at 16 and 0.963-0.967 at 24;
+// BENCHMARKS.md, round 4).
 inline constexpr uint32_t kDefaultGraphEf = 20;
 
 struct GraphParams {

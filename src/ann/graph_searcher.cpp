@@ -50,6 +50,10 @@ namespace {
 
 using ann::GraphCand;
 
+// An excluded word nearer the query than this (cosine) is entry enough; below it the search also
+// descends the upper layers. A word query's own word is at ~1; an analogy's inputs typically 0.5-0.8.
+constexpr float kNearEntryCosine = 0.5f;
+
 struct Scratch {
   ann::Visited vis;
   std::vector<GraphCand> top, cand, entries;
@@ -118,8 +122,10 @@ class GraphSearcher final : public Searcher {
     for (size_t d = 0; d < D; ++d) mx = std::max(mx, std::fabs(s.x[d] * scales_[d]));
     const float f = mx > 0 ? 127.0f / mx : 0.0f;
     s.q8.assign(Dp, 0);
-    for (size_t d = 0; d < D; ++d)
-      s.q8[d] = static_cast<int8_t>(std::clamp<long>(std::lround(s.x[d] * scales_[d] * f), -127, 127));
+    for (size_t d = 0; d < D; ++d) {  // |y| <= 127: rounded half away from zero inline (lround is a libm call)
+      const float y = s.x[d] * scales_[d] * f;
+      s.q8[d] = static_cast<int8_t>(std::clamp(static_cast<int>(y + (y < 0 ? -0.5f : 0.5f)), -127, 127));
+    }
     const int32_t bias = ann::query_bias(s.q8.data(), D);
     const int8_t* qv = s.q8.data();
     auto score = [&](uint32_t v) { return dot_(rows_ + size_t{v} * D, qv, bias, D); };
@@ -132,14 +138,28 @@ class GraphSearcher final : public Searcher {
     s.buf.resize(width);
     s.fresh.resize(width);
 
-    GraphCand cur{score(g.entry()), g.entry()};
-    for (uint32_t l = g.max_level(); l >= 1; --l)
-      cur = ann::greedy(cur, [&](uint32_t v, uint32_t* o) { return acc.upper(v, l, o); }, score, s.buf.data());
     const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[q];
     const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[q + 1];
     const size_t n_ex = static_cast<size_t>(ex_end - ex);
     const size_t ef = std::max<size_t>(params.ef ? params.ef : kDefaultGraphEf, params.k) + n_ex;
-    s.entries.assign(1, cur);
+    // Entry points: the query's excluded words (a word's own node, an analogy's or a sum's input
+    // words: the query is made of their vectors, so they lie next to it and their links lead to its
+    // neighbours at once); and HNSW's greedy descent through the upper layers from the top entry
+    // when there are none or the nearest of them is not near the query (cosine of the float query
+    // with its decoded row under kNearEntryCosine: words excluded for another reason).
+    s.entries.clear();
+    float near = -1.0f;
+    for (const uint32_t* e = ex; e != ex_end; ++e)
+      if (*e < n) {
+        s.entries.push_back({score(*e), *e});
+        near = std::max(near, entry_cosine(*e, s.x));
+      }
+    if (near < kNearEntryCosine) {  // also when there are none (near stays -1)
+      GraphCand cur{score(g.entry()), g.entry()};
+      for (uint32_t l = g.max_level(); l >= 1; --l)
+        cur = ann::greedy(cur, [&](uint32_t v, uint32_t* o) { return acc.upper(v, l, o); }, score, s.buf.data());
+      s.entries.push_back(cur);
+    }
     s.vis.begin(n);
     ann::beam(
         ef, s.entries, [&](uint32_t v, uint32_t* o) { return acc.links0(v, o); }, score, prefetch,
@@ -167,6 +187,19 @@ class GraphSearcher final : public Searcher {
     std::partial_sort(s.hits.begin(), s.hits.begin() + static_cast<std::ptrdiff_t>(m), s.hits.end(), better);
     std::copy_n(s.hits.begin(), m, out.hits.begin() + static_cast<std::ptrdiff_t>(q * params.k));
     out.count[q] = static_cast<uint32_t>(m);
+  }
+
+  // Cosine of the float query x with word id's decoded row.
+  float entry_cosine(uint32_t id, const std::vector<float>& x) const {
+    const int8_t* r = rows_ + size_t{id} * D_;
+    float xr = 0, rr = 0, xx = 0;
+    for (size_t d = 0; d < D_; ++d) {
+      const float v = static_cast<float>(r[d]) * scales_[d];
+      xr += x[d] * v;
+      rr += v * v;
+      xx += x[d] * x[d];
+    }
+    return rr > 0 && xx > 0 ? xr / std::sqrt(rr * xx) : 0.0f;
   }
 
   std::shared_ptr<const Index> index_;

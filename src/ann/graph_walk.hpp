@@ -17,27 +17,29 @@ struct GraphCand {
 // Nearer first; equal scores to the lower id (a strict order: the walk is deterministic).
 inline bool nearer(const GraphCand& a, const GraphCand& b) { return a.s > b.s || (a.s == b.s && a.id < b.id); }
 
-// Visited marks tagged by an epoch: begin() starts a query by moving to the next epoch, so the
-// tags are cleared only when the 16-bit epoch wraps (once every 65,535 queries).
+// Visited marks: one bit per node (n / 8 bytes: 43 KB at 341K words, which stays in the L1/L2
+// caches where a 16-bit tag per node would take 683 KB), and the list of the 64-bit words a
+// search set, so that begin() clears only those (a few hundred stores, not n / 8 bytes).
 class Visited {
  public:
   void begin(size_t n) {
-    if (tag_.size() < n) tag_.resize(n, 0);
-    if (++epoch_ == 0) {
-      std::fill(tag_.begin(), tag_.end(), uint16_t{0});
-      epoch_ = 1;
-    }
+    for (uint32_t w : touched_) bits_[w] = 0;
+    touched_.clear();
+    if (bits_.size() < (n + 63) / 64) bits_.resize((n + 63) / 64, 0);
   }
   bool test_and_set(uint32_t v) {
-    if (tag_[v] == epoch_) return true;
-    tag_[v] = epoch_;
+    uint64_t& w = bits_[v >> 6];
+    const uint64_t b = uint64_t{1} << (v & 63);
+    if (w & b) return true;
+    if (w == 0) touched_.push_back(v >> 6);
+    w |= b;
     return false;
   }
-  const uint16_t* tag_address(uint32_t v) const { return tag_.data() + v; }
+  const uint64_t* tag_address(uint32_t v) const { return bits_.data() + (v >> 6); }
 
  private:
-  std::vector<uint16_t> tag_;
-  uint16_t epoch_ = 0;
+  std::vector<uint64_t> bits_;
+  std::vector<uint32_t> touched_;
 };
 
 // Greedy descent on one upper layer from `cur`: move to the best neighbour while it is nearer.
@@ -61,8 +63,10 @@ GraphCand greedy(GraphCand cur, Links&& links, Score&& score, uint32_t* buf) {
 // Beam search of breadth ef from `entries` (already scored): `top` ends holding the best ef nodes
 // found (a heap; sort it with `nearer`). The neighbours of an expanded node are filtered by the
 // visited set first, their rows prefetched together (prefetch(v)), then scored, so their memory
-// loads overlap; the links of the next node to expand are prefetched (prefetch_links(v)) while the
-// current one's neighbours are scored. vis.begin() must have been called for this search.
+// loads overlap; their links are prefetched too (prefetch_links(v)), for when one of them is
+// expanded (the link load is one of the walk's two largest stalls in perf; prefetching the next
+// node's links instead, or a node's when it enters the candidates, measured the same within noise).
+// vis.begin() must have been called for this search.
 template <class Links, class Score, class Prefetch, class PrefetchLinks>
 void beam(size_t ef, const std::vector<GraphCand>& entries, Links&& links, Score&& score, Prefetch&& prefetch,
           PrefetchLinks&& prefetch_links, Visited& vis, std::vector<GraphCand>& top, std::vector<GraphCand>& cand,
@@ -93,9 +97,9 @@ void beam(size_t ef, const std::vector<GraphCand>& entries, Links&& links, Score
     for (size_t i = 0; i < nl; ++i)
       if (!vis.test_and_set(buf[i])) {
         prefetch(buf[i]);
+        prefetch_links(buf[i]);
         fresh[m++] = buf[i];
       }
-    if (!cand.empty()) prefetch_links(cand.front().id);
     for (size_t i = 0; i < m; ++i) {
       const GraphCand n{score(fresh[i]), fresh[i]};
       if (top.size() < ef || nearer(n, top.front())) {
