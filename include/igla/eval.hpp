@@ -20,6 +20,9 @@ struct AnalogyReport {
   size_t correct = 0, answered = 0, skipped = 0;
   size_t sem_correct = 0, sem_answered = 0, syn_correct = 0, syn_answered = 0;
   double seconds = 0;
+  // Where `seconds` went, on the calling thread: reading and parsing the file, finding the
+  // question words, waiting for query batches still being built, in search calls, scoring hits.
+  double read_seconds = 0, lookup_seconds = 0, wait_build_seconds = 0, search_seconds = 0, score_seconds = 0;
   double accuracy() const { return answered ? double(correct) / double(answered) : 0.0; }
 };
 
