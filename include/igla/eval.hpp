@@ -23,6 +23,7 @@ struct AnalogyReport {
   // Where `seconds` went, on the calling thread: reading and parsing the file, finding the
   // question words, waiting for query batches still being built, in search calls, scoring hits.
   double read_seconds = 0, lookup_seconds = 0, wait_build_seconds = 0, search_seconds = 0, score_seconds = 0;
+  double first_search_seconds = 0;  // the first search call's share of search_seconds
   double accuracy() const { return answered ? double(correct) / double(answered) : 0.0; }
 };
 

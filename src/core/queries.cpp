@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/float_term.hpp"
+#include "core/huge_pages.hpp"
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
 #include "igla/ternary.hpp"
@@ -181,6 +182,8 @@ QueryBuilder& QueryBuilder::analogies(std::span<const std::array<uint32_t, 3>> a
     b_.float_terms.assign(t0 * fd, 0.0f);
     b_.float_weights.assign(t0, 0.0f);
   }
+  reserve_huge(b_.trits, (t0 + 3 * n) * dims);
+  if (floats()) reserve_huge(b_.float_terms, (t0 + 3 * n) * fd);
   b_.trits.resize((t0 + 3 * n) * dims);
   b_.weights.resize(t0 + 3 * n);
   b_.term_offsets.resize(q0 + 1 + n);

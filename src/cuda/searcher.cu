@@ -521,6 +521,11 @@ class CudaSearcher final : public Searcher {
       q = q1;
     }
     Work& w = *w_;
+    // Every slot this batch uses sized before the first chunk runs: an allocation (pinned host
+    // memory above all) while a chunk runs on the device waited for it (NOTES v14: the first call
+    // of a process ran its first three chunks one after another).
+    for (size_t i = 1; i < std::min<size_t>(chunks.size(), kSlots); ++i)
+      if (!w.slots[i].pending) run_chunk(w.slots[i], batch, chunks[0], p, false, /*size_only=*/true);
     for (size_t i = 0; i < chunks.size(); ++i) {
       Slot& sl = w.slots[i % kSlots];
       if (sl.pending) collect(sl, out);
@@ -715,7 +720,9 @@ class CudaSearcher final : public Searcher {
     sl.pending = false;
   }
 
-  void run_chunk(Slot& sl, const QueryBatch& batch, const Chunk& c, const Plan& p, bool graphable) const {
+  // size_only: the slot's buffers sized for chunk c, nothing run.
+  void run_chunk(Slot& sl, const QueryBatch& batch, const Chunk& c, const Plan& p, bool graphable,
+                 bool size_only = false) const {
     Work& w = *w_;
     const DeviceIndex& ix = codes_->ix;
     const size_t n_q = c.n_q(), n_terms = c.t1 - c.t0, n_excl = c.e1 - c.e0;
@@ -768,6 +775,7 @@ class CudaSearcher final : public Searcher {
     if (p.rerank) realloc |= sl.d_cand.ensure(cand_bytes, false, *dev_);
     realloc |= sl.scratch.ensure(scratch, false, *dev_);
     if (realloc && &sl == &w.slots[0]) clear_graphs();
+    if (size_only) return;
 
     // Pack the chunk into the pinned input block.
     char* h = static_cast<char*>(sl.h_in.p);
