@@ -87,7 +87,7 @@ void add_analogies(CLI::App* eval) {
   struct Args {
     SearchOptions opt;
     std::string file, mode = "add";
-    size_t restrict_vocab = 30000, batch = 4096;
+    size_t restrict_vocab = 30000, batch = AnalogyEvalOptions{}.batch;
     bool use_float = false;
   };
   auto a = std::make_shared<Args>();
