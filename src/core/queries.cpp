@@ -168,8 +168,8 @@ QueryBuilder& QueryBuilder::analogies(std::span<const std::array<uint32_t, 3>> a
   const size_t fd = ix_.float_dims();
   // One at a time where the batch's float form is not this builder's own (a batch edited by hand)
   // and for the clamped seed (its own arithmetic, never reranked).
-  const bool plain = mode == AnalogyMode::Clamp || (floats() ? b_.float_dims && b_.float_dims != fd : b_.float_dims != 0) ||
-                     b_.has_float.size() != b_.size();
+  const bool other_floats = floats() ? b_.float_dims && b_.float_dims != fd : b_.float_dims != 0;
+  const bool plain = mode == AnalogyMode::Clamp || other_floats || b_.has_float.size() != b_.size();
   if (plain) {
     for (const auto& q : abc) analogy(q[0], q[1], q[2], mode);
     return *this;

@@ -150,8 +150,8 @@ void add_analogies(CLI::App* eval) {
                r.answered + r.skipped, a->restrict_vocab ? std::min(a->restrict_vocab, ix.size()) : ix.size());
     std::fflush(stdout);  // keep the time line ahead of the total on a terminal
     fmt::print(stderr,
-               "time: {:.3f} s, {:.0f} questions/s ({}); read {:.1f} ms, words {:.1f} ms, waiting for batches {:.1f} ms, "
-               "searching {:.1f} ms (the first call {:.1f}), scoring {:.1f} ms\n",
+               "time: {:.3f} s, {:.0f} questions/s ({}); read {:.1f} ms, words {:.1f} ms, "
+               "waiting for batches {:.1f} ms, searching {:.1f} ms (the first call {:.1f}), scoring {:.1f} ms\n",
                r.seconds, qps, how, r.read_seconds * 1e3, r.lookup_seconds * 1e3, r.wait_build_seconds * 1e3,
                r.search_seconds * 1e3, r.first_search_seconds * 1e3, r.score_seconds * 1e3);
     const Method m = describe(ix, e, a->use_float, a->opt.candidates);
