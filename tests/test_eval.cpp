@@ -120,6 +120,24 @@ TEST(EvalAnalogies, CountsSectionsSkipsAndRestrictsInEveryMode) {
       }
 }
 
+// A file of 9,000 questions (the 10 above, 900 times): past twice the runner's head of 4,096, so
+// a large --batch searches a head batch first and the rest in one call; every batch size (odd
+// ones, the head's boundary, the default) gives the 900-fold counts.
+TEST(EvalAnalogies, LargeFilesInHeadAndBatchesCountTheSame) {
+  TempDir dir;
+  const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, true));
+  Engine engine(ix_p);
+  std::string text;
+  for (int i = 0; i < 900; ++i) text += kQuestions;
+  const std::string q = write(dir, "q9000.txt", text);
+  for (size_t batch : {size_t{777}, size_t{4096}, size_t{8192}, size_t{8193}, AnalogyEvalOptions{}.batch}) {
+    const AnalogyReport r =
+        eval_analogies(engine, q, {.restrict_vocab = 16, .mode = AnalogyMode::Add, .batch = batch});
+    check(r, {5400, 7200, 900, 2700, 3600, 2700, 3600}, "batch " + std::to_string(batch));
+    ASSERT_EQ(r.sections.size(), 1800u);  // each copy of the text opens its two sections again
+  }
+}
+
 // A question word with case variants in different slices of the vocabulary scan (70,000 words:
 // two slices): the lowest id must be the one used. "Man" (id 5) has the vector that makes
 // "man king woman queen" right, "man" (id 40,000) one that makes "decoy" the answer.

@@ -50,6 +50,11 @@ class QueryBuilder {
   QueryBuilder& trits(std::span<const int8_t> t, std::span<const uint32_t> excl = {});
   // b - a + c; the combine of the builder must match the mode (Mul: CosMul, else Sum).
   QueryBuilder& analogy(uint32_t a, uint32_t b, uint32_t c, AnalogyMode mode);
+  // Many analogies b - a + c at once, abc[i] = {a, b, c}: the same queries, bit for bit, as
+  // analogy() called for each in order, but the batch is sized once and filled in parallel
+  // slices on the process-wide thread pool (eval's 19,544 questions: NOTES v14). Every id is
+  // checked first: on an id out of range nothing is added.
+  QueryBuilder& analogies(std::span<const std::array<uint32_t, 3>> abc, AnalogyMode mode);
   // gensim's most_similar: sum of cosines to the positives minus those to the negatives; all
   // inputs excluded. Needs at least one word.
   QueryBuilder& most_similar(std::span<const uint32_t> positive, std::span<const uint32_t> negative);

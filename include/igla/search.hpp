@@ -182,6 +182,10 @@ struct CudaOptions {
   uint32_t single_split = 0;
   bool single_sync = false;
   bool stats = false;          // count kernel events (stats() reports them; nothing printed)
+  // Pinned host buffers of batches as 2 MB transparent huge pages registered with CUDA (Linux;
+  // else, or where registering fails, cudaHostAlloc): a fresh process's first batch paid ~5 ms a
+  // slot to pin 4 KB pages (NOTES v14).
+  bool host_huge_pages = true;
   // mt path (multi-term Sum queries on the tensor cores): words whose exact top-K bounds the scan,
   // and the candidates kept per query (past them a query is rescanned in full: slower, exact).
   uint32_t mt_sample = 16384;  // run 40: 4,096 left 19% of the eval's queries past the cap, 16,384 2%

@@ -135,6 +135,10 @@ for sp in 2048 4096 6144 8192 12288; do
   cmp -s "$OUT/analogy_sp.txt" "$OUT/analogy_cpu.txt" || { FAIL=1; say "FAIL: analogy split $sp differs"; }
   say "  cuda split $sp: $(grep -h 'analogy:' "$OUT/analogy_sp.err" | sed 's/; 341479 words.*//')"
 done
+for c in 0 50; do  # without the rerank stage (K = 13, no host rescoring) and with it: what the rerank costs
+  "$IG" analogy man king woman --index "$IX" --device cuda --time --candidates $c > /dev/null 2> "$OUT/analogy_c.err"
+  say "  cuda --candidates $c: $(grep -h 'analogy:' "$OUT/analogy_c.err" | sed 's/; 341479 words.*//')"
+done
 IGLA_CUDA_SINGLE=trace "$IG" analogy man king woman --index "$IX" --device cuda --time > /dev/null 2> "$OUT/analogy_trace.err"
 say "  trace: $(grep -h 'analogy:\|trace' "$OUT/analogy_trace.err" | tr '\n' ' ')"
 say "# cli: nearest --input of 65,536 words, --candidates 50 (default) and 0"

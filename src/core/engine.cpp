@@ -84,7 +84,7 @@ SearchResults Engine::nearest_vectors(std::span<const float> x, size_t n, const 
 SearchResults Engine::analogies(std::span<const std::array<uint32_t, 3>> abc, AnalogyMode mode,
                                 const SearchParams& p) const {
   QueryBuilder qb(*index_, combine_of(mode), opts_.float_form);
-  for (const auto& q : abc) qb.analogy(q[0], q[1], q[2], mode);
+  qb.analogies(abc, mode);
   return searcher_->search(qb.batch(), p);
 }
 

@@ -20,6 +20,7 @@
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <unordered_map>
 
 #include "igla/error.hpp"
@@ -30,15 +31,20 @@ namespace {
 
 constexpr size_t kTopK = 5;  // hits kept per question, so case variants of a, b, c can be passed over
 
+// The "C" locale's isspace and tolower, inline: through libc they were a call a byte, ~30% of
+// reading the question file (perf, NOTES v14); ASCII only, the same in every locale.
+inline bool is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+inline unsigned char to_lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c; }
+
 std::string fold(std::string_view w) {
   std::string s(w);
-  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (char& ch : s) ch = static_cast<char>(to_lower(static_cast<unsigned char>(ch)));
   return s;
 }
 
 void fold_into(std::string_view w, std::string& out) {
   out.assign(w);
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (char& ch : out) ch = static_cast<char>(to_lower(static_cast<unsigned char>(ch)));
 }
 
 // Lower-cased word -> the lowest (most frequent) id among the first `limit` words: gensim maps
@@ -78,17 +84,17 @@ std::vector<std::string_view> split_ws(std::string_view s) {
   std::vector<std::string_view> out;
   size_t i = 0;
   while (true) {
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    while (i < s.size() && is_space(static_cast<unsigned char>(s[i]))) ++i;
     if (i == s.size()) return out;
     const size_t j = i;
-    while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+    while (i < s.size() && !is_space(static_cast<unsigned char>(s[i]))) ++i;
     out.push_back(s.substr(j, i - j));
   }
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && is_space(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && is_space(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
 }
 
@@ -96,17 +102,31 @@ std::string_view trim(std::string_view s) {
 
 struct Question {
   uint32_t section;
-  std::array<std::string, 4> w;  // folded a, b, c, d
+  std::array<uint32_t, 4> w;  // a, b, c, d: indices into QuestionFile::words
+};
+
+// The questions with their words interned: each distinct folded word once (a view into
+// `folded`, the whole file lower-cased), the questions holding indices (the Google file: 19,544
+// questions over ~900 distinct words, so the lookups below run per distinct word, not per question).
+struct QuestionFile {
+  std::string folded;
+  std::vector<std::string_view> words;
+  std::vector<Question> qs;
 };
 
 // The whole file in one read, lines and words as views into it (run 33: line-by-line reading
 // with a vector per line took ~70 ms of a 0.14 s evaluation on the loaded dev VM).
-std::vector<Question> read_analogies(const std::string& path, std::vector<AnalogySection>& sections) {
+QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>& sections) {
   std::ifstream in = open_text(path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ostringstream buf;  // one read of the whole file (an istreambuf_iterator copy takes a call a byte)
+  buf << in.rdbuf();
   if (in.bad()) throw Error("cannot read " + path + ": " + std::strerror(errno));
-  std::vector<Question> qs;
-  qs.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  const std::string text = std::move(buf).str();
+  QuestionFile f;
+  f.folded = fold(text);  // byte for byte, so a word's offsets are the same in both
+  std::unordered_map<std::string_view, uint32_t> index;
+  index.reserve(4096);
+  f.qs.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
   const std::string_view all(text);
   size_t no = 0;
   for (size_t at = 0; at < all.size();) {
@@ -126,23 +146,27 @@ std::vector<Question> read_analogies(const std::string& path, std::vector<Analog
     std::array<std::string_view, 4> words;
     size_t n = 0;
     for (size_t i = 0; i < s.size();) {
-      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+      while (i < s.size() && is_space(static_cast<unsigned char>(s[i]))) ++i;
       if (i == s.size()) break;
       const size_t j = i;
-      while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-      if (n < 4) words[n] = s.substr(j, i - j);
+      while (i < s.size() && !is_space(static_cast<unsigned char>(s[i]))) ++i;
+      if (n < 4) words[n] = std::string_view(f.folded).substr(static_cast<size_t>(s.data() - all.data()) + j, i - j);
       ++n;
     }
     if (n != 4) fail_at(path, no, "expected 4 words (a b c d) or ': section', got " + std::to_string(n) + " word(s)");
     if (sections.empty()) sections.push_back({.name = "questions"});  // a file without section lines
-    Question& q = qs.emplace_back(Question{static_cast<uint32_t>(sections.size() - 1), {}});
-    for (size_t i = 0; i < 4; ++i) fold_into(words[i], q.w[i]);
+    Question& q = f.qs.emplace_back(Question{static_cast<uint32_t>(sections.size() - 1), {}});
+    for (size_t i = 0; i < 4; ++i) {
+      const auto [it, added] = index.try_emplace(words[i], static_cast<uint32_t>(f.words.size()));
+      if (added) f.words.push_back(words[i]);
+      q.w[i] = it->second;
+    }
   }
-  if (qs.empty()) throw Error(path + ": no analogy questions");
-  return qs;
+  if (f.qs.empty()) throw Error(path + ": no analogy questions");
+  return f;
 }
 
-using Ids = std::array<uint32_t, 4>;  // a, b, c, d
+using Abc = std::array<uint32_t, 3>;  // a, b, c
 constexpr uint32_t kNoId = ~0u;
 
 // Folded question word -> the lowest (most frequent) id among the first R words whose folded form
@@ -150,22 +174,20 @@ constexpr uint32_t kNoId = ~0u;
 // the whole vocabulary (341K strings at --restrict 0): the vocabulary is scanned in parallel
 // slices, and only words whose (length, first, last folded byte) some question word has are
 // folded and looked up (run 35 on the GPU machine's host: the plain scan took 25-30 ms).
-std::unordered_map<std::string_view, uint32_t> find_question_words(const Index& ix, size_t R,
-                                                                   const std::vector<Question>& qs) {
+std::vector<uint32_t> find_question_words(const Index& ix, size_t R, const std::vector<std::string_view>& words) {
   std::unordered_map<std::string_view, uint32_t> ids;
   constexpr size_t kLens = 32;
   std::vector<uint64_t> seen(kLens * 256 * 4, 0);  // bit (len % 32, first, last) of a question word
   auto slot = [](size_t len, unsigned char first, unsigned char last) {
     return ((len % kLens) * 256 + first) * 256 + last;
   };
-  auto lower = [](unsigned char c) { return static_cast<unsigned char>(std::tolower(c)); };
-  for (const Question& q : qs)
-    for (const std::string& w : q.w) {
-      ids.try_emplace(w, kNoId);
-      if (w.empty()) continue;
-      const size_t b = slot(w.size(), static_cast<unsigned char>(w.front()), static_cast<unsigned char>(w.back()));
-      seen[b / 64] |= uint64_t{1} << (b % 64);
-    }
+  auto lower = [](unsigned char c) { return to_lower(c); };
+  for (const std::string_view w : words) {
+    ids.try_emplace(w, kNoId);
+    if (w.empty()) continue;
+    const size_t b = slot(w.size(), static_cast<unsigned char>(w.front()), static_cast<unsigned char>(w.back()));
+    seen[b / 64] |= uint64_t{1} << (b % 64);
+  }
   const size_t n_slices = std::clamp<size_t>(R / 32768, 1, 16);
   std::vector<std::future<std::vector<std::pair<std::string_view, uint32_t>>>> parts;
   for (size_t p = 0; p < n_slices; ++p)
@@ -191,7 +213,9 @@ std::unordered_map<std::string_view, uint32_t> find_question_words(const Index& 
       uint32_t& at = ids.at(w);
       at = std::min(at, id);
     }
-  return ids;
+  std::vector<uint32_t> out(words.size());
+  for (size_t i = 0; i < words.size(); ++i) out[i] = ids.at(words[i]);
+  return out;
 }
 
 // ---- analogies: batches of questions through an engine (ternary + rerank, or the float peer) ----
@@ -201,14 +225,22 @@ std::unordered_map<std::string_view, uint32_t> find_question_words(const Index& 
 // search), and each batch's hits are scored as they come back, in order.
 class AnalogyRunner {
  public:
-  AnalogyRunner(const Engine& engine, const std::vector<Ids>& qs, AnalogyMode mode, SearchParams p, size_t batch)
-      : engine_(engine), qs_(qs), mode_(mode), p_(p), batch_(std::max<size_t>(batch, 1)) {}
+  AnalogyRunner(const Engine& engine, const std::vector<Abc>& qs, AnalogyMode mode, SearchParams p, size_t batch,
+                AnalogyReport& rep)
+      : engine_(engine), qs_(qs), mode_(mode), p_(p), batch_(std::max<size_t>(batch, 1)), rep_(rep) {}
 
   // f(question index, its hits) for every question, in order.
   template <typename F>
   void run(F&& f) {
     std::vector<size_t> starts;  // batch j: questions [starts[j], starts[j + 1])
-    for (size_t s = 0; s < qs_.size(); s += batch_) starts.push_back(s);
+    size_t s = 0;
+    // A large batch is preceded by a head of kHead questions: the searcher starts on it while the
+    // rest is built (run 45: building all 19,544 at once took 12 ms before the first search).
+    if (batch_ >= 2 * kHead && qs_.size() >= 2 * kHead) {
+      starts.push_back(0);
+      s = kHead;
+    }
+    for (; s < qs_.size(); s += batch_) starts.push_back(s);
     starts.push_back(qs_.size());
     constexpr size_t kAhead = 4;
     std::deque<std::future<QueryBatch>> ahead;
@@ -219,38 +251,41 @@ class AnalogyRunner {
     };
     refill();
     for (size_t j = 0; j + 1 < starts.size(); ++j) {
+      auto t0 = std::chrono::steady_clock::now();
       const QueryBatch b = ahead.front().get();
+      rep_.wait_build_seconds += seconds_since(t0);
       ahead.pop_front();
       refill();
+      t0 = std::chrono::steady_clock::now();
       const SearchResults r = engine_.searcher().search(b, p_);
+      const double searched = seconds_since(t0);
+      rep_.search_seconds += searched;
+      if (j == 0) rep_.first_search_seconds = searched;
+      t0 = std::chrono::steady_clock::now();
       for (size_t i = 0; i < b.size(); ++i) f(starts[j] + i, r.of(i));
+      rep_.score_seconds += seconds_since(t0);
     }
   }
 
  private:
+  // Sized once and filled in parallel slices (QueryBuilder::analogies): one thread took 46 ms for
+  // the 19,544 questions on the GPU machine's host (run 35).
   QueryBatch build(size_t s, size_t e) const {
     QueryBuilder qb(engine_.index(), combine_of(mode_), engine_.options().float_form);
-    QueryBatch& b = qb.batch();  // sized once: growing these was a third of the building time
-    const size_t nq = e - s, nt = 3 * nq;
-    b.trits.reserve(nt * engine_.index().dims());
-    b.weights.reserve(nt);
-    b.term_offsets.reserve(nq + 1);
-    b.exclude.reserve(nt);
-    b.exclude_offsets.reserve(nq + 1);
-    b.has_float.reserve(nq);
-    if (engine_.options().float_form != FloatForm::None && mode_ != AnalogyMode::Clamp) {
-      b.float_terms.reserve(nt * engine_.index().float_dims());
-      b.float_weights.reserve(nt);
-    }
-    for (size_t i = s; i < e; ++i) qb.analogy(qs_[i][0], qs_[i][1], qs_[i][2], mode_);
-    return std::move(qb.batch());
+    qb.analogies(std::span<const Abc>(qs_).subspan(s, e - s), mode_);
+    return qb.take();
+  }
+  static constexpr size_t kHead = 4096;  // one chunk of the CUDA searcher's mt and popc paths
+  static double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
   const Engine& engine_;
-  const std::vector<Ids>& qs_;
+  const std::vector<Abc>& qs_;
   AnalogyMode mode_;
   SearchParams p_;
   size_t batch_;
+  AnalogyReport& rep_;
 };
 
 }  // namespace
@@ -260,26 +295,32 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
   const Index& ix = engine.index();
   if (opts.use_float && !ix.has_float()) throw Error(no_float_message(ix));
   AnalogyReport rep;
-  const std::vector<Question> questions = read_analogies(path, rep.sections);
+  const QuestionFile file = read_analogies(path, rep.sections);
+  const std::vector<Question>& questions = file.qs;
+  const auto t_read = std::chrono::steady_clock::now();
+  rep.read_seconds = std::chrono::duration<double>(t_read - t0).count();
   const size_t R = opts.restrict_vocab ? std::min(opts.restrict_vocab, ix.size()) : ix.size();
-  const auto word_ids = find_question_words(ix, R, questions);
+  const std::vector<uint32_t> word_ids = find_question_words(ix, R, file.words);
 
-  std::vector<Ids> ids;
+  std::vector<Abc> ids;
   std::vector<const Question*> asked;
+  ids.reserve(questions.size());
+  asked.reserve(questions.size());
   for (const Question& q : questions) {
-    Ids id{};
+    std::array<uint32_t, 4> id{};
     bool ok = true;
     for (size_t i = 0; i < 4 && ok; ++i) {
-      id[i] = word_ids.at(q.w[i]);
+      id[i] = word_ids[q.w[i]];
       ok = id[i] != kNoId;
     }
     if (!ok) {
       ++rep.sections[q.section].skipped;
       continue;
     }
-    ids.push_back(id);
+    ids.push_back({id[0], id[1], id[2]});
     asked.push_back(&q);
   }
+  rep.lookup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_read).count();
 
   // The best hit that is not a case variant of an input word (ids themselves are excluded): hit h
   // is one of a, b, c (or d) exactly when its folded word is theirs, since a word's canonical id
@@ -290,8 +331,9 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
     bool correct = false;
     for (const Hit& h : hits) {
       fold_into(ix.word(h.id), folded);
-      if (folded != q.w[0] && folded != q.w[1] && folded != q.w[2]) {
-        correct = folded == q.w[3];
+      const auto& w = file.words;
+      if (folded != w[q.w[0]] && folded != w[q.w[1]] && folded != w[q.w[2]]) {
+        correct = folded == w[q.w[3]];
         break;
       }
     }
@@ -307,9 +349,9 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
     so.cpu.threads = opts.threads;
     const Engine peer(engine.index_ptr(), make_searcher(engine.index_ptr(), so),
                       {.lower = engine.options().lower, .float_form = FloatForm::Float32});
-    AnalogyRunner(peer, ids, mode, params, opts.batch).run(score);
+    AnalogyRunner(peer, ids, mode, params, opts.batch, rep).run(score);
   } else {
-    AnalogyRunner(engine, ids, opts.mode, params, opts.batch).run(score);
+    AnalogyRunner(engine, ids, opts.mode, params, opts.batch, rep).run(score);
   }
 
   for (const AnalogySection& sec : rep.sections) {

@@ -2,8 +2,12 @@
 // QueryBatch, each query with its ternary terms and (where the index can rescore) its float form.
 #include "igla/queries.hpp"
 
+#include <algorithm>
 #include <cmath>
 
+#include "core/float_term.hpp"
+#include "core/huge_pages.hpp"
+#include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
 #include "igla/ternary.hpp"
 
@@ -152,6 +156,76 @@ QueryBuilder& QueryBuilder::analogy(uint32_t a, uint32_t b, uint32_t c, AnalogyM
   }
   const float add_signs[3] = {-1.0f, 1.0f, 1.0f}, mul_signs[3] = {1.0f, 1.0f, 1.0f};
   add(ids, mode == AnalogyMode::Mul ? mul_signs : add_signs, ids);
+  return *this;
+}
+
+QueryBuilder& QueryBuilder::analogies(std::span<const std::array<uint32_t, 3>> abc, AnalogyMode mode) {
+  if (combine_of(mode) != b_.combine)
+    throw Error(std::string("an analogy of mode '") + analogy_mode_name(mode) + "' in a batch of another combine");
+  for (const auto& q : abc)
+    for (uint32_t id : q)
+      if (id >= ix_.size()) throw Error("word id " + std::to_string(id) + " is out of range");
+  const size_t fd = ix_.float_dims();
+  // One at a time where the batch's float form is not this builder's own (a batch edited by hand)
+  // and for the clamped seed (its own arithmetic, never reranked).
+  const bool other_floats = floats() ? b_.float_dims && b_.float_dims != fd : b_.float_dims != 0;
+  const bool plain = mode == AnalogyMode::Clamp || other_floats || b_.has_float.size() != b_.size();
+  if (plain) {
+    for (const auto& q : abc) analogy(q[0], q[1], q[2], mode);
+    return *this;
+  }
+  const size_t n = abc.size(), q0 = b_.size(), t0 = b_.n_terms(), e0 = b_.exclude.size();
+  if (n == 0) return *this;
+  const uint32_t dims = ix_.dims();
+  if (floats() && b_.float_dims == 0) {  // the first float query: earlier terms get zero float forms
+    b_.float_dims = static_cast<uint32_t>(fd);
+    b_.float_terms.assign(t0 * fd, 0.0f);
+    b_.float_weights.assign(t0, 0.0f);
+  }
+  reserve_huge(b_.trits, (t0 + 3 * n) * dims);
+  if (floats()) reserve_huge(b_.float_terms, (t0 + 3 * n) * fd);
+  b_.trits.resize((t0 + 3 * n) * dims);
+  b_.weights.resize(t0 + 3 * n);
+  b_.term_offsets.resize(q0 + 1 + n);
+  b_.exclude.resize(e0 + 3 * n);
+  b_.exclude_offsets.resize(q0 + 1 + n);
+  b_.has_float.resize(q0 + n, floats() ? 1 : 0);
+  if (floats()) {
+    b_.float_terms.resize((t0 + 3 * n) * fd);
+    b_.float_weights.resize(t0 + 3 * n);
+  }
+  static constexpr float kAdd[3] = {-1.0f, 1.0f, 1.0f}, kMul[3] = {1.0f, 1.0f, 1.0f};
+  const float* signs = mode == AnalogyMode::Mul ? kMul : kAdd;
+  const float* inv = ix_.codes().inv_norms;
+  const uint64_t* codes = ix_.codes().codes;
+  auto fill = [&](size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) {
+      for (size_t j = 0; j < 3; ++j) {
+        const uint32_t id = abc[i][j];
+        const size_t t = t0 + 3 * i + j;
+        unpack_from_blocks(codes, id, dims, std::span<int8_t>(b_.trits.data() + t * dims, dims));
+        b_.weights[t] = signs[j] * inv[id];  // signs[j] / |x|: the cosine's weight, as add() gives it
+        b_.exclude[e0 + 3 * i + j] = id;
+        if (floats()) {
+          float* f = b_.float_terms.data() + t * fd;
+          float_row(id, std::span<float>(f, fd));
+          unit_float_term(f, fd, f);
+          b_.float_weights[t] = signs[j];
+        }
+      }
+      b_.term_offsets[q0 + 1 + i] = static_cast<uint32_t>(t0 + 3 * (i + 1));
+      b_.exclude_offsets[q0 + 1 + i] = static_cast<uint32_t>(e0 + 3 * (i + 1));
+    }
+  };
+  constexpr size_t kSlice = 256;  // queries a task: ~0.6 MB of output, a few tens of microseconds
+  const size_t n_slices = (n + kSlice - 1) / kSlice;
+  if (n_slices <= 1) {
+    fill(0, n);
+  } else {
+    ThreadPool::shared().run(static_cast<uint32_t>(n_slices), [&](uint32_t s, int) {
+      fill(s * kSlice, std::min(n, (s + 1) * kSlice));
+    });
+  }
   return *this;
 }
 

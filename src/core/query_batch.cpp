@@ -3,6 +3,7 @@
 #include <cmath>
 #include <queue>
 
+#include "core/float_term.hpp"
 #include "igla/error.hpp"
 #include "igla/search.hpp"
 
@@ -58,13 +59,9 @@ void QueryBatch::add_query(std::span<const std::span<const int8_t>> terms, std::
         float_weights.push_back(0.0f);
         continue;
       }
-      double n2 = 0;  // unit length, computed in double (as the rerank rows were)
-      for (float x : fterms[i]) n2 += double(x) * x;
-      const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
       const size_t at = float_terms.size();
       float_terms.resize(at + float_dims);
-      float* out = float_terms.data() + at;
-      for (size_t d = 0; d < float_dims; ++d) out[d] = static_cast<float>(fterms[i][d] * inv);
+      unit_float_term(fterms[i].data(), float_dims, float_terms.data() + at);
       float_weights.push_back(fw[i]);
     }
   }

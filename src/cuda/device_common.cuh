@@ -224,6 +224,26 @@ __device__ __forceinline__ float score_generic(uint32_t x, const uint64_t* codes
   return cosmul_score(d, w, inv);
 }
 
+// Shared memory of the popc and mt list kernels (one CTA a query or a query's split): 8 warp lists
+// of 64 keys, then query q's T terms' bitplanes (2W words each) and their weights, loaded by the
+// whole CTA, which is synchronized on return.
+struct SharedQuery {
+  uint64_t* lists;  // 8 x 64
+  uint64_t* qp;     // T x 2W
+  float* w;         // T
+  uint32_t T;
+};
+__device__ __forceinline__ SharedQuery load_shared_query(uint64_t* sm, int q, uint32_t W, const uint64_t* planes,
+                                                         const float* weights, const uint32_t* term_off) {
+  const uint32_t t0 = term_off[q], T = term_off[q + 1] - t0;
+  SharedQuery s{sm, sm + 8 * 64, nullptr, T};
+  s.w = reinterpret_cast<float*>(s.qp + T * 2 * W);
+  for (uint32_t i = threadIdx.x; i < T * 2 * W; i += blockDim.x) s.qp[i] = planes[static_cast<size_t>(t0) * 2 * W + i];
+  for (uint32_t i = threadIdx.x; i < T; i += blockDim.x) s.w[i] = weights[t0 + i];
+  __syncthreads();
+  return s;
+}
+
 // The end of a query's top-K list (merge and popc paths): its k hits without the query's
 // exclusions, and the tree merge of a CTA's warp lists.
 __device__ __forceinline__ void finalize_list(const WarpList& list, int q, int k, const uint32_t* excl,

@@ -55,13 +55,12 @@ template <bool kSelect>
 __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
   extern __shared__ uint64_t sm[];
   const int q = blockIdx.x;
-  const uint32_t t0 = a.term_off[q], T = a.term_off[q + 1] - t0, W = a.W;
-  uint64_t* lists = sm;        // 8 x 64
-  uint64_t* qp = sm + 8 * 64;  // T x 2W
-  float* w = reinterpret_cast<float*>(qp + T * 2 * W);
-  for (uint32_t i = threadIdx.x; i < T * 2 * W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
-  for (uint32_t i = threadIdx.x; i < T; i += blockDim.x) w[i] = a.weights[t0 + i];
-  __syncthreads();
+  const uint32_t W = a.W;
+  const SharedQuery sq = load_shared_query(sm, q, W, a.planes, a.weights, a.term_off);
+  uint64_t* const lists = sq.lists;
+  const uint64_t* const qp = sq.qp;
+  const float* const w = sq.w;
+  const uint32_t T = sq.T;
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   WarpList list;
   list.init(a.K);

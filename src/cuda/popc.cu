@@ -45,13 +45,12 @@ template <bool kSingle>
 __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
   extern __shared__ uint64_t sm[];
   const int q = blockIdx.x / a.n_splits, split = blockIdx.x % a.n_splits;
-  const uint32_t t0 = a.term_off[q], T = a.term_off[q + 1] - t0, W = a.W;
-  uint64_t* lists = sm;              // 8 x 64
-  uint64_t* qp = sm + 8 * 64;        // T x 2W
-  float* w = reinterpret_cast<float*>(qp + T * 2 * W);
-  for (uint32_t i = threadIdx.x; i < T * 2 * W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
-  for (uint32_t i = threadIdx.x; i < T; i += blockDim.x) w[i] = a.weights[t0 + i];
-  __syncthreads();
+  const uint32_t W = a.W;
+  const SharedQuery sq = load_shared_query(sm, q, W, a.planes, a.weights, a.term_off);
+  uint64_t* const lists = sq.lists;
+  const uint64_t* const qp = sq.qp;
+  const float* const w = sq.w;
+  const uint32_t T = sq.T;
 
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   const uint32_t s0 = split * a.split_len;
@@ -89,7 +88,7 @@ __global__ __launch_bounds__(256) void popc_kernel(PopcArgs a) {
   __syncthreads();
   if (!last) return;
   __threadfence();
-  uint64_t* pre = qp + T * 2 * W + (T + 1) / 2;  // after the weights
+  uint64_t* pre = sq.qp + T * 2 * W + (T + 1) / 2;  // after the weights
   const size_t total = static_cast<size_t>(a.n_splits) * a.K;
   const uint64_t* src = a.partial + static_cast<size_t>(q) * total;
   for (size_t i = threadIdx.x; i < total; i += blockDim.x) pre[i] = __ldcg(src + i);

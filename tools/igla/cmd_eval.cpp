@@ -87,7 +87,7 @@ void add_analogies(CLI::App* eval) {
   struct Args {
     SearchOptions opt;
     std::string file, mode = "add";
-    size_t restrict_vocab = 30000, batch = 4096;
+    size_t restrict_vocab = 30000, batch = AnalogyEvalOptions{}.batch;
     bool use_float = false;
   };
   auto a = std::make_shared<Args>();
@@ -149,7 +149,11 @@ void add_analogies(CLI::App* eval) {
     fmt::print("skipped: {} of {} questions (a word outside the first {} words)\n", r.skipped,
                r.answered + r.skipped, a->restrict_vocab ? std::min(a->restrict_vocab, ix.size()) : ix.size());
     std::fflush(stdout);  // keep the time line ahead of the total on a terminal
-    fmt::print(stderr, "time: {:.2f} s, {:.0f} questions/s ({})\n", r.seconds, qps, how);
+    fmt::print(stderr,
+               "time: {:.3f} s, {:.0f} questions/s ({}); read {:.1f} ms, words {:.1f} ms, "
+               "waiting for batches {:.1f} ms, searching {:.1f} ms (the first call {:.1f}), scoring {:.1f} ms\n",
+               r.seconds, qps, how, r.read_seconds * 1e3, r.lookup_seconds * 1e3, r.wait_build_seconds * 1e3,
+               r.search_seconds * 1e3, r.first_search_seconds * 1e3, r.score_seconds * 1e3);
     const Method m = describe(ix, e, a->use_float, a->opt.candidates);
     fmt::print("method: {}, {:.1f} bytes per word\n", m.name, m.bytes_per_word);
     fmt::print("total: {} ({}/{})\n", percent(r.correct, r.answered), r.correct, r.answered);

@@ -58,6 +58,7 @@ CudaOptions cuda_options_from_env(CudaOptions o) {
   if (const char* v = env("IGLA_CUDA_SINGLE_SPLIT")) o.single_split = number<uint32_t>("IGLA_CUDA_SINGLE_SPLIT", v);
   if (const char* v = env("IGLA_CUDA_SINGLE_SYNC")) o.single_sync = flag("IGLA_CUDA_SINGLE_SYNC", v);
   if (const char* v = env("IGLA_CUDA_STATS")) o.stats = flag("IGLA_CUDA_STATS", v);
+  if (const char* v = env("IGLA_CUDA_HOST_HUGE")) o.host_huge_pages = flag("IGLA_CUDA_HOST_HUGE", v);
   if (const char* v = env("IGLA_CUDA_MT_SAMPLE")) o.mt_sample = number<uint32_t>("IGLA_CUDA_MT_SAMPLE", v);
   if (const char* v = env("IGLA_CUDA_MT_CAP")) o.mt_cap = number<uint32_t>("IGLA_CUDA_MT_CAP", v);
   return o;
