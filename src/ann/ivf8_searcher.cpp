@@ -25,7 +25,6 @@
 #include "ann/int8_row_searcher.hpp"
 #include "ann/int8_scan.hpp"
 #include "ann/probe_select.hpp"
-#include "ann/kmeans.hpp"
 #include "core/rerank.hpp"
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
