@@ -3,12 +3,14 @@
 // rerank stage, recall on clustered data, batch/one-query/thread agreement and the fallbacks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <limits>
 #include <random>
 
 #include "ann/int8_scan.hpp"
 #include "ann/kmeans.hpp"
+#include "ann/probe_select.hpp"
 #include "igla/ivf.hpp"
 #include "igla/queries.hpp"
 #include "igla/search.hpp"
@@ -58,20 +60,34 @@ TEST(Int8Scan, VnniEqualsPlainLoop) {
     }
 }
 
-// The probes' bounded selection against the running insertion: same indices, same order, ties
-// (many equal scores) to the lower index, m from 1 to past the number of 16-value groups.
-TEST(Int8Scan, TopIndicesBoundedEqualsTopIndices) {
+// The probes' AVX-512 choice against the plain reference (top_indices, tail sorted): the same
+// indices in the same order (best first, the others ascending), ties (many equal scores, -0 and
+// +0) to the lower index, odd n around the 16-lane and 4-group edges, m from 1 to n.
+TEST(Int8Scan, ChooseProbesAvx512EqualsPlain) {
+  if (!ann::choose_probes_avx512_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
   std::mt19937_64 rng(9);
-  for (size_t n : {size_t{1}, size_t{17}, size_t{100}, size_t{1151}})
-    for (size_t m : {size_t{1}, size_t{3}, size_t{8}, size_t{32}, size_t{72}, size_t{80}}) {
-      if (m > n) continue;
-      for (int ties = 0; ties < 2; ++ties) {
+  std::vector<uint32_t> scratch;
+  for (size_t n : {size_t{1}, size_t{17}, size_t{63}, size_t{64}, size_t{65}, size_t{100}, size_t{1151}, size_t{2302}})
+    for (size_t m : {size_t{1}, size_t{2}, size_t{3}, size_t{8}, size_t{32}, size_t{48}, size_t{72}, size_t{80},
+                     size_t{300}, n - 1, n}) {
+      if (m > n || m == 0) continue;
+      for (int kind = 0; kind < 3; ++kind) {
         std::vector<float> s(n);
-        for (auto& v : s) v = ties ? static_cast<float>(rng() % 5) : static_cast<float>(rng() % 100000) * 1e-3f - 50.0f;
+        for (auto& v : s) {
+          if (kind == 0) v = static_cast<float>(rng() % 100000) * 1e-3f - 50.0f;
+          if (kind == 1) v = static_cast<float>(rng() % 5);                       // many ties
+          if (kind == 2) v = rng() % 2 ? 0.0f : (rng() % 2 ? -0.0f : -1e-30f);  // -0 ties +0
+        }
         std::vector<uint32_t> a(m, 0), b(m, 1);
-        ann::top_indices(s.data(), n, m, a.data());
-        ann::top_indices_bounded(s.data(), n, m, b.data());
-        ASSERT_EQ(a, b) << "n=" << n << " m=" << m << " ties=" << ties;
+        ann::choose_probes_plain(s.data(), n, m, a.data());
+        ann::choose_probes_avx512(s.data(), n, m, b.data(), scratch);
+        ASSERT_EQ(a, b) << "n=" << n << " m=" << m << " kind=" << kind;
+        std::vector<uint32_t> top(m);  // the same set as top_indices, the best first
+        ann::top_indices(s.data(), n, m, top.data());
+        ASSERT_EQ(a[0], top[0]);
+        std::sort(top.begin(), top.end());
+        std::sort(a.begin(), a.end());
+        ASSERT_EQ(a, top);
       }
     }
 }

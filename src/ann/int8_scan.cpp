@@ -56,21 +56,35 @@ void scan_select_scalar(const uint8_t* blocks, size_t rows, uint32_t G, const fl
 #if defined(__x86_64__)
 namespace {
 
-// NQ queries at once, so each 64-byte load of a block feeds NQ independent accumulators.
+// NQ queries at once, so each 64-byte load of a block feeds NQ independent accumulators; NB
+// blocks at a time (then one), so that few queries still have enough of them.
 template <int NQ>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scan_nq(const uint8_t* blocks, size_t nblocks,
                                                                       uint32_t G, const int32_t* q4, int32_t* out) {
-  for (size_t b = 0; b < nblocks; ++b) {
-    __m512i acc[NQ];
-    for (int q = 0; q < NQ; ++q) acc[q] = _mm512_setzero_si512();
-    const uint8_t* blk = blocks + b * G * 64;
+  constexpr int NB = NQ == 1 ? 8 : NQ == 2 ? 4 : 3;
+  const size_t bytes = size_t{G} * 64;
+  size_t b = 0;
+  auto step = [&]<int B>() __attribute__((target("avx512f,avx512bw,avx512vnni"))) {
+    __m512i acc[B][NQ];
+    for (int i = 0; i < B; ++i)
+      for (int q = 0; q < NQ; ++q) acc[i][q] = _mm512_setzero_si512();
+    const uint8_t* blk = blocks + b * bytes;
     for (uint32_t g = 0; g < G; ++g) {
-      const __m512i v = _mm512_loadu_si512(blk + size_t{g} * 64);
-      for (int q = 0; q < NQ; ++q) acc[q] = _mm512_dpbusd_epi32(acc[q], v, _mm512_set1_epi32(q4[static_cast<size_t>(q) * G + g]));
+      __m512i v[B];
+      for (int i = 0; i < B; ++i) v[i] = _mm512_loadu_si512(blk + static_cast<size_t>(i) * bytes + size_t{g} * 64);
+      for (int q = 0; q < NQ; ++q) {
+        const __m512i qb = _mm512_set1_epi32(q4[static_cast<size_t>(q) * G + g]);
+        for (int i = 0; i < B; ++i) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], v[i], qb);
+      }
     }
-    for (int q = 0; q < NQ; ++q)
-      _mm512_storeu_si512(out + static_cast<size_t>(q) * nblocks * kInt8BlockRows + b * kInt8BlockRows, acc[q]);
-  }
+    for (int i = 0; i < B; ++i)
+      for (int q = 0; q < NQ; ++q)
+        _mm512_storeu_si512(out + static_cast<size_t>(q) * nblocks * kInt8BlockRows + (b + static_cast<size_t>(i)) * kInt8BlockRows,
+                            acc[i][q]);
+    b += B;
+  };
+  while (b + NB <= nblocks) step.template operator()<NB>();
+  while (b < nblocks) step.template operator()<1>();
 }
 
 // The selection of one block (16 rows from row j0) for NQ queries, lanes in `valid` only.
@@ -92,42 +106,46 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) inline voi
   }
 }
 
+// NB blocks (16 NB rows) x NQ queries: NB NQ independent accumulators, so that a small group
+// of queries (one query: NB = 8) still keeps the multiply units busy instead of waiting on one
+// accumulator's latency; then the rest of the blocks with NB / 2, down to one block.
+template <int NQ, int NB>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void scan_blocks(const uint8_t* blocks, size_t& b,
+                                                                              size_t nb, size_t rows, uint32_t G,
+                                                                              const float* inv, const ScanSelect& s,
+                                                                              uint32_t* cnt) {
+  const size_t bytes = size_t{G} * 64;
+  const int32_t* q4 = s.q4;
+  for (; b + NB <= nb; b += NB) {
+    __m512i acc[NB][NQ];
+    for (int i = 0; i < NB; ++i)
+      for (int q = 0; q < NQ; ++q) acc[i][q] = _mm512_setzero_si512();
+    const uint8_t* p0 = blocks + b * bytes;
+    for (uint32_t g = 0; g < G; ++g) {
+      __m512i v[NB];
+      for (int i = 0; i < NB; ++i) v[i] = _mm512_loadu_si512(p0 + static_cast<size_t>(i) * bytes + size_t{g} * 64);
+      for (int q = 0; q < NQ; ++q) {
+        const __m512i qb = _mm512_set1_epi32(q4[static_cast<size_t>(q) * G + g]);
+        for (int i = 0; i < NB; ++i) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], v[i], qb);
+      }
+    }
+    for (int i = 0; i < NB; ++i) {
+      const size_t j0 = (b + static_cast<size_t>(i)) * kInt8BlockRows, left = rows - j0;
+      select_block<NQ>(acc[i], j0, left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1), inv, s, cnt);
+    }
+  }
+  if constexpr (NB > 1) scan_blocks<NQ, NB / 2>(blocks, b, nb, rows, G, inv, s, cnt);
+}
+
 template <int NQ>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scan_select_nq(const uint8_t* blocks, size_t rows,
                                                                              uint32_t G, const float* inv,
                                                                              const ScanSelect& s) {
-  const size_t nb = (rows + kInt8BlockRows - 1) / kInt8BlockRows, bytes = size_t{G} * 64;
+  const size_t nb = (rows + kInt8BlockRows - 1) / kInt8BlockRows;
+  constexpr int NB = NQ == 1 ? 8 : NQ == 2 ? 4 : NQ <= 4 ? 3 : 2;  // at most 16 accumulators
   uint32_t cnt[NQ] = {};
-  const int32_t* q4 = s.q4;
   size_t b = 0;
-  for (; b + 2 <= nb; b += 2) {  // 32 rows x NQ queries: 2 NQ accumulators
-    __m512i a0[NQ], a1[NQ];
-    for (int q = 0; q < NQ; ++q) a0[q] = a1[q] = _mm512_setzero_si512();
-    const uint8_t* p0 = blocks + b * bytes;
-    const uint8_t* p1 = p0 + bytes;
-    for (uint32_t g = 0; g < G; ++g) {
-      const __m512i v0 = _mm512_loadu_si512(p0 + size_t{g} * 64), v1 = _mm512_loadu_si512(p1 + size_t{g} * 64);
-      for (int q = 0; q < NQ; ++q) {
-        const __m512i qb = _mm512_set1_epi32(q4[static_cast<size_t>(q) * G + g]);
-        a0[q] = _mm512_dpbusd_epi32(a0[q], v0, qb);
-        a1[q] = _mm512_dpbusd_epi32(a1[q], v1, qb);
-      }
-    }
-    const size_t j0 = b * kInt8BlockRows, left = rows - j0;
-    select_block<NQ>(a0, j0, 0xFFFF, inv, s, cnt);
-    select_block<NQ>(a1, j0 + 16, left >= 32 ? __mmask16(0xFFFF) : __mmask16((1u << (left - 16)) - 1), inv, s, cnt);
-  }
-  if (b < nb) {
-    __m512i a0[NQ];
-    for (int q = 0; q < NQ; ++q) a0[q] = _mm512_setzero_si512();
-    const uint8_t* p0 = blocks + b * bytes;
-    for (uint32_t g = 0; g < G; ++g) {
-      const __m512i v0 = _mm512_loadu_si512(p0 + size_t{g} * 64);
-      for (int q = 0; q < NQ; ++q) a0[q] = _mm512_dpbusd_epi32(a0[q], v0, _mm512_set1_epi32(q4[static_cast<size_t>(q) * G + g]));
-    }
-    const size_t j0 = b * kInt8BlockRows, left = rows - j0;
-    select_block<NQ>(a0, j0, left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1), inv, s, cnt);
-  }
+  scan_blocks<NQ, NB>(blocks, b, nb, rows, G, inv, s, cnt);
   for (int q = 0; q < NQ; ++q) s.count[q] = cnt[q];
 }
 

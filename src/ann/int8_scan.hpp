@@ -46,8 +46,9 @@ struct ScanSelect {
 };
 // The plain reference (int8_scan_scalar + select_rows_scalar through a dots buffer).
 void scan_select_scalar(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s);
-// AVX-512 VNNI, register-blocked: each 64-byte load of a block's group feeds the nq queries, two
-// blocks (32 rows) at a time, the scores compared in registers (no dots buffer). Only where
+// AVX-512 VNNI, register-blocked: each 64-byte load of a block's group feeds the nq queries,
+// several blocks at a time (8 for one query, 2 for 5-8: enough independent accumulators to hide
+// the multiply's latency), the scores compared in registers (no dots buffer). Only where
 // int8_scan_vnni_available().
 void scan_select_vnni(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s);
 

@@ -24,7 +24,7 @@
 
 #include "ann/int8_row_searcher.hpp"
 #include "ann/int8_scan.hpp"
-#include "ann/kmeans.hpp"
+#include "ann/probe_select.hpp"
 #include "core/rerank.hpp"
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
@@ -157,6 +157,7 @@ class Ivf8Searcher final : public Searcher {
     if (opts.cpu.threads > pool.size()) pool.grow_to(opts.cpu.threads);
     threads_ = opts.cpu.threads > 0 ? std::min(opts.cpu.threads, pool.size()) : pool.size();
     vnni_ = opts.cpu.kernel != "scalar" && ann::int8_scan_vnni_available();
+    fast_probes_ = vnni_ && ann::choose_probes_avx512_available();
     for (uint32_t l = 0; l < ivf_->lists(); ++l) max_list_ = std::max<size_t>(max_list_, ivf_->list_size(l));
     fallback_ = make_rerank_stage(make_ivf_searcher(index_, opts, ivf_), index_, threads_);
   }
@@ -272,7 +273,8 @@ class Ivf8Searcher final : public Searcher {
       corr[q] = 128.0f * static_cast<float>(sum);
     }
     // Probes: the int8 query against the int8 centroids (int8_scan_*, kernel groups of 8 queries),
-    // the best nprobe by (dot - corr) * step, ties to the lower list.
+    // the best nprobe by (dot - corr) * step, ties to the lower list: the best first (its floor),
+    // the others in ascending list order (probe_select.hpp).
     if (nprobe >= L) {
       for (size_t q = 0; q < nq; ++q)
         for (uint32_t i = 0; i < L; ++i) probes[q * L + i] = i;
@@ -281,6 +283,7 @@ class Ivf8Searcher final : public Searcher {
       constexpr size_t kProbeGroup = 8;
       const auto cd = std::make_unique_for_overwrite<int32_t[]>(kProbeGroup * LP);
       std::vector<float> cs(L);
+      std::vector<uint32_t> scratch;
       for (size_t q = 0; q < nq; q += kProbeGroup) {
         const size_t g = std::min(kProbeGroup, nq - q);
         if (vnni_)
@@ -290,10 +293,10 @@ class Ivf8Searcher final : public Searcher {
         for (size_t j = 0; j < g; ++j) {
           const int32_t* dq = cd.get() + j * LP;
           for (size_t l = 0; l < L; ++l) cs[l] = (static_cast<float>(dq[l]) - corr[q + j]) * lists_->cent_step[l];
-          if (vnni_)
-            ann::top_indices_bounded(cs.data(), L, nprobe, probes + (q + j) * nprobe);
+          if (fast_probes_)
+            ann::choose_probes_avx512(cs.data(), L, nprobe, probes + (q + j) * nprobe, scratch);
           else
-            ann::top_indices(cs.data(), L, nprobe, probes + (q + j) * nprobe);
+            ann::choose_probes_plain(cs.data(), L, nprobe, probes + (q + j) * nprobe);
         }
       }
     }
@@ -359,6 +362,10 @@ class Ivf8Searcher final : public Searcher {
     }
   }
 
+  // Queries [q0, q1): each query's parts merged, then its candidates rescored. The rows are
+  // random reads of the index (cold after the scan of the whole batch), so the loop runs as a
+  // pipeline: query i merged and its rows prefetched kRescoreAhead queries before it is rescored.
+  static constexpr size_t kRescoreAhead = 4;
   void finish(const QueryBatch& batch, const SearchParams& params, size_t q0, size_t q1, Work& w,
               SearchResults& out) const {
     const size_t D = lists_->D;
@@ -366,14 +373,24 @@ class Ivf8Searcher final : public Searcher {
     const auto rows = index_->rerank_int8_rows();
     std::vector<float> row(D);
     std::vector<Hit> hits;
-    for (size_t gq = q0; gq < q1; ++gq) {
-      TopPositions& top = w.tops[0][gq];
-      for (size_t p = 1; p < w.tops.size(); ++p)
-        for (const auto& [s, pos] : w.tops[p][gq].finish()) top.push(s, pos);
+    for (size_t i = q0; i < q1 + kRescoreAhead; ++i) {
+      if (i < q1) {
+        TopPositions& top = w.tops[0][i];
+        for (size_t p = 1; p < w.tops.size(); ++p)
+          for (const auto& [s, pos] : w.tops[p][i].finish()) top.push(s, pos);
+        for (const auto& [s, pos] : top.finish())
+          if (ids[pos] != ~0u) {
+            const char* r = reinterpret_cast<const char*>(rows.data() + size_t{ids[pos]} * D);
+            for (size_t b = 0; b < D; b += 64) __builtin_prefetch(r + b);
+            __builtin_prefetch(r + D - 1);
+          }
+      }
+      if (i < q0 + kRescoreAhead) continue;
+      const size_t gq = i - kRescoreAhead;
       const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[gq];
       const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[gq + 1];
       hits.clear();
-      for (const auto& [s, pos] : top.finish()) {
+      for (const auto& [s, pos] : w.tops[0][gq].finish()) {
         const uint32_t id = ids[pos];
         if (id == ~0u || (ex != ex_end && std::find(ex, ex_end, id) != ex_end)) continue;
         // The word's int8 row as the index holds it (the bytes the list scan read, contiguous).
@@ -394,6 +411,7 @@ class Ivf8Searcher final : public Searcher {
   std::shared_ptr<const Searcher> fallback_;
   int threads_ = 1;
   bool vnni_ = false;
+  bool fast_probes_ = false;  // choose_probes_avx512 (else the plain reference)
   size_t max_list_ = 0;  // rows of the longest list
 };
 

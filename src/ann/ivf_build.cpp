@@ -68,6 +68,10 @@ const char* ivf_source_name(IvfSource s) {
   return "?";
 }
 
+// 2 sqrt(n), kept by measurement (BENCHMARKS.md, "IVF-int8 round 4", 2026-12-04): after the
+// per-query list choice got cheaper, 2,302 lists (4 sqrt(n)) on GloVe-100d needed nprobe 48 for
+// the recall 1,151 lists reach at 32-48, ran no faster batched in the same half hour, needed twice
+// nprobe on held-out words, and took 4x the k-means time. The default nprobe stays L / 32.
 uint32_t default_ivf_lists(size_t n) {
   const double l = 2.0 * std::sqrt(static_cast<double>(n));
   return static_cast<uint32_t>(std::clamp(l, 1.0, static_cast<double>(std::max<size_t>(n, 1))));

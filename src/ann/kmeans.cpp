@@ -115,36 +115,6 @@ void top_indices(const float* s, size_t n, size_t m, uint32_t* out) {
   std::copy(idx.begin(), idx.begin() + m, out);
 }
 
-void top_indices_bounded(const float* s, size_t n, size_t m, uint32_t* out) {
-  constexpr size_t kGroup = 4;
-  const size_t groups = (n + kGroup - 1) / kGroup;
-  if (m == 0 || m >= groups) return top_indices(s, n, m, out);
-  std::vector<float> gmax(groups);
-  for (size_t g = 0; g < groups; ++g) {
-    const size_t b = g * kGroup, e = std::min(n, b + kGroup);
-    float v = s[b];
-    for (size_t i = b + 1; i < e; ++i) v = s[i] > v ? s[i] : v;
-    gmax[g] = v;
-  }
-  std::nth_element(gmax.begin(), gmax.begin() + static_cast<std::ptrdiff_t>(m - 1), gmax.end(), std::greater<float>());
-  const float bound = gmax[m - 1];
-  // Keys ordered as `better` orders the entries: the score's bits made monotone (negatives
-  // flipped; -0 after +0 is not an issue: equal floats compare equal, so map -0 to +0), then
-  // the complemented index (lower index first).
-  std::vector<uint64_t> c;
-  c.reserve(4 * m);
-  for (size_t i = 0; i < n; ++i)
-    if (s[i] >= bound) {
-      const float v = s[i] == 0.0f ? 0.0f : s[i];
-      uint32_t b;
-      std::memcpy(&b, &v, 4);
-      b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-      c.push_back((uint64_t{b} << 32) | (0xFFFFFFFFu - static_cast<uint32_t>(i)));
-    }
-  std::partial_sort(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(m), c.end(), std::greater<uint64_t>());
-  for (size_t j = 0; j < m; ++j) out[j] = 0xFFFFFFFFu - static_cast<uint32_t>(c[j]);
-}
-
 void parallel_chunks(size_t n, size_t chunk, int threads, const std::function<void(size_t, size_t)>& fn) {
   const size_t nchunks = (n + chunk - 1) / chunk;
   size_t t = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());

@@ -18,10 +18,6 @@ std::vector<float> transpose(const float* c, size_t nc, size_t d);
 
 // The `m` largest of s[0, n) as indices, best first, ties to the lower index.
 void top_indices(const float* s, size_t n, size_t m, uint32_t* out);
-// The same answer by a bound: the m-th largest of the maxima of 4-value groups is a value that
-// at least m entries reach, so only the entries at or above it are sorted (a few times m for
-// the IVF's probe scores, against top_indices' running insertion over all n).
-void top_indices_bounded(const float* s, size_t n, size_t m, uint32_t* out);
 
 struct KMeansResult {
   std::vector<float> centroids;  // L x d, unit vectors
