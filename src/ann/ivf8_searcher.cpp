@@ -379,11 +379,7 @@ class Ivf8Searcher final : public Searcher {
         for (size_t p = 1; p < w.tops.size(); ++p)
           for (const auto& [s, pos] : w.tops[p][i].finish()) top.push(s, pos);
         for (const auto& [s, pos] : top.finish())
-          if (ids[pos] != ~0u) {
-            const char* r = reinterpret_cast<const char*>(rows.data() + size_t{ids[pos]} * D);
-            for (size_t b = 0; b < D; b += 64) __builtin_prefetch(r + b);
-            __builtin_prefetch(r + D - 1);
-          }
+          if (ids[pos] != ~0u) index_->prefetch_rerank_row(ids[pos]);
       }
       if (i < q0 + kRescoreAhead) continue;
       const size_t gq = i - kRescoreAhead;
