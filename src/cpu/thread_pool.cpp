@@ -70,7 +70,8 @@ void ThreadPool::work() {
   uint64_t seen = 0;
   for (;;) {
     // Spin briefly for the next job (back-to-back queries), then sleep.
-    for (int i = 0; i < 20000 && posted_.load(std::memory_order_acquire) == seen; ++i) {
+    const uint32_t spin = idle_spin();
+    for (uint32_t i = 0; i < spin && posted_.load(std::memory_order_acquire) == seen; ++i) {
 #if defined(__x86_64__)
       __builtin_ia32_pause();
 #elif defined(__aarch64__)

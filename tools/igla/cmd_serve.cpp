@@ -71,6 +71,7 @@ void add_serve(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kernel", a->search.kernel,
                   "CPU kernel: auto, avx512, avx2 or scalar (default: the best this CPU runs; also IGLA_KERNEL)");
+  a->search.add_pool_spin(cmd);
   so.io_threads = 0;  // auto, resolved below
   cmd->add_option("--io-threads", so.io_threads,
                   "Threads running the asynchronous HTTP I/O for all connections (default 0: one per 4 cores, "
