@@ -106,11 +106,11 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
     cmd->add_option("-k,--top", k, "Number of results (capped at the vocabulary size)")->check(whole_number(1, kMaxK));
 }
 
-void SearchOptions::add_pool_spin(CLI::App* cmd) {
+void SearchOptions::add_pool_spin(CLI::App* cmd, const std::string& why_default) {
   cmd->add_option("--pool-spin", pool_spin,
                   fmt::format("CPU search pool: pause instructions an idle worker spins waiting for the next batch "
-                              "before it sleeps (default {}; 0: sleep at once, leaving the core to other work)",
-                              kDefaultIdleSpin))
+                              "before it sleeps (default {}{}; 0: sleep at once, leaving the core to other work)",
+                              pool_spin >= 0 ? static_cast<uint32_t>(pool_spin) : kDefaultIdleSpin, why_default))
       ->check(whole_number(0, 100'000'000));
 }
 
