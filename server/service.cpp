@@ -224,7 +224,6 @@ Response make_response(Kind kind, const json* body, const Job& j) {
   return json_response(200, std::move(out));
 }
 
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
