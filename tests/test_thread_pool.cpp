@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <new>
 #include <string>
 #include <thread>
@@ -101,3 +103,28 @@ TEST(ThreadPool, SearcherOptionSetsTheSharedPoolsIdleSpin) {
   EXPECT_EQ(pool.idle_spin(), 123u);
   pool.set_idle_spin(before);
 }
+
+#if defined(__linux__)
+// The pool's workers carry a name (top -H, perf --sort comm tell them from the caller's threads).
+TEST(ThreadPool, WorkersAreNamed) {
+  auto named = [] {
+    int n = 0;
+    for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream f(t.path() / "comm");
+      std::string name;
+      std::getline(f, name);
+      n += name == "igla-pool";
+    }
+    return n;
+  };
+  const int before = named();
+  {
+    igla::ThreadPool pool(3);
+    std::atomic<int> ran{0};
+    pool.run(6, [&](uint32_t, int) { ran.fetch_add(1); });
+    EXPECT_EQ(ran.load(), 6);
+    EXPECT_EQ(named(), before + 2);  // 3 threads in all: the caller and 2 workers
+  }
+  EXPECT_EQ(named(), before);
+}
+#endif
