@@ -9,7 +9,9 @@
 #        CONNECTIONS=1000 (a list, e.g. "100 200 1000": one run per count, in that order)
 #        PORT=18080  WORDS=10000 (distinct words cycled)  SERVE_ARGS (server flags; default
 #        "--timeout-ms 30000"; e.g. "--timeout-ms 30000 --device cuda")
-#        NEAREST_ARGS (flags of the in-process reference, e.g. "--device ivf-int8")
+#        NEAREST_ARGS (flags of the in-process reference, e.g. "--device ivf-int8"; the operating
+#        point of BENCHMARKS.md "serve6": SERVE_ARGS="--timeout-ms 30000 --device graph --ef 40"
+#        NEAREST_ARGS="--device graph --ef 40" on an index with a graph section)
 #        RUNS="one-word 64-words" (which runs)  RATE (unset: closed loop, each connection sends its
 #        next request when the last is answered; RATE=R: paced, the connections together offer ~R
 #        requests/s with exponential gaps, see loadtest.lua, and wrk's Requests/sec is the rate

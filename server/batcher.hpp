@@ -45,6 +45,8 @@ struct Job {
 
   // Input, by kind (one of these holds size() queries).
   std::vector<uint32_t> ids;                             // Nearest
+  std::vector<std::string> words;                        // Nearest: the words as sent (may be empty:
+                                                         // the answer then echoes the request's JSON)
   std::vector<float> vectors;                            // NearestVectors: n x float_dims
   std::vector<std::array<uint32_t, 3>> abc;              // Analogy
   std::vector<PosNeg> posneg;                            // MostSimilar

@@ -1,5 +1,6 @@
 #include "server.hpp"
 
+#include <pthread.h>
 #include <fmt/format.h>
 
 #include <array>
@@ -549,7 +550,10 @@ std::string Server::url() const {
 
 void Server::start() {
   const int n = impl_->opts.io_threads;
-  for (int i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (int i = 0; i < n; ++i) {
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    pthread_setname_np(impl_->threads.back().native_handle(), "igla-io");  // as top -H and perf show it
+  }
 }
 
 bool Server::wait() {

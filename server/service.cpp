@@ -7,12 +7,14 @@
 #include <cmath>
 #include <initializer_list>
 #include <iterator>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "auth.hpp"
 #include "igla/error.hpp"
 #include "index_info.hpp"
 #include "json_write.hpp"
+#include "nearest_reader.hpp"
 
 namespace igla::server {
 
@@ -173,6 +175,53 @@ void append_hits(std::string& out, const Index& ix, const std::vector<Hit>& hits
 
 Response job_error(const Job& job) {
   return error_of(ApiError(job.status, job.error.empty() ? "the search failed" : job.error));
+}
+
+// The answer to a finished job. `body` is the request's JSON (what queries are echoed from); it may
+// be null for a Nearest job whose words the job holds (the fast path).
+Response make_response(Kind kind, const json* body, const Job& j) {
+  if (j.status != 200) return job_error(j);
+  const Index& ix = j.engine->index();
+  std::string out;
+  if (kind == Kind::Similarity) {
+    out = "{\"scores\":[";
+    for (size_t i = 0; i < j.scores.size(); ++i) {
+      if (i) out += ',';
+      append_json_float(out, j.scores[i]);
+    }
+    out += "]}";
+    return json_response(200, std::move(out));
+  }
+  if (kind == Kind::DoesntMatch) {
+    const size_t pos = j.positions.at(0);
+    out = "{\"doesnt_match\":";
+    append_json_string(out, (*body)["words"][pos].get_ref<const std::string&>());
+    fmt::format_to(std::back_inserter(out), ",\"index\":{}}}", pos);
+    return json_response(200, std::move(out));
+  }
+  out.reserve(64 + j.hits.size() * (32 + 40 * j.params.k));
+  out = "{\"results\":[";
+  for (size_t q = 0; q < j.hits.size(); ++q) {
+    out += q ? ",{\"query\":" : "{\"query\":";
+    switch (kind) {
+      case Kind::Nearest:
+        append_json_string(out, j.words.empty() ? std::string_view((*body)["words"][q].get_ref<const std::string&>())
+                                                : std::string_view(j.words[q]));
+        break;
+      case Kind::NearestVectors: fmt::format_to(std::back_inserter(out), "{}", q); break;
+      case Kind::Analogy: out += dump((*body)["queries"][q]); break;
+      default: {
+        json pn{{"positive", body->value("positive", json::array())},
+                {"negative", body->value("negative", json::array())}};
+        out += dump(pn);
+      }
+    }
+    out += ',';
+    append_hits(out, ix, j.hits[q]);
+    out += '}';
+  }
+  out += "]}";
+  return json_response(200, std::move(out));
 }
 
 }  // namespace
@@ -405,7 +454,39 @@ void Service::route(Request& req, const Peer& peer, std::string_view label, Repl
   search(kind, req, reply);
 }
 
+bool Service::search_nearest_fast(const Request& req, Reply& reply) {
+  NearestReader in;
+  if (!in.read(req.body())) return false;
+  const size_t n = in.words.size();
+  const uint64_t k = in.k.value_or(10), candidates = in.candidates.value_or(opts_.default_candidates),
+                 timeout = in.timeout_ms.value_or(opts_.timeout_ms);
+  // Out of range, or nothing to search: the full path answers (its errors name the field).
+  if (n == 0 || n > opts_.max_queue || k < 1 || k > opts_.max_k || candidates > opts_.max_candidates ||
+      timeout < 1 || timeout > opts_.timeout_ms)
+    return false;
+  auto loaded = state_.load();  // this request's engine, kept until it is answered
+  const Engine& e = *loaded->engine;
+  auto job = std::make_shared<Job>();
+  job->ids.reserve(n);
+  for (const std::string& w : in.words) {
+    auto id = e.options().lower ? e.find(w) : loaded->words.find(w);
+    if (!id) return false;  // the full path answers 404 with the closest known words
+    job->ids.push_back(*id);
+  }
+  job->kind = Kind::Nearest;
+  job->engine = loaded->engine;
+  job->words = std::move(in.words);
+  job->params.k = static_cast<size_t>(k);
+  job->params.candidates = static_cast<size_t>(candidates);
+  job->params.nprobe = opts_.nprobe;
+  job->params.ef = opts_.ef;
+  enqueue(std::move(job), static_cast<size_t>(timeout),
+          [](const Job& j) { return make_response(Kind::Nearest, nullptr, j); }, reply);
+  return true;
+}
+
 void Service::search(Kind kind, const Request& req, Reply& reply) {
+  if (kind == Kind::Nearest && search_nearest_fast(req, reply)) return;
   auto body = std::make_shared<json>(parse_body(req));
   auto job = std::make_shared<Job>();
   auto loaded = state_.load();  // this request's engine, kept until it is answered
@@ -506,52 +587,13 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
                                     opts_.max_queue));
 
   // The response, made where the caller runs it (off the batcher thread).
-  auto make = [kind = job->kind, body](const Job& j) -> Response {
-    if (j.status != 200) return job_error(j);
-    const Index& ix = j.engine->index();
-    std::string out;
-    if (kind == Kind::Similarity) {
-      out = "{\"scores\":[";
-      for (size_t i = 0; i < j.scores.size(); ++i) {
-        if (i) out += ',';
-        append_json_float(out, j.scores[i]);
-      }
-      out += "]}";
-      return json_response(200, std::move(out));
-    }
-    if (kind == Kind::DoesntMatch) {
-      const size_t pos = j.positions.at(0);
-      out = "{\"doesnt_match\":";
-      append_json_string(out, (*body)["words"][pos].get_ref<const std::string&>());
-      fmt::format_to(std::back_inserter(out), ",\"index\":{}}}", pos);
-      return json_response(200, std::move(out));
-    }
-    out.reserve(64 + j.hits.size() * (32 + 40 * j.params.k));
-    out = "{\"results\":[";
-    for (size_t q = 0; q < j.hits.size(); ++q) {
-      out += q ? ",{\"query\":" : "{\"query\":";
-      switch (kind) {
-        case Kind::Nearest: append_json_string(out, (*body)["words"][q].get_ref<const std::string&>()); break;
-        case Kind::NearestVectors: fmt::format_to(std::back_inserter(out), "{}", q); break;
-        case Kind::Analogy: out += dump((*body)["queries"][q]); break;
-        default: {
-          json pn{{"positive", body->value("positive", json::array())},
-                  {"negative", body->value("negative", json::array())}};
-          out += dump(pn);
-        }
-      }
-      out += ',';
-      append_hits(out, ix, j.hits[q]);
-      out += '}';
-    }
-    out += "]}";
-    return json_response(200, std::move(out));
-  };
+  auto make = [kind = job->kind, body](const Job& j) { return make_response(kind, body.get(), j); };
+  if (n == 0) return reply([r = make(*job)] { return r; });  // nothing to search: answer now
+  enqueue(std::move(job), timeout, std::move(make), reply);
+}
 
-  if (n == 0) {  // nothing to search: answer now
-    Response r = make(*job);
-    return reply([r] { return r; });
-  }
+template <class Make>
+void Service::enqueue(std::shared_ptr<Job> job, size_t timeout, Make make, Reply& reply) {
   job->deadline = Clock::now() + std::chrono::milliseconds(timeout);
   job->done = [reply, make](const std::shared_ptr<Job>& j) { reply([j, make] { return make(*j); }); };
   switch (batcher_.submit(job)) {

@@ -110,6 +110,12 @@ class Service {
   std::shared_ptr<const Loaded> load(uint64_t generation);
   void route(Request& req, const Peer& peer, std::string_view route_label, Reply& reply);
   void search(Kind kind, const Request& req, Reply& reply);
+  // POST /v1/nearest of the common shape, read without a DOM; false: not that shape (or an error
+  // to report), nothing answered, the full path takes it.
+  bool search_nearest_fast(const Request& req, Reply& reply);
+  // Queues `job` with its deadline; `make` writes its answer once it is searched.
+  template <class Make>
+  void enqueue(std::shared_ptr<Job> job, size_t timeout_ms, Make make, Reply& reply);
   std::string info_json() const;
 };
 

@@ -22,6 +22,7 @@
 #include "igla/engine.hpp"
 #include "igla/index.hpp"
 #include "json_write.hpp"
+#include "nearest_reader.hpp"
 #include "server.hpp"
 #include "server_client.hpp"
 #include "test_util.hpp"
@@ -216,6 +217,40 @@ TEST_F(ServerTest, InfoHealthzMetrics) {
 }
 
 // ---- errors
+
+// The common /v1/nearest shape is read without a DOM (the fast path); any other shape goes through
+// the full JSON path. Both must answer the same requests with the same bytes.
+TEST_F(ServerTest, NearestFastAndFullPathsAnswerAlike) {
+  start();
+  HttpClient c(port());
+  struct Pair {
+    std::string fast, full;  // the same request: the first in the fast shape, the second not
+  } pairs[] = {
+      {R"({"words":["w1","w42"],"k":7})", R"({"k":7,"words":["w1","w42"],"candidates":null})"},
+      {R"({"words":["w3"],"k":3,"candidates":0,"timeout_ms":5000})",
+       R"({"timeout_ms":5000,"candidates":0,"k":3,"words":["w3"],"timeout_ms":4000})"},
+      {R"( { "words" : [ "w\u0031" ] } )", R"({"words":["w1"],"timeout_ms":null})"},
+      {R"({"words":["w7"]})", R"({"words":["w2999"],"words":["w7"]})"},  // a repeated field: the last counts
+  };
+  for (auto& p : pairs) {
+    const HttpReply a = c.post("/v1/nearest", p.fast), b = c.post("/v1/nearest", p.full);
+    ASSERT_EQ(a.status, 200) << p.fast << " -> " << a.body;
+    ASSERT_EQ(b.status, 200) << p.full << " -> " << b.body;
+    EXPECT_EQ(a.body, b.body) << p.fast << " vs " << p.full;
+  }
+  // The fast shape's answers are the engine's.
+  const HttpReply r = c.post("/v1/nearest", std::string(R"({"words":["w5","w6"],"k":4,"candidates":20})"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json j = r.json();
+  EXPECT_EQ(j["results"][1]["query"], "w6");
+  expect_same_hits(j["results"][0]["hits"], engine->nearest("w5", params(4, 20)), "w5");
+  expect_same_hits(j["results"][1]["hits"], engine->nearest("w6", params(4, 20)), "w6");
+  // Errors in the fast shape are the full path's: unknown word, k over the limit, trailing bytes.
+  EXPECT_EQ(c.post("/v1/nearest", std::string(R"({"words":["w1","nosuchword"]})")).status, 404);
+  EXPECT_EQ(c.post("/v1/nearest", std::string(R"({"words":["w1"],"k":100000})")).status, 400);
+  EXPECT_EQ(c.post("/v1/nearest", std::string(R"({"words":["w1"]} x)")).status, 400);
+  EXPECT_EQ(c.post("/v1/nearest", std::string(R"({"words":[]})")).status, 200);
+}
 
 TEST_F(ServerTest, BadRequestsNameTheField) {
   ServerOptions o;
@@ -507,6 +542,29 @@ TEST(ServerWordTable, FindsWhatIndexFindFinds) {
   }
   for (std::string w : {"", "w", "W1", "w1 ", " w1", "w3000", "w-1", "w01", "\xff"}) EXPECT_EQ(t.find(w), ix.find(w)) << w;
   EXPECT_FALSE(igla::server::WordTable().find("w1").has_value()) << "an empty table finds nothing";
+}
+
+// The fast path's reader takes exactly the common /v1/nearest shape and refuses everything else.
+TEST(ServerNearestReader, TakesTheCommonShapeOnly) {
+  igla::server::NearestReader a;
+  ASSERT_TRUE(a.read(R"( {"k": 7, "words": ["w1", "caf\u00e9", ""], "candidates": 0, "timeout_ms": 25} )"));
+  EXPECT_EQ(a.words, (std::vector<std::string>{"w1", "caf\xc3\xa9", ""}));
+  EXPECT_EQ(a.k, 7u);
+  EXPECT_EQ(a.candidates, 0u);
+  EXPECT_EQ(a.timeout_ms, 25u);
+  igla::server::NearestReader b;
+  ASSERT_TRUE(b.read(R"({"words":[]})"));
+  EXPECT_TRUE(b.words.empty());
+  EXPECT_FALSE(b.k.has_value());
+  for (const char* no : {R"({"k":7})", R"({"words":["a"],"topk":3})", R"({"words":["a"],"k":null})",
+                         R"({"words":["a"],"k":-1})", R"({"words":["a"],"k":2.0})", R"({"words":["a"],"k":"3"})",
+                         R"({"words":["a",7]})", R"({"words":["a",["b"]]})", R"({"words":"a"})",
+                         R"({"words":["a"],"words":["b"]})", R"({"words":["a"]} {})", R"([{"words":["a"]}])",
+                         R"({"words":["a"],"x":{"words":["b"]}})", R"({"words":["a"])", "", "null",
+                         R"({"vectors":[[1,2]]})", "{\"words\":[\"\xff\"]}"}) {
+    igla::server::NearestReader r;
+    EXPECT_FALSE(r.read(no)) << no;
+  }
 }
 
 TEST(ServerJson, StringsAreValidJsonWhateverTheBytes) {

@@ -3,10 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <new>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "cpu/thread_pool.hpp"
+#include "igla/index.hpp"
+#include "igla/search.hpp"
 
 TEST(ThreadPool, EveryTaskOnceAcrossManyJobs) {
   for (int threads : {1, 2, 3, 8}) {
@@ -46,3 +53,78 @@ TEST(ThreadPool, ExceptionInAWorkerReachesTheCaller) {
   pool.run(8, [&](uint32_t, int) { ran.fetch_add(1); });  // the pool still works, no stale error
   EXPECT_EQ(ran.load(), 8);
 }
+
+// With no idle spin the workers sleep between jobs at once: every job still runs each task once,
+// and a sleeping worker is woken to join a job (two tasks that each wait for the other to start
+// finish only if a second thread runs one of them).
+TEST(ThreadPool, NoIdleSpinStillWakesWorkersForEveryJob) {
+  igla::ThreadPool pool(2);
+  EXPECT_EQ(pool.idle_spin(), igla::kDefaultIdleSpin);
+  pool.set_idle_spin(0);
+  EXPECT_EQ(pool.idle_spin(), 0u);
+  for (int round = 0; round < 20; ++round) {
+    if (round % 4 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // workers asleep
+    std::atomic<int> started{0};
+    std::atomic<bool> both{true};
+    pool.run(2, [&](uint32_t, int) {
+      started.fetch_add(1);
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (started.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      if (started.load() < 2) both = false;
+    });
+    ASSERT_TRUE(both.load()) << "round " << round << ": no worker joined the job";
+    for (uint32_t n : {1u, 3u, 17u}) {
+      std::vector<std::atomic<int>> hits(n);
+      pool.run(n, [&](uint32_t task, int) { hits[task].fetch_add(1); });
+      for (uint32_t t = 0; t < n; ++t) ASSERT_EQ(hits[t].load(), 1) << "round " << round << " task " << t;
+    }
+  }
+  pool.set_idle_spin(1000);  // changed while workers are idle: taken at their next wait
+  std::atomic<int> ran{0};
+  pool.run(8, [&](uint32_t, int) { ran.fetch_add(1); });
+  EXPECT_EQ(ran.load(), 8);
+}
+
+// CpuOptions::idle_spin reaches the process-wide pool when a searcher is made; -1 leaves it.
+TEST(ThreadPool, SearcherOptionSetsTheSharedPoolsIdleSpin) {
+  auto& pool = igla::ThreadPool::shared();
+  const uint32_t before = pool.idle_spin();
+  igla::FloatVectors fv;
+  fv.dims = 4;
+  fv.words = {"a", "b", "c", "d"};
+  fv.data = {1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0};
+  auto ix = std::make_shared<const igla::Index>(igla::Index::build(fv, {}, false));
+  igla::SearcherOptions o;
+  o.cpu.idle_spin = 123;
+  auto s = igla::make_searcher(ix, o);
+  EXPECT_EQ(pool.idle_spin(), 123u);
+  o.cpu.idle_spin = -1;
+  s = igla::make_searcher(ix, o);
+  EXPECT_EQ(pool.idle_spin(), 123u);
+  pool.set_idle_spin(before);
+}
+
+#if defined(__linux__)
+// The pool's workers carry a name (top -H, perf --sort comm tell them from the caller's threads).
+TEST(ThreadPool, WorkersAreNamed) {
+  auto named = [] {
+    int n = 0;
+    for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream f(t.path() / "comm");
+      std::string name;
+      std::getline(f, name);
+      n += name == "igla-pool";
+    }
+    return n;
+  };
+  const int before = named();
+  {
+    igla::ThreadPool pool(3);
+    std::atomic<int> ran{0};
+    pool.run(6, [&](uint32_t, int) { ran.fetch_add(1); });
+    EXPECT_EQ(ran.load(), 6);
+    EXPECT_EQ(named(), before + 2);  // 3 threads in all: the caller and 2 workers
+  }
+  EXPECT_EQ(named(), before);
+}
+#endif

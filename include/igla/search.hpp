@@ -149,11 +149,19 @@ class Searcher {
   }
 };
 
+// The CPU pool's idle spin unless CpuOptions::idle_spin says otherwise (see there).
+inline constexpr uint32_t kDefaultIdleSpin = 20000;
+
 // Typed options per backend (the CLI maps its flags and IGLA_* variables onto these; the library
 // reads no environment).
 struct CpuOptions {
   int threads = 0;     // threads of the process-wide pool one call may use (0: all cores)
   std::string kernel;  // instruction set: "" (best this CPU runs), "avx512", "avx2", "scalar"
+  // Idle spin of the process-wide pool's workers: pause instructions a worker spins watching for
+  // the next job before it sleeps (-1: leave the pool's setting, kDefaultIdleSpin unless changed; 0: sleep
+  // at once). Process-wide: making a searcher with a value >= 0 sets it for every searcher. Less
+  // spin leaves the cores to other threads (an HTTP server's I/O, its clients) between batches.
+  int idle_spin = -1;
 };
 
 // The CUDA backend ("cuda"): exact, on one GPU. Thread-safety: search() is const and reentrant, and

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/backends.hpp"
+#include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
 #include "igla/index.hpp"
 
@@ -64,6 +65,7 @@ std::shared_ptr<const Searcher> make_searcher(std::shared_ptr<const Index> index
     for (const auto& n : backend_names()) known += (known.empty() ? "" : ", ") + n;
     throw Error("unknown search backend '" + name + "' (known: " + known + ")");
   }
+  if (opts.cpu.idle_spin >= 0) ThreadPool::shared().set_idle_spin(static_cast<uint32_t>(opts.cpu.idle_spin));
   std::shared_ptr<const Searcher> s = make(index, opts);
   // The float peer scores float32 vectors exactly: nothing to rerank.
   if (opts.rerank && name != "float" && index->rerank() != Rerank::None && !s->capabilities().reranks)

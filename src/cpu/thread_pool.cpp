@@ -1,5 +1,6 @@
 #include "cpu/thread_pool.hpp"
 
+#include <pthread.h>
 #include <algorithm>
 
 namespace igla {
@@ -23,7 +24,10 @@ ThreadPool& ThreadPool::shared() {
 void ThreadPool::grow_to(int threads) {
   threads = std::clamp(threads, 1, kMaxThreads);
   std::lock_guard<std::mutex> lk(mu_);
-  while (static_cast<int>(workers_.size()) + 1 < threads) workers_.emplace_back([this] { work(); });
+  while (static_cast<int>(workers_.size()) + 1 < threads) {
+    workers_.emplace_back([this] { work(); });
+    pthread_setname_np(workers_.back().native_handle(), "igla-pool");  // as top -H and perf show it
+  }
   size_.store(static_cast<int>(workers_.size()) + 1, std::memory_order_release);
 }
 
@@ -70,7 +74,8 @@ void ThreadPool::work() {
   uint64_t seen = 0;
   for (;;) {
     // Spin briefly for the next job (back-to-back queries), then sleep.
-    for (int i = 0; i < 20000 && posted_.load(std::memory_order_acquire) == seen; ++i) {
+    const uint32_t spin = idle_spin();
+    for (uint32_t i = 0; i < spin && posted_.load(std::memory_order_acquire) == seen; ++i) {
 #if defined(__x86_64__)
       __builtin_ia32_pause();
 #elif defined(__aarch64__)

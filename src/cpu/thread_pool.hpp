@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "igla/search.hpp"  // kDefaultIdleSpin
+
 namespace igla {
 
 class ThreadPool {
@@ -44,6 +46,14 @@ class ThreadPool {
   // terminates the process from a worker.
   void run(uint32_t n, const std::function<void(uint32_t, int)>& fn, int width = 0);
 
+  // How long an idle worker spins (pause instructions, ~10-40 ns each by CPU) watching for the
+  // next job before it sleeps on the condition variable. Spinning catches back-to-back jobs (one
+  // query after another) without a futex wake-up; it also takes a core from whatever else runs on
+  // the machine (on 2 cores shared with an HTTP server and its clients, measurably). 0: sleep at
+  // once. Any thread may change it at any time; workers read it before each idle wait.
+  void set_idle_spin(uint32_t pauses) { idle_spin_.store(pauses, std::memory_order_relaxed); }
+  uint32_t idle_spin() const { return idle_spin_.load(std::memory_order_relaxed); }
+
  private:
   struct Job {
     const std::function<void(uint32_t, int)>* fn;
@@ -64,6 +74,7 @@ class ThreadPool {
   std::condition_variable wake_;
   std::deque<Job*> jobs_;             // jobs with tasks left and room for another thread
   std::atomic<uint64_t> posted_{0};   // jobs posted so far: idle workers spin on it briefly
+  std::atomic<uint32_t> idle_spin_{kDefaultIdleSpin};
   bool stop_ = false;
 };
 

@@ -99,10 +99,19 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
   cmd->add_option("--kernel", kernel, "CPU kernel: auto, avx512, avx2 or scalar (default: best this CPU runs; also IGLA_KERNEL)");
   cmd->add_option("--cuda-path", cuda_path, "With --device cuda: the batch path, mma, popc, mt or sort (default: chosen per batch)")
       ->check(CLI::IsMember({"", "mma", "popc", "sort"}));
+  add_pool_spin(cmd);
   cmd->add_flag("--json", json, "Print JSON instead of word<TAB>score lines");
   cmd->add_flag("--lower", lower, "Fold input words to lower case");
   if (with_k)
     cmd->add_option("-k,--top", k, "Number of results (capped at the vocabulary size)")->check(whole_number(1, kMaxK));
+}
+
+void SearchOptions::add_pool_spin(CLI::App* cmd, const std::string& why_default) {
+  cmd->add_option("--pool-spin", pool_spin,
+                  fmt::format("CPU search pool: pause instructions an idle worker spins waiting for the next batch "
+                              "before it sleeps (default {}{}; 0: sleep at once, leaving the core to other work)",
+                              pool_spin >= 0 ? static_cast<uint32_t>(pool_spin) : kDefaultIdleSpin, why_default))
+      ->check(whole_number(0, 100'000'000));
 }
 
 void SearchOptions::add_candidates(CLI::App* cmd) {
@@ -118,6 +127,7 @@ SearcherOptions SearchOptions::searcher() const {
   o.backend = device;
   o.cpu.threads = threads;
   o.cpu.kernel = kernel;
+  o.cpu.idle_spin = pool_spin;
   if (o.cpu.kernel.empty())
     if (const char* env = std::getenv("IGLA_KERNEL")) o.cpu.kernel = env;
   if (o.cpu.kernel == "auto") o.cpu.kernel.clear();

@@ -51,6 +51,10 @@ struct SearchOptions {
   uint32_t nprobe = 0;         // --nprobe: IVF lists probed (0: the searcher's default)
   uint32_t ef = 0;             // --ef: graph search breadth (0: the searcher's default)
   std::string cuda_path;       // --cuda-path: the GPU batch path ("" chosen per batch)
+  int pool_spin = -1;          // --pool-spin: CpuOptions::idle_spin (-1: the pool's default)
+  // --pool-spin (add_to adds it); its help shows pool_spin's value as the default (-1: the
+  // library's), followed by `why_default`.
+  void add_pool_spin(CLI::App* cmd, const std::string& why_default = "");
   void add_to(CLI::App* cmd, bool with_k = true);
   void add_candidates(CLI::App* cmd);  // --candidates, for commands that rerank
   // An engine over `ix` with the searcher these flags name (--lower applied).

@@ -71,6 +71,12 @@ void add_serve(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kernel", a->search.kernel,
                   "CPU kernel: auto, avx512, avx2 or scalar (default: the best this CPU runs; also IGLA_KERNEL)");
+  // The pool's workers sleep at once between batches: on a machine whose cores the I/O thread and
+  // the clients share, a worker spinning for the next batch takes CPU they need (2-core dev VM,
+  // 1,000 connections, graph: the worker's CPU per request -1.5-2 us, BENCHMARKS.md "serve6").
+  a->search.pool_spin = 0;
+  a->search.add_pool_spin(cmd, " here, where the I/O thread and the clients need the cores; " +
+                                   std::to_string(kDefaultIdleSpin) + " in the other commands");
   so.io_threads = 0;  // auto, resolved below
   cmd->add_option("--io-threads", so.io_threads,
                   "Threads running the asynchronous HTTP I/O for all connections (default 0: one per 4 cores, "
