@@ -7,7 +7,9 @@
 #include <bit>
 #include <limits>
 #include <random>
+#include <thread>
 
+#include "ann/int8_rescore.hpp"
 #include "ann/int8_scan.hpp"
 #include "ann/kmeans.hpp"
 #include "ann/probe_select.hpp"
@@ -89,6 +91,61 @@ TEST(Int8Scan, ChooseProbesAvx512EqualsPlain) {
         std::sort(a.begin(), a.end());
         ASSERT_EQ(a, top);
       }
+    }
+}
+
+// The score floor's bound: never above the m-th largest, never below the smallest score, the
+// m-th largest itself with every bit (-0 as +0); -inf outside its domain.
+TEST(Int8Scan, MthLargestLowerBound) {
+  if (!ann::choose_probes_avx512_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937_64 rng(21);
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(ann::mth_largest_lower_bound_avx512(nullptr, 0, 1, 32), -inf);
+  const float one[] = {2.5f, -1.0f};
+  EXPECT_EQ(ann::mth_largest_lower_bound_avx512(one, 2, 3, 32), -inf) << "m > n";
+  EXPECT_EQ(ann::mth_largest_lower_bound_avx512(one, 2, 0, 32), -inf) << "m = 0";
+  for (size_t n : {size_t{1}, size_t{2}, size_t{15}, size_t{16}, size_t{17}, size_t{33}, size_t{64}})
+    for (int kind = 0; kind < 4; ++kind)
+      for (int rep = 0; rep < 20; ++rep) {
+        std::vector<float> s(n);
+        for (auto& v : s) {
+          if (kind == 0) v = static_cast<float>(rng() % 100000) * 1e-4f - 5.0f;  // both signs
+          if (kind == 1) v = static_cast<float>(rng() % 3);                       // ties
+          if (kind == 2) v = rng() % 2 ? 0.0f : -0.0f;
+          if (kind == 3) v = 1e-3f * static_cast<float>(rng() % 1000) + 0.5f;  // close, one sign
+        }
+        std::vector<float> sorted = s;
+        std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+        for (size_t m = 1; m <= n; ++m)
+          for (int steps : {1, 4, 10, 32}) {
+            const float b = ann::mth_largest_lower_bound_avx512(s.data(), n, m, steps);
+            ASSERT_LE(b, sorted[m - 1]) << "n=" << n << " m=" << m << " steps=" << steps << " kind=" << kind;
+            ASSERT_GE(b, sorted[n - 1]) << "n=" << n << " m=" << m << " steps=" << steps << " kind=" << kind;
+            if (steps == 32) {
+              ASSERT_EQ(b, sorted[m - 1]) << "n=" << n << " m=" << m << " kind=" << kind;
+            }
+          }
+      }
+}
+
+// The rescoring dot in registers against decode-then-fdot (the rerank stage's arithmetic): the
+// same float bits for every dims count (tails of 0-7), extreme bytes, both signs of scale.
+TEST(Int8Scan, RescoreDotAvx2EqualsPlain) {
+  if (!ann::rescore_dot_avx2_available()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (uint32_t D : {1u, 7u, 8u, 9u, 33u, 61u, 100u, 300u})
+    for (int rep = 0; rep < 50; ++rep) {
+      std::vector<int8_t> r(D);
+      std::vector<float> sc(D), t(D), scratch(D);
+      for (uint32_t d = 0; d < D; ++d) {
+        r[d] = static_cast<int8_t>(rep == 0 ? (d % 2 ? 127 : -127) : static_cast<int>(rng() % 255) - 127);
+        sc[d] = u(rng) * 1e-2f;
+        t[d] = u(rng);
+      }
+      const float a = ann::rescore_dot_plain(r.data(), sc.data(), t.data(), D, scratch.data());
+      const float b = ann::rescore_dot_avx2(r.data(), sc.data(), t.data(), D);
+      ASSERT_EQ(std::bit_cast<uint32_t>(a), std::bit_cast<uint32_t>(b)) << "D=" << D << " rep=" << rep;
     }
 }
 
@@ -238,6 +295,52 @@ TEST(Ivf8, OneQueryBatchAndThreadsAgree) {
     for (size_t j = 0; j < r.count[0]; ++j) EXPECT_EQ(r.of(0)[j], all.of(i)[j]) << "query " << i;
     for (size_t j = 0; j < r.count[0]; ++j) EXPECT_NE(r.of(0)[j].id, i * 13) << "the query word is excluded";
   }
+}
+
+// The searcher keeps its per-batch buffers between calls (a pool): calls of different sizes,
+// nprobe and candidates in a row, and from several threads at once, answer as a fresh searcher does.
+TEST(Ivf8, ReusedBuffersAnswerAsAFreshSearcher) {
+  const auto ix = index8(1500, 61);
+  const auto ivf = lists_of(*ix, 17);
+  SearcherOptions o;
+  o.cpu.threads = 2;
+  const auto reused = make_ivf8_searcher(ix, o, ivf);
+  struct Call {
+    size_t nq;
+    uint32_t nprobe;
+    size_t c;
+  };
+  const std::vector<Call> calls = {{300, 4, 10}, {1, 17, 3}, {40, 2, 57}, {300, 9, 10}, {17, 1, 1}, {500, 17, 40}};
+  std::vector<QueryBatch> batches;
+  for (const Call& c : calls) {
+    QueryBuilder b(*ix);
+    for (size_t i = 0; i < c.nq; ++i) b.word(static_cast<uint32_t>((i * 37 + c.nq) % 1500));
+    batches.push_back(b.take());
+  }
+  auto params = [&](size_t i) {
+    SearchParams p;
+    p.nprobe = calls[i].nprobe;
+    p.candidates = calls[i].c;
+    return p;
+  };
+  std::vector<SearchResults> fresh;
+  for (size_t i = 0; i < calls.size(); ++i) fresh.push_back(make_ivf8_searcher(ix, o, ivf)->search(batches[i], params(i)));
+  for (int rep = 0; rep < 2; ++rep)
+    for (size_t i = 0; i < calls.size(); ++i)
+      expect_same(reused->search(batches[i], params(i)), fresh[i], "call " + std::to_string(i) + " rep " + std::to_string(rep));
+  std::vector<std::thread> threads;
+  std::vector<std::vector<SearchResults>> got(4);
+  for (size_t t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < 3 * calls.size(); ++i) {
+        const size_t j = (i + t) % calls.size();
+        got[t].push_back(reused->search(batches[j], params(j)));
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < 4; ++t)
+    for (size_t i = 0; i < got[t].size(); ++i)
+      expect_same(got[t][i], fresh[(i + t) % calls.size()], "thread " + std::to_string(t) + " call " + std::to_string(i));
 }
 
 // 3CosMul and --limit are not its own: the ternary IVF and the rerank stage answer them.
