@@ -13,6 +13,7 @@
 #include "ann/int8_scan.hpp"
 #include "ann/kmeans.hpp"
 #include "ann/probe_select.hpp"
+#include "ann/top16.hpp"
 #include "igla/ivf.hpp"
 #include "igla/queries.hpp"
 #include "igla/search.hpp"
@@ -147,6 +148,46 @@ TEST(Int8Scan, RescoreDotAvx2EqualsPlain) {
       const float b = ann::rescore_dot_avx2(r.data(), sc.data(), t.data(), D);
       ASSERT_EQ(std::bit_cast<uint32_t>(a), std::bit_cast<uint32_t>(b)) << "D=" << D << " rep=" << rep;
     }
+}
+
+// Top16's branch-free insertion against a sort: after every push the 16 slots hold the best 16
+// pairs so far by (score desc, position asc), best first, 0 in empty slots; many ties, -0 and +0
+// (equal), negative scores; the keys round-trip the score and the position.
+TEST(Int8Scan, Top16KeepsTheBest16InOrder) {
+  if (!ann::top16_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937_64 rng(17);
+  for (int kind = 0; kind < 3; ++kind) {
+    ann::Top16 top;
+    top.clear();
+    std::vector<uint64_t> all;
+    std::vector<uint32_t> order(300);
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i * 7 + 3;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (uint32_t pos : order) {
+      float s = 0;
+      if (kind == 0) s = static_cast<float>(rng() % 100000) * 1e-3f - 50.0f;
+      if (kind == 1) s = static_cast<float>(rng() % 4) - 1.5f;
+      if (kind == 2) s = rng() % 2 ? 0.0f : -0.0f;
+      const uint64_t key = ann::top16_key(s, pos);
+      ASSERT_EQ(ann::top16_pos(key), pos);
+      ASSERT_EQ(ann::top16_score(key), s == 0.0f ? 0.0f : s);
+      top.insert(key);
+      all.push_back(key);
+      std::vector<std::pair<float, uint32_t>> want;
+      for (uint64_t k : all) want.push_back({ann::top16_score(k), ann::top16_pos(k)});
+      std::sort(want.begin(), want.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      });
+      for (size_t i = 0; i < 16; ++i) {
+        if (i >= want.size()) {
+          ASSERT_EQ(top[i], 0u) << "empty slot " << i;
+          continue;
+        }
+        ASSERT_EQ(ann::top16_pos(top[i]), want[i].second) << "kind " << kind << " after " << all.size() << " slot " << i;
+        ASSERT_EQ(ann::top16_score(top[i]), want[i].first);
+      }
+    }
+  }
 }
 
 // The batched path's fused scan + selection against the plain loop (scan into a dots buffer, then

@@ -59,3 +59,4 @@ bool rescore_dot_avx2_available() { return false; }
 #endif
 
 }  // namespace igla::ann
+

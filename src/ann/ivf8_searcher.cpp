@@ -30,6 +30,7 @@
 #include "ann/int8_row_searcher.hpp"
 #include "ann/int8_scan.hpp"
 #include "ann/probe_select.hpp"
+#include "ann/top16.hpp"
 #include "core/fdot.hpp"
 #include "core/rerank.hpp"
 #include "cpu/thread_pool.hpp"
@@ -110,19 +111,34 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
 // total order: the set kept does not depend on the order of the pushes, so neither on the lists'
 // order nor on the threads). Small caps (the usual 10-40): a sorted array, the threshold (the
 // cap-th score) raised at every insert, so a row below it costs one compare. Large caps: rows
-// appended, cut back to the best cap when the buffer holds 4 cap + 16.
+// appended, cut back to the best cap when the buffer holds 4 cap + 16. Caps up to 16 on AVX-512
+// (`simd`): the 16 best as keys in registers' width (top16.hpp), a branch-free insertion.
 class TopPositions {
  public:
   static constexpr size_t kSortedCap = 64;
   // `floor`: a score at most the final cap-th (rows below it are never pushed).
-  void reset(size_t cap, float floor) {
+  void reset(size_t cap, float floor, bool simd) {
     cap_ = cap;
     v_.clear();
-    v_.reserve(cap <= kSortedCap ? cap + 1 : 4 * cap + 16);
     thr_ = floor;
+    simd_ = simd && cap >= 1 && cap <= 16;
+    if (simd_) {
+      top_.clear();
+      kth_ = 0;
+      return;
+    }
+    v_.reserve(cap <= kSortedCap ? cap + 1 : 4 * cap + 16);
   }
   float threshold() const { return thr_; }
   void push(float s, uint32_t pos) {
+    if (simd_) {
+      const uint64_t key = ann::top16_key(s, pos);
+      if (key <= kth_) return;  // not above the cap-th (0 while fewer are held)
+      top_.insert(key);
+      kth_ = top_[cap_ - 1];
+      if (kth_) thr_ = ann::top16_score(kth_);
+      return;
+    }
     if (cap_ > kSortedCap) {
       v_.push_back({s, pos});
       if (v_.size() >= 4 * cap_ + 16) cut();
@@ -136,6 +152,11 @@ class TopPositions {
     if (v_.size() == cap_) thr_ = v_.back().first;
   }
   std::vector<std::pair<float, uint32_t>>& finish() {
+    if (simd_) {
+      v_.clear();
+      for (size_t i = 0; i < cap_ && top_[i]; ++i) v_.push_back({ann::top16_score(top_[i]), ann::top16_pos(top_[i])});
+      return v_;
+    }
     cut();
     return v_;
   }
@@ -154,6 +175,9 @@ class TopPositions {
   size_t cap_ = 0;
   std::vector<std::pair<float, uint32_t>> v_;
   float thr_ = -std::numeric_limits<float>::infinity();
+  bool simd_ = false;
+  ann::Top16 top_;
+  uint64_t kth_ = 0;
 };
 
 class Ivf8Searcher final : public Searcher {
@@ -167,6 +191,7 @@ class Ivf8Searcher final : public Searcher {
     vnni_ = opts.cpu.kernel != "scalar" && ann::int8_scan_vnni_available();
     fast_probes_ = vnni_ && ann::choose_probes_avx512_available();
     fast_rescore_ = vnni_ && ann::rescore_dot_avx2_available();
+    fast_top_ = vnni_ && ann::top16_available();
     for (uint32_t l = 0; l < ivf_->lists(); ++l) max_list_ = std::max<size_t>(max_list_, ivf_->list_size(l));
     fallback_ = make_rerank_stage(make_ivf_searcher(index_, opts, ivf_), index_, threads_);
   }
@@ -241,7 +266,7 @@ class Ivf8Searcher final : public Searcher {
     w.tops.resize(parts);
     for_parts(parts, [&](size_t p, size_t) {
       w.tops[p].resize(nq);
-      for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q), w.floor[q]);
+      for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q), w.floor[q], fast_top_);
       scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p], w.parts[p]);
     });
     // 3. Per query: the parts' best positions merged (the best cap of the union: what one part
@@ -508,6 +533,7 @@ class Ivf8Searcher final : public Searcher {
   bool vnni_ = false;
   bool fast_probes_ = false;  // choose_probes_avx512 (else the plain reference)
   bool fast_rescore_ = false;  // rescore_dot_avx2 (else rerank_score on the decoded row)
+  bool fast_top_ = false;      // TopPositions in Top16 registers for caps <= 16 (else the sorted array)
   size_t max_list_ = 0;  // rows of the longest list
   mutable std::mutex pool_mu_;
   mutable std::vector<std::unique_ptr<Work>> pool_;  // Work of finished calls (WorkLease)
