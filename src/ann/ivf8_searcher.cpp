@@ -151,6 +151,8 @@ class TopPositions {
     v_[i] = {s, pos};
     if (v_.size() == cap_) thr_ = v_.back().first;
   }
+  // After finish(): the pairs it returned.
+  const std::vector<std::pair<float, uint32_t>>& held() const { return v_; }
   std::vector<std::pair<float, uint32_t>>& finish() {
     if (simd_) {
       v_.clear();
@@ -472,10 +474,11 @@ class Ivf8Searcher final : public Searcher {
     }
   }
 
-  // Queries [q0, q1): each query's parts merged, then its candidates rescored. The rows are
-  // random reads of the index (cold after the scan of the whole batch), so the loop runs as a
-  // pipeline: query i merged and its rows prefetched kRescoreAhead queries before it is rescored.
-  static constexpr size_t kRescoreAhead = 4;
+  // Queries [q0, q1): each query's parts merged, then its candidates rescored. The positions'
+  // ids and inverse norms and the rows are random reads (cold after the scan of the whole batch),
+  // so the loop runs as a pipeline of three stages: a query is merged and its ids and inverse
+  // norms prefetched kMergeAhead queries before its rescoring, its rows kRescoreAhead before.
+  static constexpr size_t kRescoreAhead = 4, kMergeAhead = 8;
   void finish(const QueryBatch& batch, const SearchParams& params, size_t q0, size_t q1, Work& w, PartScratch& ps,
               SearchResults& out) const {
     const size_t D = lists_->D;
@@ -484,21 +487,27 @@ class Ivf8Searcher final : public Searcher {
     std::vector<float>& row = ps.row;
     row.resize(D);
     std::vector<Hit>& hits = ps.hits;
-    for (size_t i = q0; i < q1 + kRescoreAhead; ++i) {
-      if (i < q1) {
+    const float* inv_norms = lists_->inv_norms.data();
+    for (size_t i = q0; i < q1 + kMergeAhead; ++i) {
+      if (i < q1) {  // merged; its positions' ids and inverse norms prefetched
         TopPositions& top = w.tops[0][i];
         for (size_t p = 1; p < w.tops.size(); ++p)
           for (const auto& [s, pos] : w.tops[p][i].finish()) top.push(s, pos);
-        for (const auto& [s, pos] : top.finish())
-          if (ids[pos] != ~0u) index_->prefetch_rerank_row(ids[pos]);
+        for (const auto& [s, pos] : top.finish()) {
+          __builtin_prefetch(ids.data() + pos);
+          __builtin_prefetch(inv_norms + pos);
+        }
       }
-      if (i < q0 + kRescoreAhead) continue;
-      const size_t gq = i - kRescoreAhead;
+      if (i >= q0 + kMergeAhead - kRescoreAhead && i - (kMergeAhead - kRescoreAhead) < q1)  // rows prefetched
+        for (const auto& [s, pos] : w.tops[0][i - (kMergeAhead - kRescoreAhead)].held())
+          if (ids[pos] != ~0u) index_->prefetch_rerank_row(ids[pos]);
+      if (i < q0 + kMergeAhead) continue;
+      const size_t gq = i - kMergeAhead;
       const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[gq];
       const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[gq + 1];
       hits.clear();
       const uint32_t t0 = batch.term_offsets[gq], t1 = batch.term_offsets[gq + 1];
-      for (const auto& [s, pos] : w.tops[0][gq].finish()) {
+      for (const auto& [s, pos] : w.tops[0][gq].held()) {
         const uint32_t id = ids[pos];
         if (id == ~0u || (ex != ex_end && std::find(ex, ex_end, id) != ex_end)) continue;
         // The word's int8 row as the index holds it (the bytes the list scan read, contiguous).
@@ -509,7 +518,7 @@ class Ivf8Searcher final : public Searcher {
           continue;
         }
         // rerank_score's Sum arithmetic with its inverse norm from the lists (the same bits).
-        const float inv = lists_->inv_norms[pos];
+        const float inv = inv_norms[pos];
         float score = 0.0f;
         for (uint32_t t = t0; t < t1; ++t)
           score += batch.float_weights[t] *
