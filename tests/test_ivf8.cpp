@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <limits>
 #include <random>
 #include <thread>
@@ -187,6 +188,48 @@ TEST(Int8Scan, Top16KeepsTheBest16InOrder) {
         ASSERT_EQ(ann::top16_score(top[i]), want[i].first);
       }
     }
+  }
+}
+
+// The query's int8 form and the centroid scores with AVX-512 against the plain loops: the same
+// bytes, sums and float bits; values on and next to the rounding halves (lround rounds them away
+// from zero), zero queries, dims with a partial last vector.
+TEST(Int8Scan, QueryPrepAvx512EqualsPlain) {
+  if (!ann::query_prep_avx512_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937_64 rng(31);
+  std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+  for (size_t D : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{61}, size_t{100}, size_t{300}})
+    for (int rep = 0; rep < 200; ++rep) {
+      std::vector<float> x(D), sc(D, 1.0f);
+      for (size_t d = 0; d < D; ++d) {
+        x[d] = u(rng);
+        if (rep % 4 == 1) sc[d] = u(rng) * 0.1f;
+      }
+      if (rep % 4 == 2) {  // y * 127 / max on exact halves and their neighbours: max 127, values k + 0.5
+        x[0] = 127.0f;
+        for (size_t d = 1; d < D; ++d) {
+          const float h = static_cast<float>(static_cast<int>(rng() % 254) - 127) + 0.5f;
+          const int nb = static_cast<int>(rng() % 3);
+          x[d] = nb == 0 ? h : nb == 1 ? std::nextafter(h, 0.0f) : std::nextafter(h, 200.0f);
+        }
+      }
+      if (rep == 3) std::fill(x.begin(), x.end(), 0.0f);
+      std::vector<int8_t> a(D, 1), b(D, 2);
+      const int32_t sa = ann::quantize_query_plain(x.data(), sc.data(), D, a.data());
+      const int32_t sb = ann::quantize_query_avx512(x.data(), sc.data(), D, b.data());
+      ASSERT_EQ(a, b) << "D=" << D << " rep=" << rep;
+      ASSERT_EQ(sa, sb);
+    }
+  for (size_t L : {size_t{1}, size_t{16}, size_t{23}, size_t{1168}}) {
+    std::vector<int32_t> dots(L);
+    std::vector<float> step(L), a(L), b(L);
+    for (size_t l = 0; l < L; ++l) {
+      dots[l] = static_cast<int32_t>(rng() % 6000000) - 3000000;
+      step[l] = u(rng) * 1e-3f;
+    }
+    ann::centroid_scores_plain(dots.data(), 12800.0f, step.data(), L, a.data());
+    ann::centroid_scores_avx512(dots.data(), 12800.0f, step.data(), L, b.data());
+    for (size_t l = 0; l < L; ++l) ASSERT_EQ(std::bit_cast<uint32_t>(a[l]), std::bit_cast<uint32_t>(b[l])) << l;
   }
 }
 

@@ -194,6 +194,7 @@ class Ivf8Searcher final : public Searcher {
     fast_probes_ = vnni_ && ann::choose_probes_avx512_available();
     fast_rescore_ = vnni_ && ann::rescore_dot_avx2_available();
     fast_top_ = vnni_ && ann::top16_available();
+    fast_prep_ = vnni_ && ann::query_prep_avx512_available();
     for (uint32_t l = 0; l < ivf_->lists(); ++l) max_list_ = std::max<size_t>(max_list_, ivf_->list_size(l));
     fallback_ = make_rerank_stage(make_ivf_searcher(index_, opts, ivf_), index_, threads_);
   }
@@ -352,16 +353,9 @@ class Ivf8Searcher final : public Searcher {
         const float* v = batch.float_terms.data() + size_t{t} * D;
         for (size_t d = 0; d < D; ++d) xr[d] += batch.float_weights[t] * v[d];
       }
-      float m = 0;
-      for (size_t d = 0; d < D; ++d) m = std::max(m, std::fabs(xr[d] * lists_->scales[d]));
-      const float s = m > 0 ? 127.0f / m : 0.0f;
-      int32_t sum = 0;
       auto* qb = reinterpret_cast<int8_t*>(q4 + q * G);
-      for (size_t d = 0; d < D; ++d) {
-        const long v = std::lround(xr[d] * lists_->scales[d] * s);
-        qb[d] = static_cast<int8_t>(std::clamp<long>(v, -127, 127));
-        sum += qb[d];
-      }
+      const int32_t sum = fast_prep_ ? ann::quantize_query_avx512(xr, lists_->scales.data(), D, qb)
+                                     : ann::quantize_query_plain(xr, lists_->scales.data(), D, qb);
       corr[q] = 128.0f * static_cast<float>(sum);
     }
     // Probes: the int8 query against the int8 centroids (int8_scan_*, kernel groups of 8 queries),
@@ -387,7 +381,10 @@ class Ivf8Searcher final : public Searcher {
           ann::int8_scan_scalar(lists_->cent_blocks.data(), CB, static_cast<uint32_t>(G), q4 + q * G, g, cd);
         for (size_t j = 0; j < g; ++j) {
           const int32_t* dq = cd + j * LP;
-          for (size_t l = 0; l < L; ++l) cs[l] = (static_cast<float>(dq[l]) - corr[q + j]) * lists_->cent_step[l];
+          if (fast_prep_)
+            ann::centroid_scores_avx512(dq, corr[q + j], lists_->cent_step.data(), L, cs.data());
+          else
+            ann::centroid_scores_plain(dq, corr[q + j], lists_->cent_step.data(), L, cs.data());
           if (fast_probes_)
             ann::choose_probes_avx512(cs.data(), L, nprobe, probes + (q + j) * nprobe, scratch);
           else
@@ -543,6 +540,7 @@ class Ivf8Searcher final : public Searcher {
   bool fast_probes_ = false;  // choose_probes_avx512 (else the plain reference)
   bool fast_rescore_ = false;  // rescore_dot_avx2 (else rerank_score on the decoded row)
   bool fast_top_ = false;      // TopPositions in Top16 registers for caps <= 16 (else the sorted array)
+  bool fast_prep_ = false;     // quantize_query_avx512, centroid_scores_avx512 (else the plain loops)
   size_t max_list_ = 0;  // rows of the longest list
   mutable std::mutex pool_mu_;
   mutable std::vector<std::unique_ptr<Work>> pool_;  // Work of finished calls (WorkLease)
