@@ -399,7 +399,7 @@ class Ivf8Searcher final : public Searcher {
   // best of the first kFloorRows rows of its nearest list (rows it will scan anyway). Rows below
   // it are never pushed, so the first list a query meets is not pushed whole. -inf when that
   // list is shorter than cap.
-  static constexpr size_t kFloorRows = ann::kMaxBoundScores, kFloorAhead = 2;
+  static constexpr size_t kFloorRows = ann::kMaxBoundScores, kFloorAhead = 4;
   // The floor's bisection steps (probe_select.hpp): a bound within ~2^-10 of the score range of
   // those rows below the cap-th (the answer does not depend on it: only the pushes it saves).
   static constexpr int kFloorSteps = 10;

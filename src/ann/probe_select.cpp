@@ -123,8 +123,10 @@ IGLA_AVX512 void choose_probes_avx512(const float* s, size_t n, size_t m, uint32
   for (size_t i = 0; i < n; i += 16) {
     const __m512i k = _mm512_loadu_si512(key + i);
     const __mmask16 pass = _mm512_cmpge_epu32_mask(k, bv);  // padding keys (0) never pass
-    _mm512_mask_compressstoreu_epi32(ck + c, pass, k);
-    _mm512_mask_compressstoreu_epi32(ci + c, pass, _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(i))));
+    // (compressed in a register and stored whole: the arrays have 16 slots of slack; a
+    // compressing store to memory is slower on Zen)
+    _mm512_storeu_si512(ck + c, _mm512_maskz_compress_epi32(pass, k));
+    _mm512_storeu_si512(ci + c, _mm512_maskz_compress_epi32(pass, _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(i)))));
     c += static_cast<size_t>(__builtin_popcount(pass));
   }
   const size_t cv = (c + 15) / 16;
