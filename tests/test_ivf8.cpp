@@ -5,12 +5,16 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <limits>
 #include <random>
+#include <thread>
 
+#include "ann/int8_rescore.hpp"
 #include "ann/int8_scan.hpp"
 #include "ann/kmeans.hpp"
 #include "ann/probe_select.hpp"
+#include "ann/top16.hpp"
 #include "igla/ivf.hpp"
 #include "igla/queries.hpp"
 #include "igla/search.hpp"
@@ -90,6 +94,143 @@ TEST(Int8Scan, ChooseProbesAvx512EqualsPlain) {
         ASSERT_EQ(a, top);
       }
     }
+}
+
+// The score floor's bound: never above the m-th largest, never below the smallest score, the
+// m-th largest itself with every bit (-0 as +0); -inf outside its domain.
+TEST(Int8Scan, MthLargestLowerBound) {
+  if (!ann::choose_probes_avx512_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937_64 rng(21);
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(ann::mth_largest_lower_bound_avx512(nullptr, 0, 1, 32), -inf);
+  const float one[] = {2.5f, -1.0f};
+  EXPECT_EQ(ann::mth_largest_lower_bound_avx512(one, 2, 3, 32), -inf) << "m > n";
+  EXPECT_EQ(ann::mth_largest_lower_bound_avx512(one, 2, 0, 32), -inf) << "m = 0";
+  for (size_t n : {size_t{1}, size_t{2}, size_t{15}, size_t{16}, size_t{17}, size_t{33}, size_t{64}})
+    for (int kind = 0; kind < 4; ++kind)
+      for (int rep = 0; rep < 20; ++rep) {
+        std::vector<float> s(n);
+        for (auto& v : s) {
+          if (kind == 0) v = static_cast<float>(rng() % 100000) * 1e-4f - 5.0f;  // both signs
+          if (kind == 1) v = static_cast<float>(rng() % 3);                       // ties
+          if (kind == 2) v = rng() % 2 ? 0.0f : -0.0f;
+          if (kind == 3) v = 1e-3f * static_cast<float>(rng() % 1000) + 0.5f;  // close, one sign
+        }
+        std::vector<float> sorted = s;
+        std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+        for (size_t m = 1; m <= n; ++m)
+          for (int steps : {1, 4, 10, 32}) {
+            const float b = ann::mth_largest_lower_bound_avx512(s.data(), n, m, steps);
+            ASSERT_LE(b, sorted[m - 1]) << "n=" << n << " m=" << m << " steps=" << steps << " kind=" << kind;
+            ASSERT_GE(b, sorted[n - 1]) << "n=" << n << " m=" << m << " steps=" << steps << " kind=" << kind;
+            if (steps == 32) {
+              ASSERT_EQ(b, sorted[m - 1]) << "n=" << n << " m=" << m << " kind=" << kind;
+            }
+          }
+      }
+}
+
+// The rescoring dot in registers against decode-then-fdot (the rerank stage's arithmetic): the
+// same float bits for every dims count (tails of 0-7), extreme bytes, both signs of scale.
+TEST(Int8Scan, RescoreDotAvx2EqualsPlain) {
+  if (!ann::rescore_dot_avx2_available()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (uint32_t D : {1u, 7u, 8u, 9u, 33u, 61u, 100u, 300u})
+    for (int rep = 0; rep < 50; ++rep) {
+      std::vector<int8_t> r(D);
+      std::vector<float> sc(D), t(D), scratch(D);
+      for (uint32_t d = 0; d < D; ++d) {
+        r[d] = static_cast<int8_t>(rep == 0 ? (d % 2 ? 127 : -127) : static_cast<int>(rng() % 255) - 127);
+        sc[d] = u(rng) * 1e-2f;
+        t[d] = u(rng);
+      }
+      const float a = ann::rescore_dot_plain(r.data(), sc.data(), t.data(), D, scratch.data());
+      const float b = ann::rescore_dot_avx2(r.data(), sc.data(), t.data(), D);
+      ASSERT_EQ(std::bit_cast<uint32_t>(a), std::bit_cast<uint32_t>(b)) << "D=" << D << " rep=" << rep;
+    }
+}
+
+// Top16's branch-free insertion against a sort: after every push the 16 slots hold the best 16
+// pairs so far by (score desc, position asc), best first, 0 in empty slots; many ties, -0 and +0
+// (equal), negative scores; the keys round-trip the score and the position.
+TEST(Int8Scan, Top16KeepsTheBest16InOrder) {
+  if (!ann::top16_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937_64 rng(17);
+  for (int kind = 0; kind < 3; ++kind) {
+    ann::Top16 top;
+    top.clear();
+    std::vector<uint64_t> all;
+    std::vector<uint32_t> order(300);
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i * 7 + 3;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (uint32_t pos : order) {
+      float s = 0;
+      if (kind == 0) s = static_cast<float>(rng() % 100000) * 1e-3f - 50.0f;
+      if (kind == 1) s = static_cast<float>(rng() % 4) - 1.5f;
+      if (kind == 2) s = rng() % 2 ? 0.0f : -0.0f;
+      const uint64_t key = ann::top16_key(s, pos);
+      ASSERT_EQ(ann::top16_pos(key), pos);
+      ASSERT_EQ(ann::top16_score(key), s == 0.0f ? 0.0f : s);
+      top.insert(key);
+      all.push_back(key);
+      std::vector<std::pair<float, uint32_t>> want;
+      for (uint64_t k : all) want.push_back({ann::top16_score(k), ann::top16_pos(k)});
+      std::sort(want.begin(), want.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      });
+      for (size_t i = 0; i < 16; ++i) {
+        if (i >= want.size()) {
+          ASSERT_EQ(top[i], 0u) << "empty slot " << i;
+          continue;
+        }
+        ASSERT_EQ(ann::top16_pos(top[i]), want[i].second) << "kind " << kind << " after " << all.size() << " slot " << i;
+        ASSERT_EQ(ann::top16_score(top[i]), want[i].first);
+      }
+    }
+  }
+}
+
+// The query's int8 form and the centroid scores with AVX-512 against the plain loops: the same
+// bytes, sums and float bits; values on and next to the rounding halves (lround rounds them away
+// from zero), zero queries, dims with a partial last vector.
+TEST(Int8Scan, QueryPrepAvx512EqualsPlain) {
+  if (!ann::query_prep_avx512_available()) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937_64 rng(31);
+  std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+  for (size_t D : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{61}, size_t{100}, size_t{300}})
+    for (int rep = 0; rep < 200; ++rep) {
+      std::vector<float> x(D), sc(D, 1.0f);
+      for (size_t d = 0; d < D; ++d) {
+        x[d] = u(rng);
+        if (rep % 4 == 1) sc[d] = u(rng) * 0.1f;
+      }
+      if (rep % 4 == 2) {  // y * 127 / max on exact halves and their neighbours: max 127, values k + 0.5
+        x[0] = 127.0f;
+        for (size_t d = 1; d < D; ++d) {
+          const float h = static_cast<float>(static_cast<int>(rng() % 254) - 127) + 0.5f;
+          const int nb = static_cast<int>(rng() % 3);
+          x[d] = nb == 0 ? h : nb == 1 ? std::nextafter(h, 0.0f) : std::nextafter(h, 200.0f);
+        }
+      }
+      if (rep == 3) std::fill(x.begin(), x.end(), 0.0f);
+      std::vector<int8_t> a(D, 1), b(D, 2);
+      const int32_t sa = ann::quantize_query_plain(x.data(), sc.data(), D, a.data());
+      const int32_t sb = ann::quantize_query_avx512(x.data(), sc.data(), D, b.data());
+      ASSERT_EQ(a, b) << "D=" << D << " rep=" << rep;
+      ASSERT_EQ(sa, sb);
+    }
+  for (size_t L : {size_t{1}, size_t{16}, size_t{23}, size_t{1168}}) {
+    std::vector<int32_t> dots(L);
+    std::vector<float> step(L), a(L), b(L);
+    for (size_t l = 0; l < L; ++l) {
+      dots[l] = static_cast<int32_t>(rng() % 6000000) - 3000000;
+      step[l] = u(rng) * 1e-3f;
+    }
+    ann::centroid_scores_plain(dots.data(), 12800.0f, step.data(), L, a.data());
+    ann::centroid_scores_avx512(dots.data(), 12800.0f, step.data(), L, b.data());
+    for (size_t l = 0; l < L; ++l) ASSERT_EQ(std::bit_cast<uint32_t>(a[l]), std::bit_cast<uint32_t>(b[l])) << l;
+  }
 }
 
 // The batched path's fused scan + selection against the plain loop (scan into a dots buffer, then
@@ -238,6 +379,52 @@ TEST(Ivf8, OneQueryBatchAndThreadsAgree) {
     for (size_t j = 0; j < r.count[0]; ++j) EXPECT_EQ(r.of(0)[j], all.of(i)[j]) << "query " << i;
     for (size_t j = 0; j < r.count[0]; ++j) EXPECT_NE(r.of(0)[j].id, i * 13) << "the query word is excluded";
   }
+}
+
+// The searcher keeps its per-batch buffers between calls (a pool): calls of different sizes,
+// nprobe and candidates in a row, and from several threads at once, answer as a fresh searcher does.
+TEST(Ivf8, ReusedBuffersAnswerAsAFreshSearcher) {
+  const auto ix = index8(1500, 61);
+  const auto ivf = lists_of(*ix, 17);
+  SearcherOptions o;
+  o.cpu.threads = 2;
+  const auto reused = make_ivf8_searcher(ix, o, ivf);
+  struct Call {
+    size_t nq;
+    uint32_t nprobe;
+    size_t c;
+  };
+  const std::vector<Call> calls = {{300, 4, 10}, {1, 17, 3}, {40, 2, 57}, {300, 9, 10}, {17, 1, 1}, {500, 17, 40}};
+  std::vector<QueryBatch> batches;
+  for (const Call& c : calls) {
+    QueryBuilder b(*ix);
+    for (size_t i = 0; i < c.nq; ++i) b.word(static_cast<uint32_t>((i * 37 + c.nq) % 1500));
+    batches.push_back(b.take());
+  }
+  auto params = [&](size_t i) {
+    SearchParams p;
+    p.nprobe = calls[i].nprobe;
+    p.candidates = calls[i].c;
+    return p;
+  };
+  std::vector<SearchResults> fresh;
+  for (size_t i = 0; i < calls.size(); ++i) fresh.push_back(make_ivf8_searcher(ix, o, ivf)->search(batches[i], params(i)));
+  for (int rep = 0; rep < 2; ++rep)
+    for (size_t i = 0; i < calls.size(); ++i)
+      expect_same(reused->search(batches[i], params(i)), fresh[i], "call " + std::to_string(i) + " rep " + std::to_string(rep));
+  std::vector<std::thread> threads;
+  std::vector<std::vector<SearchResults>> got(4);
+  for (size_t t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t i = 0; i < 3 * calls.size(); ++i) {
+        const size_t j = (i + t) % calls.size();
+        got[t].push_back(reused->search(batches[j], params(j)));
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (size_t t = 0; t < 4; ++t)
+    for (size_t i = 0; i < got[t].size(); ++i)
+      expect_same(got[t][i], fresh[(i + t) % calls.size()], "thread " + std::to_string(t) + " call " + std::to_string(i));
 }
 
 // 3CosMul and --limit are not its own: the ternary IVF and the rerank stage answer them.

@@ -2,6 +2,8 @@
 // at run time by the caller (function-level target attributes: the file builds for any x86-64).
 #include "ann/int8_scan.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -10,6 +12,7 @@
 // _mm512_cvtepi32_ps), as in the AVX-512 kernel; not our code.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 #endif
@@ -53,7 +56,66 @@ void scan_select_scalar(const uint8_t* blocks, size_t rows, uint32_t G, const fl
                                                           s.pos + q * s.stride, s.score + q * s.stride));
 }
 
+int32_t quantize_query_plain(const float* x, const float* scales, size_t D, int8_t* out) {
+  float m = 0;
+  for (size_t d = 0; d < D; ++d) m = std::max(m, std::fabs(x[d] * scales[d]));
+  const float s = m > 0 ? 127.0f / m : 0.0f;
+  int32_t sum = 0;
+  for (size_t d = 0; d < D; ++d) {
+    const long v = std::lround(x[d] * scales[d] * s);
+    out[d] = static_cast<int8_t>(std::clamp<long>(v, -127, 127));
+    sum += out[d];
+  }
+  return sum;
+}
+
+void centroid_scores_plain(const int32_t* dots, float corr, const float* step, size_t L, float* cs) {
+  for (size_t l = 0; l < L; ++l) cs[l] = (static_cast<float>(dots[l]) - corr) * step[l];
+}
+
 #if defined(__x86_64__)
+#define IGLA_AVX512F __attribute__((target("avx512f")))
+
+IGLA_AVX512F int32_t quantize_query_avx512(const float* x, const float* scales, size_t D, int8_t* out) {
+  __m512 mv = _mm512_setzero_ps();
+  for (size_t d = 0; d < D; d += 16) {
+    const __mmask16 k = D - d >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (D - d)) - 1);
+    const __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + d), _mm512_maskz_loadu_ps(k, scales + d));
+    mv = _mm512_max_ps(mv, _mm512_abs_ps(y));  // (the maximum of |y|: exact in any order)
+  }
+  const float m = _mm512_reduce_max_ps(mv);
+  const float s = m > 0 ? 127.0f / m : 0.0f;
+  const __m512 sv = _mm512_set1_ps(s), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  __m512i sum = _mm512_setzero_si512();
+  for (size_t d = 0; d < D; d += 16) {
+    const __mmask16 k = D - d >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (D - d)) - 1);
+    const __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + d), _mm512_maskz_loadu_ps(k, scales + d)), sv);
+    // lround: the truncation, one more away from zero where the (exact) remainder is >= 0.5
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), half, _CMP_GE_OQ);
+    const __m512 sign_one = _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(one), _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(static_cast<int>(0x80000000u)))));
+    const __m512 r = _mm512_mask_add_ps(t, up, t, sign_one);
+    // (|v| <= 127 up to rounding, far inside int32; NaN would not come: m is finite for finite x)
+    const __m512i q = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvttps_epi32(r), lo), hi);
+    _mm512_mask_cvtepi32_storeu_epi8(out + d, k, q);
+    sum = _mm512_add_epi32(sum, _mm512_maskz_mov_epi32(k, q));
+  }
+  return _mm512_reduce_add_epi32(sum);
+}
+
+IGLA_AVX512F void centroid_scores_avx512(const int32_t* dots, float corr, const float* step, size_t L, float* cs) {
+  const __m512 c = _mm512_set1_ps(corr);
+  size_t l = 0;
+  for (; l + 16 <= L; l += 16)
+    _mm512_storeu_ps(cs + l, _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(dots + l)), c),
+                                           _mm512_loadu_ps(step + l)));
+  for (; l < L; ++l) cs[l] = (static_cast<float>(dots[l]) - corr) * step[l];
+}
+
+bool query_prep_avx512_available() { return __builtin_cpu_supports("avx512f"); }
+
 namespace {
 
 // NQ queries at once, so each 64-byte load of a block feeds NQ independent accumulators; NB
@@ -182,6 +244,13 @@ bool int8_scan_vnni_available() {
          __builtin_cpu_supports("avx512vnni");
 }
 #else
+int32_t quantize_query_avx512(const float* x, const float* scales, size_t D, int8_t* out) {
+  return quantize_query_plain(x, scales, D, out);
+}
+void centroid_scores_avx512(const int32_t* dots, float corr, const float* step, size_t L, float* cs) {
+  centroid_scores_plain(dots, corr, step, L, cs);
+}
+bool query_prep_avx512_available() { return false; }
 void int8_scan_vnni(const uint8_t* blocks, size_t nblocks, uint32_t G, const int32_t* q4, size_t nq, int32_t* out) {
   int8_scan_scalar(blocks, nblocks, G, q4, nq, out);
 }

@@ -52,4 +52,17 @@ void scan_select_scalar(const uint8_t* blocks, size_t rows, uint32_t G, const fl
 // int8_scan_vnni_available().
 void scan_select_vnni(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s);
 
+// A query's int8 form (the IVF-int8 searcher's): y[d] = x[d] * scales[d], step 127 / max |y| (0
+// for a zero query), out[d] = lround(y[d] * step) clamped to [-127, 127]; returns the sum of the
+// out values. The plain reference, and the same bytes with AVX-512 (lround's half-away-from-zero
+// rounding done exactly: truncation, then the exact remainder compared with 0.5).
+int32_t quantize_query_plain(const float* x, const float* scales, size_t D, int8_t* out);
+int32_t quantize_query_avx512(const float* x, const float* scales, size_t D, int8_t* out);
+// Centroid scores from their int8 dots: cs[l] = (float(dots[l]) - corr) * step[l], l < L. The
+// plain loop and the same bits with AVX-512.
+void centroid_scores_plain(const int32_t* dots, float corr, const float* step, size_t L, float* cs);
+void centroid_scores_avx512(const int32_t* dots, float corr, const float* step, size_t L, float* cs);
+// Both AVX-512 forms run where this is true (AVX-512F).
+bool query_prep_avx512_available();
+
 }  // namespace igla::ann

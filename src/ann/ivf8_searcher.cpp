@@ -16,15 +16,23 @@
 // (int8_scan.hpp: scan_select_vnni), each part keeping every query's best positions; (3) threads
 // split the queries again: the parts' positions merged and rescored. The answer does not depend
 // on the number of threads or on the kernel: kernel "scalar" runs the plain loops (the reference).
+// The rescoring's fast form (int8_rescore.hpp) is rerank_score's Sum arithmetic in registers,
+// with the row's inverse norm computed once here (the same bits). A batch's buffers come from a
+// pool kept by the searcher (WorkLease): a warm searcher allocates nothing per batch.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
 
+#include "ann/int8_rescore.hpp"
 #include "ann/int8_row_searcher.hpp"
 #include "ann/int8_scan.hpp"
 #include "ann/probe_select.hpp"
+#include "ann/top16.hpp"
+#include "core/fdot.hpp"
 #include "core/rerank.hpp"
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
@@ -40,7 +48,7 @@ using ann::kInt8BlockRows;
 struct Int8Lists {
   uint32_t D = 0, G = 0;           // float dims, groups of 4 dims
   kernels::AlignedArray<uint8_t> blocks;  // positions / 16 blocks of G * 64 bytes, 64-byte aligned
-  std::vector<float> inv_norms;    // per position: 1 / |decoded row| (0: padding or a zero row)
+  std::vector<float> inv_norms;    // per position: 1 / |decoded row| as rerank_score computes it (0: padding, zero row)
   std::vector<float> scales;       // the index's per-dimension scales
   // The centroids in the same layout, for the probe choice (an int8 GEMM, not a float one):
   // centroid l's values c[d] / scales[d], quantized to int8 with its own step cent_step[l], so
@@ -62,18 +70,20 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
   std::fill(out->blocks.data(), out->blocks.data() + out->blocks.size(), uint8_t{128});
   out->inv_norms.assign(P, 0.0f);
   const auto ids = ivf.ids();
+  std::vector<float> x(D);
   for (size_t p = 0; p < P; ++p) {
     const uint32_t id = ids[p];
     if (id == ~0u) continue;
     const int8_t* r = rows.data() + size_t{id} * D;
     uint8_t* blk = out->blocks.data() + (p / kInt8BlockRows) * G * 64 + 4 * (p % kInt8BlockRows);
-    double n2 = 0;
     for (uint32_t d = 0; d < D; ++d) {
       blk[(d / 4) * 64 + d % 4] = static_cast<uint8_t>(int{r[d]} + 128);
-      const double x = double(r[d]) * sc[d];
-      n2 += x * x;
+      x[d] = static_cast<float>(r[d]) * sc[d];
     }
-    out->inv_norms[p] = n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.0f;
+    // The rerank stage's own inverse norm of the decoded row (rerank_score: the same float
+    // arithmetic), so that the rescoring can take it from here instead of recomputing it.
+    const float xx = fdot(x.data(), x.data(), D);
+    out->inv_norms[p] = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
   }
   const size_t L = ivf.lists(), CB = (L + kInt8BlockRows - 1) / kInt8BlockRows;
   out->cent_blocks = kernels::AlignedArray<uint8_t>(CB * G * 64);
@@ -102,19 +112,34 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
 // total order: the set kept does not depend on the order of the pushes, so neither on the lists'
 // order nor on the threads). Small caps (the usual 10-40): a sorted array, the threshold (the
 // cap-th score) raised at every insert, so a row below it costs one compare. Large caps: rows
-// appended, cut back to the best cap when the buffer holds 4 cap + 16.
+// appended, cut back to the best cap when the buffer holds 4 cap + 16. Caps up to 16 on AVX-512
+// (`simd`): the 16 best as keys in registers' width (top16.hpp), a branch-free insertion.
 class TopPositions {
  public:
   static constexpr size_t kSortedCap = 64;
   // `floor`: a score at most the final cap-th (rows below it are never pushed).
-  void reset(size_t cap, float floor) {
+  void reset(size_t cap, float floor, bool simd) {
     cap_ = cap;
     v_.clear();
-    v_.reserve(cap <= kSortedCap ? cap + 1 : 4 * cap + 16);
     thr_ = floor;
+    simd_ = simd && cap >= 1 && cap <= 16;
+    if (simd_) {
+      top_.clear();
+      kth_ = 0;
+      return;
+    }
+    v_.reserve(cap <= kSortedCap ? cap + 1 : 4 * cap + 16);
   }
   float threshold() const { return thr_; }
   void push(float s, uint32_t pos) {
+    if (simd_) {
+      const uint64_t key = ann::top16_key(s, pos);
+      if (key <= kth_) return;  // not above the cap-th (0 while fewer are held)
+      top_.insert(key);
+      kth_ = top_[cap_ - 1];
+      if (kth_) thr_ = ann::top16_score(kth_);
+      return;
+    }
     if (cap_ > kSortedCap) {
       v_.push_back({s, pos});
       if (v_.size() >= 4 * cap_ + 16) cut();
@@ -127,7 +152,14 @@ class TopPositions {
     v_[i] = {s, pos};
     if (v_.size() == cap_) thr_ = v_.back().first;
   }
+  // After finish(): the pairs it returned.
+  const std::vector<std::pair<float, uint32_t>>& held() const { return v_; }
   std::vector<std::pair<float, uint32_t>>& finish() {
+    if (simd_) {
+      v_.clear();
+      for (size_t i = 0; i < cap_ && top_[i]; ++i) v_.push_back({ann::top16_score(top_[i]), ann::top16_pos(top_[i])});
+      return v_;
+    }
     cut();
     return v_;
   }
@@ -146,6 +178,9 @@ class TopPositions {
   size_t cap_ = 0;
   std::vector<std::pair<float, uint32_t>> v_;
   float thr_ = -std::numeric_limits<float>::infinity();
+  bool simd_ = false;
+  ann::Top16 top_;
+  uint64_t kth_ = 0;
 };
 
 class Ivf8Searcher final : public Searcher {
@@ -158,6 +193,9 @@ class Ivf8Searcher final : public Searcher {
     threads_ = opts.cpu.threads > 0 ? std::min(opts.cpu.threads, pool.size()) : pool.size();
     vnni_ = opts.cpu.kernel != "scalar" && ann::int8_scan_vnni_available();
     fast_probes_ = vnni_ && ann::choose_probes_avx512_available();
+    fast_rescore_ = vnni_ && ann::rescore_dot_avx2_available();
+    fast_top_ = vnni_ && ann::top16_available();
+    fast_prep_ = vnni_ && ann::query_prep_avx512_available();
     for (uint32_t l = 0; l < ivf_->lists(); ++l) max_list_ = std::max<size_t>(max_list_, ivf_->list_size(l));
     fallback_ = make_rerank_stage(make_ivf_searcher(index_, opts, ivf_), index_, threads_);
   }
@@ -182,8 +220,10 @@ class Ivf8Searcher final : public Searcher {
     const uint32_t L = ivf_->lists();
     const uint32_t nprobe = params.nprobe ? std::min(params.nprobe, L) : default_nprobe(L);
     const size_t G = lists_->G;
-    Work w;
-    w.q4.assign(nq * G, 0);
+    const WorkLease lease(*this);
+    Work& w = *lease.work;
+    w.parts.resize(std::max<size_t>(static_cast<size_t>(threads_), 1));
+    w.q4.assign(nq * G + kGatherSlack, 0);  // (slack: scan_lists copies whole 64-byte chunks)
     w.corr.resize(nq);
     w.probes.resize(nq * nprobe);
     // 1. Per query (threads split the queries): the int8 query, its probes and its score floor.
@@ -192,8 +232,15 @@ class Ivf8Searcher final : public Searcher {
       return std::max(params.candidates, params.k) + (batch.exclude_offsets[q + 1] - batch.exclude_offsets[q]);
     };
     for_parts(std::min<size_t>(static_cast<size_t>(threads_), (nq + 7) / 8), [&](size_t c, size_t parts) {
-      prepare(batch, nprobe, nq * c / parts, nq * (c + 1) / parts, w);
-      for (size_t q = nq * c / parts; q < nq * (c + 1) / parts; ++q) w.floor[q] = score_floor(w, q, nprobe, cap_of(q));
+      const size_t q0 = nq * c / parts, q1 = nq * (c + 1) / parts;
+      prepare(batch, nprobe, q0, q1, w, w.parts[c]);
+      // The floors read the first rows of each query's best list, cold in memory: the rows of
+      // the query kFloorAhead ahead are prefetched (the arithmetic is unchanged).
+      for (size_t q = q0; q < std::min(q1, q0 + kFloorAhead); ++q) prefetch_floor_rows(w, q, nprobe);
+      for (size_t q = q0; q < q1; ++q) {
+        if (q + kFloorAhead < q1) prefetch_floor_rows(w, q + kFloorAhead, nprobe);
+        w.floor[q] = score_floor(w, q, nprobe, cap_of(q));
+      }
     });
     // 2. The queries of each list; the lists cut into one part per thread by work (rows x
     // queries), so each list's rows are read once per batch. Each part keeps every query's best
@@ -203,40 +250,86 @@ class Ivf8Searcher final : public Searcher {
     for (uint32_t p : w.probes) ++w.begin[p + 1];
     for (size_t l = 0; l < L; ++l) w.begin[l + 1] += w.begin[l];
     {
-      std::vector<uint32_t> fill(w.begin.begin(), w.begin.end() - 1);
+      std::vector<uint32_t>& fill = w.fill;
+      fill.assign(w.begin.begin(), w.begin.end() - 1);
       for (size_t q = 0; q < nq; ++q)
         for (uint32_t i = 0; i < nprobe; ++i) w.members[fill[w.probes[q * nprobe + i]]++] = static_cast<uint32_t>(q);
     }
-    std::vector<double> work(size_t{L} + 1, 0.0);
+    std::vector<double>& work = w.work;
+    work.assign(size_t{L} + 1, 0.0);
     for (size_t l = 0; l < L; ++l)
       work[l + 1] = work[l] + double(w.begin[l + 1] - w.begin[l]) * double(ivf_->list_size(static_cast<uint32_t>(l)) + 16);
     // (A small batch stays on one thread: waking another costs more than it saves.)
     const size_t parts = nq < 16 ? 1 : static_cast<size_t>(threads_);
-    std::vector<size_t> cut(parts + 1, L);
+    std::vector<size_t>& cut = w.cut;
+    cut.assign(parts + 1, L);
     cut[0] = 0;
     for (size_t p = 1; p < parts; ++p)
       cut[p] = static_cast<size_t>(std::lower_bound(work.begin(), work.end(), work[L] * double(p) / double(parts)) - work.begin());
-    w.tops.assign(parts, std::vector<TopPositions>(nq));
+    // (The pooled Work keeps each TopPositions' buffer: no allocation per query once warm.)
+    w.tops.resize(parts);
     for_parts(parts, [&](size_t p, size_t) {
-      for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q), w.floor[q]);
-      scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p]);
+      w.tops[p].resize(nq);
+      for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q), w.floor[q], fast_top_);
+      scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p], w.parts[p]);
     });
     // 3. Per query: the parts' best positions merged (the best cap of the union: what one part
     // over every list would keep), rescored exactly on their rows, best k kept.
     for_parts(std::min<size_t>(static_cast<size_t>(threads_), (nq + 7) / 8), [&](size_t c, size_t n) {
-      finish(batch, params, nq * c / n, nq * (c + 1) / n, w, out);
+      finish(batch, params, nq * c / n, nq * (c + 1) / n, w, w.parts[c], out);
     });
   }
 
  private:
-  // One batch's state between the phases.
+  // A thread's buffers within one phase (one per part; parts <= threads).
+  struct PartScratch {
+    std::vector<int32_t> gq4, cd;     // scan_lists: the group's queries; prepare: centroid dots
+    std::vector<float> gcorr, gthr, cs;
+    std::vector<uint32_t> sel_count, sel_pos, probe_scratch;
+    std::vector<float> sel_score, x, row;
+    std::vector<Hit> hits;
+  };
+  // One batch's state between the phases. Kept in a pool between calls (WorkLease), so that a
+  // warm searcher allocates nothing per batch of a size it has seen.
   struct Work {
     std::vector<int32_t> q4;          // per query: G int8 x 4
     std::vector<float> corr;          // per query: 128 x the sum of its int8 values
     std::vector<float> floor;         // per query: a score at most its final cap-th (score_floor)
     std::vector<uint32_t> probes;     // per query: nprobe lists
-    std::vector<uint32_t> begin, members;  // per list: its queries (members[begin[l], begin[l + 1]))
+    std::vector<uint32_t> begin, members, fill;  // per list: its queries (members[begin[l], begin[l + 1]))
+    std::vector<double> work;
+    std::vector<size_t> cut;
     std::vector<std::vector<TopPositions>> tops;  // per part, per query
+    std::vector<PartScratch> parts;
+    size_t bytes() const {
+      size_t b = 4 * (q4.capacity() + corr.capacity() + floor.capacity() + probes.capacity() + members.capacity());
+      for (const auto& t : tops) b += t.capacity() * (sizeof(TopPositions) + 16 * 12);
+      return b;
+    }
+  };
+  // A Work taken from the pool (or new) for one search() call, given back at its end unless the
+  // pool holds enough or the Work grew large (a huge batch's buffers are freed).
+  static constexpr size_t kPoolMax = 8, kPoolBytesMax = size_t{64} << 20;
+  struct WorkLease {
+    const Ivf8Searcher& s;
+    std::unique_ptr<Work> work;
+    explicit WorkLease(const Ivf8Searcher& owner) : s(owner) {
+      {
+        const std::lock_guard<std::mutex> lock(s.pool_mu_);
+        if (!s.pool_.empty()) {
+          work = std::move(s.pool_.back());
+          s.pool_.pop_back();
+        }
+      }
+      if (!work) work = std::make_unique<Work>();
+    }
+    ~WorkLease() {
+      if (work->bytes() > kPoolBytesMax) return;
+      const std::lock_guard<std::mutex> lock(s.pool_mu_);
+      if (s.pool_.size() < kPoolMax) s.pool_.push_back(std::move(work));
+    }
+    WorkLease(const WorkLease&) = delete;
+    WorkLease& operator=(const WorkLease&) = delete;
   };
 
   template <class Fn>
@@ -246,13 +339,14 @@ class Ivf8Searcher final : public Searcher {
     ThreadPool::shared().run(static_cast<uint32_t>(parts), [&](uint32_t c, int) { fn(c, parts); }, threads_);
   }
 
-  void prepare(const QueryBatch& batch, uint32_t nprobe, size_t q0, size_t q1, Work& w) const {
+  void prepare(const QueryBatch& batch, uint32_t nprobe, size_t q0, size_t q1, Work& w, PartScratch& ps) const {
     const size_t nq = q1 - q0, D = lists_->D, G = lists_->G, L = ivf_->lists();
     int32_t* q4 = w.q4.data() + q0 * G;
     float* corr = w.corr.data() + q0;
     uint32_t* probes = w.probes.data() + q0 * nprobe;
     // The query vectors: sum of weighted float terms; int8 of it times the row scales.
-    std::vector<float> x(D);
+    std::vector<float>& x = ps.x;
+    x.resize(D);
     for (size_t q = 0; q < nq; ++q) {
       float* xr = x.data();
       std::fill(x.begin(), x.end(), 0.0f);
@@ -260,16 +354,9 @@ class Ivf8Searcher final : public Searcher {
         const float* v = batch.float_terms.data() + size_t{t} * D;
         for (size_t d = 0; d < D; ++d) xr[d] += batch.float_weights[t] * v[d];
       }
-      float m = 0;
-      for (size_t d = 0; d < D; ++d) m = std::max(m, std::fabs(xr[d] * lists_->scales[d]));
-      const float s = m > 0 ? 127.0f / m : 0.0f;
-      int32_t sum = 0;
       auto* qb = reinterpret_cast<int8_t*>(q4 + q * G);
-      for (size_t d = 0; d < D; ++d) {
-        const long v = std::lround(xr[d] * lists_->scales[d] * s);
-        qb[d] = static_cast<int8_t>(std::clamp<long>(v, -127, 127));
-        sum += qb[d];
-      }
+      const int32_t sum = fast_prep_ ? ann::quantize_query_avx512(xr, lists_->scales.data(), D, qb)
+                                     : ann::quantize_query_plain(xr, lists_->scales.data(), D, qb);
       corr[q] = 128.0f * static_cast<float>(sum);
     }
     // Probes: the int8 query against the int8 centroids (int8_scan_*, kernel groups of 8 queries),
@@ -281,18 +368,24 @@ class Ivf8Searcher final : public Searcher {
     } else {
       const size_t CB = (L + kInt8BlockRows - 1) / kInt8BlockRows, LP = CB * kInt8BlockRows;
       constexpr size_t kProbeGroup = 8;
-      const auto cd = std::make_unique_for_overwrite<int32_t[]>(kProbeGroup * LP);
-      std::vector<float> cs(L);
-      std::vector<uint32_t> scratch;
+      std::vector<int32_t>& cdv = ps.cd;
+      cdv.resize(kProbeGroup * LP);
+      int32_t* const cd = cdv.data();
+      std::vector<float>& cs = ps.cs;
+      cs.resize(L);
+      std::vector<uint32_t>& scratch = ps.probe_scratch;
       for (size_t q = 0; q < nq; q += kProbeGroup) {
         const size_t g = std::min(kProbeGroup, nq - q);
         if (vnni_)
-          ann::int8_scan_vnni(lists_->cent_blocks.data(), CB, static_cast<uint32_t>(G), q4 + q * G, g, cd.get());
+          ann::int8_scan_vnni(lists_->cent_blocks.data(), CB, static_cast<uint32_t>(G), q4 + q * G, g, cd);
         else
-          ann::int8_scan_scalar(lists_->cent_blocks.data(), CB, static_cast<uint32_t>(G), q4 + q * G, g, cd.get());
+          ann::int8_scan_scalar(lists_->cent_blocks.data(), CB, static_cast<uint32_t>(G), q4 + q * G, g, cd);
         for (size_t j = 0; j < g; ++j) {
-          const int32_t* dq = cd.get() + j * LP;
-          for (size_t l = 0; l < L; ++l) cs[l] = (static_cast<float>(dq[l]) - corr[q + j]) * lists_->cent_step[l];
+          const int32_t* dq = cd + j * LP;
+          if (fast_prep_)
+            ann::centroid_scores_avx512(dq, corr[q + j], lists_->cent_step.data(), L, cs.data());
+          else
+            ann::centroid_scores_plain(dq, corr[q + j], lists_->cent_step.data(), L, cs.data());
           if (fast_probes_)
             ann::choose_probes_avx512(cs.data(), L, nprobe, probes + (q + j) * nprobe, scratch);
           else
@@ -306,7 +399,17 @@ class Ivf8Searcher final : public Searcher {
   // best of the first kFloorRows rows of its nearest list (rows it will scan anyway). Rows below
   // it are never pushed, so the first list a query meets is not pushed whole. -inf when that
   // list is shorter than cap.
-  static constexpr size_t kFloorRows = 64;
+  static constexpr size_t kFloorRows = ann::kMaxBoundScores, kFloorAhead = 4;
+  // The floor's bisection steps (probe_select.hpp): a bound within ~2^-10 of the score range of
+  // those rows below the cap-th (the answer does not depend on it: only the pushes it saves).
+  static constexpr int kFloorSteps = 10;
+  void prefetch_floor_rows(const Work& w, size_t q, uint32_t nprobe) const {
+    const uint32_t l = w.probes[q * nprobe];
+    const size_t rows = std::min<size_t>(ivf_->list_size(l), kFloorRows), G = lists_->G;
+    const char* p = reinterpret_cast<const char*>(lists_->blocks.data()) + size_t{ivf_->offset(l) / kInt8BlockRows} * G * 64;
+    const size_t bytes = (rows + kInt8BlockRows - 1) / kInt8BlockRows * G * 64;
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
+  }
   float score_floor(const Work& w, size_t q, uint32_t nprobe, size_t cap) const {
     const uint32_t l = w.probes[q * nprobe];
     const size_t rows = std::min<size_t>(ivf_->list_size(l), kFloorRows), G = lists_->G;
@@ -321,20 +424,28 @@ class Ivf8Searcher final : public Searcher {
       ann::scan_select_vnni(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms.data() + off, sel);
     else
       ann::scan_select_scalar(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms.data() + off, sel);
+    if (fast_probes_) return ann::mth_largest_lower_bound_avx512(score, count, cap, kFloorSteps);
     std::nth_element(score, score + cap - 1, score + count, std::greater<float>());
     return score[cap - 1];
   }
 
   // Lists [l0, l1), each with its queries in groups of kMaxScanGroup: the group's rows scanned
   // and the rows above each query's threshold (as the list starts) selected in one pass.
-  void scan_lists(size_t l0, size_t l1, const Work& w, std::vector<TopPositions>& top) const {
+  static constexpr size_t kGatherSlack = 16;  // int32 values: one 64-byte chunk
+  void scan_lists(size_t l0, size_t l1, const Work& w, std::vector<TopPositions>& top, PartScratch& ps) const {
     const size_t G = lists_->G;
     constexpr size_t kGroup = ann::kMaxScanGroup;
-    std::vector<int32_t> gq4(kGroup * G);
-    std::vector<float> gcorr(kGroup), gthr(kGroup);
-    std::vector<uint32_t> sel_count(kGroup);
-    const auto sel_pos = std::make_unique_for_overwrite<uint32_t[]>(kGroup * max_list_);
-    const auto sel_score = std::make_unique_for_overwrite<float[]>(kGroup * max_list_);
+    std::vector<int32_t>& gq4 = ps.gq4;
+    gq4.resize(kGroup * G + kGatherSlack);
+    std::vector<float>&gcorr = ps.gcorr, &gthr = ps.gthr;
+    gcorr.resize(kGroup);
+    gthr.resize(kGroup);
+    std::vector<uint32_t>& sel_count = ps.sel_count;
+    sel_count.resize(kGroup);
+    ps.sel_pos.resize(kGroup * max_list_);
+    ps.sel_score.resize(kGroup * max_list_);
+    uint32_t* const sel_pos = ps.sel_pos.data();
+    float* const sel_score = ps.sel_score.data();
     for (size_t l = l0; l < l1; ++l) {
       const uint32_t off = ivf_->offset(static_cast<uint32_t>(l)), size = ivf_->list_size(static_cast<uint32_t>(l));
       if (size == 0 || w.begin[l] == w.begin[l + 1]) continue;
@@ -344,12 +455,17 @@ class Ivf8Searcher final : public Searcher {
         const size_t g = std::min<size_t>(kGroup, w.begin[l + 1] - i);
         for (size_t j = 0; j < g; ++j) {
           const uint32_t q = w.members[i + j];
-          std::copy_n(w.q4.data() + size_t{q} * G, G, gq4.data() + j * G);
+          // The query's G values in whole 64-byte chunks (constant-size copies, inline; a call to
+          // memmove per query and list was 1-2% of the time): the chunk past G spills into the
+          // next query's place, copied after it, or the slack.
+          const int32_t* src = w.q4.data() + size_t{q} * G;
+          int32_t* dst = gq4.data() + j * G;
+          for (size_t x = 0; x < G; x += kGatherSlack) std::memcpy(dst + x, src + x, kGatherSlack * sizeof(int32_t));
           gcorr[j] = w.corr[q];
           gthr[j] = top[q].threshold();
         }
-        const ann::ScanSelect sel{gq4.data(), gcorr.data(), gthr.data(), g, sel_pos.get(), sel_score.get(),
-                                  size, sel_count.data()};
+        const ann::ScanSelect sel{gq4.data(), gcorr.data(), gthr.data(), g, sel_pos, sel_score, size,
+                                  sel_count.data()};
         if (vnni_)
           ann::scan_select_vnni(blocks, size, static_cast<uint32_t>(G), inv, sel);
         else
@@ -362,37 +478,58 @@ class Ivf8Searcher final : public Searcher {
     }
   }
 
-  // Queries [q0, q1): each query's parts merged, then its candidates rescored. The rows are
-  // random reads of the index (cold after the scan of the whole batch), so the loop runs as a
-  // pipeline: query i merged and its rows prefetched kRescoreAhead queries before it is rescored.
-  static constexpr size_t kRescoreAhead = 4;
-  void finish(const QueryBatch& batch, const SearchParams& params, size_t q0, size_t q1, Work& w,
+  // Queries [q0, q1): each query's parts merged, then its candidates rescored. The positions'
+  // ids and inverse norms and the rows are random reads (cold after the scan of the whole batch),
+  // so the loop runs as a pipeline of three stages: a query is merged and its ids and inverse
+  // norms prefetched kMergeAhead queries before its rescoring, its rows kRescoreAhead before.
+  static constexpr size_t kRescoreAhead = 4, kMergeAhead = 8;
+  void finish(const QueryBatch& batch, const SearchParams& params, size_t q0, size_t q1, Work& w, PartScratch& ps,
               SearchResults& out) const {
     const size_t D = lists_->D;
     const auto ids = ivf_->ids();
     const auto rows = index_->rerank_int8_rows();
-    std::vector<float> row(D);
-    std::vector<Hit> hits;
-    for (size_t i = q0; i < q1 + kRescoreAhead; ++i) {
-      if (i < q1) {
+    std::vector<float>& row = ps.row;
+    row.resize(D);
+    std::vector<Hit>& hits = ps.hits;
+    const float* inv_norms = lists_->inv_norms.data();
+    for (size_t i = q0; i < q1 + kMergeAhead; ++i) {
+      if (i < q1) {  // merged; its positions' ids and inverse norms prefetched
         TopPositions& top = w.tops[0][i];
         for (size_t p = 1; p < w.tops.size(); ++p)
           for (const auto& [s, pos] : w.tops[p][i].finish()) top.push(s, pos);
-        for (const auto& [s, pos] : top.finish())
-          if (ids[pos] != ~0u) index_->prefetch_rerank_row(ids[pos]);
+        for (const auto& [s, pos] : top.finish()) {
+          __builtin_prefetch(ids.data() + pos);
+          __builtin_prefetch(inv_norms + pos);
+        }
       }
-      if (i < q0 + kRescoreAhead) continue;
-      const size_t gq = i - kRescoreAhead;
+      if (i >= q0 + kMergeAhead - kRescoreAhead && i - (kMergeAhead - kRescoreAhead) < q1)  // rows prefetched
+        for (const auto& [s, pos] : w.tops[0][i - (kMergeAhead - kRescoreAhead)].held())
+          if (ids[pos] != ~0u) index_->prefetch_rerank_row(ids[pos]);
+      if (i < q0 + kMergeAhead) continue;
+      const size_t gq = i - kMergeAhead;
       const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[gq];
       const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[gq + 1];
       hits.clear();
-      for (const auto& [s, pos] : w.tops[0][gq].finish()) {
+      const uint32_t t0 = batch.term_offsets[gq], t1 = batch.term_offsets[gq + 1];
+      for (const auto& [s, pos] : w.tops[0][gq].held()) {
         const uint32_t id = ids[pos];
         if (id == ~0u || (ex != ex_end && std::find(ex, ex_end, id) != ex_end)) continue;
         // The word's int8 row as the index holds it (the bytes the list scan read, contiguous).
         const int8_t* r = rows.data() + size_t{id} * D;
-        for (size_t d = 0; d < D; ++d) row[d] = static_cast<float>(r[d]) * lists_->scales[d];
-        hits.push_back({id, rerank_score(row.data(), batch, gq)});
+        if (!fast_rescore_) {  // the reference: the rerank stage's own function on the decoded row
+          for (size_t d = 0; d < D; ++d) row[d] = static_cast<float>(r[d]) * lists_->scales[d];
+          hits.push_back({id, rerank_score(row.data(), batch, gq)});
+          continue;
+        }
+        // rerank_score's Sum arithmetic with its inverse norm from the lists (the same bits).
+        const float inv = inv_norms[pos];
+        float score = 0.0f;
+        for (uint32_t t = t0; t < t1; ++t)
+          score += batch.float_weights[t] *
+                   (ann::rescore_dot_avx2(r, lists_->scales.data(), batch.float_terms.data() + size_t{t} * D,
+                                          static_cast<uint32_t>(D)) *
+                    inv);
+        hits.push_back({id, score});
       }
       const size_t m = std::min(params.k, hits.size());
       std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(m), hits.end(), better);
@@ -408,7 +545,12 @@ class Ivf8Searcher final : public Searcher {
   int threads_ = 1;
   bool vnni_ = false;
   bool fast_probes_ = false;  // choose_probes_avx512 (else the plain reference)
+  bool fast_rescore_ = false;  // rescore_dot_avx2 (else rerank_score on the decoded row)
+  bool fast_top_ = false;      // TopPositions in Top16 registers for caps <= 16 (else the sorted array)
+  bool fast_prep_ = false;     // quantize_query_avx512, centroid_scores_avx512 (else the plain loops)
   size_t max_list_ = 0;  // rows of the longest list
+  mutable std::mutex pool_mu_;
+  mutable std::vector<std::unique_ptr<Work>> pool_;  // Work of finished calls (WorkLease)
 };
 
 }  // namespace

@@ -22,4 +22,12 @@ void choose_probes_plain(const float* s, size_t n, size_t m, uint32_t* out);
 void choose_probes_avx512(const float* s, size_t n, size_t m, uint32_t* out, std::vector<uint32_t>& scratch);
 bool choose_probes_avx512_available();
 
+// A lower bound of the m-th largest of s[0, n) (n <= kMaxBoundScores, 1 <= m <= n; else -inf):
+// the scores as the keys above, bisected over the bits where the smallest and largest differ for
+// at most `steps` bits (32: the m-th largest itself, -0 returned as +0). Never above the m-th
+// largest and never below the smallest score. The IVF-int8 score floor. Only where
+// choose_probes_avx512_available().
+inline constexpr size_t kMaxBoundScores = 64;
+float mth_largest_lower_bound_avx512(const float* s, size_t n, size_t m, int steps);
+
 }  // namespace igla::ann
