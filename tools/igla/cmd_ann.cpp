@@ -113,7 +113,7 @@ struct BenchArgs {
   std::string nprobes = "1,2,4,8,16,32,64,128,all", candidates = "50,200", efs = "10,20,40,80,160,320", ms = "16,32";
   std::string int8_candidates = "10,20,40";
   std::string graph_ms = "12", graph_efs, graph_candidates = "10";
-  uint32_t graph_efc = 100;
+  uint32_t graph_efc = 100, graph_keep = GraphParams{}.keep_nearest;
   bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false, no_ivf = false, no_graph = false;
   uint64_t seed = 42;
 };
@@ -463,6 +463,8 @@ void bench_ann(const BenchArgs& a) {
       GraphParams gp;
       gp.m = m;
       gp.ef_construction = a.graph_efc;
+      gp.keep_nearest = a.graph_keep;
+      gp.fill = a.graph_keep > 0;  // 0: HNSW's heuristic alone (the graph of rounds 3-4)
       gp.threads = threads;
       t0 = clock_type::now();
       auto g = std::make_shared<const GraphIndex>(build_graph_with_progress(*ix, gp));
@@ -472,7 +474,7 @@ void bench_ann(const BenchArgs& a) {
       const auto gs = make_graph_searcher(ix, go, g);
       // What its search reads per word: the int8 row and the links (layer 0, counts, upper layers).
       const double bpv = double(d) + g->link_bytes_per_word();
-      const std::string method = fmt::format("igla graph M={} efC={}", m, a.graph_efc);
+      const std::string method = fmt::format("igla graph M={} efC={} keep={}", m, a.graph_efc, a.graph_keep);
       fmt::print("{}: {}, built in {:.1f}s on {} threads (+ {:.1f}s quantization), {:.0f} bytes per vector\n", method,
                  gs->name(), g_s, threads, quant_s, bpv);
       for (const auto& s : sets)
@@ -651,6 +653,9 @@ void add_bench_ann(CLI::App& app) {
   cmd->add_flag("--no-graph", a->no_graph, "Skip igla's graph index");
   cmd->add_option("--graph-m", a->graph_ms, "igla graph M values (layer 0 keeps 2M; default: " + a->graph_ms + ")");
   cmd->add_option("--graph-ef-construction", a->graph_efc, "efConstruction of igla's graph (default: 100)");
+  cmd->add_option("--graph-keep-nearest", a->graph_keep,
+                  "igla graph: nearest candidates kept as layer-0 links, the rest filled (default: " +
+                      std::to_string(a->graph_keep) + "; 0: HNSW's heuristic alone, no fill)");
   cmd->add_option("--graph-ef", a->graph_efs, "ef sweep of igla's graph (default: the --ef sweep)");
   cmd->add_option("--graph-candidates", a->graph_candidates,
                   "rows rescored exactly per query by igla's graph, sweep (default: " + a->graph_candidates + ")");
