@@ -423,6 +423,19 @@ TEST(Graph, BreadthUnderKStillAnswersK) {
       EXPECT_GE(rec, 0.97);
     }
   }
+  // Default breadth (ef 0): 2 for word queries on a graph with kept nearest links, 20 on one
+  // without (a section built before them reads keep_nearest 0).
+  {
+    GraphParams old_p = small_params(2);
+    old_p.fill = false;
+    old_p.keep_nearest = 0;
+    const auto old_s = make_graph_searcher(ix, {}, std::make_shared<const GraphIndex>(GraphIndex::build(*ix, old_p)));
+    SearchParams d, e20, e2;
+    e20.ef = kDefaultGraphEf;
+    e2.ef = kDefaultGraphEfWords;
+    expect_same(old_s->search(words.batch(), d), old_s->search(words.batch(), e20), "old graph: default ef 20");
+    expect_same(s->search(words.batch(), d), s->search(words.batch(), e2), "kept links: default ef 2");
+  }
   // Every answer's score is the exact rerank score of that word (same bits as the exact search).
   SearchParams sp;
   sp.ef = 2;

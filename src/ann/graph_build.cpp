@@ -86,7 +86,10 @@ struct Builder {
 
   // HNSW's neighbour selection for `owner` among `c` (sorted nearest first to owner): a candidate
   // is kept when no kept one is nearer to it than the owner is (compared in the candidate's own
-  // units); at most `cap` kept. Fewer than cap candidates: all kept.
+  // units; with alpha > 1, than the owner is divided by alpha, in distances 1 - cos); at most `cap`
+  // kept. Fewer than cap candidates: all kept. On layer 0 the first keep_nearest candidates are
+  // kept unconditionally (they count as kept links for the heuristic's test of the others), and
+  // with `fill` the slots the heuristic leaves free take the nearest candidates it dropped.
   void select(uint32_t owner, const std::vector<GraphCand>& c, size_t cap, std::vector<uint32_t>& out,
               bool layer0) const {
     const bool fill_free = layer0 && fill;
@@ -155,6 +158,8 @@ void find_links(const Builder& b, uint32_t p, uint32_t efc, Insertion& ins) {
         [&](uint32_t v) { __builtin_prefetch(l == 0 ? b.l0.data() + size_t{v} * b.m0 : b.record(v, l)); }, vis, top, cand,
         buf.data(), fresh.data());
     std::sort(top.begin(), top.end(), ann::nearer);
+    // A new node links to m nodes per level, as in HNSW (its list grows to m0 on layer 0 as later
+    // nodes link back), or to m0 on a filled layer 0.
     b.select(p, top, l == 0 && b.fill ? b.m0 : b.m, ins.sel[l], l == 0);
     entries = top;
   }
