@@ -3,6 +3,7 @@
 // (round trip, corruption refused), concurrent searches, the registered backend and its fallback.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -203,6 +204,11 @@ TEST(Graph, SectionRoundTripsAndCorruptionIsRefused) {
   }
   {
     auto b = bytes;
+    b[72] = std::byte{7};  // the header's fill flag
+    EXPECT_NE(refused(b).find("build parameters"), std::string::npos) << refused(b);
+  }
+  {
+    auto b = bytes;
     b.resize(b.size() - 64);
     EXPECT_NE(refused(b).find("expected"), std::string::npos) << refused(b);
   }
@@ -291,6 +297,158 @@ TEST(Graph, NeedsInt8RerankRows) {
   EXPECT_NE(error_of([&] { GraphIndex::build(*index8(300), p); }).find("m = 1"), std::string::npos);
 }
 
+// Layer 0 filled (GraphParams::fill): the slots HNSW's heuristic leaves free hold the nearest
+// candidates it dropped, so nearly every node has m0 links; the pruning slack alpha keeps more
+// links than the heuristic; m0 apart from 2m. Each build is the same whatever the threads.
+TEST(Graph, FillAlphaAndM0BuildDeterministicGraphs) {
+  const auto ix = index8(1500);
+  auto degree = [](const GraphIndex& g) {
+    size_t total = 0, full = 0;
+    for (uint32_t v = 0; v < g.size(); ++v) {
+      const auto l = g.links(v);
+      EXPECT_LE(l.size(), g.m0());
+      for (uint32_t x : l) EXPECT_NE(x, v);
+      total += l.size();
+      full += l.size() == g.m0();
+    }
+    return std::pair{double(total) / double(g.size()), double(full) / double(g.size())};
+  };
+  GraphParams plain = small_params(2);
+  plain.fill = false;
+  plain.keep_nearest = 0;
+  GraphParams fill = plain, alpha = plain, m0 = small_params(2);
+  fill.fill = true;
+  alpha.alpha = 1.3f;
+  m0.m0 = 11;
+  EXPECT_TRUE(m0.fill && m0.keep_nearest == 12) << "the defaults";
+  const GraphIndex gp = GraphIndex::build(*ix, plain), gf = GraphIndex::build(*ix, fill);
+  const GraphIndex ga = GraphIndex::build(*ix, alpha), gm = GraphIndex::build(*ix, m0);
+  const auto [dp, fp] = degree(gp);
+  const auto [df, ff] = degree(gf);
+  const auto [da, fa] = degree(ga);
+  EXPECT_LT(fp, 0.9) << "the heuristic alone leaves slots free (avg degree " << dp << ")";
+  EXPECT_GE(ff, 0.99) << "filled (avg degree " << df << ")";
+  EXPECT_GT(da, dp) << "alpha > 1 keeps more links";
+  EXPECT_EQ(gm.m0(), 11u);
+  EXPECT_EQ(gm.m(), 8u);
+  degree(gm);
+  EXPECT_FALSE(gp.fill());
+  EXPECT_EQ(gp.keep_nearest(), 0u);
+  EXPECT_TRUE(gf.fill());
+  EXPECT_FLOAT_EQ(ga.alpha(), 1.3f);
+  EXPECT_EQ(gm.keep_nearest(), 5u) << "at most half the layer-0 links";
+  const GraphIndex gd = GraphIndex::build(*ix, small_params(2));
+  EXPECT_EQ(gd.keep_nearest(), 8u) << "m0 = 16: at most 8";
+  // Kept nearest: each node's links include its nearest words (by the build's own int8 score: the
+  // first links are its nearest candidates, so its single nearest other word is almost always one).
+  {
+    const auto exact = make_searcher(ix);
+    QueryBuilder b(*ix);
+    for (uint32_t v = 0; v < 300; ++v) b.word(v * 5);
+    SearchParams sp;
+    sp.k = 1;
+    sp.candidates = ix->size();
+    const SearchResults r = exact->search(b.batch(), sp);
+    size_t linked = 0, linked_plain = 0;
+    for (uint32_t i = 0; i < 300; ++i) {
+      const auto l = gd.links(i * 5), lp = gp.links(i * 5);
+      linked += std::find(l.begin(), l.end(), r.of(i)[0].id) != l.end();
+      linked_plain += std::find(lp.begin(), lp.end(), r.of(i)[0].id) != lp.end();
+    }
+    EXPECT_GE(linked, 290u) << "of 300 nodes link to their nearest word (heuristic alone: " << linked_plain << ")";
+
+  }
+  for (const GraphParams& p : {fill, alpha, m0}) {
+    GraphParams one = p, three = p;
+    one.threads = 1;
+    three.threads = 3;
+    EXPECT_EQ(GraphIndex::build(*ix, one).section().bytes, GraphIndex::build(*ix, three).section().bytes)
+        << "fill " << p.fill << " alpha " << p.alpha << " m0 " << p.m0;
+  }
+  // The sections parse back (m0 = 11 is not 2 m) and search.
+  for (const GraphIndex* g : {&gf, &ga, &gm}) {
+    const std::vector<ExtraSection> sec{g->section()};
+    const auto with = std::make_shared<const Index>(ix->with_extra_sections(sec));
+    EXPECT_EQ(GraphIndex::from_index(*with).section().bytes, sec[0].bytes);
+  }
+  GraphParams bad = plain;
+  bad.m0 = 1;
+  EXPECT_NE(error_of([&] { GraphIndex::build(*ix, bad); }).find("m0 = 1"), std::string::npos);
+  bad.m0 = 256;
+  EXPECT_NE(error_of([&] { GraphIndex::build(*ix, bad); }).find("m0 = 256"), std::string::npos);
+  bad = plain;
+  bad.keep_nearest = 300;
+  EXPECT_NE(error_of([&] { GraphIndex::build(*ix, bad); }).find("keep-nearest = 300"), std::string::npos);
+  bad = plain;
+  bad.alpha = 0.5f;
+  EXPECT_NE(error_of([&] { GraphIndex::build(*ix, bad); }).find("alpha"), std::string::npos);
+}
+
+// A breadth ef under k: the beam keeps ef nodes, the rows rescored are the best of every node it
+// scored, so a word query still gets k answers; with every scored node a candidate they are the
+// exact rerank scores of those nodes, and a larger ef never scores fewer.
+TEST(Graph, BreadthUnderKStillAnswersK) {
+  const auto ix = index8();
+  GraphParams p = small_params(2);
+  p.fill = true;
+  const auto g = std::make_shared<const GraphIndex>(GraphIndex::build(*ix, p));
+  const auto s = make_graph_searcher(ix, {}, g);
+  const auto exact = make_searcher(ix);
+  QueryBuilder words(*ix);
+  for (uint32_t i = 0; i < 200; ++i) words.word(i * 9 + 4);
+  SearchParams tp;
+  tp.candidates = ix->size();
+  const SearchResults truth = exact->search(words.batch(), tp);
+  double prev = 0;
+  for (uint32_t ef : {1u, 2u, 4u, 10u, 40u}) {
+    SearchParams sp;
+    sp.ef = ef;
+    sp.candidates = 10;
+    const SearchResults r = s->search(words.batch(), sp);
+    size_t hit = 0;
+    for (size_t q = 0; q < words.batch().size(); ++q) {
+      ASSERT_EQ(r.count[q], sp.k) << "ef " << ef << " query " << q;
+      for (const Hit& h : r.of(q)) {
+        EXPECT_NE(h.id, q * 9 + 4) << "the query word is excluded";
+        for (const Hit& t : truth.of(q)) hit += h.id == t.id;
+      }
+    }
+    const double rec = double(hit) / double(words.batch().size() * sp.k);
+    EXPECT_GE(rec, prev - 0.01) << "ef " << ef;
+    prev = rec;
+    if (ef == 1) {
+      EXPECT_GE(rec, 0.6) << "one expansion beyond the word";
+    }
+    if (ef == 40) {
+      EXPECT_GE(rec, 0.97);
+    }
+  }
+  // Default breadth (ef 0): 2 for word queries on a graph with kept nearest links, 20 on one
+  // without (a section built before them reads keep_nearest 0).
+  {
+    GraphParams old_p = small_params(2);
+    old_p.fill = false;
+    old_p.keep_nearest = 0;
+    const auto old_s = make_graph_searcher(ix, {}, std::make_shared<const GraphIndex>(GraphIndex::build(*ix, old_p)));
+    SearchParams d, e20, e2;
+    e20.ef = kDefaultGraphEf;
+    e2.ef = kDefaultGraphEfWords;
+    expect_same(old_s->search(words.batch(), d), old_s->search(words.batch(), e20), "old graph: default ef 20");
+    expect_same(s->search(words.batch(), d), s->search(words.batch(), e2), "kept links: default ef 2");
+  }
+  // Every answer's score is the exact rerank score of that word (same bits as the exact search).
+  SearchParams sp;
+  sp.ef = 2;
+  sp.candidates = 1000;
+  const SearchResults r = s->search(words.batch(), sp);
+  for (size_t q = 0; q < words.batch().size(); ++q)
+    for (const Hit& h : r.of(q))
+      for (const Hit& t : truth.of(q))
+        if (h.id == t.id) {
+          EXPECT_EQ(h.score, t.score) << "query " << q << " word " << h.id;
+        }
+}
+
 // The CLI: `build-graph` writes the section atomically over the input; `--device graph` with
 // every word in reach and every row rescored prints the exact command's output.
 TEST(Graph, CliBuildAndSearch) {
@@ -311,7 +469,7 @@ TEST(Graph, CliBuildAndSearch) {
   ASSERT_EQ(r.first, 0) << r.second;
   r = cli("build-graph " + dir.file("b.igla") + " --m 6 --ef-construction 40");
   ASSERT_EQ(r.first, 0) << r.second;
-  EXPECT_NE(r.second.find("M=6 (layer 0: 12)"), std::string::npos) << r.second;
+  EXPECT_NE(r.second.find("M=6 (layer 0: 12, keep 6, filled)"), std::string::npos) << r.second;
   r = cli("info " + dir.file("b.igla"));
   EXPECT_NE(r.second.find("GRPH"), std::string::npos) << r.second;
   const auto exact = cli("nearest w7 -k 5 --candidates 400 --index " + dir.file("b.igla"));
@@ -324,6 +482,11 @@ TEST(Graph, CliBuildAndSearch) {
   EXPECT_NE(r.first, 0);
   r = cli("build-graph " + dir.file("b.igla") + " --m 200");
   EXPECT_NE(r.first, 0);
+  r = cli("build-graph " + dir.file("b.igla") + " --alpha 0.5");
+  EXPECT_NE(r.first, 0);
+  r = cli("build-graph " + dir.file("b.igla") + " --m 6 --m0 10 --alpha 1.2 --keep-nearest 3 --ef-construction 40");
+  ASSERT_EQ(r.first, 0) << r.second;
+  EXPECT_NE(r.second.find("M=6 (layer 0: 10, keep 3, filled, alpha 1.2)"), std::string::npos) << r.second;
 }
 
 }  // namespace

@@ -52,6 +52,10 @@ struct Builder {
   const int8_t* rows = nullptr;
   std::vector<int8_t> qf;      // each node's row as a query: row * scale^2, requantized to int8 (n x Dp)
   std::vector<int32_t> bias;   // query_bias of each qf row
+  std::vector<int32_t> self;   // sim(v, v): a unit row's similarity to itself, in v's units
+  double alpha = 1.0;
+  bool fill = false;
+  uint32_t keep_nearest = 0;
   std::vector<uint8_t> level;
   std::vector<uint8_t> cnt0;
   std::vector<uint32_t> l0;    // n x m0
@@ -82,24 +86,49 @@ struct Builder {
 
   // HNSW's neighbour selection for `owner` among `c` (sorted nearest first to owner): a candidate
   // is kept when no kept one is nearer to it than the owner is (compared in the candidate's own
-  // units); at most `cap` kept. Fewer than cap candidates: all kept.
-  void select(uint32_t owner, const std::vector<GraphCand>& c, size_t cap, std::vector<uint32_t>& out) const {
+  // units; with alpha > 1, than the owner is divided by alpha, in distances 1 - cos); at most `cap`
+  // kept. Fewer than cap candidates: all kept. On layer 0 the first keep_nearest candidates are
+  // kept unconditionally (they count as kept links for the heuristic's test of the others), and
+  // with `fill` the slots the heuristic leaves free take the nearest candidates it dropped.
+  void select(uint32_t owner, const std::vector<GraphCand>& c, size_t cap, std::vector<uint32_t>& out,
+              bool layer0) const {
+    const bool fill_free = layer0 && fill;
     out.clear();
+    thread_local std::vector<uint32_t> dropped;
+    dropped.clear();
     if (c.size() <= cap) {
       for (const auto& x : c) out.push_back(x.id);
       return;
     }
+    const size_t near = layer0 ? std::min<size_t>(keep_nearest, cap) : 0;
     for (const auto& e : c) {
       if (out.size() >= cap) break;
+      if (out.size() < near) {
+        out.push_back(e.id);
+        continue;
+      }
       const int32_t to_owner = sim(e.id, owner);
       bool keep = true;
-      for (uint32_t r : out)
-        if (sim(e.id, r) > to_owner) {
-          keep = false;
-          break;
-        }
-      if (keep) out.push_back(e.id);
+      if (alpha == 1.0) {
+        for (uint32_t r : out)
+          if (sim(e.id, r) > to_owner) {
+            keep = false;
+            break;
+          }
+      } else {  // distances 1 - cos, cos(e, x) ~ sim(e, x) / sim(e, e) for rows of about unit norm
+        const double far_owner = double(self[e.id]) - to_owner;
+        for (uint32_t r : out)
+          if (alpha * (double(self[e.id]) - sim(e.id, r)) < far_owner) {
+            keep = false;
+            break;
+          }
+      }
+      if (keep)
+        out.push_back(e.id);
+      else if (fill_free)
+        dropped.push_back(e.id);
     }
+    for (size_t i = 0; fill_free && i < dropped.size() && out.size() < cap; ++i) out.push_back(dropped[i]);
   }
 };
 
@@ -129,7 +158,9 @@ void find_links(const Builder& b, uint32_t p, uint32_t efc, Insertion& ins) {
         [&](uint32_t v) { __builtin_prefetch(l == 0 ? b.l0.data() + size_t{v} * b.m0 : b.record(v, l)); }, vis, top, cand,
         buf.data(), fresh.data());
     std::sort(top.begin(), top.end(), ann::nearer);
-    b.select(p, top, b.m, ins.sel[l]);
+    // A new node links to m nodes per level, as in HNSW (its list grows to m0 on layer 0 as later
+    // nodes link back), or to m0 on a filled layer 0.
+    b.select(p, top, l == 0 && b.fill ? b.m0 : b.m, ins.sel[l], l == 0);
     entries = top;
   }
 }
@@ -143,6 +174,10 @@ GraphIndex GraphIndex::build(const Index& ix, const GraphParams& p, const Progre
                 "); the graph index scores int8 rows");
   if (p.m < 2 || p.m > 127) throw Error("build-graph: m = " + std::to_string(p.m) + " (2 to 127 links per node)");
   if (p.ef_construction == 0) throw Error("build-graph: ef-construction must be at least 1");
+  if (p.keep_nearest > 255) throw Error("build-graph: keep-nearest = " + std::to_string(p.keep_nearest) + " (0 to 255)");
+  if (p.m0 != 0 && (p.m0 < 2 || p.m0 > 255))
+    throw Error("build-graph: m0 = " + std::to_string(p.m0) + " (2 to 255 layer-0 links per node)");
+  if (!(p.alpha >= 1.0f && p.alpha <= 4.0f)) throw Error("build-graph: alpha = " + std::to_string(p.alpha) + " (1 to 4)");
   const size_t n = ix.size();
   if (n >= 0xFFFFFFF0ull) throw Error("build-graph: too many words for 32-bit ids");
   Builder b;
@@ -150,7 +185,10 @@ GraphIndex GraphIndex::build(const Index& ix, const GraphParams& p, const Progre
   b.D = ix.float_dims();
   b.Dp = static_cast<uint32_t>(ann::padded_dims(b.D));
   b.m = p.m;
-  b.m0 = 2 * p.m;
+  b.m0 = p.m0 ? p.m0 : 2 * p.m;
+  b.alpha = p.alpha;
+  b.fill = p.fill;
+  b.keep_nearest = std::min(p.keep_nearest, b.m0 / 2);  // a graph of nearest links alone is poorly navigable
   b.rows = ix.rerank_int8_rows().data();
   b.dot = ann::pick_dot_i8(false);
   const auto scale = ix.rerank_int8_scales();
@@ -174,6 +212,8 @@ GraphIndex GraphIndex::build(const Index& ix, const GraphParams& p, const Progre
       b.bias[i] = ann::query_bias(q, b.D);
     }
   });
+  b.self.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) b.self[i] = b.sim(static_cast<uint32_t>(i), static_cast<uint32_t>(i));
 
   const double inv_log_m = 1.0 / std::log(double(p.m));
   b.level.resize(n);
@@ -251,7 +291,7 @@ GraphIndex GraphIndex::build(const Index& ix, const GraphParams& p, const Progre
           for (size_t j = 0; j < cnt; ++j) c.push_back({b.sim(v, slots[j]), slots[j]});
           c.push_back({b.sim(v, src), src});
           std::sort(c.begin(), c.end(), ann::nearer);
-          b.select(v, c, cap, out);
+          b.select(v, c, cap, out, l == 0);
           std::copy(out.begin(), out.end(), slots);
           cnt = out.size();
         }
@@ -292,6 +332,9 @@ GraphIndex GraphIndex::build(const Index& ix, const GraphParams& p, const Progre
   h.max_level = b.max_level;
   h.entry = b.entry;
   h.ef_construction = p.ef_construction;
+  h.keep_nearest = b.keep_nearest;
+  h.fill = p.fill ? 1 : 0;
+  h.alpha = p.alpha;
   h.n = n;
   h.n_upper = b.up_ids.size();
   h.upper_words = words;
@@ -329,10 +372,13 @@ GraphIndex GraphIndex::parse(const Index& ix, std::span<const std::byte> bytes) 
     throw bad("built for " + std::to_string(h.n) + " words x " + std::to_string(h.dims) + " dims, the index has " +
               std::to_string(ix.size()) + " x " + std::to_string(ix.float_dims()));
   if (ix.rerank() != Rerank::Int8) throw bad("the index has no int8 rerank rows to search");
-  if (h.m < 2 || h.m > 127 || h.m0 != 2 * h.m) throw bad("m = " + std::to_string(h.m) + ", m0 = " + std::to_string(h.m0));
+  if (h.m < 2 || h.m > 127 || h.m0 < 2 || h.m0 > 255) throw bad("m = " + std::to_string(h.m) + ", m0 = " + std::to_string(h.m0));
   if (!(h.link_bytes == 4 || (h.link_bytes == 3 && h.n < (uint64_t{1} << 24))))
     throw bad(std::to_string(h.link_bytes) + "-byte links for " + std::to_string(h.n) + " words");
   if (h.max_level > kMaxLevel || h.entry >= h.n) throw bad("entry point or top level out of range");
+  if (h.fill > 1 || h.keep_nearest > h.m0 / 2 || !(h.alpha == 0.0f || (h.alpha >= 1.0f && h.alpha <= 4.0f)))
+    throw bad("build parameters out of range (fill " + std::to_string(h.fill) + ", keep-nearest " +
+              std::to_string(h.keep_nearest) + ", alpha " + std::to_string(h.alpha) + ")");
   if (h.n_upper > h.n || h.upper_words > h.n_upper * uint64_t{kMaxLevel} * (h.m + 1))
     throw bad(std::to_string(h.n_upper) + " upper nodes with " + std::to_string(h.upper_words) + " words");
   const GraphLayout lay(h.n, h.m0, h.link_bytes, h.n_upper, h.upper_words);
@@ -347,6 +393,9 @@ GraphIndex GraphIndex::parse(const Index& ix, std::span<const std::byte> bytes) 
   r.max_level_ = h.max_level;
   r.entry_ = h.entry;
   r.efc_ = h.ef_construction;
+  r.keep_nearest_ = h.keep_nearest;
+  r.fill_ = h.fill != 0;
+  r.alpha_ = h.alpha == 0.0f ? 1.0f : h.alpha;
   r.seed_ = h.seed;
   r.n_upper_ = h.n_upper;
   r.upper_words_ = h.upper_words;

@@ -18,10 +18,14 @@ namespace igla::ann {
 
 inline constexpr uint32_t kGraphMagic = 0x31505247;  // "GRP1"
 
+// keep_nearest, fill and alpha record how layer 0 was built (GraphParams); sections written
+// before they existed hold zeros there (read as 0, no fill, 1).
 struct GraphHeader {
-  uint32_t magic, version, dims, m, m0, link_bytes, max_level, entry, ef_construction, reserved0;
+  uint32_t magic, version, dims, m, m0, link_bytes, max_level, entry, ef_construction, keep_nearest;
   uint64_t n, n_upper, upper_words, seed;
-  uint64_t reserved[7];
+  uint32_t fill;
+  float alpha;
+  uint64_t reserved[6];
 };
 static_assert(sizeof(GraphHeader) == 128);
 

@@ -56,7 +56,7 @@ constexpr float kNearEntryCosine = 0.5f;
 
 struct Scratch {
   ann::Visited vis;
-  std::vector<GraphCand> top, cand, entries;
+  std::vector<GraphCand> top, cand, entries, seen;
   std::vector<uint32_t> buf, fresh;
   std::vector<float> x, row;
   std::vector<int8_t> q8;
@@ -141,7 +141,6 @@ class GraphSearcher final : public Searcher {
     const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[q];
     const uint32_t* ex_end = batch.exclude.data() + batch.exclude_offsets[q + 1];
     const size_t n_ex = static_cast<size_t>(ex_end - ex);
-    const size_t ef = std::max<size_t>(params.ef ? params.ef : kDefaultGraphEf, params.k) + n_ex;
     // Entry points: the query's excluded words (a word's own node, an analogy's or a sum's input
     // words: the query is made of their vectors, so they lie next to it and their links lead to its
     // neighbours at once); and HNSW's greedy descent through the upper layers from the top entry
@@ -160,6 +159,15 @@ class GraphSearcher final : public Searcher {
         cur = ann::greedy(cur, [&](uint32_t v, uint32_t* o) { return acc.upper(v, l, o); }, score, s.buf.data());
       s.entries.push_back(cur);
     }
+    // The beam's breadth (it may be under k: the rows rescored are then the best of every node
+    // scored). Default: small when the query enters at its words and the graph keeps every node's
+    // nearest words as links (they hold most of its answer: max(kDefaultGraphEfWords, k / 4)),
+    // HNSW's usual breadth otherwise (max(kDefaultGraphEf, k)).
+    const size_t def_ef = near >= kNearEntryCosine && g.keep_nearest() > 0
+                              ? std::max<size_t>(kDefaultGraphEfWords, params.k / 4)
+                              : std::max<size_t>(kDefaultGraphEf, params.k);
+    const size_t ef = (params.ef ? size_t{params.ef} : def_ef) + n_ex;
+    const size_t want = std::max(params.candidates, params.k) + n_ex;
     s.vis.begin(n);
     ann::beam(
         ef, s.entries, [&](uint32_t v, uint32_t* o) { return acc.links0(v, o); }, score, prefetch,
@@ -169,15 +177,17 @@ class GraphSearcher final : public Searcher {
           __builtin_prefetch(l + g.m0() * g.link_bytes() - 1);
           __builtin_prefetch(acc.count0_address(v));
         },
-        s.vis, s.top, s.cand, s.buf.data(), s.fresh.data());
-    std::sort(s.top.begin(), s.top.end(), ann::nearer);
-    // The best max(candidates, k) (+ exclusions) by the int8 score, rescored exactly.
-    const size_t c = std::min(s.top.size(), std::max(params.candidates, params.k) + n_ex);
-    for (size_t i = 0; i < c; ++i) prefetch(s.top[i].id);
+        s.vis, s.top, s.cand, s.buf.data(), s.fresh.data(), want > ef ? &s.seen : nullptr);
+    // The best max(candidates, k) (+ exclusions) by the int8 score, rescored exactly: of the ef the
+    // beam kept when that is enough (they are the best ef of every node scored), else of all scored.
+    std::vector<GraphCand>& pool = want > ef ? s.seen : s.top;
+    const size_t c = std::min(pool.size(), want);
+    std::partial_sort(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(c), pool.end(), ann::nearer);
+    for (size_t i = 0; i < c; ++i) prefetch(pool[i].id);
     s.row.resize(D);
     s.hits.clear();
     for (size_t i = 0; i < c; ++i) {
-      const uint32_t id = s.top[i].id;
+      const uint32_t id = pool[i].id;
       if (ex != ex_end && std::find(ex, ex_end, id) != ex_end) continue;
       const int8_t* r = rows_ + size_t{id} * D;
       for (size_t d = 0; d < D; ++d) s.row[d] = static_cast<float>(r[d]) * scales_[d];

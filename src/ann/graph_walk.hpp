@@ -66,17 +66,20 @@ GraphCand greedy(GraphCand cur, Links&& links, Score&& score, uint32_t* buf) {
 // loads overlap; their links are prefetched too (prefetch_links(v)), for when one of them is
 // expanded (the link load is one of the walk's two largest stalls in perf; prefetching the next
 // node's links instead, or a node's when it enters the candidates, measured the same within noise).
-// vis.begin() must have been called for this search.
+// vis.begin() must have been called for this search. `seen`, when given, gets every node scored
+// (the entries included), for callers that want more results than the breadth ef keeps.
 template <class Links, class Score, class Prefetch, class PrefetchLinks>
 void beam(size_t ef, const std::vector<GraphCand>& entries, Links&& links, Score&& score, Prefetch&& prefetch,
           PrefetchLinks&& prefetch_links, Visited& vis, std::vector<GraphCand>& top, std::vector<GraphCand>& cand,
-          uint32_t* buf, uint32_t* fresh) {
+          uint32_t* buf, uint32_t* fresh, std::vector<GraphCand>* seen = nullptr) {
   auto worse_on_top = [](const GraphCand& a, const GraphCand& b) { return nearer(a, b); };  // top: worst first
   auto best_on_top = [](const GraphCand& a, const GraphCand& b) { return nearer(b, a); };   // cand: best first
   top.clear();
   cand.clear();
+  if (seen) seen->clear();
   for (const GraphCand& e : entries) {
     if (vis.test_and_set(e.id)) continue;
+    if (seen) seen->push_back(e);
     cand.push_back(e);
     std::push_heap(cand.begin(), cand.end(), best_on_top);
     top.push_back(e);
@@ -102,6 +105,7 @@ void beam(size_t ef, const std::vector<GraphCand>& entries, Links&& links, Score
       }
     for (size_t i = 0; i < m; ++i) {
       const GraphCand n{score(fresh[i]), fresh[i]};
+      if (seen) seen->push_back(n);
       if (top.size() < ef || nearer(n, top.front())) {
         cand.push_back(n);
         std::push_heap(cand.begin(), cand.end(), best_on_top);

@@ -88,9 +88,9 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
                   "With --device ivf or ivf-int8: lists scanned per query (default: L / 32; L or more: every list)")
       ->check(whole_number(1, UINT32_MAX));
   cmd->add_option("--ef", ef,
-                  fmt::format("With --device graph: search breadth on the graph's layer 0 (default: {}; more: higher "
-                              "recall, slower)",
-                              kDefaultGraphEf))
+                  fmt::format("With --device graph: search breadth on the graph's layer 0 (default: {} for word "
+                              "queries on a graph with kept nearest links, else {}; more: higher recall, slower)",
+                              kDefaultGraphEfWords, kDefaultGraphEf))
       ->check(whole_number(1, UINT32_MAX));
   cmd->add_option("--threads", threads,
                   fmt::format("CPU threads (default 0: all cores; more than {} = 4 x the hardware threads are capped)",

@@ -55,7 +55,7 @@ SearchResults& one_result() {
   return r;
 }
 
-std::vector<uint32_t> parse_list(const std::string& s, const char* what) {
+std::vector<uint32_t> parse_list(const std::string& s, const char* what, bool zero_ok = false) {
   std::vector<uint32_t> v;
   std::stringstream ss(s);
   for (std::string t; std::getline(ss, t, ',');) {
@@ -66,7 +66,7 @@ std::vector<uint32_t> parse_list(const std::string& s, const char* what) {
     try {
       size_t used = 0;
       const unsigned long x = std::stoul(t, &used);
-      if (used != t.size() || x == 0 || x > 0xFFFFFFF0ul) throw std::invalid_argument(t);
+      if (used != t.size() || (x == 0 && !zero_ok) || x > 0xFFFFFFF0ul) throw std::invalid_argument(t);
       v.push_back(static_cast<uint32_t>(x));
     } catch (const std::exception&) {
       throw Error(fmt::format("{}: '{}' is not a positive number (a comma-separated list is expected)", what, t));
@@ -114,6 +114,7 @@ struct BenchArgs {
   std::string int8_candidates = "10,20,40";
   std::string graph_ms = "12", graph_efs, graph_candidates = "10";
   uint32_t graph_efc = 100;
+  std::string graph_keeps = std::to_string(GraphParams{}.keep_nearest);
   bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false, no_ivf = false, no_graph = false;
   uint64_t seed = 42;
 };
@@ -459,10 +460,13 @@ void bench_ann(const BenchArgs& a) {
   }
   // ---- igla graph: HNSW-style over the int8 rerank rows ----
   if (ix->rerank() == Rerank::Int8 && !a.no_graph)
-    for (uint32_t m : parse_list(a.graph_ms, "--graph-m")) {
+    for (uint32_t m : parse_list(a.graph_ms, "--graph-m"))
+      for (uint32_t keep : parse_list(a.graph_keeps, "--graph-keep-nearest", true)) {
       GraphParams gp;
       gp.m = m;
       gp.ef_construction = a.graph_efc;
+      gp.keep_nearest = keep;
+      gp.fill = keep > 0;  // 0: HNSW's heuristic alone (the graph of rounds 3-4)
       gp.threads = threads;
       t0 = clock_type::now();
       auto g = std::make_shared<const GraphIndex>(build_graph_with_progress(*ix, gp));
@@ -472,7 +476,7 @@ void bench_ann(const BenchArgs& a) {
       const auto gs = make_graph_searcher(ix, go, g);
       // What its search reads per word: the int8 row and the links (layer 0, counts, upper layers).
       const double bpv = double(d) + g->link_bytes_per_word();
-      const std::string method = fmt::format("igla graph M={} efC={}", m, a.graph_efc);
+      const std::string method = fmt::format("igla graph M={} efC={} keep={}", m, a.graph_efc, g->keep_nearest());
       fmt::print("{}: {}, built in {:.1f}s on {} threads (+ {:.1f}s quantization), {:.0f} bytes per vector\n", method,
                  gs->name(), g_s, threads, quant_s, bpv);
       for (const auto& s : sets)
@@ -651,6 +655,9 @@ void add_bench_ann(CLI::App& app) {
   cmd->add_flag("--no-graph", a->no_graph, "Skip igla's graph index");
   cmd->add_option("--graph-m", a->graph_ms, "igla graph M values (layer 0 keeps 2M; default: " + a->graph_ms + ")");
   cmd->add_option("--graph-ef-construction", a->graph_efc, "efConstruction of igla's graph (default: 100)");
+  cmd->add_option("--graph-keep-nearest", a->graph_keeps,
+                  "igla graph: nearest candidates kept as layer-0 links, the rest filled, sweep (default: " +
+                      a->graph_keeps + "; 0: HNSW's heuristic alone, no fill: the graph of rounds 3-4)");
   cmd->add_option("--graph-ef", a->graph_efs, "ef sweep of igla's graph (default: the --ef sweep)");
   cmd->add_option("--graph-candidates", a->graph_candidates,
                   "rows rescored exactly per query by igla's graph, sweep (default: " + a->graph_candidates + ")");

@@ -19,9 +19,10 @@ GraphIndex build_graph_with_progress(const Index& ix, const GraphParams& p) {
   bar.finish();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print(stderr,
-             "graph: {} words, M={} (layer 0: {}), {} levels above layer 0 ({} nodes), {:.1f} link bytes per word "
+             "graph: {} words, M={} (layer 0: {}, keep {}{}{}), {} levels above layer 0 ({} nodes), {:.1f} link bytes per word "
              "(+ {} bytes of int8 row), built in {:.1f}s\n",
-             g.size(), g.m(), g.m0(), g.max_level(), g.upper_nodes(), g.link_bytes_per_word(), g.dims(), s);
+             g.size(), g.m(), g.m0(), g.keep_nearest(), g.fill() ? ", filled" : "",
+             g.alpha() != 1.0f ? fmt::format(", alpha {:g}", g.alpha()) : std::string(), g.max_level(), g.upper_nodes(), g.link_bytes_per_word(), g.dims(), s);
   return g;
 }
 
@@ -42,6 +43,15 @@ void add_build_graph(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "Index to write (default: the input, replaced atomically)");
   cmd->add_option("--m", a->p.m, "Links per node on the upper layers; layer 0 keeps 2M (default: 12)")
       ->check(whole_number(2, 127));
+  cmd->add_option("--m0", a->p.m0, "Links per node on layer 0 (default: 2M)")->check(whole_number(2, 255));
+  cmd->add_option("--alpha", a->p.alpha, "Pruning slack, 1 to 4 (default: 1, HNSW's heuristic; more keeps more links)")
+      ->check(CLI::Range(1.0, 4.0));
+  cmd->add_option("--keep-nearest", a->p.keep_nearest,
+                  "Layer 0: each node's nearest this many candidates are links before the heuristic picks the rest "
+                  "(default: 12; 0: HNSW's heuristic alone)")
+      ->check(whole_number(0, 255));
+  cmd->add_flag("--no-fill{false}", a->p.fill,
+                "Layer 0: leave the slots the heuristic drops free (default: filled with the nearest dropped candidates)");
   cmd->add_option("--ef-construction", a->p.ef_construction, "Beam breadth while inserting (default: 100)")
       ->check(whole_number(1, 100000));
   cmd->add_option("--seed", a->p.seed, "Seed of the node levels (default: fixed)");
