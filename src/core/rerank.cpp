@@ -14,15 +14,29 @@ namespace igla {
 
 namespace {
 
-// Row i of v scaled to unit length (a zero row stays zero), computed in double.
-void unit_row(const FloatVectors& v, size_t i, float* out) {
+// x (D values) scaled to unit length (a zero row stays zero), computed in double.
+void unit_row(const float* x, size_t D, float* out) {
   double n2 = 0;
-  for (float x : v.row(i)) n2 += double(x) * x;
+  for (size_t d = 0; d < D; ++d) n2 += double(x[d]) * x[d];
   const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
-  for (uint32_t d = 0; d < v.dims; ++d) out[d] = static_cast<float>(v.row(i)[d] * inv);
+  for (size_t d = 0; d < D; ++d) out[d] = static_cast<float>(x[d] * inv);
 }
 
+// Row i of v scaled to unit length.
+void unit_row(const FloatVectors& v, size_t i, float* out) { unit_row(v.row(i).data(), v.dims, out); }
+
 }  // namespace
+
+std::vector<uint16_t> encode_f16_rows(std::span<const float> data, uint32_t D) {
+  if (D == 0 || data.size() % D != 0) throw Error("encode_f16_rows: data is not a whole number of rows");
+  std::vector<uint16_t> out(data.size());
+  std::vector<float> u(D);
+  for (size_t i = 0; i < data.size() / D; ++i) {
+    unit_row(data.data() + i * D, D, u.data());
+    for (size_t d = 0; d < D; ++d) out[i * D + d] = float_to_half(u[d]);
+  }
+  return out;
+}
 
 std::vector<char> encode_rerank_rows(const FloatVectors& v, Rerank kind) {
   const size_t n = v.size(), D = v.dims;
@@ -38,7 +52,7 @@ std::vector<char> encode_rerank_rows(const FloatVectors& v, Rerank kind) {
         std::memcpy(out.data() + (i * D + d) * 2, &h, 2);
       }
     }
-    return out;
+    return out;  // the bytes of encode_f16_rows(v.data, D): the same unit_row and rounding
   }
   // int8: scale[d] = max |unit[d]| / 127 over the vocabulary, so no value clips.
   std::vector<float> scale(D, 0.0f);

@@ -16,6 +16,9 @@ namespace igla {
 // Section bytes of the rerank rows of `v` (unit vectors, then int8 with per-dimension scales, or
 // float16); empty for Rerank::None.
 std::vector<char> encode_rerank_rows(const FloatVectors& v, Rerank kind);
+// The float16 rows of `data` (rows of D floats), exactly as RF16 stores them: each row scaled to
+// unit length in double, then rounded to float16 (Rerank::F16's bytes, as uint16 values).
+std::vector<uint16_t> encode_f16_rows(std::span<const float> data, uint32_t D);
 
 // The k best of query q's `candidates` by exact float score on the rerank rows (ties to the
 // lower id): each candidate's row x is decoded, and with cos_t = fdot(x, term_t) / |x| the score

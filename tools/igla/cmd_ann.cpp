@@ -16,6 +16,7 @@
 #include "ann_peers.hpp"
 #include "cli.hpp"
 #include "igla/error.hpp"
+#include "igla/final_rerank.hpp"
 #include "igla/graph.hpp"
 #include "igla/ivf.hpp"
 #include "igla/queries.hpp"
@@ -115,6 +116,7 @@ struct BenchArgs {
   std::string graph_ms = "12", graph_efs, graph_candidates = "10";
   uint32_t graph_efc = 100;
   std::string graph_keeps = std::to_string(GraphParams{}.keep_nearest);
+  std::string final_rerank = "none";  // rows the graph / ivf-int8 candidates are finally rescored on
   bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false, no_ivf = false, no_graph = false;
   uint64_t seed = 42;
 };
@@ -238,6 +240,10 @@ struct QuerySet {
   std::string name;
   QueryBatch batch;                  // all queries
   std::vector<QueryBatch> singles;   // the first few, one per batch
+  // The same queries with the words' float32 vectors as their float form (vocabulary words: the
+  // batch above takes their int8 rows, which would cap a final f16/f32 rerank); empty: the same.
+  QueryBatch batch_f32;
+  std::vector<QueryBatch> singles_f32;
   std::vector<float> unit;           // float32 unit queries (peers, truth)
   std::vector<uint32_t> self;        // word excluded per query (~0u: none)
   std::vector<uint32_t> truth_f, truth_t;
@@ -262,7 +268,17 @@ QueryBatch slice(const QueryBatch& b, size_t q) {
 }
 
 // Batched q/s (all threads, one call per pass) and recall; one-query q/s on the first singles.
-void measure_igla(const Searcher& s, const QuerySet& qs, const SearchParams& p, Row& batched, Row& single) {
+void measure_igla(const Searcher& s, const QuerySet& qs0, const SearchParams& p, Row& batched, Row& single,
+                  bool float32_queries = false) {
+  QuerySet view;  // the float32-form queries, when asked for and made
+  const bool swap = float32_queries && qs0.batch_f32.size() > 0;
+  if (swap) {
+    view.batch = qs0.batch_f32;
+    view.singles = qs0.singles_f32;
+    view.truth_f = qs0.truth_f;
+    view.truth_t = qs0.truth_t;
+  }
+  const QuerySet& qs = swap ? view : qs0;
   SearchResults r;
   s.search(qs.singles.front(), p, r);  // warm-up (derived layouts, pages)
   // The best of three timings: the machine is shared, and a slow pass measures the neighbours.
@@ -366,20 +382,37 @@ void bench_ann(const BenchArgs& a) {
   std::vector<float> held_unit = held_x;  // the builder gets the raw vectors: the transform's mean is in their scale
   normalize_rows(held_unit, d);
 
+  // Final rerank rows for the graph and ivf-int8 rows ("none" measures them as they are).
+  std::vector<FinalRows> finals;  // the non-none ones
+  bool final_none = false;
+  {
+    std::string rest = a.final_rerank;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      const FinalRows f = parse_final_rows(rest.substr(0, comma));
+      if (f == FinalRows::None)
+        final_none = true;
+      else
+        finals.push_back(f);
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+    }
+  }
   // ---- query sets and truths ----
   std::vector<QuerySet> sets(a.heldout ? 2 : 1);
   {
     QuerySet& v = sets[0];
     v.name = "vocabulary";
-    QueryBuilder b(*ix);
+    QueryBuilder b(*ix), b32(*ix, Combine::Sum, FloatForm::Float32);
     for (size_t i = 0; i < a.queries; ++i) {
       const uint32_t id = static_cast<uint32_t>(rng() % (a.query_range ? std::min(a.query_range, n) : n));
       b.word(id);
+      if (finals.size() > 0) b32.word(id);
       v.self.push_back(id);
       v.unit.insert(v.unit.end(), xdb.begin() + static_cast<std::ptrdiff_t>(size_t{id} * d),
                     xdb.begin() + static_cast<std::ptrdiff_t>((size_t{id} + 1) * d));
     }
     v.batch = b.take();
+    if (!finals.empty()) v.batch_f32 = b32.take();
     if (a.heldout) {
       QuerySet& h = sets[1];
       h.name = "held-out";
@@ -408,6 +441,9 @@ void bench_ann(const BenchArgs& a) {
     for (size_t q = 0; q < r.count.size(); ++q)
       for (size_t j = 0; j < r.count[q]; ++j) s.truth_t[q * k + j] = r.of(q)[j].id;
     for (size_t i = 0; i < std::min(a.one_queries, s.batch.size()); ++i) s.singles.push_back(slice(s.batch, i));
+    if (s.batch_f32.size() > 0)
+      for (size_t i = 0; i < std::min(a.one_queries, s.batch_f32.size()); ++i)
+        s.singles_f32.push_back(slice(s.batch_f32, i));
   }
   fmt::print("truths (exact float32 cosine; exact igla ternary) in {:.1f}s\n", since(t0));
 
@@ -479,6 +515,13 @@ void bench_ann(const BenchArgs& a) {
       const std::string method = fmt::format("igla graph M={} efC={} keep={}", m, a.graph_efc, g->keep_nearest());
       fmt::print("{}: {}, built in {:.1f}s on {} threads (+ {:.1f}s quantization), {:.0f} bytes per vector\n", method,
                  gs->name(), g_s, threads, quant_s, bpv);
+      std::vector<std::shared_ptr<const Searcher>> gs_final;
+      for (FinalRows f : finals) {
+        t0 = clock_type::now();
+        gs_final.push_back(make_final_rerank_stage(gs, ix, f, threads));
+        fmt::print("  {} (final rows made in {:.2f}s, + {:.0f} bytes per vector)\n", gs_final.back()->name(), since(t0),
+                   final_rows_bytes_per_word(*ix, f));
+      }
       for (const auto& s : sets)
         for (uint32_t ef : parse_list(a.graph_efs.empty() ? a.efs : a.graph_efs, "--graph-ef"))
           for (uint32_t c : parse_list(a.graph_candidates, "--graph-candidates")) {
@@ -486,9 +529,17 @@ void bench_ann(const BenchArgs& a) {
             p.k = k;
             p.ef = ef;
             p.candidates = c;
-            Row b, one;
-            measure_igla(*gs, s, p, b, one);
-            add(s, method, fmt::format("ef={} c={}", ef, c), b, one, bpv, g_s + quant_s);
+            if (final_none) {
+              Row b, one;
+              measure_igla(*gs, s, p, b, one);
+              add(s, method, fmt::format("ef={} c={}", ef, c), b, one, bpv, g_s + quant_s);
+            }
+            for (size_t f = 0; f < finals.size(); ++f) {
+              Row b, one;
+              measure_igla(*gs_final[f], s, p, b, one, true);
+              add(s, method + " + " + final_rows_name(finals[f]), fmt::format("ef={} c={}", ef, c), b, one,
+                  bpv + final_rows_bytes_per_word(*ix, finals[f]), g_s + quant_s);
+            }
           }
     }
   // ---- igla IVF ----
@@ -541,6 +592,8 @@ void bench_ann(const BenchArgs& a) {
     fmt::print("igla IVF-int8: {} (rows laid out in {:.2f}s)\n", ivf8->name(), lay_s);
     // What its search reads per word: the int8 row, its id and inverse norm; plus the centroids.
     const double bpv = double(d) + 8.0 + double(ivf->lists()) * 4.0 * double(d) / double(n);
+    std::vector<std::shared_ptr<const Searcher>> ivf8_final;
+    for (FinalRows f : finals) ivf8_final.push_back(make_final_rerank_stage(ivf8, ix, f, threads));
     for (const auto& s : sets)
       for (uint32_t np : parse_list(a.nprobes, "--nprobe")) {
         np = std::min(np, ivf->lists());
@@ -549,9 +602,17 @@ void bench_ann(const BenchArgs& a) {
           p.k = k;
           p.nprobe = np;
           p.candidates = c;
-          Row b, one;
-          measure_igla(*ivf8, s, p, b, one);
-          add(s, "igla ivf-int8", fmt::format("nprobe={} c={}", np, c), b, one, bpv, ivf_s + quant_s + lay_s);
+          if (final_none) {
+            Row b, one;
+            measure_igla(*ivf8, s, p, b, one);
+            add(s, "igla ivf-int8", fmt::format("nprobe={} c={}", np, c), b, one, bpv, ivf_s + quant_s + lay_s);
+          }
+          for (size_t f = 0; f < finals.size(); ++f) {
+            Row b, one;
+            measure_igla(*ivf8_final[f], s, p, b, one, true);
+            add(s, std::string("igla ivf-int8 + ") + final_rows_name(finals[f]), fmt::format("nprobe={} c={}", np, c),
+                b, one, bpv + final_rows_bytes_per_word(*ix, finals[f]), ivf_s + quant_s + lay_s);
+          }
         }
         if (np == ivf->lists()) break;
       }
@@ -661,6 +722,10 @@ void add_bench_ann(CLI::App& app) {
   cmd->add_option("--graph-ef", a->graph_efs, "ef sweep of igla's graph (default: the --ef sweep)");
   cmd->add_option("--graph-candidates", a->graph_candidates,
                   "rows rescored exactly per query by igla's graph, sweep (default: " + a->graph_candidates + ")");
+  cmd->add_option("--final-rerank", a->final_rerank,
+                  "igla graph and ivf-int8: rows their candidates are finally rescored on, sweep of none, f16, f32 "
+                  "(default: none; f16/f32 rows add 2/4 bytes per dim per vector beside the int8 rows the walk "
+                  "reads; vocabulary queries then use the words' float32 vectors)");
   cmd->add_flag("--no-peers", a->no_peers, "igla only");
   cmd->add_flag("--no-faiss", a->no_faiss, "Skip the FAISS peers");
   cmd->add_flag("--no-faiss-hnsw", a->no_faiss_hnsw, "Skip FAISS IndexHNSWFlat (the slowest build)");
