@@ -123,7 +123,14 @@ TEST(ThreadPool, WorkersAreNamed) {
     std::atomic<int> ran{0};
     pool.run(6, [&](uint32_t, int) { ran.fetch_add(1); });
     EXPECT_EQ(ran.load(), 6);
-    EXPECT_EQ(named(), before + 2);  // 3 threads in all: the caller and 2 workers
+    // 3 threads in all: the caller and 2 workers. A worker names itself when it starts, which
+    // may come after the tasks are done (the caller can run them all; slow under qemu): wait.
+    int now = named();
+    for (int i = 0; i < 500 && now != before + 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      now = named();
+    }
+    EXPECT_EQ(now, before + 2);
   }
   EXPECT_EQ(named(), before);
 }
