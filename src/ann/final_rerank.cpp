@@ -71,40 +71,14 @@ class FinalRerankStage final : public Searcher {
       return;
     }
     if (batch.float_dims != D_) throw Error("final rerank: query float form does not match the index's float dims");
-    SearchParams bp = p;
-    bp.k = std::max(p.candidates, p.k);
-    const SearchResults cand = base_->search(batch, bp);
-    const size_t nq = batch.size();
-    out.reset(nq, p.k);
-    constexpr size_t kChunk = 16;
-    ThreadPool::shared().run(
-        static_cast<uint32_t>((nq + kChunk - 1) / kChunk),
-        [&](uint32_t task, int) {
-          thread_local std::vector<Hit> best;
-          thread_local std::vector<float> x;
-          x.resize(D_);
-          for (size_t q = task * kChunk; q < std::min(nq, (task + 1) * kChunk); ++q) {
-            const auto c = cand.of(q);
-            best.clear();
-            if (batch.has_float[q]) {
-              // Rows are read at random: loads issued kAhead candidates early overlap their misses.
-              constexpr size_t kAhead = 8;
-              for (size_t i = 0; i < std::min(kAhead, c.size()); ++i) prefetch(c[i].id);
-              for (size_t i = 0; i < c.size(); ++i) {
-                if (i + kAhead < c.size()) prefetch(c[i + kAhead].id);
-                best.push_back({c[i].id, rerank_score(row(c[i].id, x.data()), batch, q)});
-              }
-              const size_t m = std::min(p.k, best.size());
-              std::partial_sort(best.begin(), best.begin() + static_cast<long>(m), best.end(), better);
-              best.resize(m);
-            } else {
-              best.assign(c.begin(), c.begin() + static_cast<long>(std::min(p.k, c.size())));
-            }
-            std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<long>(q * p.k));
-            out.count[q] = static_cast<uint32_t>(best.size());
-          }
+    search_then_rescore(
+        *base_, batch, p, threads_,
+        [&](size_t q, std::span<const Hit> c, std::vector<Hit>& best) {
+          rescore_candidates(
+              batch, q, c, p.k, [&](uint32_t id, float* buf) { return row(id, buf); },
+              [&](uint32_t id) { prefetch(id); }, best);
         },
-        threads_);
+        out);
   }
 
  private:

@@ -131,22 +131,22 @@ void rerank_query(const Index& ix, const QueryBatch& batch, size_t q, std::span<
   if (batch.float_dims != D) throw Error("rerank: query float form does not match the index's float dims");
   const uint32_t nt = batch.term_offsets[q + 1] - batch.term_offsets[q];
   if (batch.combine == Combine::CosMul && nt != 3) throw Error("3CosMul takes exactly three terms (a, b, c)");
-  thread_local std::vector<float> x;
-  x.resize(D);
-  out.clear();
-  // Rows are read at random: loads issued kAhead candidates early overlap their misses (the
-  // arithmetic and its order are unchanged).
-  constexpr size_t kAhead = 12;
-  for (size_t i = 0; i < std::min(kAhead, candidates.size()); ++i) ix.prefetch_rerank_row(candidates[i].id);
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const Hit& h = candidates[i];
-    if (i + kAhead < candidates.size()) ix.prefetch_rerank_row(candidates[i + kAhead].id);
-    ix.rerank_row(h.id, x);
-    out.push_back({h.id, rerank_score(x.data(), batch, q)});
-  }
-  const size_t m = std::min(k, out.size());
-  std::partial_sort(out.begin(), out.begin() + static_cast<long>(m), out.end(), better);
-  out.resize(m);
+  rescore_candidates(
+      batch, q, candidates, k,
+      [&](uint32_t id, float* buf) {
+        ix.rerank_row(id, {buf, D});
+        return static_cast<const float*>(buf);
+      },
+      [&](uint32_t id) { ix.prefetch_rerank_row(id); }, out);
+}
+
+void rescore_or_keep(const QueryBatch& batch, size_t q, std::span<const Hit> candidates, const RescoreFn& rescore,
+                     std::vector<Hit>& best, SearchResults& out) {
+  const size_t k = out.k;
+  if (batch.has_float[q]) rescore(q, candidates, best);
+  else best.assign(candidates.begin(), candidates.begin() + static_cast<long>(std::min(k, candidates.size())));
+  std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<long>(q * k));
+  out.count[q] = static_cast<uint32_t>(best.size());
 }
 
 }  // namespace igla

@@ -30,29 +30,10 @@ class RerankStage final : public Searcher {
       base_->search(batch, p, out);
       return;
     }
-    SearchParams bp = p;
-    bp.k = std::max(p.candidates, p.k);
-    const SearchResults cand = base_->search(batch, bp);
-    const size_t nq = batch.size();
-    out.reset(nq, p.k);
-    // Rescoring costs ~C x float dims multiply-adds per term and query: chunks of 16 queries.
-    constexpr size_t kChunk = 16;
-    ThreadPool::shared().run(
-        static_cast<uint32_t>((nq + kChunk - 1) / kChunk),
-        [&](uint32_t task, int) {
-          thread_local std::vector<Hit> best;
-          for (size_t q = task * kChunk; q < std::min(nq, (task + 1) * kChunk); ++q) {
-            const auto c = cand.of(q);
-            if (batch.has_float[q]) {
-              rerank_query(*index_, batch, q, c, p.k, best);
-            } else {
-              best.assign(c.begin(), c.begin() + static_cast<long>(std::min(p.k, c.size())));
-            }
-            std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<long>(q * p.k));
-            out.count[q] = static_cast<uint32_t>(best.size());
-          }
-        },
-        threads_);
+    search_then_rescore(
+        *base_, batch, p, threads_,
+        [&](size_t q, std::span<const Hit> c, std::vector<Hit>& best) { rerank_query(*index_, batch, q, c, p.k, best); },
+        out);
   }
 
  private:
@@ -62,6 +43,25 @@ class RerankStage final : public Searcher {
 };
 
 }  // namespace
+
+void search_then_rescore(const Searcher& base, const QueryBatch& batch, const SearchParams& p, int threads,
+                         const RescoreFn& rescore, SearchResults& out) {
+  SearchParams bp = p;
+  bp.k = std::max(p.candidates, p.k);
+  const SearchResults cand = base.search(batch, bp);
+  const size_t nq = batch.size();
+  out.reset(nq, p.k);
+  // Rescoring costs ~C x float dims multiply-adds per term and query: chunks of 16 queries.
+  constexpr size_t kChunk = 16;
+  ThreadPool::shared().run(
+      static_cast<uint32_t>((nq + kChunk - 1) / kChunk),
+      [&](uint32_t task, int) {
+        thread_local std::vector<Hit> best;
+        for (size_t q = task * kChunk; q < std::min(nq, (task + 1) * kChunk); ++q)
+          rescore_or_keep(batch, q, cand.of(q), rescore, best, out);
+      },
+      threads);
+}
 
 std::shared_ptr<const Searcher> make_rerank_stage(std::shared_ptr<const Searcher> base,
                                                   std::shared_ptr<const Index> index, int threads) {

@@ -447,15 +447,11 @@ class CudaSearcher final : public Searcher {
 
   // The rerank stage's arithmetic (src/core/rerank.cpp, rerank_query) over the candidates in cand.
   void rerank_on_host(const QueryBatch& batch, const SearchResults& cand, SearchResults& out) const {
-    const size_t n_q = batch.size(), k = out.k;
+    const RescoreFn rescore = [&](size_t q, std::span<const Hit> c, std::vector<Hit>& best) {
+      rerank_query(*index_, batch, q, c, out.k, best);
+    };
     std::vector<Hit> best;
-    for (size_t q = 0; q < n_q; ++q) {
-      const auto c = cand.of(q);
-      if (batch.has_float[q]) rerank_query(*index_, batch, q, c, k, best);
-      else best.assign(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(std::min(k, c.size())));
-      std::copy(best.begin(), best.end(), out.hits.begin() + static_cast<std::ptrdiff_t>(q * k));
-      out.count[q] = static_cast<uint32_t>(best.size());
-    }
+    for (size_t q = 0; q < batch.size(); ++q) rescore_or_keep(batch, q, cand.of(q), rescore, best, out);
   }
 
   bool device_rerank_fits(const QueryBatch&, const Plan& p) const {
