@@ -173,8 +173,12 @@ void append_hits(std::string& out, const Index& ix, const std::vector<Hit>& hits
   out += ']';
 }
 
+// A job that ended without results: 500 (the search threw), 503 (not queued: full or stopping;
+// with Retry-After) or 504 (past its deadline in the queue).
 Response job_error(const Job& job) {
-  return error_of(ApiError(job.status, job.error.empty() ? "the search failed" : job.error));
+  Response r = error_of(ApiError(job.status, job.error.empty() ? "the search failed" : job.error));
+  if (job.status == 503) r.set(http::field::retry_after, "1");
+  return r;
 }
 
 // The answer to a finished job. `body` is the request's JSON (what queries are echoed from); it may
@@ -595,22 +599,32 @@ void Service::search(Kind kind, const Request& req, Reply& reply) {
 template <class Make>
 void Service::enqueue(std::shared_ptr<Job> job, size_t timeout, Make make, Reply& reply) {
   job->deadline = Clock::now() + std::chrono::milliseconds(timeout);
-  job->done = [reply, make](const std::shared_ptr<Job>& j) { reply([j, make] { return make(*j); }); };
-  switch (batcher_.submit(job)) {
-    case Batcher::Admit::Ok: return;
-    case Batcher::Admit::QueueFull: {
-      Response r = error_response(
-          503, fmt::format("the queue is full ({} queries waiting, --max-queue {}): retry shortly",
-                           batcher_.queued_queries(), opts_.max_queue));
-      r.set(http::field::retry_after, "1");
-      return reply([r] { return r; });
-    }
-    case Batcher::Admit::Stopped: {
-      Response r = error_response(503, "the server is shutting down");
-      r.set(http::field::retry_after, "1");
-      return reply([r] { return r; });
-    }
+  // The reply moves into the job (a copy would allocate its chain of functions again); a job the
+  // queue does not take is answered through the same function, with its status set.
+  job->done = [reply = std::move(reply), make](const std::shared_ptr<Job>& j) {
+    reply([j, make] { return make(*j); });
+  };
+  Batcher::Admit admit;
+  try {
+    admit = batcher_.submit(job);
+  } catch (const std::exception& e) {  // out of memory for the job's results
+    job->status = 500;
+    job->error = std::string("could not queue the request: ") + e.what();
+    return job->done(job);
   }
+  switch (admit) {
+    case Batcher::Admit::Ok: return;
+    case Batcher::Admit::QueueFull:
+      job->status = 503;
+      job->error = fmt::format("the queue is full ({} queries waiting, --max-queue {}): retry shortly",
+                               batcher_.queued_queries(), opts_.max_queue);
+      break;
+    case Batcher::Admit::Stopped:
+      job->status = 503;
+      job->error = "the server is shutting down";
+      break;
+  }
+  job->done(job);
 }
 
 }  // namespace igla::server
