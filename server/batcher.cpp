@@ -77,8 +77,9 @@ Batcher::Admit Batcher::submit(std::shared_ptr<Job> job) {
     if (queued_ + n > opts_.max_queue) return Admit::QueueFull;
     // Wake the batcher when the queue was empty (it sleeps until a job comes) or a full batch waits.
     wake = queue_.empty() || (queued_ < opts_.max_batch && queued_ + n >= opts_.max_batch);
-    queued_ += n;
     queue_.push_back(std::move(job));
+    queued_ += n;
+    pending_.fetch_add(1, std::memory_order_relaxed);
   }
   if (wake) cv_.notify_one();
   return Admit::Ok;
@@ -127,6 +128,7 @@ void Batcher::run() {
     for (auto& j : expired) {
       j->status = 504;
       j->error = "the request waited in the queue past its deadline";
+      pending_.fetch_sub(1, std::memory_order_release);
       if (j->done) j->done(j);
     }
     expired.clear();
@@ -216,6 +218,7 @@ void Batcher::finish(Slice& s) {
   // thread) is mostly freed there too, by whoever makes its answer: memory freed on the thread
   // that allocated it goes back to that thread's malloc cache.
   const std::shared_ptr<Job> job = std::move(s.job);
+  pending_.fetch_sub(1, std::memory_order_release);
   if (job->done) job->done(job);
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -87,6 +88,9 @@ class Batcher {
   Admit submit(std::shared_ptr<Job> job);
   size_t queued_queries() const;
   size_t queued_requests() const;
+  // Jobs taken by submit() whose `done` has not been called yet. It falls just before a job's
+  // `done` runs, so while it is above 0 at least one `done` call is still to come.
+  size_t pending() const { return pending_.load(std::memory_order_acquire); }
   // true: cut batches without waiting (draining: nothing more is coming).
   void set_flush(bool on);
   // Answers everything queued, then ends the thread. Later submits get Stopped.
@@ -104,6 +108,7 @@ class Batcher {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   size_t queued_ = 0;  // queries not yet taken
+  std::atomic<size_t> pending_{0};
   bool stopping_ = false, flush_ = false;
   std::thread thread_;
 

@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <iterator>
 #include <string>
 #include <string_view>
@@ -35,9 +37,12 @@ inline size_t utf8_sequence(std::string_view s, size_t i) {
 // it is, each byte of invalid UTF-8 replaced by U+FFFD (as the CLI's --json does).
 inline void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
+  size_t run = 0;  // start of the bytes that go out as they are (appended together: the hot path)
   for (size_t i = 0; i < s.size(); ++i) {
     const char ch = s[i];
     const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
     if (c >= 0x80) {
       const size_t n = utf8_sequence(s, i);
       if (n == 0) {
@@ -49,27 +54,38 @@ inline void append_json_string(std::string& out, std::string_view s) {
     } else if (c == '"' || c == '\\') {
       out.push_back('\\');
       out.push_back(ch);
-    } else if (c < 0x20) {
+    } else {
       switch (c) {
         case '\n': out += "\\n"; break;
         case '\t': out += "\\t"; break;
         case '\r': out += "\\r"; break;
         default: fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
       }
-    } else {
-      out.push_back(ch);
     }
+    run = i + 1;
   }
+  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 
-// The shortest decimal that reads back as the same float ("null" if not finite).
+// The shortest decimal that reads back as the same float ("null" if not finite): std::to_chars,
+// which writes what fmt's "{}" writes for every float under 1e7 in magnitude (cosine scores) and
+// skips fmt's formatting machinery (~0.5 us of a one-word answer's 10 scores).
 inline void append_json_float(std::string& out, float v) {
   if (!std::isfinite(v)) {
     out += "null";
     return;
   }
-  fmt::format_to(std::back_inserter(out), "{}", v);
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// An unsigned integer in decimal.
+inline void append_decimal(std::string& out, uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
 }
 
 }  // namespace igla::server

@@ -49,6 +49,9 @@ class Server {
   }
   void drain();  // thread-safe; what SIGTERM does
   Service& service();
+  // Runs of completions (one I/O thread) whose connections started their next read at the next
+  // run rather than at once (Server::Impl::run_completions); for tests and diagnostics.
+  uint64_t deferred_read_runs() const;
 
   struct Impl;  // server.cpp
 

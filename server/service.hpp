@@ -83,6 +83,9 @@ class Service {
   Metrics& metrics() { return metrics_; }
   const ServerOptions& options() const { return opts_; }
   size_t in_flight() const { return in_flight_.load(); }  // handled, response not yet made
+  // Requests in the batcher (queued or being searched): while above 0, at least one more reply
+  // is still to come from the batcher thread.
+  size_t batch_pending() const { return batcher_.pending(); }
 
   // The answer to bytes that are not a request the parser accepts (400, 413 for a body over
   // --max-body, 431 for headers over their limit); the connection is closed after it.

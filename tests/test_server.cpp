@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <future>
 #include <memory>
 #include <random>
@@ -589,6 +591,52 @@ TEST(ServerJson, StringsAreValidJsonWhateverTheBytes) {
   EXPECT_EQ(static_cast<float>(json::parse(f).get<double>()), 0.1f);
 }
 
+// Runs of plain bytes go out together; every escape between them lands in place.
+TEST(ServerJson, EscapesBetweenPlainRuns) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "\"\""},
+      {"\"", "\"\\\"\""},
+      {"ab\"cd\\ef", "\"ab\\\"cd\\\\ef\""},
+      {"\n\nx\t", "\"\\n\\nx\\t\""},
+      {"\x1f" "z\x7f", "\"\\u001fz\x7f\""},
+      {"a\xc3\xa9" "b\xff", "\"a\xc3\xa9" "b\xef\xbf\xbd\""},
+  };
+  for (auto& [in, want] : cases) {
+    std::string out = "prefix:";
+    igla::server::append_json_string(out, in);
+    EXPECT_EQ(out, "prefix:" + want);
+  }
+}
+
+// Scores are written by std::to_chars: the shortest text that reads back as the same float, and
+// the same text fmt's "{}" (what the server wrote before) gives for every float under 1e7.
+TEST(ServerJson, FloatsAreShortestAndReadBackExactly) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f), mant(1.0f, 10.0f);
+  std::vector<float> values = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 1e-7f, 1.17549435e-38f, 3.4e38f, 9999999.0f};
+  for (int i = 0; i < 20000; ++i) values.push_back(unit(rng));
+  for (int e = -40; e <= 6; ++e)
+    for (int i = 0; i < 50; ++i) values.push_back((i % 2 ? -1 : 1) * mant(rng) * std::pow(10.0f, static_cast<float>(e)));
+  for (float v : values) {
+    std::string out;
+    igla::server::append_json_float(out, v);
+    ASSERT_TRUE(json::accept(out)) << out;
+    EXPECT_EQ(static_cast<float>(json::parse(out).get<double>()), v) << out;
+    if (std::fabs(v) < 1e7f) {
+      EXPECT_EQ(out, fmt::format("{}", v));
+    }
+  }
+  std::string out;
+  igla::server::append_json_float(out, std::numeric_limits<float>::infinity());
+  igla::server::append_json_float(out, std::nanf(""));
+  EXPECT_EQ(out, "nullnull");
+  out.clear();
+  igla::server::append_decimal(out, 0);
+  out += ',';
+  igla::server::append_decimal(out, 18446744073709551615ull);
+  EXPECT_EQ(out, "0,18446744073709551615");
+}
+
 // ---- batching and concurrency
 
 TEST_F(ServerTest, RequestsLargerThanMaxBatchAreSplitAndAnswered) {
@@ -675,6 +723,44 @@ TEST_F(ServerTest, TwoHundredConcurrentClientsOneIoThread) {
   o.io_threads = 1;
   start(o);
   expect_concurrent_clients_get_the_engines_answers(*engine, port(), [this](size_t k) { return params(k); });
+}
+
+// One I/O thread under load: runs of completions that answer many connections start their next
+// reads at the next run (Server::Impl::run_completions). Batches of 24 among 200 clients make such
+// runs while the batcher still holds requests; every answer must still be right, and afterwards a
+// lone client (nothing left in the batcher) must be answered at once, request after request.
+TEST_F(ServerTest, OneIoThreadDefersReadsUnderLoadAndNeverStalls) {
+  ServerOptions o;
+  o.max_wait_us = 2000;
+  o.max_batch = 24;
+  o.io_threads = 1;
+  start(o);
+  expect_concurrent_clients_get_the_engines_answers(*engine, port(), [this](size_t k) { return params(k); });
+  EXPECT_GT(srv->deferred_read_runs(), 0u);
+  HttpClient c(port());
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const HttpReply r = c.post("/v1/nearest", json{{"words", {word(i)}}, {"k", 3}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    expect_same_hits(r.json()["results"][0]["hits"], engine->nearest(word(i), params(3)), word(i));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2)) << "request " << i;
+  }
+}
+
+// A request the queue does not take (full, or the server stopping) is answered 503 with
+// Retry-After through the same reply as a searched one (the reply moves into the job).
+TEST_F(ServerTest, RequestsNotQueuedAre503WithRetryAfter) {
+  ServerOptions o;
+  start(o);
+  srv->service().stop();  // the batcher refuses new jobs from now on
+  HttpClient c(port());
+  const HttpReply r = c.post("/v1/nearest", json{{"words", {word(1)}}, {"k", 3}});
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["Retry-After"], "1");
+  EXPECT_NE(r.body.find("shutting down"), std::string::npos) << r.body;
+  const HttpReply full = c.post("/v1/most_similar", json{{"positive", {word(1)}}, {"k", 3}});
+  EXPECT_EQ(full.status, 503) << full.body;
+  EXPECT_EQ(full.headers["Retry-After"], "1");
 }
 
 // ---- drain and reload

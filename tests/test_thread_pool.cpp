@@ -54,6 +54,29 @@ TEST(ThreadPool, ExceptionInAWorkerReachesTheCaller) {
   EXPECT_EQ(ran.load(), 8);
 }
 
+// The caller finishes its own tasks long before a worker finishes the one it claimed: run() must
+// sleep until that worker leaves (past its few yields), and return only once every task is done.
+TEST(ThreadPool, CallerSleepsUntilASlowWorkerFinishes) {
+  igla::ThreadPool pool(2);
+  pool.set_idle_spin(0);
+  for (int round = 0; round < 20; ++round) {
+    std::atomic<int> done{0};
+    std::atomic<bool> worker_started{false};
+    pool.run(2, [&](uint32_t, int slot) {
+      if (slot != 0) {  // the worker: 20 ms, far past the caller's yields
+        worker_started = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      } else {  // the caller: returns as soon as the worker holds the other task
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!worker_started && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      }
+      done.fetch_add(1);
+    });
+    ASSERT_TRUE(worker_started.load()) << "round " << round;
+    ASSERT_EQ(done.load(), 2) << "round " << round;  // run() returned before the worker's task ended
+  }
+}
+
 // With no idle spin the workers sleep between jobs at once: every job still runs each task once,
 // and a sleeping worker is woken to join a job (two tasks that each wait for the other to start
 // finish only if a second thread runs one of them).

@@ -72,6 +72,7 @@ class ThreadPool {
   std::atomic<int> size_{1};
   std::mutex mu_;
   std::condition_variable wake_;
+  std::condition_variable left_;      // a job's last worker left it (run() waits for that)
   std::deque<Job*> jobs_;             // jobs with tasks left and room for another thread
   std::atomic<uint64_t> posted_{0};   // jobs posted so far: idle workers spin on it briefly
   std::atomic<uint32_t> idle_spin_{kDefaultIdleSpin};
