@@ -393,16 +393,19 @@ void bench_ann(const BenchArgs& a) {
              a.heldout, k, threads);
   // --cache: the igla index (with its IVF sections) and hnswlib's graph of an earlier run with the
   // same data and parameters are read instead of built; their build times are the recorded ones.
-  std::string cache_key;
+  std::string cache_key, data_key;  // data_key: the data alone (the peers' files)
   if (!a.cache.empty()) {
     std::filesystem::create_directories(a.cache);
     const std::string what = fmt::format("{}|n={}|heldout={}|seed={}|lists={}|quant={}|{}", data_name, n, a.heldout,
                                          a.seed, a.lists, quantization_name(qp), rerank_name(qp.rerank));
     cache_key = fmt::format("{:016x}", std::hash<std::string>{}(what));
-    fmt::print("cache: {}/*-{}.* ({})\n", a.cache, cache_key, what);
+    data_key = fmt::format("{:016x}", std::hash<std::string>{}(
+                                           fmt::format("{}|n={}|heldout={}|seed={}", data_name, n, a.heldout, a.seed)));
+    fmt::print("cache: {}/igla-{}.* ({}), peers: *-{}.*\n", a.cache, cache_key, what, data_key);
   }
   auto cache_file = [&](const std::string& stem, const std::string& ext) {
-    return (std::filesystem::path(a.cache) / (stem + "-" + cache_key + ext)).string();
+    const bool peer = stem.rfind("igla", 0) != 0;  // the peers' files do not depend on igla's parameters
+    return (std::filesystem::path(a.cache) / (stem + "-" + (peer ? data_key : cache_key) + ext)).string();
   };
   auto read_seconds = [](const std::string& path, size_t i) {
     std::ifstream f(path);
