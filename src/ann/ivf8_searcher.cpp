@@ -609,10 +609,10 @@ class Ivf8Searcher final : public Searcher {
       if (i >= q0 + kMergeAhead - kRescoreAhead && i - (kMergeAhead - kRescoreAhead) < q1)  // rows prefetched
         for (const auto& [s, pos] : w.tops[0][i - (kMergeAhead - kRescoreAhead)].held())
           if (ids[pos] != ~0u) {
-            if (res_)
-              res_->prefetch(pos);
-            else
+            if (!res_)
               index_->prefetch_rerank_row(ids[pos]);
+            else if (batch.size() >= 16)  // (a small batch's lists were just scanned: in cache)
+              res_->prefetch(pos);
           }
       if (i < q0 + kMergeAhead) continue;
       const size_t gq = i - kMergeAhead;
