@@ -12,8 +12,11 @@
 // Search (make_ivf8_searcher with these rows): the query's float form q scores a probed list's row
 // as q.c_l (float, once per query and list) + qstep * t_i * (int8 dot of the query's int8 form,
 // q[d] * s[d] quantized, with the row), qstep = max_d |q[d] s[d]| / 127; the best `candidates`
-// rows by that score are decoded and rescored with the rerank stage's formula (rerank_score) on
-// the decoded rows x', best k returned.
+// rows by that score are rescored exactly, best k returned (ties to the lower id):
+//   score = (fdot(q, c_l) + t_i * fdot(s * value, q)) / |x'|
+// with q the query's float form (its terms' weighted sum), fdot's order (core/fdot.hpp, the dot of
+// src/ann/int8_rescore.hpp) and 1 / |x'| = 1 / sqrt(fdot(x', x')) of the decoded row (computed once
+// when the searcher is made): the cosine of q with x', up to rounding.
 //
 // Storage: the section IVFR (checksummed like every section), written beside IVFM / IVFW by
 // `igla build-ivf --residual` or `igla convert --ivf L --ivf-residual`:
