@@ -288,11 +288,32 @@ class Ivf8Searcher final : public Searcher {
     // 2. The queries of each list; the lists cut into one part per thread by work (rows x
     // queries), so each list's rows are read once per batch. Each part keeps every query's best
     // positions among its own lists.
-    w.begin.assign(size_t{L} + 1, 0);
+    // (A small batch stays on one thread: waking another costs more than it saves.)
+    const size_t parts = nq < 16 ? 1 : static_cast<size_t>(threads_);
+    // One part: its probed lists alone, sorted (no pass over every list); else per-list counts.
+    const bool sparse = parts == 1;
     w.members.resize(w.probes.size());
+    if (res_) w.member_qc.resize(w.probes.size());
+    if (sparse) {
+      std::vector<std::pair<uint32_t, uint32_t>>& pr = w.pairs;  // (list, q * nprobe + i)
+      pr.clear();
+      for (uint32_t x = 0; x < w.probes.size(); ++x) pr.push_back({w.probes[x], x});
+      std::sort(pr.begin(), pr.end());  // by list, then query: the order of the per-list fill below
+      w.active.clear();
+      w.abegin.clear();
+      for (size_t j = 0; j < pr.size(); ++j) {
+        if (j == 0 || pr[j].first != pr[j - 1].first) {
+          w.active.push_back(pr[j].first);
+          w.abegin.push_back(static_cast<uint32_t>(j));
+        }
+        w.members[j] = pr[j].second / nprobe;
+        if (res_) w.member_qc[j] = w.qc[pr[j].second];
+      }
+      w.abegin.push_back(static_cast<uint32_t>(pr.size()));
+    } else {
+    w.begin.assign(size_t{L} + 1, 0);
     for (uint32_t p : w.probes) ++w.begin[p + 1];
     for (size_t l = 0; l < L; ++l) w.begin[l + 1] += w.begin[l];
-    if (res_) w.member_qc.resize(w.probes.size());
     {
       std::vector<uint32_t>& fill = w.fill;
       fill.assign(w.begin.begin(), w.begin.end() - 1);
@@ -303,8 +324,7 @@ class Ivf8Searcher final : public Searcher {
           if (res_) w.member_qc[at] = w.qc[q * nprobe + i];
         }
     }
-    // (A small batch stays on one thread: waking another costs more than it saves.)
-    const size_t parts = nq < 16 ? 1 : static_cast<size_t>(threads_);
+    }
     std::vector<double>& work = w.work;
     if (parts > 1) {  // (one part: no cut to place, and no pass over every list for it)
       work.assign(size_t{L} + 1, 0.0);
@@ -321,7 +341,7 @@ class Ivf8Searcher final : public Searcher {
     for_parts(parts, [&](size_t p, size_t) {
       w.tops[p].resize(nq);
       for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q), w.floor[q], fast_top_);
-      scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p], w.parts[p]);
+      scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p], w.parts[p], sparse);
     });
     // 3. Per query: the parts' best positions merged (the best cap of the union: what one part
     // over every list would keep), rescored exactly on their rows, best k kept.
@@ -348,6 +368,9 @@ class Ivf8Searcher final : public Searcher {
     std::vector<float> floor;         // per query: a score at most its final cap-th (score_floor)
     std::vector<uint32_t> probes;     // per query: nprobe lists
     std::vector<uint32_t> begin, members, fill;  // per list: its queries (members[begin[l], begin[l + 1]))
+    // One-part batches instead: the probed lists (ascending) and their queries' ranges in members.
+    std::vector<uint32_t> active, abegin;
+    std::vector<std::pair<uint32_t, uint32_t>> pairs;
     // Residual rows: per query its int8 step; per query and probe (and per member) q . centroid.
     std::vector<float> qstep, qc, member_qc;
     std::vector<float> xq;  // residual rows: per query its float form (D values, the terms' weighted sum)
@@ -529,7 +552,9 @@ class Ivf8Searcher final : public Searcher {
   // Lists [l0, l1), each with its queries in groups of kMaxScanGroup: the group's rows scanned
   // and the rows above each query's threshold (as the list starts) selected in one pass.
   static constexpr size_t kGatherSlack = 16;  // int32 values: one 64-byte chunk
-  void scan_lists(size_t l0, size_t l1, const Work& w, std::vector<TopPositions>& top, PartScratch& ps) const {
+  // `sparse`: the lists are w.active (all of them; l0, l1 unused), else those of [l0, l1) with queries.
+  void scan_lists(size_t l0, size_t l1, const Work& w, std::vector<TopPositions>& top, PartScratch& ps,
+                  bool sparse) const {
     const size_t G = lists_->G;
     constexpr size_t kGroup = ann::kMaxScanGroup;
     std::vector<int32_t>& gq4 = ps.gq4;
@@ -543,13 +568,16 @@ class Ivf8Searcher final : public Searcher {
     ps.sel_score.resize(kGroup * max_list_);
     uint32_t* const sel_pos = ps.sel_pos.data();
     float* const sel_score = ps.sel_score.data();
-    for (size_t l = l0; l < l1; ++l) {
+    const size_t n_lists = sparse ? w.active.size() : l1 - std::min(l0, l1);
+    for (size_t li = 0; li < n_lists; ++li) {
+      const size_t l = sparse ? w.active[li] : l0 + li;
+      const uint32_t m0 = sparse ? w.abegin[li] : w.begin[l], m1 = sparse ? w.abegin[li + 1] : w.begin[l + 1];
       const uint32_t off = ivf_->offset(static_cast<uint32_t>(l)), size = ivf_->list_size(static_cast<uint32_t>(l));
-      if (size == 0 || w.begin[l] == w.begin[l + 1]) continue;
+      if (size == 0 || m0 == m1) continue;
       const uint8_t* blocks = lists_->blocks + size_t{off / kInt8BlockRows} * G * 64;
       const float* inv = lists_->inv_norms + off;
-      for (uint32_t i = w.begin[l]; i < w.begin[l + 1]; i += kGroup) {
-        const size_t g = std::min<size_t>(kGroup, w.begin[l + 1] - i);
+      for (uint32_t i = m0; i < m1; i += kGroup) {
+        const size_t g = std::min<size_t>(kGroup, m1 - i);
         for (size_t j = 0; j < g; ++j) {
           const uint32_t q = w.members[i + j];
           // The query's G values in whole 64-byte chunks (constant-size copies, inline; a call to
