@@ -141,6 +141,8 @@ std::shared_ptr<const Searcher> make_ivf_searcher(std::shared_ptr<const Index> i
 // (~0.1 s for GloVe's 341K words; 100 + 4 bytes per word beside the index). A batch's working
 // buffers are kept between calls in a small pool (at most 8 sets, none over 64 MiB), so a warm
 // searcher allocates nothing per batch. Reranks itself: do not wrap it in make_rerank_stage.
+// With `ivf` nullptr and an index holding residual rows (section IVFR, `igla build-ivf --residual`,
+// include/igla/ivf_residual.hpp), the searcher scans those rows instead: make_ivf_residual_searcher.
 // Thread-safety: search() is const and reentrant.
 std::shared_ptr<const Searcher> make_ivf8_searcher(std::shared_ptr<const Index> index, const SearcherOptions& opts,
                                                    std::shared_ptr<const IvfIndex> ivf = nullptr);

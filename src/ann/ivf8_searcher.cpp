@@ -37,6 +37,7 @@
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
 #include "igla/ivf.hpp"
+#include "igla/ivf_residual.hpp"
 #include "kernels/layout.hpp"
 
 namespace igla {
@@ -44,12 +45,18 @@ namespace {
 
 using ann::kInt8BlockRows;
 
-// The IVF's positions with their int8 rows in the scan layout (int8_scan.hpp).
+// The IVF's positions with their int8 rows in the scan layout (int8_scan.hpp): the index's int8
+// rows (laid out here), or the residual rows of an IVFR section (scanned in place).
 struct Int8Lists {
   uint32_t D = 0, G = 0;           // float dims, groups of 4 dims
-  kernels::AlignedArray<uint8_t> blocks;  // positions / 16 blocks of G * 64 bytes, 64-byte aligned
-  std::vector<float> inv_norms;    // per position: 1 / |decoded row| as rerank_score computes it (0: padding, zero row)
-  std::vector<float> scales;       // the index's per-dimension scales
+  kernels::AlignedArray<uint8_t> own_blocks;  // the index's rows: positions / 16 blocks of G * 64 bytes
+  std::vector<float> own_inv_norms;  // per position: 1 / |decoded row| as rerank_score computes it (0: padding, zero row)
+  const uint8_t* blocks = nullptr;   // the rows scanned: own_blocks or the residual rows' values
+  // Per position, the factor of its int8 dot: the inverse norm (own rows) or the residual step.
+  const float* inv_norms = nullptr;
+  // Residual rows: per position 1 / |decoded row| (IvfResidualRows::decode, fdot; 0: padding, zero row).
+  std::vector<float> res_inv_norms;
+  std::vector<float> scales;       // the index's per-dimension scales (the probes' quantization)
   // The centroids in the same layout, for the probe choice (an int8 GEMM, not a float one):
   // centroid l's values c[d] / scales[d], quantized to int8 with its own step cent_step[l], so
   // that (dot - corr) * cent_step[l] is proportional to the query's float dot with the centroid.
@@ -57,7 +64,10 @@ struct Int8Lists {
   std::vector<float> cent_step;                // per centroid (padding: 0)
 };
 
-std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& ivf) {
+void build_centroid_blocks(const IvfIndex& ivf, Int8Lists& lists);
+
+// `res`: the residual rows to scan (nullptr: the index's int8 rows, laid out here).
+std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& ivf, const IvfResidualRows* res) {
   auto out = std::make_shared<Int8Lists>();
   const auto rows = ix.rerank_int8_rows();
   const auto sc = ix.rerank_int8_scales();
@@ -65,17 +75,35 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
   out->D = D;
   out->G = (D + 3) / 4;
   out->scales.assign(sc.begin(), sc.end());
+  if (res) {
+    out->blocks = res->blocks();
+    out->inv_norms = res->steps().data();
+    out->res_inv_norms.assign(ivf.positions(), 0.0f);
+    std::vector<float> x(D);
+    const auto ids = ivf.ids();
+    for (uint32_t l = 0; l < ivf.lists(); ++l)
+      for (uint32_t p = ivf.offset(l); p < ivf.offset(l) + ivf.list_size(l); ++p) {
+        if (ids[p] == ~0u) continue;
+        res->decode(p, ivf.float_centroids().data() + size_t{l} * D, x.data());
+        const float xx = fdot(x.data(), x.data(), D);
+        out->res_inv_norms[p] = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
+      }
+    build_centroid_blocks(ivf, *out);
+    return out;
+  }
   const size_t P = ivf.positions(), G = out->G;
-  out->blocks = kernels::AlignedArray<uint8_t>(P / kInt8BlockRows * G * 64);
-  std::fill(out->blocks.data(), out->blocks.data() + out->blocks.size(), uint8_t{128});
-  out->inv_norms.assign(P, 0.0f);
+  out->own_blocks = kernels::AlignedArray<uint8_t>(P / kInt8BlockRows * G * 64);
+  std::fill(out->own_blocks.data(), out->own_blocks.data() + out->own_blocks.size(), uint8_t{128});
+  out->own_inv_norms.assign(P, 0.0f);
+  out->blocks = out->own_blocks.data();
+  out->inv_norms = out->own_inv_norms.data();
   const auto ids = ivf.ids();
   std::vector<float> x(D);
   for (size_t p = 0; p < P; ++p) {
     const uint32_t id = ids[p];
     if (id == ~0u) continue;
     const int8_t* r = rows.data() + size_t{id} * D;
-    uint8_t* blk = out->blocks.data() + (p / kInt8BlockRows) * G * 64 + 4 * (p % kInt8BlockRows);
+    uint8_t* blk = out->own_blocks.data() + (p / kInt8BlockRows) * G * 64 + 4 * (p % kInt8BlockRows);
     for (uint32_t d = 0; d < D; ++d) {
       blk[(d / 4) * 64 + d % 4] = static_cast<uint8_t>(int{r[d]} + 128);
       x[d] = static_cast<float>(r[d]) * sc[d];
@@ -83,8 +111,18 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
     // The rerank stage's own inverse norm of the decoded row (rerank_score: the same float
     // arithmetic), so that the rescoring can take it from here instead of recomputing it.
     const float xx = fdot(x.data(), x.data(), D);
-    out->inv_norms[p] = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
+    out->own_inv_norms[p] = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
   }
+  build_centroid_blocks(ivf, *out);
+  return out;
+}
+
+// The centroids quantized for the probe choice (Int8Lists::cent_blocks, cent_step).
+void build_centroid_blocks(const IvfIndex& ivf, Int8Lists& lists) {
+  Int8Lists* out = &lists;
+  const uint32_t D = out->D;
+  const size_t G = out->G;
+  const std::vector<float>& sc = out->scales;
   const size_t L = ivf.lists(), CB = (L + kInt8BlockRows - 1) / kInt8BlockRows;
   out->cent_blocks = kernels::AlignedArray<uint8_t>(CB * G * 64);
   std::fill(out->cent_blocks.data(), out->cent_blocks.data() + out->cent_blocks.size(), uint8_t{128});
@@ -105,7 +143,6 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
       blk[(d / 4) * 64 + d % 4] = static_cast<uint8_t>(v + 128);
     }
   }
-  return out;
 }
 
 // A query's best `cap` positions by approximate score so far, ordered by score then position (a
@@ -186,8 +223,9 @@ class TopPositions {
 class Ivf8Searcher final : public Searcher {
  public:
   Ivf8Searcher(std::shared_ptr<const Index> index, std::shared_ptr<const IvfIndex> ivf,
-               std::shared_ptr<const Int8Lists> lists, const SearcherOptions& opts)
-      : index_(std::move(index)), ivf_(std::move(ivf)), lists_(std::move(lists)) {
+               std::shared_ptr<const Int8Lists> lists, const SearcherOptions& opts,
+               std::shared_ptr<const IvfResidualRows> res = nullptr)
+      : index_(std::move(index)), ivf_(std::move(ivf)), lists_(std::move(lists)), res_(std::move(res)) {
     ThreadPool& pool = ThreadPool::shared();
     if (opts.cpu.threads > pool.size()) pool.grow_to(opts.cpu.threads);
     threads_ = opts.cpu.threads > 0 ? std::min(opts.cpu.threads, pool.size()) : pool.size();
@@ -201,7 +239,7 @@ class Ivf8Searcher final : public Searcher {
   }
 
   std::string name() const override {
-    return "ivf-int8/" + std::string(vnni_ ? "avx512vnni" : "scalar") + " " + std::to_string(ivf_->lists()) +
+    return std::string(res_ ? "ivf-int8-residual/" : "ivf-int8/") + std::string(vnni_ ? "avx512vnni" : "scalar") + " " + std::to_string(ivf_->lists()) +
            " lists x" + std::to_string(threads_) + " threads";
   }
 
@@ -226,6 +264,11 @@ class Ivf8Searcher final : public Searcher {
     w.q4.assign(nq * G + kGatherSlack, 0);  // (slack: scan_lists copies whole 64-byte chunks)
     w.corr.resize(nq);
     w.probes.resize(nq * nprobe);
+    if (res_) {
+      w.qstep.resize(nq);
+      w.qc.resize(nq * nprobe);
+      w.xq.resize(nq * lists_->D);
+    }
     // 1. Per query (threads split the queries): the int8 query, its probes and its score floor.
     w.floor.resize(nq);
     auto cap_of = [&](size_t q) {
@@ -245,22 +288,49 @@ class Ivf8Searcher final : public Searcher {
     // 2. The queries of each list; the lists cut into one part per thread by work (rows x
     // queries), so each list's rows are read once per batch. Each part keeps every query's best
     // positions among its own lists.
-    w.begin.assign(size_t{L} + 1, 0);
+    // (A small batch stays on one thread: waking another costs more than it saves.)
+    const size_t parts = nq < 16 ? 1 : static_cast<size_t>(threads_);
+    // One part: its probed lists alone, sorted (no pass over every list); else per-list counts.
+    const bool sparse = parts == 1;
     w.members.resize(w.probes.size());
+    if (res_) w.member_qc.resize(w.probes.size());
+    if (sparse) {
+      std::vector<std::pair<uint32_t, uint32_t>>& pr = w.pairs;  // (list, q * nprobe + i)
+      pr.clear();
+      for (uint32_t x = 0; x < w.probes.size(); ++x) pr.push_back({w.probes[x], x});
+      std::sort(pr.begin(), pr.end());  // by list, then query: the order of the per-list fill below
+      w.active.clear();
+      w.abegin.clear();
+      for (size_t j = 0; j < pr.size(); ++j) {
+        if (j == 0 || pr[j].first != pr[j - 1].first) {
+          w.active.push_back(pr[j].first);
+          w.abegin.push_back(static_cast<uint32_t>(j));
+        }
+        w.members[j] = pr[j].second / nprobe;
+        if (res_) w.member_qc[j] = w.qc[pr[j].second];
+      }
+      w.abegin.push_back(static_cast<uint32_t>(pr.size()));
+    } else {
+    w.begin.assign(size_t{L} + 1, 0);
     for (uint32_t p : w.probes) ++w.begin[p + 1];
     for (size_t l = 0; l < L; ++l) w.begin[l + 1] += w.begin[l];
     {
       std::vector<uint32_t>& fill = w.fill;
       fill.assign(w.begin.begin(), w.begin.end() - 1);
       for (size_t q = 0; q < nq; ++q)
-        for (uint32_t i = 0; i < nprobe; ++i) w.members[fill[w.probes[q * nprobe + i]]++] = static_cast<uint32_t>(q);
+        for (uint32_t i = 0; i < nprobe; ++i) {
+          const uint32_t at = fill[w.probes[q * nprobe + i]]++;
+          w.members[at] = static_cast<uint32_t>(q);
+          if (res_) w.member_qc[at] = w.qc[q * nprobe + i];
+        }
+    }
     }
     std::vector<double>& work = w.work;
-    work.assign(size_t{L} + 1, 0.0);
-    for (size_t l = 0; l < L; ++l)
-      work[l + 1] = work[l] + double(w.begin[l + 1] - w.begin[l]) * double(ivf_->list_size(static_cast<uint32_t>(l)) + 16);
-    // (A small batch stays on one thread: waking another costs more than it saves.)
-    const size_t parts = nq < 16 ? 1 : static_cast<size_t>(threads_);
+    if (parts > 1) {  // (one part: no cut to place, and no pass over every list for it)
+      work.assign(size_t{L} + 1, 0.0);
+      for (size_t l = 0; l < L; ++l)
+        work[l + 1] = work[l] + double(w.begin[l + 1] - w.begin[l]) * double(ivf_->list_size(static_cast<uint32_t>(l)) + 16);
+    }
     std::vector<size_t>& cut = w.cut;
     cut.assign(parts + 1, L);
     cut[0] = 0;
@@ -271,7 +341,7 @@ class Ivf8Searcher final : public Searcher {
     for_parts(parts, [&](size_t p, size_t) {
       w.tops[p].resize(nq);
       for (size_t q = 0; q < nq; ++q) w.tops[p][q].reset(cap_of(q), w.floor[q], fast_top_);
-      scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p], w.parts[p]);
+      scan_lists(cut[p], std::max(cut[p], cut[p + 1]), w, w.tops[p], w.parts[p], sparse);
     });
     // 3. Per query: the parts' best positions merged (the best cap of the union: what one part
     // over every list would keep), rescored exactly on their rows, best k kept.
@@ -288,6 +358,7 @@ class Ivf8Searcher final : public Searcher {
     std::vector<uint32_t> sel_count, sel_pos, probe_scratch;
     std::vector<float> sel_score, x, row;
     std::vector<Hit> hits;
+    std::vector<int8_t> vals;  // a residual row's values (4 G)
   };
   // One batch's state between the phases. Kept in a pool between calls (WorkLease), so that a
   // warm searcher allocates nothing per batch of a size it has seen.
@@ -297,6 +368,12 @@ class Ivf8Searcher final : public Searcher {
     std::vector<float> floor;         // per query: a score at most its final cap-th (score_floor)
     std::vector<uint32_t> probes;     // per query: nprobe lists
     std::vector<uint32_t> begin, members, fill;  // per list: its queries (members[begin[l], begin[l + 1]))
+    // One-part batches instead: the probed lists (ascending) and their queries' ranges in members.
+    std::vector<uint32_t> active, abegin;
+    std::vector<std::pair<uint32_t, uint32_t>> pairs;
+    // Residual rows: per query its int8 step; per query and probe (and per member) q . centroid.
+    std::vector<float> qstep, qc, member_qc;
+    std::vector<float> xq;  // residual rows: per query its float form (D values, the terms' weighted sum)
     std::vector<double> work;
     std::vector<size_t> cut;
     std::vector<std::vector<TopPositions>> tops;  // per part, per query
@@ -393,6 +470,40 @@ class Ivf8Searcher final : public Searcher {
         }
       }
     }
+    if (!res_) return;
+    // Residual rows: the query quantized again with the residuals' scales (the form the lists are
+    // scanned with), its step, and its float dot with each probed centroid.
+    const float* rs = res_->scales().data();
+    for (size_t q = 0; q < nq; ++q) {
+      float* xr = w.xq.data() + (q0 + q) * D;
+      std::fill(xr, xr + D, 0.0f);
+      for (uint32_t t = batch.term_offsets[q0 + q]; t < batch.term_offsets[q0 + q + 1]; ++t) {
+        const float* v = batch.float_terms.data() + size_t{t} * D;
+        for (size_t d = 0; d < D; ++d) xr[d] += batch.float_weights[t] * v[d];
+      }
+      auto* qb = reinterpret_cast<int8_t*>(q4 + q * G);
+      const int32_t sum = fast_prep_ ? ann::quantize_query_avx512(xr, rs, D, qb) : ann::quantize_query_plain(xr, rs, D, qb);
+      corr[q] = 128.0f * static_cast<float>(sum);
+      float m = 0.0f;
+      for (size_t d = 0; d < D; ++d) m = std::max(m, std::fabs(xr[d] * rs[d]));
+      w.qstep[q0 + q] = m / 127.0f;
+      for (uint32_t i = 0; i < nprobe; ++i) {
+        const uint32_t l = probes[q * nprobe + i];
+        w.qc[(q0 + q) * nprobe + i] = fdot(xr, ivf_->float_centroids().data() + size_t{l} * D, static_cast<uint32_t>(D));
+      }
+    }
+  }
+
+  // Residual rows: a row's score from its scan score s (the step times the int8 dot, corrected)
+  // in its list (qc: the query's dot with the list's centroid; qs: the query's int8 step).
+  static float residual_score(float s, float qc, float qs) { return qc + qs * s; }
+  // The scan threshold for the rows of that list whose residual_score may reach `thr`: a little
+  // below the exact inverse (the selection is a pre-filter; TopPositions decides exactly), so that
+  // no row at or above thr is dropped by rounding.
+  static float residual_threshold(float thr, float qc, float qs) {
+    if (!(qs > 0.0f) || thr == -std::numeric_limits<float>::infinity()) return -std::numeric_limits<float>::infinity();
+    const float t = (thr - qc) / qs;
+    return t - ((std::fabs(thr) + std::fabs(qc)) / qs * 1e-5f + 1e-30f);
   }
 
   // A lower bound of query q's cap-th best approximate score over its probed rows: the cap-th
@@ -406,7 +517,7 @@ class Ivf8Searcher final : public Searcher {
   void prefetch_floor_rows(const Work& w, size_t q, uint32_t nprobe) const {
     const uint32_t l = w.probes[q * nprobe];
     const size_t rows = std::min<size_t>(ivf_->list_size(l), kFloorRows), G = lists_->G;
-    const char* p = reinterpret_cast<const char*>(lists_->blocks.data()) + size_t{ivf_->offset(l) / kInt8BlockRows} * G * 64;
+    const char* p = reinterpret_cast<const char*>(lists_->blocks) + size_t{ivf_->offset(l) / kInt8BlockRows} * G * 64;
     const size_t bytes = (rows + kInt8BlockRows - 1) / kInt8BlockRows * G * 64;
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
   }
@@ -419,20 +530,31 @@ class Ivf8Searcher final : public Searcher {
     float score[kFloorRows];
     const float none = -std::numeric_limits<float>::infinity();
     const ann::ScanSelect sel{w.q4.data() + q * G, &w.corr[q], &none, 1, pos, score, kFloorRows, &count};
-    const uint8_t* blocks = lists_->blocks.data() + size_t{off / kInt8BlockRows} * G * 64;
+    const uint8_t* blocks = lists_->blocks + size_t{off / kInt8BlockRows} * G * 64;
     if (vnni_)
-      ann::scan_select_vnni(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms.data() + off, sel);
+      ann::scan_select_vnni(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms + off, sel);
     else
-      ann::scan_select_scalar(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms.data() + off, sel);
-    if (fast_probes_) return ann::mth_largest_lower_bound_avx512(score, count, cap, kFloorSteps);
-    std::nth_element(score, score + cap - 1, score + count, std::greater<float>());
-    return score[cap - 1];
+      ann::scan_select_scalar(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms + off, sel);
+    float f;
+    if (fast_probes_) {
+      f = ann::mth_largest_lower_bound_avx512(score, count, cap, kFloorSteps);
+    } else {
+      std::nth_element(score, score + cap - 1, score + count, std::greater<float>());
+      f = score[cap - 1];
+    }
+    if (!res_) return f;
+    // (monotone in f: still at most the cap-th of those rows' residual scores)
+    const float qs = w.qstep[q];
+    if (!(qs > 0.0f) || f == -std::numeric_limits<float>::infinity()) return -std::numeric_limits<float>::infinity();
+    return residual_score(f, w.qc[q * nprobe], qs);
   }
 
   // Lists [l0, l1), each with its queries in groups of kMaxScanGroup: the group's rows scanned
   // and the rows above each query's threshold (as the list starts) selected in one pass.
   static constexpr size_t kGatherSlack = 16;  // int32 values: one 64-byte chunk
-  void scan_lists(size_t l0, size_t l1, const Work& w, std::vector<TopPositions>& top, PartScratch& ps) const {
+  // `sparse`: the lists are w.active (all of them; l0, l1 unused), else those of [l0, l1) with queries.
+  void scan_lists(size_t l0, size_t l1, const Work& w, std::vector<TopPositions>& top, PartScratch& ps,
+                  bool sparse) const {
     const size_t G = lists_->G;
     constexpr size_t kGroup = ann::kMaxScanGroup;
     std::vector<int32_t>& gq4 = ps.gq4;
@@ -446,13 +568,16 @@ class Ivf8Searcher final : public Searcher {
     ps.sel_score.resize(kGroup * max_list_);
     uint32_t* const sel_pos = ps.sel_pos.data();
     float* const sel_score = ps.sel_score.data();
-    for (size_t l = l0; l < l1; ++l) {
+    const size_t n_lists = sparse ? w.active.size() : l1 - std::min(l0, l1);
+    for (size_t li = 0; li < n_lists; ++li) {
+      const size_t l = sparse ? w.active[li] : l0 + li;
+      const uint32_t m0 = sparse ? w.abegin[li] : w.begin[l], m1 = sparse ? w.abegin[li + 1] : w.begin[l + 1];
       const uint32_t off = ivf_->offset(static_cast<uint32_t>(l)), size = ivf_->list_size(static_cast<uint32_t>(l));
-      if (size == 0 || w.begin[l] == w.begin[l + 1]) continue;
-      const uint8_t* blocks = lists_->blocks.data() + size_t{off / kInt8BlockRows} * G * 64;
-      const float* inv = lists_->inv_norms.data() + off;
-      for (uint32_t i = w.begin[l]; i < w.begin[l + 1]; i += kGroup) {
-        const size_t g = std::min<size_t>(kGroup, w.begin[l + 1] - i);
+      if (size == 0 || m0 == m1) continue;
+      const uint8_t* blocks = lists_->blocks + size_t{off / kInt8BlockRows} * G * 64;
+      const float* inv = lists_->inv_norms + off;
+      for (uint32_t i = m0; i < m1; i += kGroup) {
+        const size_t g = std::min<size_t>(kGroup, m1 - i);
         for (size_t j = 0; j < g; ++j) {
           const uint32_t q = w.members[i + j];
           // The query's G values in whole 64-byte chunks (constant-size copies, inline; a call to
@@ -462,7 +587,7 @@ class Ivf8Searcher final : public Searcher {
           int32_t* dst = gq4.data() + j * G;
           for (size_t x = 0; x < G; x += kGatherSlack) std::memcpy(dst + x, src + x, kGatherSlack * sizeof(int32_t));
           gcorr[j] = w.corr[q];
-          gthr[j] = top[q].threshold();
+          gthr[j] = res_ ? residual_threshold(top[q].threshold(), w.member_qc[i + j], w.qstep[q]) : top[q].threshold();
         }
         const ann::ScanSelect sel{gq4.data(), gcorr.data(), gthr.data(), g, sel_pos, sel_score, size,
                                   sel_count.data()};
@@ -472,6 +597,12 @@ class Ivf8Searcher final : public Searcher {
           ann::scan_select_scalar(blocks, size, static_cast<uint32_t>(G), inv, sel);
         for (size_t j = 0; j < g; ++j) {
           TopPositions& t = top[w.members[i + j]];
+          if (res_) {
+            const float qc = w.member_qc[i + j], qs = w.qstep[w.members[i + j]];
+            for (size_t r = 0; r < sel_count[j]; ++r)
+              t.push(residual_score(sel_score[j * size + r], qc, qs), off + sel_pos[j * size + r]);
+            continue;
+          }
           for (size_t r = 0; r < sel_count[j]; ++r) t.push(sel_score[j * size + r], off + sel_pos[j * size + r]);
         }
       }
@@ -490,8 +621,9 @@ class Ivf8Searcher final : public Searcher {
     const auto rows = index_->rerank_int8_rows();
     std::vector<float>& row = ps.row;
     row.resize(D);
+    ps.vals.resize(4 * size_t{lists_->G});
     std::vector<Hit>& hits = ps.hits;
-    const float* inv_norms = lists_->inv_norms.data();
+    const float* inv_norms = lists_->inv_norms;
     for (size_t i = q0; i < q1 + kMergeAhead; ++i) {
       if (i < q1) {  // merged; its positions' ids and inverse norms prefetched
         TopPositions& top = w.tops[0][i];
@@ -504,7 +636,12 @@ class Ivf8Searcher final : public Searcher {
       }
       if (i >= q0 + kMergeAhead - kRescoreAhead && i - (kMergeAhead - kRescoreAhead) < q1)  // rows prefetched
         for (const auto& [s, pos] : w.tops[0][i - (kMergeAhead - kRescoreAhead)].held())
-          if (ids[pos] != ~0u) index_->prefetch_rerank_row(ids[pos]);
+          if (ids[pos] != ~0u) {
+            if (!res_)
+              index_->prefetch_rerank_row(ids[pos]);
+            else if (batch.size() >= 16)  // (a small batch's lists were just scanned: in cache)
+              res_->prefetch(pos);
+          }
       if (i < q0 + kMergeAhead) continue;
       const size_t gq = i - kMergeAhead;
       const uint32_t* ex = batch.exclude.data() + batch.exclude_offsets[gq];
@@ -514,6 +651,10 @@ class Ivf8Searcher final : public Searcher {
       for (const auto& [s, pos] : w.tops[0][gq].held()) {
         const uint32_t id = ids[pos];
         if (id == ~0u || (ex != ex_end && std::find(ex, ex_end, id) != ex_end)) continue;
+        if (res_) {  // the residual row's exact score (ivf_residual.hpp: residual_row_score)
+          hits.push_back({id, residual_score_of(pos, w.xq.data() + gq * D, row.data(), ps.vals.data())});
+          continue;
+        }
         // The word's int8 row as the index holds it (the bytes the list scan read, contiguous).
         const int8_t* r = rows.data() + size_t{id} * D;
         if (!fast_rescore_) {  // the reference: the rerank stage's own function on the decoded row
@@ -538,9 +679,43 @@ class Ivf8Searcher final : public Searcher {
     }
   }
 
+  // Residual rows: the score of position pos for the query's float form xq (D values):
+  //   (fdot(xq, c_l) + t_pos * fdot(s * v_pos, xq)) * res_inv_norms[pos]
+  // with v_pos the row's int8 values and s the per-dimension scales (int8_rescore.hpp's dot: the
+  // same bits plain or AVX2). `scratch`: D floats; `vp`: 4 G bytes.
+  float residual_score_of(uint32_t pos, const float* xq, float* scratch, int8_t* vp) const {
+    const uint32_t D = lists_->D, G = lists_->G;
+    const uint8_t* b = lists_->blocks + size_t{pos / kInt8BlockRows} * G * 64 + 4 * (pos % kInt8BlockRows);
+    for (uint32_t g = 0; g < G; ++g) {
+      uint32_t u;
+      std::memcpy(&u, b + size_t{g} * 64, 4);
+      u ^= 0x80808080u;  // value + 128 -> value
+      std::memcpy(vp + 4 * g, &u, 4);
+    }
+    const float* rs = res_->scales().data();
+    const float dot = fast_rescore_ ? ann::rescore_dot_avx2(vp, rs, xq, D) : ann::rescore_dot_plain(vp, rs, xq, D, scratch);
+    const float qc = fdot(xq, ivf_->float_centroids().data() + size_t{list_of(pos)} * D, D);
+    return (qc + res_->steps()[pos] * dot) * lists_->res_inv_norms[pos];
+  }
+
+  // The list holding position pos (the last list starting at or before it: empty lists share
+  // their successor's offset).
+  uint32_t list_of(uint32_t pos) const {
+    uint32_t lo = 0, hi = ivf_->lists();
+    while (hi - lo > 1) {
+      const uint32_t mid = (lo + hi) / 2;
+      if (ivf_->offset(mid) <= pos)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    return lo;
+  }
+
   std::shared_ptr<const Index> index_;
   std::shared_ptr<const IvfIndex> ivf_;
   std::shared_ptr<const Int8Lists> lists_;
+  std::shared_ptr<const IvfResidualRows> res_;  // nullptr: the index's int8 rows
   std::shared_ptr<const Searcher> fallback_;
   int threads_ = 1;
   bool vnni_ = false;
@@ -562,14 +737,38 @@ std::shared_ptr<const Searcher> make_ivf8_searcher(std::shared_ptr<const Index> 
   if (index->rerank() != Rerank::Int8)
     throw Error("ivf-int8 searcher: index " + where + " has no int8 rerank rows (rerank: " +
                 rerank_name(index->rerank()) + ")");
+  // The index's own lists with residual rows (built with `igla build-ivf --residual`): those rows.
+  if (!ivf && has_ivf_residual_section(*index)) return make_ivf_residual_searcher(std::move(index), opts);
   if (!ivf) ivf = ivf_of(*index);
   if (ivf->dims() != index->dims() || ivf->size() != index->size())
     throw Error("ivf-int8 searcher: the IVF lists were built for another index");
   if (ivf->float_dims() != index->float_dims())
     throw Error("ivf-int8 searcher: the IVF of index " + where + " has no float centroids (fitted on " +
                 ivf_source_name(ivf->source()) + ")");
-  auto lists = build_lists(*index, *ivf);
+  auto lists = build_lists(*index, *ivf, nullptr);
   return std::make_shared<Ivf8Searcher>(std::move(index), std::move(ivf), std::move(lists), opts);
+}
+
+std::shared_ptr<const Searcher> make_ivf_residual_searcher(std::shared_ptr<const Index> index,
+                                                           const SearcherOptions& opts,
+                                                           std::shared_ptr<const IvfIndex> ivf,
+                                                           std::shared_ptr<const IvfResidualRows> rows) {
+  if (!index) throw Error("ivf-int8 residual searcher: no index");
+  const std::string where = index->path().empty() ? std::string("(in memory)") : index->path();
+  if (index->rerank() != Rerank::Int8)
+    throw Error("ivf-int8 residual searcher: index " + where + " has no int8 rerank rows (rerank: " +
+                rerank_name(index->rerank()) + "), whose scales choose the probes");
+  if (!ivf) ivf = ivf_of(*index);
+  if (ivf->dims() != index->dims() || ivf->size() != index->size() || ivf->float_dims() != index->float_dims())
+    throw Error("ivf-int8 residual searcher: the IVF lists were built for another index, or have no float centroids");
+  if (!rows) {
+    rows = ivf_residual_of(*index);
+    if (!rows) throw Error("ivf-int8 residual searcher: index " + where + " has no IVF residual rows (IVFR)");
+  }
+  if (rows->positions() != ivf->positions() || rows->dims() != index->float_dims())
+    throw Error("ivf-int8 residual searcher: the residual rows were built for other IVF lists");
+  auto lists = build_lists(*index, *ivf, rows.get());
+  return std::make_shared<Ivf8Searcher>(std::move(index), std::move(ivf), std::move(lists), opts, std::move(rows));
 }
 
 }  // namespace igla

@@ -48,6 +48,10 @@ class Hnswlib final : public AnnPeer {
     index_.addPoint(x.data(), 0);
     parallel_for(n - 1, threads, [&](size_t i) { index_.addPoint(x.data() + (i + 1) * d, i + 1); });
   }
+  // Read from a file saveIndex wrote (bench-ann --cache).
+  Hnswlib(const std::string& path, size_t d, int M, int efc)
+      : space_(d), M_(M), efc_(efc), index_(&space_, path), d_(d) {}
+  void save(const std::string& path) const override { const_cast<hnswlib::HierarchicalNSW<float>&>(index_).saveIndex(path); }
   std::string name() const override { return "hnswlib M=" + std::to_string(M_) + " efC=" + std::to_string(efc_); }
   std::string knob() const override { return "ef"; }
   double bytes_per_vector() const override {
@@ -123,6 +127,8 @@ class FaissPeer final : public AnnPeer {
 
 }  // namespace
 
+void AnnPeer::save(const std::string&) const { throw Error(name() + ": cannot be saved"); }
+
 bool have_hnswlib() {
 #ifdef IGLA_HAVE_HNSWLIB
   return true;
@@ -141,8 +147,10 @@ bool have_faiss_ann() {
 
 std::unique_ptr<AnnPeer> make_hnswlib([[maybe_unused]] const std::vector<float>& x, [[maybe_unused]] size_t n,
                                       [[maybe_unused]] size_t d, [[maybe_unused]] int M,
-                                      [[maybe_unused]] int ef_construction, [[maybe_unused]] int threads) {
+                                      [[maybe_unused]] int ef_construction, [[maybe_unused]] int threads,
+                                      [[maybe_unused]] const std::string& load) {
 #ifdef IGLA_HAVE_HNSWLIB
+  if (!load.empty()) return std::make_unique<Hnswlib>(load, d, M, ef_construction);
   return std::make_unique<Hnswlib>(x, n, d, M, ef_construction, threads);
 #else
   throw Error("igla was built without hnswlib (apt-get install libhnswlib-dev, then rebuild)");

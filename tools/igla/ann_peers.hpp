@@ -21,14 +21,17 @@ class AnnPeer {
   // Top k labels of nq queries (nq x d floats, unit) with search breadth `param` (ef or nprobe),
   // on `threads` threads (1: the calling thread alone). labels: nq x k (-1 where fewer).
   virtual void search(const float* q, size_t nq, size_t k, int param, int threads, std::vector<int64_t>& labels) = 0;
+  // Writes the built index to `path` (bench-ann --cache); peers that cannot throw Error.
+  virtual void save(const std::string& path) const;
 };
 
 bool have_hnswlib();
 bool have_faiss_ann();
 
 // Builders: x is n x d unit float vectors (row-major); threads for the build.
+// `load`: a file written by save() for the same vectors and parameters, read instead of building.
 std::unique_ptr<AnnPeer> make_hnswlib(const std::vector<float>& x, size_t n, size_t d, int M, int ef_construction,
-                                      int threads);
+                                      int threads, const std::string& load = "");
 std::unique_ptr<AnnPeer> make_faiss_hnsw(const std::vector<float>& x, size_t n, size_t d, int M, int ef_construction,
                                          int threads);
 std::unique_ptr<AnnPeer> make_faiss_ivf(const std::vector<float>& x, size_t n, size_t d, int nlist, int threads);

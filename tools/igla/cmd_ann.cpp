@@ -19,6 +19,7 @@
 #include "igla/final_rerank.hpp"
 #include "igla/graph.hpp"
 #include "igla/ivf.hpp"
+#include "igla/ivf_residual.hpp"
 #include "igla/queries.hpp"
 #include "igla/search.hpp"
 
@@ -44,6 +45,15 @@ IvfIndex build_ivf_with_progress(const Index& ix, uint32_t lists, int threads) {
   fmt::print(stderr, "IVF: {} lists (sizes {}..{}) on the {}, {:.1f} bytes per word, built in {:.1f}s\n", ivf.lists(), lo,
              hi, ivf_source_name(ivf.source()), ivf.bytes_per_word(), s);
   return ivf;
+}
+
+// `igla build-ivf --residual` and `igla convert --ivf-residual`: the residual rows of `ivf`'s lists.
+IvfResidualRows build_residual_with_report(const Index& ix, const IvfIndex& ivf, int threads) {
+  const auto t0 = std::chrono::steady_clock::now();
+  IvfResidualRows r = IvfResidualRows::build(ix, ivf, threads);
+  fmt::print(stderr, "IVF residual rows: {:.1f} bytes per word read by the search, built in {:.1f}s\n",
+             r.bytes_per_word(ivf), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return r;
 }
 
 namespace {
@@ -84,6 +94,7 @@ void add_build_ivf(CLI::App& app) {
     std::string index, output;
     uint32_t lists = 0;
     int threads = 0;
+    bool residual = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("build-ivf",
@@ -94,10 +105,15 @@ void add_build_ivf(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "Index to write (default: the input, replaced atomically)");
   cmd->add_option("--lists", a->lists, "Number of lists L (default: about 2 sqrt(words))")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", a->threads, "Threads for the k-means passes (default: all cores)");
+  cmd->add_flag("--residual", a->residual,
+                "Also store each word's int8 row as its residual to its list's centroid (section IVFR; "
+                "--device ivf-int8 then scans those rows: more recall where neighbours are close together; "
+                "needs float centroids: an index with float32 vectors or rerank rows)");
   cmd->callback([a] {
     const Index ix = Index::open(a->index);
     const IvfIndex ivf = build_ivf_with_progress(ix, a->lists, a->threads);
-    const auto sections = ivf.sections();
+    auto sections = ivf.sections();
+    if (a->residual) sections.push_back(build_residual_with_report(ix, ivf, a->threads).section());
     const std::string out = a->output.empty() ? a->index : a->output;
     ix.save(out, sections);
     fmt::print(stderr, "wrote {}\n", out);
@@ -117,6 +133,8 @@ struct BenchArgs {
   uint32_t graph_efc = 100;
   std::string graph_keeps = std::to_string(GraphParams{}.keep_nearest);
   std::string final_rerank = "none";  // rows the graph / ivf-int8 candidates are finally rescored on
+  std::string ivf_rows = "int8";      // IVF-int8 rows: int8 (the index's), residual (IVFR), or both
+  std::string cache;                  // directory of built indexes reused between runs ('' none)
   bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false, no_ivf = false, no_graph = false;
   uint64_t seed = 42;
 };
@@ -373,9 +391,43 @@ void bench_ann(const BenchArgs& a) {
   const size_t n = db.size();
   fmt::print("bench-ann: {}; database {} words (the {} held-out words removed), k = {}, {} threads\n", data_name, n,
              a.heldout, k, threads);
+  // --cache: the igla index (with its IVF sections) and hnswlib's graph of an earlier run with the
+  // same data and parameters are read instead of built; their build times are the recorded ones.
+  std::string cache_key, data_key;  // data_key: the data alone (the peers' files)
+  if (!a.cache.empty()) {
+    std::filesystem::create_directories(a.cache);
+    const std::string what = fmt::format("{}|n={}|heldout={}|seed={}|lists={}|quant={}|{}", data_name, n, a.heldout,
+                                         a.seed, a.lists, quantization_name(qp), rerank_name(qp.rerank));
+    cache_key = fmt::format("{:016x}", std::hash<std::string>{}(what));
+    data_key = fmt::format("{:016x}", std::hash<std::string>{}(
+                                           fmt::format("{}|n={}|heldout={}|seed={}", data_name, n, a.heldout, a.seed)));
+    fmt::print("cache: {}/igla-{}.* ({}), peers: *-{}.*\n", a.cache, cache_key, what, data_key);
+  }
+  auto cache_file = [&](const std::string& stem, const std::string& ext) {
+    const bool peer = stem.rfind("igla", 0) != 0;  // the peers' files do not depend on igla's parameters
+    return (std::filesystem::path(a.cache) / (stem + "-" + (peer ? data_key : cache_key) + ext)).string();
+  };
+  auto read_seconds = [](const std::string& path, size_t i) {
+    std::ifstream f(path);
+    double v = -1;
+    for (size_t j = 0; j <= i && (f >> v); ++j) {
+    }
+    return v;
+  };
   auto t0 = clock_type::now();
-  auto ix = std::make_shared<const Index>(Index::build(db, qp, true));  // float32 kept: the IVF fits on it
-  const double quant_s = since(t0);
+  std::shared_ptr<const Index> ix;
+  double quant_s = 0, cached_ivf_s = -1, cached_res_s = -1;
+  const bool ix_cached = !cache_key.empty() && std::filesystem::exists(cache_file("igla", ".igla"));
+  if (ix_cached) {
+    ix = open_index(cache_file("igla", ".igla"));
+    quant_s = read_seconds(cache_file("igla", ".times"), 0);
+    cached_ivf_s = read_seconds(cache_file("igla", ".times"), 1);
+    cached_res_s = read_seconds(cache_file("igla", ".times"), 2);
+    fmt::print("igla index read from the cache in {:.1f}s (built in {:.1f}s)\n", since(t0), quant_s);
+  } else {
+    ix = std::make_shared<const Index>(Index::build(db, qp, true));  // float32 kept: the IVF fits on it
+    quant_s = since(t0);
+  }
   std::vector<float> xdb = std::move(db.data);
   db = {};
   normalize_rows(xdb, d);
@@ -398,6 +450,19 @@ void bench_ann(const BenchArgs& a) {
     }
   }
   // ---- query sets and truths ----
+  bool rows_int8 = false, rows_residual = false;
+  {
+    std::stringstream ss(a.ivf_rows);
+    for (std::string t; std::getline(ss, t, ',');) {
+      if (t == "int8")
+        rows_int8 = true;
+      else if (t == "residual")
+        rows_residual = true;
+      else
+        throw Error("--ivf-rows: '" + t + "' is not int8 or residual");
+    }
+  }
+  const bool need_f32 = !finals.empty() || rows_residual;
   std::vector<QuerySet> sets(a.heldout ? 2 : 1);
   {
     QuerySet& v = sets[0];
@@ -406,13 +471,13 @@ void bench_ann(const BenchArgs& a) {
     for (size_t i = 0; i < a.queries; ++i) {
       const uint32_t id = static_cast<uint32_t>(rng() % (a.query_range ? std::min(a.query_range, n) : n));
       b.word(id);
-      if (finals.size() > 0) b32.word(id);
+      if (need_f32) b32.word(id);
       v.self.push_back(id);
       v.unit.insert(v.unit.end(), xdb.begin() + static_cast<std::ptrdiff_t>(size_t{id} * d),
                     xdb.begin() + static_cast<std::ptrdiff_t>((size_t{id} + 1) * d));
     }
     v.batch = b.take();
-    if (!finals.empty()) v.batch_f32 = b32.take();
+    if (need_f32) v.batch_f32 = b32.take();
     if (a.heldout) {
       QuerySet& h = sets[1];
       h.name = "held-out";
@@ -548,8 +613,35 @@ void bench_ann(const BenchArgs& a) {
   ip.lists = a.lists;
   ip.threads = threads;
   std::shared_ptr<const IvfIndex> ivf;
-  if (!a.no_ivf) ivf = std::make_shared<const IvfIndex>(IvfIndex::build(*ix, ip));
-  const double ivf_s = since(t0);
+  std::shared_ptr<const IvfResidualRows> res_rows;
+  double ivf_s = 0, res_s = 0;
+  if (!a.no_ivf && ix_cached && has_ivf_sections(*ix) && cached_ivf_s >= 0) {
+    ivf = ivf_of(*ix);
+    ivf_s = cached_ivf_s;
+    fmt::print("igla IVF read from the cache ({:.1f}s)\n", since(t0));
+  } else if (!a.no_ivf) {
+    ivf = std::make_shared<const IvfIndex>(IvfIndex::build(*ix, ip));
+    ivf_s = since(t0);
+  }
+  if (ivf && rows_residual) {
+    if (ix_cached && has_ivf_residual_section(*ix) && cached_res_s >= 0) {
+      res_rows = ivf_residual_of(*ix);
+      res_s = cached_res_s;
+    } else {
+      t0 = clock_type::now();
+      res_rows = std::make_shared<const IvfResidualRows>(IvfResidualRows::build(*ix, *ivf, threads));
+      res_s = since(t0);
+    }
+    fmt::print("igla IVF residual rows: built in {:.1f}s, {:.1f} bytes per vector read\n", res_s,
+               res_rows->bytes_per_word(*ivf));
+  }
+  if (!cache_key.empty() && ivf && (!ix_cached || !has_ivf_sections(*ix) || (res_rows && !has_ivf_residual_section(*ix)))) {
+    auto sections = ivf->sections();
+    if (res_rows) sections.push_back(res_rows->section());
+    ix->save(cache_file("igla", ".igla"), sections);
+    std::ofstream(cache_file("igla", ".times")) << fmt::format("{} {} {}\n", quant_s, ivf_s, res_rows ? res_s : -1.0);
+    fmt::print("cache: wrote {}\n", cache_file("igla", ".igla"));
+  }
   if (ivf)
     fmt::print("igla IVF: {} lists on the {}, built in {:.1f}s (+ {:.1f}s quantization)\n", ivf->lists(),
                ivf_source_name(ivf->source()), ivf_s, quant_s);
@@ -583,7 +675,28 @@ void bench_ann(const BenchArgs& a) {
       }
   }
   // ---- igla IVF-int8: the same lists holding the int8 rerank rows, scanned with an int8 query ----
-  if (ivf && ix->rerank() == Rerank::Int8) {
+  if (ivf && res_rows && ix->rerank() == Rerank::Int8) {
+    SearcherOptions io;
+    io.cpu.threads = threads;
+    const auto rs = make_ivf_residual_searcher(ix, io, ivf, res_rows);
+    fmt::print("igla IVF-int8 residual: {}\n", rs->name());
+    const double bpv = res_rows->bytes_per_word(*ivf);
+    for (const auto& s : sets)
+      for (uint32_t np : parse_list(a.nprobes, "--nprobe")) {
+        np = std::min(np, ivf->lists());
+        for (uint32_t c : parse_list(a.int8_candidates, "--int8-candidates")) {
+          SearchParams p;
+          p.k = k;
+          p.nprobe = np;
+          p.candidates = c;
+          Row b, one;
+          measure_igla(*rs, s, p, b, one, true);
+          add(s, "igla ivf-int8 residual", fmt::format("nprobe={} c={}", np, c), b, one, bpv, ivf_s + quant_s + res_s);
+        }
+        if (np == ivf->lists()) break;
+      }
+  }
+  if (ivf && rows_int8 && ix->rerank() == Rerank::Int8) {
     SearcherOptions io;
     io.cpu.threads = threads;
     t0 = clock_type::now();
@@ -620,10 +733,18 @@ void bench_ann(const BenchArgs& a) {
   // ---- peers ----
   if (!a.no_peers) {
     // Each peer is measured right after its build and freed before the next one is built.
-    auto run_peer = [&](auto make) {
+    auto run_peer = [&](auto make, const std::string& cache_stem = "") {
       const auto tb = clock_type::now();
-      std::unique_ptr<AnnPeer> peer = make();
-      const double build_s = since(tb);
+      const bool cached = !cache_stem.empty() && std::filesystem::exists(cache_file(cache_stem, ".bin"));
+      std::unique_ptr<AnnPeer> peer = make(cached ? cache_file(cache_stem, ".bin") : std::string());
+      double build_s = since(tb);
+      if (cached) {
+        fmt::print("{}: read from the cache in {:.1f}s\n", peer->name(), build_s);
+        build_s = read_seconds(cache_file(cache_stem, ".times"), 0);
+      } else if (!cache_stem.empty()) {
+        peer->save(cache_file(cache_stem, ".bin"));
+        std::ofstream(cache_file(cache_stem, ".times")) << fmt::format("{}\n", build_s);
+      }
       fmt::print("{}: built in {:.1f}s on {} threads, {:.0f} bytes per vector\n", peer->name(), build_s, threads,
                  peer->bytes_per_vector());
       std::fflush(stdout);
@@ -641,12 +762,13 @@ void bench_ann(const BenchArgs& a) {
     };
     if (have_hnswlib())
       for (uint32_t m : parse_list(a.ms, "--hnsw-m"))
-        run_peer([&] { return make_hnswlib(xdb, n, d, static_cast<int>(m), a.efc, threads); });
+        run_peer([&](const std::string& load) { return make_hnswlib(xdb, n, d, static_cast<int>(m), a.efc, threads, load); },
+                 cache_key.empty() ? "" : fmt::format("hnswlib-M{}-efc{}-t{}", m, a.efc, threads));
     else
       fmt::print("hnswlib: not built in (apt-get install libhnswlib-dev)\n");
     if (have_faiss_ann() && !a.no_faiss) {
-      if (ivf) run_peer([&] { return make_faiss_ivf(xdb, n, d, static_cast<int>(ivf->lists()), threads); });
-      if (!a.no_faiss_hnsw) run_peer([&] { return make_faiss_hnsw(xdb, n, d, 32, a.efc, threads); });
+      if (ivf) run_peer([&](const std::string&) { return make_faiss_ivf(xdb, n, d, static_cast<int>(ivf->lists()), threads); });
+      if (!a.no_faiss_hnsw) run_peer([&](const std::string&) { return make_faiss_hnsw(xdb, n, d, 32, a.efc, threads); });
     }
   }
 
@@ -726,6 +848,13 @@ void add_bench_ann(CLI::App& app) {
                   "igla graph and ivf-int8: rows their candidates are finally rescored on, sweep of none, f16, f32 "
                   "(default: none; f16/f32 rows add 2/4 bytes per dim per vector beside the int8 rows the walk "
                   "reads; vocabulary queries then use the words' float32 vectors)");
+  cmd->add_option("--ivf-rows", a->ivf_rows,
+                  "igla IVF-int8 rows, sweep of int8 (the index's rows) and residual (each word's residual to its "
+                  "list centroid, the IVFR section of build-ivf --residual; measured with float32 query forms) "
+                  "(default: int8)");
+  cmd->add_option("--cache", a->cache,
+                  "Directory where the built igla index (with its IVF sections) and hnswlib's graph are kept and "
+                  "read back by a later run with the same data and parameters (build times: the recorded ones)");
   cmd->add_flag("--no-peers", a->no_peers, "igla only");
   cmd->add_flag("--no-faiss", a->no_faiss, "Skip the FAISS peers");
   cmd->add_flag("--no-faiss-hnsw", a->no_faiss_hnsw, "Skip FAISS IndexHNSWFlat (the slowest build)");

@@ -62,6 +62,7 @@ bool is_index(const std::string& path) {
 
 void convert_file(const std::string& input, const std::string& output, const ConvertOptions& o) {
   const QuantParams q = quant_params(o);  // bad options fail before the file is read
+  if (o.ivf_residual && o.ivf_lists < 0) throw Error("convert: --ivf-residual needs --ivf L");
   const auto t0 = std::chrono::steady_clock::now();
   FloatVectors v;
   if (o.format == VectorFormat::Auto && is_index(input)) {  // re-quantize from the kept float32 vectors
@@ -82,7 +83,11 @@ void convert_file(const std::string& input, const std::string& output, const Con
   const Index ix = Index::build(v, q, o.keep_float, q_bar.callback());
   q_bar.finish();
   std::vector<ExtraSection> extra;
-  if (o.ivf_lists >= 0) extra = build_ivf_with_progress(ix, static_cast<uint32_t>(o.ivf_lists), 0).sections();
+  if (o.ivf_lists >= 0) {
+    const IvfIndex ivf = build_ivf_with_progress(ix, static_cast<uint32_t>(o.ivf_lists), 0);
+    extra = ivf.sections();
+    if (o.ivf_residual) extra.push_back(build_residual_with_report(ix, ivf, 0).section());
+  }
   ix.save(output, extra);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print(stderr,
@@ -115,6 +120,8 @@ void add_convert(CLI::App& app) {
   cmd->add_option("--ivf", a->o.ivf_lists,
                   "Add IVF lists for approximate search (--device ivf): L lists, 0 for the default (about 2 sqrt(words))")
       ->check(whole_number(0, uint64_t{1} << 30));
+  cmd->add_flag("--ivf-residual", a->o.ivf_residual,
+                "With --ivf: also store the IVF-int8 rows as residuals to their list centroids (see build-ivf --residual)");
   add_keep_float_flags(cmd, a->keep_float, a->no_float);
   cmd->callback([a] {
     a->o.format = parse_format(a->format);

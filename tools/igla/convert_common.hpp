@@ -7,6 +7,7 @@
 
 #include "igla/index.hpp"
 #include "igla/ivf.hpp"
+#include "igla/ivf_residual.hpp"
 #include "igla/vectors.hpp"
 
 namespace igla::cli {
@@ -21,6 +22,7 @@ struct ConvertOptions {
   std::string rerank = "int8";           // none | int8 | f16
   bool keep_float = false;               // F32V: --keep-float (queries never read it)
   int64_t ivf_lists = -1;  // --ivf L: add IVF lists (0: the default count; -1: none)
+  bool ivf_residual = false;  // --ivf-residual: and the residual rows of the IVF-int8 search (IVFR)
 };
 
 // --keep-float (and the old --no-float, now the default, accepted and hidden).
@@ -28,6 +30,8 @@ void add_keep_float_flags(CLI::App* cmd, bool& keep_float, bool& no_float);
 
 // The IVF lists of `ix` (cmd_ann.cpp), with a progress bar and a report line.
 IvfIndex build_ivf_with_progress(const Index& ix, uint32_t lists, int threads);
+// The residual rows of `ivf` (cmd_ann.cpp), with a report line.
+IvfResidualRows build_residual_with_report(const Index& ix, const IvfIndex& ivf, int threads);
 
 // --quantization, --threshold-factor and --rerank of `convert` and `fetch-glove`.
 void add_quantization_options(CLI::App* cmd, ConvertOptions& o);
