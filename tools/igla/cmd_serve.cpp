@@ -83,7 +83,9 @@ void add_serve(CLI::App& app) {
                   "at least 1)")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--max-batch", so.max_batch,
-                  "Most queries in one batch search; a larger request is split over several (default 4096)")
+                  "Most queries in one batch search; a larger request is split over several (default 4096). With "
+                  "--device graph, whose search gains nothing from large batches, 128-256 shortens the tail: a "
+                  "request waits about one batch less (BENCHMARKS.md, service)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-wait-us", so.max_wait_us,
                   "Longest a query waits for others to join its batch, in microseconds (default 500; 0: no wait)")
