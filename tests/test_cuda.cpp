@@ -395,6 +395,52 @@ TEST_F(Cuda, OneQueryLongListsWithTies) {
   }
 }
 
+// One query with lists past 32 keys in the prefix mode (CudaOptions::single_prefix: each CTA keeps
+// c keys, the last selects the K best of their union and rescans the words of any CTA whose c-th
+// key is among them). c = 1 and 2 leave CTAs holding more of the K best than they kept on almost
+// every query (rescans), c = 8 and 32 rarely; duplicate words (ties, neighbouring ids: one CTA's
+// 8-word group), equal scores (weight 0: ranked by id, the K best all in the first CTAs), odd
+// limits, exclusions, one to three terms and 3CosMul, on the persistent and the launch route,
+// against the reference; 0 (the old merge) alongside.
+TEST_F(Cuda, OneQueryPrefixMode) {
+  std::mt19937_64 rng(97);
+  for (const uint32_t dims : {64u, 300u}) {
+    const Vocab v = make_vocab(dims == 64 ? 70001 : 30011, dims, rng);
+    for (const int c : {1, 2, 8, 32, 0}) {
+      for (const char* route : {"", "launch"}) {
+        if (route[0] && c != 8 && c != 1) continue;
+        CudaOptions o;
+        o.single_prefix = c;
+        o.single = route;
+        auto s = make_cuda_searcher_for_codes(v.view(), o);
+        for (int i = 0; i < 14; ++i) {
+          const Combine comb = i % 4 == 3 ? Combine::CosMul : Combine::Sum;
+          QueryBatch b(v.dims, comb);
+          auto a = random_query(v, rng), bb = random_query(v, rng), cc = random_query(v, rng);
+          std::vector<std::span<const int8_t>> terms{a};
+          std::vector<float> w{i % 5 == 0 ? 0.0f : inv_of(a)};
+          if (comb == Combine::CosMul || i % 4 == 1) {
+            terms = {a, bb, cc};
+            w = {inv_of(a), inv_of(bb), inv_of(cc)};
+            if (comb == Combine::Sum) w[0] = -w[0];
+          }
+          std::vector<uint32_t> ex;
+          for (int e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % (e == 0 ? 64 : v.n)));
+          b.add_query(terms, w, ex);
+          SearchParams p;
+          p.k = i % 3 == 0 ? 61 : i % 3 == 1 ? 50 : 33;
+          p.limit = i % 6 == 5 ? static_cast<uint32_t>(v.n * 3 / 4 + 13) : 0;
+          const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
+          expect_same(want, s->search(b, p),
+                      "dims=" + std::to_string(dims) + " prefix=" + std::to_string(c) + " route=" + route + " query " +
+                          std::to_string(i));
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
 // The persistent one-query kernel (the default one-query route): single queries of changing
 // shapes (one-term nearest, 3-term Sum, 3CosMul, k, limit, exclusions: each a restart of the
 // kernel's form or grid) interleaved with batches through the same searcher (each stops the

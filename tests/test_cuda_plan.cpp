@@ -73,6 +73,32 @@ TEST(CudaPlan, MmaTakesListsOf64) {
   EXPECT_FALSE(mma_plan(index_of(100000, 300), 65536, 100000, kMaxListK + 1, kSms, kSmem, p));
 }
 
+// One query with lists past 32 keys (the two-stage query's 50 candidates + exclusions): GloVe's
+// 341,479 words take the prefix mode, one pass of 1,024 words a CTA (334 CTAs), with shared memory
+// for three CTAs a SM (the persistent kernel's grid is resident only then); K <= 32, explicit
+// splits, prefix 0, vocabularies whose CTAs cannot keep K keys together, and unions past what the
+// last CTA holds keep the old plan.
+TEST(CudaPlan, OneQueryPrefixMode) {
+  constexpr int kSms = 132;
+  constexpr size_t kSmem = 232448;
+  const DeviceIndex glove = index_of(341479, 128);
+  for (const int T : {1, 3}) {
+    const SinglePlan p = single_plan(glove, 341479, 53, T, kSms, 0, 8);
+    EXPECT_EQ(p.prefix, 8);
+    EXPECT_EQ(p.n_splits, 334);
+    EXPECT_EQ(p.split_len, 1024u);
+    EXPECT_GE(static_cast<int64_t>(p.n_splits) * 1024, 341479 + 7);
+    EXPECT_LE(3 * (p.smem + 4096), kSmem);
+  }
+  EXPECT_EQ(single_plan(glove, 341479, 64, 3, kSms, 0, 32).prefix, 0);  // 334 x 32 keys: past the merge cap
+  EXPECT_EQ(single_plan(glove, 341479, 13, 3, kSms, 0, 8).prefix, 0);
+  EXPECT_EQ(single_plan(glove, 341479, 53, 3, kSms, 2048, 8).prefix, 0);
+  EXPECT_EQ(single_plan(glove, 341479, 53, 3, kSms, 0, 0).prefix, 0);
+  EXPECT_EQ(single_plan(glove, 5000, 53, 3, kSms, 0, 8).prefix, 0);   // 5 CTAs x 8 < 53
+  EXPECT_EQ(single_plan(glove, 70001, 53, 3, kSms, 0, 1).prefix, 1);  // 69 CTAs x 1 >= 53
+  EXPECT_EQ(single_plan(index_of(1000000, 300), 1000000, 53, 1, kSms, 0, 8).prefix, 0);
+}
+
 }  // namespace
 #else
 TEST(CudaPlan, MmaChunksStayInOneWave) { GTEST_SKIP() << "the CUDA backend is not built here (no nvcc)"; }

@@ -189,6 +189,11 @@ struct CudaOptions {
   bool persist_relay_flag = false;
   uint32_t single_split = 0;
   bool single_sync = false;
+  // One query with lists past 32 keys (the two-stage query's candidates + exclusions): keys each
+  // CTA of the one-query kernel keeps for the last one's selection (1..32; more keys, fewer
+  // rescans of a CTA's words but a longer select; 0: every CTA keeps all K, merged from longer
+  // splits as before). Run 52, one analogy: 4 29-35 us, 8 36-40, 16 45-51, 0 55-60.
+  int single_prefix = 4;
   bool stats = false;          // count kernel events (stats() reports them; nothing printed)
   // Pinned host buffers of batches as 2 MB transparent huge pages registered with CUDA (Linux;
   // else, or where registering fails, cudaHostAlloc): a fresh process's first batch paid ~5 ms a

@@ -312,6 +312,12 @@ int rerank_section(const Args& a, const Data& d, const std::vector<uint32_t>& id
     time("rerank50-device", [&] { s->search(b, p2); });
     time("candidates0", [&] { s->search(b, p0); });
     if (B > 1) time("rerank50-host", [&] { host_rerank(*d.index, b, s->search(b, pc), a.k); });
+    if (B > 1) {  // where the two-stage batch's time goes: the ternary stage alone at the rerank's list
+      time("ternary-k50", [&] { s->search(b, pc); });  // length (K = 51) and at one within 32 (K = 22)
+      SearchParams p21 = pc;
+      p21.k = 21;
+      time("ternary-k21", [&] { s->search(b, p21); });
+    }
   }
   // 3CosAdd analogies as `igla eval analogies` builds them (b - a + c, the three excluded), the
   // size of the Google set, in one call and in eval's batches of 4096.

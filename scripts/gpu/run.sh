@@ -69,7 +69,7 @@ say "# bench: default GloVe index"
 timeout 200 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1,1024,65536 \
     --check 256 --singles 2000 --seconds 0.5 --rerank --out "$OUT/bench.tsv" > "$OUT/bench_glove.log" 2>&1
 rc=$?
-grep -E "^CHECK|rerank50|candidates0|3cosadd-rerank|FAIL" "$OUT/bench_glove.log" | grep -v ": ok" | tee -a "$LOG"
+grep -E "^CHECK|rerank50|candidates0|ternary-k|3cosadd-rerank|FAIL" "$OUT/bench_glove.log" | grep -v ": ok" | tee -a "$LOG"
 grep -c ": ok" "$OUT/bench_glove.log" | sed 's/^/CHECKS ok: /' | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: bench glove rc=$rc"; tail -5 "$OUT/bench_glove.log" | tee -a "$LOG"; }
 say "# bench: random 100K x 300, 65,536 (K <= 32 mma path)"
@@ -130,11 +130,22 @@ for dev in cuda cpu; do
   say "  $dev: $(head -1 "$OUT/analogy_$dev.txt" | tr '\t' ' ') | $(grep -h 'analogy:' "$OUT/analogy_$dev.err" | sed 's/ per query warm (median of 21)//; s/; 341479 words.*//' | tr '\n' ';')"
 done
 cmp -s "$OUT/analogy_cuda.txt" "$OUT/analogy_cpu.txt" && say "CHECK analogy cuda vs cpu: same output" || { FAIL=1; say "FAIL: analogy outputs differ"; }
-for sp in 2048 4096 6144 8192 12288; do
-  IGLA_CUDA_SINGLE_SPLIT=$sp "$IG" analogy man king woman --index "$IX" --device cuda --time > "$OUT/analogy_sp.txt" 2> "$OUT/analogy_sp.err"
-  cmp -s "$OUT/analogy_sp.txt" "$OUT/analogy_cpu.txt" || { FAIL=1; say "FAIL: analogy split $sp differs"; }
-  say "  cuda split $sp: $(grep -h 'analogy:' "$OUT/analogy_sp.err" | sed 's/; 341479 words.*//')"
+# The one-query kernel's prefix mode (keys kept a CTA; 0: the old merge of 112 splits x 53 keys), A/B alternating
+for r in 1 2 3; do
+  for pf in 0 4 8; do
+    IGLA_CUDA_SINGLE_PREFIX=$pf "$IG" analogy man king woman --index "$IX" --device cuda --time > "$OUT/analogy_sp.txt" 2> "$OUT/analogy_sp.err"
+    cmp -s "$OUT/analogy_sp.txt" "$OUT/analogy_cpu.txt" || { FAIL=1; say "FAIL: analogy prefix $pf differs"; }
+    say "  cuda prefix $pf: $(grep -h 'analogy:' "$OUT/analogy_sp.err" | sed 's/; 341479 words.*//')"
+  done
 done
+for pf in 0 4; do  # other questions, one process each: every answer against the cpu's
+  for qq in "paris france berlin" "good better bad" "walk walked swim" "japan yen russia"; do
+    IGLA_CUDA_SINGLE_PREFIX=$pf "$IG" analogy $qq --index "$IX" --device cuda > "$OUT/an_g.txt" 2>/dev/null
+    "$IG" analogy $qq --index "$IX" --device cpu > "$OUT/an_c.txt" 2>/dev/null
+    cmp -s "$OUT/an_g.txt" "$OUT/an_c.txt" || { FAIL=1; say "FAIL: analogy $qq prefix $pf differs"; }
+  done
+done
+say "CHECK 4 more analogies x prefix 0 / 4: cuda vs cpu compared (a FAIL line above if any differs)"
 for c in 0 50; do  # without the rerank stage (K = 13, no host rescoring) and with it: what the rerank costs
   "$IG" analogy man king woman --index "$IX" --device cuda --time --candidates $c > /dev/null 2> "$OUT/analogy_c.err"
   say "  cuda --candidates $c: $(grep -h 'analogy:' "$OUT/analogy_c.err" | sed 's/; 341479 words.*//')"

@@ -137,6 +137,7 @@ struct SingleArgs {
                                  // trace mode: 6 uint64 cycle counts at [1024..]
   uint32_t W = 0, L = 0, split_len = 0, seq = 0;
   int T = 0, combine = 0, K = 0, k = 0, n_splits = 0, n_excl = 0;
+  int prefix = 0;  // > 0: prefix mode (single.cu, select_top): each CTA keeps this many keys (SinglePlan::prefix)
   int mode = 0;  // experiments only (IGLA_CUDA_SINGLE): 2 no work (CTA 0 signals at once), 3 no merge, 4 trace,
                  // 5 echo (persistent: CTA 0 signals as soon as the message is in, no fence; else as 2)
   float w[kSingleMaxTerms] = {};
@@ -147,9 +148,13 @@ struct SinglePlan {
   int n_splits = 0;
   uint32_t split_len = 0;
   size_t smem = 0;
+  int prefix = 0;  // keys kept a CTA in prefix mode (0: every CTA keeps K, merged by the last)
 };
-// split_words: vocabulary words per CTA (0: automatic).
-SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_sms, uint32_t split_words);
+// split_words: vocabulary words per CTA (0: automatic). prefix_keys: for K > 32 and automatic
+// splits, the prefix mode's keys a CTA (one pass of 1,024 words a CTA, words strided over the CTAs;
+// single.cu says why it is exact) where the splits x prefix_keys fit the last CTA; 0: never.
+SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_sms, uint32_t split_words,
+                       int prefix_keys = 0);
 // Launches the kernel (one term Sum: a.T == 1 && a.combine == 0 takes the specialised kernel).
 cudaError_t single_launch(const SingleArgs& a, const SinglePlan& p, cudaStream_t s);
 // Dynamic shared memory limits of the one-launch kernels (max_smem less their static shared memory).

@@ -587,7 +587,8 @@ class CudaSearcher final : public Searcher {
         T * 2 * W > static_cast<size_t>(cuda::kSinglePlaneWords) || n_excl > static_cast<size_t>(cuda::kSingleMaxExcl))
       return false;
     const DeviceIndex& ix = codes_->ix;
-    const cuda::SinglePlan plan = cuda::single_plan(ix, L, K, static_cast<int>(T), dev_->num_sms, opt_.single_split);
+    const cuda::SinglePlan plan = cuda::single_plan(ix, L, K, static_cast<int>(T), dev_->num_sms, opt_.single_split,
+                                                    opt_.single_prefix);
     if (plan.smem + 4096 > dev_->max_smem) return false;  // static shared memory besides
     Work& w = *w_;
     const size_t partial_bytes = static_cast<size_t>(plan.n_splits) * K * sizeof(uint64_t);
@@ -623,6 +624,7 @@ class CudaSearcher final : public Searcher {
     a.k = static_cast<int>(k);
     a.n_splits = plan.n_splits;
     a.n_excl = static_cast<int>(n_excl);
+    a.prefix = plan.prefix;
     a.mode = single_mode_;
     for (size_t t = 0; t < T; ++t) a.w[t] = batch.weights[t];
     for (size_t e = 0; e < n_excl; ++e) a.excl[e] = batch.exclude[e];

@@ -86,6 +86,139 @@ __device__ __forceinline__ void select_lists(const uint64_t* lists, int n, int l
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Prefix mode (SingleArgs::prefix = c > 0; K > 32, the two-stage query's 50 candidates +
+// exclusions): each CTA scores one pass of 1024 words taken 8-word group by group with a stride of
+// n_splits groups (so words of neighbouring ids, e.g. the frequent ones, spread over the CTAs), keeps
+// only its c best keys (select_lists with K = c <= 32: the cheap K <= 32 select) and writes them.
+// The last CTA takes the K best of the union U of those lists (select_top: a histogram of the score
+// words, not sorted lists) and checks that it is exact: a CTA whose c-th key is among them may hold
+// more keys above the K-th, and its words are scored again (rescan_split; rare when c >= 8: the
+// K best would have to put c of their keys in one CTA). Every other CTA's unwritten keys are below
+// its c-th key, hence below the K-th of U, hence outside the top K of all words.
+
+constexpr int kTopBins = 1024;
+
+// Dynamic shared memory after the query: the lists (every split's kept keys in the last CTA; a
+// thread's kSingleUnroll keys in one pass), as many candidates (prefix mode: at least K + one
+// rescanned split's words), the prefix mode's histogram.
+__host__ __device__ constexpr int single_list_cap(int n_splits, int per_split) {
+  return n_splits * per_split > kSingleThreads * kSingleUnroll ? n_splits * per_split : kSingleThreads * kSingleUnroll;
+}
+__host__ __device__ constexpr int single_cand_cap(int list_cap, int K, bool prefix) {
+  return prefix && K + kSingleThreads * kSingleUnroll > list_cap ? K + kSingleThreads * kSingleUnroll : list_cap;
+}
+
+struct TopShared {
+  uint32_t lo, hi;
+  int bin, n_cand;
+};
+
+// Writes the ranks < K of the m unique keys cand[0..m) into out[0..K) (0 past m).
+__device__ __forceinline__ void rank_into(const uint64_t* cand, int m, int K, uint64_t* out) {
+  for (int i = m + static_cast<int>(threadIdx.x); i < K; i += kSingleThreads) out[i] = 0;
+  for (int i = static_cast<int>(threadIdx.x); i < m; i += kSingleThreads) {
+    const uint64_t c = cand[i];
+    int r = 0;
+    for (int j = 0; j < m; ++j) r += cand[j] > c;
+    if (r < K) out[r] = c;
+  }
+}
+
+// The K best of the n unique keys keys[0..n) (0 = empty, skipped) into out[0..K), descending (0
+// past the nonzero keys). Score words are binned linearly between the lowest and highest into
+// kTopBins bins; the keys of the bins from the top down to the one where the count reaches K are
+// the candidates (K plus that bin's other keys), ranked by counting. hist: kTopBins words. Barriers
+// inside; every thread of the CTA calls it.
+__device__ __noinline__ void select_top(const uint64_t* keys, int n, int K, uint64_t* cand, uint64_t* out,
+                                        uint32_t* hist, TopShared& ts) {
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  for (int i = static_cast<int>(threadIdx.x); i < kTopBins; i += kSingleThreads) hist[i] = 0;
+  if (threadIdx.x == 0) {
+    ts.lo = ~0u;
+    ts.hi = 0;
+    ts.bin = 0;
+    ts.n_cand = 0;
+  }
+  __syncthreads();
+  uint32_t lo = ~0u, hi = 0;
+  for (int i = static_cast<int>(threadIdx.x); i < n; i += kSingleThreads) {
+    const uint64_t k = keys[i];
+    if (!k) continue;
+    const uint32_t s = static_cast<uint32_t>(k >> 32);
+    lo = min(lo, s);
+    hi = max(hi, s);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    lo = min(lo, __shfl_xor_sync(kFull, lo, o));
+    hi = max(hi, __shfl_xor_sync(kFull, hi, o));
+  }
+  if (lane == 0) {
+    atomicMin(&ts.lo, lo);
+    atomicMax(&ts.hi, hi);
+  }
+  __syncthreads();
+  lo = ts.lo;
+  hi = ts.hi;
+  const bool any = lo <= hi;  // uniform
+  int shift = 0;
+  while (any && ((hi - lo) >> shift) >= static_cast<uint32_t>(kTopBins)) ++shift;
+  if (any)
+    for (int i = static_cast<int>(threadIdx.x); i < n; i += kSingleThreads) {
+      const uint64_t k = keys[i];
+      if (k) atomicAdd(&hist[(static_cast<uint32_t>(k >> 32) - lo) >> shift], 1u);
+    }
+  __syncthreads();
+  if (warp == 0) {  // the highest bin b with count(bins >= b) >= K (0 when fewer than K keys)
+    constexpr int kPer = kTopBins / 32;
+    int own = 0;
+    for (int j = 0; j < kPer; ++j) own += static_cast<int>(hist[lane * kPer + j]);
+    int suf = own;  // keys in the bins of lanes >= lane
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int v = __shfl_down_sync(kFull, suf, o);
+      if (lane + o < 32) suf += v;
+    }
+    int nxt = __shfl_down_sync(kFull, suf, 1);
+    if (lane == 31) nxt = 0;
+    if (suf >= K && nxt < K) {  // one lane at most (suf does not grow with the lane)
+      int acc = nxt;
+      for (int b = static_cast<int>(lane) * kPer + kPer - 1; b >= static_cast<int>(lane) * kPer; --b) {
+        acc += static_cast<int>(hist[b]);
+        if (acc >= K) {
+          ts.bin = b;
+          break;
+        }
+      }
+    }
+  }
+  __syncthreads();
+  const uint32_t bin = static_cast<uint32_t>(ts.bin);
+  for (int i0 = static_cast<int>(warp) * 32; i0 < n; i0 += kSingleThreads) {  // warp-uniform
+    const int i = i0 + static_cast<int>(lane);
+    const uint64_t c = i < n ? keys[i] : 0;
+    const bool take = any && c && ((static_cast<uint32_t>(c >> 32) - lo) >> shift) >= bin;
+    const unsigned mask = __ballot_sync(kFull, take);
+    if (!mask) continue;
+    int at = 0;
+    if (lane == 0) at = atomicAdd(&ts.n_cand, __popc(mask));
+    at = __shfl_sync(kFull, at, 0);
+    if (take) cand[at + __popc(mask & ((1u << lane) - 1u))] = c;
+  }
+  __syncthreads();
+  rank_into(cand, ts.n_cand, K, out);
+  __syncthreads();
+}
+
+// Word u (0..kSingleUnroll) of thread t in CTA `split` of a prefix-mode grid: 8-word groups
+// split, split + n_splits, ... (a thread's 8 neighbours read one 64-byte run of each plane).
+__device__ __forceinline__ uint32_t prefix_word(int split, int n_splits, int u, unsigned t) {
+  const uint32_t g = static_cast<uint32_t>(split) +
+                     static_cast<uint32_t>(n_splits) * (static_cast<uint32_t>(u) * (kSingleThreads / 8) + (t >> 3));
+  return (g << 3) | (t & 7u);
+}
+
 // Sorts v[0..N) descending (registers; N small, fully unrolled).
 template <int N>
 __device__ __forceinline__ void sort_desc_local(uint64_t (&v)[N]) {
@@ -101,6 +234,68 @@ __device__ __forceinline__ void sort_desc_local(uint64_t (&v)[N]) {
 
 __device__ __forceinline__ unsigned long long trace_clock() { return clock64(); }
 
+// The key of word x (< a.L) for the query a (single_body's scoring, one word; the prefix mode's rescans).
+template <int kW>
+__device__ __forceinline__ uint64_t score_one(const SingleArgs& a, uint32_t x, const uint64_t (&qnz)[kW > 0 ? kW : 1],
+                                              const uint64_t (&qsg)[kW > 0 ? kW : 1], const uint64_t* qp,
+                                              const float* ws, float w0) {
+  if constexpr (kW > 0) {
+    const uint64_t* wp = a.codes + static_cast<size_t>(x >> 3) * kW * 16 + (x & 7);
+    int dot = 0;
+#pragma unroll
+    for (int j = 0; j < kW; ++j) {
+      const uint64_t m = __ldg(wp + j * 16) & qnz[j];
+      dot += __popcll(m) - 2 * __popcll(m & (__ldg(wp + j * 16 + 8) ^ qsg[j]));
+    }
+    return make_key(__fmul_rn(sum_term(0.0f, w0, dot), __ldg(a.inv + x)), x);
+  } else {
+    return make_key(score_generic(x, a.codes, a.W, qp, ws, static_cast<uint32_t>(a.T), a.combine, __ldg(a.inv + x)), x);
+  }
+}
+
+// The prefix mode's last CTA (see select_top): best[0..K) = the K best of all words, from U =
+// lists[0..n_splits * c) (each CTA's c best, descending). cand: single_cand_cap keys; hist: kTopBins words.
+template <int kW>
+__device__ __noinline__ void prefix_merge(const SingleArgs& a, const uint64_t* lists, uint64_t* cand, uint32_t* hist,
+                                          uint64_t* best, TopShared& ts, const uint64_t (&qnz)[kW > 0 ? kW : 1],
+                                          const uint64_t (&qsg)[kW > 0 ? kW : 1], const uint64_t* qp,
+                                          const float* ws, float w0) {
+  const int c = a.prefix, K = a.K, n = a.n_splits;
+  select_top(lists, n * c, K, cand, best, hist, ts);
+  const uint64_t b0 = max(best[K - 1], uint64_t{1});  // fewer than K keys in U: any full list may hold more
+  for (int s0 = 0; s0 < n; s0 += kSingleThreads) {
+    const int mine = s0 + static_cast<int>(threadIdx.x);
+    if (!__syncthreads_or(mine < n && lists[static_cast<size_t>(mine) * c + c - 1] >= b0)) continue;
+    const int s1 = min(n, s0 + kSingleThreads);
+    for (int s = s0; s < s1; ++s) {  // uniform: a CTA whose c-th key is among the K best of U
+      const uint64_t* own = lists + static_cast<size_t>(s) * c;
+      if (own[c - 1] < b0) continue;
+      const uint64_t b = max(best[K - 1], uint64_t{1});
+      const int held = __syncthreads_count(threadIdx.x < static_cast<unsigned>(K) && best[threadIdx.x] != 0);
+      if (threadIdx.x < static_cast<unsigned>(held)) cand[threadIdx.x] = best[threadIdx.x];  // (K <= 64 < threads)
+      if (threadIdx.x == 0) ts.n_cand = held;
+      __syncthreads();
+#pragma unroll
+      for (int u = 0; u < kSingleUnroll; ++u) {
+        const uint32_t x = prefix_word(s, n, u, threadIdx.x);
+        uint64_t key = x < a.L ? score_one<kW>(a, x, qnz, qsg, qp, ws, w0) : 0;
+        for (int j = 0; j < c; ++j)
+          if (own[j] == key) key = 0;  // already in U (and so in cand if among the K best)
+        const bool take = key >= b;
+        const unsigned mask = __ballot_sync(kFull, take);
+        if (!mask) continue;
+        int at = 0;
+        if (lane_id() == 0) at = atomicAdd(&ts.n_cand, __popc(mask));
+        at = __shfl_sync(kFull, at, 0);
+        if (take) cand[at + __popc(mask & ((1u << lane_id()) - 1u))] = key;
+      }
+      __syncthreads();
+      rank_into(cand, ts.n_cand, K, best);
+      __syncthreads();
+    }
+  }
+}
+
 // The whole one-query search of one CTA (split blockIdx.x) over the query a, which lives in the
 // launch's parameters (single_kernel) or in shared memory (persistent_kernel); sm: the dynamic
 // shared memory (SinglePlan::smem). Returns with the CTA's threads at different points (callers
@@ -109,6 +304,7 @@ template <int kW>
 __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
   __shared__ uint64_t best[kMaxListK];  // this CTA's top K
   __shared__ SelectShared ss;
+  __shared__ TopShared ts;
   __shared__ bool last;
   const unsigned long long t0 = a.mode == 4 ? trace_clock() : 0;
   if (threadIdx.x == 0) {  // select_lists expects it zeroed (ordered by the barrier before its first call)
@@ -134,15 +330,20 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
   float* ws = reinterpret_cast<float*>(sm + n_planes);
   // Then: lists (max(n_splits * K, kSingleThreads * kSingleUnroll) keys) and as many candidates.
   uint64_t* lists = sm + (kW ? 0u : n_planes + (static_cast<uint32_t>(a.T) + 1) / 2);
-  const int list_cap = max(a.n_splits * a.K, kSingleThreads * kSingleUnroll);
+  const bool prefix = a.prefix > 0;  // uniform
+  const int per_split = prefix ? a.prefix : a.K;  // keys a CTA keeps
+  const int list_cap = single_list_cap(a.n_splits, per_split);
   uint64_t* cand = lists + list_cap;
+  uint32_t* hist = reinterpret_cast<uint32_t*>(cand + single_cand_cap(list_cap, a.K, prefix));
   if constexpr (kW == 0) {
     for (uint32_t i = threadIdx.x; i < n_planes; i += kSingleThreads) qp[i] = a.planes[i];
     for (int i = static_cast<int>(threadIdx.x); i < a.T; i += kSingleThreads) ws[i] = a.w[i];
     __syncthreads();
   }
-  const uint32_t s0 = static_cast<uint32_t>(split) * a.split_len, s1 = min(s0 + a.split_len, a.L);
-  const bool one_pass = a.split_len <= kSingleThreads * kSingleUnroll;  // uniform
+  // Prefix mode: one pass over the words prefix_word gives; else the split's range in passes.
+  const uint32_t s0 = prefix ? 0u : static_cast<uint32_t>(split) * a.split_len,
+                 s1 = prefix ? a.L : min(s0 + a.split_len, a.L);
+  const bool one_pass = prefix || a.split_len <= kSingleThreads * kSingleUnroll;  // uniform
   uint64_t qnz[kW > 0 ? kW : 1], qsg[kW > 0 ? kW : 1];  // the query's planes (specialised form)
   if constexpr (kW > 0) {
 #pragma unroll
@@ -154,7 +355,7 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
   const float w0 = a.w[0];
   WarpList list;
   list.init(a.K);
-  for (uint32_t base = s0; base < s1; base += kSingleUnroll * kSingleThreads) {
+  for (uint32_t base = s0; base < s1; base = prefix ? s1 : base + kSingleUnroll * kSingleThreads) {
     uint64_t key[kSingleUnroll];
     if constexpr (kW > 0) {
       // Every load of the kSingleUnroll words first (one L2 round trip), then the arithmetic.
@@ -162,7 +363,8 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
       float inv[kSingleUnroll];
 #pragma unroll
       for (int u = 0; u < kSingleUnroll; ++u) {
-        const uint32_t xc = min(base + u * kSingleThreads + threadIdx.x, s1 - 1);  // loads stay unconditional
+        const uint32_t xc = min(prefix ? prefix_word(split, a.n_splits, u, threadIdx.x) : base + u * kSingleThreads + threadIdx.x,
+                                s1 - 1);  // loads stay unconditional
         const uint64_t* wp = a.codes + static_cast<size_t>(xc >> 3) * kW * 16 + (xc & 7);
 #pragma unroll
         for (int j = 0; j < kW; ++j) {
@@ -173,7 +375,7 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
       }
 #pragma unroll
       for (int u = 0; u < kSingleUnroll; ++u) {
-        const uint32_t x = base + u * kSingleThreads + threadIdx.x;
+        const uint32_t x = prefix ? prefix_word(split, a.n_splits, u, threadIdx.x) : base + u * kSingleThreads + threadIdx.x;
         int dot = 0;
 #pragma unroll
         for (int j = 0; j < kW; ++j) {
@@ -185,7 +387,7 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
     } else {
 #pragma unroll
       for (int u = 0; u < kSingleUnroll; ++u) {
-        const uint32_t x = base + u * kSingleThreads + threadIdx.x;
+        const uint32_t x = prefix ? prefix_word(split, a.n_splits, u, threadIdx.x) : base + u * kSingleThreads + threadIdx.x;
         const uint32_t xc = min(x, s1 - 1);
         const float score =
             score_generic(xc, a.codes, W, qp, ws, static_cast<uint32_t>(a.T), a.combine, __ldg(a.inv + xc));
@@ -204,11 +406,12 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
   if (a.mode == 4) tr[0] = trace_clock();
   if (!one_pass) list.store(lists + warp * a.K);
   __syncthreads();
-  if (one_pass) select_lists(lists, kSingleThreads, kSingleUnroll, a.K, cand, best, ss);
+  if (one_pass) select_lists(lists, kSingleThreads, kSingleUnroll, per_split, cand, best, ss);
   else select_lists(lists, kSingleWarps, a.K, a.K, cand, best, ss);
   if (a.mode == 4) tr[1] = trace_clock();
   if (a.n_splits > 1) {
-    if (threadIdx.x < static_cast<unsigned>(a.K)) a.partial[static_cast<size_t>(split) * a.K + threadIdx.x] = best[threadIdx.x];
+    if (threadIdx.x < static_cast<unsigned>(per_split))
+      a.partial[static_cast<size_t>(split) * per_split + threadIdx.x] = best[threadIdx.x];
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(a.counter, 1u) == static_cast<unsigned>(a.n_splits - 1);
@@ -216,7 +419,7 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
     if (!last) return;  // the other CTAs fenced their lists before counting; read them from L2 (__ldcg)
     if (a.mode == 4) tr[2] = trace_clock();
     if (a.mode != 3) {  // mode 3 (timing only): the last CTA's own list stands for the merge
-      const int total = a.n_splits * a.K;
+      const int total = a.n_splits * per_split;
       constexpr int kBatch = 8;  // loads in flight per thread
       for (int i0 = 0; i0 < total; i0 += kBatch * kSingleThreads) {
         uint64_t v[kBatch];
@@ -233,7 +436,8 @@ __device__ __forceinline__ void single_body(const SingleArgs& a, uint64_t* sm) {
       }
       __syncthreads();
       if (a.mode == 4) tr[3] = trace_clock();
-      select_lists(lists, a.n_splits, a.K, a.K, cand, best, ss);
+      if (prefix) prefix_merge<kW>(a, lists, cand, hist, best, ts, qnz, qsg, qp, ws, w0);
+      else select_lists(lists, a.n_splits, a.K, a.K, cand, best, ss);
       if (a.mode == 4) tr[4] = trace_clock();
     }
     if (threadIdx.x == 0) *a.counter = 0;
@@ -420,9 +624,24 @@ constexpr auto kPersistKernels = make_persist_table(std::make_integer_sequence<i
 
 // ---------------------------------------------------------------------------------------------
 
-SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_sms, uint32_t split_words) {
+SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_sms, uint32_t split_words,
+                       int prefix_keys) {
   SinglePlan p;
   constexpr uint32_t kOnePass = kSingleThreads * kSingleUnroll;  // words a CTA scores in one pass
+  const size_t planes_bytes = (static_cast<size_t>(T) * 2 * ix.W + (T + 1) / 2) * 8;
+  if (K > 32 && prefix_keys > 0 && prefix_keys <= 32 && !split_words) {
+    // Prefix mode (select_top): one pass a CTA, c = prefix_keys keys kept a CTA, while the
+    // union holds at least K keys and fits the last CTA's shared memory.
+    const uint64_t n = ((static_cast<uint64_t>(L) + 7) / 8 + kOnePass / 8 - 1) / (kOnePass / 8);
+    if (n * prefix_keys >= static_cast<uint64_t>(K) && n * prefix_keys <= kSingleMaxMergeKeys) {
+      p.prefix = prefix_keys;
+      p.n_splits = static_cast<int>(n);
+      p.split_len = kOnePass;
+      const int list_cap = single_list_cap(p.n_splits, prefix_keys);
+      p.smem = planes_bytes + (static_cast<size_t>(list_cap) + single_cand_cap(list_cap, K, true) + kTopBins / 2) * 8 + 16;
+      return p;
+    }
+  }
   uint32_t len = split_words;
   if (!len) {
     // One pass per CTA (768 to 1024 words) while that takes at most ~3 CTAs a SM (run 19: 100K
@@ -441,7 +660,7 @@ SinglePlan single_plan(const DeviceIndex& ix, uint32_t L, int K, int T, int num_
   p.split_len = len;
   p.n_splits = static_cast<int>(std::max<uint32_t>(1, (L + len - 1) / len));
   const size_t list_cap = std::max<size_t>(static_cast<size_t>(p.n_splits) * K, kOnePass);
-  p.smem = (static_cast<size_t>(T) * 2 * ix.W + (T + 1) / 2) * 8 + 2 * list_cap * 8 + 16;
+  p.smem = planes_bytes + 2 * list_cap * 8 + 16;
   return p;
 }
 

@@ -57,6 +57,7 @@ CudaOptions cuda_options_from_env(CudaOptions o) {
   if (const char* v = env("IGLA_CUDA_PERSIST_RELAY")) o.persist_relay_flag = std::string_view(v) == "flag";
   if (const char* v = env("IGLA_CUDA_SINGLE_SPLIT")) o.single_split = number<uint32_t>("IGLA_CUDA_SINGLE_SPLIT", v);
   if (const char* v = env("IGLA_CUDA_SINGLE_SYNC")) o.single_sync = flag("IGLA_CUDA_SINGLE_SYNC", v);
+  if (const char* v = env("IGLA_CUDA_SINGLE_PREFIX")) o.single_prefix = number<int>("IGLA_CUDA_SINGLE_PREFIX", v);
   if (const char* v = env("IGLA_CUDA_STATS")) o.stats = flag("IGLA_CUDA_STATS", v);
   if (const char* v = env("IGLA_CUDA_HOST_HUGE")) o.host_huge_pages = flag("IGLA_CUDA_HOST_HUGE", v);
   if (const char* v = env("IGLA_CUDA_MT_SAMPLE")) o.mt_sample = number<uint32_t>("IGLA_CUDA_MT_SAMPLE", v);

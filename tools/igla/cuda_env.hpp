@@ -22,6 +22,7 @@ namespace igla::cli {
 //   IGLA_CUDA_PERSIST_RELAY=flag     persist_relay_flag
 //   IGLA_CUDA_SINGLE_SPLIT=N         single_split      words per CTA of the one-query kernel
 //   IGLA_CUDA_SINGLE_SYNC=1          single_sync
+//   IGLA_CUDA_SINGLE_PREFIX=N        single_prefix     keys a CTA keeps for one query past 32 keys (0: off)
 //   IGLA_CUDA_STATS=1                stats             count kernel events (cuda_report)
 //   IGLA_CUDA_MT_SAMPLE=N            mt_sample         words that bound the mt path's scan
 //   IGLA_CUDA_MT_CAP=N               mt_cap            candidates kept per query on the mt path
