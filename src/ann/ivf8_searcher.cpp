@@ -471,20 +471,10 @@ class Ivf8Searcher final : public Searcher {
       }
     }
     if (!res_) return;
-    // (the probed centroids' float rows, read below after the query's second quantization, are
-    // cold: prefetched kCentroidAhead queries ahead)
-    const float* cents = ivf_->float_centroids().data();
-    auto prefetch_centroids = [&](size_t q) {
-      for (uint32_t i = 0; i < nprobe; ++i)
-        for (size_t o = 0; o < D * sizeof(float); o += 64)
-          __builtin_prefetch(reinterpret_cast<const char*>(cents + size_t{probes[q * nprobe + i]} * D) + o);
-    };
-    for (size_t q = 0; q < std::min(nq, kCentroidAhead); ++q) prefetch_centroids(q);
     // Residual rows: the query quantized again with the residuals' scales (the form the lists are
     // scanned with), its step, and its float dot with each probed centroid.
     const float* rs = res_->scales().data();
     for (size_t q = 0; q < nq; ++q) {
-      if (q + kCentroidAhead < nq) prefetch_centroids(q + kCentroidAhead);
       float* xr = w.xq.data() + (q0 + q) * D;
       std::fill(xr, xr + D, 0.0f);
       for (uint32_t t = batch.term_offsets[q0 + q]; t < batch.term_offsets[q0 + q + 1]; ++t) {
@@ -504,7 +494,6 @@ class Ivf8Searcher final : public Searcher {
     }
   }
 
-  static constexpr size_t kCentroidAhead = 2;
   // Residual rows: a row's score from its scan score s (the step times the int8 dot, corrected)
   // in its list (qc: the query's dot with the list's centroid; qs: the query's int8 step).
   static float residual_score(float s, float qc, float qs) { return qc + qs * s; }
