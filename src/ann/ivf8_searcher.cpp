@@ -624,6 +624,8 @@ class Ivf8Searcher final : public Searcher {
     ps.vals.resize(4 * size_t{lists_->G});
     std::vector<Hit>& hits = ps.hits;
     const float* inv_norms = lists_->inv_norms;
+    const float* res_inv_norms = lists_->res_inv_norms.data();
+    const uint32_t nprobe = static_cast<uint32_t>(w.probes.size() / batch.size());
     for (size_t i = q0; i < q1 + kMergeAhead; ++i) {
       if (i < q1) {  // merged; its positions' ids and inverse norms prefetched
         TopPositions& top = w.tops[0][i];
@@ -631,7 +633,8 @@ class Ivf8Searcher final : public Searcher {
           for (const auto& [s, pos] : w.tops[p][i].finish()) top.push(s, pos);
         for (const auto& [s, pos] : top.finish()) {
           __builtin_prefetch(ids.data() + pos);
-          __builtin_prefetch(inv_norms + pos);
+          // (residual rows: the steps were read by the scan; their inverse norms are cold)
+          __builtin_prefetch(res_ ? res_inv_norms + pos : inv_norms + pos);
         }
       }
       if (i >= q0 + kMergeAhead - kRescoreAhead && i - (kMergeAhead - kRescoreAhead) < q1)  // rows prefetched
@@ -652,7 +655,8 @@ class Ivf8Searcher final : public Searcher {
         const uint32_t id = ids[pos];
         if (id == ~0u || (ex != ex_end && std::find(ex, ex_end, id) != ex_end)) continue;
         if (res_) {  // the residual row's exact score (ivf_residual.hpp: residual_row_score)
-          hits.push_back({id, residual_score_of(pos, w.xq.data() + gq * D, row.data(), ps.vals.data())});
+          const float qc = probed_centroid_dot(w, gq, nprobe, pos);
+          hits.push_back({id, residual_score_of(pos, w.xq.data() + gq * D, row.data(), ps.vals.data(), &qc)});
           continue;
         }
         // The word's int8 row as the index holds it (the bytes the list scan read, contiguous).
@@ -682,8 +686,10 @@ class Ivf8Searcher final : public Searcher {
   // Residual rows: the score of position pos for the query's float form xq (D values):
   //   (fdot(xq, c_l) + t_pos * fdot(s * v_pos, xq)) * res_inv_norms[pos]
   // with v_pos the row's int8 values and s the per-dimension scales (int8_rescore.hpp's dot: the
-  // same bits plain or AVX2). `scratch`: D floats; `vp`: 4 G bytes.
-  float residual_score_of(uint32_t pos, const float* xq, float* scratch, int8_t* vp) const {
+  // same bits plain or AVX2). `scratch`: D floats; `vp`: 4 G bytes. `qc`: fdot(xq, c_l) when the
+  // caller has it (prepare's w.qc: the same function on the same values, so the same bits), else
+  // nullptr (computed here).
+  float residual_score_of(uint32_t pos, const float* xq, float* scratch, int8_t* vp, const float* qc_known = nullptr) const {
     const uint32_t D = lists_->D, G = lists_->G;
     const uint8_t* b = lists_->blocks + size_t{pos / kInt8BlockRows} * G * 64 + 4 * (pos % kInt8BlockRows);
     for (uint32_t g = 0; g < G; ++g) {
@@ -694,8 +700,20 @@ class Ivf8Searcher final : public Searcher {
     }
     const float* rs = res_->scales().data();
     const float dot = fast_rescore_ ? ann::rescore_dot_avx2(vp, rs, xq, D) : ann::rescore_dot_plain(vp, rs, xq, D, scratch);
-    const float qc = fdot(xq, ivf_->float_centroids().data() + size_t{list_of(pos)} * D, D);
+    const float qc = qc_known ? *qc_known : fdot(xq, ivf_->float_centroids().data() + size_t{list_of(pos)} * D, D);
     return (qc + res_->steps()[pos] * dot) * lists_->res_inv_norms[pos];
+  }
+
+  // Query q's dot with the centroid of the probed list holding pos (w.qc, from prepare), or with
+  // that list's centroid computed as prepare does when no probe holds it (not reached: the
+  // candidates come from the probed lists).
+  float probed_centroid_dot(const Work& w, size_t q, uint32_t nprobe, uint32_t pos) const {
+    for (uint32_t i = 0; i < nprobe; ++i) {
+      const uint32_t l = w.probes[q * nprobe + i];
+      if (pos - ivf_->offset(l) < ivf_->list_size(l)) return w.qc[q * nprobe + i];
+    }
+    const uint32_t D = lists_->D;
+    return fdot(w.xq.data() + q * D, ivf_->float_centroids().data() + size_t{list_of(pos)} * D, D);
   }
 
   // The list holding position pos (the last list starting at or before it: empty lists share
