@@ -325,6 +325,10 @@ void measure_peer(AnnPeer& peer, const QuerySet& qs, size_t d, size_t k, int par
 }
 
 void bench_ann(const BenchArgs& a) {
+  if (a.device == "cuda") {  // say so before the truths and builds, not after
+    std::string why;
+    if (!cuda_available(&why)) throw Error("bench-ann --device cuda: " + why);
+  }
   const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const size_t k = a.k;
   // ---- data: the index's float32 vectors, or a synthetic mixture ----
