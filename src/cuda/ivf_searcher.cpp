@@ -244,6 +244,10 @@ class CudaIvfSearcher final : public Searcher {
       n_work += tiles;
     }
     const size_t n_rows = row0[L];
+    // Real rows: one query term each; the padding rows all read one zero term (index n_real).
+    size_t n_real = 0;
+    for (uint32_t l = 0; l < L; ++l)
+      if (row0[l + 1] > row0[l]) n_real += count[l];
     const size_t n_excl = batch.exclude_offsets[q1] - batch.exclude_offsets[q0];
     const uint32_t fd = rerank ? batch.float_dims : 0;
     // One input block (pinned host, then one copy up).
@@ -253,7 +257,7 @@ class CudaIvfSearcher final : public Searcher {
       o = align_up(o + bytes);
       return at;
     };
-    const size_t o_trits = put(n_rows * dims), o_w = put(n_rows * 4), o_toff = put((n_rows + 1) * 4),
+    const size_t o_trits = put((n_real + 1) * dims), o_w = put((n_real + 1) * 4), o_toff = put((n_rows + 1) * 4),
                  o_slot = put(n_rows * 4), o_work = put(n_work * 16), o_excl = put(n_excl * 4),
                  o_eoff = put((nq + 1) * 4), o_ft = put(nq * fd * 4), o_fw = put(fd ? nq * 4 : 0),
                  o_qoff = put(fd ? (nq + 1) * 4 : 0), o_hf = put(fd ? nq : 0);
@@ -266,21 +270,24 @@ class CudaIvfSearcher final : public Searcher {
     auto* toff = reinterpret_cast<uint32_t*>(h + o_toff);
     auto* slot = reinterpret_cast<uint32_t*>(h + o_slot);
     auto* work = reinterpret_cast<int4*>(h + o_work);
-    std::memset(trits, 0, n_rows * dims);
-    std::fill(w, w + n_rows, 0.0f);
+    std::memset(trits + n_real * dims, 0, dims);
+    w[n_real] = 0.0f;
     std::fill(slot, slot + n_rows, ~0u);
-    for (size_t r = 0; r <= n_rows; ++r) toff[r] = static_cast<uint32_t>(r);
+    std::fill(toff, toff + n_rows + 1, static_cast<uint32_t>(n_real));
     {
       std::vector<size_t> fill(row0.begin(), row0.end() - 1);
+      size_t j = 0;  // the next real term
       for (size_t q = q0; q < q1; ++q) {
         const uint32_t t = batch.term_offsets[q];
         for (uint32_t i = 0; i < nprobe; ++i) {
           const uint32_t l = probes[q * nprobe + i];
           if (row0[l + 1] == row0[l]) continue;  // an empty list: its slot stays zero (no keys)
           const size_t r = fill[l]++;
-          std::memcpy(trits + r * dims, batch.trits.data() + size_t{t} * dims, dims);
-          w[r] = batch.weights[t];
+          std::memcpy(trits + j * dims, batch.trits.data() + size_t{t} * dims, dims);
+          w[j] = batch.weights[t];
+          toff[r] = static_cast<uint32_t>(j);
           slot[r] = static_cast<uint32_t>((q - q0) * nprobe + i);
+          ++j;
         }
       }
       size_t b = 0;

@@ -105,9 +105,9 @@ void mma_prepare_attributes(size_t max_smem);
 // that list (score, ~id; fewer padded with 0) to partial[row_slot[128 t + r] * K ..]. Words of id >= L
 // are skipped. p: a plan of mma_plan (stages, shared memory; its split fields are unused).
 struct MmaListWork {
-  const int8_t* trits = nullptr;       // n_rows * dims
-  const float* weights = nullptr;      // n_rows
-  const uint32_t* term_off = nullptr;  // n_rows + 1 (row r: term r)
+  const int8_t* trits = nullptr;       // the rows' terms, dims each
+  const float* weights = nullptr;      // per term
+  const uint32_t* term_off = nullptr;  // n_rows: row r's term (padding rows may share a zero term)
   int n_rows = 0;
   const int4* work = nullptr;          // n_work
   int n_work = 0;
