@@ -147,14 +147,27 @@ std::shared_ptr<const Searcher> make_ivf_searcher(std::shared_ptr<const Index> i
 std::shared_ptr<const Searcher> make_ivf8_searcher(std::shared_ptr<const Index> index, const SearcherOptions& opts,
                                                    std::shared_ptr<const IvfIndex> ivf = nullptr);
 
+// The IVF searcher on a CUDA GPU (backend "cuda-ivf"; src/cuda/ivf_searcher.cpp): the same lists
+// and probes as make_ivf_searcher, each probed list's codes scanned on the tensor cores against
+// the batch's queries that probe it (a batch is grouped by list), each query's best
+// candidates + exclusions of its nprobe lists merged on the GPU, then rescored there on the rerank
+// rows when the index has them (opts.cuda.device_rerank; capabilities().reranks). Answers equal
+// make_ivf_searcher's (+ the rerank stage) at the same nprobe: same scores, order and ties. One-term
+// Sum queries with k + candidates + exclusions <= 64 take the GPU; any other query goes to the CPU
+// IVF searcher (same answers). Uses opts.cuda.device and opts.cpu (threads for the probes and the
+// CPU route). Throws Error when the CUDA backend is not built or no GPU is usable.
+std::shared_ptr<const Searcher> make_cuda_ivf_searcher(std::shared_ptr<const Index> index, const SearcherOptions& opts,
+                                                       std::shared_ptr<const IvfIndex> ivf = nullptr);
+
 // The index's IVF lists: parsed from its sections, else built with default parameters; cached in
 // the index (one copy per index, shared by every searcher).
 std::shared_ptr<const IvfIndex> ivf_of(const Index& index);
 bool has_ivf_sections(const Index& index);
 
-// Adds the "ivf" and "ivf-int8" backends to the registry (make_searcher,
-// SearcherOptions::backend): make_ivf_searcher (with the rerank stage make_searcher adds) and
-// make_ivf8_searcher (which reranks itself), each over the index's own IVF lists.
+// Adds the "ivf", "ivf-int8" and "cuda-ivf" backends to the registry (make_searcher,
+// SearcherOptions::backend): make_ivf_searcher (with the rerank stage make_searcher adds),
+// make_ivf8_searcher (which reranks itself) and make_cuda_ivf_searcher, each over the index's own
+// IVF lists.
 void register_ivf_backend();
 
 }  // namespace igla

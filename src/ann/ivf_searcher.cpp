@@ -23,6 +23,7 @@
 #include <limits>
 #include <span>
 
+#include "ann/ivf_probes.hpp"
 #include "ann/kmeans.hpp"
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
@@ -31,6 +32,67 @@
 #include "kernels/layout.hpp"
 
 namespace igla {
+namespace ann {
+
+IvfProbeTables::IvfProbeTables(const IvfIndex& ivf) {
+  const uint32_t L = ivf.lists();
+  code_ct = transpose(ivf.code_centroids().data(), L, ivf.dims());
+  if (ivf.float_dims()) float_ct = transpose(ivf.float_centroids().data(), L, ivf.float_dims());
+}
+
+void choose_ivf_lists(const IvfIndex& ivf, const IvfProbeTables& tables, const QueryBatch& batch, size_t q0,
+                      size_t q1, uint32_t nprobe, std::vector<uint32_t>& probes) {
+  const uint32_t L = ivf.lists();
+  const size_t nq = q1 - q0;
+  probes.resize(nq * nprobe);
+  if (nprobe >= L) {
+    for (size_t q = 0; q < nq; ++q)
+      for (uint32_t i = 0; i < L; ++i) probes[q * L + i] = i;
+    return;
+  }
+  const uint32_t fd = ivf.float_dims(), cd = ivf.dims();
+  std::vector<uint32_t> fq, cq;  // chunk-local queries per space
+  for (size_t q = 0; q < nq; ++q) {
+    const size_t gq = q0 + q;
+    const bool f = fd && batch.float_dims == fd && gq < batch.has_float.size() && batch.has_float[gq];
+    (f ? fq : cq).push_back(static_cast<uint32_t>(q));
+  }
+  auto probe_weight = [&](uint32_t t, uint32_t first, bool fl) {
+    const float w = fl ? batch.float_weights[t] : batch.weights[t];
+    if (batch.combine == Combine::CosMul) return t == first ? -std::abs(w) : std::abs(w);  // b + c - a
+    return w;
+  };
+  std::vector<float> x, s;
+  for (int space = 0; space < 2; ++space) {
+    const auto& qs = space == 0 ? fq : cq;
+    if (qs.empty()) continue;
+    const bool fl = space == 0;
+    const size_t d = fl ? fd : cd;
+    x.assign(qs.size() * d, 0.0f);
+    for (size_t i = 0; i < qs.size(); ++i) {
+      const size_t gq = q0 + qs[i];
+      const uint32_t first = batch.term_offsets[gq];
+      for (uint32_t t = first; t < batch.term_offsets[gq + 1]; ++t) {
+        const float w = probe_weight(t, first, fl);
+        float* xr = x.data() + i * d;
+        if (fl) {
+          const float* v = batch.float_terms.data() + size_t{t} * fd;
+          for (size_t j = 0; j < d; ++j) xr[j] += w * v[j];
+        } else {
+          const int8_t* v = batch.trits.data() + size_t{t} * cd;
+          for (size_t j = 0; j < d; ++j) xr[j] += w * static_cast<float>(v[j]);
+        }
+      }
+    }
+    s.resize(qs.size() * L);
+    dot_rows(x.data(), qs.size(), (fl ? tables.float_ct : tables.code_ct).data(), L, d, s.data());
+    for (size_t i = 0; i < qs.size(); ++i)
+      top_indices(s.data() + i * L, L, nprobe, probes.data() + size_t{qs[i]} * nprobe);
+  }
+}
+
+}  // namespace ann
+
 namespace {
 
 using kernels::FusedTopK;
@@ -104,9 +166,6 @@ class IvfSearcher final : public Searcher {
       layout_ = std::make_shared<const kernels::AlignedArray<uint64_t>>(kernels::to_block_layout(cv, bw_));
       codes_ = layout_->data();
     }
-    const uint32_t L = ivf_->lists();
-    code_ct_ = ann::transpose(ivf_->code_centroids().data(), L, ivf_->dims());
-    if (ivf_->float_dims()) float_ct_ = ann::transpose(ivf_->float_centroids().data(), L, ivf_->float_dims());
   }
 
   std::string name() const override {
@@ -214,56 +273,9 @@ class IvfSearcher final : public Searcher {
     }
   }
 
-  // The nprobe best lists of each query: its float form against the float centroids when both
-  // exist, else its ternary terms against the code-space centroids.
+  // The nprobe best lists of each query (ann/ivf_probes.hpp).
   void choose_lists(const QueryBatch& batch, uint32_t nprobe, Chunk& ch) const {
-    const uint32_t L = ivf_->lists();
-    const size_t nq = ch.q1 - ch.q0;
-    ch.probes.resize(nq * nprobe);
-    if (nprobe >= L) {
-      for (size_t q = 0; q < nq; ++q)
-        for (uint32_t i = 0; i < L; ++i) ch.probes[q * L + i] = i;
-      return;
-    }
-    const uint32_t fd = ivf_->float_dims(), cd = ivf_->dims();
-    std::vector<uint32_t> fq, cq;  // chunk-local queries per space
-    for (size_t q = 0; q < nq; ++q) {
-      const size_t gq = ch.q0 + q;
-      const bool f = fd && batch.float_dims == fd && gq < batch.has_float.size() && batch.has_float[gq];
-      (f ? fq : cq).push_back(static_cast<uint32_t>(q));
-    }
-    auto probe_weight = [&](uint32_t t, uint32_t first, bool fl) {
-      const float w = fl ? batch.float_weights[t] : batch.weights[t];
-      if (batch.combine == Combine::CosMul) return t == first ? -std::abs(w) : std::abs(w);  // b + c - a
-      return w;
-    };
-    std::vector<float> x, s;
-    for (int space = 0; space < 2; ++space) {
-      const auto& qs = space == 0 ? fq : cq;
-      if (qs.empty()) continue;
-      const bool fl = space == 0;
-      const size_t d = fl ? fd : cd;
-      x.assign(qs.size() * d, 0.0f);
-      for (size_t i = 0; i < qs.size(); ++i) {
-        const size_t gq = ch.q0 + qs[i];
-        const uint32_t first = batch.term_offsets[gq];
-        for (uint32_t t = first; t < batch.term_offsets[gq + 1]; ++t) {
-          const float w = probe_weight(t, first, fl);
-          float* xr = x.data() + i * d;
-          if (fl) {
-            const float* v = batch.float_terms.data() + size_t{t} * fd;
-            for (size_t j = 0; j < d; ++j) xr[j] += w * v[j];
-          } else {
-            const int8_t* v = batch.trits.data() + size_t{t} * cd;
-            for (size_t j = 0; j < d; ++j) xr[j] += w * static_cast<float>(v[j]);
-          }
-        }
-      }
-      s.resize(qs.size() * L);
-      ann::dot_rows(x.data(), qs.size(), (fl ? float_ct_ : code_ct_).data(), L, d, s.data());
-      for (size_t i = 0; i < qs.size(); ++i)
-        ann::top_indices(s.data() + i * L, L, nprobe, ch.probes.data() + size_t{qs[i]} * nprobe);
-    }
+    ann::choose_ivf_lists(*ivf_, probe_tables_, batch, ch.q0, ch.q1, nprobe, ch.probes);
   }
 
   // The kernel-held lists over every probed list; marks queries whose answer may have lost a tie.
@@ -416,7 +428,7 @@ class IvfSearcher final : public Searcher {
   std::shared_ptr<const kernels::AlignedArray<uint64_t>> layout_;  // the codes in the kernel's layout, if not the index's
   const uint64_t* codes_ = nullptr;
   const float* inv_ = nullptr;
-  std::vector<float> code_ct_, float_ct_;  // centroids transposed (dims x L)
+  ann::IvfProbeTables probe_tables_{*ivf_};  // centroids transposed (dims x L)
 };
 
 std::shared_ptr<const Searcher> make_ivf_backend(std::shared_ptr<const Index> index, const SearcherOptions& opts) {
@@ -438,6 +450,9 @@ void register_ivf_backend() {
   register_backend("ivf", make_ivf_backend);
   register_backend("ivf-int8", [](std::shared_ptr<const Index> index, const SearcherOptions& opts) {
     return make_ivf8_searcher(std::move(index), opts);
+  });
+  register_backend("cuda-ivf", [](std::shared_ptr<const Index> index, const SearcherOptions& opts) {
+    return make_cuda_ivf_searcher(std::move(index), opts);
   });
 }
 

@@ -26,6 +26,8 @@ std::shared_ptr<const Searcher> make_cuda_searcher_for_codes(const CodesView& co
 // persistent one-query kernel's counts, the path calibration table), as text lines for
 // benchmarks and `igla` diagnostics; empty for any other searcher. Nothing is ever printed.
 std::string cuda_report(const Searcher& s);
+// The same for a CUDA IVF searcher (cuda_report answers it): batches on the GPU and on the CPU route.
+std::string cuda_ivf_report(const Searcher& s);
 
 // Exact float32 cosine search over the float32 vectors kept in the index (F32V): the float peer
 // of `eval --float` and the tests' oracle. Queries need a float form (FloatForm::Float32).

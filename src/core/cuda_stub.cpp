@@ -2,6 +2,7 @@
 #ifndef IGLA_HAVE_CUDA
 #include "core/backends.hpp"
 #include "igla/error.hpp"
+#include "igla/ivf.hpp"
 
 namespace igla {
 
@@ -23,6 +24,14 @@ std::shared_ptr<const Searcher> make_cuda_searcher_for_codes(const CodesView&, c
 }
 
 std::string cuda_report(const Searcher&) { return {}; }
+std::string cuda_ivf_report(const Searcher&) { return {}; }
+
+std::shared_ptr<const Searcher> make_cuda_ivf_searcher(std::shared_ptr<const Index>, const SearcherOptions&,
+                                                       std::shared_ptr<const IvfIndex>) {
+  std::string why;
+  cuda_available(&why);
+  throw Error("--device cuda-ivf: " + why);
+}
 
 }  // namespace igla
 #endif

@@ -97,6 +97,25 @@ size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p
 void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MmaPlan& p,
                 void* scratch, OutHits out, cudaStream_t s);
 void mma_prepare_attributes(size_t max_smem);
+// List mode (the CUDA IVF searcher, src/cuda/ivf_searcher.cpp): ix.tiled holds each IVF list's
+// words in tiles of their own (a list starts a tile; ids are word ids). The gathered query rows
+// (one term each, n_rows a multiple of kTileQueries: each query tile's rows probe one list, padding
+// rows have row_slot ~0u) are tiled like mma_search's; work item b (one CTA) is
+// {query tile, first list tile, list tiles, 0}; row r of query tile t writes its K best keys of
+// that list (score, ~id; fewer padded with 0) to partial[row_slot[128 t + r] * K ..]. Words of id >= L
+// are skipped. p: a plan of mma_plan (stages, shared memory; its split fields are unused).
+struct MmaListWork {
+  const int8_t* trits = nullptr;       // the rows' terms, dims each
+  const float* weights = nullptr;      // per term
+  const uint32_t* term_off = nullptr;  // n_rows: row r's term (padding rows may share a zero term)
+  int n_rows = 0;
+  const int4* work = nullptr;          // n_work
+  int n_work = 0;
+  const uint32_t* row_slot = nullptr;  // n_rows
+};
+size_t mma_lists_scratch_bytes(const DeviceIndex& ix, int n_rows);
+void mma_scan_lists(const DeviceIndex& ix, const MmaListWork& w, uint32_t L, int K, const MmaPlan& p, void* scratch,
+                    uint64_t* partial, cudaStream_t s);
 
 // --- popc path -------------------------------------------------------------------------------
 struct PopcPlan {

@@ -111,6 +111,11 @@ struct MmaArgs {
   int group_cta;                 // 1: the request goes to all 8 consumer warps (A/B: IGLA_CUDA_GROUP_CTA)
   unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): warp-tiles with a candidate,
                                  // staged candidates, queued keys, drains
+  // List mode (mma_scan_lists, the CUDA IVF searcher), when work is set: CTA b scans tiles
+  // [work[b].y, work[b].y + work[b].z) against query tile work[b].x, and row r of query tile t
+  // writes its K keys to partial[row_slot[t * 128 + r] * K] (~0u: a padding row, never scored).
+  const int4* work;
+  const uint32_t* row_slot;
 };
 
 // The integer prefilter. A row whose K-th best key is thr (score ts) can only gain a word of a
@@ -198,7 +203,9 @@ __device__ __forceinline__ uint64_t heap_replace_min(uint64_t* h, int K, uint64_
   return h[0];
 }
 
-template <int KS>
+// kLists: list mode (MmaArgs::work; a separate instantiation, so the whole-vocabulary kernel keeps
+// its registers: the runtime test made ptxas spill at KS 11 and 12).
+template <int KS, bool kLists>
 __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   extern __shared__ uint8_t smem_raw[];
   // Aligned by an offset from the __shared__ array itself (not through an integer cast), so the
@@ -211,9 +218,19 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   uint64_t* lists = bars + 2 * a.stages + 2;                 // [128 rows][K], descending
   uint64_t* queue = lists + kTileQueries * a.K;              // [2 row halves][kQueue][256 threads]
 
-  const int qt = blockIdx.x / a.n_splits, split = blockIdx.x % a.n_splits;
-  const int t_begin = split * a.tiles_per_split;
-  const int ntl = max(0, min(t_begin + a.tiles_per_split, a.n_tiles) - t_begin);
+  int qt, split, t_begin, ntl;
+  if constexpr (kLists) {
+    const int4 wk = a.work[blockIdx.x];
+    qt = wk.x;
+    split = 0;
+    t_begin = wk.y;
+    ntl = wk.z;
+  } else {
+    qt = blockIdx.x / a.n_splits;
+    split = blockIdx.x % a.n_splits;
+    t_begin = split * a.tiles_per_split;
+    ntl = max(0, min(t_begin + a.tiles_per_split, a.n_tiles) - t_begin);
+  }
   const uint32_t full0 = smem_u32(bars), empty0 = smem_u32(bars + a.stages), abar = smem_u32(bars + 2 * a.stages);
   // it / stages as a multiply-high by the host's ceil(2^32 / stages), exact for it < 2^28 (tile
   // indices stay below 2^25 with 32-bit word ids). A division by the runtime stage count was ~50
@@ -266,7 +283,10 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   const float w0 = a.qw[static_cast<size_t>(qt) * kTileQueries + r0];
   const float w1 = a.qw[static_cast<size_t>(qt) * kTileQueries + r0 + 8];
   // Rows past the batch (the last tile's padding) never pass.
-  const bool v0 = qt * kTileQueries + r0 < a.n_q, v1 = qt * kTileQueries + r0 + 8 < a.n_q;
+  const bool v0 = kLists ? a.row_slot[static_cast<size_t>(qt) * kTileQueries + r0] != ~0u
+                         : qt * kTileQueries + r0 < a.n_q;
+  const bool v1 = kLists ? a.row_slot[static_cast<size_t>(qt) * kTileQueries + r0 + 8] != ~0u
+                         : qt * kTileQueries + r0 + 8 < a.n_q;
   // Row owners: lane j < 16 keeps row row_base + j's top-K list (shared memory, this lane only)
   // and its exact threshold; the other lanes hold copies of their rows' thresholds that are at
   // most as high (refreshed at each drain), so every bound they apply is conservative.
@@ -630,23 +650,31 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   __syncwarp();
   for (int r = 0; r < 16; ++r) {
     const int qrow = qt * kTileQueries + row_base + r;
-    if (qrow < a.n_q)
-      for (int j = static_cast<int>(lane); j < K; j += 32)
-        a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + j] = lists[(row_base + r) * K + j];
+    if constexpr (kLists) {
+      const uint32_t slot = a.row_slot[qrow];
+      if (slot != ~0u)
+        for (int j = static_cast<int>(lane); j < K; j += 32)
+          a.partial[static_cast<size_t>(slot) * K + j] = lists[(row_base + r) * K + j];
+    } else {
+      if (qrow < a.n_q)
+        for (int j = static_cast<int>(lane); j < K; j += 32)
+          a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + j] = lists[(row_base + r) * K + j];
+    }
   }
   }  // consumers
 }
 
 constexpr int kMaxKSteps = 12;  // dims <= 384
 using MmaKernelFn = void (*)(MmaArgs);
-template <int... I>
+template <bool kLists, int... I>
 constexpr auto make_mma_table(std::integer_sequence<int, I...>) {
-  return std::array<MmaKernelFn, sizeof...(I)>{&mma_kernel<I + 1>...};
+  return std::array<MmaKernelFn, sizeof...(I)>{&mma_kernel<I + 1, kLists>...};
 }
-constexpr auto kMmaKernels = make_mma_table(std::make_integer_sequence<int, kMaxKSteps>{});
-MmaKernelFn mma_kernel_for(uint32_t Kp) {
+constexpr auto kMmaKernels = make_mma_table<false>(std::make_integer_sequence<int, kMaxKSteps>{});
+constexpr auto kMmaListKernels = make_mma_table<true>(std::make_integer_sequence<int, kMaxKSteps>{});
+MmaKernelFn mma_kernel_for(uint32_t Kp, bool lists = false) {
   const uint32_t ks = Kp / 32;
-  return (ks >= 1 && ks <= kMaxKSteps) ? kMmaKernels[ks - 1] : nullptr;
+  return (ks >= 1 && ks <= kMaxKSteps) ? (lists ? kMmaListKernels : kMmaKernels)[ks - 1] : nullptr;
 }
 
 size_t mma_smem_bytes(uint32_t Kp, int stages, int K) {
@@ -659,8 +687,9 @@ size_t mma_smem_bytes(uint32_t Kp, int stages, int K) {
 // ---------------------------------------------------------------------------------------------
 
 void mma_prepare_attributes(size_t max_smem) {
-  for (MmaKernelFn f : kMmaKernels)
-    cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem));
+  for (const auto* table : {&kMmaKernels, &kMmaListKernels})
+    for (MmaKernelFn f : *table)
+      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem));
   cudaGetLastError();
 }
 
@@ -710,10 +739,35 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   launch_check("tile_queries_kernel");
   MmaArgs a{ix.tiled, qt, qw, q.n_q, ix.Kp, L, ix.tile_stride, p.n_tiles, p.tiles_per_split, p.n_splits,
             K, p.stages, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
-            p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats};
+            p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, nullptr, nullptr};
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
+}
+
+size_t mma_lists_scratch_bytes(const DeviceIndex& ix, int n_rows) {
+  Bump b{nullptr};
+  b.take<int8_t>(static_cast<size_t>(n_rows) * ix.Kp);
+  b.take<float>(static_cast<size_t>(n_rows));
+  return b.used + 256;
+}
+
+void mma_scan_lists(const DeviceIndex& ix, const MmaListWork& w, uint32_t L, int K, const MmaPlan& p, void* scratch,
+                    uint64_t* partial, cudaStream_t s) {
+  if (w.n_work == 0) return;
+  Bump b{static_cast<char*>(scratch)};
+  const int n_qt = w.n_rows / kTileQueries;
+  int8_t* qt = b.take<int8_t>(static_cast<size_t>(w.n_rows) * ix.Kp);
+  float* qw = b.take<float>(static_cast<size_t>(w.n_rows));
+  const size_t items = static_cast<size_t>(w.n_rows) * (ix.Kp / 16);
+  tile_queries_kernel<<<static_cast<int>(std::min<size_t>((items + 255) / 256, 65535)), 256, 0, s>>>(
+      w.trits, w.weights, w.term_off, w.n_rows, ix.dims, ix.Kp, n_qt, qt, qw);
+  launch_check("tile_queries_kernel (lists)");
+  MmaArgs a{ix.tiled, qt, qw, w.n_rows, ix.Kp, L, ix.tile_stride, static_cast<int>(ix.n_tiles), 1, 1,
+            K, p.stages, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
+            p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, w.work, w.row_slot};
+  mma_kernel_for(ix.Kp, true)<<<w.n_work, 384, p.smem, s>>>(a);
+  launch_check("mma_kernel (lists)");
 }
 
 cudaError_t probe_kernels() {

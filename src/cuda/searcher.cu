@@ -989,7 +989,7 @@ std::shared_ptr<const Searcher> make_cuda_searcher_for_codes(const CodesView& co
 
 std::string cuda_report(const Searcher& s) {
   const auto* c = dynamic_cast<const CudaSearcher*>(&s);
-  return c ? c->report() : std::string();
+  return c ? c->report() : cuda_ivf_report(s);
 }
 
 }  // namespace igla

@@ -82,10 +82,11 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
                   "Search backend: cpu, cuda, ivf, ivf-int8 or graph (approximate: the IVF lists of `igla build-ivf`, built in "
                   "memory when the index has none; ivf-int8 scans the int8 rerank rows in the lists, the faster one "
                   "at equal recall: BENCHMARKS.md; graph: the HNSW-style graph of `igla build-graph` over the int8 "
-                  "rows, built in memory when the index has none, the fastest one query at a time)")
-      ->check(CLI::IsMember({"cpu", "cuda", "ivf", "ivf-int8", "graph"}));
+                  "rows, built in memory when the index has none, the fastest one query at a time; cuda-ivf: the "
+                  "ivf lists scanned on the GPU's tensor cores, the same answers as ivf)")
+      ->check(CLI::IsMember({"cpu", "cuda", "ivf", "ivf-int8", "graph", "cuda-ivf"}));
   cmd->add_option("--nprobe", nprobe,
-                  "With --device ivf or ivf-int8: lists scanned per query (default: L / 32; L or more: every list)")
+                  "With --device ivf, ivf-int8 or cuda-ivf: lists scanned per query (default: L / 32; L or more: every list)")
       ->check(whole_number(1, UINT32_MAX));
   cmd->add_option("--ef", ef,
                   fmt::format("With --device graph: search breadth on the graph's layer 0 (default: {} for word "

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "ann/kmeans.hpp"
+#include "core/backends.hpp"
 #include "ann_peers.hpp"
 #include "cli.hpp"
 #include "igla/error.hpp"
@@ -133,8 +134,12 @@ struct BenchArgs {
   uint32_t graph_efc = 100;
   std::string graph_keeps = std::to_string(GraphParams{}.keep_nearest);
   std::string final_rerank = "none";  // rows the graph / ivf-int8 candidates are finally rescored on
+<<<<<<< HEAD
   std::string ivf_rows = "int8";      // IVF-int8 rows: int8 (the index's), residual (IVFR), or both
   std::string cache;                  // directory of built indexes reused between runs ('' none)
+=======
+  std::string device = "cpu";  // cuda: also igla's exact CUDA search and the CUDA IVF searcher
+>>>>>>> cudaivf7
   bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false, no_ivf = false, no_graph = false;
   uint64_t seed = 42;
 };
@@ -341,6 +346,10 @@ void measure_peer(AnnPeer& peer, const QuerySet& qs, size_t d, size_t k, int par
 }
 
 void bench_ann(const BenchArgs& a) {
+  if (a.device == "cuda") {  // say so before the truths and builds, not after
+    std::string why;
+    if (!cuda_available(&why)) throw Error("bench-ann --device cuda: " + why);
+  }
   const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const size_t k = a.k;
   // ---- data: the index's float32 vectors, or a synthetic mixture ----
@@ -674,6 +683,54 @@ void bench_ann(const BenchArgs& a) {
         if (np == ivf->lists()) break;
       }
   }
+  // ---- on the GPU (--device cuda): the exact CUDA search and the CUDA IVF searcher over the same lists ----
+  if (a.device == "cuda") {
+    SearcherOptions co;
+    co.backend = "cuda";
+    co.cpu.threads = threads;
+    const auto exact = make_searcher(ix, co);
+    fmt::print("cuda exact: {}\n", exact->name());
+    for (const auto& s : sets) {
+      SearchParams p;
+      p.k = k;
+      Row b, one;
+      measure_igla(*exact, s, p, b, one);
+      add(s, "cuda exact", fmt::format("c={}", p.candidates), b, one, flat_bpv + rerank_bpv, quant_s);
+    }
+    if (ivf) {
+      const auto civf = make_cuda_ivf_searcher(ix, co, ivf);
+      fmt::print("cuda ivf: {}\n", civf->name());
+      for (const auto& s : sets)
+        for (uint32_t np : parse_list(a.nprobes, "--nprobe")) {
+          np = std::min(np, ivf->lists());
+          const size_t excl = s.self[0] != ~0u ? 1 : 0;
+          for (uint32_t c : cands) {
+            if (std::max<size_t>(c, k) + excl > 64) continue;  // past the tensor-core lists: the CPU route
+            SearchParams p;
+            p.k = k;
+            p.nprobe = np;
+            p.candidates = c;
+            Row b, one;
+            measure_igla(*civf, s, p, b, one);
+            add(s, "cuda ivf", fmt::format("nprobe={} c={}", np, c), b, one, ivf->bytes_per_word() + rerank_bpv,
+                ivf_s + quant_s);
+          }
+          SearchParams p;
+          p.k = k;
+          p.nprobe = np;
+          p.candidates = 0;
+          Row b, one;
+          measure_igla(*civf, s, p, b, one);
+          add(s, "cuda ivf ternary", fmt::format("nprobe={}", np), b, one, ivf->bytes_per_word(), ivf_s + quant_s);
+          if (np == ivf->lists()) break;
+        }
+      const std::string rep = cuda_report(*civf);
+      if (!rep.empty()) fmt::print("{}", rep);
+      if (std::any_of(cands.begin(), cands.end(), [&](uint32_t c) { return std::max<size_t>(c, k) + 1 > 64; }))
+        fmt::print("cuda ivf: candidates past 63 (k + candidates + exclusions > 64) not measured: they take the CPU "
+                   "route\n");
+    }
+  }
   // ---- igla IVF-int8: the same lists holding the int8 rerank rows, scanned with an int8 query ----
   if (ivf && res_rows && ix->rerank() == Rerank::Int8) {
     SearcherOptions io;
@@ -779,7 +836,8 @@ void bench_ann(const BenchArgs& a) {
     for (const Row& r : rows) {
       const bool match = std::any_of(prefixes.begin(), prefixes.end(),
                                      [&](const std::string& p) { return r.method.rfind(p, 0) == 0; });
-      if (r.set != "vocabulary" || (r.mode == "one query") != one_query || !match || r.method == "igla ivf ternary")
+      if (r.set != "vocabulary" || (r.mode == "one query") != one_query || !match || r.method == "igla ivf ternary" ||
+          r.method == "cuda ivf ternary")
         continue;
       if (r.recall_f >= 0.95 && (!pick || pick->recall_f < 0.95 || r.qps > pick->qps)) pick = &r;
       if (r.recall_f < 0.95 && (!pick || (pick->recall_f < 0.95 && r.recall_f > pick->recall_f))) pick = &r;
@@ -804,6 +862,14 @@ void bench_ann(const BenchArgs& a) {
     fmt::print("one query: {} {} recall={:.3f} qps={:.0f}; {} {} recall={:.3f} qps={:.0f}; ratio {:.2f}\n",
                i1->method, i1->params, i1->recall_f, i1->qps, h1->method, h1->params, h1->recall_f, h1->qps,
                h1->qps > 0 ? i1->qps / h1->qps : 0.0);
+  if (a.device == "cuda") {
+    bool c_ok = false, ce_ok = false;
+    const Row* cv = best_in({"cuda ivf"}, c_ok);
+    const Row* ce = best_in({"cuda exact"}, ce_ok);
+    if (cv)
+      fmt::print("cuda summary: recall={:.3f} cuda_ivf_qps={:.0f} ({} {}, batched) cuda_exact_qps={:.0f} cuda_exact_recall={:.3f}\n",
+                 cv->recall_f, cv->qps, cv->method, cv->params, ce ? ce->qps : 0.0, ce ? ce->recall_f : 0.0);
+  }
   fmt::print("summary: recall={:.3f} ivf_qps={:.0f} exact_qps={:.0f} hnswlib_qps={:.0f} hnswlib_recall={:.3f}\n",
              iv ? iv->recall_f : 0.0, iv ? iv->qps : 0.0, ex ? ex->qps : 0.0, hn ? hn->qps : 0.0, hn ? hn->recall_f : 0.0);
 }
@@ -848,6 +914,7 @@ void add_bench_ann(CLI::App& app) {
                   "igla graph and ivf-int8: rows their candidates are finally rescored on, sweep of none, f16, f32 "
                   "(default: none; f16/f32 rows add 2/4 bytes per dim per vector beside the int8 rows the walk "
                   "reads; vocabulary queries then use the words' float32 vectors)");
+<<<<<<< HEAD
   cmd->add_option("--ivf-rows", a->ivf_rows,
                   "igla IVF-int8 rows, sweep of int8 (the index's rows) and residual (each word's residual to its "
                   "list centroid, the IVFR section of build-ivf --residual; measured with float32 query forms) "
@@ -855,6 +922,12 @@ void add_bench_ann(CLI::App& app) {
   cmd->add_option("--cache", a->cache,
                   "Directory where the built igla index (with its IVF sections) and hnswlib's graph are kept and "
                   "read back by a later run with the same data and parameters (build times: the recorded ones)");
+=======
+  cmd->add_option("--device", a->device,
+                  "cpu, or cuda: also igla's exact CUDA search and the CUDA IVF searcher (the same lists and nprobe "
+                  "sweep, candidates up to 63) on the GPU (default: cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+>>>>>>> cudaivf7
   cmd->add_flag("--no-peers", a->no_peers, "igla only");
   cmd->add_flag("--no-faiss", a->no_faiss, "Skip the FAISS peers");
   cmd->add_flag("--no-faiss-hnsw", a->no_faiss_hnsw, "Skip FAISS IndexHNSWFlat (the slowest build)");
