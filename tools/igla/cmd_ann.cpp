@@ -134,12 +134,9 @@ struct BenchArgs {
   uint32_t graph_efc = 100;
   std::string graph_keeps = std::to_string(GraphParams{}.keep_nearest);
   std::string final_rerank = "none";  // rows the graph / ivf-int8 candidates are finally rescored on
-<<<<<<< HEAD
   std::string ivf_rows = "int8";      // IVF-int8 rows: int8 (the index's), residual (IVFR), or both
   std::string cache;                  // directory of built indexes reused between runs ('' none)
-=======
-  std::string device = "cpu";  // cuda: also igla's exact CUDA search and the CUDA IVF searcher
->>>>>>> cudaivf7
+  std::string device = "cpu";         // cuda: also igla's exact CUDA search and the CUDA IVF searcher
   bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false, no_ivf = false, no_graph = false;
   uint64_t seed = 42;
 };
@@ -914,7 +911,6 @@ void add_bench_ann(CLI::App& app) {
                   "igla graph and ivf-int8: rows their candidates are finally rescored on, sweep of none, f16, f32 "
                   "(default: none; f16/f32 rows add 2/4 bytes per dim per vector beside the int8 rows the walk "
                   "reads; vocabulary queries then use the words' float32 vectors)");
-<<<<<<< HEAD
   cmd->add_option("--ivf-rows", a->ivf_rows,
                   "igla IVF-int8 rows, sweep of int8 (the index's rows) and residual (each word's residual to its "
                   "list centroid, the IVFR section of build-ivf --residual; measured with float32 query forms) "
@@ -922,12 +918,10 @@ void add_bench_ann(CLI::App& app) {
   cmd->add_option("--cache", a->cache,
                   "Directory where the built igla index (with its IVF sections) and hnswlib's graph are kept and "
                   "read back by a later run with the same data and parameters (build times: the recorded ones)");
-=======
   cmd->add_option("--device", a->device,
                   "cpu, or cuda: also igla's exact CUDA search and the CUDA IVF searcher (the same lists and nprobe "
                   "sweep, candidates up to 63) on the GPU (default: cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
->>>>>>> cudaivf7
   cmd->add_flag("--no-peers", a->no_peers, "igla only");
   cmd->add_flag("--no-faiss", a->no_faiss, "Skip the FAISS peers");
   cmd->add_flag("--no-faiss-hnsw", a->no_faiss_hnsw, "Skip FAISS IndexHNSWFlat (the slowest build)");
