@@ -651,23 +651,22 @@ void bench_ann(const BenchArgs& a) {
   if (ivf)
     fmt::print("igla IVF: {} lists on the {}, built in {:.1f}s (+ {:.1f}s quantization)\n", ivf->lists(),
                ivf_source_name(ivf->source()), ivf_s, quant_s);
-  if (ivf) {
-    SearcherOptions io;
-    io.cpu.threads = threads;
-    const auto base = make_ivf_searcher(ix, io, ivf);
-    const auto reranked = make_rerank_stage(base, ix, threads);
+  // The sweep of a ternary IVF searcher over nprobe: each nprobe x candidates through `reranked`
+  // (those `fits` keeps), then the ternary stage alone through `ternary`, rows named label and
+  // label + " ternary".
+  auto sweep_ivf = [&](const Searcher& reranked, const Searcher& ternary, const std::string& label, auto fits) {
     for (const auto& s : sets)
       for (uint32_t np : parse_list(a.nprobes, "--nprobe")) {
-        if (a.no_ivf_ternary) break;
         np = std::min(np, ivf->lists());
         for (uint32_t c : cands) {
+          if (!fits(s, c)) continue;
           SearchParams p;
           p.k = k;
           p.nprobe = np;
           p.candidates = c;
           Row b, one;
-          measure_igla(*reranked, s, p, b, one);
-          add(s, "igla ivf", fmt::format("nprobe={} c={}", np, c), b, one, ivf->bytes_per_word() + rerank_bpv,
+          measure_igla(reranked, s, p, b, one);
+          add(s, label, fmt::format("nprobe={} c={}", np, c), b, one, ivf->bytes_per_word() + rerank_bpv,
               ivf_s + quant_s);
         }
         SearchParams p;
@@ -675,10 +674,17 @@ void bench_ann(const BenchArgs& a) {
         p.nprobe = np;
         p.candidates = 0;
         Row b, one;
-        measure_igla(*base, s, p, b, one);
-        add(s, "igla ivf ternary", fmt::format("nprobe={}", np), b, one, ivf->bytes_per_word(), ivf_s + quant_s);
+        measure_igla(ternary, s, p, b, one);
+        add(s, label + " ternary", fmt::format("nprobe={}", np), b, one, ivf->bytes_per_word(), ivf_s + quant_s);
         if (np == ivf->lists()) break;
       }
+  };
+  if (ivf && !a.no_ivf_ternary) {
+    SearcherOptions io;
+    io.cpu.threads = threads;
+    const auto base = make_ivf_searcher(ix, io, ivf);
+    const auto reranked = make_rerank_stage(base, ix, threads);
+    sweep_ivf(*reranked, *base, "igla ivf", [](const QuerySet&, uint32_t) { return true; });
   }
   // ---- on the GPU (--device cuda): the exact CUDA search and the CUDA IVF searcher over the same lists ----
   if (a.device == "cuda") {
@@ -697,30 +703,10 @@ void bench_ann(const BenchArgs& a) {
     if (ivf) {
       const auto civf = make_cuda_ivf_searcher(ix, co, ivf);
       fmt::print("cuda ivf: {}\n", civf->name());
-      for (const auto& s : sets)
-        for (uint32_t np : parse_list(a.nprobes, "--nprobe")) {
-          np = std::min(np, ivf->lists());
-          const size_t excl = s.self[0] != ~0u ? 1 : 0;
-          for (uint32_t c : cands) {
-            if (std::max<size_t>(c, k) + excl > 64) continue;  // past the tensor-core lists: the CPU route
-            SearchParams p;
-            p.k = k;
-            p.nprobe = np;
-            p.candidates = c;
-            Row b, one;
-            measure_igla(*civf, s, p, b, one);
-            add(s, "cuda ivf", fmt::format("nprobe={} c={}", np, c), b, one, ivf->bytes_per_word() + rerank_bpv,
-                ivf_s + quant_s);
-          }
-          SearchParams p;
-          p.k = k;
-          p.nprobe = np;
-          p.candidates = 0;
-          Row b, one;
-          measure_igla(*civf, s, p, b, one);
-          add(s, "cuda ivf ternary", fmt::format("nprobe={}", np), b, one, ivf->bytes_per_word(), ivf_s + quant_s);
-          if (np == ivf->lists()) break;
-        }
+      // Past k + candidates + exclusions = 64 a query leaves the tensor-core lists for the CPU route.
+      sweep_ivf(*civf, *civf, "cuda ivf", [&](const QuerySet& s, uint32_t c) {
+        return std::max<size_t>(c, k) + (s.self[0] != ~0u ? 1 : 0) <= 64;
+      });
       const std::string rep = cuda_report(*civf);
       if (!rep.empty()) fmt::print("{}", rep);
       if (std::any_of(cands.begin(), cands.end(), [&](uint32_t c) { return std::max<size_t>(c, k) + 1 > 64; }))
