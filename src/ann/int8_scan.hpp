@@ -13,6 +13,12 @@ namespace igla::ann {
 
 inline constexpr size_t kInt8BlockRows = 16;
 
+// Byte offset of row p's first 4 values (group 0) in that layout with G groups; group g's 4 values
+// are g * 64 bytes further on.
+inline size_t int8_row_offset(size_t p, size_t G) {
+  return (p / kInt8BlockRows) * G * 64 + 4 * (p % kInt8BlockRows);
+}
+
 // out[q * nblocks * 16 + b * 16 + j] = sum over g < G, i < 4 of
 //   blocks[(b * G + g) * 64 + 4 j + i] (unsigned) * int8 byte i of q4[q * G + g]
 // for q < nq (without the -128 sum(query) correction). The plain reference.

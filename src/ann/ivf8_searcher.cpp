@@ -103,7 +103,7 @@ std::shared_ptr<const Int8Lists> build_lists(const Index& ix, const IvfIndex& iv
     const uint32_t id = ids[p];
     if (id == ~0u) continue;
     const int8_t* r = rows.data() + size_t{id} * D;
-    uint8_t* blk = out->own_blocks.data() + (p / kInt8BlockRows) * G * 64 + 4 * (p % kInt8BlockRows);
+    uint8_t* blk = out->own_blocks.data() + ann::int8_row_offset(p, G);
     for (uint32_t d = 0; d < D; ++d) {
       blk[(d / 4) * 64 + d % 4] = static_cast<uint8_t>(int{r[d]} + 128);
       x[d] = static_cast<float>(r[d]) * sc[d];
@@ -137,7 +137,7 @@ void build_centroid_blocks(const IvfIndex& ivf, Int8Lists& lists) {
     }
     if (m == 0) continue;
     out->cent_step[l] = static_cast<float>(m / 127.0);
-    uint8_t* blk = out->cent_blocks.data() + (l / kInt8BlockRows) * G * 64 + 4 * (l % kInt8BlockRows);
+    uint8_t* blk = out->cent_blocks.data() + ann::int8_row_offset(l, G);
     for (uint32_t d = 0; d < D; ++d) {
       const long v = std::clamp<long>(std::lround(c[d] * 127.0 / m), -127, 127);
       blk[(d / 4) * 64 + d % 4] = static_cast<uint8_t>(v + 128);
@@ -691,7 +691,7 @@ class Ivf8Searcher final : public Searcher {
   // nullptr (computed here).
   float residual_score_of(uint32_t pos, const float* xq, float* scratch, int8_t* vp, const float* qc_known = nullptr) const {
     const uint32_t D = lists_->D, G = lists_->G;
-    const uint8_t* b = lists_->blocks + size_t{pos / kInt8BlockRows} * G * 64 + 4 * (pos % kInt8BlockRows);
+    const uint8_t* b = lists_->blocks + ann::int8_row_offset(pos, G);
     for (uint32_t g = 0; g < G; ++g) {
       uint32_t u;
       std::memcpy(&u, b + size_t{g} * 64, 4);

@@ -53,7 +53,7 @@ uint64_t fingerprint(const IvfIndex& ivf) {
 }
 
 size_t value_offset(size_t p, uint32_t d, uint32_t G) {
-  return (p / ann::kInt8BlockRows) * size_t{G} * 64 + size_t{d / 4} * 64 + 4 * (p % ann::kInt8BlockRows) + d % 4;
+  return ann::int8_row_offset(p, G) + size_t{d / 4} * 64 + d % 4;
 }
 
 }  // namespace
@@ -210,7 +210,7 @@ ExtraSection IvfResidualRows::section() const {
 void IvfResidualRows::decode(size_t p, const float* c, float* out) const {
   const float t = steps_[p];
   const uint32_t G = groups();
-  const uint8_t* b = blocks_ + (p / ann::kInt8BlockRows) * size_t{G} * 64 + 4 * (p % ann::kInt8BlockRows);
+  const uint8_t* b = blocks_ + ann::int8_row_offset(p, G);
   for (uint32_t d = 0; d < dims_; ++d) {
     const int v = int{b[size_t{d / 4} * 64 + d % 4]} - 128;
     out[d] = c[d] + t * (scales_[d] * static_cast<float>(v));
@@ -219,7 +219,7 @@ void IvfResidualRows::decode(size_t p, const float* c, float* out) const {
 
 void IvfResidualRows::prefetch(size_t p) const {
   const uint32_t G = groups();
-  const uint8_t* b = blocks_ + (p / ann::kInt8BlockRows) * size_t{G} * 64 + 4 * (p % ann::kInt8BlockRows);
+  const uint8_t* b = blocks_ + ann::int8_row_offset(p, G);
   for (uint32_t g = 0; g < G; ++g) __builtin_prefetch(b + size_t{g} * 64);
   __builtin_prefetch(steps_ + p);
 }
