@@ -79,51 +79,43 @@ uint64_t Metrics::requests(std::string_view route, int status) const {
 
 std::string Metrics::render(const Gauges& g) const {
   fmt::memory_buffer out;
-  auto line = [&out](std::string_view s) { out.append(s.data(), s.data() + s.size()); };
+  auto put = [&out]<typename... A>(fmt::format_string<A...> f, A&&... a) {
+    fmt::format_to(std::back_inserter(out), f, std::forward<A>(a)...);
+  };
+  // Prometheus text format: every family is a HELP line, a TYPE line, then its samples.
+  auto family = [&put](std::string_view name, std::string_view type, std::string_view help) {
+    put("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  auto gauge = [&](std::string_view name, std::string_view help, auto value) {
+    family(name, "gauge", help);
+    put("{} {}\n", name, value);
+  };
   std::lock_guard lk(mu_);
-  line("# HELP igla_http_requests_total HTTP requests answered, by route and status code.\n");
-  line("# TYPE igla_http_requests_total counter\n");
+  family("igla_http_requests_total", "counter", "HTTP requests answered, by route and status code.");
   for (auto& [key, n] : requests_)
-    fmt::format_to(std::back_inserter(out), "igla_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
-                   key.second, n);
-  line("# HELP igla_http_errors_total HTTP requests answered with a 4xx or 5xx status, by route and status code.\n");
-  line("# TYPE igla_http_errors_total counter\n");
+    put("igla_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first, key.second, n);
+  family("igla_http_errors_total", "counter", "HTTP requests answered with a 4xx or 5xx status, by route and status code.");
   for (auto& [key, n] : requests_)
-    if (key.second >= 400)
-      fmt::format_to(std::back_inserter(out), "igla_http_errors_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
-                     key.second, n);
-  line("# HELP igla_http_request_duration_seconds Time from a request's last byte read to its response, by route.\n");
-  line("# TYPE igla_http_request_duration_seconds histogram\n");
+    if (key.second >= 400) put("igla_http_errors_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first, key.second, n);
+  family("igla_http_request_duration_seconds", "histogram",
+         "Time from a request's last byte read to its response, by route.");
   render_histogram(out, "igla_http_request_duration_seconds", "route", latency_);
-  line("# HELP igla_batch_size_queries Queries per search call of the dynamic batcher, by kind.\n");
-  line("# TYPE igla_batch_size_queries histogram\n");
+  family("igla_batch_size_queries", "histogram", "Queries per search call of the dynamic batcher, by kind.");
   render_histogram(out, "igla_batch_size_queries", "kind", batch_size_);
-  line("# HELP igla_batch_duration_seconds Time of one search call of the batcher, by kind.\n");
-  line("# TYPE igla_batch_duration_seconds histogram\n");
+  family("igla_batch_duration_seconds", "histogram", "Time of one search call of the batcher, by kind.");
   render_histogram(out, "igla_batch_duration_seconds", "kind", batch_seconds_);
-  line("# HELP igla_queue_depth_queries Queries waiting for a batch.\n# TYPE igla_queue_depth_queries gauge\n");
-  fmt::format_to(std::back_inserter(out), "igla_queue_depth_queries {}\n", g.queued_queries);
-  line("# HELP igla_queue_depth_requests Requests with queries waiting for a batch.\n# TYPE igla_queue_depth_requests gauge\n");
-  fmt::format_to(std::back_inserter(out), "igla_queue_depth_requests {}\n", g.queued_requests);
-  line("# HELP igla_queue_capacity_queries The queue's limit (--max-queue); past it requests get 503.\n");
-  line("# TYPE igla_queue_capacity_queries gauge\n");
-  fmt::format_to(std::back_inserter(out), "igla_queue_capacity_queries {}\n", g.max_queue);
-  line("# HELP igla_connections Open client connections.\n# TYPE igla_connections gauge\n");
-  fmt::format_to(std::back_inserter(out), "igla_connections {}\n", connections());
-  line("# HELP igla_draining 1 while the server drains after SIGTERM.\n# TYPE igla_draining gauge\n");
-  fmt::format_to(std::back_inserter(out), "igla_draining {}\n", g.draining ? 1 : 0);
-  line("# HELP igla_index_reloads_total Index reloads (SIGHUP or POST /v1/admin/reload), by result.\n");
-  line("# TYPE igla_index_reloads_total counter\n");
-  fmt::format_to(std::back_inserter(out), "igla_index_reloads_total{{result=\"ok\"}} {}\n", reloads_ok_);
-  fmt::format_to(std::back_inserter(out), "igla_index_reloads_total{{result=\"error\"}} {}\n", reloads_failed_);
-  line("# HELP igla_index_generation The index in service: 1 at start, +1 per successful reload.\n");
-  line("# TYPE igla_index_generation gauge\n");
-  fmt::format_to(std::back_inserter(out), "igla_index_generation {}\n", g.index_generation);
-  line("# HELP igla_index_words Words in the index in service.\n# TYPE igla_index_words gauge\n");
-  fmt::format_to(std::back_inserter(out), "igla_index_words {}\n", g.index_words);
-  line("# HELP igla_process_start_time_seconds Start time of the server, seconds since the Unix epoch.\n");
-  line("# TYPE igla_process_start_time_seconds gauge\n");
-  fmt::format_to(std::back_inserter(out), "igla_process_start_time_seconds {:.3f}\n", start_unix_);
+  gauge("igla_queue_depth_queries", "Queries waiting for a batch.", g.queued_queries);
+  gauge("igla_queue_depth_requests", "Requests with queries waiting for a batch.", g.queued_requests);
+  gauge("igla_queue_capacity_queries", "The queue's limit (--max-queue); past it requests get 503.", g.max_queue);
+  gauge("igla_connections", "Open client connections.", connections());
+  gauge("igla_draining", "1 while the server drains after SIGTERM.", g.draining ? 1 : 0);
+  family("igla_index_reloads_total", "counter", "Index reloads (SIGHUP or POST /v1/admin/reload), by result.");
+  put("igla_index_reloads_total{{result=\"ok\"}} {}\n", reloads_ok_);
+  put("igla_index_reloads_total{{result=\"error\"}} {}\n", reloads_failed_);
+  gauge("igla_index_generation", "The index in service: 1 at start, +1 per successful reload.", g.index_generation);
+  gauge("igla_index_words", "Words in the index in service.", g.index_words);
+  gauge("igla_process_start_time_seconds", "Start time of the server, seconds since the Unix epoch.",
+        fmt::format("{:.3f}", start_unix_));
   return fmt::to_string(out);
 }
 
