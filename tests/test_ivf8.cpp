@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <thread>
@@ -262,8 +263,18 @@ TEST(Int8Scan, ScanSelectVnniEqualsPlainLoop) {
                                 {q4.data(), corr.data(), thr.data(), nq, pa.data(), sa.data(), stride, ca.data()});
         ann::scan_select_vnni(blocks.data(), rows, G, inv.data(),
                               {q4.data(), corr.data(), thr.data(), nq, pb.data(), sb.data(), stride, cb.data()});
+        // With a region prefetched meanwhile (a hint: the same answer), here a short one.
+        std::vector<uint32_t> pc(nq * stride, 7), cc(nq, 9);
+        std::vector<float> sc(nq * stride, 1.5f);
+        ann::ScanSelect with_prefetch{q4.data(), corr.data(), thr.data(), nq, pc.data(), sc.data(), stride, cc.data()};
+        with_prefetch.prefetch = blocks.data();
+        with_prefetch.prefetch_bytes = 64 * (rows % 5);
+        ann::scan_select_vnni(blocks.data(), rows, G, inv.data(), with_prefetch);
         const std::string what = "G=" + std::to_string(G) + " rows=" + std::to_string(rows) + " nq=" + std::to_string(nq);
         ASSERT_EQ(ca, cb) << what;
+        ASSERT_EQ(cb, cc) << what;
+        ASSERT_EQ(pb, pc) << what;
+        ASSERT_EQ(0, std::memcmp(sb.data(), sc.data(), 4 * sb.size())) << what;
         for (size_t q = 0; q < nq; ++q) {
           ASSERT_LE(ca[q], rows) << what;
           for (size_t i = 0; i < ca[q]; ++i) {

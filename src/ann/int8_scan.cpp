@@ -175,15 +175,24 @@ template <int NQ, int NB>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void scan_blocks(const uint8_t* blocks, size_t& b,
                                                                               size_t nb, size_t rows, uint32_t G,
                                                                               const float* inv, const ScanSelect& s,
-                                                                              uint32_t* cnt) {
+                                                                              uint32_t* cnt, size_t& pf) {
   const size_t bytes = size_t{G} * 64;
   const int32_t* q4 = s.q4;
+  // (locals: the cursor and the region in registers, not re-read through s and pf each group)
+  const uint8_t* const pf_base = s.prefetch;
+  const size_t pf_end = s.prefetch_bytes;
+  size_t pf_at = pf;
   for (; b + NB <= nb; b += NB) {
     __m512i acc[NB][NQ];
     for (int i = 0; i < NB; ++i)
       for (int q = 0; q < NQ; ++q) acc[i][q] = _mm512_setzero_si512();
     const uint8_t* p0 = blocks + b * bytes;
     for (uint32_t g = 0; g < G; ++g) {
+      if (pf_at < pf_end) {  // (NB lines a group: the rate of this scan's own reads)
+        for (int i = 0; i < NB; ++i)
+          _mm_prefetch(reinterpret_cast<const char*>(pf_base + pf_at + static_cast<size_t>(i) * 64), _MM_HINT_T1);
+        pf_at += size_t{NB} * 64;
+      }
       __m512i v[NB];
       for (int i = 0; i < NB; ++i) v[i] = _mm512_loadu_si512(p0 + static_cast<size_t>(i) * bytes + size_t{g} * 64);
       for (int q = 0; q < NQ; ++q) {
@@ -196,7 +205,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void scan_blocks(c
       select_block<NQ>(acc[i], j0, left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1), inv, s, cnt);
     }
   }
-  if constexpr (NB > 1) scan_blocks<NQ, NB / 2>(blocks, b, nb, rows, G, inv, s, cnt);
+  pf = pf_at;
+  if constexpr (NB > 1) scan_blocks<NQ, NB / 2>(blocks, b, nb, rows, G, inv, s, cnt, pf);
 }
 
 template <int NQ>
@@ -206,8 +216,8 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void scan_select_nq(const
   const size_t nb = (rows + kInt8BlockRows - 1) / kInt8BlockRows;
   constexpr int NB = NQ == 1 ? 8 : NQ == 2 ? 4 : NQ <= 4 ? 3 : 2;  // at most 16 accumulators
   uint32_t cnt[NQ] = {};
-  size_t b = 0;
-  scan_blocks<NQ, NB>(blocks, b, nb, rows, G, inv, s, cnt);
+  size_t b = 0, pf = 0;
+  scan_blocks<NQ, NB>(blocks, b, nb, rows, G, inv, s, cnt, pf);
   for (int q = 0; q < NQ; ++q) s.count[q] = cnt[q];
 }
 

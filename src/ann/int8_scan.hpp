@@ -49,6 +49,11 @@ struct ScanSelect {
   float* score;
   size_t stride;
   uint32_t* count;
+  // Optional: bytes read soon after this scan (the next list of a one-query search), prefetched
+  // into L2 while it runs, NB lines per group of 4 dims (the rate of the scan's own reads, so a
+  // region as long as the list is prefetched whole by its end). Hints only: no effect on results.
+  const uint8_t* prefetch = nullptr;
+  size_t prefetch_bytes = 0;
 };
 // The plain reference (int8_scan_scalar + select_rows_scalar through a dots buffer).
 void scan_select_scalar(const uint8_t* blocks, size_t rows, uint32_t G, const float* inv, const ScanSelect& s);

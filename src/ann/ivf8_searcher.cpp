@@ -298,7 +298,10 @@ class Ivf8Searcher final : public Searcher {
       std::vector<std::pair<uint32_t, uint32_t>>& pr = w.pairs;  // (list, q * nprobe + i)
       pr.clear();
       for (uint32_t x = 0; x < w.probes.size(); ++x) pr.push_back({w.probes[x], x});
-      std::sort(pr.begin(), pr.end());  // by list, then query: the order of the per-list fill below
+      // By list, then query: the order of the per-list fill below. One query keeps its probes'
+      // order instead, the best list first: its first rows are in cache from the score floor,
+      // and its rows raise the threshold early (the answer does not depend on the order).
+      if (nq > 1) std::sort(pr.begin(), pr.end());
       w.active.clear();
       w.abegin.clear();
       for (size_t j = 0; j < pr.size(); ++j) {
@@ -589,8 +592,15 @@ class Ivf8Searcher final : public Searcher {
           gcorr[j] = w.corr[q];
           gthr[j] = res_ ? residual_threshold(top[q].threshold(), w.member_qc[i + j], w.qstep[q]) : top[q].threshold();
         }
-        const ann::ScanSelect sel{gq4.data(), gcorr.data(), gthr.data(), g, sel_pos, sel_score, size,
-                                  sel_count.data()};
+        ann::ScanSelect sel{gq4.data(), gcorr.data(), gthr.data(), g, sel_pos, sel_score, size,
+                            sel_count.data()};
+        // A one-part search visits its probed lists in order: the next one is prefetched while
+        // this one is scanned (once per list), so its rows are not read cold from memory.
+        if (sparse && i == m0 && li + 1 < n_lists) {
+          const uint32_t nl = w.active[li + 1];
+          sel.prefetch = lists_->blocks + size_t{ivf_->offset(nl) / kInt8BlockRows} * G * 64;
+          sel.prefetch_bytes = (ivf_->list_size(nl) + kInt8BlockRows - 1) / kInt8BlockRows * G * 64;
+        }
         if (vnni_)
           ann::scan_select_vnni(blocks, size, static_cast<uint32_t>(G), inv, sel);
         else
