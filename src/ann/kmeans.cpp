@@ -81,9 +81,13 @@ void assign_points(const float* x, size_t n, size_t d, const std::vector<float>&
 
 }  // namespace
 
+// Column panels outside, row tiles inside: a panel of kCols centroids (d x kCols floats, 12.8 KB at
+// d = 100) stays in L1 while every row tile of x meets it, where rows outside streamed all nc
+// centroids (2.5 MB at 6,324 lists) from L3 once per kRows rows. Each dot is the same sum in the
+// same order either way.
 void dot_rows(const float* x, size_t nx, const float* ct, size_t nc, size_t d, float* out) {
-  for (size_t i = 0; i < nx; i += kRows)
-    for (size_t j = 0; j < nc; j += kCols) dot_tile(x + i * d, std::min(kRows, nx - i), d, ct, nc, j, out + i * nc);
+  for (size_t j = 0; j < nc; j += kCols)
+    for (size_t i = 0; i < nx; i += kRows) dot_tile(x + i * d, std::min(kRows, nx - i), d, ct, nc, j, out + i * nc);
 }
 
 std::vector<float> transpose(const float* c, size_t nc, size_t d) {
