@@ -213,8 +213,8 @@ TEST_F(Cuda, LimitExclusionsAndOddWeights) {
 // The mma path's append lists (kernels.hpp: K sorted keys + slack slots appended unsorted, the
 // warp selects a row when a drain might overflow it): forced on every K (append_k 1, K of 1 and 2
 // too) with the smallest slack (one queue's 12 keys: a select at nearly every drain) and a large
-// one, the default, eager selects (after a drain, rows holding 1 or 5 unsorted keys), and the
-// sorted lists (append_k 65) alongside; K at the edges (31..33, 63, 64 =
+// one, past 32 keys with the default slack, eager selects (after a drain, rows holding 1 or 5
+// unsorted keys), and the default (sorted lists) alongside; K at the edges (31..33, 63, 64 =
 // k + exclusions), odd sizes, duplicate words (ties), weight 0 (every score 0: all words pass, ranked
 // by id), negative weights, limits, exclusions; every answer against the reference.
 TEST_F(Cuda, MmaAppendLists) {
@@ -234,7 +234,7 @@ TEST_F(Cuda, MmaAppendLists) {
       if (i % 11 == 5) w = 0.0f;
       b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
     }
-    for (const Mode m : {Mode{1, 12, 0}, Mode{1, 200, 0}, Mode{-1, -1, 0}, Mode{1, -1, 1}, Mode{-1, 48, 5}, Mode{65, -1, 0}}) {
+    for (const Mode m : {Mode{1, 12, 0}, Mode{1, 200, 0}, Mode{33, -1, 0}, Mode{1, -1, 1}, Mode{33, 48, 5}, Mode{-1, -1, 0}}) {
       CudaOptions o;
       o.path = "mma";
       o.mma_append_k = m.append_k;

@@ -80,8 +80,9 @@ rc=$?
 grep -E "65536|FAIL|not ok" "$OUT/bench_rand.log" | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: bench rand rc=$rc"; }
 
-if [ $WANT_SWEEP = 1 ]; then  # the mma row lists at 65,536 (NOTES v16): append lists (default from K = 33, slack 32) vs
-  # the sorted ones (IGLA_CUDA_APPEND_K=65: heap past 32 keys), other slacks, append lists at every K; alternating rounds
+if [ $WANT_SWEEP = 1 ]; then  # the mma row lists at 65,536 (NOTES v16): append lists past 32 keys (IGLA_CUDA_APPEND_K=33,
+  # slack 32) vs the sorted ones (65, the default: heap past 32 keys), other slacks, eager selects, append lists at every
+  # K; alternating rounds
   sweep_one() {
     env IGLA_CUDA_PATH=mma "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
         --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_sweep.log" 2>&1 || { [[ "$*" == *MMA_MODE* ]] || FAIL=1; say "  rc != 0: sweep $*"; }
@@ -91,9 +92,9 @@ if [ $WANT_SWEEP = 1 ]; then  # the mma row lists at 65,536 (NOTES v16): append 
     sweep_one IGLA_CUDA_APPEND_K=65
     sweep_one IGLA_CUDA_APPEND_K=33
   done
-  for sl in 12 16 48 64; do sweep_one IGLA_CUDA_APPEND_SLACK=$sl; done
-  for eg in 4 8 16; do sweep_one IGLA_CUDA_APPEND_EAGER=$eg; done
-  sweep_one IGLA_CUDA_APPEND_SLACK=64 IGLA_CUDA_APPEND_EAGER=16
+  for sl in 12 16 48 64; do sweep_one IGLA_CUDA_APPEND_K=33 IGLA_CUDA_APPEND_SLACK=$sl; done
+  for eg in 4 8 16; do sweep_one IGLA_CUDA_APPEND_K=33 IGLA_CUDA_APPEND_EAGER=$eg; done
+  sweep_one IGLA_CUDA_APPEND_K=33 IGLA_CUDA_APPEND_SLACK=64 IGLA_CUDA_APPEND_EAGER=16
   sweep_one IGLA_CUDA_APPEND_K=1
   sweep_one IGLA_CUDA_APPEND_K=1 IGLA_CUDA_APPEND_SLACK=64
   sweep_one IGLA_CUDA_GROUP_CTA=1

@@ -79,13 +79,13 @@ struct OutHits {
 };
 
 // --- mma path --------------------------------------------------------------------------------
-// Row lists of the mma kernel: K <= 32 keys kept unsorted with a scan for the smallest
-// (sorted once at the end), longer ones (the two-stage query's candidates + exclusions) as append
-// lists: K sorted keys plus kAppendSlack slots where keys that beat the K-th are appended unsorted
-// and selected by the warp when full (mma.cu). Both knobs are MmaPlan inputs for A/B runs
-// (IGLA_CUDA_APPEND_K, IGLA_CUDA_APPEND_SLACK); append_min_k past kMaxListK keeps the older sorted
-// kinds (a binary heap past 32 keys).
-constexpr int kAppendMinK = 33;
+// Row lists of the mma kernel: K <= 32 keys kept unsorted with a scan for the smallest (sorted
+// once at the end), longer ones (the two-stage query's candidates + exclusions) as a binary
+// min-heap; or, from K = append_min_k on, append lists: K sorted keys plus `slack` slots where keys
+// that beat the K-th are appended unsorted and selected by the warp when full (mma.cu, NOTES v16).
+// Append lists are OFF by default (kAppendMinK past kMaxListK) until a GPU run has checked and
+// timed them (run 55 was lost with its machine); IGLA_CUDA_APPEND_K=33 turns them on for K > 32.
+constexpr int kAppendMinK = 65;
 constexpr int kAppendSlack = 32;
 // Keys a row list of K holds in shared memory (K, or K + slack for append lists).
 int mma_list_cap(int K, int append_min_k = kAppendMinK, int append_slack = kAppendSlack);

@@ -360,7 +360,8 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   //    keys that cannot beat its copy of the row threshold), four at a time with their loads in
   //    flight together. 2. The owners take the keys of their rows: lane j's row half is j / 8,
   //    its keys come from lanes 4 (j % 8) .. 4 (j % 8) + 3, each inserted (thread-private) into
-  //    the row's unsorted list, where it replaces the smallest key.
+  //    the row's list: K <= 32 an unsorted list where it replaces the smallest key, longer ones a
+  //    heap, or with append lists appended (after a warp select of each row that might overflow).
   auto drain = [&]() {
     const int nq = n0 + n1;
 #pragma unroll 1
