@@ -210,6 +210,54 @@ TEST_F(Cuda, LimitExclusionsAndOddWeights) {
   }
 }
 
+// The mma path's append lists (kernels.hpp: K sorted keys + slack slots appended unsorted, the
+// warp selects a row when a drain might overflow it): forced on every K (append_k 1, K of 1 and 2
+// too) with the smallest slack (one queue's 12 keys: a select at nearly every drain) and a large
+// one, past 32 keys with the default slack, eager selects (after a drain, rows holding 1 or 5
+// unsorted keys), and the default (sorted lists) alongside; K at the edges (31..33, 63, 64 =
+// k + exclusions), odd sizes, duplicate words (ties), weight 0 (every score 0: all words pass, ranked
+// by id), negative weights, limits, exclusions; every answer against the reference.
+TEST_F(Cuda, MmaAppendLists) {
+  std::mt19937_64 rng(2024);
+  struct Mode {
+    int append_k, slack, eager;
+  };
+  for (const uint32_t dims : {100u, 129u}) {
+    const Vocab v = make_vocab(dims == 100 ? 20011 : 3331, dims, rng, 0.5);
+    QueryBatch b(dims);
+    for (size_t i = 0; i < 301; ++i) {
+      auto q = random_query(v, rng);
+      std::vector<uint32_t> ex;
+      for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
+      float w = inv_of(q);
+      if (i % 13 == 3) w = -w;
+      if (i % 11 == 5) w = 0.0f;
+      b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
+    }
+    for (const Mode m : {Mode{1, 12, 0}, Mode{1, 200, 0}, Mode{33, -1, 0}, Mode{1, -1, 1}, Mode{33, 48, 5}, Mode{-1, -1, 0}}) {
+      CudaOptions o;
+      o.path = "mma";
+      o.mma_append_k = m.append_k;
+      o.mma_append_slack = m.slack;
+      o.mma_append_eager = m.eager;
+      auto s = make_cuda_searcher_for_codes(v.view(), o);
+      for (const size_t limit : {size_t{0}, size_t{1000}}) {
+        for (const size_t k : {size_t{1}, size_t{2}, size_t{11}, size_t{28}, size_t{30}, size_t{33}, size_t{50},
+                               size_t{60}, size_t{61}}) {
+          SearchParams p;
+          p.k = k;
+          p.limit = limit;
+          const std::string what = "dims=" + std::to_string(dims) + " append_k=" + std::to_string(m.append_k) +
+                                   " slack=" + std::to_string(m.slack) + " eager=" + std::to_string(m.eager) + " limit=" + std::to_string(limit) +
+                                   " k=" + std::to_string(k);
+          expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p), what);
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(Cuda, MultiTermSumAndCosMul) {
   std::mt19937_64 rng(99);
   for (uint32_t dims : {1u, 64u, 100u, 301u}) {

@@ -73,6 +73,38 @@ TEST(CudaPlan, MmaTakesListsOf64) {
   EXPECT_FALSE(mma_plan(index_of(100000, 300), 65536, 100000, kMaxListK + 1, kSms, kSmem, p));
 }
 
+// Append lists (kernels.hpp): K sorted keys + slack slots from K = append_min_k on (default off:
+// past kMaxListK), at least one queue (12 keys) of slack, sorted lists below it; where the slack
+// does not fit with two stages the plan keeps sorted lists rather than fail.
+TEST(CudaPlan, MmaAppendLists) {
+  constexpr int kSms = 132;
+  constexpr size_t kSmem = 232448;
+  EXPECT_GT(kAppendMinK, kMaxListK);  // off until a GPU run has timed them (NOTES v16)
+  EXPECT_EQ(mma_list_cap(64), 64);
+  EXPECT_EQ(mma_list_cap(32, 33), 32);
+  EXPECT_EQ(mma_list_cap(33, 33), 33 + kAppendSlack);
+  EXPECT_EQ(mma_list_cap(53, 1, 0), 53 + 12);
+  EXPECT_EQ(mma_list_cap(1, 1, 40), 41);
+  EXPECT_EQ(mma_list_cap(64, 65, 40), 64);
+  const DeviceIndex glove = index_of(341479, 100);
+  for (const int K : {1, 11, 32, 33, 51, 53, 64}) {
+    MmaPlan p;
+    ASSERT_TRUE(mma_plan(glove, 65536, 341479, K, kSms, kSmem, p, 6, 33)) << K;
+    EXPECT_EQ(p.cap, mma_list_cap(K, 33)) << K;
+    EXPECT_LE(p.smem, kSmem);
+    EXPECT_GE(p.stages, 3) << K;
+    ASSERT_TRUE(mma_plan(glove, 65536, 341479, K, kSms, kSmem, p, 6, 65)) << K;
+    EXPECT_EQ(p.cap, K);
+  }
+  // 256-byte rows: slack 32 at K = 64 needs 248,864 bytes with two stages; sorted lists fit.
+  MmaPlan p;
+  ASSERT_TRUE(mma_plan(index_of(100000, 256), 65536, 100000, 64, kSms, kSmem, p, 6, 33));
+  EXPECT_EQ(p.cap, 64);
+  EXPECT_EQ(p.stages, 2);
+  ASSERT_TRUE(mma_plan(index_of(100000, 256), 65536, 100000, 40, kSms, kSmem, p, 6, 33));
+  EXPECT_EQ(p.cap, 72);
+}
+
 // One query with lists past 32 keys (the two-stage query's 50 candidates + exclusions): GloVe's
 // 341,479 words take the prefix mode, one pass of 1,024 words a CTA (334 CTAs), with shared memory
 // for three CTAs a SM (the persistent kernel's grid is resident only then); K <= 32, explicit

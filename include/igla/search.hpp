@@ -183,6 +183,11 @@ struct CudaOptions {
   int mma_max_stages = 6;
   int mma_group_soft = -1;     // -1: the plan's
   bool mma_group_cta = false;
+  // mma row lists of K >= mma_append_k keys are append lists with mma_append_slack free slots
+  // (src/cuda/kernels.hpp; -1: the defaults, 65 = off and 32; 33: on past 32 keys).
+  int mma_append_k = -1;
+  int mma_append_slack = -1;
+  int mma_append_eager = 0;    // > 0: select an append list once it holds this many unsorted keys
   std::string single;          // one-query route/mode list: "launch", "graph", ... ("": persistent kernel)
   double persist_idle_ms = 1000, persist_host_idle_ms = -1;  // -1: half of persist_idle_ms
   uint32_t persist_sleep_ns = 0;

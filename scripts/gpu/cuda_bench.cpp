@@ -44,6 +44,7 @@ struct Args {
   size_t singles = 3000;  // one-query searches timed in sequence
   double seconds = 1.0;   // per batched measurement
   bool compare_paths = true;
+  bool analogies = true;  // the rerank section's 3CosAdd rows
   bool rerank = false;    // with --index: the two-stage search (rerank rows) timed and checked
 };
 
@@ -308,6 +309,11 @@ int rerank_section(const Args& a, const Data& d, const std::vector<uint32_t>& id
       }
       const double m = median(t);
       row_out(a, d, label, B, static_cast<double>(B) / m, m, "median of " + std::to_string(t.size()));
+      // With IGLA_CUDA_STATS: the searcher's counters so far (cumulative; this row made t.size() + 1
+      // calls), so a run can difference them per row.
+      const std::string rep = cuda_report(*s);
+      if (rep.rfind("cuda stats", 0) == 0)
+        std::printf("# %s %zu after %zu calls: %s", label, B, t.size() + 1, rep.substr(0, rep.find('\n') + 1).c_str());
     };
     time("rerank50-device", [&] { s->search(b, p2); });
     time("candidates0", [&] { s->search(b, p0); });
@@ -320,8 +326,8 @@ int rerank_section(const Args& a, const Data& d, const std::vector<uint32_t>& id
     }
   }
   // 3CosAdd analogies as `igla eval analogies` builds them (b - a + c, the three excluded), the
-  // size of the Google set, in one call and in eval's batches of 4096.
-  {
+  // size of the Google set, in one call and in eval's batches of 4096 (--no-analogies: skipped).
+  if (a.analogies) {
     const uint32_t D = d.index->float_dims();
     QueryBatch b(d.dims);
     std::vector<float> fa(D), fb(D), fc(D);
@@ -409,6 +415,7 @@ int main(int argc, char** argv) try {
     else if (k == "--dump") a.dump = next();
     else if (k == "--out") a.out = next();
     else if (k == "--no-compare") a.compare_paths = false;
+    else if (k == "--no-analogies") a.analogies = false;
     else if (k == "--rerank") a.rerank = true;
     else throw Error("unknown argument " + k);
   }

@@ -16,7 +16,8 @@
 # Modes:
 #   quick      the Cuda* tests only, then stop
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
-#   sweep      nearest 65,536 with rerank 50 under other group-drain settings (IGLA_CUDA_GROUP*)
+#   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
+#              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
 #   mt         eval analogies on the popc path vs the mt path (several-term Sum queries on the tensor
 #              cores), the mt path's candidate counts (IGLA_CUDA_STATS) and a sample-size sweep
 #   ctest      the whole ctest suite of the build tree staged in ctest/ (stage.sh, unless WITH_CTEST=0),
@@ -79,11 +80,30 @@ rc=$?
 grep -E "65536|FAIL|not ok" "$OUT/bench_rand.log" | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: bench rand rc=$rc"; }
 
-if [ $WANT_SWEEP = 1 ]; then  # group drains at K = 53 (IGLA_CUDA_GROUP: 4 by default, tuned at K <= 32)
-  for g in "IGLA_CUDA_GROUP=2" "IGLA_CUDA_GROUP=8" "IGLA_CUDA_GROUP_CTA=1"; do
-    env $g timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
-        --seconds 0.5 --rerank --no-compare > "$OUT/bench_sweep.log" 2>&1
-    say "  sweep $g: $(grep -E 'rerank50-device|candidates0' "$OUT/bench_sweep.log" | grep 65536 | awk '{print $6, $8}' | tr '\n' ' ')"
+if [ $WANT_SWEEP = 1 ]; then  # the mma row lists at 65,536 (NOTES v16): append lists past 32 keys (IGLA_CUDA_APPEND_K=33,
+  # slack 32) vs the sorted ones (65, the default: heap past 32 keys), other slacks, eager selects, append lists at every
+  # K; alternating rounds
+  sweep_one() {
+    env IGLA_CUDA_PATH=mma "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
+        --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_sweep.log" 2>&1 || { [[ "$*" == *MMA_MODE* ]] || FAIL=1; say "  rc != 0: sweep $*"; }
+    say "  sweep $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_sweep.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
+  }
+  for r in 1 2; do
+    sweep_one IGLA_CUDA_APPEND_K=65
+    sweep_one IGLA_CUDA_APPEND_K=33
+  done
+  for sl in 12 16 48 64; do sweep_one IGLA_CUDA_APPEND_K=33 IGLA_CUDA_APPEND_SLACK=$sl; done
+  for eg in 4 8 16; do sweep_one IGLA_CUDA_APPEND_K=33 IGLA_CUDA_APPEND_EAGER=$eg; done
+  sweep_one IGLA_CUDA_APPEND_K=33 IGLA_CUDA_APPEND_SLACK=64 IGLA_CUDA_APPEND_EAGER=16
+  sweep_one IGLA_CUDA_APPEND_K=1
+  sweep_one IGLA_CUDA_APPEND_K=1 IGLA_CUDA_APPEND_SLACK=64
+  sweep_one IGLA_CUDA_GROUP_CTA=1
+  sweep_one IGLA_CUDA_MMA_MODE=2  # compares only (answers wrong, not checked): the floor without the candidate path
+  # counters (kernel atomics on: not timed): warp-tiles with a candidate, staged, queued, drains, selects, per row
+  for ak in 65 33 1; do
+    IGLA_CUDA_PATH=mma IGLA_CUDA_STATS=1 IGLA_CUDA_APPEND_K=$ak timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 \
+        --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_stats_$ak.log" 2>&1
+    say "  stats APPEND_K=$ak:"; grep -E '^# (rerank50-device|candidates0|ternary-k50|ternary-k21) 65536 after' "$OUT/bench_stats_$ak.log" | sed 's/^/    /' | tee -a "$LOG"
   done
 fi
 

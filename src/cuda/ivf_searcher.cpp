@@ -47,27 +47,6 @@ inline size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 // Per-query lists of one chunk (nprobe x K keys a query) stay below this.
 constexpr size_t kPartialBytes = size_t{256} << 20;
 
-// A growable device or pinned host block.
-struct Block {
-  void* p = nullptr;
-  size_t cap = 0;
-  bool host = false;
-  void ensure(size_t need, cuda::DeviceState& dev) {
-    if (need <= cap) return;
-    dev.quiesce();  // frees and allocations wait for every kernel
-    release();
-    const size_t c = std::max<size_t>(need + need / 4, 1 << 16);
-    ck(host ? cudaHostAlloc(&p, c, cudaHostAllocDefault) : cudaMalloc(&p, c), host ? "cudaHostAlloc" : "cudaMalloc");
-    cap = c;
-  }
-  void release() {
-    if (p) host ? cudaFreeHost(p) : cudaFree(p);
-    p = nullptr;
-    cap = 0;
-  }
-  char* bytes() const { return static_cast<char*>(p); }
-};
-
 class CudaIvfSearcher final : public Searcher {
  public:
   CudaIvfSearcher(std::shared_ptr<const Index> index, std::shared_ptr<const IvfIndex> ivf, const SearcherOptions& opts)
@@ -87,7 +66,6 @@ class CudaIvfSearcher final : public Searcher {
     // same lists, reranked by the CPU stage when this searcher reranks.
     fallback_ = make_ivf_searcher(index_, opts, ivf_);
     if (rows_) fallback_ = make_rerank_stage(fallback_, index_, opts.cpu.threads);
-    in_.host = out_.host = true;
     ck(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     build_tiles();
     name_ = "cuda-ivf/" + dev_->name + " " + std::to_string(ivf_->lists()) + " lists";
@@ -100,7 +78,7 @@ class CudaIvfSearcher final : public Searcher {
     }
     cudaSetDevice(dev_->device);
     if (stream_) cudaStreamSynchronize(stream_);
-    for (Block* b : {&in_, &out_, &d_in_, &d_work_}) b->release();
+    for (cuda::DeviceBuffer* b : {&in_, &out_, &d_in_, &d_work_}) b->release();
     if (tiled_) cudaFree(tiled_);
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -262,8 +240,8 @@ class CudaIvfSearcher final : public Searcher {
                  o_eoff = put((nq + 1) * 4), o_ft = put(nq * fd * 4), o_fw = put(fd ? nq * 4 : 0),
                  o_qoff = put(fd ? (nq + 1) * 4 : 0), o_hf = put(fd ? nq : 0);
     const size_t in_bytes = o;
-    in_.ensure(in_bytes, *dev_);
-    d_in_.ensure(in_bytes, *dev_);
+    in_.ensure(in_bytes, true, *dev_);
+    d_in_.ensure(in_bytes, false, *dev_);
     char* h = in_.bytes();
     auto* trits = reinterpret_cast<int8_t*>(h + o_trits);
     auto* w = reinterpret_cast<float*>(h + o_w);
@@ -327,9 +305,9 @@ class CudaIvfSearcher final : public Searcher {
     const size_t w_scratch = wput(cuda::mma_lists_scratch_bytes(ix_, static_cast<int>(std::max<size_t>(n_rows, 1)))),
                  w_partial = wput(nq * nprobe * static_cast<size_t>(K) * 8), w_cand = wput(rerank ? nq * kk * 8 : 0),
                  w_ccount = wput(rerank ? nq * 4 : 0), w_hits = wput(nq * k * 8), w_count = wput(nq * 4);
-    d_work_.ensure(wo, *dev_);
+    d_work_.ensure(wo, false, *dev_);
     const size_t out_bytes = align_up(nq * k * 8) + nq * 4;
-    out_.ensure(out_bytes, *dev_);
+    out_.ensure(out_bytes, true, *dev_);
     char* d = d_in_.bytes();
     char* dw = d_work_.bytes();
     ck(cudaMemcpyAsync(d, h, in_bytes, cudaMemcpyHostToDevice, stream_), "copy ivf batch");
@@ -400,7 +378,7 @@ class CudaIvfSearcher final : public Searcher {
   cudaStream_t stream_ = nullptr;
   std::string name_;
   mutable std::mutex mu_;
-  mutable Block in_, out_, d_in_, d_work_;
+  mutable cuda::DeviceBuffer in_, out_, d_in_, d_work_;
   mutable std::atomic<uint64_t> gpu_batches_{0}, cpu_batches_{0};
 };
 

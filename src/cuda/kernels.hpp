@@ -79,20 +79,35 @@ struct OutHits {
 };
 
 // --- mma path --------------------------------------------------------------------------------
+// Row lists of the mma kernel: K <= 32 keys kept unsorted with a scan for the smallest (sorted
+// once at the end), longer ones (the two-stage query's candidates + exclusions) as a binary
+// min-heap; or, from K = append_min_k on, append lists: K sorted keys plus `slack` slots where keys
+// that beat the K-th are appended unsorted and selected by the warp when full (mma.cu, NOTES v16).
+// Append lists are OFF by default (kAppendMinK past kMaxListK) until a GPU run has checked and
+// timed them (run 55 was lost with its machine); IGLA_CUDA_APPEND_K=33 turns them on for K > 32.
+constexpr int kAppendMinK = 65;
+constexpr int kAppendSlack = 32;
+// Keys a row list of K holds in shared memory (K, or K + slack for append lists).
+int mma_list_cap(int K, int append_min_k = kAppendMinK, int append_slack = kAppendSlack);
+
 struct MmaPlan {
   int n_qt = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, stages = 0;
+  int cap = 0;                              // keys a row list holds (mma_list_cap; K when append lists do not fit)
+  int append_eager = 0;                     // append lists: select a row once it holds this many appended keys
+                                            // (0: when full only; IGLA_CUDA_APPEND_EAGER for A/B runs)
   size_t smem = 0;
   int mode = 0;                             // experiments only (scripts/gpu): 1 no epilogue, 2 no slow path
   int group_soft = 4;                       // a queue past this asks its warpgroup to drain together
                                             // (0: drains on overflow only; IGLA_CUDA_GROUP for A/B runs)
   bool group_cta = false;                   // the request goes to all 8 warps (IGLA_CUDA_GROUP_CTA=1)
-  unsigned long long* stats = nullptr;      // optional device counters[4]: warp-tiles with a candidate,
-                                            // staged candidates, queued keys, drains
+  unsigned long long* stats = nullptr;      // optional device counters[7]: warp-tiles with a candidate,
+                                            // staged candidates, queued keys, drains; [6] list selects
 };
 // False when this dims/K does not fit the kernel's shared memory (use popc). The tile ring takes
-// as many stages (2..max_stages, at most 6) as fit.
+// as many stages (2..max_stages, at most 6) as fit, with append lists when K >= append_min_k (and
+// they fit with 2 stages).
 bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p,
-              int max_stages = 6);
+              int max_stages = 6, int append_min_k = kAppendMinK, int append_slack = kAppendSlack);
 size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p);
 void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MmaPlan& p,
                 void* scratch, OutHits out, cudaStream_t s);

@@ -103,14 +103,18 @@ struct MmaArgs {
   int n_q;
   uint32_t Kp, L, stride;
   int n_tiles, tiles_per_split, n_splits, K, stages;
+  int cap;                       // keys a row list holds in shared memory: K (sorted scan / heap lists)
+                                 // or more (append lists: see the owners' comment in the kernel)
+  int eager;                     // append lists: > 0 selects a row at the end of a drain once it holds
+                                 // this many appended keys (its threshold rises sooner); 0: when full only
   uint32_t stage_magic;          // ceil(2^32 / stages): it / stages = umulhi(it, stage_magic)
   uint64_t* partial;
   int mode;                      // experiments (IGLA_CUDA_MMA_MODE): 1 no epilogue, 2 no slow path
   int group_soft;                // > 0: a warp whose queue holds more entries asks its warpgroup to drain
                                  // (all four warps at their next epilogue); 0: each warp on overflow only
   int group_cta;                 // 1: the request goes to all 8 consumer warps (A/B: IGLA_CUDA_GROUP_CTA)
-  unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): warp-tiles with a candidate,
-                                 // staged candidates, queued keys, drains
+  unsigned long long* stats;     // optional counters (IGLA_CUDA_STATS): [0] warp-tiles with a candidate,
+                                 // [1] staged candidates, [2] queued keys, [3] drains, [6] list selects
   // List mode (mma_scan_lists, the CUDA IVF searcher), when work is set: CTA b scans tiles
   // [work[b].y, work[b].y + work[b].z) against query tile work[b].x, and row r of query tile t
   // writes its K keys to partial[row_slot[t * 128 + r] * K] (~0u: a padding row, never scored).
@@ -215,8 +219,8 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   uint8_t* sA = smem;
   uint8_t* sB = sA + kTileQueries * Kp;
   uint64_t* bars = reinterpret_cast<uint64_t*>(sB + static_cast<size_t>(a.stages) * stride);
-  uint64_t* lists = bars + 2 * a.stages + 2;                 // [128 rows][K], descending
-  uint64_t* queue = lists + kTileQueries * a.K;              // [2 row halves][kQueue][256 threads]
+  uint64_t* lists = bars + 2 * a.stages + 2;                 // [128 rows][cap]
+  uint64_t* queue = lists + kTileQueries * a.cap;            // [2 row halves][kQueue][256 threads]
 
   int qt, split, t_begin, ntl;
   if constexpr (kLists) {
@@ -246,7 +250,7 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     bars[2 * a.stages + 1] = 0;  // group-drain requests: a byte per consumer warp
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
-  for (int i = threadIdx.x; i < kTileQueries * a.K; i += blockDim.x) lists[i] = 0;
+  for (int i = threadIdx.x; i < kTileQueries * a.cap; i += blockDim.x) lists[i] = 0;
   __syncthreads();
 
   // Warp-specialised: the producer warpgroup gives registers to the two consumer warpgroups
@@ -290,11 +294,26 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // Row owners: lane j < 16 keeps row row_base + j's top-K list (shared memory, this lane only)
   // and its exact threshold; the other lanes hold copies of their rows' thresholds that are at
   // most as high (refreshed at each drain), so every bound they apply is conservative.
+  //
+  // Append lists (cap > K): the row's first K slots are a sorted list (descending, zeros past its
+  // keys; all zeros at the start), the keys past it arrive unsorted: an owner only appends a key
+  // that beats othr, the row's K-th best key as of the last select (or the starting bound). When a
+  // producer's keys might not fit (count + keys > cap) the whole warp selects that row: the sorted
+  // prefix is a WarpList, the appended keys are offered 32 at a time, the K best go back to the
+  // prefix and othr rises to the new K-th. Exact: a key of the row's final top K beats every
+  // othr it meets (othr never exceeds the K-th best of the keys seen), so it is appended and
+  // survives every select. Each key costs its owner a compare and a store instead of a sorted
+  // insertion (a heap's 5 levels of dependent loads at K = 53, run by one lane while the rest of
+  // the warp, and at the next wgmma its warpgroup, waits); a select, every cap - K keys or more,
+  // is a few hundred warp-wide instructions.
+  const int cap = a.cap;
+  const bool append = cap > a.K;
   const unsigned orow = lane & 15u;
-  uint64_t* olist = lists + static_cast<size_t>(row_base + static_cast<int>(orow)) * K;
+  uint64_t* olist = lists + static_cast<size_t>(row_base + static_cast<int>(orow)) * cap;
   uint64_t oib = 0;  // the row's starting bound (below: from the split's first two tiles)
   uint64_t othr = oib;
   int opos = 0;  // position of the smallest key of the owner's (unsorted) list
+  int ocnt = a.K;  // append lists: keys in the owner's list (the sorted prefix counts K)
   uint64_t thr0 = 0, thr1 = 0;
   float c0 = bound_base(thr0, w0, v0), c1 = bound_base(thr1, w1, v1);
   uint64_t* myq = queue + tid_c;     // this thread's queue: [half][e] at ((half * kQueue + e) * 256)
@@ -314,11 +333,35 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   const uint8_t* gextra = reinterpret_cast<const uint8_t*>(a.vocab) + static_cast<size_t>(t_begin) * stride +
                           static_cast<size_t>(kTileWords) * Kp;
 
+  // Append lists: the whole warp selects row row_base + r (see above); afterwards the row's first
+  // K slots hold its K best keys sorted, and its owner's othr is their K-th.
+  auto select_row = [&](int r) {
+    __syncwarp();  // the owners' appends are visible to the whole warp
+    uint64_t* buf = lists + static_cast<size_t>(row_base + r) * cap;
+    const int cnt = __shfl_sync(kFull, ocnt, r);
+    WarpList wl;
+    wl.init(K);
+    wl.v = lane < static_cast<unsigned>(K) ? buf[lane] : 0;
+    wl.v2 = wl.two && lane + 32 < static_cast<unsigned>(K) ? buf[32 + lane] : 0;
+#pragma unroll 1
+    for (int b = K; b < cnt; b += 32) wl.offer(b + static_cast<int>(lane) < cnt ? buf[b + lane] : 0);
+    __syncwarp();
+    wl.store(buf);
+    const uint64_t t = wl.threshold();
+    __syncwarp();
+    if (lane == static_cast<unsigned>(r)) {
+      ocnt = K;
+      othr = umax64(t, oib);
+    }
+    if (a.stats && lane == 0) atomicAdd(a.stats + 6, 1ull);
+  };
+
   // 1. Each thread turns its queued entries into keys in place (0 for padding / ids >= L and for
   //    keys that cannot beat its copy of the row threshold), four at a time with their loads in
   //    flight together. 2. The owners take the keys of their rows: lane j's row half is j / 8,
   //    its keys come from lanes 4 (j % 8) .. 4 (j % 8) + 3, each inserted (thread-private) into
-  //    the row's unsorted list, where it replaces the smallest key.
+  //    the row's list: K <= 32 an unsorted list where it replaces the smallest key, longer ones a
+  //    heap, or with append lists appended (after a warp select of each row that might overflow).
   auto drain = [&]() {
     const int nq = n0 + n1;
 #pragma unroll 1
@@ -366,7 +409,32 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     for (int s = 0; s < 4; ++s) {
       const int clo = __shfl_sync(kFull, n0, static_cast<int>(qd) + s);
       const int chi = __shfl_sync(kFull, n1, static_cast<int>(qd) + s);
-      if (lane < 16) {
+      if (append) {
+        const int c = hi ? chi : clo;
+        unsigned full = __ballot_sync(kFull, lane < 16 && ocnt + c > cap);
+#pragma unroll 1
+        while (full) {
+          const int r = __ffs(static_cast<int>(full)) - 1;
+          full &= full - 1;
+          select_row(r);
+        }
+        if (lane < 16) {
+          const uint64_t* src = queue + (hi ? kQueue * 256 : 0) + cw * 32 + static_cast<int>(qd) + s;
+          for (int e = 0; e < c; ++e) {
+            const uint64_t key = src[e * 256];
+            if (key > othr) olist[ocnt++] = key;
+          }
+        }
+        if (s == 3 && a.eager > 0) {
+          unsigned ready = __ballot_sync(kFull, lane < 16 && ocnt - K >= a.eager);
+#pragma unroll 1
+          while (ready) {
+            const int r = __ffs(static_cast<int>(ready)) - 1;
+            ready &= ready - 1;
+            select_row(r);
+          }
+        }
+      } else if (lane < 16) {
         const int c = hi ? chi : clo;
         const uint64_t* src = queue + (hi ? kQueue * 256 : 0) + cw * 32 + static_cast<int>(qd) + s;
         for (int e = 0; e < c; ++e) {
@@ -636,7 +704,9 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     fence_operand(acc1[i]);
   }
   if (__any_sync(kFull, (n0 | n1) != 0)) drain();
-  if (lane < 16) {  // the owner sorts its list (descending) for the merge
+  if (append) {
+    for (int r = 0; r < 16; ++r) select_row(r);  // each row's K best, sorted, in its first K slots
+  } else if (lane < 16) {  // the owner sorts its list (descending) for the merge
     for (int i = 1; i < K; ++i) {
       const uint64_t key = olist[i];
       int j = i;
@@ -654,11 +724,11 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
       const uint32_t slot = a.row_slot[qrow];
       if (slot != ~0u)
         for (int j = static_cast<int>(lane); j < K; j += 32)
-          a.partial[static_cast<size_t>(slot) * K + j] = lists[(row_base + r) * K + j];
+          a.partial[static_cast<size_t>(slot) * K + j] = lists[(row_base + r) * cap + j];
     } else {
       if (qrow < a.n_q)
         for (int j = static_cast<int>(lane); j < K; j += 32)
-          a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + j] = lists[(row_base + r) * K + j];
+          a.partial[(static_cast<size_t>(qrow) * a.n_splits + split) * K + j] = lists[(row_base + r) * cap + j];
     }
   }
   }  // consumers
@@ -677,9 +747,9 @@ MmaKernelFn mma_kernel_for(uint32_t Kp, bool lists = false) {
   return (ks >= 1 && ks <= kMaxKSteps) ? (lists ? kMmaListKernels : kMmaKernels)[ks - 1] : nullptr;
 }
 
-size_t mma_smem_bytes(uint32_t Kp, int stages, int K) {
+size_t mma_smem_bytes(uint32_t Kp, int stages, int cap) {
   return 1024 + static_cast<size_t>(kTileQueries) * Kp + static_cast<size_t>(stages) * (kTileWords * Kp + kTileExtra) +
-         8 * (2 * stages + 2) + static_cast<size_t>(kTileQueries) * K * 8 + 2 * kQueue * 256 * 8;
+         8 * (2 * stages + 2) + static_cast<size_t>(kTileQueries) * cap * 8 + 2 * kQueue * 256 * 8;
 }
 
 }  // namespace
@@ -693,18 +763,28 @@ void mma_prepare_attributes(size_t max_smem) {
   cudaGetLastError();
 }
 
+int mma_list_cap(int K, int append_min_k, int append_slack) {
+  // The slack must take one producer lane's queue (kQueue keys) after a select.
+  return K >= std::max(1, append_min_k) ? K + std::max(append_slack, kQueue) : K;
+}
+
 bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, size_t max_smem, MmaPlan& p,
-              int max_stages) {
+              int max_stages, int append_min_k, int append_slack) {
   if (K < 1 || K > kMaxListK || !mma_kernel_for(ix.Kp)) return false;
-  int stages = 0;
-  for (int s = std::clamp(max_stages, 2, 6); s >= 2; --s)
-    if (mma_smem_bytes(ix.Kp, s, K) <= max_smem) {
-      stages = s;
+  int stages = 0, cap = mma_list_cap(K, append_min_k, append_slack);
+  // Append lists that leave no room for 2 stages fall back to the sorted kinds (cap = K).
+  for (const int c : {cap, K}) {
+    for (int s = std::clamp(max_stages, 2, 6); s >= 2 && !stages; --s)
+      if (mma_smem_bytes(ix.Kp, s, c) <= max_smem) stages = s;
+    if (stages) {
+      cap = c;
       break;
     }
+  }
   if (!stages) return false;
   p.stages = stages;
-  p.smem = mma_smem_bytes(ix.Kp, stages, K);
+  p.cap = cap;
+  p.smem = mma_smem_bytes(ix.Kp, stages, cap);
   p.n_qt = (n_q + kTileQueries - 1) / kTileQueries;
   // Every word of id < L lies in the first ceil(L / kSuperBlock) super-blocks (tile_order).
   const uint64_t l_sb = std::min<uint64_t>(ix.n, (uint64_t{L} + kSuperBlock - 1) / kSuperBlock * kSuperBlock);
@@ -738,7 +818,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
       q.trits, q.weights, q.term_off, q.n_q, ix.dims, ix.Kp, p.n_qt, qt, qw);
   launch_check("tile_queries_kernel");
   MmaArgs a{ix.tiled, qt, qw, q.n_q, ix.Kp, L, ix.tile_stride, p.n_tiles, p.tiles_per_split, p.n_splits,
-            K, p.stages, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
+            K, p.stages, p.cap, p.append_eager, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
             p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, nullptr, nullptr};
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
@@ -764,7 +844,7 @@ void mma_scan_lists(const DeviceIndex& ix, const MmaListWork& w, uint32_t L, int
       w.trits, w.weights, w.term_off, w.n_rows, ix.dims, ix.Kp, n_qt, qt, qw);
   launch_check("tile_queries_kernel (lists)");
   MmaArgs a{ix.tiled, qt, qw, w.n_rows, ix.Kp, L, ix.tile_stride, static_cast<int>(ix.n_tiles), 1, 1,
-            K, p.stages, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
+            K, p.stages, p.cap, p.append_eager, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
             p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, w.work, w.row_slot};
   mma_kernel_for(ix.Kp, true)<<<w.n_work, 384, p.smem, s>>>(a);
   launch_check("mma_kernel (lists)");

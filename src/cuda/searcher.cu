@@ -22,10 +22,6 @@
 // and the faster is kept for that shape (per index per GPU, DeviceCodes::calib; cuda_report lists it).
 #include <cuda_runtime.h>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -40,6 +36,7 @@
 #include "core/backends.hpp"
 #include "core/rerank.hpp"
 #include "cuda/device.hpp"
+#include "cuda/host_common.hpp"
 #include "cuda/kernels.hpp"
 #include "igla/error.hpp"
 #include "igla/search.hpp"
@@ -53,6 +50,7 @@ using cuda::ChunkQueries;
 using cuda::ck;
 using cuda::Clock;
 using cuda::cuda_fail;
+using cuda::DeviceBuffer;
 using cuda::DeviceIndex;
 using cuda::OutHits;
 using cuda::seconds_since;
@@ -62,75 +60,6 @@ constexpr size_t kAlign = 256;
 inline size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
 enum class Path { Mma, Popc, Mt, Sort };
-
-struct DeviceBuffer {
-  void* p = nullptr;
-  size_t cap = 0;
-  bool pinned = false;
-  void* mapped = nullptr;  // host blocks from mmap + cudaHostRegister: the mapping (p inside it)
-  size_t mapped_len = 0;
-  void release() {
-    if (p) {
-      if (mapped) {
-        cudaHostUnregister(p);
-#if defined(__linux__)
-        munmap(mapped, mapped_len);
-#endif
-      } else if (pinned) {
-        cudaFreeHost(p);
-      } else {
-        cudaFree(p);
-      }
-    }
-    p = mapped = nullptr;
-    cap = mapped_len = 0;
-  }
-  // Returns true when it had to reallocate. Host blocks are pinned and mapped (the one-query
-  // graph's kernels write their hits straight into them); with `huge`, blocks of 2 MB or more
-  // are 2 MB-aligned anonymous memory advised as huge pages and registered (fewer page faults
-  // to pin than cudaHostAlloc's 4 KB pages), cudaHostAlloc where that fails.
-  bool ensure(size_t need, bool host, cuda::DeviceState& dev, bool huge = false) {
-    if (need <= cap) return false;
-    dev.quiesce();  // cudaFree / cudaHostAlloc wait for every kernel
-    release();
-    size_t c = std::max<size_t>(need + need / 4, 1 << 16);
-    pinned = host;
-    if (host && huge && register_huge(c)) return true;
-    ck(host ? cudaHostAlloc(&p, c, cudaHostAllocMapped) : cudaMalloc(&p, c), host ? "cudaHostAlloc" : "cudaMalloc");
-    cap = c;
-    return true;
-  }
-  bool register_huge(size_t c) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    constexpr size_t kHuge = size_t{2} << 20;
-    if (c < kHuge) return false;
-    c = (c + kHuge - 1) / kHuge * kHuge;
-    const size_t len = c + kHuge;  // room to align the start to 2 MB
-    void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) return false;
-    void* a = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(m) + kHuge - 1) & ~uintptr_t{kHuge - 1});
-    (void)madvise(a, c, MADV_HUGEPAGE);
-    if (cudaHostRegister(a, c, cudaHostRegisterMapped) != cudaSuccess) {
-      (void)cudaGetLastError();  // clear it: cudaHostAlloc takes over
-      munmap(m, len);
-      return false;
-    }
-    p = a;
-    mapped = m;
-    mapped_len = len;
-    cap = c;
-    return true;
-#else
-    (void)c;
-    return false;
-#endif
-  }
-  void* device_view() const {
-    void* d = nullptr;
-    ck(cudaHostGetDevicePointer(&d, p, 0), "cudaHostGetDevicePointer");
-    return d;
-  }
-};
 
 // Byte layout of one chunk's input block (identical on host and device).
 struct InLayout {
@@ -231,8 +160,8 @@ class CudaSearcher final : public Searcher {
     parse_single(opt_.single);
     w_ = std::make_unique<Work>();
     if (opt_.stats) {
-      ck(cudaMalloc(&w_->stats, 6 * sizeof(unsigned long long)), "cudaMalloc(stats)");
-      ck(cudaMemset(w_->stats, 0, 6 * sizeof(unsigned long long)), "cudaMemset(stats)");
+      ck(cudaMalloc(&w_->stats, 7 * sizeof(unsigned long long)), "cudaMalloc(stats)");
+      ck(cudaMemset(w_->stats, 0, 7 * sizeof(unsigned long long)), "cudaMemset(stats)");
     }
     for (Slot& sl : w_->slots) {
       ck(cudaStreamCreateWithFlags(&sl.stream, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -352,14 +281,14 @@ class CudaSearcher final : public Searcher {
     std::string r;
     char line[512];
     if (w_->stats) {
-      unsigned long long h[6] = {};
+      unsigned long long h[7] = {};
       cudaSetDevice(dev_->device);
       for (Slot& sl : w_->slots) cudaStreamSynchronize(sl.stream);
       cudaMemcpy(h, w_->stats, sizeof h, cudaMemcpyDeviceToHost);
       std::snprintf(line, sizeof line,
-                    "cuda stats: warp-tiles with a candidate %llu, staged %llu, queued %llu, drains %llu; mt candidates "
-                    "%llu, mt queries rescanned %llu\n",
-                    h[0], h[1], h[2], h[3], h[4], h[5]);
+                    "cuda stats: warp-tiles with a candidate %llu, staged %llu, queued %llu, drains %llu, list selects "
+                    "%llu; mt candidates %llu, mt queries rescanned %llu\n",
+                    h[0], h[1], h[2], h[3], h[6], h[4], h[5]);
       r += line;
     }
     {
@@ -787,10 +716,13 @@ class CudaSearcher final : public Searcher {
     int sub = 0;
     size_t scratch = 0;
     if (path == Path::Mma) {
-      cuda::mma_plan(ix, static_cast<int>(n_q), L, K, dev_->num_sms, dev_->max_smem, mp, opt_.mma_max_stages);
+      cuda::mma_plan(ix, static_cast<int>(n_q), L, K, dev_->num_sms, dev_->max_smem, mp, opt_.mma_max_stages,
+                     opt_.mma_append_k >= 0 ? opt_.mma_append_k : cuda::kAppendMinK,
+                     opt_.mma_append_slack >= 0 ? opt_.mma_append_slack : cuda::kAppendSlack);
       mp.mode = opt_.mma_mode;
       if (opt_.mma_group_soft >= 0) mp.group_soft = opt_.mma_group_soft;
       mp.group_cta = opt_.mma_group_cta;
+      mp.append_eager = opt_.mma_append_eager;
       mp.stats = w.stats;
       scratch = cuda::mma_scratch_bytes(ix, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {

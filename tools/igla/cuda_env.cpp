@@ -49,6 +49,9 @@ CudaOptions cuda_options_from_env(CudaOptions o) {
   if (const char* v = env("IGLA_CUDA_STAGES")) o.mma_max_stages = number<int>("IGLA_CUDA_STAGES", v);
   if (const char* v = env("IGLA_CUDA_GROUP")) o.mma_group_soft = number<int>("IGLA_CUDA_GROUP", v);
   if (const char* v = env("IGLA_CUDA_GROUP_CTA")) o.mma_group_cta = flag("IGLA_CUDA_GROUP_CTA", v);
+  if (const char* v = env("IGLA_CUDA_APPEND_K")) o.mma_append_k = number<int>("IGLA_CUDA_APPEND_K", v);
+  if (const char* v = env("IGLA_CUDA_APPEND_SLACK")) o.mma_append_slack = number<int>("IGLA_CUDA_APPEND_SLACK", v);
+  if (const char* v = env("IGLA_CUDA_APPEND_EAGER")) o.mma_append_eager = number<int>("IGLA_CUDA_APPEND_EAGER", v);
   if (const char* v = env("IGLA_CUDA_SINGLE")) o.single = v;
   if (const char* v = env("IGLA_CUDA_PERSIST_IDLE_MS")) o.persist_idle_ms = number<double>("IGLA_CUDA_PERSIST_IDLE_MS", v);
   if (const char* v = env("IGLA_CUDA_PERSIST_HOST_IDLE_MS"))
