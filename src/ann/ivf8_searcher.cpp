@@ -517,11 +517,16 @@ class Ivf8Searcher final : public Searcher {
   // The floor's bisection steps (probe_select.hpp): a bound within ~2^-10 of the score range of
   // those rows below the cap-th (the answer does not depend on it: only the pushes it saves).
   static constexpr int kFloorSteps = 10;
+  // List l's rows in the scan layout (lists start on a block), and the bytes of its first `rows`.
+  const uint8_t* list_blocks(uint32_t l) const {
+    return lists_->blocks + size_t{ivf_->offset(l) / kInt8BlockRows} * lists_->G * 64;
+  }
+  size_t blocks_bytes(size_t rows) const { return (rows + kInt8BlockRows - 1) / kInt8BlockRows * lists_->G * 64; }
+
   void prefetch_floor_rows(const Work& w, size_t q, uint32_t nprobe) const {
     const uint32_t l = w.probes[q * nprobe];
-    const size_t rows = std::min<size_t>(ivf_->list_size(l), kFloorRows), G = lists_->G;
-    const char* p = reinterpret_cast<const char*>(lists_->blocks) + size_t{ivf_->offset(l) / kInt8BlockRows} * G * 64;
-    const size_t bytes = (rows + kInt8BlockRows - 1) / kInt8BlockRows * G * 64;
+    const char* p = reinterpret_cast<const char*>(list_blocks(l));
+    const size_t bytes = blocks_bytes(std::min<size_t>(ivf_->list_size(l), kFloorRows));
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
   }
   float score_floor(const Work& w, size_t q, uint32_t nprobe, size_t cap) const {
@@ -533,7 +538,7 @@ class Ivf8Searcher final : public Searcher {
     float score[kFloorRows];
     const float none = -std::numeric_limits<float>::infinity();
     const ann::ScanSelect sel{w.q4.data() + q * G, &w.corr[q], &none, 1, pos, score, kFloorRows, &count};
-    const uint8_t* blocks = lists_->blocks + size_t{off / kInt8BlockRows} * G * 64;
+    const uint8_t* blocks = list_blocks(l);
     if (vnni_)
       ann::scan_select_vnni(blocks, rows, static_cast<uint32_t>(G), lists_->inv_norms + off, sel);
     else
@@ -577,7 +582,7 @@ class Ivf8Searcher final : public Searcher {
       const uint32_t m0 = sparse ? w.abegin[li] : w.begin[l], m1 = sparse ? w.abegin[li + 1] : w.begin[l + 1];
       const uint32_t off = ivf_->offset(static_cast<uint32_t>(l)), size = ivf_->list_size(static_cast<uint32_t>(l));
       if (size == 0 || m0 == m1) continue;
-      const uint8_t* blocks = lists_->blocks + size_t{off / kInt8BlockRows} * G * 64;
+      const uint8_t* blocks = list_blocks(static_cast<uint32_t>(l));
       const float* inv = lists_->inv_norms + off;
       for (uint32_t i = m0; i < m1; i += kGroup) {
         const size_t g = std::min<size_t>(kGroup, m1 - i);
@@ -598,8 +603,8 @@ class Ivf8Searcher final : public Searcher {
         // this one is scanned (once per list), so its rows are not read cold from memory.
         if (sparse && i == m0 && li + 1 < n_lists) {
           const uint32_t nl = w.active[li + 1];
-          sel.prefetch = lists_->blocks + size_t{ivf_->offset(nl) / kInt8BlockRows} * G * 64;
-          sel.prefetch_bytes = (ivf_->list_size(nl) + kInt8BlockRows - 1) / kInt8BlockRows * G * 64;
+          sel.prefetch = list_blocks(nl);
+          sel.prefetch_bytes = blocks_bytes(ivf_->list_size(nl));
         }
         if (vnni_)
           ann::scan_select_vnni(blocks, size, static_cast<uint32_t>(G), inv, sel);
