@@ -355,6 +355,15 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     }
     if (a.stats && lane == 0) atomicAdd(a.stats + 6, 1ull);
   };
+  // The warp selects each row whose bit is set in `rows` (a ballot over the owners), lowest first.
+  auto select_rows = [&](unsigned rows) {
+#pragma unroll 1
+    while (rows) {
+      const int r = __ffs(static_cast<int>(rows)) - 1;
+      rows &= rows - 1;
+      select_row(r);
+    }
+  };
 
   // 1. Each thread turns its queued entries into keys in place (0 for padding / ids >= L and for
   //    keys that cannot beat its copy of the row threshold), four at a time with their loads in
@@ -411,13 +420,7 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
       const int chi = __shfl_sync(kFull, n1, static_cast<int>(qd) + s);
       if (append) {
         const int c = hi ? chi : clo;
-        unsigned full = __ballot_sync(kFull, lane < 16 && ocnt + c > cap);
-#pragma unroll 1
-        while (full) {
-          const int r = __ffs(static_cast<int>(full)) - 1;
-          full &= full - 1;
-          select_row(r);
-        }
+        select_rows(__ballot_sync(kFull, lane < 16 && ocnt + c > cap));
         if (lane < 16) {
           const uint64_t* src = queue + (hi ? kQueue * 256 : 0) + cw * 32 + static_cast<int>(qd) + s;
           for (int e = 0; e < c; ++e) {
@@ -425,15 +428,7 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
             if (key > othr) olist[ocnt++] = key;
           }
         }
-        if (s == 3 && a.eager > 0) {
-          unsigned ready = __ballot_sync(kFull, lane < 16 && ocnt - K >= a.eager);
-#pragma unroll 1
-          while (ready) {
-            const int r = __ffs(static_cast<int>(ready)) - 1;
-            ready &= ready - 1;
-            select_row(r);
-          }
-        }
+        if (s == 3 && a.eager > 0) select_rows(__ballot_sync(kFull, lane < 16 && ocnt - K >= a.eager));
       } else if (lane < 16) {
         const int c = hi ? chi : clo;
         const uint64_t* src = queue + (hi ? kQueue * 256 : 0) + cw * 32 + static_cast<int>(qd) + s;
