@@ -19,7 +19,8 @@
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
 #   mt         eval analogies on the popc path vs the mt path (several-term Sum queries on the tensor
-#              cores), the mt path's candidate counts (IGLA_CUDA_STATS) and a sample-size sweep
+#              cores), the mt path's candidate counts (IGLA_CUDA_STATS), a sample-size sweep, and every
+#              kernel's time in one eval (ncu)
 #   ctest      the whole ctest suite of the build tree staged in ctest/ (stage.sh, unless WITH_CTEST=0),
 #              at the build's absolute path (a link to it), the CUDA tests not skipped
 #   serve      scripts/loadtest.sh with `igla serve --device cuda` (wrk and its libraries staged in wrk/)
@@ -142,6 +143,16 @@ if [ $WANT_MT = 1 ]; then  # the mt path against popc on the same eval, its cand
         --check 0 --singles 0 --seconds 0.2 --rerank --no-compare > "$OUT/bench_mt_$smp.log" 2>&1
     say "  mt sample $smp: $(grep -E '3cosadd-(rerank50|candidates0)-mt' "$OUT/bench_mt_$smp.log" | awk '{print $6, $8, $9}' | tr '\n' ' ')$(grep -o 'mt candidates.*' "$OUT/bench_mt_$smp.log" | tail -1) (11 searches of 19,544)"
   done
+  # Where the eval's GPU time goes (issue 11 (a): the mt path needs ~3x): every kernel's duration in one
+  # eval, summed by kernel (ncu serializes the launches, so the sum is the GPU work without overlap)
+  timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
+      --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
+  say "  ncu, one eval (rc $?): ms by kernel (launches)"
+  awk '/^  [A-Za-z_].*Context [0-9]/ {k=$1; sub(/\(.*/, "", k)} /gpu__time_duration.sum/ {
+         v=$NF; u=$(NF-1); if (u ~ /^us/) v/=1e3; else if (u ~ /^ns/) v/=1e6; else if (u ~ /^s/) v*=1e3;
+         t[k]+=v; n[k]++; all+=v }
+       END { for (k in t) printf "    %-28s %8.3f ms (%d)\n", k, t[k], n[k]; printf "    %-28s %8.3f ms\n", "all", all }' \
+      "$OUT/ncu_eval.txt" | sort -k2 -nr | tee -a "$LOG"
   rm -f "$OUT/eval_p.txt"
 fi
 say "# cli: one analogy, --time"
