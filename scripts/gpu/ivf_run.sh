@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # igla CUDA IVF (issue 16 point 5): one device run from a folder staged by scripts/gpu/stage_ivf.sh
 # (binaries from stage.sh, an index of GloVe's first N words with its float32 vectors: the whole
-# 341K x 100 float32 set does not fit the device tool's 64 MiB carry). Run inside that folder:
+# 341K x 100 float32 set does not fit the device tool's 64 MiB carry; or, staged with WORDS=all,
+# the whole index without them and the float32 truth computed where they are). Run inside that folder:
 #
 #   bash ivf_run.sh
 #
@@ -32,9 +33,15 @@ grep -E "Failure|want \(|Expected|Which is" "$OUT/tests_cudaivf.log" | head -20
 [ $rc -eq 0 ] || { FAIL=1; echo "FAIL: CudaIvf tests rc=$rc"; }
 echo "# ${SECONDS}s; bench-ann --device cuda"
 SECONDS=0
-ARGS=(bench-ann --index "$IX" --device cuda --queries 2000 --heldout 2000 --one-queries 100
-      --nprobe "${NPROBE:-1,2,4,8,16,32,64,all}" --candidates 50,63,200 --int8-candidates 20 --ef 20,40,80,160 --hnsw-m 16
-      --no-graph --no-faiss --csv "$OUT/ann_cuda.csv")
+if [ -f "$HERE/data/truth.txt" ]; then  # stage_ivf.sh WORDS=all: every word, the truth computed where the floats are
+  ARGS=(bench-ann --index "$IX" --device cuda --truth "$HERE/data/truth.txt" --heldout 0 --no-peers --one-queries 100
+        --nprobe "${NPROBE:-1,2,4,8,16,32,64,all}" --candidates 50,63,200 --int8-candidates 20
+        --no-graph --csv "$OUT/ann_cuda.csv")
+else
+  ARGS=(bench-ann --index "$IX" --device cuda --queries 2000 --heldout 2000 --one-queries 100
+        --nprobe "${NPROBE:-1,2,4,8,16,32,64,all}" --candidates 50,63,200 --int8-candidates 20 --ef 20,40,80,160 --hnsw-m 16
+        --no-graph --no-faiss --csv "$OUT/ann_cuda.csv")
+fi
 echo "igla ${ARGS[*]}"
 timeout "${BENCH_TIMEOUT:-180}" "$HERE/igla" "${ARGS[@]}" 2>&1 | grep -v -E '^\s*(quantizing|k-means|building)' | tee "$OUT/bench_ann.log"
 rc=${PIPESTATUS[0]}

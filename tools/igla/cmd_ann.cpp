@@ -15,6 +15,7 @@
 #include "ann/kmeans.hpp"
 #include "core/backends.hpp"
 #include "ann_peers.hpp"
+#include "ann_truth.hpp"
 #include "cli.hpp"
 #include "igla/error.hpp"
 #include "igla/final_rerank.hpp"
@@ -137,6 +138,7 @@ struct BenchArgs {
   std::string ivf_rows = "int8";      // IVF-int8 rows: int8 (the index's), residual (IVFR), or both
   std::string cache;                  // directory of built indexes reused between runs ('' none)
   std::string device = "cpu";         // cuda: also igla's exact CUDA search and the CUDA IVF searcher
+  std::string save_truth, truth;      // the vocabulary queries' float32 truth, written / read (ann_truth.hpp)
   bool no_peers = false, no_faiss = false, no_faiss_hnsw = false, no_ivf_ternary = false, no_ivf = false, no_graph = false;
   uint64_t seed = 42;
 };
@@ -349,11 +351,28 @@ void bench_ann(const BenchArgs& a) {
   }
   const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const size_t k = a.k;
+  // --truth: the words of an index without float32 vectors, the queries and float32 truth of a
+  // --save-truth run on the same words; no held-out set, no peers (they need the vectors).
+  const bool from_truth = !a.truth.empty();
+  if ((from_truth || !a.save_truth.empty()) && a.heldout)
+    throw Error(std::string(from_truth ? "--truth" : "--save-truth") +
+                ": the saved truth is over every word of the index (no held-out words); add --heldout 0");
+  if (from_truth && !a.save_truth.empty()) throw Error("--truth and --save-truth: one or the other");
+  if (from_truth && !a.synthetic.empty()) throw Error("--truth goes with --index (the words it was saved for)");
+  if (from_truth && !a.no_peers) throw Error("--truth: the peers need the float32 vectors; add --no-peers");
   // ---- data: the index's float32 vectors, or a synthetic mixture ----
   FloatVectors all;
   QuantParams qp;
   std::string data_name;
-  if (!a.synthetic.empty()) {
+  std::shared_ptr<const Index> truth_ix;  // --truth: the index, as it is
+  if (from_truth) {
+    const std::string path = a.index.empty() ? default_index_path() : a.index;
+    truth_ix = open_index(path);
+    all.dims = truth_ix->float_dims();
+    all.words.resize(truth_ix->size());  // names only count: the database is the index itself
+    data_name = fmt::format("{} ({} words x {}; float32 truth from {})", std::filesystem::path(path).filename().string(),
+                            truth_ix->size(), all.dims, a.truth);
+  } else if (!a.synthetic.empty()) {
     const auto nd = parse_list(a.synthetic, "--synthetic");
     if (nd.size() != 2) throw Error("--synthetic takes N,D (e.g. 1000000,100)");
     all = synthetic_vectors(nd[0], nd[1], a.seed);
@@ -366,14 +385,15 @@ void bench_ann(const BenchArgs& a) {
     const Index src = Index::open(path);
     if (!src.has_float())
       throw Error(path + " holds no float32 vectors, which bench-ann needs for its float truth and peers: build one "
-                         "with `igla convert <vectors or npm tarball> OUT.igla` (float32 kept), then --index OUT.igla");
+                         "with `igla convert <vectors or npm tarball> OUT.igla --keep-float`, then --index OUT.igla (or give the "
+                         "float32 truth of such an index: --truth)");
     all = src.to_float_vectors();
     qp = src.quant();
     if (qp.rerank == Rerank::None) qp.rerank = Rerank::Int8;
     data_name = fmt::format("{} ({} words x {})", std::filesystem::path(path).filename().string(), all.size(), all.dims);
   }
   const size_t d = all.dims, n_all = all.size();
-  if (a.heldout + a.queries + 100 > n_all) throw Error("bench-ann: too few vectors for the query sets");
+  if (!from_truth && a.heldout + a.queries + 100 > n_all) throw Error("bench-ann: too few vectors for the query sets");
   // ---- held-out words leave the database (ann-benchmarks); vocabulary queries are database words ----
   std::mt19937_64 rng(a.seed);
   std::vector<uint32_t> perm(n_all);
@@ -384,7 +404,8 @@ void bench_ann(const BenchArgs& a) {
   FloatVectors db;
   db.dims = all.dims;
   std::vector<float> held_x;
-  for (size_t i = 0; i < n_all; ++i) {
+  for (size_t i = 0; i < n_all && from_truth; ++i) db.words.push_back(std::move(all.words[i]));
+  for (size_t i = 0; i < n_all && !from_truth; ++i) {
     auto r = all.row(i);
     if (held[i]) {
       held_x.insert(held_x.end(), r.begin(), r.end());
@@ -400,7 +421,8 @@ void bench_ann(const BenchArgs& a) {
   // --cache: the igla index (with its IVF sections) and hnswlib's graph of an earlier run with the
   // same data and parameters are read instead of built; their build times are the recorded ones.
   std::string cache_key, data_key;  // data_key: the data alone (the peers' files)
-  if (!a.cache.empty()) {
+  if (!a.cache.empty() && from_truth) fmt::print("cache: not used with --truth (the index is read as it is)\n");
+  if (!a.cache.empty() && !from_truth) {
     std::filesystem::create_directories(a.cache);
     const std::string what = fmt::format("{}|n={}|heldout={}|seed={}|lists={}|quant={}|{}", data_name, n, a.heldout,
                                          a.seed, a.lists, quantization_name(qp), rerank_name(qp.rerank));
@@ -424,7 +446,9 @@ void bench_ann(const BenchArgs& a) {
   std::shared_ptr<const Index> ix;
   double quant_s = 0, cached_ivf_s = -1, cached_res_s = -1;
   const bool ix_cached = !cache_key.empty() && std::filesystem::exists(cache_file("igla", ".igla"));
-  if (ix_cached) {
+  if (from_truth) {
+    ix = truth_ix;
+  } else if (ix_cached) {
     ix = open_index(cache_file("igla", ".igla"));
     quant_s = read_seconds(cache_file("igla", ".times"), 0);
     cached_ivf_s = read_seconds(cache_file("igla", ".times"), 1);
@@ -469,18 +493,25 @@ void bench_ann(const BenchArgs& a) {
     }
   }
   const bool need_f32 = !finals.empty() || rows_residual;
+  if (need_f32 && from_truth)
+    throw Error("--truth: --final-rerank f16/f32 and --ivf-rows residual need the float32 vectors");
+  SavedTruth saved;
+  if (from_truth) saved = load_truth(a.truth, *ix, k);
   std::vector<QuerySet> sets(a.heldout ? 2 : 1);
   {
     QuerySet& v = sets[0];
     v.name = "vocabulary";
-    QueryBuilder b(*ix), b32(*ix, Combine::Sum, FloatForm::Float32);
-    for (size_t i = 0; i < a.queries; ++i) {
-      const uint32_t id = static_cast<uint32_t>(rng() % (a.query_range ? std::min(a.query_range, n) : n));
+    QueryBuilder b(*ix), b32(*ix, Combine::Sum, need_f32 ? FloatForm::Float32 : FloatForm::Auto);
+    const size_t nq = from_truth ? saved.queries.size() : a.queries;
+    for (size_t i = 0; i < nq; ++i) {
+      const uint32_t id = from_truth ? saved.queries[i]
+                                     : static_cast<uint32_t>(rng() % (a.query_range ? std::min(a.query_range, n) : n));
       b.word(id);
       if (need_f32) b32.word(id);
       v.self.push_back(id);
-      v.unit.insert(v.unit.end(), xdb.begin() + static_cast<std::ptrdiff_t>(size_t{id} * d),
-                    xdb.begin() + static_cast<std::ptrdiff_t>((size_t{id} + 1) * d));
+      if (!from_truth)
+        v.unit.insert(v.unit.end(), xdb.begin() + static_cast<std::ptrdiff_t>(size_t{id} * d),
+                      xdb.begin() + static_cast<std::ptrdiff_t>((size_t{id} + 1) * d));
     }
     v.batch = b.take();
     if (need_f32) v.batch_f32 = b32.take();
@@ -495,9 +526,16 @@ void bench_ann(const BenchArgs& a) {
     }
   }
   t0 = clock_type::now();
-  {
+  if (from_truth) {
+    sets[0].truth_f = std::move(saved.truth);
+  } else {
     const std::vector<float> xtb = blocked_transpose(xdb, n, d);
     for (auto& s : sets) s.truth_f = float_truth(xtb, n, d, s.unit, s.self, k, threads);
+  }
+  if (!a.save_truth.empty()) {
+    save_truth(a.save_truth, *ix, k, {sets[0].self, sets[0].truth_f});
+    fmt::print("truth: wrote {} ({} vocabulary queries; read back by --truth on an index of the same words)\n",
+               a.save_truth, sets[0].self.size());
   }
   SearcherOptions so;
   so.cpu.threads = threads;
@@ -516,7 +554,8 @@ void bench_ann(const BenchArgs& a) {
       for (size_t i = 0; i < std::min(a.one_queries, s.batch_f32.size()); ++i)
         s.singles_f32.push_back(slice(s.batch_f32, i));
   }
-  fmt::print("truths (exact float32 cosine; exact igla ternary) in {:.1f}s\n", since(t0));
+  fmt::print("truths ({}; exact igla ternary) in {:.1f}s\n",
+             from_truth ? "exact float32 cosine read from " + a.truth : std::string("exact float32 cosine"), since(t0));
 
   std::vector<Row> rows;
   // The CSV grows row by row, so a long run interrupted still leaves what it measured.
@@ -625,6 +664,10 @@ void bench_ann(const BenchArgs& a) {
     ivf = ivf_of(*ix);
     ivf_s = cached_ivf_s;
     fmt::print("igla IVF read from the cache ({:.1f}s)\n", since(t0));
+  } else if (!a.no_ivf && from_truth && has_ivf_sections(*ix)) {  // build-ivf's lists (build time not known here)
+    ivf = ivf_of(*ix);
+    ivf_s = -1;
+    fmt::print("igla IVF: the index's own lists (igla build-ivf), read in {:.1f}s\n", since(t0));
   } else if (!a.no_ivf) {
     ivf = std::make_shared<const IvfIndex>(IvfIndex::build(*ix, ip));
     ivf_s = since(t0);
@@ -648,9 +691,10 @@ void bench_ann(const BenchArgs& a) {
     std::ofstream(cache_file("igla", ".times")) << fmt::format("{} {} {}\n", quant_s, ivf_s, res_rows ? res_s : -1.0);
     fmt::print("cache: wrote {}\n", cache_file("igla", ".igla"));
   }
-  if (ivf)
+  if (ivf && ivf_s >= 0)
     fmt::print("igla IVF: {} lists on the {}, built in {:.1f}s (+ {:.1f}s quantization)\n", ivf->lists(),
                ivf_source_name(ivf->source()), ivf_s, quant_s);
+  if (ivf_s < 0) ivf_s = 0;  // the CSV's build time: not known
   // The sweep of a ternary IVF searcher over nprobe: each nprobe x candidates through `reranked`
   // (those `fits` keeps), then the ternary stage alone through `ternary`, rows named label and
   // label + " ternary".
@@ -909,6 +953,13 @@ void add_bench_ann(CLI::App& app) {
                   "sweep, candidates up to 63) on the GPU (default: cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--no-peers", a->no_peers, "igla only");
+  cmd->add_option("--save-truth", a->save_truth,
+                  "Write the vocabulary queries and their exact float32 top k to FILE (needs --heldout 0), for a "
+                  "later run with --truth on an index of the same words without float32 vectors");
+  cmd->add_option("--truth", a->truth,
+                  "Queries and float32 truth from a --save-truth run on the same words: --index may then be an "
+                  "index without float32 vectors (e.g. the default one on the GPU machine); needs --heldout 0 and "
+                  "--no-peers; its IVF lists are built from the index's rerank rows");
   cmd->add_flag("--no-faiss", a->no_faiss, "Skip the FAISS peers");
   cmd->add_flag("--no-faiss-hnsw", a->no_faiss_hnsw, "Skip FAISS IndexHNSWFlat (the slowest build)");
   cmd->callback([a] { bench_ann(*a); });
