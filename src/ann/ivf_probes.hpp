@@ -17,6 +17,10 @@ struct IvfProbeTables {
   explicit IvfProbeTables(const IvfIndex& ivf);
 };
 
+// A batch an IVF searcher takes: valid (QueryBatch::validate) and of the IVF index's code dims;
+// throws Error otherwise.
+void check_ivf_batch(const QueryBatch& batch, const IvfIndex& ivf);
+
 // The nprobe best lists of queries [q0, q1) of `batch`, into probes ((q - q0) * nprobe + i; best
 // first): a query's float form against the float centroids when both exist, else its ternary
 // terms against the code-space centroids (3CosMul: b + c - a). nprobe >= L: every list, in order.

@@ -40,6 +40,13 @@ IvfProbeTables::IvfProbeTables(const IvfIndex& ivf) {
   if (ivf.float_dims()) float_ct = transpose(ivf.float_centroids().data(), L, ivf.float_dims());
 }
 
+void check_ivf_batch(const QueryBatch& batch, const IvfIndex& ivf) {
+  batch.validate();
+  if (batch.dims != ivf.dims())
+    throw Error("query batch has " + std::to_string(batch.dims) + " dimensions, the IVF index has " +
+                std::to_string(ivf.dims()));
+}
+
 void choose_ivf_lists(const IvfIndex& ivf, const IvfProbeTables& tables, const QueryBatch& batch, size_t q0,
                       size_t q1, uint32_t nprobe, std::vector<uint32_t>& probes) {
   const uint32_t L = ivf.lists();
@@ -184,10 +191,7 @@ class IvfSearcher final : public Searcher {
   }
 
   void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) const override {
-    batch.validate();
-    if (batch.dims != ivf_->dims())
-      throw Error("query batch has " + std::to_string(batch.dims) + " dimensions, the IVF index has " +
-                  std::to_string(ivf_->dims()));
+    ann::check_ivf_batch(batch, *ivf_);
     const size_t nq = batch.size();
     out.reset(nq, params.k);
     if (nq == 0 || params.k == 0) return;

@@ -101,10 +101,7 @@ class CudaIvfSearcher final : public Searcher {
   }
 
   void search(const QueryBatch& batch, const SearchParams& params, SearchResults& out) const override {
-    batch.validate();
-    if (batch.dims != ivf_->dims())
-      throw Error("query batch has " + std::to_string(batch.dims) + " dimensions, the IVF index has " +
-                  std::to_string(ivf_->dims()));
+    ann::check_ivf_batch(batch, *ivf_);
     const size_t nq = batch.size(), k = params.k;
     if (nq == 0 || k == 0) {
       out.reset(nq, k);
