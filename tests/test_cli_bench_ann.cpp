@@ -24,14 +24,7 @@ class CliBenchAnnTruth : public ::testing::Test {
 
   void SetUp() override {
     const igla::FloatVectors v = igla::testing_util::clustered(1500, 24, 11);
-    {
-      std::ofstream f(dir.file("v.txt"));
-      for (size_t i = 0; i < v.size(); ++i) {
-        f << v.words[i];
-        for (float x : v.row(i)) f << ' ' << x;
-        f << '\n';
-      }
-    }
+    igla::testing_util::write_vectors_text(dir.file("v.txt"), v);
     with_float = dir.file("f.igla");
     without_float = dir.file("nf.igla");
     truth = dir.file("truth.txt");

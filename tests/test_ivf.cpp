@@ -246,14 +246,7 @@ std::pair<int, std::string> cli(const std::string& args, const std::string& home
 TEST(Ivf, CliBuildAndSearch) {
   TempDir dir;
   const FloatVectors v = clustered(400, 16, 3);
-  {
-    std::ofstream f(dir.file("v.txt"));
-    for (size_t i = 0; i < v.size(); ++i) {
-      f << v.words[i];
-      for (float x : v.row(i)) f << ' ' << x;
-      f << '\n';
-    }
-  }
+  testing_util::write_vectors_text(dir.file("v.txt"), v);
   auto r = cli("convert " + dir.file("v.txt") + " " + dir.file("a.igla") + " --ivf 8", dir.path.string());
   ASSERT_EQ(r.first, 0) << r.second;
   EXPECT_NE(r.second.find("IVF: 8 lists"), std::string::npos) << r.second;

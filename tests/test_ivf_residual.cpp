@@ -399,14 +399,7 @@ TEST(IvfResidual, CorruptOrForeignSectionIsRefused) {
 TEST(IvfResidual, CliBuildAndSearch) {
   TempDir dir;
   const FloatVectors v = tight_clusters(400, 16, 3);
-  {
-    std::ofstream f(dir.file("v.txt"));
-    for (size_t i = 0; i < v.size(); ++i) {
-      f << v.words[i];
-      for (float x : v.row(i)) f << ' ' << x;
-      f << '\n';
-    }
-  }
+  testing_util::write_vectors_text(dir.file("v.txt"), v);
   auto cli = [&](const std::string& args) {
     return testing_util::run_shell("IGLA_HOME='" + dir.path.string() + "' " + IGLA_CLI_PATH + " " + args + " 2>&1");
   };

@@ -98,6 +98,15 @@ inline void write_all(const std::string& p, const std::vector<char>& b) {
 inline void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
+// The vectors as a GloVe-style text file (word, then its values), for the CLI's convert.
+inline void write_vectors_text(const std::string& path, const FloatVectors& v) {
+  std::ofstream f(path);
+  for (size_t i = 0; i < v.size(); ++i) {
+    f << v.words[i];
+    for (float x : v.row(i)) f << ' ' << x;
+    f << '\n';
+  }
+}
 
 // Flips the bits `mask` of the byte `offset` bytes into section `tag` of the index file at `path`
 // (the corruption the section-checksum tests feed the reader). False where the file has no such
