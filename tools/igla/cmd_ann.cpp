@@ -590,20 +590,22 @@ void bench_ann(const BenchArgs& a) {
   const double flat_bpv = 2.0 * 8 * plane_words(ix->dims()) + 8;  // codes, norm and inverse norm
   const auto cands = parse_list(a.candidates, "--candidates");
 
-  // ---- igla exact (the flat scan, default settings) ----
-  {
+  // ---- igla exact (the flat scan, default settings), on the CPU or (backend "cuda") the GPU ----
+  auto measure_exact = [&](const std::string& label, const std::string& backend) {
     SearcherOptions eo;
+    eo.backend = backend;
     eo.cpu.threads = threads;
     const auto exact = make_searcher(ix, eo);
-    fmt::print("igla exact: {}\n", exact->name());
+    fmt::print("{}: {}\n", label, exact->name());
     for (const auto& s : sets) {
       SearchParams p;
       p.k = k;
       Row b, one;
       measure_igla(*exact, s, p, b, one);
-      add(s, "igla exact", fmt::format("c={}", p.candidates), b, one, flat_bpv + rerank_bpv, quant_s);
+      add(s, label, fmt::format("c={}", p.candidates), b, one, flat_bpv + rerank_bpv, quant_s);
     }
-  }
+  };
+  measure_exact("igla exact", SearcherOptions{}.backend);
   // ---- igla graph: HNSW-style over the int8 rerank rows ----
   if (ix->rerank() == Rerank::Int8 && !a.no_graph)
     for (uint32_t m : parse_list(a.graph_ms, "--graph-m"))
@@ -732,18 +734,10 @@ void bench_ann(const BenchArgs& a) {
   }
   // ---- on the GPU (--device cuda): the exact CUDA search and the CUDA IVF searcher over the same lists ----
   if (a.device == "cuda") {
+    measure_exact("cuda exact", "cuda");
     SearcherOptions co;
     co.backend = "cuda";
     co.cpu.threads = threads;
-    const auto exact = make_searcher(ix, co);
-    fmt::print("cuda exact: {}\n", exact->name());
-    for (const auto& s : sets) {
-      SearchParams p;
-      p.k = k;
-      Row b, one;
-      measure_igla(*exact, s, p, b, one);
-      add(s, "cuda exact", fmt::format("c={}", p.candidates), b, one, flat_bpv + rerank_bpv, quant_s);
-    }
     if (ivf) {
       const auto civf = make_cuda_ivf_searcher(ix, co, ivf);
       fmt::print("cuda ivf: {}\n", civf->name());
