@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "igla/index.hpp"
 #include "igla/queries.hpp"
@@ -31,6 +32,33 @@ inline void expect_same_results(const SearchResults& want, const SearchResults& 
           << b[i].id << ", " << b[i].score << ")";
     }
   }
+}
+
+// Word queries one at a time (through `single`) give what the same queries give in one batch
+// (through `batched`: a query's answer does not depend on the rest of its batch), ids and scores,
+// and never the query word itself.
+inline void expect_one_at_a_time_as_batched(const Searcher& single, const Searcher& batched, const Index& ix,
+                                            const std::vector<uint32_t>& words, const SearchParams& p) {
+  QueryBuilder b(ix);
+  for (uint32_t w : words) b.word(w);
+  const SearchResults all = batched.search(b.batch(), p);
+  for (size_t i = 0; i < words.size(); ++i) {
+    QueryBuilder one(ix);
+    one.word(words[i]);
+    const SearchResults r = single.search(one.batch(), p);
+    ASSERT_EQ(r.count[0], all.count[i]) << "query " << i;
+    for (size_t j = 0; j < r.count[0]; ++j) {
+      EXPECT_EQ(r.of(0)[j], all.of(i)[j]) << "query " << i;
+      EXPECT_NE(r.of(0)[j].id, words[i]) << "the query word is excluded";
+    }
+  }
+}
+
+// Every `step`-th id below n * step: the word queries of the tests above.
+inline std::vector<uint32_t> strided_words(uint32_t n, uint32_t step) {
+  std::vector<uint32_t> w(n);
+  for (uint32_t i = 0; i < n; ++i) w[i] = i * step;
+  return w;
 }
 
 // An approximate searcher over the int8 rows at full breadth: with every list / node searched

@@ -125,19 +125,9 @@ TEST(CudaIvf, OneQueryAndBatchAgree) {
   const auto ix = odd_index(1501, 100, 9);
   const auto ivf = odd_lists(*ix, 17);
   const auto gpu = make_cuda_ivf_searcher(ix, SearcherOptions{}, ivf);
-  QueryBuilder b(*ix);
-  for (uint32_t i = 0; i < 41; ++i) b.word(i * 13);
-  const QueryBatch batch = b.take();
   SearchParams p;
   p.nprobe = 4;
-  const SearchResults all = gpu->search(batch, p);
-  for (uint32_t i = 0; i < 41; ++i) {
-    QueryBuilder one(*ix);
-    one.word(i * 13);
-    const SearchResults r = gpu->search(one.batch(), p);
-    ASSERT_EQ(r.count[0], all.count[i]);
-    for (size_t j = 0; j < r.count[0]; ++j) EXPECT_EQ(r.of(0)[j], all.of(i)[j]) << "query " << i;
-  }
+  testing_util::expect_one_at_a_time_as_batched(*gpu, *gpu, *ix, testing_util::strided_words(41, 13), p);
 }
 
 // Multi-term queries, 3CosMul and k + candidates past the kernel lists take the CPU route: the

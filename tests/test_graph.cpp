@@ -246,21 +246,9 @@ TEST(Graph, ConcurrentSearchesEqualSerialOnes) {
   for (auto& t : th) t.join();
   for (size_t i = 0; i < batches.size(); ++i) expect_same(par[i], serial[i], "batch " + std::to_string(i));
   // One query at a time equals the same query in a batch, and the query word is excluded.
-  QueryBuilder all(*ix);
-  for (uint32_t i = 0; i < 40; ++i) all.word(i * 13);
   SearchParams p;
   p.ef = 24;
-  const SearchResults r = s->search(all.batch(), p);
-  for (uint32_t i = 0; i < 40; ++i) {
-    QueryBuilder one(*ix);
-    one.word(i * 13);
-    const SearchResults r1 = s->search(one.batch(), p);
-    ASSERT_EQ(r1.count[0], r.count[i]);
-    for (size_t j = 0; j < r1.count[0]; ++j) {
-      EXPECT_EQ(r1.of(0)[j], r.of(i)[j]) << "query " << i;
-      EXPECT_NE(r1.of(0)[j].id, i * 13) << "the query word is excluded";
-    }
-  }
+  testing_util::expect_one_at_a_time_as_batched(*s, *s, *ix, testing_util::strided_words(40, 13), p);
 }
 
 // The registered backend (`--device graph`) is this searcher; 3CosMul and --limit go to the

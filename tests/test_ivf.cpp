@@ -151,19 +151,9 @@ TEST(Ivf, OneQueryAndBatchAgree) {
   SearcherOptions o;
   o.rerank = false;
   const auto s = make_ivf_searcher(ix, o, ivf);
-  QueryBuilder b(*ix);
-  for (uint32_t i = 0; i < 50; ++i) b.word(i * 11);
-  const QueryBatch batch = b.take();
   SearchParams p;
   p.nprobe = 3;
-  const SearchResults all = s->search(batch, p);
-  for (uint32_t i = 0; i < 50; ++i) {
-    QueryBuilder one(*ix);
-    one.word(i * 11);
-    const SearchResults r = s->search(one.batch(), p);
-    ASSERT_EQ(r.count[0], all.count[i]);
-    for (size_t j = 0; j < r.count[0]; ++j) EXPECT_EQ(r.of(0)[j], all.of(i)[j]) << "query " << i;
-  }
+  testing_util::expect_one_at_a_time_as_batched(*s, *s, *ix, testing_util::strided_words(50, 11), p);
 }
 
 TEST(Ivf, SectionsRoundTripThroughTheFile) {
