@@ -135,13 +135,39 @@ TEST(IvfResidual, BatchedPathEqualsPlainReference) {
   }
 }
 
+// The combined float query of query q of `b` (the sum of its weighted float terms).
+std::vector<float> combined_query(const QueryBatch& b, size_t q, uint32_t D) {
+  std::vector<float> xq(D, 0.0f);
+  for (uint32_t t = b.term_offsets[q]; t < b.term_offsets[q + 1]; ++t)
+    for (uint32_t d = 0; d < D; ++d) xq[d] += b.float_weights[t] * b.float_terms[size_t{t} * D + d];
+  return xq;
+}
+
+// The documented score of the word at position pos of list l for the combined query xq, in plain
+// loops: (xq . centroid + step * (xq . int8 values)) / |decoded row|.
+float reference_score(const IvfIndex& ivf, const IvfResidualRows& rows, uint32_t l, uint32_t pos,
+                      const std::vector<float>& xq) {
+  const uint32_t D = static_cast<uint32_t>(xq.size()), G = (D + 3) / 4;
+  std::vector<float> row(D), scratch(D);
+  std::vector<int8_t> v(4 * G);
+  const float* c = ivf.float_centroids().data() + size_t{l} * D;
+  rows.decode(pos, c, row.data());
+  const float xx = fdot(row.data(), row.data(), D);
+  const float inv = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
+  for (uint32_t d = 0; d < D; ++d)
+    v[d] = static_cast<int8_t>(int{rows.blocks()[size_t{pos / 16} * G * 64 + size_t{d / 4} * 64 + 4 * (pos % 16) + d % 4]} -
+                               128);
+  const float dot = ann::rescore_dot_plain(v.data(), rows.scales().data(), xq.data(), D, scratch.data());
+  return (fdot(xq.data(), c, D) + rows.steps()[pos] * dot) * inv;
+}
+
 // Every list probed and every word a candidate: the answer is the documented score of every word
 // (a plain loop here), best first, ties to the lower id, the query's own words excluded.
 TEST(IvfResidual, FullBreadthEqualsPlainReferenceOfTheScore) {
   const auto ix = tight_index(1201, 37);
   const auto ivf = lists_of(*ix, 13);
   const auto rows = rows_of(*ix, *ivf);
-  const uint32_t D = ix->float_dims(), G = (D + 3) / 4;
+  const uint32_t D = ix->float_dims();
   const QueryBatch b = mixed_queries(*ix, 40);
   for (const char* kernel : {"", "scalar"}) {
     SearcherOptions o;
@@ -152,29 +178,16 @@ TEST(IvfResidual, FullBreadthEqualsPlainReferenceOfTheScore) {
     p.nprobe = ivf->lists();
     p.candidates = ix->size();
     const SearchResults got = s->search(b, p);
-    std::vector<float> xq(D), row(D), scratch(D);
-    std::vector<int8_t> v(4 * G);
     for (size_t q = 0; q < b.size(); ++q) {
-      std::fill(xq.begin(), xq.end(), 0.0f);
-      for (uint32_t t = b.term_offsets[q]; t < b.term_offsets[q + 1]; ++t)
-        for (uint32_t d = 0; d < D; ++d) xq[d] += b.float_weights[t] * b.float_terms[size_t{t} * D + d];
+      const std::vector<float> xq = combined_query(b, q, D);
       std::vector<Hit> all;
-      for (uint32_t l = 0; l < ivf->lists(); ++l) {
-        const float* c = ivf->float_centroids().data() + size_t{l} * D;
+      for (uint32_t l = 0; l < ivf->lists(); ++l)
         for (uint32_t pos = ivf->offset(l); pos < ivf->offset(l) + ivf->list_size(l); ++pos) {
           const uint32_t id = ivf->ids()[pos];
           const auto ex = std::span(b.exclude).subspan(b.exclude_offsets[q], b.exclude_offsets[q + 1] - b.exclude_offsets[q]);
           if (std::find(ex.begin(), ex.end(), id) != ex.end()) continue;
-          rows->decode(pos, c, row.data());
-          const float xx = fdot(row.data(), row.data(), D);
-          const float inv = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
-          for (uint32_t d = 0; d < D; ++d)
-            v[d] = static_cast<int8_t>(
-                int{rows->blocks()[size_t{pos / 16} * G * 64 + size_t{d / 4} * 64 + 4 * (pos % 16) + d % 4]} - 128);
-          const float dot = ann::rescore_dot_plain(v.data(), rows->scales().data(), xq.data(), D, scratch.data());
-          all.push_back({id, (fdot(xq.data(), c, D) + rows->steps()[pos] * dot) * inv});
+          all.push_back({id, reference_score(*ivf, *rows, l, pos, xq)});
         }
-      }
       std::sort(all.begin(), all.end(), better);
       ASSERT_EQ(got.count[q], std::min<size_t>(p.k, all.size()));
       for (size_t j = 0; j < got.count[q]; ++j) {
@@ -196,7 +209,7 @@ TEST(IvfResidual, OneQueryScoresAreTheDocumentedScore) {
   const auto ix = tight_index(1201, 37);
   const auto ivf = lists_of(*ix, 13);
   const auto rows = rows_of(*ix, *ivf);
-  const uint32_t D = ix->float_dims(), G = (D + 3) / 4;
+  const uint32_t D = ix->float_dims();
   const QueryBatch all = mixed_queries(*ix, 40);
   std::vector<uint32_t> pos_of(ix->size(), ~0u), list_of(ivf->positions(), ~0u);
   for (uint32_t l = 0; l < ivf->lists(); ++l)
@@ -216,8 +229,6 @@ TEST(IvfResidual, OneQueryScoresAreTheDocumentedScore) {
       p.nprobe = nprobe;
       p.candidates = 20;
       const SearchResults batched = s->search(all, p);
-      std::vector<float> xq(D), row(D), scratch(D);
-      std::vector<int8_t> v(4 * G);
       size_t hits_checked = 0;
       for (size_t q = 0; q < all.size(); ++q) {
         QueryBuilder qb(*ix, Combine::Sum, FloatForm::Float32);
@@ -235,9 +246,7 @@ TEST(IvfResidual, OneQueryScoresAreTheDocumentedScore) {
         const std::string where = std::string("kernel '") + kernel + "' nprobe " + std::to_string(nprobe) +
                                   " query " + std::to_string(q);
         ASSERT_EQ(got.count[0], batched.count[q]) << where;
-        std::fill(xq.begin(), xq.end(), 0.0f);
-        for (uint32_t t = one.term_offsets[0]; t < one.term_offsets[1]; ++t)
-          for (uint32_t d = 0; d < D; ++d) xq[d] += one.float_weights[t] * one.float_terms[size_t{t} * D + d];
+        const std::vector<float> xq = combined_query(one, 0, D);
         for (size_t j = 0; j < got.count[0]; ++j) {
           const Hit h = got.of(0)[j], hb = batched.of(q)[j];
           uint32_t a, ab;
@@ -245,16 +254,8 @@ TEST(IvfResidual, OneQueryScoresAreTheDocumentedScore) {
           std::memcpy(&ab, &hb.score, 4);
           ASSERT_TRUE(h.id == hb.id && a == ab) << where << " rank " << j << ": alone " << h.id << " " << h.score
                                                 << ", in the batch " << hb.id << " " << hb.score;
-          const uint32_t pos = pos_of[h.id], l = list_of[pos];
-          const float* c = ivf->float_centroids().data() + size_t{l} * D;
-          rows->decode(pos, c, row.data());
-          const float xx = fdot(row.data(), row.data(), D);
-          const float inv = xx > 0 ? 1.0f / std::sqrt(xx) : 0.0f;
-          for (uint32_t d = 0; d < D; ++d)
-            v[d] = static_cast<int8_t>(
-                int{rows->blocks()[size_t{pos / 16} * G * 64 + size_t{d / 4} * 64 + 4 * (pos % 16) + d % 4]} - 128);
-          const float dot = ann::rescore_dot_plain(v.data(), rows->scales().data(), xq.data(), D, scratch.data());
-          const float want = (fdot(xq.data(), c, D) + rows->steps()[pos] * dot) * inv;
+          const uint32_t pos = pos_of[h.id];
+          const float want = reference_score(*ivf, *rows, list_of[pos], pos, xq);
           uint32_t e;
           std::memcpy(&e, &want, 4);
           ASSERT_EQ(a, e) << where << " rank " << j << " word " << h.id << ": " << h.score << " vs " << want;
