@@ -148,11 +148,7 @@ if [ $WANT_MT = 1 ]; then  # the mt path against popc on the same eval, its cand
   timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
       --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
   say "  ncu, one eval (rc $?): ms by kernel (launches)"
-  awk '/^  [A-Za-z_].*Context [0-9]/ {k=$1; sub(/\(.*/, "", k)} /gpu__time_duration.sum/ {
-         v=$NF; u=$(NF-1); if (u ~ /^us/) v/=1e3; else if (u ~ /^ns/) v/=1e6; else if (u ~ /^s/) v*=1e3;
-         t[k]+=v; n[k]++; all+=v }
-       END { for (k in t) printf "    %-28s %8.3f ms (%d)\n", k, t[k], n[k]; printf "    %-28s %8.3f ms\n", "all", all }' \
-      "$OUT/ncu_eval.txt" | sort -k2 -nr | tee -a "$LOG"
+  awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_eval.txt" | sort -k2 -nr | tee -a "$LOG"
   rm -f "$OUT/eval_p.txt"
 fi
 say "# cli: one analogy, --time"

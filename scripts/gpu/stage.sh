@@ -32,7 +32,7 @@ done
 # window finds again (run 55: 20.3 MB at -6, 8.3 MB at -9e).
 tar cf - -C "$BT" . | xz -T2 -9e > "$DEST/bin.tar.xz"
 rm -rf "$BT"
-cp "$ROOT/scripts/gpu/run.sh" "$DEST/"
+cp "$ROOT/scripts/gpu/run.sh" "$ROOT/scripts/gpu/ncu_by_kernel.awk" "$DEST/"
 cp "$QS" "$DEST/data/"
 TMP=$(mktemp -d)
 # An index built without float32 vectors has none to drop (convert refuses it): copied as it is.
