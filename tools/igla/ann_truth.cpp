@@ -51,8 +51,11 @@ SavedTruth load_truth(const std::string& path, const Index& ix, size_t k) {
     if (!std::getline(in, line)) throw fail("the file ends early");
     return line;
   };
-  auto number = [&](std::string_view& s) {
+  auto skip_spaces = [](std::string_view& s) {
     while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  };
+  auto number = [&](std::string_view& s) {
+    skip_spaces(s);
     if (s.empty()) throw fail("the line ends early");
     uint64_t v = 0;
     const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
@@ -60,26 +63,27 @@ SavedTruth load_truth(const std::string& path, const Index& ix, size_t k) {
     s.remove_prefix(static_cast<size_t>(p - s.data()));
     return v;
   };
+  // A header line "NAME VALUE ...": its first value, the rest left in s.
+  std::string_view s;
+  auto field = [&](std::string_view name, std::string_view form) {
+    s = next();
+    if (!s.starts_with(name) || !s.substr(name.size()).starts_with(' '))
+      throw fail("expected '" + std::string(form) + "'");
+    s.remove_prefix(name.size());
+    return number(s);
+  };
   if (next() != kMagic) throw fail("not a bench-ann truth file (saved by `igla bench-ann --save-truth`)");
-  std::string_view s = next();
-  uint64_t words = 0, digest = 0;
-  if (!s.starts_with("words ")) throw fail("expected 'words N DIGEST'");
-  s.remove_prefix(6);
-  words = number(s);
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  const uint64_t words = field("words", "words N DIGEST");
+  uint64_t digest = 0;
+  skip_spaces(s);
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), digest, 16);
   if (ec != std::errc() || p != s.data() + s.size()) throw fail("expected 'words N DIGEST'");
   if (words != ix.size() || digest != words_digest(ix))
     throw fail(fmt::format("saved for other words ({} words, digest {:016x}) than this index's ({}, {:016x})", words,
                            digest, ix.size(), words_digest(ix)));
-  s = next();
-  if (!s.starts_with("k ")) throw fail("expected 'k K'");
-  s.remove_prefix(2);
-  if (const uint64_t fk = number(s); fk != k) throw fail(fmt::format("saved for k = {}, this run has k = {}", fk, k));
-  s = next();
-  if (!s.starts_with("queries ")) throw fail("expected 'queries Q'");
-  s.remove_prefix(8);
-  const uint64_t nq = number(s);
+  if (const uint64_t fk = field("k", "k K"); fk != k)
+    throw fail(fmt::format("saved for k = {}, this run has k = {}", fk, k));
+  const uint64_t nq = field("queries", "queries Q");
   if (nq == 0 || nq > ix.size()) throw fail(fmt::format("{} queries for {} words", nq, ix.size()));
   SavedTruth t;
   t.queries.reserve(nq);
@@ -91,7 +95,7 @@ SavedTruth load_truth(const std::string& path, const Index& ix, size_t k) {
       if (id >= ix.size()) throw fail(fmt::format("id {} outside the index's {} words", id, ix.size()));
       (j == 0 ? t.queries : t.truth).push_back(static_cast<uint32_t>(id));
     }
-    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    skip_spaces(s);
     if (!s.empty()) throw fail(fmt::format("more than the query id and {} truth ids", k));
   }
   ++no;

@@ -368,8 +368,7 @@ void bench_ann(const BenchArgs& a) {
   if (from_truth) {
     const std::string path = a.index.empty() ? default_index_path() : a.index;
     truth_ix = open_index(path);
-    all.dims = truth_ix->float_dims();
-    all.words.resize(truth_ix->size());  // names only count: the database is the index itself
+    all.dims = truth_ix->float_dims();  // no vectors: the database is the index itself
     data_name = fmt::format("{} ({} words x {}; float32 truth from {})", std::filesystem::path(path).filename().string(),
                             truth_ix->size(), all.dims, a.truth);
   } else if (!a.synthetic.empty()) {
@@ -404,8 +403,7 @@ void bench_ann(const BenchArgs& a) {
   FloatVectors db;
   db.dims = all.dims;
   std::vector<float> held_x;
-  for (size_t i = 0; i < n_all && from_truth; ++i) db.words.push_back(std::move(all.words[i]));
-  for (size_t i = 0; i < n_all && !from_truth; ++i) {
+  for (size_t i = 0; i < n_all; ++i) {
     auto r = all.row(i);
     if (held[i]) {
       held_x.insert(held_x.end(), r.begin(), r.end());
@@ -415,7 +413,7 @@ void bench_ann(const BenchArgs& a) {
     }
   }
   all = {};
-  const size_t n = db.size();
+  const size_t n = from_truth ? truth_ix->size() : db.size();
   fmt::print("bench-ann: {}; database {} words (the {} held-out words removed), k = {}, {} threads\n", data_name, n,
              a.heldout, k, threads);
   // --cache: the igla index (with its IVF sections) and hnswlib's graph of an earlier run with the
@@ -662,13 +660,14 @@ void bench_ann(const BenchArgs& a) {
   std::shared_ptr<const IvfIndex> ivf;
   std::shared_ptr<const IvfResidualRows> res_rows;
   double ivf_s = 0, res_s = 0;
+  bool ivf_from_index = false;  // --truth: build-ivf's lists, build time not known here
   if (!a.no_ivf && ix_cached && has_ivf_sections(*ix) && cached_ivf_s >= 0) {
     ivf = ivf_of(*ix);
     ivf_s = cached_ivf_s;
     fmt::print("igla IVF read from the cache ({:.1f}s)\n", since(t0));
-  } else if (!a.no_ivf && from_truth && has_ivf_sections(*ix)) {  // build-ivf's lists (build time not known here)
+  } else if (!a.no_ivf && from_truth && has_ivf_sections(*ix)) {
     ivf = ivf_of(*ix);
-    ivf_s = -1;
+    ivf_from_index = true;
     fmt::print("igla IVF: the index's own lists (igla build-ivf), read in {:.1f}s\n", since(t0));
   } else if (!a.no_ivf) {
     ivf = std::make_shared<const IvfIndex>(IvfIndex::build(*ix, ip));
@@ -693,10 +692,9 @@ void bench_ann(const BenchArgs& a) {
     std::ofstream(cache_file("igla", ".times")) << fmt::format("{} {} {}\n", quant_s, ivf_s, res_rows ? res_s : -1.0);
     fmt::print("cache: wrote {}\n", cache_file("igla", ".igla"));
   }
-  if (ivf && ivf_s >= 0)
+  if (ivf && !ivf_from_index)
     fmt::print("igla IVF: {} lists on the {}, built in {:.1f}s (+ {:.1f}s quantization)\n", ivf->lists(),
                ivf_source_name(ivf->source()), ivf_s, quant_s);
-  if (ivf_s < 0) ivf_s = 0;  // the CSV's build time: not known
   // The sweep of a ternary IVF searcher over nprobe: each nprobe x candidates through `reranked`
   // (those `fits` keeps), then the ternary stage alone through `ternary`, rows named label and
   // label + " ternary".
