@@ -258,6 +258,54 @@ TEST_F(Cuda, MmaAppendLists) {
   }
 }
 
+// The mma path's sampled start (long lists begin from the K-th key of a sample of the words, the
+// first ids and / or ids spread over the rest): samples smaller than K (no bound), larger than the
+// vocabulary, every list length (min_k 1) and from 33 on; with append lists and the default lists;
+// duplicate words (ties), weight 0 (every score 0), negative weights, limits, exclusions.
+TEST_F(Cuda, MmaSampledStart) {
+  std::mt19937_64 rng(77);
+  struct Mode {
+    uint32_t first, spread;
+    int min_k, append_k;
+  };
+  for (const uint32_t dims : {100u, 129u}) {
+    const Vocab v = make_vocab(dims == 100 ? 20011 : 3331, dims, rng, 0.5);
+    QueryBatch b(dims);
+    for (size_t i = 0; i < 301; ++i) {
+      auto q = random_query(v, rng);
+      std::vector<uint32_t> ex;
+      for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
+      float w = inv_of(q);
+      if (i % 13 == 3) w = -w;
+      if (i % 11 == 5) w = 0.0f;
+      b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
+    }
+    for (const Mode m : {Mode{0, 4096, 1, -1}, Mode{256, 0, 1, -1}, Mode{3, 5, 1, -1}, Mode{1000, 1000, 33, -1},
+                         Mode{0, 100000, 1, -1}, Mode{500, 2000, 1, 33}}) {
+      CudaOptions o;
+      o.path = "mma";
+      o.mma_sample = m.first;
+      o.mma_sample_spread = m.spread;
+      o.mma_sample_min_k = m.min_k;
+      o.mma_append_k = m.append_k;
+      auto s = make_cuda_searcher_for_codes(v.view(), o);
+      for (const size_t limit : {size_t{0}, size_t{1000}}) {
+        for (const size_t k : {size_t{1}, size_t{11}, size_t{30}, size_t{33}, size_t{50}, size_t{61}}) {
+          SearchParams p;
+          p.k = k;
+          p.limit = limit;
+          const std::string what = "dims=" + std::to_string(dims) + " first=" + std::to_string(m.first) +
+                                   " spread=" + std::to_string(m.spread) + " min_k=" + std::to_string(m.min_k) +
+                                   " append_k=" + std::to_string(m.append_k) + " limit=" + std::to_string(limit) +
+                                   " k=" + std::to_string(k);
+          expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p), what);
+          if (HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(Cuda, MultiTermSumAndCosMul) {
   std::mt19937_64 rng(99);
   for (uint32_t dims : {1u, 64u, 100u, 301u}) {
@@ -298,7 +346,8 @@ TEST_F(Cuda, MultiTermSumAndCosMul) {
 
 // The mt path (several-term Sum queries on the tensor cores) on odd sizes: 1-4 terms, odd
 // weights, exclusions, limits; with a tiny candidate cap (most queries overflow and are rescanned
-// in full) and a sample shorter than K (no bound: every word a candidate).
+// in full), a sample shorter than K (no bound: every word a candidate), samples of first words,
+// of words spread over the rest, of both, and one spread over more words than there are.
 TEST_F(Cuda, MultiTermTensorCorePath) {
   std::mt19937_64 rng(1234);
   for (uint32_t dims : {7u, 100u, 128u}) {
@@ -318,13 +367,18 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
         for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
         b.add_query(terms, w, ex);
       }
-      std::vector<std::pair<uint32_t, uint32_t>> configs = {{8192, 4096}, {16, 4096}, {8192, 1}, {64, 300}};
+      struct Config {
+        uint32_t cap, sample, spread;
+      };
+      const std::vector<Config> configs = {{8192, 4096, 0}, {16, 4096, 0}, {8192, 1, 0},  {64, 300, 0},
+                                           {8192, 0, 4096}, {8192, 100, 200}, {64, 7, 30000}};
       std::vector<std::shared_ptr<const Searcher>> ss;
-      for (auto [cap, sample] : configs) {
+      for (const Config& cf : configs) {
         CudaOptions o;
         o.path = "mt";
-        o.mt_cap = cap;
-        o.mt_sample = sample;
+        o.mt_cap = cf.cap;
+        o.mt_sample = cf.sample;
+        o.mt_sample_spread = cf.spread;
         ss.push_back(make_cuda_searcher_for_codes(v.view(), o));
       }
       for (size_t k : {size_t{1}, size_t{10}, size_t{50}, size_t{61}}) {
@@ -338,7 +392,8 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
             ss[c]->search(b, p, got);
             expect_same(want, got,
                         "mt dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
-                            " cap=" + std::to_string(configs[c].first) + " sample=" + std::to_string(configs[c].second) +
+                            " cap=" + std::to_string(configs[c].cap) + " sample=" + std::to_string(configs[c].sample) +
+                            " spread=" + std::to_string(configs[c].spread) +
                             " k=" + std::to_string(k) + " limit=" + std::to_string(limit));
             if (HasFatalFailure()) return;
           }

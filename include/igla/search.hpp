@@ -206,8 +206,17 @@ struct CudaOptions {
   bool host_huge_pages = true;
   // mt path (multi-term Sum queries on the tensor cores): words whose exact top-K bounds the scan,
   // and the candidates kept per query (past them a query is rescanned in full: slower, exact).
+  // The sample: the first mt_sample words and mt_sample_spread more spread evenly over the rest.
   uint32_t mt_sample = 16384;  // run 40: 4,096 left 19% of the eval's queries past the cap, 16,384 2%
+  uint32_t mt_sample_spread = 0;
   uint32_t mt_cap = 8192;
+  // mma path, lists of at least mma_sample_min_k keys (the two-stage query's candidates): each
+  // row's running top-K starts from the K-th best of a sample of the words (the first
+  // mma_sample words and mma_sample_spread spread over the rest) instead of the first 256 words
+  // scanned, so far fewer keys reach the lists (0 + 0: off).
+  uint32_t mma_sample = 0;
+  uint32_t mma_sample_spread = 4096;
+  int mma_sample_min_k = 33;
 };
 
 struct SearcherOptions {

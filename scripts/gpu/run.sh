@@ -3,7 +3,7 @@
 # scripts/gpu/stage.sh (prebuilt binaries + libs, the default GloVe index without its float32
 # vectors, the analogy questions). Run inside that folder:
 #
-#   bash run.sh [quick] [exact] [sweep] [mt] [ctest] [serve]
+#   bash run.sh [quick] [sample] [exact] [sweep] [mt] [ctest] [serve]
 #
 # Always:
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
@@ -15,6 +15,10 @@
 #              words with --candidates 50 and 0 (cuda vs cpu outputs)
 # Modes:
 #   quick      the Cuda* tests only, then stop
+#   sample     after the Cuda* tests only the sampled bounds (NOTES v18), then stop: nearest 65,536 on the
+#              mma path with its sampled start off / at several sample sizes (alternating) and their kernel
+#              counters; the mt path's sample (first words / spread) on the eval and on one call of the
+#              19,544 questions; ncu's stall reasons and memory view of one mt scan launch
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
@@ -38,10 +42,10 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_SAMPLE=0
 for a in "$@"; do
   case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; quick) WANT_QUICK=1 ;; exact) WANT_EXACT=1 ;;
-    mt) WANT_MT=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
+    mt) WANT_MT=1 ;; sample) WANT_SAMPLE=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
 done
 
 say "# igla GPU run ($*) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
@@ -58,6 +62,55 @@ grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran" "$OUT/tests_cuda.l
 grep -E "Failure|want \(" "$OUT/tests_cuda.log" | head -20 | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: Cuda* tests rc=$rc"; }
 [ $WANT_QUICK = 1 ] && { say "# quick: done (FAIL=$FAIL)"; exit $FAIL; }
+if [ $WANT_SAMPLE = 1 ]; then
+  IG="$BIN/igla"
+  say "# sample: nearest 65,536 (rerank 50 = K 53, candidates 0 = K 11, ternary K 51 / 22), the mma path's sampled start"
+  sample_one() {
+    env "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
+        --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_sample.log" 2>&1 || { FAIL=1; say "  rc != 0: sample $*"; }
+    say "  $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_sample.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
+  }
+  OFF="IGLA_CUDA_MMA_SAMPLE=0 IGLA_CUDA_MMA_SPREAD=0"
+  for r in 1 2; do
+    sample_one $OFF
+    sample_one IGLA_CUDA_MMA_SPREAD=4096
+  done
+  for sp in 1024 2048 8192 16384; do sample_one IGLA_CUDA_MMA_SPREAD=$sp; done
+  sample_one IGLA_CUDA_MMA_SAMPLE=2048 IGLA_CUDA_MMA_SPREAD=2048
+  sample_one IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=4096
+  sample_one IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024
+  sample_one IGLA_CUDA_PATH=mma $OFF
+  sample_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_SPREAD=4096
+  sample_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2
+  for cfg in "$OFF" "IGLA_CUDA_MMA_SPREAD=4096" "IGLA_CUDA_MMA_SPREAD=16384"; do  # counters (atomics on: not timed)
+    env $cfg IGLA_CUDA_PATH=mma IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 \
+        --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_sample_stats.log" 2>&1
+    say "  stats $cfg:"; grep -E '^# (rerank50-device|candidates0|ternary-k50|ternary-k21) 65536 after' "$OUT/bench_sample_stats.log" | sed 's/^/    /' | tee -a "$LOG"
+  done
+  say "# sample: the mt path's bound (eval analogies --restrict 0 cuda; one call of 19,544 in igla_cuda_bench)"
+  timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
+  for r in 1 2; do
+    for cfg in "IGLA_CUDA_MT_SAMPLE=16384 IGLA_CUDA_MT_SPREAD=0" "IGLA_CUDA_MT_SAMPLE=8192 IGLA_CUDA_MT_SPREAD=8192" \
+               "IGLA_CUDA_MT_SAMPLE=0 IGLA_CUDA_MT_SPREAD=16384" "IGLA_CUDA_MT_SAMPLE=16384 IGLA_CUDA_MT_SPREAD=16384" \
+               "IGLA_CUDA_MT_SAMPLE=4096 IGLA_CUDA_MT_SPREAD=4096"; do
+      env $cfg timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval $cfg differs from the cpu's"; }
+      say "  eval $cfg: $(grep -h 'time:' "$OUT/eval_p.err")"
+      if [ $r = 1 ]; then
+        env $cfg IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
+            --check 0 --singles 0 --seconds 0.3 --rerank --no-compare > "$OUT/bench_mt.log" 2>&1
+        say "  one call $cfg: $(grep -E '3cosadd-(rerank50|candidates0)(-mt)?[[:space:]]' "$OUT/bench_mt.log" | awk '{print $6, $8, $9}' | tr '\n' ' ')$(grep -o 'mt candidates.*' "$OUT/bench_mt.log" | tail -1)"
+      fi
+    done
+  done
+  say "# sample: ncu of one mt scan launch (stall reasons, memory)"
+  timeout 200 ncu --clock-control none --kernel-name regex:mt_scan --launch-skip 1 --launch-count 1 --section WarpStateStats \
+      --section SchedulerStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section Occupancy \
+      --section LaunchStats --section SpeedOfLight "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/ncu_scan.txt" 2>&1
+  say "  ncu rc $?"; grep -E "Duration|Throughput|Stall|Warp Cycles|Eligible|Issued Warp|No Eligible|Registers|Achieved Occupancy|Theoretical Occupancy|Block Limit|Shared Memory|L1/TEX Hit|L2 Hit|Mem Busy|Executed Ipc|Waves" "$OUT/ncu_scan.txt" | head -60 | tee -a "$LOG"
+  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt"
+  say "# sample: done (FAIL=$FAIL)"; exit $FAIL
+fi
 if [ $WANT_EXACT = 1 ]; then
   say "# tests: the rest of igla_tests (the CPU kernels' exactness suite) on this machine"
   timeout 180 "$BIN/igla_tests" --gtest_filter='-Cuda.*:Cli*:EvalRealData*' > "$OUT/tests_exact.log" 2>&1

@@ -78,6 +78,25 @@ struct OutHits {
   uint32_t* count = nullptr;  // n_q
 };
 
+// Words whose exact top-K bounds a scan from below (the mt path; the mma path's start for long
+// lists): the first `first` ids below L (the most frequent words) and `spread` ids spread evenly
+// over the rest. Either kind alone is weak for some queries: frequent words bound the queries of
+// frequent words well and those of rare words badly, and an even spread the other way round
+// (NOTES v18: GloVe, K = 53: 16,384 words give 1,921 / 1,072 / 712 keys above the bound a
+// 3CosAdd question for first / spread / half of each).
+struct WordSample {
+  uint32_t first = 0, spread = 0;
+  bool on() const { return first + spread > 0; }
+};
+// Per query of the chunk, the K-th best key (score, ~id) over the sample, or 0 when it holds fewer
+// than K words: every key of the query's exact top K over the words below L is >= it (the K-th
+// largest of a subset never exceeds the K-th largest of the set). One CTA a query, popcount over
+// the bitplanes, up to max_terms terms; planes_scratch takes the queries' packed planes unless
+// q.planes holds them; cand_n (optional) is zeroed. sample_bounds_scratch_bytes: planes + bound.
+void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
+                   uint64_t* planes_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s);
+size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms);
+
 // --- mma path --------------------------------------------------------------------------------
 // Row lists of the mma kernel: K <= 32 keys kept unsorted with a scan for the smallest (sorted
 // once at the end), longer ones (the two-stage query's candidates + exclusions) as a binary
@@ -102,6 +121,8 @@ struct MmaPlan {
   bool group_cta = false;                   // the request goes to all 8 warps (IGLA_CUDA_GROUP_CTA=1)
   unsigned long long* stats = nullptr;      // optional device counters[7]: warp-tiles with a candidate,
                                             // staged candidates, queued keys, drains; [6] list selects
+  WordSample sample;                        // on: each row's list starts from its sample_bounds key
+                                            // (one-term queries; the caller sets it, for long lists)
 };
 // False when this dims/K does not fit the kernel's shared memory (use popc). The tile ring takes
 // as many stages (2..max_stages, at most 6) as fit, with append lists when K >= append_min_k (and
@@ -233,19 +254,20 @@ void persistent_prepare_attributes(size_t max_smem);
 
 // --- mt path (multi-term Sum queries on the tensor cores) ------------------------------------
 // Sum queries of up to kMultiMaxTerms terms over dims padded to <= kMultiMaxKp (multi.cu says
-// how): a bound from the first `sample` words, every term's exact dot on the tensor cores
+// how): a bound from a sample of the words (sample_bounds, declared above), every term's exact dot on the tensor cores
 // (mma.sync s8), keys above the bound kept (at most `cap` a query; past it, that query is
 // rescanned in full), then the exact top-K of the kept keys.
 constexpr int kMultiMaxTerms = 4;
 constexpr uint32_t kMultiMaxKp = 128;
 struct MultiPlan {
   int n_qb = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, ks = 0, max_terms = 0;
-  uint32_t cap = 0, sample = 0;
+  uint32_t cap = 0;
+  WordSample sample;
   size_t smem = 0;
   unsigned long long* stats = nullptr;  // optional device counters: [4] candidates, [5] overflowed queries
 };
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
-                uint32_t cap, uint32_t sample, MultiPlan& p);
+                uint32_t cap, WordSample sample, MultiPlan& p);
 size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const MultiPlan& p);
 void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MultiPlan& p,
                   void* scratch, OutHits out, cudaStream_t s);

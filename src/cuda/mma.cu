@@ -120,6 +120,9 @@ struct MmaArgs {
   // writes its K keys to partial[row_slot[t * 128 + r] * K] (~0u: a padding row, never scored).
   const int4* work;
   const uint32_t* row_slot;
+  // Optional (batch mode only): per query of the chunk a key below which no key of its exact top K
+  // over all words lies (sample_bounds); each row's list starts from it.
+  const uint64_t* start;
 };
 
 // The integer prefilter. A row whose K-th best key is thr (score ts) can only gain a word of a
@@ -678,6 +681,24 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     oib = orow >= 8 ? ohi : olo;
     othr = oib;
   }
+  // A sampled start (long lists: NOTES v18): the K-th key B of a sample of the words bounds the
+  // query's top K from below (a key of it is >= B); thresholds drop keys <= thr, so B - 1. A valid
+  // start for each split's list too (a split's top-K words are among the keys >= B or its list
+  // needs them not).
+  if (!kLists && a.start) {
+    auto start_thr = [&](int r, bool v) -> uint64_t {
+      const uint64_t b = v ? a.start[static_cast<size_t>(qt) * kTileQueries + r] : 0;
+      return b ? b - 1 : 0;
+    };
+    thr0 = umax64(thr0, start_thr(r0, v0));
+    thr1 = umax64(thr1, start_thr(r0 + 8, v1));
+    c0 = bound_base(thr0, w0, v0);
+    c1 = bound_base(thr1, w1, v1);
+    const uint64_t olo = shfl64(thr0, static_cast<int>(4 * (orow & 7u)));
+    const uint64_t ohi = shfl64(thr1, static_cast<int>(4 * (orow & 7u)));
+    oib = orow >= 8 ? ohi : olo;
+    othr = oib;
+  }
   // Each epilogue runs while the next tile's MMAs are on the tensor cores. Nothing is in flight
   // at the loop's back edge: ptxas then proves the accumulators read are complete (with an MMA
   // pending across the back edge it serialises every wgmma instead, warning C7514).
@@ -799,7 +820,7 @@ size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p
   b.take<int8_t>(static_cast<size_t>(p.n_qt) * kTileQueries * ix.Kp);
   b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
   b.take<uint64_t>(static_cast<size_t>(n_q) * p.n_splits * K);
-  return b.used + 256;
+  return b.used + 256 + (p.sample.on() ? sample_bounds_scratch_bytes(ix, n_q, n_q) + 256 : 0);
 }
 
 void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MmaPlan& p,
@@ -808,13 +829,19 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   int8_t* qt = b.take<int8_t>(static_cast<size_t>(p.n_qt) * kTileQueries * ix.Kp);
   float* qw = b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
   uint64_t* partial = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
+  uint64_t* start = nullptr;
+  if (p.sample.on()) {  // one term a query on this path: n_terms == n_q
+    uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
+    start = b.take<uint64_t>(static_cast<size_t>(q.n_q));
+    sample_bounds(ix, q, L, K, 1, p.sample, planes, start, nullptr, s);
+  }
   const size_t items = static_cast<size_t>(p.n_qt) * kTileQueries * (ix.Kp / 16);
   tile_queries_kernel<<<static_cast<int>(std::min<size_t>((items + 255) / 256, 65535)), 256, 0, s>>>(
       q.trits, q.weights, q.term_off, q.n_q, ix.dims, ix.Kp, p.n_qt, qt, qw);
   launch_check("tile_queries_kernel");
   MmaArgs a{ix.tiled, qt, qw, q.n_q, ix.Kp, L, ix.tile_stride, p.n_tiles, p.tiles_per_split, p.n_splits,
             K, p.stages, p.cap, p.append_eager, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
-            p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, nullptr, nullptr};
+            p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, nullptr, nullptr, start};
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
@@ -840,7 +867,7 @@ void mma_scan_lists(const DeviceIndex& ix, const MmaListWork& w, uint32_t L, int
   launch_check("tile_queries_kernel (lists)");
   MmaArgs a{ix.tiled, qt, qw, w.n_rows, ix.Kp, L, ix.tile_stride, static_cast<int>(ix.n_tiles), 1, 1,
             K, p.stages, p.cap, p.append_eager, static_cast<uint32_t>(((uint64_t{1} << 32) + p.stages - 1) / p.stages), partial,
-            p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, w.work, w.row_slot};
+            p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, w.work, w.row_slot, nullptr};
   mma_kernel_for(ix.Kp, true)<<<w.n_work, 384, p.smem, s>>>(a);
   launch_check("mma_kernel (lists)");
 }

@@ -1,7 +1,7 @@
 // igla CUDA backend: the multi-term tensor-core path (mt): Sum queries of 1-4 terms (3CosAdd,
 // most_similar with few words), top-K <= 64, dims padded to <= 128. Three launches a chunk:
-//   1. bound   one CTA a query scores the first `sample` words (popcount, as the popc path) and
-//              keeps the exact top-K; its K-th key is a lower bound on the K-th key over all words
+//   1. bound   one CTA a query scores a sample of the words (WordSample; popcount, as the popc path)
+//              and keeps the exact top-K; its K-th key is a lower bound on the K-th key over all words
 //              (the K-th largest of a subset is never above the K-th largest of the whole set).
 //   2. scan    the exact int32 dot of every term with every word on the tensor cores (mma.sync
 //              m16n8k32 s8 x s8 -> s32: each query's terms are rows r, r + 8 of two m16 A tiles,
@@ -35,14 +35,14 @@ constexpr int kMtQueriesPerCta = kMtWarps * kMtQueriesPerWarp;
 struct MtListArgs {
   const uint64_t* codes;
   const float* inv;
-  uint32_t W, L, sample, cap;
+  uint32_t W, L, sample, spread, cap;  // sample: the first words of the bound's sample; spread: more, spread evenly
   const uint64_t* planes;  // [term][2W]
   const float* weights;
   const uint32_t* term_off;
   int K, k;
   uint64_t* bound;
   uint64_t* cand;
-  uint32_t* cand_n;
+  uint32_t* cand_n;  // the bound pass zeroes it when set
   const uint32_t* excl;
   const uint32_t* excl_off;
   uint2* hits;
@@ -50,7 +50,9 @@ struct MtListArgs {
   unsigned long long* stats;  // optional: [4] candidates, [5] overflowed queries
 };
 
-// kSelect false: the bound pass (first `sample` words); true: the select pass.
+// kSelect false: the bound pass over the sample (WordSample: the first `sample` ids, then `spread`
+// ids spread evenly over the rest below L; distinct, so its K-th key is a K-th of a subset); true:
+// the select pass.
 template <bool kSelect>
 __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
   extern __shared__ uint64_t sm[];
@@ -74,11 +76,15 @@ __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
     const uint64_t* c = a.cand + static_cast<size_t>(q) * a.cap;
     for (uint32_t base = warp * 32; base < n; base += 256) list.offer(base + lane < n ? __ldcg(c + base + lane) : 0);
   } else {
-    const uint32_t S = kSelect ? a.L : min(a.sample, a.L);
+    const uint32_t first = kSelect ? a.L : min(a.sample, a.L), rest = a.L - first;
+    const uint32_t spread = kSelect ? 0 : min(a.spread, rest);
+    const uint32_t S = first + spread;
     for (uint32_t base = warp * 32; base < S; base += 256) {
-      const uint32_t x = base + lane;
+      const uint32_t i = base + lane;
+      const uint32_t x =
+          i < first ? i : first + static_cast<uint32_t>(static_cast<uint64_t>(i - first) * rest / spread);
       uint64_t key = 0;
-      if (x < S) key = make_key(score_generic(x, a.codes, W, qp, w, T, 0, __ldg(a.inv + x)), x);
+      if (i < S) key = make_key(score_generic(x, a.codes, W, qp, w, T, 0, __ldg(a.inv + x)), x);
       list.offer(key);
     }
   }
@@ -94,7 +100,7 @@ __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
     const uint64_t thr = list.threshold();  // the K-th key, 0 when the sample holds fewer than K words
     if (lane == 0) {
       a.bound[q] = thr;
-      a.cand_n[q] = 0;
+      if (a.cand_n) a.cand_n[q] = 0;
     }
   }
 }
@@ -250,7 +256,7 @@ void multi_prepare_attributes(size_t max_smem) {
 }
 
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
-                uint32_t cap, uint32_t sample, MultiPlan& p) {
+                uint32_t cap, WordSample sample, MultiPlan& p) {
   if (!ix.tiled || ix.Kp == 0 || ix.Kp > kMultiMaxKp || max_terms < 1 || max_terms > kMultiMaxTerms || K < 1 ||
       K > kMaxListK || n_q < 1 || L == 0)
     return false;
@@ -266,7 +272,8 @@ bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms
   p.tiles_per_split = (p.n_tiles + p.n_splits - 1) / p.n_splits;
   p.n_splits = (p.n_tiles + p.tiles_per_split - 1) / p.tiles_per_split;
   p.cap = std::max<uint32_t>(1, std::min(cap, L));
-  p.sample = std::max<uint32_t>(1, sample);
+  p.sample = sample;
+  if (!p.sample.on()) p.sample.first = 1;
   p.max_terms = max_terms;
   return true;
 }
@@ -280,6 +287,30 @@ size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const Mu
   return b.used + 256;
 }
 
+void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
+                   uint64_t* planes_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s) {
+  const uint64_t* planes = q.planes;
+  if (!planes) {
+    const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
+    query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
+                          0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes_scratch);
+    launch_check("query_planes_kernel");
+    planes = planes_scratch;
+  }
+  MtListArgs la{};
+  la.codes = ix.codes, la.inv = ix.inv, la.W = ix.W, la.L = L, la.sample = ws.first, la.spread = ws.spread;
+  la.planes = planes, la.weights = q.weights, la.term_off = q.term_off, la.K = K, la.bound = bound, la.cand_n = cand_n;
+  mt_list_kernel<false><<<q.n_q, 256, list_smem(ix, max_terms), s>>>(la);
+  launch_check("mt_list_kernel (bound)");
+}
+
+size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms) {
+  Bump b{nullptr};
+  b.take<uint64_t>(static_cast<size_t>(n_terms) * 2 * ix.W);
+  b.take<uint64_t>(static_cast<size_t>(n_q));
+  return b.used;
+}
+
 void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MultiPlan& p,
                   void* scratch, OutHits out, cudaStream_t s) {
   if (q.combine != 0) throw Error("cuda: the mt path takes Sum queries only");
@@ -288,19 +319,11 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   uint64_t* bound = b.take<uint64_t>(static_cast<size_t>(q.n_q));
   uint32_t* cand_n = b.take<uint32_t>(static_cast<size_t>(q.n_q));
   uint64_t* cand = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.cap);
-  if (q.planes) {
-    planes = const_cast<uint64_t*>(q.planes);
-  } else {
-    const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
-    query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
-                          0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
-    launch_check("query_planes_kernel");
-  }
-  MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        p.sample, p.cap,  planes, q.weights, q.term_off,
+  sample_bounds(ix, q, L, K, p.max_terms, p.sample, planes, bound, cand_n, s);
+  if (q.planes) planes = const_cast<uint64_t*>(q.planes);
+  MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        0,        0,      p.cap,  planes, q.weights, q.term_off,
                 K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats};
   const size_t lsm = list_smem(ix, p.max_terms);
-  mt_list_kernel<false><<<q.n_q, 256, lsm, s>>>(la);
-  launch_check("mt_list_kernel (bound)");
   MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
                 q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap};
   switch (p.ks) {
