@@ -206,16 +206,22 @@ struct CudaOptions {
   bool host_huge_pages = true;
   // mt path (multi-term Sum queries on the tensor cores): words whose exact top-K bounds the scan,
   // and the candidates kept per query (past them a query is rescanned in full: slower, exact).
-  // The sample: the first mt_sample words and mt_sample_spread more spread evenly over the rest.
-  uint32_t mt_sample = 16384;  // run 40: 4,096 left 19% of the eval's queries past the cap, 16,384 2%
-  uint32_t mt_sample_spread = 0;
+  // The sample: the first mt_sample words and mt_sample_spread more spread evenly over the rest
+  // (run 59, one call of the 19,544 eval questions with rerank: 4,096 + 4,096 22.8 ms, 8,192 +
+  // 8,192 26.3, 16,384 + 0 30.2, 0 + 16,384 28.9, 16,384 + 16,384 38.4).
+  uint32_t mt_sample = 4096;
+  uint32_t mt_sample_spread = 4096;
   uint32_t mt_cap = 8192;
+  bool mt_prefilter = true;  // the mt scan's fixed-point prefilter before each exact score (A/B runs)
+  bool mt_one_wave = true;   // the mt scan's vocabulary splits fill one wave of resident CTAs (A/B runs)
   // mma path, lists of at least mma_sample_min_k keys (the two-stage query's candidates): each
   // row's running top-K starts from the K-th best of a sample of the words (the first
   // mma_sample words and mma_sample_spread spread over the rest) instead of the first 256 words
-  // scanned, so far fewer keys reach the lists (0 + 0: off).
+  // scanned, so far fewer keys reach the lists (0 + 0: off). Run 59, 65,536 nearest queries with
+  // rerank 50: off 46.0-46.7 ms; spread 1,024 35.2, 2,048 34.9, 4,096 37.4, 16,384 58.5 (the
+  // sampling pass costs more than it saves past ~2,048 words).
   uint32_t mma_sample = 0;
-  uint32_t mma_sample_spread = 4096;
+  uint32_t mma_sample_spread = 2048;
   int mma_sample_min_k = 33;
 };
 

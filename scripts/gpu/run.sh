@@ -17,8 +17,9 @@
 #   quick      the Cuda* tests only, then stop
 #   sample     after the Cuda* tests only the sampled bounds (NOTES v18), then stop: nearest 65,536 on the
 #              mma path with its sampled start off / at several sample sizes (alternating) and their kernel
-#              counters; the mt path's sample (first words / spread) on the eval and on one call of the
-#              19,544 questions; ncu's stall reasons and memory view of one mt scan launch
+#              counters; the mt path's sample (first words / spread) and its scan's prefilter (off / on) on
+#              the eval and on one call of the 19,544 questions; ncu's stall reasons and memory view of one
+#              mt scan launch
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
@@ -73,16 +74,20 @@ if [ $WANT_SAMPLE = 1 ]; then
   OFF="IGLA_CUDA_MMA_SAMPLE=0 IGLA_CUDA_MMA_SPREAD=0"
   for r in 1 2; do
     sample_one $OFF
-    sample_one IGLA_CUDA_MMA_SPREAD=4096
+    sample_one IGLA_CUDA_MMA_SPREAD=2048
   done
-  for sp in 1024 2048 8192 16384; do sample_one IGLA_CUDA_MMA_SPREAD=$sp; done
-  sample_one IGLA_CUDA_MMA_SAMPLE=2048 IGLA_CUDA_MMA_SPREAD=2048
-  sample_one IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=4096
   sample_one IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024
-  sample_one IGLA_CUDA_PATH=mma $OFF
-  sample_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_SPREAD=4096
+  sample_one IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=512
   sample_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2
-  for cfg in "$OFF" "IGLA_CUDA_MMA_SPREAD=4096" "IGLA_CUDA_MMA_SPREAD=16384"; do  # counters (atomics on: not timed)
+  sample_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2 $OFF
+  for cfg in "IGLA_CUDA_MMA_SAMPLE_K=33" "IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024" "IGLA_CUDA_MMA_SAMPLE_K=33" \
+             "IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024"; do  # the K <= 32 path on random data
+    env $cfg timeout 100 "$BIN/igla_cuda_bench" --name rand-100k-300 --n 100000 --dims 300 --batches 65536 \
+        --check 64 --singles 0 --seconds 0.5 --no-compare --no-analogies > "$OUT/bench_rand.log" 2>&1 || { FAIL=1; say "  rc != 0: rand $cfg"; }
+    grep -q "FAIL" "$OUT/bench_rand.log" && { FAIL=1; say "FAIL: rand $cfg"; }
+    say "  rand 100K x 300 $cfg: $(grep -E '^igla.*65536' "$OUT/bench_rand.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
+  done
+  for cfg in "$OFF" "IGLA_CUDA_MMA_SPREAD=2048"; do  # counters (atomics on: not timed)
     env $cfg IGLA_CUDA_PATH=mma IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 \
         --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_sample_stats.log" 2>&1
     say "  stats $cfg:"; grep -E '^# (rerank50-device|candidates0|ternary-k50|ternary-k21) 65536 after' "$OUT/bench_sample_stats.log" | sed 's/^/    /' | tee -a "$LOG"
@@ -90,19 +95,24 @@ if [ $WANT_SAMPLE = 1 ]; then
   say "# sample: the mt path's bound (eval analogies --restrict 0 cuda; one call of 19,544 in igla_cuda_bench)"
   timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
   for r in 1 2; do
-    for cfg in "IGLA_CUDA_MT_SAMPLE=16384 IGLA_CUDA_MT_SPREAD=0" "IGLA_CUDA_MT_SAMPLE=8192 IGLA_CUDA_MT_SPREAD=8192" \
-               "IGLA_CUDA_MT_SAMPLE=0 IGLA_CUDA_MT_SPREAD=16384" "IGLA_CUDA_MT_SAMPLE=16384 IGLA_CUDA_MT_SPREAD=16384" \
-               "IGLA_CUDA_MT_SAMPLE=4096 IGLA_CUDA_MT_SPREAD=4096"; do
+    for cfg in "IGLA_CUDA_MT_WAVE=0" "IGLA_CUDA_MT_WAVE=1" "IGLA_CUDA_MT_WAVE=0" "IGLA_CUDA_MT_WAVE=1" \
+               "IGLA_CUDA_MT_SAMPLE=2048 IGLA_CUDA_MT_SPREAD=2048" \
+               "IGLA_CUDA_MT_SAMPLE=4096 IGLA_CUDA_MT_SPREAD=2048" "IGLA_CUDA_MT_SAMPLE=2048 IGLA_CUDA_MT_SPREAD=4096" \
+               "IGLA_CUDA_MT_SAMPLE=8192 IGLA_CUDA_MT_SPREAD=4096"; do
       env $cfg timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
       cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval $cfg differs from the cpu's"; }
       say "  eval $cfg: $(grep -h 'time:' "$OUT/eval_p.err")"
       if [ $r = 1 ]; then
-        env $cfg IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
+        env $cfg timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
             --check 0 --singles 0 --seconds 0.3 --rerank --no-compare > "$OUT/bench_mt.log" 2>&1
-        say "  one call $cfg: $(grep -E '3cosadd-(rerank50|candidates0)(-mt)?[[:space:]]' "$OUT/bench_mt.log" | awk '{print $6, $8, $9}' | tr '\n' ' ')$(grep -o 'mt candidates.*' "$OUT/bench_mt.log" | tail -1)"
+        say "  one call $cfg: $(grep -E '3cosadd-(rerank50|candidates0)(-mt)?[[:space:]]' "$OUT/bench_mt.log" | awk '{print $6, $8, $9}' | tr '\n' ' ')"
       fi
     done
   done
+  timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
+      --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
+  say "  ncu, one eval with the defaults (rc $?): ms by kernel (launches)"
+  awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_eval.txt" | sort -k2 -nr | tee -a "$LOG"
   say "# sample: ncu of one mt scan launch (stall reasons, memory)"
   timeout 200 ncu --clock-control none --kernel-name regex:mt_scan --launch-skip 1 --launch-count 1 --section WarpStateStats \
       --section SchedulerStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section Occupancy \

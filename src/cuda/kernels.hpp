@@ -263,11 +263,12 @@ struct MultiPlan {
   int n_qb = 0, n_splits = 0, tiles_per_split = 0, n_tiles = 0, ks = 0, max_terms = 0;
   uint32_t cap = 0;
   WordSample sample;
+  bool prefilter = true;  // the scan's fixed-point prefilter (multi.cu); false for A/B runs
   size_t smem = 0;
   unsigned long long* stats = nullptr;  // optional device counters: [4] candidates, [5] overflowed queries
 };
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
-                uint32_t cap, WordSample sample, MultiPlan& p);
+                uint32_t cap, WordSample sample, MultiPlan& p, bool one_wave = true);
 size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const MultiPlan& p);
 void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MultiPlan& p,
                   void* scratch, OutHits out, cudaStream_t s);

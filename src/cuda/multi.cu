@@ -17,6 +17,7 @@
 #include "cuda/kernels.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <string>
 
 #include "cuda/device_common.cuh"
@@ -116,6 +117,7 @@ struct MtScanArgs {
   uint64_t* cand;
   uint32_t* cand_n;
   uint32_t cap;
+  int prefilter;  // 1: the fixed-point prefilter before the exact score (A/B: IGLA_CUDA_MT_PREFILTER)
 };
 
 __device__ __forceinline__ void mma_s8(const uint32_t (&a)[4], uint32_t b0, uint32_t b1, int (&c)[4]) {
@@ -147,7 +149,7 @@ __device__ __forceinline__ uint32_t trits4(const int8_t* src, uint32_t T, uint32
 
 // KS: Kp / 32 (k32 steps). CTA: 8 warps x 8 queries; blockIdx.y: the vocabulary split.
 template <int KS>
-__global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
+__global__ __launch_bounds__(256, 3) void mt_scan_kernel(MtScanArgs a) {
   extern __shared__ __align__(16) int8_t smt[];
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   const unsigned g = lane >> 2, tig = lane & 3;
@@ -158,6 +160,39 @@ __global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
 #pragma unroll
   for (uint32_t t = 0; t < 4; ++t) w[t] = t < T ? a.weights[t0 + t] : 0.0f;
   const uint64_t bound = qv ? a.bound[q] : ~0ull;
+  // The prefilter: the exact score (three I2F, quarter rate, and ~20 instructions a word) only for
+  // words whose fixed-point sum si = sum_t W_t dot_t, W_t = rn(w_t * S), S = 2^20 / max |w_t|,
+  // clears the tile's integer threshold. A key >= bound (score >= ts > 0) needs
+  // s >= ts * rim / (1 + 2^-24) (inv <= 1 / rim), the exact sum R >= s - 3.1e-5 sum |w_t| (four
+  // roundings of terms <= 128 |w_t|), si >= S R - 0.57 sum |dot_t| >= S R - 292 (|W_t - w_t S| <=
+  // 0.57; |si| <= 2^29); so si > floor(S (ts * rim * 0.9999 - 1e-4 sum |w_t|)) - 400 is
+  // necessary (the 0.9999 and the extra 76 cover the float arithmetic of the threshold itself).
+  int Wi[4] = {0, 0, 0, 0};
+  float S = 0.0f, sumw = 0.0f, ts = 0.0f;
+  bool pre = false;
+  if (a.prefilter && qv && bound != 0 && bound != ~0ull) {
+    ts = key_score(bound);
+    float wmax = 0.0f;
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      wmax = fmaxf(wmax, fabsf(w[t]));
+      sumw = __fadd_rn(sumw, fabsf(w[t]));
+    }
+    pre = ts > 0.0f && wmax > 0.0f && wmax < 1e30f && ts < 1e30f;
+    if (pre) {
+      S = __fdiv_rn(1048576.0f, wmax);
+#pragma unroll
+      for (int t = 0; t < 4; ++t) Wi[t] = __float2int_rn(__fmul_rn(w[t], S));
+    }
+  }
+  auto tile_threshold = [&](float rim) -> int {  // INT_MIN: no prefilter for this row
+    if (!pre) return INT_MIN;
+    const float tr = __fsub_rn(__fmul_rn(__fmul_rn(ts, rim), 0.9999f), __fmul_rn(1e-4f, sumw));
+    const float tf = __fsub_rn(__fmul_rn(tr, S), 400.0f);
+    if (!(tf < 1.0e9f)) return INT_MAX;  // also NaN-free: ts, rim > 0 (rim = inf: an all-zero tile)
+    if (tf < -1.0e9f) return INT_MIN;
+    return __float2int_rd(tf);
+  };
   // A fragments: tile h holds terms 2h (rows 0-7) and 2h + 1 (rows 8-15) of the warp's 8 queries.
   uint32_t A[2][KS][4];
   const int8_t* src = a.trits + static_cast<size_t>(t0) * a.dims;
@@ -195,20 +230,29 @@ __global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
     const int8_t* tile = smt + static_cast<size_t>(buf) * a.stride;
     const float* tinv = reinterpret_cast<const float*>(tile + kTileWords * a.Kp);
     const uint32_t* tid = reinterpret_cast<const uint32_t*>(tile + kTileWords * a.Kp + kExtraIds);
+    const int tthr = tile_threshold(*reinterpret_cast<const float*>(tile + kTileWords * a.Kp + kExtraRim));
 #pragma unroll 2
     for (int gi = 0; gi < kTileWords / 8; ++gi) {
-      int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+      // Even and odd k-steps accumulate apart (two chains of dependent MMAs half as long; ncu, run
+      // 59: a fixed-latency dependency was 4.5 of the 11 cycles between a warp's instructions).
+      int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0}, d0[4] = {0, 0, 0, 0}, d1[4] = {0, 0, 0, 0};
       const int8_t* bp = tile + gi * 8 * KS * 32 + lane * 4;
 #pragma unroll
       for (int s = 0; s < KS; ++s) {
         const uint32_t b0 = *reinterpret_cast<const uint32_t*>(bp + (2 * s) * 128);
         const uint32_t b1 = *reinterpret_cast<const uint32_t*>(bp + (2 * s + 1) * 128);
-        mma_s8(A[0][s], b0, b1, c0);
-        if (four) mma_s8(A[1][s], b0, b1, c1);
+        mma_s8(A[0][s], b0, b1, (s & 1) ? d0 : c0);
+        if (four) mma_s8(A[1][s], b0, b1, (s & 1) ? d1 : c1);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        c0[i] += d0[i];
+        c1[i] += d1[i];
       }
       if (qv) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
+          if (Wi[0] * c0[e] + Wi[1] * c0[2 + e] + Wi[2] * c1[e] + Wi[3] * c1[2 + e] <= tthr) continue;
           const int r = gi * 8 + static_cast<int>(tig) * 2 + e;
           const uint32_t id = tid[r];
           if (id < a.L) {  // not padding (~0u), not past the limit
@@ -235,6 +279,15 @@ void launch_scan(const MtScanArgs& a, const MultiPlan& p, cudaStream_t s) {
   mt_scan_kernel<KS><<<dim3(p.n_qb, p.n_splits), 256, p.smem, s>>>(a);
 }
 
+const void* scan_kernel_for(int ks) {
+  switch (ks) {
+    case 1: return reinterpret_cast<const void*>(mt_scan_kernel<1>);
+    case 2: return reinterpret_cast<const void*>(mt_scan_kernel<2>);
+    case 3: return reinterpret_cast<const void*>(mt_scan_kernel<3>);
+    default: return reinterpret_cast<const void*>(mt_scan_kernel<4>);
+  }
+}
+
 size_t list_smem(const DeviceIndex& ix, int max_terms) {
   return 8 * 64 * 8 + static_cast<size_t>(max_terms) * 2 * ix.W * 8 + (max_terms + 1) / 2 * 8 + 16;
 }
@@ -248,15 +301,12 @@ void multi_prepare_attributes(size_t max_smem) {
       cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
   };
-  set(reinterpret_cast<const void*>(mt_scan_kernel<1>));
-  set(reinterpret_cast<const void*>(mt_scan_kernel<2>));
-  set(reinterpret_cast<const void*>(mt_scan_kernel<3>));
-  set(reinterpret_cast<const void*>(mt_scan_kernel<4>));
+  for (int ks = 1; ks <= 4; ++ks) set(scan_kernel_for(ks));
   cudaGetLastError();
 }
 
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
-                uint32_t cap, WordSample sample, MultiPlan& p) {
+                uint32_t cap, WordSample sample, MultiPlan& p, bool one_wave) {
   if (!ix.tiled || ix.Kp == 0 || ix.Kp > kMultiMaxKp || max_terms < 1 || max_terms > kMultiMaxTerms || K < 1 ||
       K > kMaxListK || n_q < 1 || L == 0)
     return false;
@@ -267,7 +317,19 @@ bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms
   const uint64_t l_sb = std::min<uint64_t>(ix.n, (uint64_t{L} + kSuperBlock - 1) / kSuperBlock * kSuperBlock);
   p.n_tiles = static_cast<int>(std::min<uint64_t>(ix.n_tiles, (l_sb + kTileWords - 1) / kTileWords));
   p.n_qb = (n_q + kMtQueriesPerCta - 1) / kMtQueriesPerCta;
-  const int want = std::max(1, (4 * num_sms + p.n_qb - 1) / p.n_qb);
+  // Vocabulary splits: as many as fill one wave of resident CTAs (ncu, run 59: 4 CTAs a SM asked
+  // for, 3 resident, 1.45 waves; half the SMs idle through the second). The old rule (one_wave
+  // false): ~4 CTAs a SM.
+  int want = std::max(1, (4 * num_sms + p.n_qb - 1) / p.n_qb);
+  if (one_wave) {
+    int per_sm = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, scan_kernel_for(p.ks), 256, p.smem) != cudaSuccess ||
+        per_sm < 1) {
+      cudaGetLastError();
+      per_sm = 1;
+    }
+    want = std::max(1, num_sms * per_sm / p.n_qb);
+  }
   p.n_splits = std::min(want, p.n_tiles);
   p.tiles_per_split = (p.n_tiles + p.n_splits - 1) / p.n_splits;
   p.n_splits = (p.n_tiles + p.tiles_per_split - 1) / p.tiles_per_split;
@@ -325,7 +387,7 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
                 K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats};
   const size_t lsm = list_smem(ix, p.max_terms);
   MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
-                q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap};
+                q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap, p.prefilter ? 1 : 0};
   switch (p.ks) {
     case 1: launch_scan<1>(sa, p, s); break;
     case 2: launch_scan<2>(sa, p, s); break;

@@ -406,7 +406,7 @@ class CudaSearcher final : public Searcher {
     if (batch.combine != Combine::Sum || p.K > cuda::kMaxListK) return false;
     cuda::MultiPlan mp;
     return cuda::multi_plan(codes_->ix, static_cast<int>(std::min(n_q, kPopcChunk)), p.L, p.K, p.max_terms,
-                            dev_->num_sms, dev_->max_smem, opt_.mt_cap, mt_sample(), mp);
+                            dev_->num_sms, dev_->max_smem, opt_.mt_cap, mt_sample(), mp, opt_.mt_one_wave);
   }
 
   Path choose_path(const QueryBatch& batch, const Plan& p) const {
@@ -734,9 +734,10 @@ class CudaSearcher final : public Searcher {
       scratch = cuda::popc_scratch_bytes(ix, static_cast<int>(n_q), static_cast<int>(n_terms), K, pp);
     } else if (path == Path::Mt) {
       if (!cuda::multi_plan(ix, static_cast<int>(n_q), L, K, p.max_terms, dev_->num_sms, dev_->max_smem, opt_.mt_cap,
-                            mt_sample(), tp))
+                            mt_sample(), tp, opt_.mt_one_wave))
         throw Error("cuda: the mt path cannot take this chunk");
       tp.stats = w.stats;
+      tp.prefilter = opt_.mt_prefilter;
       scratch = cuda::multi_scratch_bytes(ix, static_cast<int>(n_q), static_cast<int>(n_terms), tp);
     } else {
       sub = std::min<int>(cuda::sort_sub_batch(L), static_cast<int>(n_q));
