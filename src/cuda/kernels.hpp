@@ -268,7 +268,7 @@ struct MultiPlan {
   unsigned long long* stats = nullptr;  // optional device counters: [4] candidates, [5] overflowed queries
 };
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
-                uint32_t cap, WordSample sample, MultiPlan& p, bool one_wave = true);
+                uint32_t cap, WordSample sample, MultiPlan& p, bool one_wave = false);
 size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const MultiPlan& p);
 void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MultiPlan& p,
                   void* scratch, OutHits out, cudaStream_t s);

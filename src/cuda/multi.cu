@@ -149,7 +149,7 @@ __device__ __forceinline__ uint32_t trits4(const int8_t* src, uint32_t T, uint32
 
 // KS: Kp / 32 (k32 steps). CTA: 8 warps x 8 queries; blockIdx.y: the vocabulary split.
 template <int KS>
-__global__ __launch_bounds__(256, 3) void mt_scan_kernel(MtScanArgs a) {
+__global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
   extern __shared__ __align__(16) int8_t smt[];
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   const unsigned g = lane >> 2, tig = lane & 3;
@@ -233,21 +233,14 @@ __global__ __launch_bounds__(256, 3) void mt_scan_kernel(MtScanArgs a) {
     const int tthr = tile_threshold(*reinterpret_cast<const float*>(tile + kTileWords * a.Kp + kExtraRim));
 #pragma unroll 2
     for (int gi = 0; gi < kTileWords / 8; ++gi) {
-      // Even and odd k-steps accumulate apart (two chains of dependent MMAs half as long; ncu, run
-      // 59: a fixed-latency dependency was 4.5 of the 11 cycles between a warp's instructions).
-      int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0}, d0[4] = {0, 0, 0, 0}, d1[4] = {0, 0, 0, 0};
+      int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
       const int8_t* bp = tile + gi * 8 * KS * 32 + lane * 4;
 #pragma unroll
       for (int s = 0; s < KS; ++s) {
         const uint32_t b0 = *reinterpret_cast<const uint32_t*>(bp + (2 * s) * 128);
         const uint32_t b1 = *reinterpret_cast<const uint32_t*>(bp + (2 * s + 1) * 128);
-        mma_s8(A[0][s], b0, b1, (s & 1) ? d0 : c0);
-        if (four) mma_s8(A[1][s], b0, b1, (s & 1) ? d1 : c1);
-      }
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        c0[i] += d0[i];
-        c1[i] += d1[i];
+        mma_s8(A[0][s], b0, b1, c0);
+        if (four) mma_s8(A[1][s], b0, b1, c1);
       }
       if (qv) {
 #pragma unroll
@@ -317,9 +310,9 @@ bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms
   const uint64_t l_sb = std::min<uint64_t>(ix.n, (uint64_t{L} + kSuperBlock - 1) / kSuperBlock * kSuperBlock);
   p.n_tiles = static_cast<int>(std::min<uint64_t>(ix.n_tiles, (l_sb + kTileWords - 1) / kTileWords));
   p.n_qb = (n_q + kMtQueriesPerCta - 1) / kMtQueriesPerCta;
-  // Vocabulary splits: as many as fill one wave of resident CTAs (ncu, run 59: 4 CTAs a SM asked
-  // for, 3 resident, 1.45 waves; half the SMs idle through the second). The old rule (one_wave
-  // false): ~4 CTAs a SM.
+  // Vocabulary splits: ~4 CTAs a SM; or (one_wave, not yet run on a GPU: NOTES v18) as many as fill
+  // one wave of resident CTAs (ncu, run 59: 4 CTAs a SM asked for, 3 resident, 1.45 waves; half
+  // the SMs idle through the second).
   int want = std::max(1, (4 * num_sms + p.n_qb - 1) / p.n_qb);
   if (one_wave) {
     int per_sm = 0;

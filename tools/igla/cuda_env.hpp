@@ -26,7 +26,7 @@ namespace igla::cli {
 //   IGLA_CUDA_STATS=1                stats             count kernel events (cuda_report)
 //   IGLA_CUDA_MT_SAMPLE=N            mt_sample         words that bound the mt path's scan
 //   IGLA_CUDA_MT_CAP=N               mt_cap            candidates kept per query on the mt path
-//   IGLA_CUDA_MT_WAVE=0|1            mt_one_wave       the mt scan's splits fill one wave (A/B)
+//   IGLA_CUDA_MT_WAVE=0|1            mt_one_wave       the mt scan's splits fill one wave (A/B; off)
 //   IGLA_CUDA_MT_PREFILTER=0|1       mt_prefilter      the mt scan's fixed-point prefilter (A/B)
 //   IGLA_CUDA_MT_SPREAD=N            mt_sample_spread  more words for that bound, spread over the rest
 //   IGLA_CUDA_MMA_SAMPLE=N           mma_sample        first words of the mma path's sampled start
