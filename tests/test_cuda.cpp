@@ -210,6 +210,22 @@ TEST_F(Cuda, LimitExclusionsAndOddWeights) {
   }
 }
 
+// One-term queries of vocabulary rows for the mma path's list tests: 0-3 exclusions each, the
+// weight 1 / norm, negated for every 13th, 0 for every 11th (every score 0: all words tie).
+QueryBatch one_term_queries(const Vocab& v, size_t n, std::mt19937_64& rng) {
+  QueryBatch b(v.dims);
+  for (size_t i = 0; i < n; ++i) {
+    auto q = random_query(v, rng);
+    std::vector<uint32_t> ex;
+    for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
+    float w = inv_of(q);
+    if (i % 13 == 3) w = -w;
+    if (i % 11 == 5) w = 0.0f;
+    b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
+  }
+  return b;
+}
+
 // The mma path's append lists (kernels.hpp: K sorted keys + slack slots appended unsorted, the
 // warp selects a row when a drain might overflow it): forced on every K (append_k 1, K of 1 and 2
 // too) with the smallest slack (one queue's 12 keys: a select at nearly every drain) and a large
@@ -224,16 +240,7 @@ TEST_F(Cuda, MmaAppendLists) {
   };
   for (const uint32_t dims : {100u, 129u}) {
     const Vocab v = make_vocab(dims == 100 ? 20011 : 3331, dims, rng, 0.5);
-    QueryBatch b(dims);
-    for (size_t i = 0; i < 301; ++i) {
-      auto q = random_query(v, rng);
-      std::vector<uint32_t> ex;
-      for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
-      float w = inv_of(q);
-      if (i % 13 == 3) w = -w;
-      if (i % 11 == 5) w = 0.0f;
-      b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
-    }
+    const QueryBatch b = one_term_queries(v, 301, rng);
     for (const Mode m : {Mode{1, 12, 0}, Mode{1, 200, 0}, Mode{33, -1, 0}, Mode{1, -1, 1}, Mode{33, 48, 5}, Mode{-1, -1, 0}}) {
       CudaOptions o;
       o.path = "mma";
@@ -270,16 +277,7 @@ TEST_F(Cuda, MmaSampledStart) {
   };
   for (const uint32_t dims : {100u, 129u}) {
     const Vocab v = make_vocab(dims == 100 ? 20011 : 3331, dims, rng, 0.5);
-    QueryBatch b(dims);
-    for (size_t i = 0; i < 301; ++i) {
-      auto q = random_query(v, rng);
-      std::vector<uint32_t> ex;
-      for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
-      float w = inv_of(q);
-      if (i % 13 == 3) w = -w;
-      if (i % 11 == 5) w = 0.0f;
-      b.add_query(std::vector<std::span<const int8_t>>{q}, std::vector<float>{w}, ex);
-    }
+    const QueryBatch b = one_term_queries(v, 301, rng);
     for (const Mode m : {Mode{0, 4096, 1, -1}, Mode{256, 0, 1, -1}, Mode{3, 5, 1, -1}, Mode{1000, 1000, 33, -1},
                          Mode{0, 100000, 1, -1}, Mode{500, 2000, 1, 33}}) {
       CudaOptions o;

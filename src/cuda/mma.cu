@@ -674,24 +674,21 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
     };
     thr0 = v0 ? first_key(lo0, w0, mn) : 0;
     thr1 = v1 ? first_key(lo1, w1, mn) : 0;
-    c0 = bound_base(thr0, w0, v0);
-    c1 = bound_base(thr1, w1, v1);
-    const uint64_t olo = shfl64(thr0, static_cast<int>(4 * (orow & 7u)));
-    const uint64_t ohi = shfl64(thr1, static_cast<int>(4 * (orow & 7u)));
-    oib = orow >= 8 ? ohi : olo;
-    othr = oib;
   }
   // A sampled start (long lists: NOTES v18): the K-th key B of a sample of the words bounds the
-  // query's top K from below (a key of it is >= B); thresholds drop keys <= thr, so B - 1. A valid
-  // start for each split's list too (a split's top-K words are among the keys >= B or its list
-  // needs them not).
-  if (!kLists && a.start) {
+  // query's top K from below (each key of it is >= B); thresholds drop keys <= thr, so B - 1. A
+  // valid start for each split's list too: the merge needs from a split only its words of the
+  // query's top K.
+  const bool sampled = !kLists && a.start;
+  if (sampled) {
     auto start_thr = [&](int r, bool v) -> uint64_t {
       const uint64_t b = v ? a.start[static_cast<size_t>(qt) * kTileQueries + r] : 0;
       return b ? b - 1 : 0;
     };
     thr0 = umax64(thr0, start_thr(r0, v0));
     thr1 = umax64(thr1, start_thr(r0 + 8, v1));
+  }
+  if (ntl > 0 || sampled) {  // the starting thresholds to the rows' compares and owners
     c0 = bound_base(thr0, w0, v0);
     c1 = bound_base(thr1, w1, v1);
     const uint64_t olo = shfl64(thr0, static_cast<int>(4 * (orow & 7u)));
