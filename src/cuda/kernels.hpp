@@ -91,11 +91,12 @@ struct WordSample {
 // Per query of the chunk, the K-th best key (score, ~id) over the sample, or 0 when it holds fewer
 // than K words: every key of the query's exact top K over the words below L is >= it (the K-th
 // largest of a subset never exceeds the K-th largest of the set). One CTA a query, popcount over
-// the bitplanes, up to max_terms terms; planes_scratch takes the queries' packed planes unless
-// q.planes holds them; cand_n (optional) is zeroed. sample_bounds_scratch_bytes: planes + bound.
+// the sample's bitplanes (gathered first into sample_scratch), up to max_terms terms; planes_scratch
+// takes the queries' packed planes unless q.planes holds them; cand_n (optional) is zeroed.
+// sample_bounds_scratch_bytes: planes + bound + the gathered sample (n_q = n_terms = 0: the last).
 void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
-                   uint64_t* planes_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s);
-size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms);
+                   uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s);
+size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, WordSample ws);
 
 // --- mma path --------------------------------------------------------------------------------
 // Row lists of the mma kernel: K <= 32 keys kept unsorted with a scan for the smallest (sorted

@@ -817,7 +817,7 @@ size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p
   b.take<int8_t>(static_cast<size_t>(p.n_qt) * kTileQueries * ix.Kp);
   b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
   b.take<uint64_t>(static_cast<size_t>(n_q) * p.n_splits * K);
-  return b.used + 256 + (p.sample.on() ? sample_bounds_scratch_bytes(ix, n_q, n_q) + 256 : 0);
+  return b.used + 256 + (p.sample.on() ? sample_bounds_scratch_bytes(ix, n_q, n_q, p.sample) + 256 : 0);
 }
 
 void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MmaPlan& p,
@@ -830,7 +830,8 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   if (p.sample.on()) {  // one term a query on this path: n_terms == n_q
     uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
     start = b.take<uint64_t>(static_cast<size_t>(q.n_q));
-    sample_bounds(ix, q, L, K, 1, p.sample, planes, start, nullptr, s);
+    char* words = b.take<char>(sample_bounds_scratch_bytes(ix, 0, 0, p.sample));
+    sample_bounds(ix, q, L, K, 1, p.sample, planes, words, start, nullptr, s);
   }
   const size_t items = static_cast<size_t>(p.n_qt) * kTileQueries * (ix.Kp / 16);
   tile_queries_kernel<<<static_cast<int>(std::min<size_t>((items + 255) / 256, 65535)), 256, 0, s>>>(

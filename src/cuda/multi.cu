@@ -49,7 +49,41 @@ struct MtListArgs {
   uint2* hits;
   uint32_t* count;
   unsigned long long* stats;  // optional: [4] candidates, [5] overflowed queries
+  // The bound pass: the sample's words gathered (gather_sample_kernel): s_n words, their codes in
+  // the codes' layout, inverse norms and ids.
+  const uint64_t* s_codes;
+  const float* s_inv;
+  const uint32_t* s_ids;
+  uint32_t s_n;
 };
+
+// The sample's word ids (WordSample: the first `first` ids, then `spread` ids spread evenly over
+// the rest below L) and each one's codes and inverse norm, gathered so that the bound pass reads
+// them as it reads consecutive words (the spread ids' planes lie apart: 4x the L2 sectors a word;
+// run 59: ~10 ms to bound 65,536 queries with 4,096 spread words).
+__global__ void gather_sample_kernel(const uint64_t* codes, const float* inv, uint32_t W, uint32_t first,
+                                     uint32_t spread, uint32_t rest, uint64_t* s_codes, float* s_inv,
+                                     uint32_t* s_ids) {
+  const uint32_t S = first + spread;
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < S; i += gridDim.x * blockDim.x) {
+    const uint32_t x =
+        i < first ? i : first + static_cast<uint32_t>(static_cast<uint64_t>(i - first) * rest / spread);
+    const uint64_t* src = codes + static_cast<size_t>(x >> 3) * W * 16 + (x & 7);
+    uint64_t* dst = s_codes + static_cast<size_t>(i >> 3) * W * 16 + (i & 7);
+    for (uint32_t j = 0; j < 2 * W; ++j) dst[j * 8] = src[j * 8];
+    s_inv[i] = inv[x];
+    s_ids[i] = x;
+  }
+}
+
+// Scratch of the gathered sample (as sample_bounds takes it): codes, inverse norms, ids.
+size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
+  Bump b{nullptr};
+  b.take<uint64_t>(static_cast<size_t>((S + 7) / 8) * 16 * ix.W);
+  b.take<float>(static_cast<size_t>(S));
+  b.take<uint32_t>(static_cast<size_t>(S));
+  return b.used + 256;
+}
 
 // kSelect false: the bound pass over the sample (WordSample: the first `sample` ids, then `spread`
 // ids spread evenly over the rest below L; distinct, so its K-th key is a K-th of a subset); true:
@@ -76,16 +110,18 @@ __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
   if (!over) {
     const uint64_t* c = a.cand + static_cast<size_t>(q) * a.cap;
     for (uint32_t base = warp * 32; base < n; base += 256) list.offer(base + lane < n ? __ldcg(c + base + lane) : 0);
-  } else {
-    const uint32_t first = kSelect ? a.L : min(a.sample, a.L), rest = a.L - first;
-    const uint32_t spread = kSelect ? 0 : min(a.spread, rest);
-    const uint32_t S = first + spread;
-    for (uint32_t base = warp * 32; base < S; base += 256) {
-      const uint32_t i = base + lane;
-      const uint32_t x =
-          i < first ? i : first + static_cast<uint32_t>(static_cast<uint64_t>(i - first) * rest / spread);
+  } else if (kSelect) {
+    for (uint32_t base = warp * 32; base < a.L; base += 256) {
+      const uint32_t x = base + lane;
       uint64_t key = 0;
-      if (i < S) key = make_key(score_generic(x, a.codes, W, qp, w, T, 0, __ldg(a.inv + x)), x);
+      if (x < a.L) key = make_key(score_generic(x, a.codes, W, qp, w, T, 0, __ldg(a.inv + x)), x);
+      list.offer(key);
+    }
+  } else {
+    for (uint32_t base = warp * 32; base < a.s_n; base += 256) {
+      const uint32_t i = base + lane;
+      uint64_t key = 0;
+      if (i < a.s_n) key = make_key(score_generic(i, a.s_codes, W, qp, w, T, 0, __ldg(a.s_inv + i)), __ldg(a.s_ids + i));
       list.offer(key);
     }
   }
@@ -339,11 +375,12 @@ size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const Mu
   b.take<uint64_t>(static_cast<size_t>(n_q));
   b.take<uint32_t>(static_cast<size_t>(n_q));
   b.take<uint64_t>(static_cast<size_t>(n_q) * p.cap);
+  b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
   return b.used + 256;
 }
 
 void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
-                   uint64_t* planes_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s) {
+                   uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s) {
   const uint64_t* planes = q.planes;
   if (!planes) {
     const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
@@ -352,17 +389,31 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
     launch_check("query_planes_kernel");
     planes = planes_scratch;
   }
+  const uint32_t first = std::min(ws.first, L), rest = L - first, spread = std::min(ws.spread, rest);
+  const uint32_t S = first + spread;
+  Bump b{static_cast<char*>(sample_scratch)};
+  uint64_t* s_codes = b.take<uint64_t>(static_cast<size_t>((S + 7) / 8) * 16 * ix.W);
+  float* s_inv = b.take<float>(S);
+  uint32_t* s_ids = b.take<uint32_t>(S);
+  if (S > 0) {
+    gather_sample_kernel<<<static_cast<int>(std::min<uint32_t>((S + 255) / 256, 1024)), 256, 0, s>>>(
+        ix.codes, ix.inv, ix.W, first, spread, rest, s_codes, s_inv, s_ids);
+    launch_check("gather_sample_kernel");
+  }
   MtListArgs la{};
-  la.codes = ix.codes, la.inv = ix.inv, la.W = ix.W, la.L = L, la.sample = ws.first, la.spread = ws.spread;
+  la.codes = ix.codes, la.inv = ix.inv, la.W = ix.W, la.L = L;
   la.planes = planes, la.weights = q.weights, la.term_off = q.term_off, la.K = K, la.bound = bound, la.cand_n = cand_n;
+  la.s_codes = s_codes, la.s_inv = s_inv, la.s_ids = s_ids, la.s_n = S;
   mt_list_kernel<false><<<q.n_q, 256, list_smem(ix, max_terms), s>>>(la);
   launch_check("mt_list_kernel (bound)");
 }
 
-size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms) {
+size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, WordSample ws) {
+  const uint64_t S = uint64_t{ws.first} + ws.spread;
   Bump b{nullptr};
   b.take<uint64_t>(static_cast<size_t>(n_terms) * 2 * ix.W);
   b.take<uint64_t>(static_cast<size_t>(n_q));
+  b.take<char>(sample_words_bytes(ix, S));
   return b.used;
 }
 
@@ -374,10 +425,12 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   uint64_t* bound = b.take<uint64_t>(static_cast<size_t>(q.n_q));
   uint32_t* cand_n = b.take<uint32_t>(static_cast<size_t>(q.n_q));
   uint64_t* cand = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.cap);
-  sample_bounds(ix, q, L, K, p.max_terms, p.sample, planes, bound, cand_n, s);
+  char* words = b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
+  sample_bounds(ix, q, L, K, p.max_terms, p.sample, planes, words, bound, cand_n, s);
   if (q.planes) planes = const_cast<uint64_t*>(q.planes);
   MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        0,        0,      p.cap,  planes, q.weights, q.term_off,
-                K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats};
+                K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats,
+                nullptr,  nullptr,    nullptr, 0};
   const size_t lsm = list_smem(ix, p.max_terms);
   MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
                 q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap, p.prefilter ? 1 : 0};
