@@ -213,7 +213,7 @@ struct CudaOptions {
   uint32_t mt_sample_spread = 4096;
   uint32_t mt_cap = 8192;
   bool mt_prefilter = true;  // the mt scan's fixed-point prefilter before each exact score (A/B runs)
-  bool mt_one_wave = false;  // the mt scan's splits fill one wave of resident CTAs (not yet run on a GPU)
+  bool mt_one_wave = false;  // the mt scan's splits fill one wave of resident CTAs (A/B; runs 61-62: no gain)
   // mma path, lists of at least mma_sample_min_k keys (the two-stage query's candidates): each
   // row's running top-K starts from the K-th best of a sample of the words (the first
   // mma_sample words and mma_sample_spread spread over the rest) instead of the first 256 words

@@ -36,7 +36,7 @@ constexpr int kMtQueriesPerCta = kMtWarps * kMtQueriesPerWarp;
 struct MtListArgs {
   const uint64_t* codes;
   const float* inv;
-  uint32_t W, L, sample, spread, cap;  // sample: the first words of the bound's sample; spread: more, spread evenly
+  uint32_t W, L, cap;
   const uint64_t* planes;  // [term][2W]
   const float* weights;
   const uint32_t* term_off;
@@ -85,9 +85,8 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
   return b.used + 256;
 }
 
-// kSelect false: the bound pass over the sample (WordSample: the first `sample` ids, then `spread`
-// ids spread evenly over the rest below L; distinct, so its K-th key is a K-th of a subset); true:
-// the select pass.
+// kSelect false: the bound pass over the gathered sample (distinct words, so its K-th key is a
+// K-th of a subset); true: the select pass.
 template <bool kSelect>
 __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
   extern __shared__ uint64_t sm[];
@@ -346,9 +345,8 @@ bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms
   const uint64_t l_sb = std::min<uint64_t>(ix.n, (uint64_t{L} + kSuperBlock - 1) / kSuperBlock * kSuperBlock);
   p.n_tiles = static_cast<int>(std::min<uint64_t>(ix.n_tiles, (l_sb + kTileWords - 1) / kTileWords));
   p.n_qb = (n_q + kMtQueriesPerCta - 1) / kMtQueriesPerCta;
-  // Vocabulary splits: ~4 CTAs a SM; or (one_wave, not yet run on a GPU: NOTES v18) as many as fill
-  // one wave of resident CTAs (ncu, run 59: 4 CTAs a SM asked for, 3 resident, 1.45 waves; half
-  // the SMs idle through the second).
+  // Vocabulary splits: ~4 CTAs a SM; or (one_wave, an A/B knob) as many as fill one wave of
+  // resident CTAs (ncu, run 59: 1.45 waves; but runs 61-62 timed no gain: 22.2 vs 21.8 ms).
   int want = std::max(1, (4 * num_sms + p.n_qb - 1) / p.n_qb);
   if (one_wave) {
     int per_sm = 0;
@@ -428,7 +426,7 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   char* words = b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
   sample_bounds(ix, q, L, K, p.max_terms, p.sample, planes, words, bound, cand_n, s);
   if (q.planes) planes = const_cast<uint64_t*>(q.planes);
-  MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        0,        0,      p.cap,  planes, q.weights, q.term_off,
+  MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        p.cap,  planes, q.weights, q.term_off,
                 K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats,
                 nullptr,  nullptr,    nullptr, 0};
   const size_t lsm = list_smem(ix, p.max_terms);
