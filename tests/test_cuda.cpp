@@ -274,18 +274,25 @@ TEST_F(Cuda, MmaSampledStart) {
   struct Mode {
     uint32_t first, spread;
     int min_k, append_k;
+    uint32_t rank = 0;  // > 0: a guessed start (the sample's rank-th key); short lists refilled
   };
   for (const uint32_t dims : {100u, 129u}) {
     const Vocab v = make_vocab(dims == 100 ? 20011 : 3331, dims, rng, 0.5);
     const QueryBatch b = one_term_queries(v, 301, rng);
+    // Guesses: rank 1 over a sample of every word (the top key itself: every query with K > 1
+    // refilled), rank 2-3 over spread samples (some queries refilled, most not), a tiny sample,
+    // append lists, and a rank past K (the K-th: no guess).
     for (const Mode m : {Mode{0, 4096, 1, -1}, Mode{256, 0, 1, -1}, Mode{3, 5, 1, -1}, Mode{1000, 1000, 33, -1},
-                         Mode{0, 100000, 1, -1}, Mode{500, 2000, 1, 33}}) {
+                         Mode{0, 100000, 1, -1}, Mode{500, 2000, 1, 33}, Mode{0, 100000, 1, -1, 1},
+                         Mode{0, 2048, 1, -1, 3}, Mode{0, 512, 1, -1, 2}, Mode{3, 5, 1, -1, 2},
+                         Mode{500, 2000, 1, 33, 2}, Mode{0, 2048, 33, -1, 40}}) {
       CudaOptions o;
       o.path = "mma";
       o.mma_sample = m.first;
       o.mma_sample_spread = m.spread;
       o.mma_sample_min_k = m.min_k;
       o.mma_append_k = m.append_k;
+      o.mma_sample_rank = m.rank;
       auto s = make_cuda_searcher_for_codes(v.view(), o);
       for (const size_t limit : {size_t{0}, size_t{1000}}) {
         for (const size_t k : {size_t{1}, size_t{11}, size_t{30}, size_t{33}, size_t{50}, size_t{61}}) {
@@ -294,7 +301,8 @@ TEST_F(Cuda, MmaSampledStart) {
           p.limit = limit;
           const std::string what = "dims=" + std::to_string(dims) + " first=" + std::to_string(m.first) +
                                    " spread=" + std::to_string(m.spread) + " min_k=" + std::to_string(m.min_k) +
-                                   " append_k=" + std::to_string(m.append_k) + " limit=" + std::to_string(limit) +
+                                   " append_k=" + std::to_string(m.append_k) + " rank=" + std::to_string(m.rank) +
+                                   " limit=" + std::to_string(limit) +
                                    " k=" + std::to_string(k);
           expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p), what);
           if (HasFatalFailure()) return;
@@ -345,7 +353,8 @@ TEST_F(Cuda, MultiTermSumAndCosMul) {
 // The mt path (several-term Sum queries on the tensor cores) on odd sizes: 1-4 terms, odd
 // weights, exclusions, limits; with a tiny candidate cap (most queries overflow and are rescanned
 // in full), a sample shorter than K (no bound: every word a candidate), samples of first words,
-// of words spread over the rest, of both, and one spread over more words than there are; the scan's
+// of words spread over the rest, of both, and one spread over more words than there are; guessed
+// bounds (the sample's rank-th key: queries with fewer than K candidates rescanned); the scan's
 // prefilter on (every configuration but the last) and off.
 TEST_F(Cuda, MultiTermTensorCorePath) {
   std::mt19937_64 rng(1234);
@@ -369,9 +378,13 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
       struct Config {
         uint32_t cap, sample, spread;
         bool prefilter = true;
+        uint32_t rank = 0;
       };
-      const std::vector<Config> configs = {{8192, 4096, 0}, {16, 4096, 0},   {8192, 1, 0},   {64, 300, 0},
-                                           {8192, 0, 4096}, {8192, 100, 200}, {64, 7, 30000}, {8192, 4096, 0, false}};
+      const std::vector<Config> configs = {{8192, 4096, 0},        {16, 4096, 0},   {8192, 1, 0},
+                                           {64, 300, 0},           {8192, 0, 4096}, {8192, 100, 200},
+                                           {64, 7, 30000},         {8192, 4096, 0, false},
+                                           {8192, 0, 30000, true, 1}, {8192, 500, 1000, true, 3},
+                                           {16, 100, 200, true, 2}};
       std::vector<std::shared_ptr<const Searcher>> ss;
       for (const Config& cf : configs) {
         CudaOptions o;
@@ -380,6 +393,7 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
         o.mt_sample = cf.sample;
         o.mt_sample_spread = cf.spread;
         o.mt_prefilter = cf.prefilter;
+        o.mt_sample_rank = cf.rank;
         ss.push_back(make_cuda_searcher_for_codes(v.view(), o));
       }
       for (size_t k : {size_t{1}, size_t{10}, size_t{50}, size_t{61}}) {
@@ -396,6 +410,7 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
                             " cap=" + std::to_string(configs[c].cap) + " sample=" + std::to_string(configs[c].sample) +
                             " spread=" + std::to_string(configs[c].spread) +
                             " prefilter=" + std::to_string(configs[c].prefilter) +
+                            " rank=" + std::to_string(configs[c].rank) +
                             " k=" + std::to_string(k) + " limit=" + std::to_string(limit));
             if (HasFatalFailure()) return;
           }

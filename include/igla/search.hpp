@@ -211,9 +211,11 @@ struct CudaOptions {
   // 8,192 26.3, 16,384 + 0 30.2, 0 + 16,384 28.9, 16,384 + 16,384 38.4).
   uint32_t mt_sample = 4096;
   uint32_t mt_sample_spread = 4096;
+  // 0: the bound is the sample's K-th key. r in 1..K-1: its r-th, a guess (fewer candidates);
+  // a query with fewer than K keys over all words at or above it is rescanned in full (exact).
+  uint32_t mt_sample_rank = 0;
   uint32_t mt_cap = 8192;
   bool mt_prefilter = true;  // the mt scan's fixed-point prefilter before each exact score (A/B runs)
-  bool mt_one_wave = false;  // the mt scan's splits fill one wave of resident CTAs (A/B; runs 61-62: no gain)
   // mma path, lists of at least mma_sample_min_k keys (the two-stage query's candidates): each
   // row's running top-K starts from the K-th best of a sample of the words (the first
   // mma_sample words and mma_sample_spread spread over the rest) instead of the first 256 words
@@ -223,6 +225,11 @@ struct CudaOptions {
   uint32_t mma_sample = 0;
   uint32_t mma_sample_spread = 2048;
   int mma_sample_min_k = 33;
+  // 0: the start is the sample's K-th key. r in 1..K-1: its r-th, a guess (for 1-term queries over
+  // 2,048 spread GloVe words, r = 3 falls below the true K-th for ~all queries at K = 53 and
+  // leaves ~500 keys above it against ~8,900); a query whose lists end with fewer than K keys is
+  // rescanned in full on the GPU, so answers stay exact (NOTES v19).
+  uint32_t mma_sample_rank = 0;
 };
 
 struct SearcherOptions {

@@ -3,7 +3,7 @@
 # scripts/gpu/stage.sh (prebuilt binaries + libs, the default GloVe index without its float32
 # vectors, the analogy questions). Run inside that folder:
 #
-#   bash run.sh [quick] [sample] [exact] [sweep] [mt] [ctest] [serve]
+#   bash run.sh [quick] [guess] [exact] [sweep] [mt] [ctest] [serve]
 #
 # Always:
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
@@ -15,11 +15,11 @@
 #              words with --candidates 50 and 0 (cuda vs cpu outputs)
 # Modes:
 #   quick      the Cuda* tests only, then stop
-#   sample     after the Cuda* tests only the sampled bounds (NOTES v18), then stop: nearest 65,536 on the
-#              mma path with its sampled start off / at several sample sizes (alternating) and their kernel
-#              counters; the mt path's sample (first words / spread) and its scan's prefilter (off / on) on
-#              the eval and on one call of the 19,544 questions; ncu's stall reasons and memory view of one
-#              mt scan launch
+#   guess      after the Cuda* tests only the guessed starts (NOTES v19), then stop: nearest 65,536 on the
+#              mma path with its start the sample's r-th key (short lists refilled) against the K-th,
+#              checked against the CPU reference; random 100K x 300 likewise; kernel counters; the mt
+#              path's guessed bound on the eval (answers compared with the CPU's) and one call of 19,544
+#              (run 59-62's sampled-bound sweeps: docs/gpu-runs/run59_summary.txt, run60-62_summary.txt)
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
@@ -43,10 +43,10 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_SAMPLE=0
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0
 for a in "$@"; do
   case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; quick) WANT_QUICK=1 ;; exact) WANT_EXACT=1 ;;
-    mt) WANT_MT=1 ;; sample) WANT_SAMPLE=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
+    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
 done
 
 say "# igla GPU run ($*) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
@@ -63,43 +63,54 @@ grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran" "$OUT/tests_cuda.l
 grep -E "Failure|want \(" "$OUT/tests_cuda.log" | head -20 | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: Cuda* tests rc=$rc"; }
 [ $WANT_QUICK = 1 ] && { say "# quick: done (FAIL=$FAIL)"; exit $FAIL; }
-if [ $WANT_SAMPLE = 1 ]; then
+if [ $WANT_GUESS = 1 ]; then
   IG="$BIN/igla"
-  say "# sample: nearest 65,536 (rerank 50 = K 53, candidates 0 = K 11, ternary K 51 / 22), the mma path's sampled start"
-  sample_one() {
-    env "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
-        --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_sample.log" 2>&1 || { FAIL=1; say "  rc != 0: sample $*"; }
-    say "  $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_sample.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
-  }
-  OFF="IGLA_CUDA_MMA_SAMPLE=0 IGLA_CUDA_MMA_SPREAD=0"
-  for r in 1 2; do
-    sample_one $OFF
-    sample_one IGLA_CUDA_MMA_SPREAD=2048
+  say "# guess: nearest 65,536 (rerank 50 = K 53, candidates 0 = K 11, ternary K 51 / 22): the mma path's start the"
+  say "#        sample's r-th key (IGLA_CUDA_MMA_RANK; short lists refilled), against the K-th (rank 0)"
+  # Checks first: 512 nearest queries (and 3CosAdd / 3CosMul) on every path against the CPU reference, at k 50
+  # (K 51: the guessed start on by default) and k 10 (K 11: with IGLA_CUDA_MMA_SAMPLE_K=1), and 4,096 nearest
+  # mma vs popc; rank 1 over 8,192 words refills most queries.
+  for cfg in "50 IGLA_CUDA_MMA_RANK=3" "50 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192" \
+             "10 IGLA_CUDA_MMA_RANK=2 IGLA_CUDA_MMA_SAMPLE_K=1" "10 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SAMPLE_K=1"; do
+    set -- $cfg; kk=$1; shift
+    env "$@" timeout 150 "$BIN/igla_cuda_bench" --name glove-k$kk --index "$IX" --k $kk --check 512 --batches 65536 \
+        --singles 0 --seconds 0 --no-compare --no-analogies > "$OUT/bench_guess_check.log" 2>&1 || { FAIL=1; say "  rc != 0: check $cfg"; }
+    say "  check k $kk $*: $(grep -c ': ok' "$OUT/bench_guess_check.log") ok, $(grep -c 'FAIL' "$OUT/bench_guess_check.log") FAIL"
+    grep -q FAIL "$OUT/bench_guess_check.log" && { FAIL=1; grep FAIL "$OUT/bench_guess_check.log" | head -3 | tee -a "$LOG"; }
   done
-  for sp in 1024 4096 8192; do sample_one IGLA_CUDA_MMA_SPREAD=$sp; done
-  sample_one IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024
-  sample_one IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=2048
-  sample_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2
-  sample_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2 $OFF
-  for cfg in "IGLA_CUDA_MMA_SAMPLE_K=33" "IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024" "IGLA_CUDA_MMA_SAMPLE_K=33" \
-             "IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024"; do  # the K <= 32 path on random data
+  guess_one() {
+    env "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
+        --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_guess.log" 2>&1 || { FAIL=1; say "  rc != 0: $*"; }
+    grep -q "FAIL" "$OUT/bench_guess.log" && { FAIL=1; say "FAIL: nearest $*"; grep FAIL "$OUT/bench_guess.log" | head -3 | tee -a "$LOG"; }
+    say "  $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_guess.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
+  }
+  for r in 1 2; do
+    guess_one IGLA_CUDA_MMA_RANK=0
+    guess_one IGLA_CUDA_MMA_RANK=3
+  done
+  guess_one IGLA_CUDA_MMA_RANK=2
+  guess_one IGLA_CUDA_MMA_RANK=4
+  guess_one IGLA_CUDA_MMA_RANK=6 IGLA_CUDA_MMA_SPREAD=4096
+  guess_one IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SPREAD=1024
+  guess_one IGLA_CUDA_MMA_RANK=2 IGLA_CUDA_MMA_SAMPLE_K=1
+  guess_one IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1
+  guess_one IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024
+  guess_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2
+  for cfg in "IGLA_CUDA_MMA_RANK=0" "IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1" "IGLA_CUDA_MMA_RANK=2 IGLA_CUDA_MMA_SAMPLE_K=1"; do
     env $cfg timeout 100 "$BIN/igla_cuda_bench" --name rand-100k-300 --n 100000 --dims 300 --batches 65536 \
         --check 64 --singles 0 --seconds 0.5 --no-compare --no-analogies > "$OUT/bench_rand.log" 2>&1 || { FAIL=1; say "  rc != 0: rand $cfg"; }
     grep -q "FAIL" "$OUT/bench_rand.log" && { FAIL=1; say "FAIL: rand $cfg"; }
     say "  rand 100K x 300 $cfg: $(grep -E '^igla.*65536' "$OUT/bench_rand.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
   done
-  for cfg in "$OFF" "IGLA_CUDA_MMA_SPREAD=2048"; do  # counters (atomics on: not timed)
+  for cfg in "IGLA_CUDA_MMA_RANK=0" "IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1"; do  # counters (atomics on: not timed)
     env $cfg IGLA_CUDA_PATH=mma IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 \
-        --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_sample_stats.log" 2>&1
-    say "  stats $cfg:"; grep -E '^# (rerank50-device|candidates0|ternary-k50|ternary-k21) 65536 after' "$OUT/bench_sample_stats.log" | sed 's/^/    /' | tee -a "$LOG"
+        --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_guess_stats.log" 2>&1
+    say "  stats $cfg (cumulative over the shapes):"; grep -E '^# (rerank50-device|candidates0|ternary-k50|ternary-k21) 65536 after' "$OUT/bench_guess_stats.log" | sed 's/^/    /' | tee -a "$LOG"
   done
-  say "# sample: the mt path's bound (eval analogies --restrict 0 cuda; one call of 19,544 in igla_cuda_bench)"
+  say "# guess: the mt path's bound the sample's r-th key (IGLA_CUDA_MT_RANK; eval analogies --restrict 0 cuda, one call of 19,544)"
   timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
   for r in 1 2; do
-    for cfg in "IGLA_CUDA_MT_WAVE=0" "IGLA_CUDA_MT_WAVE=1" "IGLA_CUDA_MT_WAVE=0" "IGLA_CUDA_MT_WAVE=1" \
-               "IGLA_CUDA_MT_SAMPLE=2048 IGLA_CUDA_MT_SPREAD=2048" \
-               "IGLA_CUDA_MT_SAMPLE=4096 IGLA_CUDA_MT_SPREAD=2048" "IGLA_CUDA_MT_SAMPLE=2048 IGLA_CUDA_MT_SPREAD=4096" \
-               "IGLA_CUDA_MT_SAMPLE=8192 IGLA_CUDA_MT_SPREAD=4096"; do
+    for cfg in "IGLA_CUDA_MT_RANK=0" "IGLA_CUDA_MT_RANK=16" "IGLA_CUDA_MT_RANK=32" "IGLA_CUDA_MT_RANK=8"; do
       env $cfg timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
       cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval $cfg differs from the cpu's"; }
       say "  eval $cfg: $(grep -h 'time:' "$OUT/eval_p.err")"
@@ -107,20 +118,14 @@ if [ $WANT_SAMPLE = 1 ]; then
         env $cfg timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
             --check 0 --singles 0 --seconds 0.3 --rerank --no-compare > "$OUT/bench_mt.log" 2>&1
         say "  one call $cfg: $(grep -E '3cosadd-(rerank50|candidates0)(-mt)?[[:space:]]' "$OUT/bench_mt.log" | awk '{print $6, $8, $9}' | tr '\n' ' ')"
+        env $cfg IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
+            --check 0 --singles 0 --seconds 0 --rerank --no-compare > "$OUT/bench_mt_stats.log" 2>&1
+        say "  stats $cfg: $(grep -E '^# 3cosadd-rerank50 .* after' "$OUT/bench_mt_stats.log" | head -1)"
       fi
     done
   done
-  timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
-      --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
-  say "  ncu, one eval with the defaults (rc $?): ms by kernel (launches)"
-  awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_eval.txt" | sort -k2 -nr | tee -a "$LOG"
-  say "# sample: ncu of one mt scan launch (stall reasons, memory)"
-  timeout 200 ncu --clock-control none --kernel-name regex:mt_scan --launch-skip 1 --launch-count 1 --section WarpStateStats \
-      --section SchedulerStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section Occupancy \
-      --section LaunchStats --section SpeedOfLight "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/ncu_scan.txt" 2>&1
-  say "  ncu rc $?"; grep -E "Duration|Throughput|Stall|Warp Cycles|Eligible|Issued Warp|No Eligible|Registers|Achieved Occupancy|Theoretical Occupancy|Block Limit|Shared Memory|L1/TEX Hit|L2 Hit|Mem Busy|Executed Ipc|Waves" "$OUT/ncu_scan.txt" | head -60 | tee -a "$LOG"
   rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt"
-  say "# sample: done (FAIL=$FAIL)"; exit $FAIL
+  say "# guess: done (FAIL=$FAIL)"; exit $FAIL
 fi
 if [ $WANT_EXACT = 1 ]; then
   say "# tests: the rest of igla_tests (the CPU kernels' exactness suite) on this machine"

@@ -84,19 +84,40 @@ struct OutHits {
 // frequent words well and those of rare words badly, and an even spread the other way round
 // (NOTES v18: GloVe, K = 53: 16,384 words give 1,921 / 1,072 / 712 keys above the bound a
 // 3CosAdd question for first / spread / half of each).
+//
+// rank r in 1..K-1 makes the bound a guess: the sample's r-th key instead of its K-th. Fewer keys
+// reach it (a sample of S spread words out of L: the r-th lies near rank r L / S over all words
+// against K L / S), but for some queries fewer than K keys over all words do; the caller checks
+// that K keys reached it and rescans the queries where not (refill_short_lists; the mt select's
+// full scan), so answers stay exact (NOTES v19).
 struct WordSample {
   uint32_t first = 0, spread = 0;
+  uint32_t rank = 0;  // 0: the K-th key (a bound, never a guess)
   bool on() const { return first + spread > 0; }
+  bool guess(int K) const { return rank > 0 && static_cast<int>(rank) < K; }
+  int bound_rank(int K) const { return guess(K) ? static_cast<int>(rank) : K; }
 };
 // Per query of the chunk, the K-th best key (score, ~id) over the sample, or 0 when it holds fewer
 // than K words: every key of the query's exact top K over the words below L is >= it (the K-th
-// largest of a subset never exceeds the K-th largest of the set). One CTA a query, popcount over
+// largest of a subset never exceeds the K-th largest of the set); with ws.guess(K), the
+// ws.rank-th key instead (see WordSample). One CTA a query, popcount over
 // the sample's bitplanes (gathered first into sample_scratch), up to max_terms terms; planes_scratch
 // takes the queries' packed planes unless q.planes holds them; cand_n (optional) is zeroed.
 // sample_bounds_scratch_bytes: planes + bound + the gathered sample (n_q = n_terms = 0: the last).
 void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
                    uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s);
 size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, WordSample ws);
+// Scratch of the gathered sample alone (part of sample_bounds_scratch_bytes).
+size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S);
+// After a scan whose lists started from guessed bounds (WordSample::guess): partial holds per
+// query n_splits lists of K keys (sorted, 0 past their keys). A query whose lists hold fewer than
+// K keys in all (fewer than K keys over all words reached its guess, so its top K may lie below)
+// gets its exact top K over the words below L by a full popcount scan, written as split 0's list
+// (the other splits' emptied). Exact either way: with K keys at or above the guess, every key of
+// the top K is one of them and each split kept those of its words. planes: the queries' packed
+// planes (one term each); stats (optional): [5] += the queries rescanned.
+void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
+                        uint64_t* partial, int n_splits, unsigned long long* stats, cudaStream_t s);
 
 // --- mma path --------------------------------------------------------------------------------
 // Row lists of the mma kernel: K <= 32 keys kept unsorted with a scan for the smallest (sorted
@@ -269,7 +290,7 @@ struct MultiPlan {
   unsigned long long* stats = nullptr;  // optional device counters: [4] candidates, [5] overflowed queries
 };
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
-                uint32_t cap, WordSample sample, MultiPlan& p, bool one_wave = false);
+                uint32_t cap, WordSample sample, MultiPlan& p);
 size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const MultiPlan& p);
 void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MultiPlan& p,
                   void* scratch, OutHits out, cudaStream_t s);

@@ -678,7 +678,8 @@ __global__ void __launch_bounds__(384, 1) mma_kernel(MmaArgs a) {
   // A sampled start (long lists: NOTES v18): the K-th key B of a sample of the words bounds the
   // query's top K from below (each key of it is >= B); thresholds drop keys <= thr, so B - 1. A
   // valid start for each split's list too: the merge needs from a split only its words of the
-  // query's top K.
+  // query's top K. A guessed B (WordSample::rank, NOTES v19) is checked after the kernel:
+  // refill_short_lists rescans each query whose lists hold fewer than K keys in all.
   const bool sampled = !kLists && a.start;
   if (sampled) {
     auto start_thr = [&](int r, bool v) -> uint64_t {
@@ -827,11 +828,13 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   float* qw = b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
   uint64_t* partial = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.n_splits * K);
   uint64_t* start = nullptr;
+  const uint64_t* planes = nullptr;
   if (p.sample.on()) {  // one term a query on this path: n_terms == n_q
-    uint64_t* planes = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
+    uint64_t* pl = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
     start = b.take<uint64_t>(static_cast<size_t>(q.n_q));
-    char* words = b.take<char>(sample_bounds_scratch_bytes(ix, 0, 0, p.sample));
-    sample_bounds(ix, q, L, K, 1, p.sample, planes, words, start, nullptr, s);
+    char* words = b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
+    sample_bounds(ix, q, L, K, 1, p.sample, pl, words, start, nullptr, s);
+    planes = q.planes ? q.planes : pl;
   }
   const size_t items = static_cast<size_t>(p.n_qt) * kTileQueries * (ix.Kp / 16);
   tile_queries_kernel<<<static_cast<int>(std::min<size_t>((items + 255) / 256, 65535)), 256, 0, s>>>(
@@ -842,6 +845,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
             p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, nullptr, nullptr, start};
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
+  if (start && p.sample.guess(K)) refill_short_lists(ix, q, planes, L, K, partial, p.n_splits, p.stats, s);
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
 }
 

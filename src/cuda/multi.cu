@@ -9,8 +9,9 @@
 //              combine_score's float order, and each key >= the bound appended to the query's
 //              candidate list (atomic count; at most `cap` kept).
 //   3. select  one CTA a query: the exact top-K of its candidates (warp lists), its exclusions
-//              dropped, k hits written. A query whose candidates overflowed the cap is scanned
-//              in full here instead (popcount, every word): slower, never wrong.
+//              dropped, k hits written. A query whose candidates overflowed the cap, or (a guessed
+//              bound: WordSample::rank) number fewer than K, is scanned in full here instead
+//              (popcount, every word): slower, never wrong.
 // Words come from the mma path's int8 tiles (the wgmma canonical layout: an 8-word x 16-byte core
 // matrix is contiguous, which is also an m16n8k32 B fragment's order), copied into shared memory
 // two tiles deep with cp.async.
@@ -44,6 +45,7 @@ struct MtListArgs {
   uint64_t* bound;
   uint64_t* cand;
   uint32_t* cand_n;  // the bound pass zeroes it when set
+  uint32_t min_n;    // select: fewer candidates than this (K after a guessed bound) also rescans
   const uint32_t* excl;
   const uint32_t* excl_off;
   uint2* hits;
@@ -76,15 +78,6 @@ __global__ void gather_sample_kernel(const uint64_t* codes, const float* inv, ui
   }
 }
 
-// Scratch of the gathered sample (as sample_bounds takes it): codes, inverse norms, ids.
-size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
-  Bump b{nullptr};
-  b.take<uint64_t>(static_cast<size_t>((S + 7) / 8) * 16 * ix.W);
-  b.take<float>(static_cast<size_t>(S));
-  b.take<uint32_t>(static_cast<size_t>(S));
-  return b.used + 256;
-}
-
 // kSelect false: the bound pass over the gathered sample (distinct words, so its K-th key is a
 // K-th of a subset); true: the select pass.
 template <bool kSelect>
@@ -104,7 +97,7 @@ __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
   bool over = true;  // the bound pass, or candidates past the cap: score the words themselves
   if constexpr (kSelect) {
     n = a.cand_n[q];
-    over = n > a.cap;
+    over = n > a.cap || n < a.min_n;
   }
   if (!over) {
     const uint64_t* c = a.cand + static_cast<size_t>(q) * a.cap;
@@ -320,7 +313,66 @@ size_t list_smem(const DeviceIndex& ix, int max_terms) {
   return 8 * 64 * 8 + static_cast<size_t>(max_terms) * 2 * ix.W * 8 + (max_terms + 1) / 2 * 8 + 16;
 }
 
+struct RefillArgs {
+  const uint64_t* codes;
+  const float* inv;
+  uint32_t W, L;
+  const uint64_t* planes;
+  const float* weights;
+  const uint32_t* term_off;
+  int K, n_splits;
+  uint64_t* partial;  // [q][split][K]
+  unsigned long long* stats;
+};
+
+// refill_short_lists: one CTA a query; most count their lists' keys and return.
+__global__ __launch_bounds__(256) void refill_kernel(RefillArgs a) {
+  extern __shared__ uint64_t sm[];
+  __shared__ int held;
+  const int q = blockIdx.x;
+  const int per_q = a.n_splits * a.K;
+  uint64_t* lists = a.partial + static_cast<size_t>(q) * per_q;
+  if (threadIdx.x == 0) held = 0;
+  __syncthreads();
+  int c = 0;
+  for (int i = static_cast<int>(threadIdx.x); i < per_q; i += blockDim.x) c += lists[i] != 0;
+  if (c) atomicAdd(&held, c);
+  __syncthreads();
+  if (held >= a.K) return;  // (CTA-uniform)
+  const SharedQuery sq = load_shared_query(sm, q, a.W, a.planes, a.weights, a.term_off);
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  WarpList list;
+  list.init(a.K);
+  for (uint32_t base = warp * 32; base < a.L; base += 256) {
+    const uint32_t x = base + lane;
+    uint64_t key = 0;
+    if (x < a.L) key = make_key(score_generic(x, a.codes, a.W, sq.qp, sq.w, sq.T, 0, __ldg(a.inv + x)), x);
+    list.offer(key);
+  }
+  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sq.lists), static_cast<int>(warp), 0, 8);
+  for (int i = a.K + static_cast<int>(threadIdx.x); i < per_q; i += blockDim.x) lists[i] = 0;
+  if (warp != 0) return;
+  list.store(lists);
+  if (a.stats && lane == 0) atomicAdd(a.stats + 5, 1ull);
+}
+
 }  // namespace
+
+size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
+  Bump b{nullptr};
+  b.take<uint64_t>(static_cast<size_t>((S + 7) / 8) * 16 * ix.W);
+  b.take<float>(static_cast<size_t>(S));
+  b.take<uint32_t>(static_cast<size_t>(S));
+  return b.used + 256;
+}
+
+void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
+                        uint64_t* partial, int n_splits, unsigned long long* stats, cudaStream_t s) {
+  if (q.n_q == 0) return;
+  RefillArgs a{ix.codes, ix.inv, ix.W, L, planes, q.weights, q.term_off, K, n_splits, partial, stats};
+  refill_kernel<<<q.n_q, 256, list_smem(ix, 1), s>>>(a);
+  launch_check("refill_kernel");
+}
 
 void multi_prepare_attributes(size_t max_smem) {
   auto set = [&](const void* f) {
@@ -334,7 +386,7 @@ void multi_prepare_attributes(size_t max_smem) {
 }
 
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
-                uint32_t cap, WordSample sample, MultiPlan& p, bool one_wave) {
+                uint32_t cap, WordSample sample, MultiPlan& p) {
   if (!ix.tiled || ix.Kp == 0 || ix.Kp > kMultiMaxKp || max_terms < 1 || max_terms > kMultiMaxTerms || K < 1 ||
       K > kMaxListK || n_q < 1 || L == 0)
     return false;
@@ -345,18 +397,9 @@ bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms
   const uint64_t l_sb = std::min<uint64_t>(ix.n, (uint64_t{L} + kSuperBlock - 1) / kSuperBlock * kSuperBlock);
   p.n_tiles = static_cast<int>(std::min<uint64_t>(ix.n_tiles, (l_sb + kTileWords - 1) / kTileWords));
   p.n_qb = (n_q + kMtQueriesPerCta - 1) / kMtQueriesPerCta;
-  // Vocabulary splits: ~4 CTAs a SM; or (one_wave, an A/B knob) as many as fill one wave of
-  // resident CTAs (ncu, run 59: 1.45 waves; but runs 61-62 timed no gain: 22.2 vs 21.8 ms).
-  int want = std::max(1, (4 * num_sms + p.n_qb - 1) / p.n_qb);
-  if (one_wave) {
-    int per_sm = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, scan_kernel_for(p.ks), 256, p.smem) != cudaSuccess ||
-        per_sm < 1) {
-      cudaGetLastError();
-      per_sm = 1;
-    }
-    want = std::max(1, num_sms * per_sm / p.n_qb);
-  }
+  // Vocabulary splits: ~4 CTAs a SM. (Splits filling exactly one wave of resident CTAs, 3 a SM
+  // at 74 registers, timed no gain in runs 61-62: 22.2 vs 21.8 ms.)
+  const int want = std::max(1, (4 * num_sms + p.n_qb - 1) / p.n_qb);
   p.n_splits = std::min(want, p.n_tiles);
   p.tiles_per_split = (p.n_tiles + p.n_splits - 1) / p.n_splits;
   p.n_splits = (p.n_tiles + p.tiles_per_split - 1) / p.tiles_per_split;
@@ -400,7 +443,8 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
   }
   MtListArgs la{};
   la.codes = ix.codes, la.inv = ix.inv, la.W = ix.W, la.L = L;
-  la.planes = planes, la.weights = q.weights, la.term_off = q.term_off, la.K = K, la.bound = bound, la.cand_n = cand_n;
+  la.planes = planes, la.weights = q.weights, la.term_off = q.term_off, la.K = ws.bound_rank(K), la.bound = bound;
+  la.cand_n = cand_n;
   la.s_codes = s_codes, la.s_inv = s_inv, la.s_ids = s_ids, la.s_n = S;
   mt_list_kernel<false><<<q.n_q, 256, list_smem(ix, max_terms), s>>>(la);
   launch_check("mt_list_kernel (bound)");
@@ -427,8 +471,8 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   sample_bounds(ix, q, L, K, p.max_terms, p.sample, planes, words, bound, cand_n, s);
   if (q.planes) planes = const_cast<uint64_t*>(q.planes);
   MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        p.cap,  planes, q.weights, q.term_off,
-                K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats,
-                nullptr,  nullptr,    nullptr, 0};
+                K,        k,          bound,  cand,     cand_n,   p.sample.guess(K) ? static_cast<uint32_t>(K) : 0u,
+                q.excl,   q.excl_off, out.hits, out.count, p.stats, nullptr,  nullptr,    nullptr, 0};
   const size_t lsm = list_smem(ix, p.max_terms);
   MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
                 q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap, p.prefilter ? 1 : 0};

@@ -287,7 +287,7 @@ class CudaSearcher final : public Searcher {
       cudaMemcpy(h, w_->stats, sizeof h, cudaMemcpyDeviceToHost);
       std::snprintf(line, sizeof line,
                     "cuda stats: warp-tiles with a candidate %llu, staged %llu, queued %llu, drains %llu, list selects "
-                    "%llu; mt candidates %llu, mt queries rescanned %llu\n",
+                    "%llu; mt candidates %llu, queries rescanned (mt, refill) %llu\n",
                     h[0], h[1], h[2], h[3], h[6], h[4], h[5]);
       r += line;
     }
@@ -400,13 +400,13 @@ class CudaSearcher final : public Searcher {
     return cuda::popc_smem_bytes(codes_->ix, p.max_terms, p.K, pp.n_splits) <= dev_->max_smem;
   }
 
-  cuda::WordSample mt_sample() const { return {opt_.mt_sample, opt_.mt_sample_spread}; }
+  cuda::WordSample mt_sample() const { return {opt_.mt_sample, opt_.mt_sample_spread, opt_.mt_sample_rank}; }
 
   bool mt_possible(const QueryBatch& batch, const Plan& p, size_t n_q) const {
     if (batch.combine != Combine::Sum || p.K > cuda::kMaxListK) return false;
     cuda::MultiPlan mp;
     return cuda::multi_plan(codes_->ix, static_cast<int>(std::min(n_q, kPopcChunk)), p.L, p.K, p.max_terms,
-                            dev_->num_sms, dev_->max_smem, opt_.mt_cap, mt_sample(), mp, opt_.mt_one_wave);
+                            dev_->num_sms, dev_->max_smem, opt_.mt_cap, mt_sample(), mp);
   }
 
   Path choose_path(const QueryBatch& batch, const Plan& p) const {
@@ -726,7 +726,7 @@ class CudaSearcher final : public Searcher {
       mp.group_cta = opt_.mma_group_cta;
       mp.append_eager = opt_.mma_append_eager;
       mp.stats = w.stats;
-      if (K >= opt_.mma_sample_min_k) mp.sample = {opt_.mma_sample, opt_.mma_sample_spread};
+      if (K >= opt_.mma_sample_min_k) mp.sample = {opt_.mma_sample, opt_.mma_sample_spread, opt_.mma_sample_rank};
       scratch = cuda::mma_scratch_bytes(ix, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {
       pp = cuda::popc_plan(ix, static_cast<int>(n_q), L, dev_->num_sms, p.max_terms, p.single);
@@ -734,7 +734,7 @@ class CudaSearcher final : public Searcher {
       scratch = cuda::popc_scratch_bytes(ix, static_cast<int>(n_q), static_cast<int>(n_terms), K, pp);
     } else if (path == Path::Mt) {
       if (!cuda::multi_plan(ix, static_cast<int>(n_q), L, K, p.max_terms, dev_->num_sms, dev_->max_smem, opt_.mt_cap,
-                            mt_sample(), tp, opt_.mt_one_wave))
+                            mt_sample(), tp))
         throw Error("cuda: the mt path cannot take this chunk");
       tp.stats = w.stats;
       tp.prefilter = opt_.mt_prefilter;
