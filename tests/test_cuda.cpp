@@ -353,8 +353,7 @@ TEST_F(Cuda, MultiTermSumAndCosMul) {
 // The mt path (several-term Sum queries on the tensor cores) on odd sizes: 1-4 terms, odd
 // weights, exclusions, limits; with a tiny candidate cap (most queries overflow and are rescanned
 // in full), a sample shorter than K (no bound: every word a candidate), samples of first words,
-// of words spread over the rest, of both, and one spread over more words than there are; guessed
-// bounds (the sample's rank-th key: queries with fewer than K candidates rescanned); the scan's
+// of words spread over the rest, of both, and one spread over more words than there are; the scan's
 // prefilter on (every configuration but the last) and off.
 TEST_F(Cuda, MultiTermTensorCorePath) {
   std::mt19937_64 rng(1234);
@@ -378,13 +377,9 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
       struct Config {
         uint32_t cap, sample, spread;
         bool prefilter = true;
-        uint32_t rank = 0;
       };
-      const std::vector<Config> configs = {{8192, 4096, 0},        {16, 4096, 0},   {8192, 1, 0},
-                                           {64, 300, 0},           {8192, 0, 4096}, {8192, 100, 200},
-                                           {64, 7, 30000},         {8192, 4096, 0, false},
-                                           {8192, 0, 30000, true, 1}, {8192, 500, 1000, true, 3},
-                                           {16, 100, 200, true, 2}};
+      const std::vector<Config> configs = {{8192, 4096, 0}, {16, 4096, 0},   {8192, 1, 0},   {64, 300, 0},
+                                           {8192, 0, 4096}, {8192, 100, 200}, {64, 7, 30000}, {8192, 4096, 0, false}};
       std::vector<std::shared_ptr<const Searcher>> ss;
       for (const Config& cf : configs) {
         CudaOptions o;
@@ -393,7 +388,6 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
         o.mt_sample = cf.sample;
         o.mt_sample_spread = cf.spread;
         o.mt_prefilter = cf.prefilter;
-        o.mt_sample_rank = cf.rank;
         ss.push_back(make_cuda_searcher_for_codes(v.view(), o));
       }
       for (size_t k : {size_t{1}, size_t{10}, size_t{50}, size_t{61}}) {
@@ -410,7 +404,6 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
                             " cap=" + std::to_string(configs[c].cap) + " sample=" + std::to_string(configs[c].sample) +
                             " spread=" + std::to_string(configs[c].spread) +
                             " prefilter=" + std::to_string(configs[c].prefilter) +
-                            " rank=" + std::to_string(configs[c].rank) +
                             " k=" + std::to_string(k) + " limit=" + std::to_string(limit));
             if (HasFatalFailure()) return;
           }

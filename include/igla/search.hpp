@@ -211,25 +211,23 @@ struct CudaOptions {
   // 8,192 26.3, 16,384 + 0 30.2, 0 + 16,384 28.9, 16,384 + 16,384 38.4).
   uint32_t mt_sample = 4096;
   uint32_t mt_sample_spread = 4096;
-  // 0: the bound is the sample's K-th key. r in 1..K-1: its r-th, a guess (fewer candidates);
-  // a query with fewer than K keys over all words at or above it is rescanned in full (exact).
-  uint32_t mt_sample_rank = 0;
   uint32_t mt_cap = 8192;
   bool mt_prefilter = true;  // the mt scan's fixed-point prefilter before each exact score (A/B runs)
   // mma path, lists of at least mma_sample_min_k keys (the two-stage query's candidates): each
-  // row's running top-K starts from the K-th best of a sample of the words (the first
-  // mma_sample words and mma_sample_spread spread over the rest) instead of the first 256 words
-  // scanned, so far fewer keys reach the lists (0 + 0: off). Run 59, 65,536 nearest queries with
-  // rerank 50: off 46.0-46.7 ms; spread 1,024 35.2, 2,048 34.9, 4,096 37.4, 16,384 58.5 (the
-  // sampling pass costs more than it saves past ~2,048 words).
+  // row's running top-K starts from a key of a sample of the words (the first mma_sample words
+  // and mma_sample_spread spread over the rest) instead of the first 256 words scanned, so far
+  // fewer keys reach the lists (0 + 0: off). Run 59, 65,536 nearest queries with rerank 50, the
+  // sample's K-th key: off 46.0-46.7 ms; spread 1,024 35.2, 2,048 34.9, 4,096 37.4, 16,384 58.5
+  // (the sampling pass costs more than it saves past ~2,048 words).
   uint32_t mma_sample = 0;
   uint32_t mma_sample_spread = 2048;
   int mma_sample_min_k = 33;
-  // 0: the start is the sample's K-th key. r in 1..K-1: its r-th, a guess (for 1-term queries over
-  // 2,048 spread GloVe words, r = 3 falls below the true K-th for ~all queries at K = 53 and
-  // leaves ~500 keys above it against ~8,900); a query whose lists end with fewer than K keys is
-  // rescanned in full on the GPU, so answers stay exact (NOTES v19).
-  uint32_t mma_sample_rank = 0;
+  // Which key of the sample: 0 the K-th (a bound); r in 1..K-1 the r-th, a guess. Over 2,048
+  // spread GloVe words the 3rd lies below a 1-term query's K-th (K = 53) for ~99.6% of queries
+  // and leaves ~500 keys above it against ~8,900; a query whose lists end with fewer than K keys
+  // is rescanned in full on the GPU, so answers stay exact (NOTES v19). Run 63 (H100), the same
+  // 65,536 queries: K-th 32.6-32.9 ms, 3rd 27.1-27.6, 2nd 28.9, 4th 28.4.
+  uint32_t mma_sample_rank = 3;
 };
 
 struct SearcherOptions {

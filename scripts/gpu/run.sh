@@ -3,7 +3,7 @@
 # scripts/gpu/stage.sh (prebuilt binaries + libs, the default GloVe index without its float32
 # vectors, the analogy questions). Run inside that folder:
 #
-#   bash run.sh [quick] [guess] [exact] [sweep] [mt] [ctest] [serve]
+#   bash run.sh [quick] [guess] [prof] [exact] [sweep] [mt] [ctest] [serve]
 #
 # Always:
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
@@ -17,9 +17,11 @@
 #   quick      the Cuda* tests only, then stop
 #   guess      after the Cuda* tests only the guessed starts (NOTES v19), then stop: nearest 65,536 on the
 #              mma path with its start the sample's r-th key (short lists refilled) against the K-th,
-#              checked against the CPU reference; random 100K x 300 likewise; kernel counters; the mt
-#              path's guessed bound on the eval (answers compared with the CPU's) and one call of 19,544
+#              checked against the CPU reference; kernel counters; ncu's ms by kernel of the same bench;
+#              the eval's answers on the GPU against the CPU's
 #              (run 59-62's sampled-bound sweeps: docs/gpu-runs/run59_summary.txt, run60-62_summary.txt)
+#   prof       no tests: ms by kernel (ncu) of nearest --input of 65,536 words, rerank 50 (guessed start on
+#              and off) and candidates 0, and both with the mma kernel's slow path off (IGLA_CUDA_MMA_MODE=2)
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
@@ -43,10 +45,10 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0; WANT_PROF=0
 for a in "$@"; do
   case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; quick) WANT_QUICK=1 ;; exact) WANT_EXACT=1 ;;
-    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
+    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; prof) WANT_PROF=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
 done
 
 say "# igla GPU run ($*) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
@@ -54,6 +56,21 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm,
 nproc | sed 's/^/# host cores: /' | tee -a "$LOG"
 if [ -f "$HERE/bin.tar.xz" ] && [ ! -x "$HERE/igla_tests" ]; then tar xJf "$HERE/bin.tar.xz" -C "$HERE" || { say "FAIL: unpacking the binaries"; exit 1; }; fi
 if [ -f "$IX.xz" ] && [ ! -f "$IX" ]; then xz -d -T0 -k "$IX.xz" || { say "FAIL: unpacking the index"; exit 1; }; fi
+
+if [ $WANT_PROF = 1 ]; then  # (no tests: a profile of the build a guess run checked)
+  IG="$BIN/igla"
+  say "# prof: ms by kernel (ncu) of nearest --input of 65,536 words (one process each), rerank 50 and candidates 0"
+  for cfg in "50 IGLA_CUDA_MMA_RANK=3" "50 IGLA_CUDA_MMA_RANK=0" "0 IGLA_CUDA_MMA_RANK=3" \
+             "50 IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2" "0 IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2"; do
+    set -- $cfg; c=$1; shift
+    env "$@" timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" nearest --input "$HERE/data/words65536.txt" \
+        --index "$IX" --device cuda --candidates $c > "$OUT/ncu_nearest.txt" 2> "$OUT/ncu_nearest.err"
+    say "  candidates $c $* (rc $?):"
+    awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_nearest.txt" | sort -k2 -nr | tee -a "$LOG"
+  done
+  rm -f "$OUT/ncu_nearest.txt"
+  say "# prof: done (FAIL=$FAIL)"; exit $FAIL
+fi
 
 # --- 1. tests --------------------------------------------------------------------------------
 say "# tests: Cuda*"
@@ -66,7 +83,7 @@ grep -E "Failure|want \(" "$OUT/tests_cuda.log" | head -20 | tee -a "$LOG"
 if [ $WANT_GUESS = 1 ]; then
   IG="$BIN/igla"
   say "# guess: nearest 65,536 (rerank 50 = K 53, candidates 0 = K 11, ternary K 51 / 22): the mma path's start the"
-  say "#        sample's r-th key (IGLA_CUDA_MMA_RANK; short lists refilled), against the K-th (rank 0)"
+  say "#        sample's r-th key (IGLA_CUDA_MMA_RANK, default 3; short lists refilled), against the K-th (rank 0)"
   # Checks first: 512 nearest queries (and 3CosAdd / 3CosMul) on every path against the CPU reference, at k 50
   # (K 51: the guessed start on by default) and k 10 (K 11: with IGLA_CUDA_MMA_SAMPLE_K=1), and 4,096 nearest
   # mma vs popc; rank 1 over 8,192 words refills most queries.
@@ -81,50 +98,35 @@ if [ $WANT_GUESS = 1 ]; then
   guess_one() {
     env "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
         --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_guess.log" 2>&1 || { FAIL=1; say "  rc != 0: $*"; }
-    grep -q "FAIL" "$OUT/bench_guess.log" && { FAIL=1; say "FAIL: nearest $*"; grep FAIL "$OUT/bench_guess.log" | head -3 | tee -a "$LOG"; }
     say "  $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_guess.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
   }
   for r in 1 2; do
-    guess_one IGLA_CUDA_MMA_RANK=0
     guess_one IGLA_CUDA_MMA_RANK=3
+    guess_one IGLA_CUDA_MMA_RANK=0
+    guess_one IGLA_CUDA_MMA_RANK=2
+    guess_one IGLA_CUDA_MMA_RANK=4
   done
-  guess_one IGLA_CUDA_MMA_RANK=2
-  guess_one IGLA_CUDA_MMA_RANK=4
-  guess_one IGLA_CUDA_MMA_RANK=6 IGLA_CUDA_MMA_SPREAD=4096
-  guess_one IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SPREAD=1024
-  guess_one IGLA_CUDA_MMA_RANK=2 IGLA_CUDA_MMA_SAMPLE_K=1
-  guess_one IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1
+  guess_one IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192
   guess_one IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024
   guess_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2
-  for cfg in "IGLA_CUDA_MMA_RANK=0" "IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1" "IGLA_CUDA_MMA_RANK=2 IGLA_CUDA_MMA_SAMPLE_K=1"; do
-    env $cfg timeout 100 "$BIN/igla_cuda_bench" --name rand-100k-300 --n 100000 --dims 300 --batches 65536 \
-        --check 64 --singles 0 --seconds 0.5 --no-compare --no-analogies > "$OUT/bench_rand.log" 2>&1 || { FAIL=1; say "  rc != 0: rand $cfg"; }
-    grep -q "FAIL" "$OUT/bench_rand.log" && { FAIL=1; say "FAIL: rand $cfg"; }
-    say "  rand 100K x 300 $cfg: $(grep -E '^igla.*65536' "$OUT/bench_rand.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
-  done
-  for cfg in "IGLA_CUDA_MMA_RANK=0" "IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1"; do  # counters (atomics on: not timed)
-    env $cfg IGLA_CUDA_PATH=mma IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 \
-        --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_guess_stats.log" 2>&1
-    say "  stats $cfg (cumulative over the shapes):"; grep -E '^# (rerank50-device|candidates0|ternary-k50|ternary-k21) 65536 after' "$OUT/bench_guess_stats.log" | sed 's/^/    /' | tee -a "$LOG"
-  done
-  say "# guess: the mt path's bound the sample's r-th key (IGLA_CUDA_MT_RANK; eval analogies --restrict 0 cuda, one call of 19,544)"
+  env IGLA_CUDA_PATH=mma IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 \
+      --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_guess_stats.log" 2>&1
+  say "  stats, the defaults (cumulative over the shapes):"; grep -E '^# (rerank50-device|candidates0|ternary-k50|ternary-k21) 65536 after' "$OUT/bench_guess_stats.log" | sed 's/^/    /' | tee -a "$LOG"
+  say "# guess: ncu of the same bench (--seconds 0: every shape a few calls), ms by kernel, then the launches of its first calls"
+  timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum "$BIN/igla_cuda_bench" --name glove-default --index "$IX" \
+      --batches 65536 --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/ncu_bench.txt" 2>&1
+  say "  ncu rc $?"
+  awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_bench.txt" | sort -k2 -nr | tee -a "$LOG"
+  awk '/^  [A-Za-z_].*Context [0-9]/ {k=$0; sub(/^ +/,"",k); sub(/^void /,"",k); gsub(/igla::cuda::|\(anonymous namespace\)::/,"",k); sub(/\(.*/,"",k)}
+       /gpu__time_duration.sum/ {printf "%s %s %s | ", k, $(NF), $(NF-1); if (++n % 4 == 0) printf "\n"}' "$OUT/ncu_bench.txt" | head -40 | tee -a "$LOG"
+  say "# guess: eval analogies --restrict 0 (the mt path, unchanged but for removed knobs): cuda vs cpu answers"
   timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
   for r in 1 2; do
-    for cfg in "IGLA_CUDA_MT_RANK=0" "IGLA_CUDA_MT_RANK=16" "IGLA_CUDA_MT_RANK=32" "IGLA_CUDA_MT_RANK=8"; do
-      env $cfg timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
-      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval $cfg differs from the cpu's"; }
-      say "  eval $cfg: $(grep -h 'time:' "$OUT/eval_p.err")"
-      if [ $r = 1 ]; then
-        env $cfg timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
-            --check 0 --singles 0 --seconds 0.3 --rerank --no-compare > "$OUT/bench_mt.log" 2>&1
-        say "  one call $cfg: $(grep -E '3cosadd-(rerank50|candidates0)(-mt)?[[:space:]]' "$OUT/bench_mt.log" | awk '{print $6, $8, $9}' | tr '\n' ' ')"
-        env $cfg IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
-            --check 0 --singles 0 --seconds 0 --rerank --no-compare > "$OUT/bench_mt_stats.log" 2>&1
-        say "  stats $cfg: $(grep -E '^# 3cosadd-rerank50 .* after' "$OUT/bench_mt_stats.log" | head -1)"
-      fi
-    done
+    timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+    cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval differs from the cpu's"; }
+    say "  eval: $(grep -h 'time:' "$OUT/eval_p.err")"
   done
-  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt"
+  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_bench.txt"
   say "# guess: done (FAIL=$FAIL)"; exit $FAIL
 fi
 if [ $WANT_EXACT = 1 ]; then

@@ -88,8 +88,9 @@ struct OutHits {
 // rank r in 1..K-1 makes the bound a guess: the sample's r-th key instead of its K-th. Fewer keys
 // reach it (a sample of S spread words out of L: the r-th lies near rank r L / S over all words
 // against K L / S), but for some queries fewer than K keys over all words do; the caller checks
-// that K keys reached it and rescans the queries where not (refill_short_lists; the mt select's
-// full scan), so answers stay exact (NOTES v19).
+// that K keys reached it and rescans the queries where not (the mma path: refill_short_lists), so
+// answers stay exact (NOTES v19). (On the mt path, whose sample holds the first words, a guess
+// missed for a fifth of the eval's questions and their rescans cost more than it saved: run 63.)
 struct WordSample {
   uint32_t first = 0, spread = 0;
   uint32_t rank = 0;  // 0: the K-th key (a bound, never a guess)
@@ -114,8 +115,8 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S);
 // K keys in all (fewer than K keys over all words reached its guess, so its top K may lie below)
 // gets its exact top K over the words below L by a full popcount scan, written as split 0's list
 // (the other splits' emptied). Exact either way: with K keys at or above the guess, every key of
-// the top K is one of them and each split kept those of its words. planes: the queries' packed
-// planes (one term each); stats (optional): [5] += the queries rescanned.
+// the top K is one of them and each split kept those of its words. One-term queries (the mma
+// path's); planes: their packed planes; stats (optional): [5] += the queries rescanned.
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
                         uint64_t* partial, int n_splits, unsigned long long* stats, cudaStream_t s);
 

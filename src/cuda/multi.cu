@@ -9,9 +9,8 @@
 //              combine_score's float order, and each key >= the bound appended to the query's
 //              candidate list (atomic count; at most `cap` kept).
 //   3. select  one CTA a query: the exact top-K of its candidates (warp lists), its exclusions
-//              dropped, k hits written. A query whose candidates overflowed the cap, or (a guessed
-//              bound: WordSample::rank) number fewer than K, is scanned in full here instead
-//              (popcount, every word): slower, never wrong.
+//              dropped, k hits written. A query whose candidates overflowed the cap is scanned
+//              in full here instead (popcount, every word): slower, never wrong.
 // Words come from the mma path's int8 tiles (the wgmma canonical layout: an 8-word x 16-byte core
 // matrix is contiguous, which is also an m16n8k32 B fragment's order), copied into shared memory
 // two tiles deep with cp.async.
@@ -45,7 +44,6 @@ struct MtListArgs {
   uint64_t* bound;
   uint64_t* cand;
   uint32_t* cand_n;  // the bound pass zeroes it when set
-  uint32_t min_n;    // select: fewer candidates than this (K after a guessed bound) also rescans
   const uint32_t* excl;
   const uint32_t* excl_off;
   uint2* hits;
@@ -97,7 +95,7 @@ __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
   bool over = true;  // the bound pass, or candidates past the cap: score the words themselves
   if constexpr (kSelect) {
     n = a.cand_n[q];
-    over = n > a.cap || n < a.min_n;
+    over = n > a.cap;
   }
   if (!over) {
     const uint64_t* c = a.cand + static_cast<size_t>(q) * a.cap;
@@ -320,40 +318,62 @@ struct RefillArgs {
   const uint64_t* planes;
   const float* weights;
   const uint32_t* term_off;
-  int K, n_splits;
+  int K, n_splits, n_q;
   uint64_t* partial;  // [q][split][K]
   unsigned long long* stats;
 };
 
-// refill_short_lists: one CTA a query; most count their lists' keys and return.
-__global__ __launch_bounds__(256) void refill_kernel(RefillArgs a) {
-  extern __shared__ uint64_t sm[];
-  __shared__ int held;
-  const int q = blockIdx.x;
-  const int per_q = a.n_splits * a.K;
-  uint64_t* lists = a.partial + static_cast<size_t>(q) * per_q;
-  if (threadIdx.x == 0) held = 0;
-  __syncthreads();
-  int c = 0;
-  for (int i = static_cast<int>(threadIdx.x); i < per_q; i += blockDim.x) c += lists[i] != 0;
-  if (c) atomicAdd(&held, c);
-  __syncthreads();
-  if (held >= a.K) return;  // (CTA-uniform)
-  const SharedQuery sq = load_shared_query(sm, q, a.W, a.planes, a.weights, a.term_off);
+// refill_short_lists: a CTA of 32 warps takes 32 queries, a warp counting one query's keys; the
+// rare short ones (~0.4% at K = 53 with the sample's 3rd key, NOTES v19) are scanned one after
+// another by the whole CTA, four words a thread in flight (one CTA of 256 threads a query, one word
+// at a time, took ~1.3 ms a batch, run 64: the scan's L2 latency, not its work).
+constexpr int kRefillWarps = 32;
+__global__ __launch_bounds__(kRefillWarps * 32) void refill_kernel(RefillArgs a) {
+  extern __shared__ uint64_t sm[];  // [32][64] warp lists, then one query's planes (2W) and weight
+  __shared__ unsigned short_rows;
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
-  WarpList list;
-  list.init(a.K);
-  for (uint32_t base = warp * 32; base < a.L; base += 256) {
-    const uint32_t x = base + lane;
-    uint64_t key = 0;
-    if (x < a.L) key = make_key(score_generic(x, a.codes, a.W, sq.qp, sq.w, sq.T, 0, __ldg(a.inv + x)), x);
-    list.offer(key);
+  const int q0 = static_cast<int>(blockIdx.x) * kRefillWarps;
+  const int per_q = a.n_splits * a.K;
+  if (threadIdx.x == 0) short_rows = 0;
+  __syncthreads();
+  if (q0 + static_cast<int>(warp) < a.n_q) {
+    const uint64_t* lists = a.partial + static_cast<size_t>(q0 + static_cast<int>(warp)) * per_q;
+    int c = 0;
+    for (int i = static_cast<int>(lane); i < per_q; i += 32) c += lists[i] != 0;
+    c = __reduce_add_sync(kFull, c);
+    if (lane == 0 && c < a.K) atomicOr(&short_rows, 1u << warp);
   }
-  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sq.lists), static_cast<int>(warp), 0, 8);
-  for (int i = a.K + static_cast<int>(threadIdx.x); i < per_q; i += blockDim.x) lists[i] = 0;
-  if (warp != 0) return;
-  list.store(lists);
-  if (a.stats && lane == 0) atomicAdd(a.stats + 5, 1ull);
+  __syncthreads();
+  uint64_t(*sh)[64] = reinterpret_cast<uint64_t(*)[64]>(sm);
+  uint64_t* qp = sm + kRefillWarps * 64;
+  float* w = reinterpret_cast<float*>(qp + 2 * a.W);
+  for (unsigned m = short_rows; m; m &= m - 1) {  // (CTA-uniform)
+    const int q = q0 + __ffs(static_cast<int>(m)) - 1;
+    const uint32_t t0 = a.term_off[q];  // one term a query on the mma path
+    for (uint32_t i = threadIdx.x; i < 2 * a.W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * a.W + i];
+    if (threadIdx.x == 0) w[0] = a.weights[t0];
+    __syncthreads();
+    WarpList list;
+    list.init(a.K);
+    for (uint32_t base = warp * 128; base < a.L; base += kRefillWarps * 128) {
+      uint64_t key[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const uint32_t x = base + 32 * u + lane;
+        key[u] = x < a.L ? make_key(score_generic(x, a.codes, a.W, qp, w, 1, 0, __ldg(a.inv + x)), x) : 0;
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) list.offer(key[u]);
+    }
+    tree_merge(list, sh, static_cast<int>(warp), 0, kRefillWarps);
+    uint64_t* lists = a.partial + static_cast<size_t>(q) * per_q;
+    for (int i = a.K + static_cast<int>(threadIdx.x); i < per_q; i += blockDim.x) lists[i] = 0;
+    if (warp == 0) {
+      list.store(lists);
+      if (a.stats && lane == 0) atomicAdd(a.stats + 5, 1ull);
+    }
+    __syncthreads();  // the next query's planes overwrite these
+  }
 }
 
 }  // namespace
@@ -369,8 +389,9 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
                         uint64_t* partial, int n_splits, unsigned long long* stats, cudaStream_t s) {
   if (q.n_q == 0) return;
-  RefillArgs a{ix.codes, ix.inv, ix.W, L, planes, q.weights, q.term_off, K, n_splits, partial, stats};
-  refill_kernel<<<q.n_q, 256, list_smem(ix, 1), s>>>(a);
+  RefillArgs a{ix.codes, ix.inv, ix.W, L, planes, q.weights, q.term_off, K, n_splits, q.n_q, partial, stats};
+  const size_t smem = (kRefillWarps * 64 + 2 * ix.W + 1) * sizeof(uint64_t);
+  refill_kernel<<<(q.n_q + kRefillWarps - 1) / kRefillWarps, kRefillWarps * 32, smem, s>>>(a);
   launch_check("refill_kernel");
 }
 
@@ -471,8 +492,8 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   sample_bounds(ix, q, L, K, p.max_terms, p.sample, planes, words, bound, cand_n, s);
   if (q.planes) planes = const_cast<uint64_t*>(q.planes);
   MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        p.cap,  planes, q.weights, q.term_off,
-                K,        k,          bound,  cand,     cand_n,   p.sample.guess(K) ? static_cast<uint32_t>(K) : 0u,
-                q.excl,   q.excl_off, out.hits, out.count, p.stats, nullptr,  nullptr,    nullptr, 0};
+                K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats,
+                nullptr,  nullptr,    nullptr, 0};
   const size_t lsm = list_smem(ix, p.max_terms);
   MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
                 q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap, p.prefilter ? 1 : 0};

@@ -400,7 +400,7 @@ class CudaSearcher final : public Searcher {
     return cuda::popc_smem_bytes(codes_->ix, p.max_terms, p.K, pp.n_splits) <= dev_->max_smem;
   }
 
-  cuda::WordSample mt_sample() const { return {opt_.mt_sample, opt_.mt_sample_spread, opt_.mt_sample_rank}; }
+  cuda::WordSample mt_sample() const { return {opt_.mt_sample, opt_.mt_sample_spread}; }
 
   bool mt_possible(const QueryBatch& batch, const Plan& p, size_t n_q) const {
     if (batch.combine != Combine::Sum || p.K > cuda::kMaxListK) return false;
