@@ -98,6 +98,7 @@ if [ $WANT_GUESS = 1 ]; then
   guess_one() {
     env "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
         --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_guess.log" 2>&1 || { FAIL=1; say "  rc != 0: $*"; }
+    grep -q "FAIL" "$OUT/bench_guess.log" && { FAIL=1; say "FAIL: $*"; grep FAIL "$OUT/bench_guess.log" | head -3 | tee -a "$LOG"; }
     say "  $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_guess.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
   }
   for r in 1 2; do

@@ -1,5 +1,6 @@
 // igla CUDA backend: per-device state and per-index device copies (device.hpp).
 #include "cuda/device.hpp"
+#include "cuda/kernels.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -124,6 +125,7 @@ DeviceRows::~DeviceRows() {
   }
   cudaSetDevice(dev->device);
   cudaFree(rows);
+  cudaFree(inv);
 }
 
 std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev) {
@@ -139,6 +141,9 @@ std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev) {
   r->n = n;
   ck(cudaMalloc(&r->rows, host.size() * sizeof(float)), "cudaMalloc(rerank rows)");
   ck(cudaMemcpy(r->rows, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice), "upload rerank rows");
+  ck(cudaMalloc(&r->inv, std::max<size_t>(1, n) * sizeof(float)), "cudaMalloc(rerank norms)");
+  rerank_row_norms(r->rows, D, n, r->inv, nullptr);
+  ck(cudaDeviceSynchronize(), "rerank row norms");
   return r;
 }
 

@@ -130,6 +130,7 @@ std::shared_ptr<DeviceCodes> upload_codes(const CodesView& codes, DeviceState& d
 struct DeviceRows {
   DeviceState* dev = nullptr;
   float* rows = nullptr;
+  float* inv = nullptr;  // per row 1 / |row| (rerank_row_norms)
   uint32_t dims = 0;
   size_t n = 0;
   ~DeviceRows();

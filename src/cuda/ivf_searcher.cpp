@@ -336,7 +336,7 @@ class CudaIvfSearcher final : public Searcher {
       rq.term_off = reinterpret_cast<const uint32_t*>(d + o_qoff);
       rq.has_float = reinterpret_cast<const uint8_t*>(d + o_hf);
       rq.max_terms = 1;
-      cuda::rerank_search(cuda::RerankRows{rows_->rows, rows_->dims}, rq, cand.hits, cand.count, static_cast<int>(kk),
+      cuda::rerank_search(cuda::RerankRows{rows_->rows, rows_->inv, rows_->dims}, rq, cand.hits, cand.count, static_cast<int>(kk),
                           static_cast<int>(k), hits, stream_);
       ck(cudaGetLastError(), "rerank kernel launch");
     } else {

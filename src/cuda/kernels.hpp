@@ -313,8 +313,12 @@ void sort_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int k
 // written. One CTA a query; queries without a float form pass their first k candidates through.
 struct RerankRows {
   const float* rows = nullptr;  // n * dims
+  const float* inv = nullptr;   // n: 1 / |row| as rerank_score computes it (rerank_row_norms)
   uint32_t dims = 0;
 };
+// inv[i] = 1 / sqrt(fdot(row i, row i)) (0 for a zero row), bit for bit src/core/rerank.cpp's
+// rerank_score, for n rows: computed once per upload instead of once per candidate.
+void rerank_row_norms(const float* rows, uint32_t dims, size_t n, float* inv, cudaStream_t s);
 struct RerankQueries {
   int n_q = 0;
   int combine = 0;                   // 0 Sum, 1 CosMul

@@ -65,9 +65,9 @@ __global__ __launch_bounds__(kRerankThreads) void rerank_kernel(RerankArgs a) {
   for (int r = 0; r < rounds; ++r) {
     const int c = r * n_groups + group;
     const bool live = c < n;
-    const float* x = a.rows.rows + static_cast<size_t>(live ? cand[c].x : cand[0].x) * D;
-    const float xx = group_fdot(x, x, D, j, gbase);
-    const float inv = xx > 0.0f ? __fdiv_rn(1.0f, __fsqrt_rn(xx)) : 0.0f;
+    const uint32_t id = live ? cand[c].x : cand[0].x;
+    const float* x = a.rows.rows + static_cast<size_t>(id) * D;
+    const float inv = __ldg(a.rows.inv + id);
     float s;
     if (a.q.combine == 1) {
       float cs[3];
@@ -103,7 +103,31 @@ __global__ __launch_bounds__(kRerankThreads) void rerank_kernel(RerankArgs a) {
   if (threadIdx.x == 0) a.out.count[q] = static_cast<uint32_t>(cnt);
 }
 
+__device__ __forceinline__ float row_inv(float xx) { return xx > 0.0f ? __fdiv_rn(1.0f, __fsqrt_rn(xx)) : 0.0f; }
+
+// One row a group of 8 lanes (group_fdot's order).
+__global__ __launch_bounds__(256) void row_norms_kernel(const float* rows, uint32_t D, size_t n, float* inv) {
+  const unsigned lane = lane_id(), j = lane & 7u, gbase = lane & ~7u;
+  const size_t groups = static_cast<size_t>(gridDim.x) * (blockDim.x >> 3);
+  // Every lane of a warp runs the same number of rounds (group_fdot shuffles the whole warp).
+  const size_t first = static_cast<size_t>(blockIdx.x) * (blockDim.x >> 3) + (threadIdx.x >> 3);
+  const size_t warp_first = first - ((threadIdx.x & 31u) >> 3);
+  for (size_t base = warp_first; base < n; base += groups) {
+    const size_t i = base + ((threadIdx.x & 31u) >> 3);
+    const float* x = rows + (i < n ? i : n - 1) * D;
+    const float v = row_inv(group_fdot(x, x, D, j, gbase));
+    if (i < n && j == 0) inv[i] = v;
+  }
+}
+
 }  // namespace
+
+void rerank_row_norms(const float* rows, uint32_t dims, size_t n, float* inv, cudaStream_t s) {
+  if (n == 0) return;
+  const size_t blocks = std::min<size_t>((n + 31) / 32, 65535);
+  row_norms_kernel<<<static_cast<int>(blocks), 256, 0, s>>>(rows, dims, n, inv);
+  launch_check("row_norms_kernel");
+}
 
 void rerank_search(const RerankRows& rows, const RerankQueries& q, const uint2* cand, const uint32_t* cand_count, int C,
                    int k, OutHits out, cudaStream_t s) {

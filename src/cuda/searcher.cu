@@ -818,7 +818,7 @@ class CudaSearcher final : public Searcher {
         rq.term_off = q.term_off;
         rq.has_float = reinterpret_cast<const uint8_t*>(d + lay.has_float);
         rq.max_terms = p.max_terms;
-        cuda::rerank_search(cuda::RerankRows{rows_->rows, rows_->dims}, rq, cand.hits, cand.count, kt,
+        cuda::rerank_search(cuda::RerankRows{rows_->rows, rows_->inv, rows_->dims}, rq, cand.hits, cand.count, kt,
                             static_cast<int>(k), o, sl.stream);
         ck(cudaGetLastError(), "rerank kernel launch");
       }
