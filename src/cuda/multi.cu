@@ -17,6 +17,7 @@
 #include "cuda/kernels.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <string>
 
@@ -320,35 +321,38 @@ struct RefillArgs {
   const uint32_t* term_off;
   int K, n_splits, n_q;
   uint64_t* partial;  // [q][split][K]
+  uint32_t* short_n;  // the short queries: their count (zeroed before the check) and ids
+  uint32_t* short_q;
   unsigned long long* stats;
 };
 
-// refill_short_lists: a CTA of 32 warps takes 32 queries, a warp counting one query's keys; the
-// rare short ones (~0.4% at K = 53 with the sample's 3rd key, NOTES v19) are scanned one after
-// another by the whole CTA, four words a thread in flight (one CTA of 256 threads a query, one word
-// at a time, took ~1.3 ms a batch, run 64: the scan's L2 latency, not its work).
-constexpr int kRefillWarps = 32;
-__global__ __launch_bounds__(kRefillWarps * 32) void refill_kernel(RefillArgs a) {
-  extern __shared__ uint64_t sm[];  // [32][64] warp lists, then one query's planes (2W) and weight
-  __shared__ unsigned short_rows;
-  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
-  const int q0 = static_cast<int>(blockIdx.x) * kRefillWarps;
+// refill_short_lists, 1: a warp a query counts its lists' keys; a short query's id is listed.
+__global__ __launch_bounds__(256) void refill_check_kernel(RefillArgs a) {
+  const int q = static_cast<int>(blockIdx.x) * 8 + static_cast<int>(threadIdx.x >> 5);
+  if (q >= a.n_q) return;
+  const unsigned lane = lane_id();
   const int per_q = a.n_splits * a.K;
-  if (threadIdx.x == 0) short_rows = 0;
-  __syncthreads();
-  if (q0 + static_cast<int>(warp) < a.n_q) {
-    const uint64_t* lists = a.partial + static_cast<size_t>(q0 + static_cast<int>(warp)) * per_q;
-    int c = 0;
-    for (int i = static_cast<int>(lane); i < per_q; i += 32) c += lists[i] != 0;
-    c = __reduce_add_sync(kFull, c);
-    if (lane == 0 && c < a.K) atomicOr(&short_rows, 1u << warp);
-  }
-  __syncthreads();
+  const uint64_t* lists = a.partial + static_cast<size_t>(q) * per_q;
+  int c = 0;
+  for (int i = static_cast<int>(lane); i < per_q; i += 32) c += lists[i] != 0;
+  c = __reduce_add_sync(kFull, c);
+  if (lane == 0 && c < a.K) a.short_q[atomicAdd(a.short_n, 1u)] = static_cast<uint32_t>(q);
+}
+
+// 2: a CTA of 32 warps a short query (the rare ones: ~0.4% at K = 53 with the sample's 3rd key,
+// NOTES v19), every word scanned, four a thread in flight. (A CTA scanning the short ones among
+// its own 32 queries in turn took ~1 ms a chunk, run 65: the bench's short queries cluster.)
+constexpr int kRefillWarps = 32;
+__global__ __launch_bounds__(kRefillWarps * 32) void refill_scan_kernel(RefillArgs a) {
+  extern __shared__ uint64_t sm[];  // [32][64] warp lists, then the query's planes (2W) and weight
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const int per_q = a.n_splits * a.K;
   uint64_t(*sh)[64] = reinterpret_cast<uint64_t(*)[64]>(sm);
   uint64_t* qp = sm + kRefillWarps * 64;
   float* w = reinterpret_cast<float*>(qp + 2 * a.W);
-  for (unsigned m = short_rows; m; m &= m - 1) {  // (CTA-uniform)
-    const int q = q0 + __ffs(static_cast<int>(m)) - 1;
+  const uint32_t n_short = *a.short_n;
+  for (uint32_t j = blockIdx.x; j < n_short; j += gridDim.x) {  // (CTA-uniform)
+    const int q = static_cast<int>(a.short_q[j]);
     const uint32_t t0 = a.term_off[q];  // one term a query on the mma path
     for (uint32_t i = threadIdx.x; i < 2 * a.W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * a.W + i];
     if (threadIdx.x == 0) w[0] = a.weights[t0];
@@ -376,6 +380,72 @@ __global__ __launch_bounds__(kRefillWarps * 32) void refill_kernel(RefillArgs a)
   }
 }
 
+// The bound pass of one-term queries (the mma path's start) with the gathered sample in shared
+// memory: a warp a query, a CTA kBoundQueries queries, so the sample is read from L2 once a CTA
+// instead of once a query (mt_list_kernel<false>, one CTA a query: ~0.45 ms a chunk of 16,896
+// queries at 2,048 words, run 65). Scores as score_generic's one-term expression.
+constexpr int kBoundQueries = 64;
+struct OneTermBoundArgs {
+  const uint64_t* planes;
+  const float* weights;
+  const uint32_t* term_off;
+  const uint64_t* s_codes;
+  const float* s_inv;
+  const uint32_t* s_ids;
+  uint32_t s_n, W;
+  int n_q, K;
+  uint64_t* bound;
+  uint32_t* cand_n;
+};
+size_t one_term_bound_smem(uint32_t S, uint32_t W) {
+  return static_cast<size_t>((S + 7) / 8) * 16 * W * 8 + static_cast<size_t>(S) * 8 + 8 * 2 * W * 8 + 16;
+}
+__global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a) {
+  extern __shared__ uint64_t smb[];
+  const uint32_t W = a.W, S = a.s_n;
+  const size_t code_words = static_cast<size_t>((S + 7) / 8) * 16 * W;
+  uint64_t* sc = smb;
+  uint64_t* qps = sc + code_words;                 // [8 warps][2W]
+  float* sinv = reinterpret_cast<float*>(qps + 8 * 2 * W);
+  uint32_t* sid = reinterpret_cast<uint32_t*>(sinv + S);
+  for (size_t i = threadIdx.x; i < code_words; i += blockDim.x) sc[i] = a.s_codes[i];
+  for (uint32_t i = threadIdx.x; i < S; i += blockDim.x) {
+    sinv[i] = a.s_inv[i];
+    sid[i] = a.s_ids[i];
+  }
+  __syncthreads();
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  uint64_t* qp = qps + warp * 2 * W;
+  const int q_end = min(a.n_q, static_cast<int>(blockIdx.x + 1) * kBoundQueries);
+  for (int q = static_cast<int>(blockIdx.x) * kBoundQueries + static_cast<int>(warp); q < q_end; q += 8) {
+    const uint32_t t0 = a.term_off[q];
+    for (uint32_t i = lane; i < 2 * W; i += 32) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
+    const float w = a.weights[t0];
+    __syncwarp();
+    WarpList list;
+    list.init(a.K);
+    for (uint32_t base = 0; base < S; base += 32) {
+      const uint32_t i = base + lane;
+      uint64_t key = 0;
+      if (i < S) {
+        const uint64_t* wp = sc + static_cast<size_t>(i >> 3) * W * 16 + (i & 7);
+        key = make_key(__fmul_rn(sum_term(0.0f, w, dot_planes(wp, qp, W)), sinv[i]), sid[i]);
+      }
+      list.offer(key);
+    }
+    const uint64_t thr = list.threshold();  // 0 when the sample holds fewer than K words
+    if (lane == 0) {
+      a.bound[q] = thr;
+      if (a.cand_n) a.cand_n[q] = 0;
+    }
+    __syncwarp();  // the next query's planes overwrite qp
+  }
+}
+
+// The shared memory a block may opt in to (set with the kernels' attributes; the smallest over
+// the devices prepared).
+std::atomic<size_t> g_bound_smem_max{0};
+
 }  // namespace
 
 size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
@@ -386,13 +456,21 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
   return b.used + 256;
 }
 
+size_t refill_scratch_bytes(int n_q) { return (static_cast<size_t>(n_q) + 1) * sizeof(uint32_t) + 256; }
+
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
-                        uint64_t* partial, int n_splits, unsigned long long* stats, cudaStream_t s) {
+                        uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s) {
   if (q.n_q == 0) return;
-  RefillArgs a{ix.codes, ix.inv, ix.W, L, planes, q.weights, q.term_off, K, n_splits, q.n_q, partial, stats};
+  auto* short_n = static_cast<uint32_t*>(scratch);
+  RefillArgs a{ix.codes, ix.inv, ix.W, L, planes, q.weights, q.term_off, K, n_splits, q.n_q, partial,
+               short_n, short_n + 1, stats};
+  if (const cudaError_t e = cudaMemsetAsync(short_n, 0, sizeof(uint32_t), s); e != cudaSuccess)
+    cuda_fail(e, "cudaMemsetAsync (refill)");
+  refill_check_kernel<<<(q.n_q + 7) / 8, 256, 0, s>>>(a);
+  launch_check("refill_check_kernel");
   const size_t smem = (kRefillWarps * 64 + 2 * ix.W + 1) * sizeof(uint64_t);
-  refill_kernel<<<(q.n_q + kRefillWarps - 1) / kRefillWarps, kRefillWarps * 32, smem, s>>>(a);
-  launch_check("refill_kernel");
+  refill_scan_kernel<<<std::min(q.n_q, 512), kRefillWarps * 32, smem, s>>>(a);
+  launch_check("refill_scan_kernel");
 }
 
 void multi_prepare_attributes(size_t max_smem) {
@@ -403,6 +481,10 @@ void multi_prepare_attributes(size_t max_smem) {
                            static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
   };
   for (int ks = 1; ks <= 4; ++ks) set(scan_kernel_for(ks));
+  set(reinterpret_cast<const void*>(one_term_bound_kernel));
+  size_t cur = g_bound_smem_max.load();
+  while ((cur == 0 || max_smem < cur) && !g_bound_smem_max.compare_exchange_weak(cur, max_smem)) {
+  }
   cudaGetLastError();
 }
 
@@ -461,6 +543,13 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
     gather_sample_kernel<<<static_cast<int>(std::min<uint32_t>((S + 255) / 256, 1024)), 256, 0, s>>>(
         ix.codes, ix.inv, ix.W, first, spread, rest, s_codes, s_inv, s_ids);
     launch_check("gather_sample_kernel");
+  }
+  const size_t one_smem = one_term_bound_smem(S, ix.W);
+  if (max_terms == 1 && S > 0 && one_smem <= g_bound_smem_max.load()) {
+    OneTermBoundArgs oa{planes, q.weights, q.term_off, s_codes, s_inv, s_ids, S, ix.W, q.n_q, ws.bound_rank(K), bound, cand_n};
+    one_term_bound_kernel<<<(q.n_q + kBoundQueries - 1) / kBoundQueries, 256, one_smem, s>>>(oa);
+    launch_check("one_term_bound_kernel");
+    return;
   }
   MtListArgs la{};
   la.codes = ix.codes, la.inv = ix.inv, la.W = ix.W, la.L = L;
