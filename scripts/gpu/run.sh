@@ -104,9 +104,9 @@ if [ $WANT_GUESS = 1 ]; then
   for r in 1 2; do
     guess_one IGLA_CUDA_MMA_RANK=3
     guess_one IGLA_CUDA_MMA_RANK=0
-    guess_one IGLA_CUDA_MMA_RANK=2
     guess_one IGLA_CUDA_MMA_RANK=4
   done
+  guess_one IGLA_CUDA_MMA_RANK=2
   guess_one IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192
   guess_one IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024
   guess_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2

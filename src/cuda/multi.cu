@@ -429,7 +429,12 @@ __global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a)
       uint64_t key = 0;
       if (i < S) {
         const uint64_t* wp = sc + static_cast<size_t>(i >> 3) * W * 16 + (i & 7);
-        key = make_key(__fmul_rn(sum_term(0.0f, w, dot_planes(wp, qp, W)), sinv[i]), sid[i]);
+        int dot = 0;  // dot_planes with plain loads (its __ldg takes global memory only)
+        for (uint32_t j = 0; j < W; ++j) {
+          const uint64_t m = wp[j * 16] & qp[j];
+          dot += __popcll(m) - 2 * __popcll(m & (wp[j * 16 + 8] ^ qp[W + j]));
+        }
+        key = make_key(__fmul_rn(sum_term(0.0f, w, dot), sinv[i]), sid[i]);
       }
       list.offer(key);
     }
