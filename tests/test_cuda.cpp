@@ -312,6 +312,26 @@ TEST_F(Cuda, MmaSampledStart) {
   }
 }
 
+// More short queries than refill_short_lists has slots (512 a chunk): rank 1 over a sample of every
+// word leaves every query with K > 1 short; those past the slots are scanned in full by the merge.
+TEST_F(Cuda, MmaGuessedStartManyShortQueries) {
+  std::mt19937_64 rng(78);
+  const Vocab v = make_vocab(3331, 129, rng, 0.5);
+  const QueryBatch b = one_term_queries(v, 1100, rng);
+  CudaOptions o;
+  o.path = "mma";
+  o.mma_sample_spread = 100000;
+  o.mma_sample_min_k = 1;
+  o.mma_sample_rank = 1;
+  auto s = make_cuda_searcher_for_codes(v.view(), o);
+  for (const size_t k : {size_t{1}, size_t{11}, size_t{50}}) {
+    SearchParams p;
+    p.k = k;
+    expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p), "k=" + std::to_string(k));
+    if (HasFatalFailure()) return;
+  }
+}
+
 TEST_F(Cuda, MultiTermSumAndCosMul) {
   std::mt19937_64 rng(99);
   for (uint32_t dims : {1u, 64u, 100u, 301u}) {

@@ -116,12 +116,12 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S);
 // gets its exact top K over the words below L by a full popcount scan, written as split 0's list
 // (the other splits' emptied). Exact either way: with K keys at or above the guess, every key of
 // the top K is one of them and each split kept those of its words. One-term queries (the mma
-// path's); planes: their packed planes; scratch: refill_scratch_bytes(n_q); stats (optional):
-// [5] += the queries rescanned. Two launches: a warp a query lists the short ones, then a CTA a
-// short query scans.
+// path's); planes: their packed planes; scratch: refill_scratch_bytes(n_q, K); stats (optional):
+// [5] += the queries rescanned. Three launches: a warp a query lists the short ones, 16 CTAs a
+// short query scan a part of the words each, one merges the parts.
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
                         uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s);
-size_t refill_scratch_bytes(int n_q);
+size_t refill_scratch_bytes(int n_q, int K);
 
 // --- mma path --------------------------------------------------------------------------------
 // Row lists of the mma kernel: K <= 32 keys kept unsorted with a scan for the smallest (sorted

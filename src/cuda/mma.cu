@@ -819,7 +819,7 @@ size_t mma_scratch_bytes(const DeviceIndex& ix, int n_q, int K, const MmaPlan& p
   b.take<float>(static_cast<size_t>(p.n_qt) * kTileQueries);
   b.take<uint64_t>(static_cast<size_t>(n_q) * p.n_splits * K);
   return b.used + 256 + (p.sample.on() ? sample_bounds_scratch_bytes(ix, n_q, n_q, p.sample) + 256 : 0) +
-         (p.sample.on() && p.sample.guess(K) ? refill_scratch_bytes(n_q) : 0);
+         (p.sample.on() && p.sample.guess(K) ? refill_scratch_bytes(n_q, K) : 0);
 }
 
 void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MmaPlan& p,
@@ -847,7 +847,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
   if (start && p.sample.guess(K))
-    refill_short_lists(ix, q, planes, L, K, partial, p.n_splits, b.take<char>(refill_scratch_bytes(q.n_q)), p.stats, s);
+    refill_short_lists(ix, q, planes, L, K, partial, p.n_splits, b.take<char>(refill_scratch_bytes(q.n_q, K)), p.stats, s);
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
 }
 

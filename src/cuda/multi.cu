@@ -323,6 +323,7 @@ struct RefillArgs {
   uint64_t* partial;  // [q][split][K]
   uint32_t* short_n;  // the short queries: their count (zeroed before the check) and ids
   uint32_t* short_q;
+  uint64_t* slots;    // [kRefillSlots][kRefillSplit][K]: the parts' top K
   unsigned long long* stats;
 };
 
@@ -339,44 +340,90 @@ __global__ __launch_bounds__(256) void refill_check_kernel(RefillArgs a) {
   if (lane == 0 && c < a.K) a.short_q[atomicAdd(a.short_n, 1u)] = static_cast<uint32_t>(q);
 }
 
-// 2: a CTA of 32 warps a short query (the rare ones: ~0.4% at K = 53 with the sample's 3rd key,
-// NOTES v19), every word scanned, four a thread in flight. (A CTA scanning the short ones among
-// its own 32 queries in turn took ~1 ms a chunk, run 65: the bench's short queries cluster.)
-constexpr int kRefillWarps = 32;
-__global__ __launch_bounds__(kRefillWarps * 32) void refill_scan_kernel(RefillArgs a) {
-  extern __shared__ uint64_t sm[];  // [32][64] warp lists, then the query's planes (2W) and weight
-  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
-  const int per_q = a.n_splits * a.K;
-  uint64_t(*sh)[64] = reinterpret_cast<uint64_t(*)[64]>(sm);
-  uint64_t* qp = sm + kRefillWarps * 64;
-  float* w = reinterpret_cast<float*>(qp + 2 * a.W);
-  const uint32_t n_short = *a.short_n;
-  for (uint32_t j = blockIdx.x; j < n_short; j += gridDim.x) {  // (CTA-uniform)
-    const int q = static_cast<int>(a.short_q[j]);
-    const uint32_t t0 = a.term_off[q];  // one term a query on the mma path
-    for (uint32_t i = threadIdx.x; i < 2 * a.W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * a.W + i];
-    if (threadIdx.x == 0) w[0] = a.weights[t0];
-    __syncthreads();
-    WarpList list;
-    list.init(a.K);
-    for (uint32_t base = warp * 128; base < a.L; base += kRefillWarps * 128) {
-      uint64_t key[4];
+// A short query's full scan: its words below L over kRefillSplit CTAs (one CTA a query took
+// ~0.66 ms, run 67: one SM's worth of L2 latency), their top K merged after. Slots for
+// kRefillSlots short queries a chunk (~75 at K = 53 with the sample's 3rd key, NOTES v19); the
+// merge scans any further ones in full, a CTA each (slower, exact).
+constexpr int kRefillSplit = 16;
+constexpr int kRefillSlots = 512;
+
+// Scores words [x0, x1) for the one-term query at qp / w into `list` (a warp's part: words
+// x0 + 128 i + 32 u + lane, four a lane in flight).
+__device__ __forceinline__ void scan_words(WarpList& list, const RefillArgs& a, const uint64_t* qp, const float* w,
+                                           uint32_t x0, uint32_t x1, unsigned warp, unsigned n_warps) {
+  const unsigned lane = lane_id();
+  for (uint32_t base = x0 + warp * 128; base < x1; base += n_warps * 128) {
+    uint64_t key[4];
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        const uint32_t x = base + 32 * u + lane;
-        key[u] = x < a.L ? make_key(score_generic(x, a.codes, a.W, qp, w, 1, 0, __ldg(a.inv + x)), x) : 0;
-      }
-#pragma unroll
-      for (int u = 0; u < 4; ++u) list.offer(key[u]);
+    for (int u = 0; u < 4; ++u) {
+      const uint32_t x = base + 32 * u + lane;
+      key[u] = x < x1 ? make_key(score_generic(x, a.codes, a.W, qp, w, 1, 0, __ldg(a.inv + x)), x) : 0;
     }
-    tree_merge(list, sh, static_cast<int>(warp), 0, kRefillWarps);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) list.offer(key[u]);
+  }
+}
+
+// Query q's planes and weight into shared memory (qp: 2W words, then w); the CTA synchronized.
+__device__ __forceinline__ void load_one_term(const RefillArgs& a, int q, uint64_t* qp, float* w) {
+  const uint32_t t0 = a.term_off[q];  // one term a query on the mma path
+  for (uint32_t i = threadIdx.x; i < 2 * a.W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * a.W + i];
+  if (threadIdx.x == 0) w[0] = a.weights[t0];
+  __syncthreads();
+}
+
+// 2: CTA (j, r) scans part r of short query j's words into slot (j, r).
+__global__ __launch_bounds__(256) void refill_scan_kernel(RefillArgs a) {
+  extern __shared__ uint64_t sm[];  // [8][64] warp lists, then the query's planes (2W) and weight
+  const uint32_t j = blockIdx.x / kRefillSplit, r = blockIdx.x % kRefillSplit;
+  if (j >= min(*a.short_n, static_cast<uint32_t>(kRefillSlots))) return;  // (CTA-uniform)
+  const unsigned warp = threadIdx.x >> 5;
+  uint64_t* qp = sm + 8 * 64;
+  float* w = reinterpret_cast<float*>(qp + 2 * a.W);
+  load_one_term(a, static_cast<int>(a.short_q[j]), qp, w);
+  const uint32_t x0 = static_cast<uint32_t>(uint64_t{a.L} * r / kRefillSplit);
+  const uint32_t x1 = static_cast<uint32_t>(uint64_t{a.L} * (r + 1) / kRefillSplit);
+  WarpList list;
+  list.init(a.K);
+  scan_words(list, a, qp, w, x0, x1, warp, 8);
+  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sm), static_cast<int>(warp), 0, 8);
+  if (warp == 0) list.store(a.slots + (static_cast<size_t>(j) * kRefillSplit + r) * a.K);
+}
+
+// 3: CTA j merges slot j's parts into the query's lists (split 0; the others emptied); past the
+// slots, the CTAs scan the remaining short queries in full, a CTA each.
+__global__ __launch_bounds__(256) void refill_merge_kernel(RefillArgs a) {
+  extern __shared__ uint64_t sm[];
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const uint32_t n_short = *a.short_n;
+  const int per_q = a.n_splits * a.K;
+  auto put = [&](WarpList& list, int q) {
     uint64_t* lists = a.partial + static_cast<size_t>(q) * per_q;
     for (int i = a.K + static_cast<int>(threadIdx.x); i < per_q; i += blockDim.x) lists[i] = 0;
     if (warp == 0) {
       list.store(lists);
       if (a.stats && lane == 0) atomicAdd(a.stats + 5, 1ull);
     }
-    __syncthreads();  // the next query's planes overwrite these
+  };
+  if (blockIdx.x < min(n_short, static_cast<uint32_t>(kRefillSlots))) {
+    WarpList list;
+    list.init(a.K);
+    for (int r = static_cast<int>(warp); r < kRefillSplit; r += 8)
+      list.merge_stored(a.slots + (static_cast<size_t>(blockIdx.x) * kRefillSplit + r) * a.K);
+    tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sm), static_cast<int>(warp), 0, 8);
+    put(list, static_cast<int>(a.short_q[blockIdx.x]));
+  }
+  uint64_t* qp = sm + 8 * 64;
+  float* w = reinterpret_cast<float*>(qp + 2 * a.W);
+  for (uint32_t j = kRefillSlots + blockIdx.x; j < n_short; j += gridDim.x) {  // (CTA-uniform)
+    __syncthreads();  // the previous query's planes and lists are read
+    const int q = static_cast<int>(a.short_q[j]);
+    load_one_term(a, q, qp, w);
+    WarpList list;
+    list.init(a.K);
+    scan_words(list, a, qp, w, 0, a.L, warp, 8);
+    tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sm), static_cast<int>(warp), 0, 8);
+    put(list, q);
   }
 }
 
@@ -461,21 +508,31 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
   return b.used + 256;
 }
 
-size_t refill_scratch_bytes(int n_q) { return (static_cast<size_t>(n_q) + 1) * sizeof(uint32_t) + 256; }
+size_t refill_scratch_bytes(int n_q, int K) {
+  Bump b{nullptr};
+  b.take<uint32_t>(static_cast<size_t>(n_q) + 1);
+  b.take<uint64_t>(static_cast<size_t>(std::min(n_q, kRefillSlots)) * kRefillSplit * K);
+  return b.used + 256;
+}
 
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
                         uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s) {
   if (q.n_q == 0) return;
-  auto* short_n = static_cast<uint32_t*>(scratch);
+  Bump b{static_cast<char*>(scratch)};
+  auto* short_n = b.take<uint32_t>(static_cast<size_t>(q.n_q) + 1);
+  uint64_t* slots = b.take<uint64_t>(static_cast<size_t>(std::min(q.n_q, kRefillSlots)) * kRefillSplit * K);
   RefillArgs a{ix.codes, ix.inv, ix.W, L, planes, q.weights, q.term_off, K, n_splits, q.n_q, partial,
-               short_n, short_n + 1, stats};
+               short_n, short_n + 1, slots, stats};
   if (const cudaError_t e = cudaMemsetAsync(short_n, 0, sizeof(uint32_t), s); e != cudaSuccess)
     cuda_fail(e, "cudaMemsetAsync (refill)");
   refill_check_kernel<<<(q.n_q + 7) / 8, 256, 0, s>>>(a);
   launch_check("refill_check_kernel");
-  const size_t smem = (kRefillWarps * 64 + 2 * ix.W + 1) * sizeof(uint64_t);
-  refill_scan_kernel<<<std::min(q.n_q, 512), kRefillWarps * 32, smem, s>>>(a);
+  const size_t smem = (8 * 64 + 2 * ix.W + 1) * sizeof(uint64_t);
+  const int slots_used = std::min(q.n_q, kRefillSlots);
+  refill_scan_kernel<<<slots_used * kRefillSplit, 256, smem, s>>>(a);
   launch_check("refill_scan_kernel");
+  refill_merge_kernel<<<slots_used, 256, smem, s>>>(a);
+  launch_check("refill_merge_kernel");
 }
 
 void multi_prepare_attributes(size_t max_smem) {
