@@ -341,11 +341,10 @@ __global__ __launch_bounds__(256) void refill_check_kernel(RefillArgs a) {
 }
 
 // A short query's full scan: its words below L over kRefillSplit CTAs (one CTA a query took
-// ~0.66 ms, run 67: one SM's worth of L2 latency; 16 parts 0.29 ms, run 68: each part builds its
-// own top K from nothing, 16x the insertions), their top K merged after. Slots for
+// ~0.66 ms, run 67: one SM's worth of L2 latency), their top K merged after. Slots for
 // kRefillSlots short queries a chunk (~75 at K = 53 with the sample's 3rd key, NOTES v19); the
 // merge scans any further ones in full, a CTA each (slower, exact).
-constexpr int kRefillSplit = 4;
+constexpr int kRefillSplit = 16;
 constexpr int kRefillSlots = 512;
 
 // Scores words [x0, x1) for the one-term query at qp / w into `list` (a warp's part: words
@@ -373,7 +372,7 @@ __device__ __forceinline__ void load_one_term(const RefillArgs& a, int q, uint64
   __syncthreads();
 }
 
-// 2: CTA (j, r) scans part r of short query j's words into slot (j, r) (8 warps).
+// 2: CTA (j, r) scans part r of short query j's words into slot (j, r).
 __global__ __launch_bounds__(256) void refill_scan_kernel(RefillArgs a) {
   extern __shared__ uint64_t sm[];  // [8][64] warp lists, then the query's planes (2W) and weight
   const uint32_t j = blockIdx.x / kRefillSplit, r = blockIdx.x % kRefillSplit;
@@ -409,7 +408,7 @@ __global__ __launch_bounds__(256) void refill_merge_kernel(RefillArgs a) {
   if (blockIdx.x < min(n_short, static_cast<uint32_t>(kRefillSlots))) {
     WarpList list;
     list.init(a.K);
-    for (int r = static_cast<int>(warp); r < kRefillSplit; r += 8)  // (warps past the parts: empty lists)
+    for (int r = static_cast<int>(warp); r < kRefillSplit; r += 8)
       list.merge_stored(a.slots + (static_cast<size_t>(blockIdx.x) * kRefillSplit + r) * a.K);
     tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sm), static_cast<int>(warp), 0, 8);
     put(list, static_cast<int>(a.short_q[blockIdx.x]));
@@ -431,10 +430,8 @@ __global__ __launch_bounds__(256) void refill_merge_kernel(RefillArgs a) {
 // The bound pass of one-term queries (the mma path's start) with the gathered sample in shared
 // memory: a warp a query, a CTA kBoundQueries queries, so the sample is read from L2 once a CTA
 // instead of once a query (mt_list_kernel<false>, one CTA a query: ~0.45 ms a chunk of 16,896
-// queries at 2,048 words, run 65; this kernel with 8 warps a CTA, 2 CTAs a SM: 0.28 ms, run 68).
-// Scores as score_generic's one-term expression.
-constexpr int kBoundWarps = 16;
-constexpr int kBoundQueries = 8 * kBoundWarps;
+// queries at 2,048 words, run 65). Scores as score_generic's one-term expression.
+constexpr int kBoundQueries = 64;
 struct OneTermBoundArgs {
   const uint64_t* planes;
   const float* weights;
@@ -448,15 +445,15 @@ struct OneTermBoundArgs {
   uint32_t* cand_n;
 };
 size_t one_term_bound_smem(uint32_t S, uint32_t W) {
-  return static_cast<size_t>((S + 7) / 8) * 16 * W * 8 + static_cast<size_t>(S) * 8 + kBoundWarps * 2 * W * 8 + 16;
+  return static_cast<size_t>((S + 7) / 8) * 16 * W * 8 + static_cast<size_t>(S) * 8 + 8 * 2 * W * 8 + 16;
 }
-__global__ __launch_bounds__(kBoundWarps * 32) void one_term_bound_kernel(OneTermBoundArgs a) {
+__global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a) {
   extern __shared__ uint64_t smb[];
   const uint32_t W = a.W, S = a.s_n;
   const size_t code_words = static_cast<size_t>((S + 7) / 8) * 16 * W;
   uint64_t* sc = smb;
-  uint64_t* qps = sc + code_words;  // [kBoundWarps][2W]
-  float* sinv = reinterpret_cast<float*>(qps + kBoundWarps * 2 * W);
+  uint64_t* qps = sc + code_words;                 // [8 warps][2W]
+  float* sinv = reinterpret_cast<float*>(qps + 8 * 2 * W);
   uint32_t* sid = reinterpret_cast<uint32_t*>(sinv + S);
   for (size_t i = threadIdx.x; i < code_words; i += blockDim.x) sc[i] = a.s_codes[i];
   for (uint32_t i = threadIdx.x; i < S; i += blockDim.x) {
@@ -467,7 +464,7 @@ __global__ __launch_bounds__(kBoundWarps * 32) void one_term_bound_kernel(OneTer
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   uint64_t* qp = qps + warp * 2 * W;
   const int q_end = min(a.n_q, static_cast<int>(blockIdx.x + 1) * kBoundQueries);
-  for (int q = static_cast<int>(blockIdx.x) * kBoundQueries + static_cast<int>(warp); q < q_end; q += kBoundWarps) {
+  for (int q = static_cast<int>(blockIdx.x) * kBoundQueries + static_cast<int>(warp); q < q_end; q += 8) {
     const uint32_t t0 = a.term_off[q];
     for (uint32_t i = lane; i < 2 * W; i += 32) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
     const float w = a.weights[t0];
@@ -612,7 +609,7 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
   const size_t one_smem = one_term_bound_smem(S, ix.W);
   if (max_terms == 1 && S > 0 && one_smem <= g_bound_smem_max.load()) {
     OneTermBoundArgs oa{planes, q.weights, q.term_off, s_codes, s_inv, s_ids, S, ix.W, q.n_q, ws.bound_rank(K), bound, cand_n};
-    one_term_bound_kernel<<<(q.n_q + kBoundQueries - 1) / kBoundQueries, kBoundWarps * 32, one_smem, s>>>(oa);
+    one_term_bound_kernel<<<(q.n_q + kBoundQueries - 1) / kBoundQueries, 256, one_smem, s>>>(oa);
     launch_check("one_term_bound_kernel");
     return;
   }
