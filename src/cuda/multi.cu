@@ -341,7 +341,8 @@ __global__ __launch_bounds__(256) void refill_check_kernel(RefillArgs a) {
 }
 
 // A short query's full scan: its words below L over kRefillSplit CTAs (one CTA a query took
-// ~0.66 ms, run 67: one SM's worth of L2 latency), their top K merged after. Slots for
+// ~0.66 ms a chunk, run 67: one SM's worth of L2 latency; 16 parts 0.29 ms, run 68; 4 parts
+// 0.38 ms, run 69), their top K merged after. Slots for
 // kRefillSlots short queries a chunk (~75 at K = 53 with the sample's 3rd key, NOTES v19); the
 // merge scans any further ones in full, a CTA each (slower, exact).
 constexpr int kRefillSplit = 16;
@@ -430,7 +431,8 @@ __global__ __launch_bounds__(256) void refill_merge_kernel(RefillArgs a) {
 // The bound pass of one-term queries (the mma path's start) with the gathered sample in shared
 // memory: a warp a query, a CTA kBoundQueries queries, so the sample is read from L2 once a CTA
 // instead of once a query (mt_list_kernel<false>, one CTA a query: ~0.45 ms a chunk of 16,896
-// queries at 2,048 words, run 65). Scores as score_generic's one-term expression.
+// queries at 2,048 words, run 65; this kernel 0.28 ms, run 68, and no faster with 16 warps a
+// CTA, run 69). Scores as score_generic's one-term expression.
 constexpr int kBoundQueries = 64;
 struct OneTermBoundArgs {
   const uint64_t* planes;
