@@ -846,8 +846,10 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
             p.mode, p.group_soft, p.group_cta ? 1 : 0, p.stats, nullptr, nullptr, start};
   mma_kernel_for(ix.Kp)<<<p.n_qt * p.n_splits, 384, p.smem, s>>>(a);
   launch_check("mma_kernel");
-  if (start && p.sample.guess(K))
-    refill_short_lists(ix, q, planes, L, K, partial, p.n_splits, b.take<char>(refill_scratch_bytes(q.n_q, K)), p.stats, s);
+  if (start && p.sample.guess(K)) {
+    char* refill = b.take<char>(refill_scratch_bytes(q.n_q, K));
+    refill_short_lists(ix, q, planes, L, K, partial, p.n_splits, refill, p.stats, s);
+  }
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
 }
 

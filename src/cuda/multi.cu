@@ -14,6 +14,9 @@
 // Words come from the mma path's int8 tiles (the wgmma canonical layout: an 8-word x 16-byte core
 // matrix is contiguous, which is also an m16n8k32 B fragment's order), copied into shared memory
 // two tiles deep with cp.async.
+// Also here, shared with the mma path: sample_bounds (one-term queries, the mma path's, take
+// one_term_bound_kernel, the sample in shared memory, instead of the bound pass above) and
+// refill_short_lists (the rescans after the mma path's guessed starts).
 #include "cuda/kernels.hpp"
 
 #include <algorithm>
@@ -340,11 +343,11 @@ __global__ __launch_bounds__(256) void refill_check_kernel(RefillArgs a) {
   if (lane == 0 && c < a.K) a.short_q[atomicAdd(a.short_n, 1u)] = static_cast<uint32_t>(q);
 }
 
-// A short query's full scan: its words below L over kRefillSplit CTAs (one CTA a query took
-// ~0.66 ms a chunk, run 67: one SM's worth of L2 latency; 16 parts 0.29 ms, run 68; 4 parts
-// 0.38 ms, run 69), their top K merged after. Slots for
-// kRefillSlots short queries a chunk (~75 at K = 53 with the sample's 3rd key, NOTES v19); the
-// merge scans any further ones in full, a CTA each (slower, exact).
+// A short query's full scan: its words below L over kRefillSplit CTAs, their top K merged after
+// (one CTA a query took ~0.66 ms a chunk, run 67: one SM's worth of L2 latency; 16 parts 0.29 ms,
+// run 68; 4 parts 0.38 ms, run 69). Slots for kRefillSlots short queries a chunk (~75 at K = 53
+// with the sample's 3rd key, NOTES v19); the merge scans any further ones in full, a CTA each
+// (slower, exact).
 constexpr int kRefillSplit = 16;
 constexpr int kRefillSlots = 512;
 
@@ -610,7 +613,8 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
   }
   const size_t one_smem = one_term_bound_smem(S, ix.W);
   if (max_terms == 1 && S > 0 && one_smem <= g_bound_smem_max.load()) {
-    OneTermBoundArgs oa{planes, q.weights, q.term_off, s_codes, s_inv, s_ids, S, ix.W, q.n_q, ws.bound_rank(K), bound, cand_n};
+    OneTermBoundArgs oa{planes, q.weights, q.term_off, s_codes, s_inv, s_ids,
+                        S,      ix.W,      q.n_q,      ws.bound_rank(K), bound, cand_n};
     one_term_bound_kernel<<<(q.n_q + kBoundQueries - 1) / kBoundQueries, 256, one_smem, s>>>(oa);
     launch_check("one_term_bound_kernel");
     return;
