@@ -3,7 +3,7 @@
 # scripts/gpu/stage.sh (prebuilt binaries + libs, the default GloVe index without its float32
 # vectors, the analogy questions). Run inside that folder:
 #
-#   bash run.sh [quick] [guess] [prof] [exact] [sweep] [mt] [ctest] [serve]
+#   bash run.sh [quick] [guess] [exact] [sweep] [mt] [ctest] [serve]
 #
 # Always:
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
@@ -20,8 +20,6 @@
 #              checked against the CPU reference; kernel counters; ncu's ms by kernel of the same bench;
 #              the eval's answers on the GPU against the CPU's
 #              (run 59-62's sampled-bound sweeps: docs/gpu-runs/run59_summary.txt, run60-62_summary.txt)
-#   prof       no tests: ms by kernel (ncu) of nearest --input of 65,536 words, rerank 50 (guessed start on
-#              and off) and candidates 0, and both with the mma kernel's slow path off (IGLA_CUDA_MMA_MODE=2)
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
@@ -45,10 +43,10 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0; WANT_PROF=0
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0
 for a in "$@"; do
   case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; quick) WANT_QUICK=1 ;; exact) WANT_EXACT=1 ;;
-    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; prof) WANT_PROF=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
+    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
 done
 
 say "# igla GPU run ($*) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
@@ -56,21 +54,6 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm,
 nproc | sed 's/^/# host cores: /' | tee -a "$LOG"
 if [ -f "$HERE/bin.tar.xz" ] && [ ! -x "$HERE/igla_tests" ]; then tar xJf "$HERE/bin.tar.xz" -C "$HERE" || { say "FAIL: unpacking the binaries"; exit 1; }; fi
 if [ -f "$IX.xz" ] && [ ! -f "$IX" ]; then xz -d -T0 -k "$IX.xz" || { say "FAIL: unpacking the index"; exit 1; }; fi
-
-if [ $WANT_PROF = 1 ]; then  # (no tests: a profile of the build a guess run checked)
-  IG="$BIN/igla"
-  say "# prof: ms by kernel (ncu) of nearest --input of 65,536 words (one process each), rerank 50 and candidates 0"
-  for cfg in "50 IGLA_CUDA_MMA_RANK=3" "50 IGLA_CUDA_MMA_RANK=0" "0 IGLA_CUDA_MMA_RANK=3" \
-             "50 IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2" "0 IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2"; do
-    set -- $cfg; c=$1; shift
-    env "$@" timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" nearest --input "$HERE/data/words65536.txt" \
-        --index "$IX" --device cuda --candidates $c > "$OUT/ncu_nearest.txt" 2> "$OUT/ncu_nearest.err"
-    say "  candidates $c $* (rc $?):"
-    awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_nearest.txt" | sort -k2 -nr | tee -a "$LOG"
-  done
-  rm -f "$OUT/ncu_nearest.txt"
-  say "# prof: done (FAIL=$FAIL)"; exit $FAIL
-fi
 
 # --- 1. tests --------------------------------------------------------------------------------
 say "# tests: Cuda*"

@@ -198,29 +198,39 @@ __device__ __forceinline__ float cosmul_score(const int* dots, const float* w, f
   return __fdiv_rn(__fmul_rn(sb, sc), __fadd_rn(sa, 0.001f));
 }
 
-// Scoring of one word against a query's bitplanes (popc, one-query and sort paths).
+// Scoring of one word against a query's bitplanes (popc, one-query and sort paths). kGlobal: the
+// word's planes lie in global memory (read through the read-only cache); false: in shared memory
+// (one_term_bound_kernel's sample), plain loads.
+template <bool kGlobal>
+__device__ __forceinline__ uint64_t load_plane(const uint64_t* p) {
+  if constexpr (kGlobal) return __ldg(p);
+  else return *p;
+}
+template <bool kGlobal = true>
 __device__ __forceinline__ int dot_planes(const uint64_t* wp, const uint64_t* qp, uint32_t W) {
   int dot = 0;
   for (uint32_t j = 0; j < W; ++j) {
-    const uint64_t nz = __ldg(wp + j * 16), sg = __ldg(wp + j * 16 + 8);
+    const uint64_t nz = load_plane<kGlobal>(wp + j * 16), sg = load_plane<kGlobal>(wp + j * 16 + 8);
     const uint64_t m = nz & qp[j];
     dot += __popcll(m) - 2 * __popcll(m & (sg ^ qp[W + j]));
   }
   return dot;
 }
 
-// combine_score for word x over the T terms whose planes (2W words each) start at qp.
+// combine_score for word x over the T terms whose planes (2W words each) start at qp (kGlobal:
+// where codes lie, as dot_planes).
+template <bool kGlobal = true>
 __device__ __forceinline__ float score_generic(uint32_t x, const uint64_t* codes, uint32_t W, const uint64_t* qp,
                                                const float* w, uint32_t T, int combine, float inv) {
   const uint64_t* wp = codes + static_cast<size_t>(x >> 3) * W * 16 + (x & 7);
   if (combine == 0) {
     float s = 0.0f;
-    for (uint32_t t = 0; t < T; ++t) s = sum_term(s, w[t], dot_planes(wp, qp + t * 2 * W, W));
+    for (uint32_t t = 0; t < T; ++t) s = sum_term(s, w[t], dot_planes<kGlobal>(wp, qp + t * 2 * W, W));
     return __fmul_rn(s, inv);
   }
   int d[3];
 #pragma unroll
-  for (int t = 0; t < 3; ++t) d[t] = dot_planes(wp, qp + t * 2 * W, W);
+  for (int t = 0; t < 3; ++t) d[t] = dot_planes<kGlobal>(wp, qp + t * 2 * W, W);
   return cosmul_score(d, w, inv);
 }
 

@@ -101,12 +101,14 @@ struct WordSample {
 // Per query of the chunk, the K-th best key (score, ~id) over the sample, or 0 when it holds fewer
 // than K words: every key of the query's exact top K over the words below L is >= it (the K-th
 // largest of a subset never exceeds the K-th largest of the set); with ws.guess(K), the
-// ws.rank-th key instead (see WordSample). One CTA a query, popcount over
-// the sample's bitplanes (gathered first into sample_scratch), up to max_terms terms; planes_scratch
-// takes the queries' packed planes unless q.planes holds them; cand_n (optional) is zeroed.
-// sample_bounds_scratch_bytes: planes + bound + the gathered sample (n_q = n_terms = 0: the last).
+// ws.rank-th key instead (see WordSample). Popcount over the sample's bitplanes (gathered first
+// into sample_scratch): one-term queries a warp each with the sample in shared memory when it
+// fits in max_smem (the device's opt-in bytes per block), else one CTA a query, up to max_terms
+// terms. planes_scratch takes the queries' packed planes unless q.planes holds them; cand_n
+// (optional) is zeroed. sample_bounds_scratch_bytes: planes + bound + the gathered sample.
 void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
-                   uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s);
+                   size_t max_smem, uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n,
+                   cudaStream_t s);
 size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, WordSample ws);
 // Scratch of the gathered sample alone (part of sample_bounds_scratch_bytes).
 size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S);
@@ -149,6 +151,7 @@ struct MmaPlan {
                                             // staged candidates, queued keys, drains; [6] list selects
   WordSample sample;                        // on: each row's list starts from its sample_bounds key
                                             // (one-term queries; the caller sets it, for long lists)
+  size_t max_smem = 0;                      // the device's opt-in shared memory a block (sample_bounds)
 };
 // False when this dims/K does not fit the kernel's shared memory (use popc). The tile ring takes
 // as many stages (2..max_stages, at most 6) as fit, with append lists when K >= append_min_k (and
@@ -291,6 +294,7 @@ struct MultiPlan {
   WordSample sample;
   bool prefilter = true;  // the scan's fixed-point prefilter (multi.cu); false for A/B runs
   size_t smem = 0;
+  size_t max_smem = 0;  // the device's opt-in shared memory a block (sample_bounds)
   unsigned long long* stats = nullptr;  // optional device counters: [4] candidates, [5] overflowed queries
 };
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,

@@ -797,6 +797,7 @@ bool mma_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int num_sms, si
   }
   if (!stages) return false;
   p.stages = stages;
+  p.max_smem = max_smem;
   p.cap = cap;
   p.smem = mma_smem_bytes(ix.Kp, stages, cap);
   p.n_qt = (n_q + kTileQueries - 1) / kTileQueries;
@@ -834,7 +835,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
     uint64_t* pl = b.take<uint64_t>(static_cast<size_t>(q.n_terms) * 2 * ix.W);
     start = b.take<uint64_t>(static_cast<size_t>(q.n_q));
     char* words = b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
-    sample_bounds(ix, q, L, K, 1, p.sample, pl, words, start, nullptr, s);
+    sample_bounds(ix, q, L, K, 1, p.sample, p.max_smem, pl, words, start, nullptr, s);
     planes = q.planes ? q.planes : pl;
   }
   const size_t items = static_cast<size_t>(p.n_qt) * kTileQueries * (ix.Kp / 16);

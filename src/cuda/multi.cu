@@ -20,7 +20,6 @@
 #include "cuda/kernels.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <climits>
 #include <string>
 
@@ -351,46 +350,36 @@ __global__ __launch_bounds__(256) void refill_check_kernel(RefillArgs a) {
 constexpr int kRefillSplit = 16;
 constexpr int kRefillSlots = 512;
 
-// Scores words [x0, x1) for the one-term query at qp / w into `list` (a warp's part: words
-// x0 + 128 i + 32 u + lane, four a lane in flight).
-__device__ __forceinline__ void scan_words(WarpList& list, const RefillArgs& a, const uint64_t* qp, const float* w,
-                                           uint32_t x0, uint32_t x1, unsigned warp, unsigned n_warps) {
+// Scores words [x0, x1) for the query sq into `list` (a warp's part: words x0 + 128 i + 32 u +
+// lane, four a lane in flight).
+__device__ __forceinline__ void scan_words(WarpList& list, const RefillArgs& a, const SharedQuery& sq, uint32_t x0,
+                                           uint32_t x1, unsigned warp, unsigned n_warps) {
   const unsigned lane = lane_id();
   for (uint32_t base = x0 + warp * 128; base < x1; base += n_warps * 128) {
     uint64_t key[4];
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
       const uint32_t x = base + 32 * u + lane;
-      key[u] = x < x1 ? make_key(score_generic(x, a.codes, a.W, qp, w, 1, 0, __ldg(a.inv + x)), x) : 0;
+      key[u] = x < x1 ? make_key(score_generic(x, a.codes, a.W, sq.qp, sq.w, sq.T, 0, __ldg(a.inv + x)), x) : 0;
     }
 #pragma unroll
     for (int u = 0; u < 4; ++u) list.offer(key[u]);
   }
 }
 
-// Query q's planes and weight into shared memory (qp: 2W words, then w); the CTA synchronized.
-__device__ __forceinline__ void load_one_term(const RefillArgs& a, int q, uint64_t* qp, float* w) {
-  const uint32_t t0 = a.term_off[q];  // one term a query on the mma path
-  for (uint32_t i = threadIdx.x; i < 2 * a.W; i += blockDim.x) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * a.W + i];
-  if (threadIdx.x == 0) w[0] = a.weights[t0];
-  __syncthreads();
-}
-
 // 2: CTA (j, r) scans part r of short query j's words into slot (j, r).
 __global__ __launch_bounds__(256) void refill_scan_kernel(RefillArgs a) {
-  extern __shared__ uint64_t sm[];  // [8][64] warp lists, then the query's planes (2W) and weight
+  extern __shared__ uint64_t sm[];  // load_shared_query's layout (list_smem)
   const uint32_t j = blockIdx.x / kRefillSplit, r = blockIdx.x % kRefillSplit;
   if (j >= min(*a.short_n, static_cast<uint32_t>(kRefillSlots))) return;  // (CTA-uniform)
   const unsigned warp = threadIdx.x >> 5;
-  uint64_t* qp = sm + 8 * 64;
-  float* w = reinterpret_cast<float*>(qp + 2 * a.W);
-  load_one_term(a, static_cast<int>(a.short_q[j]), qp, w);
+  const SharedQuery sq = load_shared_query(sm, static_cast<int>(a.short_q[j]), a.W, a.planes, a.weights, a.term_off);
   const uint32_t x0 = static_cast<uint32_t>(uint64_t{a.L} * r / kRefillSplit);
   const uint32_t x1 = static_cast<uint32_t>(uint64_t{a.L} * (r + 1) / kRefillSplit);
   WarpList list;
   list.init(a.K);
-  scan_words(list, a, qp, w, x0, x1, warp, 8);
-  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sm), static_cast<int>(warp), 0, 8);
+  scan_words(list, a, sq, x0, x1, warp, 8);
+  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sq.lists), static_cast<int>(warp), 0, 8);
   if (warp == 0) list.store(a.slots + (static_cast<size_t>(j) * kRefillSplit + r) * a.K);
 }
 
@@ -417,16 +406,14 @@ __global__ __launch_bounds__(256) void refill_merge_kernel(RefillArgs a) {
     tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sm), static_cast<int>(warp), 0, 8);
     put(list, static_cast<int>(a.short_q[blockIdx.x]));
   }
-  uint64_t* qp = sm + 8 * 64;
-  float* w = reinterpret_cast<float*>(qp + 2 * a.W);
   for (uint32_t j = kRefillSlots + blockIdx.x; j < n_short; j += gridDim.x) {  // (CTA-uniform)
     __syncthreads();  // the previous query's planes and lists are read
     const int q = static_cast<int>(a.short_q[j]);
-    load_one_term(a, q, qp, w);
+    const SharedQuery sq = load_shared_query(sm, q, a.W, a.planes, a.weights, a.term_off);
     WarpList list;
     list.init(a.K);
-    scan_words(list, a, qp, w, 0, a.L, warp, 8);
-    tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sm), static_cast<int>(warp), 0, 8);
+    scan_words(list, a, sq, 0, a.L, warp, 8);
+    tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sq.lists), static_cast<int>(warp), 0, 8);
     put(list, q);
   }
 }
@@ -435,7 +422,7 @@ __global__ __launch_bounds__(256) void refill_merge_kernel(RefillArgs a) {
 // memory: a warp a query, a CTA kBoundQueries queries, so the sample is read from L2 once a CTA
 // instead of once a query (mt_list_kernel<false>, one CTA a query: ~0.45 ms a chunk of 16,896
 // queries at 2,048 words, run 65; this kernel 0.28 ms, run 68, and no faster with 16 warps a
-// CTA, run 69). Scores as score_generic's one-term expression.
+// CTA, run 69).
 constexpr int kBoundQueries = 64;
 struct OneTermBoundArgs {
   const uint64_t* planes;
@@ -480,13 +467,7 @@ __global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a)
       const uint32_t i = base + lane;
       uint64_t key = 0;
       if (i < S) {
-        const uint64_t* wp = sc + static_cast<size_t>(i >> 3) * W * 16 + (i & 7);
-        int dot = 0;  // dot_planes with plain loads (its __ldg takes global memory only)
-        for (uint32_t j = 0; j < W; ++j) {
-          const uint64_t m = wp[j * 16] & qp[j];
-          dot += __popcll(m) - 2 * __popcll(m & (wp[j * 16 + 8] ^ qp[W + j]));
-        }
-        key = make_key(__fmul_rn(sum_term(0.0f, w, dot), sinv[i]), sid[i]);
+        key = make_key(score_generic<false>(i, sc, W, qp, &w, 1, 0, sinv[i]), sid[i]);
       }
       list.offer(key);
     }
@@ -498,10 +479,6 @@ __global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a)
     __syncwarp();  // the next query's planes overwrite qp
   }
 }
-
-// The shared memory a block may opt in to (set with the kernels' attributes; the smallest over
-// the devices prepared).
-std::atomic<size_t> g_bound_smem_max{0};
 
 }  // namespace
 
@@ -532,7 +509,7 @@ void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint
     cuda_fail(e, "cudaMemsetAsync (refill)");
   refill_check_kernel<<<(q.n_q + 7) / 8, 256, 0, s>>>(a);
   launch_check("refill_check_kernel");
-  const size_t smem = (8 * 64 + 2 * ix.W + 1) * sizeof(uint64_t);
+  const size_t smem = list_smem(ix, 1);
   const int slots_used = std::min(q.n_q, kRefillSlots);
   refill_scan_kernel<<<slots_used * kRefillSplit, 256, smem, s>>>(a);
   launch_check("refill_scan_kernel");
@@ -549,9 +526,6 @@ void multi_prepare_attributes(size_t max_smem) {
   };
   for (int ks = 1; ks <= 4; ++ks) set(scan_kernel_for(ks));
   set(reinterpret_cast<const void*>(one_term_bound_kernel));
-  size_t cur = g_bound_smem_max.load();
-  while ((cur == 0 || max_smem < cur) && !g_bound_smem_max.compare_exchange_weak(cur, max_smem)) {
-  }
   cudaGetLastError();
 }
 
@@ -577,6 +551,7 @@ bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms
   p.sample = sample;
   if (!p.sample.on()) p.sample.first = 1;
   p.max_terms = max_terms;
+  p.max_smem = max_smem;
   return true;
 }
 
@@ -591,7 +566,8 @@ size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const Mu
 }
 
 void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
-                   uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s) {
+                   size_t max_smem, uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n,
+                   cudaStream_t s) {
   const uint64_t* planes = q.planes;
   if (!planes) {
     const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
@@ -612,7 +588,7 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
     launch_check("gather_sample_kernel");
   }
   const size_t one_smem = one_term_bound_smem(S, ix.W);
-  if (max_terms == 1 && S > 0 && one_smem <= g_bound_smem_max.load()) {
+  if (max_terms == 1 && S > 0 && one_smem <= max_smem) {
     OneTermBoundArgs oa{planes, q.weights, q.term_off, s_codes, s_inv, s_ids,
                         S,      ix.W,      q.n_q,      ws.bound_rank(K), bound, cand_n};
     one_term_bound_kernel<<<(q.n_q + kBoundQueries - 1) / kBoundQueries, 256, one_smem, s>>>(oa);
@@ -646,7 +622,7 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   uint32_t* cand_n = b.take<uint32_t>(static_cast<size_t>(q.n_q));
   uint64_t* cand = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.cap);
   char* words = b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
-  sample_bounds(ix, q, L, K, p.max_terms, p.sample, planes, words, bound, cand_n, s);
+  sample_bounds(ix, q, L, K, p.max_terms, p.sample, p.max_smem, planes, words, bound, cand_n, s);
   if (q.planes) planes = const_cast<uint64_t*>(q.planes);
   MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        p.cap,  planes, q.weights, q.term_off,
                 K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats,

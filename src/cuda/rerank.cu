@@ -109,11 +109,11 @@ __device__ __forceinline__ float row_inv(float xx) { return xx > 0.0f ? __fdiv_r
 __global__ __launch_bounds__(256) void row_norms_kernel(const float* rows, uint32_t D, size_t n, float* inv) {
   const unsigned lane = lane_id(), j = lane & 7u, gbase = lane & ~7u;
   const size_t groups = static_cast<size_t>(gridDim.x) * (blockDim.x >> 3);
-  // Every lane of a warp runs the same number of rounds (group_fdot shuffles the whole warp).
-  const size_t first = static_cast<size_t>(blockIdx.x) * (blockDim.x >> 3) + (threadIdx.x >> 3);
-  const size_t warp_first = first - ((threadIdx.x & 31u) >> 3);
+  // A warp's 4 groups take rows base .. base + 3, so every lane of the warp runs the same number
+  // of rounds (group_fdot shuffles the whole warp).
+  const size_t warp_first = static_cast<size_t>(blockIdx.x) * (blockDim.x >> 3) + 4 * (threadIdx.x >> 5);
   for (size_t base = warp_first; base < n; base += groups) {
-    const size_t i = base + ((threadIdx.x & 31u) >> 3);
+    const size_t i = base + (lane >> 3);
     const float* x = rows + (i < n ? i : n - 1) * D;
     const float v = row_inv(group_fdot(x, x, D, j, gbase));
     if (i < n && j == 0) inv[i] = v;
