@@ -314,21 +314,29 @@ TEST_F(Cuda, MmaSampledStart) {
 
 // More short queries than refill_short_lists has slots (512 a chunk): rank 1 over a sample of every
 // word leaves every query with K > 1 short; those past the slots are scanned in full by the merge.
+// Other dims: the bound pass and the refill at 1, 4 and 5 words a plane (64, 256, 300 dims), and
+// samples of every word (rank 1) and of 1,024 spread words (rank 2).
 TEST_F(Cuda, MmaGuessedStartManyShortQueries) {
   std::mt19937_64 rng(78);
-  const Vocab v = make_vocab(3331, 129, rng, 0.5);
-  const QueryBatch b = one_term_queries(v, 1100, rng);
-  CudaOptions o;
-  o.path = "mma";
-  o.mma_sample_spread = 100000;
-  o.mma_sample_min_k = 1;
-  o.mma_sample_rank = 1;
-  auto s = make_cuda_searcher_for_codes(v.view(), o);
-  for (const size_t k : {size_t{1}, size_t{11}, size_t{50}}) {
-    SearchParams p;
-    p.k = k;
-    expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p), "k=" + std::to_string(k));
-    if (HasFatalFailure()) return;
+  for (const auto& [dims, n_q] : {std::pair{129u, 1100}, std::pair{64u, 301}, std::pair{256u, 301},
+                                  std::pair{300u, 301}}) {
+    const Vocab v = make_vocab(3331, dims, rng, 0.5);
+    const QueryBatch b = one_term_queries(v, n_q, rng);
+    for (const uint32_t spread : {100000u, 1024u}) {
+      CudaOptions o;
+      o.path = "mma";
+      o.mma_sample_spread = spread;
+      o.mma_sample_min_k = 1;
+      o.mma_sample_rank = spread > 3331 ? 1 : 2;
+      auto s = make_cuda_searcher_for_codes(v.view(), o);
+      for (const size_t k : {size_t{1}, size_t{11}, size_t{50}}) {
+        SearchParams p;
+        p.k = k;
+        expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p),
+                    "dims=" + std::to_string(dims) + " spread=" + std::to_string(spread) + " k=" + std::to_string(k));
+        if (HasFatalFailure()) return;
+      }
+    }
   }
 }
 

@@ -70,7 +70,7 @@ if [ $WANT_GUESS = 1 ]; then
   # Checks first: 512 nearest queries (and 3CosAdd / 3CosMul) on every path against the CPU reference, at k 50
   # (K 51: the guessed start on by default) and k 10 (K 11: with IGLA_CUDA_MMA_SAMPLE_K=1), and 4,096 nearest
   # mma vs popc; rank 1 over 8,192 words refills most queries.
-  for cfg in "50 IGLA_CUDA_MMA_RANK=3" "50 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192" \
+  for cfg in "50 IGLA_CUDA_MMA_RANK=3" "50 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192" "50 IGLA_CUDA_APPEND_K=33" \
              "10 IGLA_CUDA_MMA_RANK=2 IGLA_CUDA_MMA_SAMPLE_K=1" "10 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SAMPLE_K=1"; do
     set -- $cfg; kk=$1; shift
     env "$@" timeout 150 "$BIN/igla_cuda_bench" --name glove-k$kk --index "$IX" --k $kk --check 512 --batches 65536 \
@@ -84,14 +84,12 @@ if [ $WANT_GUESS = 1 ]; then
     grep -q "FAIL" "$OUT/bench_guess.log" && { FAIL=1; say "FAIL: $*"; grep FAIL "$OUT/bench_guess.log" | head -3 | tee -a "$LOG"; }
     say "  $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_guess.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
   }
+  # (ranks 1, 2, 4 and SAMPLE_K=1 were timed in runs 63-69, docs/gpu-runs/run65-69_summary.txt; append lists with
+  # the guessed start in runs 70-71, slower: docs/gpu-runs/run70-72_summary.txt)
   for r in 1 2; do
     guess_one IGLA_CUDA_MMA_RANK=3
     guess_one IGLA_CUDA_MMA_RANK=0
-    guess_one IGLA_CUDA_MMA_RANK=4
   done
-  guess_one IGLA_CUDA_MMA_RANK=2
-  guess_one IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192
-  guess_one IGLA_CUDA_MMA_RANK=3 IGLA_CUDA_MMA_SAMPLE_K=1 IGLA_CUDA_MMA_SPREAD=1024
   guess_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2
   env IGLA_CUDA_PATH=mma IGLA_CUDA_STATS=1 timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 \
       --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_guess_stats.log" 2>&1
@@ -103,6 +101,14 @@ if [ $WANT_GUESS = 1 ]; then
   awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_bench.txt" | sort -k2 -nr | tee -a "$LOG"
   awk '/^  [A-Za-z_].*Context [0-9]/ {k=$0; sub(/^ +/,"",k); sub(/^void /,"",k); gsub(/igla::cuda::|\(anonymous namespace\)::/,"",k); sub(/\(.*/,"",k)}
        /gpu__time_duration.sum/ {printf "%s %s %s | ", k, $(NF), $(NF-1); if (++n % 4 == 0) printf "\n"}' "$OUT/ncu_bench.txt" | head -40 | tee -a "$LOG"
+  say "# guess: ncu stall reasons of the one-term bound pass, the refill's scan and the mma kernel (one launch each)"
+  timeout 150 ncu --clock-control none --kernel-name regex:'one_term_bound|refill_scan|mma_kernel' --launch-skip 0 --launch-count 8 \
+      --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis_Tables --section Occupancy "$BIN/igla_cuda_bench" \
+      --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies \
+      > "$OUT/ncu_stalls.txt" 2>&1
+  say "  ncu rc $? (full text: ncu_stalls.txt)"
+  grep -E "^  [a-z_].*\(|Duration|Stall|Warp Cycles Per Issued|Bank Conflicts|Achieved Occupancy|Compute \(SM\) Throughput|Memory Throughput" \
+      "$OUT/ncu_stalls.txt" | cut -c1-160 | head -200 | tee -a "$LOG"
   say "# guess: eval analogies --restrict 0 (the mt path, unchanged but for removed knobs): cuda vs cpu answers"
   timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
   for r in 1 2; do
