@@ -322,12 +322,12 @@ TEST_F(Cuda, MmaGuessedStartManyShortQueries) {
                                   std::pair{300u, 301}}) {
     const Vocab v = make_vocab(3331, dims, rng, 0.5);
     const QueryBatch b = one_term_queries(v, n_q, rng);
-    for (const uint32_t spread : {100000u, 1024u}) {
+    for (const auto& [spread, rank] : {std::pair{100000u, 1u}, std::pair{1024u, 2u}}) {
       CudaOptions o;
       o.path = "mma";
       o.mma_sample_spread = spread;
       o.mma_sample_min_k = 1;
-      o.mma_sample_rank = spread > 3331 ? 1 : 2;
+      o.mma_sample_rank = rank;
       auto s = make_cuda_searcher_for_codes(v.view(), o);
       for (const size_t k : {size_t{1}, size_t{11}, size_t{50}}) {
         SearchParams p;

@@ -101,7 +101,7 @@ if [ $WANT_GUESS = 1 ]; then
   awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_bench.txt" | sort -k2 -nr | tee -a "$LOG"
   awk '/^  [A-Za-z_].*Context [0-9]/ {k=$0; sub(/^ +/,"",k); sub(/^void /,"",k); gsub(/igla::cuda::|\(anonymous namespace\)::/,"",k); sub(/\(.*/,"",k)}
        /gpu__time_duration.sum/ {printf "%s %s %s | ", k, $(NF), $(NF-1); if (++n % 4 == 0) printf "\n"}' "$OUT/ncu_bench.txt" | head -40 | tee -a "$LOG"
-  say "# guess: ncu stall reasons of the one-term bound pass, the refill's scan and the mma kernel (one launch each)"
+  say "# guess: ncu sections (speed of light, warp states, occupancy) of the first 8 launches of the one-term bound pass, the refill's scan and the mma kernel"
   timeout 150 ncu --clock-control none --kernel-name regex:'one_term_bound|refill_scan|mma_kernel' --launch-skip 0 --launch-count 8 \
       --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis_Tables --section Occupancy "$BIN/igla_cuda_bench" \
       --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies \
