@@ -480,6 +480,175 @@ __global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a)
   }
 }
 
+// --- experiments (NOTES v21; off unless WordSample::lane_bound / refill_short_lists' tiles) ----
+// The bound pass with per-lane lists: a warp scores kLaneQ queries at once against each sample
+// word (its planes read once), each lane keeping its own top 4 keys a query in registers
+// (compare-swaps, no shuffles in the loop: compact code, NOTES v20); at the end the r-th key
+// over the warp's lanes (r <= 4) by r rounds of a warp max.
+constexpr int kLaneQ = 4;
+size_t lane_bound_smem(uint32_t S, uint32_t W) {
+  return static_cast<size_t>((S + 7) / 8) * 16 * W * 8 + static_cast<size_t>(S) * 8 +
+         8 * (kLaneQ * 2 * W * 8 + kLaneQ * 4) + 16;
+}
+__device__ __forceinline__ uint64_t warp_max64(uint64_t v) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) v = umax64(v, shfl_xor64(v, o));
+  return v;
+}
+template <int kW>
+__global__ __launch_bounds__(256) void lane_bound_kernel(OneTermBoundArgs a) {
+  extern __shared__ uint64_t smb[];
+  const uint32_t W = a.W, S = a.s_n;
+  const size_t code_words = static_cast<size_t>((S + 7) / 8) * 16 * W;
+  uint64_t* sc = smb;
+  float* sinv = reinterpret_cast<float*>(sc + code_words);
+  uint32_t* sid = reinterpret_cast<uint32_t*>(sinv + S);
+  uint64_t* gq = reinterpret_cast<uint64_t*>(sid + S);
+  for (size_t i = threadIdx.x; i < code_words; i += blockDim.x) sc[i] = a.s_codes[i];
+  for (uint32_t i = threadIdx.x; i < S; i += blockDim.x) {
+    sinv[i] = a.s_inv[i];
+    sid[i] = a.s_ids[i];
+  }
+  __syncthreads();
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  uint64_t* qp = gq + warp * (kLaneQ * 2 * W + kLaneQ / 2);
+  float* w = reinterpret_cast<float*>(qp + kLaneQ * 2 * W);
+  const int q_end = min(a.n_q, static_cast<int>(blockIdx.x + 1) * kBoundQueries);
+  for (int q0 = static_cast<int>(blockIdx.x) * kBoundQueries + static_cast<int>(warp) * kLaneQ; q0 < q_end;
+       q0 += 8 * kLaneQ) {
+    const int n = min(kLaneQ, q_end - q0);
+    for (uint32_t i = lane; i < kLaneQ * 2 * W; i += 32) {
+      const int g = static_cast<int>(i / (2 * W));
+      qp[i] = g < n ? a.planes[static_cast<size_t>(a.term_off[q0 + g]) * 2 * W + i % (2 * W)] : 0;
+    }
+    if (lane < kLaneQ) w[lane] = static_cast<int>(lane) < n ? a.weights[a.term_off[q0 + static_cast<int>(lane)]] : 0.0f;
+    __syncwarp();
+    uint64_t t[kLaneQ][4];
+#pragma unroll
+    for (int g = 0; g < kLaneQ; ++g)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) t[g][j] = 0;
+    for (uint32_t i = lane; i < S; i += 32) {
+      const uint64_t* wp = sc + static_cast<size_t>(i >> 3) * W * 16 + (i & 7);
+      int d[kLaneQ];
+      if constexpr (kW > 0) {
+        uint64_t nz[kW], sg[kW];
+#pragma unroll
+        for (int j = 0; j < kW; ++j) {
+          nz[j] = wp[j * 16];
+          sg[j] = wp[j * 16 + 8];
+        }
+#pragma unroll
+        for (int g = 0; g < kLaneQ; ++g) {
+          int dot = 0;
+#pragma unroll
+          for (int j = 0; j < kW; ++j) {
+            const uint64_t m = nz[j] & qp[g * 2 * kW + j];
+            dot += __popcll(m) - 2 * __popcll(m & (sg[j] ^ qp[g * 2 * kW + kW + j]));
+          }
+          d[g] = dot;
+        }
+      } else {
+#pragma unroll
+        for (int g = 0; g < kLaneQ; ++g) d[g] = dot_planes<false>(wp, qp + g * 2 * W, W);
+      }
+      const float xi = sinv[i];
+      const uint32_t id = sid[i];
+#pragma unroll
+      for (int g = 0; g < kLaneQ; ++g) {
+        uint64_t k = make_key(__fmul_rn(sum_term(0.0f, w[g], d[g]), xi), id);  // as score_generic
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {  // into the lane's descending top 4 (k drops out when smaller)
+          const uint64_t hi = umax64(t[g][j], k);
+          k = umin64(t[g][j], k);
+          t[g][j] = hi;
+        }
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < kLaneQ; ++g) {
+      uint64_t m = 0;
+      for (int r = 0; r < a.K; ++r) {  // a.K: the bound's rank, <= 4 (keys unique but for zeros)
+        m = warp_max64(t[g][0]);
+        if (m != 0 && t[g][0] == m) {
+          t[g][0] = t[g][1];
+          t[g][1] = t[g][2];
+          t[g][2] = t[g][3];
+          t[g][3] = 0;
+        }
+      }
+      if (lane == 0 && g < n) {
+        a.bound[q0 + g] = m;  // 0 when the sample holds fewer than r words
+        if (a.cand_n) a.cand_n[q0 + g] = 0;
+      }
+    }
+    __syncwarp();  // the next queries' planes overwrite qp
+  }
+}
+template <int kW> struct LaneBoundFn { static constexpr auto f = lane_bound_kernel<kW>; };
+// The kernel for W (kW = W up to 4, else 0: the planes read again for each query).
+template <template <int> class Fn>
+auto by_w(uint32_t W) {
+  switch (W) {
+    case 1: return Fn<1>::f;
+    case 2: return Fn<2>::f;
+    case 3: return Fn<3>::f;
+    case 4: return Fn<4>::f;
+    default: return Fn<0>::f;
+  }
+}
+
+// The refill's parts with the words staged in shared memory: a CTA takes 8 short queries, a warp
+// each (its own warp list, the code of refill_scan_kernel), and reads each chunk of its part's
+// words from L2 once for the 8 instead of once a query (the scan's bound, NOTES v20).
+constexpr uint32_t kRefillChunk = 1024;  // words a chunk (multiple of 8)
+size_t refill_tiles_smem(uint32_t W) {
+  return static_cast<size_t>(kRefillChunk) * 2 * W * 8 + kRefillChunk * 4 + 8 * (2 * W * 8 + 8) + 16;
+}
+__global__ __launch_bounds__(256) void refill_tiles_kernel(RefillArgs a) {
+  extern __shared__ uint64_t sm[];
+  const uint32_t W = a.W;
+  const int grp = static_cast<int>(blockIdx.x) / kRefillSplit, r = static_cast<int>(blockIdx.x) % kRefillSplit;
+  const int n_short = static_cast<int>(min(*a.short_n, static_cast<uint32_t>(kRefillSlots)));
+  const int j0 = grp * 8;
+  if (j0 >= n_short) return;  // (CTA-uniform)
+  uint64_t* sc = sm;                                                   // a chunk's codes (8-word groups)
+  float* sinv = reinterpret_cast<float*>(sc + kRefillChunk * 2 * W);  // its inverse norms
+  uint64_t* qps = reinterpret_cast<uint64_t*>(sinv + kRefillChunk);     // [8 warps][2W + 1]
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const int j = j0 + static_cast<int>(warp);
+  const bool mine = j < n_short;  // (warp-uniform)
+  uint64_t* qp = qps + warp * (2 * W + 1);
+  float* w = reinterpret_cast<float*>(qp + 2 * W);
+  if (mine) {
+    const uint32_t t0 = a.term_off[a.short_q[j]];
+    for (uint32_t i = lane; i < 2 * W; i += 32) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
+    if (lane == 0) *w = a.weights[t0];
+  }
+  const uint32_t x0 = static_cast<uint32_t>(uint64_t{a.L} * r / kRefillSplit);
+  const uint32_t x1 = static_cast<uint32_t>(uint64_t{a.L} * (r + 1) / kRefillSplit);
+  WarpList list;
+  list.init(a.K);
+  for (uint32_t c0 = x0 & ~7u; c0 < x1; c0 += kRefillChunk) {
+    const uint32_t c1 = min(c0 + kRefillChunk, x1);
+    __syncthreads();  // the previous chunk is scored (and, the first time, the planes are in)
+    const size_t n_words = static_cast<size_t>((c1 - c0 + 7) / 8) * 16 * W;
+    const uint64_t* src = a.codes + static_cast<size_t>(c0 / 8) * 16 * W;
+    for (size_t e = threadIdx.x; e < n_words; e += blockDim.x) sc[e] = __ldg(src + e);
+    for (uint32_t x = c0 + threadIdx.x; x < c1; x += blockDim.x) sinv[x - c0] = __ldg(a.inv + x);
+    __syncthreads();
+    if (mine) {
+      for (uint32_t base = max(c0, x0); base < c1; base += 32) {
+        const uint32_t x = base + lane;
+        const uint64_t key =
+            x < c1 ? make_key(score_generic<false>(x - c0, sc, W, qp, w, 1, 0, sinv[x - c0]), x) : 0;
+        list.offer(key);
+      }
+    }
+  }
+  if (mine) list.store(a.slots + (static_cast<size_t>(j) * kRefillSplit + r) * a.K);
+}
+
 }  // namespace
 
 size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
@@ -498,7 +667,8 @@ size_t refill_scratch_bytes(int n_q, int K) {
 }
 
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
-                        uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s) {
+                        uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s,
+                        bool tiles) {
   if (q.n_q == 0) return;
   Bump b{static_cast<char*>(scratch)};
   auto* short_n = b.take<uint32_t>(static_cast<size_t>(q.n_q) + 1);
@@ -511,8 +681,13 @@ void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint
   launch_check("refill_check_kernel");
   const size_t smem = list_smem(ix, 1);
   const int slots_used = std::min(q.n_q, kRefillSlots);
-  refill_scan_kernel<<<slots_used * kRefillSplit, 256, smem, s>>>(a);
-  launch_check("refill_scan_kernel");
+  if (tiles) {
+    refill_tiles_kernel<<<(slots_used + 7) / 8 * kRefillSplit, 256, refill_tiles_smem(ix.W), s>>>(a);
+    launch_check("refill_tiles_kernel");
+  } else {
+    refill_scan_kernel<<<slots_used * kRefillSplit, 256, smem, s>>>(a);
+    launch_check("refill_scan_kernel");
+  }
   refill_merge_kernel<<<slots_used, 256, smem, s>>>(a);
   launch_check("refill_merge_kernel");
 }
@@ -526,6 +701,8 @@ void multi_prepare_attributes(size_t max_smem) {
   };
   for (int ks = 1; ks <= 4; ++ks) set(scan_kernel_for(ks));
   set(reinterpret_cast<const void*>(one_term_bound_kernel));
+  for (uint32_t w = 0; w <= 4; ++w) set(reinterpret_cast<const void*>(by_w<LaneBoundFn>(w)));
+  set(reinterpret_cast<const void*>(refill_tiles_kernel));
   cudaGetLastError();
 }
 
@@ -586,6 +763,13 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
     gather_sample_kernel<<<static_cast<int>(std::min<uint32_t>((S + 255) / 256, 1024)), 256, 0, s>>>(
         ix.codes, ix.inv, ix.W, first, spread, rest, s_codes, s_inv, s_ids);
     launch_check("gather_sample_kernel");
+  }
+  if (max_terms == 1 && S > 0 && ws.lane_bound && ws.bound_rank(K) <= 4 && lane_bound_smem(S, ix.W) <= max_smem) {
+    OneTermBoundArgs oa{planes, q.weights, q.term_off, s_codes, s_inv, s_ids,
+                        S,      ix.W,      q.n_q,      ws.bound_rank(K), bound, cand_n};
+    by_w<LaneBoundFn>(ix.W)<<<(q.n_q + kBoundQueries - 1) / kBoundQueries, 256, lane_bound_smem(S, ix.W), s>>>(oa);
+    launch_check("lane_bound_kernel");
+    return;
   }
   const size_t one_smem = one_term_bound_smem(S, ix.W);
   if (max_terms == 1 && S > 0 && one_smem <= max_smem) {

@@ -726,7 +726,11 @@ class CudaSearcher final : public Searcher {
       mp.group_cta = opt_.mma_group_cta;
       mp.append_eager = opt_.mma_append_eager;
       mp.stats = w.stats;
-      if (K >= opt_.mma_sample_min_k) mp.sample = {opt_.mma_sample, opt_.mma_sample_spread, opt_.mma_sample_rank};
+      if (K >= opt_.mma_sample_min_k) {
+        mp.sample = {opt_.mma_sample, opt_.mma_sample_spread, opt_.mma_sample_rank};
+        mp.sample.lane_bound = opt_.mma_bound_lanes;
+        mp.sample.tiled_refill = opt_.mma_refill_tiles;
+      }
       scratch = cuda::mma_scratch_bytes(ix, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {
       pp = cuda::popc_plan(ix, static_cast<int>(n_q), L, dev_->num_sms, p.max_terms, p.single);
