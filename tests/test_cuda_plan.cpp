@@ -131,6 +131,27 @@ TEST(CudaPlan, OneQueryPrefixMode) {
   EXPECT_EQ(single_plan(index_of(1000000, 300), 1000000, 53, 1, kSms, 0, 8).prefix, 0);
 }
 
+// The mt path's shared-terms scan keeps each distinct term's dots with a pass of words as int8 in
+// shared memory: up to kStMaxDistinct terms, dims <= 127 (|dot| <= dims), within the block's limit.
+TEST(CudaPlan, SharedTermsFit) {
+  constexpr size_t kSmem = 232448;
+  static const int8_t tiles[1] = {0};
+  DeviceIndex glove = index_of(341479, 100);
+  glove.tiled = tiles;
+  EXPECT_TRUE(shared_terms_fit(glove, 1, kSmem));
+  EXPECT_TRUE(shared_terms_fit(glove, 300, kSmem));
+  EXPECT_TRUE(shared_terms_fit(glove, kStMaxDistinct, kSmem));
+  EXPECT_FALSE(shared_terms_fit(glove, kStMaxDistinct + 1, kSmem));
+  EXPECT_FALSE(shared_terms_fit(glove, 0, kSmem));
+  EXPECT_FALSE(shared_terms_fit(glove, 300, 64 * 1024));  // not in a 64 KB block
+  DeviceIndex d127 = index_of(5000, 127), d128 = index_of(5000, 128);
+  d127.tiled = d128.tiled = tiles;
+  EXPECT_TRUE(shared_terms_fit(d127, 16, kSmem));
+  EXPECT_FALSE(shared_terms_fit(d128, 16, kSmem));  // a dot of 128 does not fit int8
+  glove.tiled = nullptr;
+  EXPECT_FALSE(shared_terms_fit(glove, 16, kSmem));
+}
+
 }  // namespace
 #else
 TEST(CudaPlan, MmaChunksStayInOneWave) { GTEST_SKIP() << "the CUDA backend is not built here (no nvcc)"; }

@@ -213,6 +213,10 @@ struct CudaOptions {
   uint32_t mt_sample_spread = 4096;
   uint32_t mt_cap = 8192;
   bool mt_prefilter = true;  // the mt scan's fixed-point prefilter before each exact score (A/B runs)
+  // The mt scan over a chunk's distinct terms (each scored once against each word, the dots
+  // combined per query): 0 off, 1 where a chunk's terms repeat (>= 4 terms a distinct term, at
+  // most 512 distinct: batches of analogies), 2 whenever they fit (tests). Experiment (NOTES v22).
+  int mt_shared_terms = 0;
   // mma path, lists of at least mma_sample_min_k keys (the two-stage query's candidates): each
   // row's running top-K starts from a key of a sample of the words (the first mma_sample words
   // and mma_sample_spread spread over the rest) instead of the first 256 words scanned, so far

@@ -113,14 +113,22 @@ if [ $WANT_GUESS = 1 ]; then
   say "  ncu rc $? (full text: ncu_stalls.txt)"
   grep -E "^  [a-z_].*\(|Duration|Stall|Warp Cycles Per Issued|Bank Conflicts|Achieved Occupancy|Compute \(SM\) Throughput|Memory Throughput" \
       "$OUT/ncu_stalls.txt" | cut -c1-160 | head -200 | tee -a "$LOG"
-  say "# guess: eval analogies --restrict 0 (the mt path, unchanged but for removed knobs): cuda vs cpu answers"
+  say "# guess: eval analogies --restrict 0 (the mt path; IGLA_CUDA_MT_SHARED=1: the shared-terms scan, NOTES v22): cuda vs cpu answers"
   timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
   for r in 1 2; do
-    timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
-    cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval differs from the cpu's"; }
-    say "  eval: $(grep -h 'time:' "$OUT/eval_p.err")"
+    for sh in 0 1; do
+      IGLA_CUDA_MT_SHARED=$sh timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval (shared $sh) differs from the cpu's"; }
+      say "  eval shared $sh: $(grep -h 'time:' "$OUT/eval_p.err")"
+    done
   done
-  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_bench.txt"
+  for sh in 0 1; do
+    IGLA_CUDA_MT_SHARED=$sh timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
+        --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
+    say "  ncu of one eval, shared $sh (rc $?), ms by kernel:"
+    awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_eval.txt" | sort -k2 -nr | sed 's/^/    /' | tee -a "$LOG"
+  done
+  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_bench.txt" "$OUT/ncu_eval.txt"
   say "# guess: done (FAIL=$FAIL)"; exit $FAIL
 fi
 if [ $WANT_EXACT = 1 ]; then
