@@ -74,6 +74,7 @@ struct ChunkQueries {
   // Optional (the mt path's shared-terms scan): the chunk's distinct terms and each term's index
   // among them (distinct_terms.hpp); n_distinct 0: none given.
   int n_distinct = 0;
+  int distinct_max_nnz = 0;                // the most non-zero trits of a distinct term
   const int8_t* distinct_trits = nullptr;  // n_distinct * dims
   const uint32_t* term_distinct = nullptr; // n_terms
 };
@@ -315,9 +316,10 @@ void multi_prepare_attributes(size_t max_smem);
 
 // The mt scan over a chunk's distinct terms (multi_shared.cu): each distinct term's dots with the
 // words once, combined per query; the same keys as the per-query scan. multi_search takes it when
-// the chunk gives its distinct terms and they fit (at most kStMaxDistinct, dims <= 127: int8 dots).
+// the chunk gives its distinct terms and they fit: at most kStMaxDistinct, each with at most 127
+// non-zero trits (|dot| <= a term's non-zeros: int8 dots; GloVe's rotated codes have 128 dims).
 constexpr int kStMaxDistinct = 512;
-bool shared_terms_fit(const DeviceIndex& ix, int n_distinct, size_t max_smem);
+bool shared_terms_fit(const DeviceIndex& ix, int n_distinct, int max_term_nnz, size_t max_smem);
 size_t shared_terms_scratch_bytes(int n_q);
 void shared_terms_prepare_attributes(size_t max_smem);
 void shared_terms_scan(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, uint32_t n_tiles, int num_sms,

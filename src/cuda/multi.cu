@@ -756,7 +756,7 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   const size_t lsm = list_smem(ix, p.max_terms);
   MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
                 q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap, p.prefilter ? 1 : 0};
-  if (q.n_distinct > 0 && shared_terms_fit(ix, q.n_distinct, p.max_smem)) {
+  if (q.n_distinct > 0 && shared_terms_fit(ix, q.n_distinct, q.distinct_max_nnz, p.max_smem)) {
     shared_terms_scan(ix, q, L, static_cast<uint32_t>(p.n_tiles), p.num_sms, bound, cand, cand_n, p.cap, p.prefilter,
                       st_scratch, s);
   } else {

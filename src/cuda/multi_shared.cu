@@ -3,7 +3,8 @@
 // Batches of analogies repeat their words: a chunk of 4,096 Google-analogy questions has 12,288
 // terms but ~200-300 distinct ones. The per-query scan (multi.cu) runs every term of every query
 // against every word on the tensor cores and pads 3 terms to 4 rows; this one runs each distinct
-// term once against each word and keeps the dots as int8 in shared memory (|dot| <= dims <= 127),
+// term once against each word and keeps the dots as int8 in shared memory (|dot| <= the term's
+// non-zeros, <= 127 where this scan is taken),
 // then each query combines its terms' rows: one 8-byte load a term for 8 words and the
 // prefilter's integer sum a word. The keys are the per-query scan's: the same exact dots, the same
 // prefilter and float order (mt_common.cuh), so the select pass that follows sees the same keys.
@@ -207,9 +208,8 @@ const void* st_kernel_for(int ks) {
 
 }  // namespace
 
-bool shared_terms_fit(const DeviceIndex& ix, int U, size_t max_smem) {
-  // int8 dots: |dot| <= dims <= 127.
-  return U >= 1 && U <= kStMaxDistinct && ix.tiled && ix.Kp >= 32 && ix.Kp <= kMultiMaxKp && ix.dims <= 127 &&
+bool shared_terms_fit(const DeviceIndex& ix, int U, int max_term_nnz, size_t max_smem) {
+  return U >= 1 && U <= kStMaxDistinct && max_term_nnz <= 127 && ix.tiled && ix.Kp >= 32 && ix.Kp <= kMultiMaxKp &&
          st_smem(ix, U) <= max_smem;
 }
 

@@ -36,6 +36,7 @@
 #include "core/backends.hpp"
 #include "core/distinct_rows.hpp"
 #include "core/rerank.hpp"
+#include "igla/ternary.hpp"
 #include "cuda/device.hpp"
 #include "cuda/host_common.hpp"
 #include "cuda/kernels.hpp"
@@ -793,15 +794,17 @@ class CudaSearcher final : public Searcher {
           if (x < 0) pl[t * 2 * W + W + d / 64] |= uint64_t{1} << (d % 64);
         }
     }
-    int n_distinct = 0;
+    int n_distinct = 0, distinct_max_nnz = 0;
     if (distinct) {
+      int8_t* dt = reinterpret_cast<int8_t*>(h + lay.distinct_trits);
       const size_t u = distinct_rows(batch.trits.data() + c.t0 * dims, n_terms, dims,
-                                     reinterpret_cast<uint32_t*>(h + lay.term_distinct),
-                                     reinterpret_cast<int8_t*>(h + lay.distinct_trits),
+                                     reinterpret_cast<uint32_t*>(h + lay.term_distinct), dt,
                                      static_cast<size_t>(cuda::kStMaxDistinct));
+      for (size_t i = 0; i < u; ++i)
+        distinct_max_nnz = std::max(distinct_max_nnz, static_cast<int>(count_nonzero(std::span<const int8_t>(dt + i * dims, dims))));
       // 1: only where the terms repeat (>= 4 a distinct term); 2: whenever they fit (tests).
       if (u > 0 && (opt_.mt_shared_terms >= 2 || u * 4 <= n_terms) &&
-          cuda::shared_terms_fit(ix, static_cast<int>(u), dev_->max_smem))
+          cuda::shared_terms_fit(ix, static_cast<int>(u), distinct_max_nnz, dev_->max_smem))
         n_distinct = static_cast<int>(u);
     }
     if (path == Path::Mt) {
@@ -829,6 +832,7 @@ class CudaSearcher final : public Searcher {
       if (host_planes) q.planes = reinterpret_cast<const uint64_t*>(d + lay.planes);
       if (n_distinct > 0) {
         q.n_distinct = n_distinct;
+        q.distinct_max_nnz = distinct_max_nnz;
         q.term_distinct = reinterpret_cast<const uint32_t*>(d + lay.term_distinct);
         q.distinct_trits = reinterpret_cast<const int8_t*>(d + lay.distinct_trits);
       }
