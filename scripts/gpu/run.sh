@@ -3,7 +3,7 @@
 # scripts/gpu/stage.sh (prebuilt binaries + libs, the default GloVe index without its float32
 # vectors, the analogy questions). Run inside that folder:
 #
-#   bash run.sh [quick] [guess] [exact] [sweep] [mt] [ctest] [serve]
+#   bash run.sh [quick] [guess] [st] [exact] [sweep] [mt] [ctest] [serve]
 #
 # Always:
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
@@ -20,6 +20,8 @@
 #              checked against the CPU reference; kernel counters; ncu's ms by kernel of the same bench;
 #              the eval's answers on the GPU against the CPU's
 #              (run 59-62's sampled-bound sweeps: docs/gpu-runs/run59_summary.txt, run60-62_summary.txt)
+#   st         after the Cuda* tests only the eval (the mt path) with and without the shared-terms scan
+#              (NOTES v22): answers against the CPU's, times, ncu's ms by kernel and the scan's stall sections
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
@@ -43,10 +45,10 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0; WANT_ST=0
 for a in "$@"; do
   case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; quick) WANT_QUICK=1 ;; exact) WANT_EXACT=1 ;;
-    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
+    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; st) WANT_ST=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
 done
 
 say "# igla GPU run ($*) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
@@ -54,6 +56,27 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm,
 nproc | sed 's/^/# host cores: /' | tee -a "$LOG"
 if [ -f "$HERE/bin.tar.xz" ] && [ ! -x "$HERE/igla_tests" ]; then tar xJf "$HERE/bin.tar.xz" -C "$HERE" || { say "FAIL: unpacking the binaries"; exit 1; }; fi
 if [ -f "$IX.xz" ] && [ ! -f "$IX" ]; then xz -d -T0 -k "$IX.xz" || { say "FAIL: unpacking the index"; exit 1; }; fi
+
+# The eval (mt path) with the per-query scan (IGLA_CUDA_MT_SHARED=0) and the shared-terms scan (1):
+# answers against the CPU's, times, ncu's ms by kernel.
+eval_shared_ab() {
+  IG="$BIN/igla"
+  say "# eval analogies --restrict 0 (the mt path; IGLA_CUDA_MT_SHARED=1: the shared-terms scan, NOTES v22): cuda vs cpu answers"
+  timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
+  for r in 1 2; do
+    for sh in 0 1; do
+      IGLA_CUDA_MT_SHARED=$sh timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval (shared $sh) differs from the cpu's"; }
+      say "  eval shared $sh: $(grep -h 'time:' "$OUT/eval_p.err")"
+    done
+  done
+  for sh in 0 1; do
+    IGLA_CUDA_MT_SHARED=$sh timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
+        --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
+    say "  ncu of one eval, shared $sh (rc $?), ms by kernel:"
+    awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_eval.txt" | sort -k2 -nr | sed 's/^/    /' | tee -a "$LOG"
+  done
+}
 
 # --- 1. tests --------------------------------------------------------------------------------
 say "# tests: Cuda*"
@@ -113,23 +136,21 @@ if [ $WANT_GUESS = 1 ]; then
   say "  ncu rc $? (full text: ncu_stalls.txt)"
   grep -E "^  [a-z_].*\(|Duration|Stall|Warp Cycles Per Issued|Bank Conflicts|Achieved Occupancy|Compute \(SM\) Throughput|Memory Throughput" \
       "$OUT/ncu_stalls.txt" | cut -c1-160 | head -200 | tee -a "$LOG"
-  say "# guess: eval analogies --restrict 0 (the mt path; IGLA_CUDA_MT_SHARED=1: the shared-terms scan, NOTES v22): cuda vs cpu answers"
-  timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
-  for r in 1 2; do
-    for sh in 0 1; do
-      IGLA_CUDA_MT_SHARED=$sh timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
-      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval (shared $sh) differs from the cpu's"; }
-      say "  eval shared $sh: $(grep -h 'time:' "$OUT/eval_p.err")"
-    done
-  done
-  for sh in 0 1; do
-    IGLA_CUDA_MT_SHARED=$sh timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
-        --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
-    say "  ncu of one eval, shared $sh (rc $?), ms by kernel:"
-    awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_eval.txt" | sort -k2 -nr | sed 's/^/    /' | tee -a "$LOG"
-  done
+  eval_shared_ab
   rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_bench.txt" "$OUT/ncu_eval.txt"
   say "# guess: done (FAIL=$FAIL)"; exit $FAIL
+fi
+if [ $WANT_ST = 1 ]; then
+  eval_shared_ab
+  say "# st: ncu sections of the shared-terms scan (2 launches) and the per-query scan (1)"
+  IGLA_CUDA_MT_SHARED=1 timeout 150 ncu --clock-control none --kernel-name regex:'st_scan|mt_scan' --launch-skip 0 --launch-count 2 \
+      --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats "$BIN/igla" eval analogies "$Q" \
+      --index "$IX" --restrict 0 --device cuda > "$OUT/ncu_stalls.txt" 2>&1
+  say "  ncu rc $? (full text: ncu_stalls.txt)"
+  grep -E "^  [a-z_].*\(|Duration|Stall|Warp Cycles Per Issued|Achieved Occupancy|Compute \(SM\) Throughput|Memory Throughput|Registers Per|Issue Slots Busy|Executed Ipc" \
+      "$OUT/ncu_stalls.txt" | cut -c1-160 | head -80 | tee -a "$LOG"
+  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_eval.txt"
+  say "# st: done (FAIL=$FAIL)"; exit $FAIL
 fi
 if [ $WANT_EXACT = 1 ]; then
   say "# tests: the rest of igla_tests (the CPU kernels' exactness suite) on this machine"
