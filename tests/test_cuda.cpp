@@ -332,21 +332,20 @@ TEST_F(Cuda, MmaGuessedStartManyShortQueries) {
     const Vocab v = make_vocab(3331, dims, rng, 0.5);
     const QueryBatch b = one_term_queries(v, n_q, rng);
     for (const uint32_t spread : {100000u, 1024u}) {
-      for (const bool experiments : {false, true}) {  // per-lane bound lists, staged refill (NOTES v21)
+      for (const bool lanes : {false, true}) {  // the bound pass: a warp list a query, per-lane lists (NOTES v21)
         CudaOptions o;
         o.path = "mma";
         o.mma_sample_spread = spread;
         o.mma_sample_min_k = 1;
         o.mma_sample_rank = spread > 3331 ? 1 : 2;
-        o.mma_bound_lanes = experiments;
-        o.mma_refill_tiles = experiments;
+        o.mma_bound_lanes = lanes;
         auto s = make_cuda_searcher_for_codes(v.view(), o);
         for (const size_t k : {size_t{1}, size_t{11}, size_t{50}}) {
           SearchParams p;
           p.k = k;
           expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p),
                       "dims=" + std::to_string(dims) + " spread=" + std::to_string(spread) +
-                          " experiments=" + std::to_string(experiments) + " k=" + std::to_string(k));
+                          " lanes=" + std::to_string(lanes) + " k=" + std::to_string(k));
           if (HasFatalFailure()) return;
         }
       }

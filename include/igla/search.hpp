@@ -232,10 +232,10 @@ struct CudaOptions {
   // is rescanned in full on the GPU, so answers stay exact (NOTES v19). Run 63 (H100), the same
   // 65,536 queries: K-th 32.6-32.9 ms, 3rd 27.1-27.6, 2nd 28.9, 4th 28.4.
   uint32_t mma_sample_rank = 3;
-  // Experiments (NOTES v21, not yet run on a GPU): the bound pass with per-lane top-4 lists for
-  // ranks up to 4, and the refill's words staged in shared memory for 8 short queries a CTA.
-  bool mma_bound_lanes = false;
-  bool mma_refill_tiles = false;
+  // The bound pass of those rows at ranks up to 4: per-lane top-4 lists in registers, 4 queries a
+  // warp (lane_bound_kernel) instead of a warp list a query. Run 73 (H100), the same 65,536
+  // queries with rerank 50: 23.13-23.28 ms against 23.55-23.62 (NOTES v21).
+  bool mma_bound_lanes = true;
 };
 
 struct SearcherOptions {

@@ -94,7 +94,7 @@ if [ $WANT_GUESS = 1 ]; then
   # (K 51: the guessed start on by default) and k 10 (K 11: with IGLA_CUDA_MMA_SAMPLE_K=1), and 4,096 nearest
   # mma vs popc; rank 1 over 8,192 words refills most queries.
   for cfg in "50 IGLA_CUDA_MMA_RANK=3" "50 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192" "50 IGLA_CUDA_APPEND_K=33" \
-             "50 IGLA_CUDA_BOUND_LANES=1 IGLA_CUDA_REFILL_TILES=1" "50 IGLA_CUDA_BOUND_LANES=1 IGLA_CUDA_REFILL_TILES=1 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192" \
+             "50 IGLA_CUDA_BOUND_LANES=0" "50 IGLA_CUDA_BOUND_LANES=0 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192" \
              "10 IGLA_CUDA_MMA_RANK=2 IGLA_CUDA_MMA_SAMPLE_K=1" "10 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SAMPLE_K=1"; do
     set -- $cfg; kk=$1; shift
     env "$@" timeout 150 "$BIN/igla_cuda_bench" --name glove-k$kk --index "$IX" --k $kk --check 512 --batches 65536 \
@@ -112,9 +112,7 @@ if [ $WANT_GUESS = 1 ]; then
   # the guessed start in runs 70-71, slower: docs/gpu-runs/run70-72_summary.txt)
   for r in 1 2; do
     guess_one IGLA_CUDA_MMA_RANK=3
-    guess_one IGLA_CUDA_BOUND_LANES=1
-    guess_one IGLA_CUDA_REFILL_TILES=1
-    guess_one IGLA_CUDA_BOUND_LANES=1 IGLA_CUDA_REFILL_TILES=1
+    guess_one IGLA_CUDA_BOUND_LANES=0
     guess_one IGLA_CUDA_MMA_RANK=0
   done
   guess_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2
@@ -129,7 +127,7 @@ if [ $WANT_GUESS = 1 ]; then
   awk '/^  [A-Za-z_].*Context [0-9]/ {k=$0; sub(/^ +/,"",k); sub(/^void /,"",k); gsub(/igla::cuda::|\(anonymous namespace\)::/,"",k); sub(/\(.*/,"",k)}
        /gpu__time_duration.sum/ {printf "%s %s %s | ", k, $(NF), $(NF-1); if (++n % 4 == 0) printf "\n"}' "$OUT/ncu_bench.txt" | head -40 | tee -a "$LOG"
   say "# guess: ncu stall reasons of the one-term bound pass, the refill's scan and the mma kernel (one launch each)"
-  timeout 150 ncu --clock-control none --kernel-name regex:'one_term_bound|lane_bound|refill_scan|refill_tiles|mma_kernel' --launch-skip 0 --launch-count 8 \
+  timeout 150 ncu --clock-control none --kernel-name regex:'one_term_bound|lane_bound|refill_scan|mma_kernel' --launch-skip 0 --launch-count 8 \
       --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis_Tables --section Occupancy "$BIN/igla_cuda_bench" \
       --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies \
       > "$OUT/ncu_stalls.txt" 2>&1

@@ -100,8 +100,7 @@ struct OutHits {
 struct WordSample {
   uint32_t first = 0, spread = 0;
   uint32_t rank = 0;  // 0: the K-th key (a bound, never a guess)
-  bool lane_bound = false;    // experiment (NOTES v21): one-term bound pass with per-lane lists (rank <= 4)
-  bool tiled_refill = false;  // experiment (NOTES v21): the refill's words staged for 8 short queries a CTA
+  bool lane_bound = false;    // one-term bound pass with per-lane lists (rank <= 4; NOTES v21)
   bool on() const { return first + spread > 0; }
   bool guess(int K) const { return rank > 0 && static_cast<int>(rank) < K; }
   int bound_rank(int K) const { return guess(K) ? static_cast<int>(rank) : K; }
@@ -130,8 +129,7 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S);
 // [5] += the queries rescanned. Three launches: a warp a query lists the short ones, 16 CTAs a
 // short query scan a part of the words each, one merges the parts.
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
-                        uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s,
-                        bool tiles = false);
+                        uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s);
 size_t refill_scratch_bytes(int n_q, int K);
 
 // --- mma path --------------------------------------------------------------------------------

@@ -849,7 +849,7 @@ void mma_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K,
   launch_check("mma_kernel");
   if (start && p.sample.guess(K)) {
     char* refill = b.take<char>(refill_scratch_bytes(q.n_q, K));
-    refill_short_lists(ix, q, planes, L, K, partial, p.n_splits, refill, p.stats, s, p.sample.tiled_refill);
+    refill_short_lists(ix, q, planes, L, K, partial, p.n_splits, refill, p.stats, s);
   }
   launch_merge(partial, q.n_q, p.n_splits, K, k, q, out, s);
 }

@@ -536,57 +536,6 @@ auto by_w(uint32_t W) {
   }
 }
 
-// The refill's parts with the words staged in shared memory: a CTA takes 8 short queries, a warp
-// each (its own warp list, the code of refill_scan_kernel), and reads each chunk of its part's
-// words from L2 once for the 8 instead of once a query (the scan's bound, NOTES v20).
-constexpr uint32_t kRefillChunk = 1024;  // words a chunk (multiple of 8)
-size_t refill_tiles_smem(uint32_t W) {
-  return static_cast<size_t>(kRefillChunk) * 2 * W * 8 + kRefillChunk * 4 + 8 * (2 * W * 8 + 8) + 16;
-}
-__global__ __launch_bounds__(256) void refill_tiles_kernel(RefillArgs a) {
-  extern __shared__ uint64_t sm[];
-  const uint32_t W = a.W;
-  const int grp = static_cast<int>(blockIdx.x) / kRefillSplit, r = static_cast<int>(blockIdx.x) % kRefillSplit;
-  const int n_short = static_cast<int>(min(*a.short_n, static_cast<uint32_t>(kRefillSlots)));
-  const int j0 = grp * 8;
-  if (j0 >= n_short) return;  // (CTA-uniform)
-  uint64_t* sc = sm;                                                   // a chunk's codes (8-word groups)
-  float* sinv = reinterpret_cast<float*>(sc + kRefillChunk * 2 * W);  // its inverse norms
-  uint64_t* qps = reinterpret_cast<uint64_t*>(sinv + kRefillChunk);     // [8 warps][2W + 1]
-  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
-  const int j = j0 + static_cast<int>(warp);
-  const bool mine = j < n_short;  // (warp-uniform)
-  uint64_t* qp = qps + warp * (2 * W + 1);
-  float* w = reinterpret_cast<float*>(qp + 2 * W);
-  if (mine) {
-    const uint32_t t0 = a.term_off[a.short_q[j]];
-    for (uint32_t i = lane; i < 2 * W; i += 32) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
-    if (lane == 0) *w = a.weights[t0];
-  }
-  const uint32_t x0 = static_cast<uint32_t>(uint64_t{a.L} * r / kRefillSplit);
-  const uint32_t x1 = static_cast<uint32_t>(uint64_t{a.L} * (r + 1) / kRefillSplit);
-  WarpList list;
-  list.init(a.K);
-  for (uint32_t c0 = x0 & ~7u; c0 < x1; c0 += kRefillChunk) {
-    const uint32_t c1 = min(c0 + kRefillChunk, x1);
-    __syncthreads();  // the previous chunk is scored (and, the first time, the planes are in)
-    const size_t n_words = static_cast<size_t>((c1 - c0 + 7) / 8) * 16 * W;
-    const uint64_t* src = a.codes + static_cast<size_t>(c0 / 8) * 16 * W;
-    for (size_t e = threadIdx.x; e < n_words; e += blockDim.x) sc[e] = __ldg(src + e);
-    for (uint32_t x = c0 + threadIdx.x; x < c1; x += blockDim.x) sinv[x - c0] = __ldg(a.inv + x);
-    __syncthreads();
-    if (mine) {
-      for (uint32_t base = max(c0, x0); base < c1; base += 32) {
-        const uint32_t x = base + lane;
-        const uint64_t key =
-            x < c1 ? make_key(score_generic<false>(x - c0, sc, W, qp, w, 1, 0, sinv[x - c0]), x) : 0;
-        list.offer(key);
-      }
-    }
-  }
-  if (mine) list.store(a.slots + (static_cast<size_t>(j) * kRefillSplit + r) * a.K);
-}
-
 }  // namespace
 
 size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
@@ -605,8 +554,7 @@ size_t refill_scratch_bytes(int n_q, int K) {
 }
 
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
-                        uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s,
-                        bool tiles) {
+                        uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s) {
   if (q.n_q == 0) return;
   Bump b{static_cast<char*>(scratch)};
   auto* short_n = b.take<uint32_t>(static_cast<size_t>(q.n_q) + 1);
@@ -619,13 +567,8 @@ void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint
   launch_check("refill_check_kernel");
   const size_t smem = list_smem(ix, 1);
   const int slots_used = std::min(q.n_q, kRefillSlots);
-  if (tiles) {
-    refill_tiles_kernel<<<(slots_used + 7) / 8 * kRefillSplit, 256, refill_tiles_smem(ix.W), s>>>(a);
-    launch_check("refill_tiles_kernel");
-  } else {
-    refill_scan_kernel<<<slots_used * kRefillSplit, 256, smem, s>>>(a);
-    launch_check("refill_scan_kernel");
-  }
+  refill_scan_kernel<<<slots_used * kRefillSplit, 256, smem, s>>>(a);
+  launch_check("refill_scan_kernel");
   refill_merge_kernel<<<slots_used, 256, smem, s>>>(a);
   launch_check("refill_merge_kernel");
 }
@@ -641,7 +584,6 @@ void multi_prepare_attributes(size_t max_smem) {
   for (int ks = 1; ks <= 4; ++ks) set(scan_kernel_for(ks));
   set(reinterpret_cast<const void*>(one_term_bound_kernel));
   for (uint32_t w = 0; w <= 4; ++w) set(reinterpret_cast<const void*>(by_w<LaneBoundFn>(w)));
-  set(reinterpret_cast<const void*>(refill_tiles_kernel));
   cudaGetLastError();
 }
 

@@ -745,7 +745,6 @@ class CudaSearcher final : public Searcher {
       if (K >= opt_.mma_sample_min_k) {
         mp.sample = {opt_.mma_sample, opt_.mma_sample_spread, opt_.mma_sample_rank};
         mp.sample.lane_bound = opt_.mma_bound_lanes;
-        mp.sample.tiled_refill = opt_.mma_refill_tiles;
       }
       scratch = cuda::mma_scratch_bytes(ix, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {

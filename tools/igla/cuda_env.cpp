@@ -77,7 +77,6 @@ CudaOptions cuda_options_from_env(CudaOptions o) {
   if (const char* v = env("IGLA_CUDA_MMA_SAMPLE_K")) o.mma_sample_min_k = number<int>("IGLA_CUDA_MMA_SAMPLE_K", v);
   if (const char* v = env("IGLA_CUDA_MMA_RANK")) o.mma_sample_rank = number<uint32_t>("IGLA_CUDA_MMA_RANK", v);
   if (const char* v = env("IGLA_CUDA_BOUND_LANES")) o.mma_bound_lanes = flag("IGLA_CUDA_BOUND_LANES", v);
-  if (const char* v = env("IGLA_CUDA_REFILL_TILES")) o.mma_refill_tiles = flag("IGLA_CUDA_REFILL_TILES", v);
   return o;
 }
 

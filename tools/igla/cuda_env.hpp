@@ -33,8 +33,7 @@ namespace igla::cli {
 //   IGLA_CUDA_MMA_SPREAD=N           mma_sample_spread words spread over the rest for that start
 //   IGLA_CUDA_MMA_SAMPLE_K=N         mma_sample_min_k  list lengths from which the mma path samples
 //   IGLA_CUDA_MMA_RANK=N             mma_sample_rank   that start the sample's N-th key, a guess (0: K-th)
-//   IGLA_CUDA_BOUND_LANES=0|1        mma_bound_lanes   experiment: per-lane lists in that bound pass
-//   IGLA_CUDA_REFILL_TILES=0|1       mma_refill_tiles  experiment: the refill's words staged per 8 queries
+//   IGLA_CUDA_BOUND_LANES=0|1        mma_bound_lanes   per-lane lists in that bound pass (default 1; 0 for A/B)
 // Throws igla::Error naming the variable when a value does not parse.
 CudaOptions cuda_options_from_env(CudaOptions base = {});
 
