@@ -31,6 +31,7 @@
 #   ctest      the whole ctest suite of the build tree staged in ctest/ (stage.sh, unless WITH_CTEST=0),
 #              at the build's absolute path (a link to it), the CUDA tests not skipped
 #   serve      scripts/loadtest.sh with `igla serve --device cuda` (wrk and its libraries staged in wrk/)
+# SKIP_TESTS=1 skips the Cuda* tests (a short call after a run that passed them on the same kernels).
 # Logs go to $OUT (the device tool's output folder) or /tmp/igla-gpu-out: keep them out of scripts/
 # (summaries go to docs/gpu-runs/).
 set -uo pipefail
@@ -79,12 +80,14 @@ eval_shared_ab() {
 }
 
 # --- 1. tests --------------------------------------------------------------------------------
+if [ "${SKIP_TESTS:-0}" = 1 ]; then say "# tests: skipped (SKIP_TESTS=1)"; else
 say "# tests: Cuda*"
 timeout 300 "$BIN/igla_tests" --gtest_filter='Cuda*' > "$OUT/tests_cuda.log" 2>&1
 rc=$?
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran" "$OUT/tests_cuda.log" | tee -a "$LOG"
 grep -E "Failure|want \(" "$OUT/tests_cuda.log" | head -20 | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: Cuda* tests rc=$rc"; }
+fi
 [ $WANT_QUICK = 1 ] && { say "# quick: done (FAIL=$FAIL)"; exit $FAIL; }
 if [ $WANT_GUESS = 1 ]; then
   IG="$BIN/igla"
