@@ -47,6 +47,8 @@ struct Vocab {
   }
 };
 
+void encode_vocab(Vocab& v);
+
 Vocab make_vocab(size_t n, uint32_t dims, std::mt19937_64& rng, double p_nz = 0.69) {
   Vocab v;
   v.dims = dims;
@@ -64,6 +66,14 @@ Vocab make_vocab(size_t n, uint32_t dims, std::mt19937_64& rng, double p_nz = 0.
       v.trits[i * dims + d] = t;
     }
   }
+  encode_vocab(v);
+  return v;
+}
+
+// The codes, norms and inverse norms of v's trits (after make_vocab, or after editing its trits).
+void encode_vocab(Vocab& v) {
+  const size_t n = v.n;
+  const uint32_t dims = v.dims;
   const size_t np = padded_words(n);
   v.codes.assign(code_words(n, dims), 0);
   v.norms.assign(np, 0.0f);
@@ -81,7 +91,6 @@ Vocab make_vocab(size_t n, uint32_t dims, std::mt19937_64& rng, double p_nz = 0.
     v.norms[i] = std::sqrt(static_cast<float>(nnz));
     v.inv[i] = inv_norm_from_nnz(nnz);
   }
-  return v;
 }
 
 std::vector<int8_t> random_query(const Vocab& v, std::mt19937_64& rng) {
@@ -323,18 +332,22 @@ TEST_F(Cuda, MmaGuessedStartManyShortQueries) {
     const Vocab v = make_vocab(3331, dims, rng, 0.5);
     const QueryBatch b = one_term_queries(v, n_q, rng);
     for (const auto& [spread, rank] : {std::pair{100000u, 1u}, std::pair{1024u, 2u}}) {
-      CudaOptions o;
-      o.path = "mma";
-      o.mma_sample_spread = spread;
-      o.mma_sample_min_k = 1;
-      o.mma_sample_rank = rank;
-      auto s = make_cuda_searcher_for_codes(v.view(), o);
-      for (const size_t k : {size_t{1}, size_t{11}, size_t{50}}) {
-        SearchParams p;
-        p.k = k;
-        expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p),
-                    "dims=" + std::to_string(dims) + " spread=" + std::to_string(spread) + " k=" + std::to_string(k));
-        if (HasFatalFailure()) return;
+      for (const bool lanes : {false, true}) {  // the bound pass: a warp list a query, per-lane lists (NOTES v21)
+        CudaOptions o;
+        o.path = "mma";
+        o.mma_sample_spread = spread;
+        o.mma_sample_min_k = 1;
+        o.mma_sample_rank = rank;
+        o.mma_bound_lanes = lanes;
+        auto s = make_cuda_searcher_for_codes(v.view(), o);
+        for (const size_t k : {size_t{1}, size_t{11}, size_t{50}}) {
+          SearchParams p;
+          p.k = k;
+          expect_same(reference_search(v.trits, v.n, v.dims, b, p), s->search(b, p),
+                      "dims=" + std::to_string(dims) + " spread=" + std::to_string(spread) +
+                          " lanes=" + std::to_string(lanes) + " k=" + std::to_string(k));
+          if (HasFatalFailure()) return;
+        }
       }
     }
   }
@@ -437,6 +450,90 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
           }
         }
       }
+    }
+  }
+}
+
+// The mt path's shared-terms scan (CudaOptions::mt_shared_terms): queries drawn from a pool of
+// terms, as analogy batches repeat their words, so each chunk has few distinct terms; words of all
+// +1 and all -1 among the vocabulary and the pool make dots of +-dims (127: the int8 limit; a
+// chunk with a term of 128 non-zeros falls back to the per-query scan). Pools past 512 distinct
+// terms fall back too; mode 1 takes the shared scan only where terms repeat 4 times. Every answer
+// equals the reference.
+TEST_F(Cuda, MultiTermSharedTerms) {
+  std::mt19937_64 rng(4321);
+  for (uint32_t dims : {7u, 100u, 127u, 128u}) {
+    for (size_t n : {size_t{1}, size_t{129}, size_t{20011}}) {
+      if ((n == 1 && dims != 100) || (n == 20011 && dims != 100 && dims != 127)) continue;
+      Vocab v = make_vocab(n, dims, rng);
+      if (n > 2) {  // extremes: word 1 all +1, word 2 all -1
+        for (uint32_t d = 0; d < dims; ++d) v.trits[dims + d] = 1, v.trits[2 * dims + d] = -1;
+        encode_vocab(v);
+      }
+      struct Config {
+        int shared;
+        uint32_t cap;
+        bool prefilter;
+      };
+      const std::vector<Config> configs = {{2, 8192, true}, {1, 8192, true}, {2, 16, true}, {2, 8192, false}};
+      std::vector<std::shared_ptr<const Searcher>> ss;
+      for (const Config& cf : configs) {
+        CudaOptions o;
+        o.path = "mt";
+        o.mt_shared_terms = cf.shared;
+        o.mt_cap = cf.cap;
+        o.mt_prefilter = cf.prefilter;
+        ss.push_back(make_cuda_searcher_for_codes(v.view(), o));
+      }
+      // The shared-terms scan ran where it could: the pools of 1 (no dense term) and 23 (dims <= 127) in every mode.
+      auto shared_chunks = [](const Searcher& s) {
+        const std::string r = cuda_report(s);
+        const size_t at = r.find("by the shared-terms scan ");
+        return at == std::string::npos ? size_t{0} : std::stoul(r.substr(at + 25));
+      };
+      for (size_t pool_n : {size_t{1}, size_t{23}, size_t{300}, size_t{700}}) {
+        std::vector<std::vector<int8_t>> pool;
+        for (size_t i = 0; i < pool_n; ++i) {
+          if (i == 1 && n > 2) pool.emplace_back(dims, int8_t{1});
+          else if (i == 2 && n > 2) pool.emplace_back(dims, int8_t{-1});
+          else pool.push_back(random_query(v, rng));
+        }
+        QueryBatch b(dims);
+        const size_t n_q = n <= 129 ? 4500 : 601;  // 4,500: two chunks of the mt path
+        for (size_t i = 0; i < n_q; ++i) {
+          const size_t nt = 1 + (i * 7 + 3) % 4;
+          std::vector<std::span<const int8_t>> terms;
+          std::vector<float> w;
+          for (size_t t = 0; t < nt; ++t) {
+            const auto& term = pool[rng() % pool_n];
+            terms.emplace_back(term);
+            w.push_back(t == 1 ? -inv_of(term) : t == 3 ? (i % 5 == 0 ? 0.0f : -0.375f) : inv_of(term));
+          }
+          if (i % 11 == 2) w[0] = -w[0];
+          std::vector<uint32_t> ex;
+          for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
+          b.add_query(terms, w, ex);
+        }
+        for (const auto& [k, limit] : std::vector<std::pair<size_t, size_t>>{{1, 0}, {10, 0}, {61, 0}, {10, 77}}) {
+          SearchParams p;
+          p.k = k;
+          p.limit = limit;
+          const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
+          for (size_t c = 0; c < configs.size(); ++c) {
+            SearchResults got;
+            ss[c]->search(b, p, got);
+            expect_same(want, got,
+                        "shared terms dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
+                            " pool=" + std::to_string(pool_n) + " mode=" + std::to_string(configs[c].shared) +
+                            " cap=" + std::to_string(configs[c].cap) +
+                            " prefilter=" + std::to_string(configs[c].prefilter) + " k=" + std::to_string(k) +
+                            " limit=" + std::to_string(limit));
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+      for (size_t c = 0; c < configs.size(); ++c)
+        EXPECT_GT(shared_chunks(*ss[c]), 0u) << "dims=" << dims << " n=" << n << " config " << c;
     }
   }
 }

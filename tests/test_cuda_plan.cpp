@@ -131,6 +131,25 @@ TEST(CudaPlan, OneQueryPrefixMode) {
   EXPECT_EQ(single_plan(index_of(1000000, 300), 1000000, 53, 1, kSms, 0, 8).prefix, 0);
 }
 
+// The mt path's shared-terms scan keeps each distinct term's dots with a pass of words as int8 in
+// shared memory: up to kStMaxDistinct terms of at most 127 non-zeros each (|dot| <= a term's
+// non-zeros; GloVe's rotated codes have 128 dims), within the block's limit.
+TEST(CudaPlan, SharedTermsFit) {
+  constexpr size_t kSmem = 232448;
+  static const int8_t tiles[1] = {0};
+  DeviceIndex glove = index_of(341479, 128);
+  glove.tiled = tiles;
+  EXPECT_TRUE(shared_terms_fit(glove, 1, 90, kSmem));
+  EXPECT_TRUE(shared_terms_fit(glove, 300, 127, kSmem));
+  EXPECT_TRUE(shared_terms_fit(glove, kStMaxDistinct, 90, kSmem));
+  EXPECT_FALSE(shared_terms_fit(glove, kStMaxDistinct + 1, 90, kSmem));
+  EXPECT_FALSE(shared_terms_fit(glove, 0, 90, kSmem));
+  EXPECT_FALSE(shared_terms_fit(glove, 300, 128, kSmem));  // a dot of 128 does not fit int8
+  EXPECT_FALSE(shared_terms_fit(glove, 300, 90, 64 * 1024));  // not in a 64 KB block
+  glove.tiled = nullptr;
+  EXPECT_FALSE(shared_terms_fit(glove, 16, 90, kSmem));
+}
+
 }  // namespace
 #else
 TEST(CudaPlan, MmaChunksStayInOneWave) { GTEST_SKIP() << "the CUDA backend is not built here (no nvcc)"; }

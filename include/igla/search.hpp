@@ -213,6 +213,10 @@ struct CudaOptions {
   uint32_t mt_sample_spread = 4096;
   uint32_t mt_cap = 8192;
   bool mt_prefilter = true;  // the mt scan's fixed-point prefilter before each exact score (A/B runs)
+  // The mt scan over a chunk's distinct terms (each scored once against each word, the dots
+  // combined per query): 0 off, 1 where a chunk's terms repeat (>= 4 terms a distinct term, at
+  // most 512 distinct: batches of analogies), 2 whenever they fit (tests). Experiment (NOTES v22).
+  int mt_shared_terms = 0;
   // mma path, lists of at least mma_sample_min_k keys (the two-stage query's candidates): each
   // row's running top-K starts from a key of a sample of the words (the first mma_sample words
   // and mma_sample_spread spread over the rest) instead of the first 256 words scanned, so far
@@ -228,6 +232,10 @@ struct CudaOptions {
   // is rescanned in full on the GPU, so answers stay exact (NOTES v19). Run 63 (H100), the same
   // 65,536 queries: K-th 32.6-32.9 ms, 3rd 27.1-27.6, 2nd 28.9, 4th 28.4.
   uint32_t mma_sample_rank = 3;
+  // The bound pass of those rows at ranks up to 4: per-lane top-4 lists in registers, 4 queries a
+  // warp (lane_bound_kernel) instead of a warp list a query. Run 73 (H100), the same 65,536
+  // queries with rerank 50: 23.13-23.28 ms against 23.55-23.62 (NOTES v21).
+  bool mma_bound_lanes = true;
 };
 
 struct SearcherOptions {

@@ -3,7 +3,7 @@
 # scripts/gpu/stage.sh (prebuilt binaries + libs, the default GloVe index without its float32
 # vectors, the analogy questions). Run inside that folder:
 #
-#   bash run.sh [quick] [guess] [exact] [sweep] [mt] [ctest] [serve]
+#   bash run.sh [quick] [guess] [st] [exact] [sweep] [mt] [ctest] [serve]
 #
 # Always:
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
@@ -20,6 +20,8 @@
 #              checked against the CPU reference; kernel counters; ncu's ms by kernel of the same bench;
 #              the eval's answers on the GPU against the CPU's
 #              (run 59-62's sampled-bound sweeps: docs/gpu-runs/run59_summary.txt, run60-62_summary.txt)
+#   st         after the Cuda* tests only the eval (the mt path) with and without the shared-terms scan
+#              (NOTES v22): answers against the CPU's, times, ncu's ms by kernel and the scan's stall sections
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
@@ -29,6 +31,7 @@
 #   ctest      the whole ctest suite of the build tree staged in ctest/ (stage.sh, unless WITH_CTEST=0),
 #              at the build's absolute path (a link to it), the CUDA tests not skipped
 #   serve      scripts/loadtest.sh with `igla serve --device cuda` (wrk and its libraries staged in wrk/)
+# SKIP_TESTS=1 skips the Cuda* tests (a short call after a run that passed them on the same kernels).
 # Logs go to $OUT (the device tool's output folder) or /tmp/igla-gpu-out: keep them out of scripts/
 # (summaries go to docs/gpu-runs/).
 set -uo pipefail
@@ -43,10 +46,10 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0; WANT_ST=0
 for a in "$@"; do
   case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; quick) WANT_QUICK=1 ;; exact) WANT_EXACT=1 ;;
-    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
+    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; st) WANT_ST=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
 done
 
 say "# igla GPU run ($*) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
@@ -55,13 +58,36 @@ nproc | sed 's/^/# host cores: /' | tee -a "$LOG"
 if [ -f "$HERE/bin.tar.xz" ] && [ ! -x "$HERE/igla_tests" ]; then tar xJf "$HERE/bin.tar.xz" -C "$HERE" || { say "FAIL: unpacking the binaries"; exit 1; }; fi
 if [ -f "$IX.xz" ] && [ ! -f "$IX" ]; then xz -d -T0 -k "$IX.xz" || { say "FAIL: unpacking the index"; exit 1; }; fi
 
+# The eval (mt path) with the per-query scan (IGLA_CUDA_MT_SHARED=0) and the shared-terms scan (1):
+# answers against the CPU's, times, ncu's ms by kernel.
+eval_shared_ab() {
+  IG="$BIN/igla"
+  say "# eval analogies --restrict 0 (the mt path; IGLA_CUDA_MT_SHARED=1: the shared-terms scan, NOTES v22): cuda vs cpu answers"
+  timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
+  for r in 1 2; do
+    for sh in 0 1; do
+      IGLA_CUDA_MT_SHARED=$sh timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval (shared $sh) differs from the cpu's"; }
+      say "  eval shared $sh: $(grep -h 'time:' "$OUT/eval_p.err")"
+    done
+  done
+  for sh in 0 1; do
+    IGLA_CUDA_MT_SHARED=$sh timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
+        --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
+    say "  ncu of one eval, shared $sh (rc $?), ms by kernel:"
+    awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_eval.txt" | sort -k2 -nr | sed 's/^/    /' | tee -a "$LOG"
+  done
+}
+
 # --- 1. tests --------------------------------------------------------------------------------
+if [ "${SKIP_TESTS:-0}" = 1 ]; then say "# tests: skipped (SKIP_TESTS=1)"; else
 say "# tests: Cuda*"
 timeout 300 "$BIN/igla_tests" --gtest_filter='Cuda*' > "$OUT/tests_cuda.log" 2>&1
 rc=$?
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED|tests ran" "$OUT/tests_cuda.log" | tee -a "$LOG"
 grep -E "Failure|want \(" "$OUT/tests_cuda.log" | head -20 | tee -a "$LOG"
 [ $rc -eq 0 ] || { FAIL=1; say "FAIL: Cuda* tests rc=$rc"; }
+fi
 [ $WANT_QUICK = 1 ] && { say "# quick: done (FAIL=$FAIL)"; exit $FAIL; }
 if [ $WANT_GUESS = 1 ]; then
   IG="$BIN/igla"
@@ -71,6 +97,7 @@ if [ $WANT_GUESS = 1 ]; then
   # (K 51: the guessed start on by default) and k 10 (K 11: with IGLA_CUDA_MMA_SAMPLE_K=1), and 4,096 nearest
   # mma vs popc; rank 1 over 8,192 words refills most queries.
   for cfg in "50 IGLA_CUDA_MMA_RANK=3" "50 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192" "50 IGLA_CUDA_APPEND_K=33" \
+             "50 IGLA_CUDA_BOUND_LANES=0" "50 IGLA_CUDA_BOUND_LANES=0 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SPREAD=8192" \
              "10 IGLA_CUDA_MMA_RANK=2 IGLA_CUDA_MMA_SAMPLE_K=1" "10 IGLA_CUDA_MMA_RANK=1 IGLA_CUDA_MMA_SAMPLE_K=1"; do
     set -- $cfg; kk=$1; shift
     env "$@" timeout 150 "$BIN/igla_cuda_bench" --name glove-k$kk --index "$IX" --k $kk --check 512 --batches 65536 \
@@ -88,6 +115,7 @@ if [ $WANT_GUESS = 1 ]; then
   # the guessed start in runs 70-71, slower: docs/gpu-runs/run70-72_summary.txt)
   for r in 1 2; do
     guess_one IGLA_CUDA_MMA_RANK=3
+    guess_one IGLA_CUDA_BOUND_LANES=0
     guess_one IGLA_CUDA_MMA_RANK=0
   done
   guess_one IGLA_CUDA_PATH=mma IGLA_CUDA_MMA_MODE=2
@@ -102,22 +130,28 @@ if [ $WANT_GUESS = 1 ]; then
   awk '/^  [A-Za-z_].*Context [0-9]/ {k=$0; sub(/^ +/,"",k); sub(/^void /,"",k); gsub(/igla::cuda::|\(anonymous namespace\)::/,"",k); sub(/\(.*/,"",k)}
        /gpu__time_duration.sum/ {printf "%s %s %s | ", k, $(NF), $(NF-1); if (++n % 4 == 0) printf "\n"}' "$OUT/ncu_bench.txt" | head -40 | tee -a "$LOG"
   say "# guess: ncu sections (speed of light, warp states, occupancy) of the first 8 launches of the one-term bound pass, the refill's scan and the mma kernel"
-  timeout 150 ncu --clock-control none --kernel-name regex:'one_term_bound|refill_scan|mma_kernel' --launch-skip 0 --launch-count 8 \
+  timeout 150 ncu --clock-control none --kernel-name regex:'one_term_bound|lane_bound|refill_scan|mma_kernel' --launch-skip 0 --launch-count 8 \
       --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis_Tables --section Occupancy "$BIN/igla_cuda_bench" \
       --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies \
       > "$OUT/ncu_stalls.txt" 2>&1
   say "  ncu rc $? (full text: ncu_stalls.txt)"
   grep -E "^  [a-z_].*\(|Duration|Stall|Warp Cycles Per Issued|Bank Conflicts|Achieved Occupancy|Compute \(SM\) Throughput|Memory Throughput" \
       "$OUT/ncu_stalls.txt" | cut -c1-160 | head -200 | tee -a "$LOG"
-  say "# guess: eval analogies --restrict 0 (the mt path, unchanged but for removed knobs): cuda vs cpu answers"
-  timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
-  for r in 1 2; do
-    timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
-    cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval differs from the cpu's"; }
-    say "  eval: $(grep -h 'time:' "$OUT/eval_p.err")"
-  done
-  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_bench.txt"
+  eval_shared_ab
+  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_bench.txt" "$OUT/ncu_eval.txt"
   say "# guess: done (FAIL=$FAIL)"; exit $FAIL
+fi
+if [ $WANT_ST = 1 ]; then
+  eval_shared_ab
+  say "# st: ncu sections of the shared-terms scan (2 launches) and the per-query scan (1)"
+  IGLA_CUDA_MT_SHARED=1 timeout 150 ncu --clock-control none --kernel-name regex:'st_scan|mt_scan' --launch-skip 0 --launch-count 2 \
+      --section SpeedOfLight --section WarpStateStats --section Occupancy --section LaunchStats "$BIN/igla" eval analogies "$Q" \
+      --index "$IX" --restrict 0 --device cuda > "$OUT/ncu_stalls.txt" 2>&1
+  say "  ncu rc $? (full text: ncu_stalls.txt)"
+  grep -E "^  [a-z_].*\(|Duration|Stall|Warp Cycles Per Issued|Achieved Occupancy|Compute \(SM\) Throughput|Memory Throughput|Registers Per|Issue Slots Busy|Executed Ipc" \
+      "$OUT/ncu_stalls.txt" | cut -c1-160 | head -80 | tee -a "$LOG"
+  rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_eval.txt"
+  say "# st: done (FAIL=$FAIL)"; exit $FAIL
 fi
 if [ $WANT_EXACT = 1 ]; then
   say "# tests: the rest of igla_tests (the CPU kernels' exactness suite) on this machine"

@@ -71,6 +71,12 @@ struct ChunkQueries {
   const uint32_t* excl = nullptr;
   const uint32_t* excl_off = nullptr;  // n_q + 1
   const uint64_t* planes = nullptr;    // optional: the terms' bitplanes, packed by the host
+  // Optional (the mt path's shared-terms scan): the chunk's distinct terms and each term's index
+  // among them (distinct_terms.hpp); n_distinct 0: none given.
+  int n_distinct = 0;
+  int distinct_max_nnz = 0;                // the most non-zero trits of a distinct term
+  const int8_t* distinct_trits = nullptr;  // n_distinct * dims
+  const uint32_t* term_distinct = nullptr; // n_terms
 };
 
 struct OutHits {
@@ -94,6 +100,7 @@ struct OutHits {
 struct WordSample {
   uint32_t first = 0, spread = 0;
   uint32_t rank = 0;  // 0: the K-th key (a bound, never a guess)
+  bool lane_bound = false;    // one-term bound pass with per-lane lists (rank <= 4; NOTES v21)
   bool on() const { return first + spread > 0; }
   bool guess(int K) const { return rank > 0 && static_cast<int>(rank) < K; }
   int bound_rank(int K) const { return guess(K) ? static_cast<int>(rank) : K; }
@@ -296,6 +303,7 @@ struct MultiPlan {
   size_t smem = 0;
   size_t max_smem = 0;  // the device's opt-in shared memory a block (sample_bounds)
   unsigned long long* stats = nullptr;  // optional device counters: [4] candidates, [5] overflowed queries
+  int num_sms = 0;
 };
 bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms, int num_sms, size_t max_smem,
                 uint32_t cap, WordSample sample, MultiPlan& p);
@@ -303,6 +311,18 @@ size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const Mu
 void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int k, const MultiPlan& p,
                   void* scratch, OutHits out, cudaStream_t s);
 void multi_prepare_attributes(size_t max_smem);
+
+// The mt scan over a chunk's distinct terms (multi_shared.cu): each distinct term's dots with the
+// words once, combined per query; the same keys as the per-query scan. multi_search takes it when
+// the chunk gives its distinct terms and they fit: at most kStMaxDistinct, each with at most 127
+// non-zero trits (|dot| <= a term's non-zeros: int8 dots; GloVe's rotated codes have 128 dims).
+constexpr int kStMaxDistinct = 512;
+bool shared_terms_fit(const DeviceIndex& ix, int n_distinct, int max_term_nnz, size_t max_smem);
+size_t shared_terms_scratch_bytes(int n_q);
+void shared_terms_prepare_attributes(size_t max_smem);
+void shared_terms_scan(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, uint32_t n_tiles, int num_sms,
+                       const uint64_t* bound, uint64_t* cand, uint32_t* cand_n, uint32_t cap, bool prefilter,
+                       void* scratch, cudaStream_t s);
 
 // --- sort path -------------------------------------------------------------------------------
 // Queries are scored and sorted `sub` at a time.

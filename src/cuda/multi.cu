@@ -25,6 +25,7 @@
 
 #include "cuda/device_common.cuh"
 #include "cuda/host_common.hpp"
+#include "cuda/mt_common.cuh"
 #include "cuda/prepare.cuh"
 #include "igla/error.hpp"
 
@@ -149,33 +150,6 @@ struct MtScanArgs {
   int prefilter;  // 1: the fixed-point prefilter before the exact score (A/B: IGLA_CUDA_MT_PREFILTER)
 };
 
-__device__ __forceinline__ void mma_s8(const uint32_t (&a)[4], uint32_t b0, uint32_t b1, int (&c)[4]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
-  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-// Four trits of term t (k .. k + 3) packed little-endian, 0 past the term count or the dims.
-__device__ __forceinline__ uint32_t trits4(const int8_t* src, uint32_t T, uint32_t t, uint32_t dims, uint32_t k) {
-  if (t >= T) return 0;
-  uint32_t v = 0;
-#pragma unroll
-  for (uint32_t e = 0; e < 4; ++e)
-    if (k + e < dims) v |= static_cast<uint32_t>(static_cast<uint8_t>(src[static_cast<size_t>(t) * dims + k + e])) << (8 * e);
-  return v;
-}
-
 // KS: Kp / 32 (k32 steps). CTA: 8 warps x 8 queries; blockIdx.y: the vocabulary split.
 template <int KS>
 __global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
@@ -189,39 +163,8 @@ __global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
 #pragma unroll
   for (uint32_t t = 0; t < 4; ++t) w[t] = t < T ? a.weights[t0 + t] : 0.0f;
   const uint64_t bound = qv ? a.bound[q] : ~0ull;
-  // The prefilter: the exact score (three I2F, quarter rate, and ~20 instructions a word) only for
-  // words whose fixed-point sum si = sum_t W_t dot_t, W_t = rn(w_t * S), S = 2^20 / max |w_t|,
-  // clears the tile's integer threshold. A key >= bound (score >= ts > 0) needs
-  // s >= ts * rim / (1 + 2^-24) (inv <= 1 / rim), the exact sum R >= s - 3.1e-5 sum |w_t| (four
-  // roundings of terms <= 128 |w_t|), si >= S R - 0.57 sum |dot_t| >= S R - 292 (|W_t - w_t S| <=
-  // 0.57; |si| <= 2^29); so si > floor(S (ts * rim * 0.9999 - 1e-4 sum |w_t|)) - 400 is
-  // necessary (the 0.9999 and the extra 76 cover the float arithmetic of the threshold itself).
-  int Wi[4] = {0, 0, 0, 0};
-  float S = 0.0f, sumw = 0.0f, ts = 0.0f;
-  bool pre = false;
-  if (a.prefilter && qv && bound != 0 && bound != ~0ull) {
-    ts = key_score(bound);
-    float wmax = 0.0f;
-#pragma unroll
-    for (int t = 0; t < 4; ++t) {
-      wmax = fmaxf(wmax, fabsf(w[t]));
-      sumw = __fadd_rn(sumw, fabsf(w[t]));
-    }
-    pre = ts > 0.0f && wmax > 0.0f && wmax < 1e30f && ts < 1e30f;
-    if (pre) {
-      S = __fdiv_rn(1048576.0f, wmax);
-#pragma unroll
-      for (int t = 0; t < 4; ++t) Wi[t] = __float2int_rn(__fmul_rn(w[t], S));
-    }
-  }
-  auto tile_threshold = [&](float rim) -> int {  // INT_MIN: no prefilter for this row
-    if (!pre) return INT_MIN;
-    const float tr = __fsub_rn(__fmul_rn(__fmul_rn(ts, rim), 0.9999f), __fmul_rn(1e-4f, sumw));
-    const float tf = __fsub_rn(__fmul_rn(tr, S), 400.0f);
-    if (!(tf < 1.0e9f)) return INT_MAX;  // also NaN-free: ts, rim > 0 (rim = inf: an all-zero tile)
-    if (tf < -1.0e9f) return INT_MIN;
-    return __float2int_rd(tf);
-  };
+  MtPrefilter pf;
+  pf.init(w, bound, a.prefilter && qv);
   // A fragments: tile h holds terms 2h (rows 0-7) and 2h + 1 (rows 8-15) of the warp's 8 queries.
   uint32_t A[2][KS][4];
   const int8_t* src = a.trits + static_cast<size_t>(t0) * a.dims;
@@ -259,7 +202,7 @@ __global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
     const int8_t* tile = smt + static_cast<size_t>(buf) * a.stride;
     const float* tinv = reinterpret_cast<const float*>(tile + kTileWords * a.Kp);
     const uint32_t* tid = reinterpret_cast<const uint32_t*>(tile + kTileWords * a.Kp + kExtraIds);
-    const int tthr = tile_threshold(*reinterpret_cast<const float*>(tile + kTileWords * a.Kp + kExtraRim));
+    const int tthr = pf.tile_threshold(*reinterpret_cast<const float*>(tile + kTileWords * a.Kp + kExtraRim));
 #pragma unroll 2
     for (int gi = 0; gi < kTileWords / 8; ++gi) {
       int c0[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
@@ -274,16 +217,11 @@ __global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
       if (qv) {
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          if (Wi[0] * c0[e] + Wi[1] * c0[2 + e] + Wi[2] * c1[e] + Wi[3] * c1[2 + e] <= tthr) continue;
+          if (pf.Wi[0] * c0[e] + pf.Wi[1] * c0[2 + e] + pf.Wi[2] * c1[e] + pf.Wi[3] * c1[2 + e] <= tthr) continue;
           const int r = gi * 8 + static_cast<int>(tig) * 2 + e;
           const uint32_t id = tid[r];
           if (id < a.L) {  // not padding (~0u), not past the limit
-            float s = 0.0f;
-            s = sum_term(s, w[0], c0[e]);
-            if (T > 1) s = sum_term(s, w[1], c0[2 + e]);
-            if (T > 2) s = sum_term(s, w[2], c1[e]);
-            if (T > 3) s = sum_term(s, w[3], c1[2 + e]);
-            const uint64_t key = make_key(__fmul_rn(s, tinv[r]), id);
+            const uint64_t key = make_key(mt_exact_score(w, T, c0[e], c0[2 + e], c1[e], c1[2 + e], tinv[r]), id);
             if (key >= bound) {
               const uint32_t pos = atomicAdd(a.cand_n + q, 1u);
               if (pos < a.cap) a.cand[static_cast<size_t>(q) * a.cap + pos] = key;
@@ -480,6 +418,124 @@ __global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a)
   }
 }
 
+// --- experiments (NOTES v21; off unless WordSample::lane_bound / refill_short_lists' tiles) ----
+// The bound pass with per-lane lists: a warp scores kLaneQ queries at once against each sample
+// word (its planes read once), each lane keeping its own top 4 keys a query in registers
+// (compare-swaps, no shuffles in the loop: compact code, NOTES v20); at the end the r-th key
+// over the warp's lanes (r <= 4) by r rounds of a warp max.
+constexpr int kLaneQ = 4;
+size_t lane_bound_smem(uint32_t S, uint32_t W) {
+  return static_cast<size_t>((S + 7) / 8) * 16 * W * 8 + static_cast<size_t>(S) * 8 +
+         8 * (kLaneQ * 2 * W * 8 + kLaneQ * 4) + 16;
+}
+__device__ __forceinline__ uint64_t warp_max64(uint64_t v) {
+#pragma unroll
+  for (int o = 16; o; o >>= 1) v = umax64(v, shfl_xor64(v, o));
+  return v;
+}
+template <int kW>
+__global__ __launch_bounds__(256) void lane_bound_kernel(OneTermBoundArgs a) {
+  extern __shared__ uint64_t smb[];
+  const uint32_t W = a.W, S = a.s_n;
+  const size_t code_words = static_cast<size_t>((S + 7) / 8) * 16 * W;
+  uint64_t* sc = smb;
+  float* sinv = reinterpret_cast<float*>(sc + code_words);
+  uint32_t* sid = reinterpret_cast<uint32_t*>(sinv + S);
+  uint64_t* gq = reinterpret_cast<uint64_t*>(sid + S);
+  for (size_t i = threadIdx.x; i < code_words; i += blockDim.x) sc[i] = a.s_codes[i];
+  for (uint32_t i = threadIdx.x; i < S; i += blockDim.x) {
+    sinv[i] = a.s_inv[i];
+    sid[i] = a.s_ids[i];
+  }
+  __syncthreads();
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  uint64_t* qp = gq + warp * (kLaneQ * 2 * W + kLaneQ / 2);
+  float* w = reinterpret_cast<float*>(qp + kLaneQ * 2 * W);
+  const int q_end = min(a.n_q, static_cast<int>(blockIdx.x + 1) * kBoundQueries);
+  for (int q0 = static_cast<int>(blockIdx.x) * kBoundQueries + static_cast<int>(warp) * kLaneQ; q0 < q_end;
+       q0 += 8 * kLaneQ) {
+    const int n = min(kLaneQ, q_end - q0);
+    for (uint32_t i = lane; i < kLaneQ * 2 * W; i += 32) {
+      const int g = static_cast<int>(i / (2 * W));
+      qp[i] = g < n ? a.planes[static_cast<size_t>(a.term_off[q0 + g]) * 2 * W + i % (2 * W)] : 0;
+    }
+    if (lane < kLaneQ) w[lane] = static_cast<int>(lane) < n ? a.weights[a.term_off[q0 + static_cast<int>(lane)]] : 0.0f;
+    __syncwarp();
+    uint64_t t[kLaneQ][4];
+#pragma unroll
+    for (int g = 0; g < kLaneQ; ++g)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) t[g][j] = 0;
+    for (uint32_t i = lane; i < S; i += 32) {
+      const uint64_t* wp = sc + static_cast<size_t>(i >> 3) * W * 16 + (i & 7);
+      int d[kLaneQ];
+      if constexpr (kW > 0) {
+        uint64_t nz[kW], sg[kW];
+#pragma unroll
+        for (int j = 0; j < kW; ++j) {
+          nz[j] = wp[j * 16];
+          sg[j] = wp[j * 16 + 8];
+        }
+#pragma unroll
+        for (int g = 0; g < kLaneQ; ++g) {
+          int dot = 0;
+#pragma unroll
+          for (int j = 0; j < kW; ++j) {
+            const uint64_t m = nz[j] & qp[g * 2 * kW + j];
+            dot += __popcll(m) - 2 * __popcll(m & (sg[j] ^ qp[g * 2 * kW + kW + j]));
+          }
+          d[g] = dot;
+        }
+      } else {
+#pragma unroll
+        for (int g = 0; g < kLaneQ; ++g) d[g] = dot_planes<false>(wp, qp + g * 2 * W, W);
+      }
+      const float xi = sinv[i];
+      const uint32_t id = sid[i];
+#pragma unroll
+      for (int g = 0; g < kLaneQ; ++g) {
+        uint64_t k = make_key(__fmul_rn(sum_term(0.0f, w[g], d[g]), xi), id);  // as score_generic
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {  // into the lane's descending top 4 (k drops out when smaller)
+          const uint64_t hi = umax64(t[g][j], k);
+          k = umin64(t[g][j], k);
+          t[g][j] = hi;
+        }
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < kLaneQ; ++g) {
+      uint64_t m = 0;
+      for (int r = 0; r < a.K; ++r) {  // a.K: the bound's rank, <= 4 (keys unique but for zeros)
+        m = warp_max64(t[g][0]);
+        if (m != 0 && t[g][0] == m) {
+          t[g][0] = t[g][1];
+          t[g][1] = t[g][2];
+          t[g][2] = t[g][3];
+          t[g][3] = 0;
+        }
+      }
+      if (lane == 0 && g < n) {
+        a.bound[q0 + g] = m;  // 0 when the sample holds fewer than r words
+        if (a.cand_n) a.cand_n[q0 + g] = 0;
+      }
+    }
+    __syncwarp();  // the next queries' planes overwrite qp
+  }
+}
+template <int kW> struct LaneBoundFn { static constexpr auto f = lane_bound_kernel<kW>; };
+// The kernel for W (kW = W up to 4, else 0: the planes read again for each query).
+template <template <int> class Fn>
+auto by_w(uint32_t W) {
+  switch (W) {
+    case 1: return Fn<1>::f;
+    case 2: return Fn<2>::f;
+    case 3: return Fn<3>::f;
+    case 4: return Fn<4>::f;
+    default: return Fn<0>::f;
+  }
+}
+
 }  // namespace
 
 size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
@@ -518,6 +574,7 @@ void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint
 }
 
 void multi_prepare_attributes(size_t max_smem) {
+  shared_terms_prepare_attributes(max_smem);
   auto set = [&](const void* f) {
     cudaFuncAttributes attr{};
     if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
@@ -526,6 +583,7 @@ void multi_prepare_attributes(size_t max_smem) {
   };
   for (int ks = 1; ks <= 4; ++ks) set(scan_kernel_for(ks));
   set(reinterpret_cast<const void*>(one_term_bound_kernel));
+  for (uint32_t w = 0; w <= 4; ++w) set(reinterpret_cast<const void*>(by_w<LaneBoundFn>(w)));
   cudaGetLastError();
 }
 
@@ -552,6 +610,7 @@ bool multi_plan(const DeviceIndex& ix, int n_q, uint32_t L, int K, int max_terms
   if (!p.sample.on()) p.sample.first = 1;
   p.max_terms = max_terms;
   p.max_smem = max_smem;
+  p.num_sms = num_sms;
   return true;
 }
 
@@ -562,6 +621,7 @@ size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const Mu
   b.take<uint32_t>(static_cast<size_t>(n_q));
   b.take<uint64_t>(static_cast<size_t>(n_q) * p.cap);
   b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
+  b.take<char>(shared_terms_scratch_bytes(n_q));
   return b.used + 256;
 }
 
@@ -586,6 +646,13 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
     gather_sample_kernel<<<static_cast<int>(std::min<uint32_t>((S + 255) / 256, 1024)), 256, 0, s>>>(
         ix.codes, ix.inv, ix.W, first, spread, rest, s_codes, s_inv, s_ids);
     launch_check("gather_sample_kernel");
+  }
+  if (max_terms == 1 && S > 0 && ws.lane_bound && ws.bound_rank(K) <= 4 && lane_bound_smem(S, ix.W) <= max_smem) {
+    OneTermBoundArgs oa{planes, q.weights, q.term_off, s_codes, s_inv, s_ids,
+                        S,      ix.W,      q.n_q,      ws.bound_rank(K), bound, cand_n};
+    by_w<LaneBoundFn>(ix.W)<<<(q.n_q + kBoundQueries - 1) / kBoundQueries, 256, lane_bound_smem(S, ix.W), s>>>(oa);
+    launch_check("lane_bound_kernel");
+    return;
   }
   const size_t one_smem = one_term_bound_smem(S, ix.W);
   if (max_terms == 1 && S > 0 && one_smem <= max_smem) {
@@ -622,6 +689,7 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   uint32_t* cand_n = b.take<uint32_t>(static_cast<size_t>(q.n_q));
   uint64_t* cand = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.cap);
   char* words = b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
+  char* st_scratch = b.take<char>(shared_terms_scratch_bytes(q.n_q));
   sample_bounds(ix, q, L, K, p.max_terms, p.sample, p.max_smem, planes, words, bound, cand_n, s);
   if (q.planes) planes = const_cast<uint64_t*>(q.planes);
   MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        p.cap,  planes, q.weights, q.term_off,
@@ -630,19 +698,24 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   const size_t lsm = list_smem(ix, p.max_terms);
   MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
                 q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap, p.prefilter ? 1 : 0};
-  switch (p.ks) {
-    case 1: launch_scan<1>(sa, p, s); break;
-    case 2: launch_scan<2>(sa, p, s); break;
-    case 3: launch_scan<3>(sa, p, s); break;
-    case 4: launch_scan<4>(sa, p, s); break;
-    default: {
-      std::string m = "cuda: the mt path takes up to ";  // (no "literal" + string: GCC 12's false -Wrestrict)
-      m += std::to_string(kMultiMaxKp);
-      m += " padded dims";
-      throw Error(m);
+  if (q.n_distinct > 0 && shared_terms_fit(ix, q.n_distinct, q.distinct_max_nnz, p.max_smem)) {
+    shared_terms_scan(ix, q, L, static_cast<uint32_t>(p.n_tiles), p.num_sms, bound, cand, cand_n, p.cap, p.prefilter,
+                      st_scratch, s);
+  } else {
+    switch (p.ks) {
+      case 1: launch_scan<1>(sa, p, s); break;
+      case 2: launch_scan<2>(sa, p, s); break;
+      case 3: launch_scan<3>(sa, p, s); break;
+      case 4: launch_scan<4>(sa, p, s); break;
+      default: {
+        std::string m = "cuda: the mt path takes up to ";  // (no "literal" + string: GCC 12's false -Wrestrict)
+        m += std::to_string(kMultiMaxKp);
+        m += " padded dims";
+        throw Error(m);
+      }
     }
+    launch_check("mt_scan_kernel");
   }
-  launch_check("mt_scan_kernel");
   mt_list_kernel<true><<<q.n_q, 256, lsm, s>>>(la);
   launch_check("mt_list_kernel (select)");
 }

@@ -34,7 +34,9 @@
 #include <vector>
 
 #include "core/backends.hpp"
+#include "core/distinct_rows.hpp"
 #include "core/rerank.hpp"
+#include "igla/ternary.hpp"
 #include "cuda/device.hpp"
 #include "cuda/host_common.hpp"
 #include "cuda/kernels.hpp"
@@ -64,8 +66,10 @@ enum class Path { Mma, Popc, Mt, Sort };
 // Byte layout of one chunk's input block (identical on host and device).
 struct InLayout {
   size_t trits = 0, weights = 0, term_off = 0, excl = 0, excl_off = 0, planes = 0;
-  size_t fterms = 0, fweights = 0, has_float = 0, total = 0;
-  InLayout(size_t n_terms, uint32_t dims, size_t n_q, size_t n_excl, size_t plane_words, uint32_t float_dims) {
+  size_t fterms = 0, fweights = 0, has_float = 0, term_distinct = 0, distinct_trits = 0, total = 0;
+  // distinct: room for the mt path's distinct terms (shared-terms scan), at most max_distinct.
+  InLayout(size_t n_terms, uint32_t dims, size_t n_q, size_t n_excl, size_t plane_words, uint32_t float_dims,
+           bool distinct = false, size_t max_distinct = 0) {
     size_t o = 0;
     auto put = [&](size_t& at, size_t bytes) {
       at = o;
@@ -80,6 +84,8 @@ struct InLayout {
     put(fterms, float_dims ? n_terms * float_dims * sizeof(float) : 0);
     put(fweights, float_dims ? n_terms * sizeof(float) : 0);
     put(has_float, float_dims ? n_q : 0);
+    put(term_distinct, distinct ? n_terms * sizeof(uint32_t) : 0);
+    put(distinct_trits, distinct ? std::min(n_terms, max_distinct) * dims : 0);
     total = o;
   }
 };
@@ -299,6 +305,11 @@ class CudaSearcher final : public Searcher {
                     dev_->device, dev_->one.queries, dev_->one.starts, dev_->one.stops, dev_->one.recoveries);
       r += line;
     }
+    if (w_->mt_chunks) {
+      std::snprintf(line, sizeof line, "cuda mt chunks: %zu, by the shared-terms scan %zu\n", w_->mt_chunks,
+                    w_->st_chunks);
+      r += line;
+    }
     if (w_->trace_n) {
       const double* t = w_->trace_sum;
       const double n = static_cast<double>(w_->trace_n);
@@ -337,6 +348,7 @@ class CudaSearcher final : public Searcher {
     unsigned long long* stats = nullptr;
     double trace_sum[6] = {};
     size_t trace_n = 0;
+    size_t mt_chunks = 0, st_chunks = 0;  // mt path chunks run, and of them by the shared-terms scan
     cudaStream_t one_stream = nullptr;
     uint32_t* one_out = nullptr;      // mapped pinned: flag, count, hits
     uint32_t* one_out_dev = nullptr;  // its device address
@@ -707,7 +719,11 @@ class CudaSearcher final : public Searcher {
     // kernel straight into the mapped pinned output block (no copy back).
     const bool graph = graphable && !p.rerank && &sl == &w.slots[0] && path != Path::Sort;
     const bool host_planes = graph && path == Path::Popc;
-    const InLayout lay(n_terms, dims, n_q, n_excl, host_planes ? n_terms * 2 * W_ : 0, fdims);
+    // The mt path's shared-terms scan: the chunk's distinct terms found here (never in a graph,
+    // whose kernels would keep one chunk's count).
+    const bool distinct = path == Path::Mt && opt_.mt_shared_terms > 0 && !graph;
+    const InLayout lay(n_terms, dims, n_q, n_excl, host_planes ? n_terms * 2 * W_ : 0, fdims, distinct,
+                       static_cast<size_t>(cuda::kStMaxDistinct));
     const size_t out_bytes = align_up(n_q * k * sizeof(uint2)) + align_up(n_q * sizeof(uint32_t));
     const size_t cand_bytes = align_up(n_q * kk * sizeof(uint2)) + align_up(n_q * sizeof(uint32_t));
 
@@ -726,7 +742,10 @@ class CudaSearcher final : public Searcher {
       mp.group_cta = opt_.mma_group_cta;
       mp.append_eager = opt_.mma_append_eager;
       mp.stats = w.stats;
-      if (K >= opt_.mma_sample_min_k) mp.sample = {opt_.mma_sample, opt_.mma_sample_spread, opt_.mma_sample_rank};
+      if (K >= opt_.mma_sample_min_k) {
+        mp.sample = {opt_.mma_sample, opt_.mma_sample_spread, opt_.mma_sample_rank};
+        mp.sample.lane_bound = opt_.mma_bound_lanes;
+      }
       scratch = cuda::mma_scratch_bytes(ix, static_cast<int>(n_q), K, mp);
     } else if (path == Path::Popc) {
       pp = cuda::popc_plan(ix, static_cast<int>(n_q), L, dev_->num_sms, p.max_terms, p.single);
@@ -774,6 +793,23 @@ class CudaSearcher final : public Searcher {
           if (x < 0) pl[t * 2 * W + W + d / 64] |= uint64_t{1} << (d % 64);
         }
     }
+    int n_distinct = 0, distinct_max_nnz = 0;
+    if (distinct) {
+      int8_t* dt = reinterpret_cast<int8_t*>(h + lay.distinct_trits);
+      const size_t u = distinct_rows(batch.trits.data() + c.t0 * dims, n_terms, dims,
+                                     reinterpret_cast<uint32_t*>(h + lay.term_distinct), dt,
+                                     static_cast<size_t>(cuda::kStMaxDistinct));
+      for (size_t i = 0; i < u; ++i)
+        distinct_max_nnz = std::max(distinct_max_nnz, static_cast<int>(count_nonzero(std::span<const int8_t>(dt + i * dims, dims))));
+      // 1: only where the terms repeat (>= 4 a distinct term); 2: whenever they fit (tests).
+      if (u > 0 && (opt_.mt_shared_terms >= 2 || u * 4 <= n_terms) &&
+          cuda::shared_terms_fit(ix, static_cast<int>(u), distinct_max_nnz, dev_->max_smem))
+        n_distinct = static_cast<int>(u);
+    }
+    if (path == Path::Mt) {
+      ++w.mt_chunks;
+      if (n_distinct > 0) ++w.st_chunks;
+    }
     if (fdims) {
       std::memcpy(h + lay.fterms, batch.float_terms.data() + c.t0 * fdims, n_terms * fdims * sizeof(float));
       std::memcpy(h + lay.fweights, batch.float_weights.data() + c.t0, n_terms * sizeof(float));
@@ -793,6 +829,12 @@ class CudaSearcher final : public Searcher {
       q.excl = reinterpret_cast<const uint32_t*>(d + lay.excl);
       q.excl_off = reinterpret_cast<const uint32_t*>(d + lay.excl_off);
       if (host_planes) q.planes = reinterpret_cast<const uint64_t*>(d + lay.planes);
+      if (n_distinct > 0) {
+        q.n_distinct = n_distinct;
+        q.distinct_max_nnz = distinct_max_nnz;
+        q.term_distinct = reinterpret_cast<const uint32_t*>(d + lay.term_distinct);
+        q.distinct_trits = reinterpret_cast<const int8_t*>(d + lay.distinct_trits);
+      }
       char* dout = static_cast<char*>(graph ? sl.h_out.device_view() : sl.d_out.p);
       OutHits o;
       o.hits = reinterpret_cast<uint2*>(dout);

@@ -66,11 +66,17 @@ CudaOptions cuda_options_from_env(CudaOptions o) {
   if (const char* v = env("IGLA_CUDA_MT_SAMPLE")) o.mt_sample = number<uint32_t>("IGLA_CUDA_MT_SAMPLE", v);
   if (const char* v = env("IGLA_CUDA_MT_CAP")) o.mt_cap = number<uint32_t>("IGLA_CUDA_MT_CAP", v);
   if (const char* v = env("IGLA_CUDA_MT_PREFILTER")) o.mt_prefilter = flag("IGLA_CUDA_MT_PREFILTER", v);
+  if (const char* v = env("IGLA_CUDA_MT_SHARED")) {
+    o.mt_shared_terms = number<int>("IGLA_CUDA_MT_SHARED", v);
+    if (o.mt_shared_terms < 0 || o.mt_shared_terms > 2)
+      throw Error(std::string("IGLA_CUDA_MT_SHARED='") + v + "': expected 0, 1 or 2");
+  }
   if (const char* v = env("IGLA_CUDA_MT_SPREAD")) o.mt_sample_spread = number<uint32_t>("IGLA_CUDA_MT_SPREAD", v);
   if (const char* v = env("IGLA_CUDA_MMA_SAMPLE")) o.mma_sample = number<uint32_t>("IGLA_CUDA_MMA_SAMPLE", v);
   if (const char* v = env("IGLA_CUDA_MMA_SPREAD")) o.mma_sample_spread = number<uint32_t>("IGLA_CUDA_MMA_SPREAD", v);
   if (const char* v = env("IGLA_CUDA_MMA_SAMPLE_K")) o.mma_sample_min_k = number<int>("IGLA_CUDA_MMA_SAMPLE_K", v);
   if (const char* v = env("IGLA_CUDA_MMA_RANK")) o.mma_sample_rank = number<uint32_t>("IGLA_CUDA_MMA_RANK", v);
+  if (const char* v = env("IGLA_CUDA_BOUND_LANES")) o.mma_bound_lanes = flag("IGLA_CUDA_BOUND_LANES", v);
   return o;
 }
 

@@ -28,10 +28,12 @@ namespace igla::cli {
 //   IGLA_CUDA_MT_CAP=N               mt_cap            candidates kept per query on the mt path
 //   IGLA_CUDA_MT_PREFILTER=0|1       mt_prefilter      the mt scan's fixed-point prefilter (A/B)
 //   IGLA_CUDA_MT_SPREAD=N            mt_sample_spread  more words for that bound, spread over the rest
+//   IGLA_CUDA_MT_SHARED=0|1|2        mt_shared_terms   the mt scan over a chunk's distinct terms (1: where they repeat)
 //   IGLA_CUDA_MMA_SAMPLE=N           mma_sample        first words of the mma path's sampled start
 //   IGLA_CUDA_MMA_SPREAD=N           mma_sample_spread words spread over the rest for that start
 //   IGLA_CUDA_MMA_SAMPLE_K=N         mma_sample_min_k  list lengths from which the mma path samples
 //   IGLA_CUDA_MMA_RANK=N             mma_sample_rank   that start the sample's N-th key, a guess (0: K-th)
+//   IGLA_CUDA_BOUND_LANES=0|1        mma_bound_lanes   per-lane lists in that bound pass (default 1; 0 for A/B)
 // Throws igla::Error naming the variable when a value does not parse.
 CudaOptions cuda_options_from_env(CudaOptions base = {});
 

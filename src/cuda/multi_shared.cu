@@ -1,0 +1,249 @@
+// igla CUDA backend: the mt path's scan over a chunk's distinct terms (the shared-terms scan).
+//
+// Batches of analogies repeat their words: a chunk of 4,096 Google-analogy questions has 12,288
+// terms but ~200-300 distinct ones. The per-query scan (multi.cu) runs every term of every query
+// against every word on the tensor cores and pads 3 terms to 4 rows; this one runs each distinct
+// term once against each word and keeps the dots as int8 in shared memory (|dot| <= the term's
+// non-zeros, <= 127 where this scan is taken),
+// then each query combines its terms' rows: one 8-byte load a term for 8 words and the
+// prefilter's integer sum a word. The keys are the per-query scan's: the same exact dots, the same
+// prefilter and float order (mt_common.cuh), so the select pass that follows sees the same keys.
+//
+// CTA: 16 warps; passes of kStTiles tiles (256 words) of the mma tiles (nnz-ordered, with their
+// inverse norms, ids and rim), passes blockIdx.x, + gridDim.x, ...:
+//   1. the pass's tiles copied into shared memory (cp.async);
+//   2. D[u][x] = dot(distinct term u, word x), every u < U: warp w takes the m16 blocks w, w + 16,
+//      ... of distinct terms (A fragments from global), each against the pass's 32 blocks of 8
+//      words (B fragments from the tiles, as the per-query scan reads them);
+//   3. a warp a query (q = warp, warp + 16, ...): lane l takes the pass's words 8 l .. 8 l + 7 (one
+//      tile's, whose rim gives the prefilter's threshold); keys >= the query's bound are appended to
+//      its candidate list as the per-query scan appends them.
+#include <algorithm>
+#include <climits>
+
+#include "cuda/device_common.cuh"
+#include "cuda/host_common.hpp"
+#include "cuda/kernels.hpp"
+#include "cuda/mt_common.cuh"
+
+namespace igla::cuda {
+
+namespace {
+
+constexpr int kStTiles = 2;                              // tiles a pass
+constexpr int kStWords = kStTiles * kTileWords;          // 256 words a pass: 8 a lane
+constexpr int kStThreads = 512;
+constexpr int kStWarps = kStThreads / 32;
+constexpr uint32_t kStRow = kStWords + 16;  // bytes a distinct term's row of D (the pad spreads phase 2's stores over banks)
+
+// What phase 3 needs of a query, computed once a chunk (st_setup_kernel): 48 bytes, three 16-byte loads.
+struct alignas(16) StQuery {
+  int Wi[4];        // the prefilter's fixed-point weights
+  uint32_t row[4];  // byte offset of each term's row of D (0 past the terms: weight 0)
+  float S, sumw, ts;
+  uint32_t T_pre;   // terms | pre << 8 | valid << 9
+};
+
+struct StArgs {
+  const int8_t* tiled;
+  uint32_t stride, Kp, n_tiles, L, dims;
+  int n_q, U;
+  const int8_t* u_trits;   // U * dims: the distinct terms
+  const uint32_t* term_u;  // per term: its distinct term
+  const float* weights;
+  const uint32_t* term_off;
+  const uint64_t* bound;
+  uint64_t* cand;
+  uint32_t* cand_n;
+  uint32_t cap;
+  int prefilter;
+  StQuery* qs;
+};
+
+__global__ void st_setup_kernel(StArgs a) {
+  const int q = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (q >= a.n_q) return;
+  const uint32_t t0 = a.term_off[q], T = a.term_off[q + 1] - t0;
+  float w[4];
+  StQuery s{};
+#pragma unroll
+  for (uint32_t t = 0; t < 4; ++t) {
+    w[t] = t < T ? a.weights[t0 + t] : 0.0f;
+    s.row[t] = t < T ? a.term_u[t0 + t] * kStRow : 0;
+  }
+  MtPrefilter pf;
+  pf.init(w, a.bound[q], a.prefilter != 0);
+#pragma unroll
+  for (int t = 0; t < 4; ++t) s.Wi[t] = pf.Wi[t];
+  s.S = pf.S, s.sumw = pf.sumw, s.ts = pf.ts;
+  s.T_pre = T | (pf.pre ? 1u << 8 : 0u) | (T <= 4 ? 1u << 9 : 0u);
+  a.qs[q] = s;
+}
+
+__device__ __forceinline__ int sbyte(uint32_t v, int e) {  // byte e of v, sign-extended
+  return static_cast<int>(v << (24 - 8 * e)) >> 24;
+}
+
+template <int KS>
+__global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
+  extern __shared__ __align__(16) int8_t sst[];
+  int8_t* tiles = sst;                                        // kStTiles * stride
+  int8_t* D = sst + static_cast<size_t>(kStTiles) * a.stride;  // U16 rows of kStRow bytes
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const unsigned g = lane >> 2, tig = lane & 3;
+  const int n_mb = (a.U + 15) / 16;
+  const int n_passes = (static_cast<int>(a.n_tiles) + kStTiles - 1) / kStTiles;
+  const uint32_t Kx = kTileWords * a.Kp;  // the extras' offset in a tile
+
+  for (int pass = blockIdx.x; pass < n_passes; pass += gridDim.x) {
+    // 1. The pass's tiles (a missing second tile: its rim set to inf and its ids to ~0 below).
+    const int t_first = pass * kStTiles, n_t = min(kStTiles, static_cast<int>(a.n_tiles) - t_first);
+    const uint32_t vec = a.stride / 16;
+    for (int t = 0; t < n_t; ++t) {
+      const int4* s4 = reinterpret_cast<const int4*>(a.tiled + static_cast<size_t>(t_first + t) * a.stride);
+      int4* d4 = reinterpret_cast<int4*>(tiles + static_cast<size_t>(t) * a.stride);
+      for (uint32_t i = threadIdx.x; i < vec; i += blockDim.x) cp_async16(d4 + i, s4 + i);
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+
+    // 2. D = distinct terms x the pass's words (a missing tile's columns are never read).
+    for (int mb = static_cast<int>(warp); mb < n_mb; mb += kStWarps) {
+      uint32_t A[KS][4];
+      const int8_t* src = a.u_trits + static_cast<size_t>(mb) * 16 * a.dims;
+      const uint32_t rows = static_cast<uint32_t>(a.U - mb * 16);
+#pragma unroll
+      for (int s = 0; s < KS; ++s) {
+        const uint32_t k = s * 32 + tig * 4;
+        A[s][0] = trits4(src, rows, g, a.dims, k);
+        A[s][1] = trits4(src, rows, g + 8, a.dims, k);
+        A[s][2] = trits4(src, rows, g, a.dims, k + 16);
+        A[s][3] = trits4(src, rows, g + 8, a.dims, k + 16);
+      }
+      int8_t* d0 = D + static_cast<size_t>(mb * 16 + g) * kStRow;
+      int8_t* d1 = d0 + 8 * kStRow;
+      for (int nb = 0; nb < n_t * (kTileWords / 8); ++nb) {
+        const int t = nb / (kTileWords / 8), gi = nb % (kTileWords / 8);
+        const int8_t* bp = tiles + static_cast<size_t>(t) * a.stride + gi * 8 * KS * 32 + lane * 4;
+        int c[4] = {0, 0, 0, 0};
+#pragma unroll
+        for (int s = 0; s < KS; ++s) {
+          const uint32_t b0 = *reinterpret_cast<const uint32_t*>(bp + (2 * s) * 128);
+          const uint32_t b1 = *reinterpret_cast<const uint32_t*>(bp + (2 * s + 1) * 128);
+          mma_s8(A[s], b0, b1, c);
+        }
+        const int col = nb * 8 + static_cast<int>(tig) * 2;  // words col, col + 1 of the pass
+        *reinterpret_cast<uint16_t*>(d0 + col) = static_cast<uint16_t>((c[0] & 0xff) | ((c[1] & 0xff) << 8));
+        *reinterpret_cast<uint16_t*>(d1 + col) = static_cast<uint16_t>((c[2] & 0xff) | ((c[3] & 0xff) << 8));
+      }
+    }
+    __syncthreads();
+
+    // 3. A warp a query; lane l: words 8 l .. 8 l + 7 of the pass, of tile l / 16.
+    const int t_lane = static_cast<int>(lane) / 16;
+    const int r0 = (static_cast<int>(lane) % 16) * 8;  // the lane's first word in its tile
+    if (t_lane < n_t) {
+      const int8_t* tile = tiles + static_cast<size_t>(t_lane) * a.stride;
+      const float* tinv = reinterpret_cast<const float*>(tile + Kx);
+      const uint32_t* tid = reinterpret_cast<const uint32_t*>(tile + Kx + kExtraIds);
+      const float rim = *reinterpret_cast<const float*>(tile + Kx + kExtraRim);
+      const int8_t* Dl = D + lane * 8;
+      const int4* qv = reinterpret_cast<const int4*>(a.qs);
+      int q = static_cast<int>(warp);
+      int4 n0{}, n1{}, n2{};  // the next query's StQuery, loaded one query ahead
+      if (q < a.n_q) n0 = qv[3 * q], n1 = qv[3 * q + 1], n2 = qv[3 * q + 2];
+      for (; q < a.n_q; q += kStWarps) {
+        const int4 p0 = n0, p1 = n1, p2 = n2;
+        if (q + kStWarps < a.n_q) {
+          const int qn = q + kStWarps;
+          n0 = qv[3 * qn], n1 = qv[3 * qn + 1], n2 = qv[3 * qn + 2];
+        }
+        const uint32_t tp = static_cast<uint32_t>(p2.w);
+        if (!((tp >> 9) & 1)) continue;  // (warp-uniform: one query a warp)
+        const uint32_t T = tp & 0xff;
+        const int tthr = MtPrefilter::threshold((tp >> 8) & 1, __int_as_float(p2.x), __int_as_float(p2.y),
+                                                __int_as_float(p2.z), rim);
+        const uint2 v0 = *reinterpret_cast<const uint2*>(Dl + p1.x);
+        const uint2 v1 = *reinterpret_cast<const uint2*>(Dl + p1.y);
+        const uint2 v2 = *reinterpret_cast<const uint2*>(Dl + p1.z);
+        const uint2 v3 = T > 3 ? *reinterpret_cast<const uint2*>(Dl + p1.w) : make_uint2(0, 0);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          const uint32_t x0 = e < 4 ? v0.x : v0.y, x1 = e < 4 ? v1.x : v1.y;
+          const uint32_t x2 = e < 4 ? v2.x : v2.y, x3 = e < 4 ? v3.x : v3.y;
+          const int d0 = sbyte(x0, e & 3), d1 = sbyte(x1, e & 3), d2 = sbyte(x2, e & 3), d3 = sbyte(x3, e & 3);
+          if (p0.x * d0 + p0.y * d1 + p0.z * d2 + p0.w * d3 <= tthr) continue;
+          const int r = r0 + e;
+          const uint32_t id = tid[r];
+          if (id >= a.L) continue;  // padding (~0u) or past the limit
+          const uint32_t t0 = a.term_off[q];
+          float w[4];
+#pragma unroll
+          for (uint32_t t = 0; t < 4; ++t) w[t] = t < T ? a.weights[t0 + t] : 0.0f;
+          const uint64_t key = make_key(mt_exact_score(w, T, d0, d1, d2, d3, tinv[r]), id);
+          if (key >= a.bound[q]) {
+            const uint32_t pos = atomicAdd(a.cand_n + q, 1u);
+            if (pos < a.cap) a.cand[static_cast<size_t>(q) * a.cap + pos] = key;
+          }
+        }
+      }
+    }
+    __syncthreads();  // the next pass overwrites the tiles and D
+  }
+}
+
+size_t st_smem(const DeviceIndex& ix, int U) {
+  return static_cast<size_t>(kStTiles) * ix.tile_stride + static_cast<size_t>((U + 15) / 16 * 16) * kStRow;
+}
+
+const void* st_kernel_for(int ks) {
+  switch (ks) {
+    case 1: return reinterpret_cast<const void*>(st_scan_kernel<1>);
+    case 2: return reinterpret_cast<const void*>(st_scan_kernel<2>);
+    case 3: return reinterpret_cast<const void*>(st_scan_kernel<3>);
+    default: return reinterpret_cast<const void*>(st_scan_kernel<4>);
+  }
+}
+
+}  // namespace
+
+bool shared_terms_fit(const DeviceIndex& ix, int U, int max_term_nnz, size_t max_smem) {
+  return U >= 1 && U <= kStMaxDistinct && max_term_nnz <= 127 && ix.tiled && ix.Kp >= 32 && ix.Kp <= kMultiMaxKp &&
+         st_smem(ix, U) <= max_smem;
+}
+
+size_t shared_terms_scratch_bytes(int n_q) { return static_cast<size_t>(n_q) * sizeof(StQuery) + 256; }
+
+void shared_terms_prepare_attributes(size_t max_smem) {
+  for (int ks = 1; ks <= 4; ++ks) {
+    const void* f = st_kernel_for(ks);
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
+      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
+  }
+}
+
+void shared_terms_scan(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, uint32_t n_tiles, int num_sms,
+                       const uint64_t* bound, uint64_t* cand, uint32_t* cand_n, uint32_t cap, bool prefilter,
+                       void* scratch, cudaStream_t s) {
+  Bump b{static_cast<char*>(scratch)};
+  StArgs a{ix.tiled, ix.tile_stride, ix.Kp, n_tiles, L, ix.dims, q.n_q, q.n_distinct, q.distinct_trits,
+           q.term_distinct, q.weights, q.term_off, bound, cand, cand_n, cap, prefilter ? 1 : 0,
+           b.take<StQuery>(static_cast<size_t>(q.n_q))};
+  st_setup_kernel<<<(q.n_q + 255) / 256, 256, 0, s>>>(a);
+  launch_check("st_setup_kernel");
+  const int n_passes = (static_cast<int>(n_tiles) + kStTiles - 1) / kStTiles;
+  const int grid = std::max(1, std::min(n_passes, num_sms));
+  const size_t smem = st_smem(ix, q.n_distinct);
+  switch (ix.Kp / 32) {
+    case 1: st_scan_kernel<1><<<grid, kStThreads, smem, s>>>(a); break;
+    case 2: st_scan_kernel<2><<<grid, kStThreads, smem, s>>>(a); break;
+    case 3: st_scan_kernel<3><<<grid, kStThreads, smem, s>>>(a); break;
+    default: st_scan_kernel<4><<<grid, kStThreads, smem, s>>>(a); break;
+  }
+  launch_check("st_scan_kernel");
+}
+
+}  // namespace igla::cuda
