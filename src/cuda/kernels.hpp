@@ -72,7 +72,7 @@ struct ChunkQueries {
   const uint32_t* excl_off = nullptr;  // n_q + 1
   const uint64_t* planes = nullptr;    // optional: the terms' bitplanes, packed by the host
   // Optional (the mt path's shared-terms scan): the chunk's distinct terms and each term's index
-  // among them (distinct_terms.hpp); n_distinct 0: none given.
+  // among them (src/core/distinct_rows.hpp); n_distinct 0: none given.
   int n_distinct = 0;
   int distinct_max_nnz = 0;                // the most non-zero trits of a distinct term
   const int8_t* distinct_trits = nullptr;  // n_distinct * dims

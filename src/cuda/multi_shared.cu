@@ -34,7 +34,8 @@ constexpr int kStTiles = 2;                              // tiles a pass
 constexpr int kStWords = kStTiles * kTileWords;          // 256 words a pass: 8 a lane
 constexpr int kStThreads = 512;
 constexpr int kStWarps = kStThreads / 32;
-constexpr uint32_t kStRow = kStWords + 16;  // bytes a distinct term's row of D (the pad spreads phase 2's stores over banks)
+// Bytes a distinct term's row of D; the pad spreads phase 2's stores over the banks.
+constexpr uint32_t kStRow = kStWords + 16;
 
 // What phase 3 needs of a query, computed once a chunk (st_setup_kernel): 48 bytes, three 16-byte loads.
 struct alignas(16) StQuery {

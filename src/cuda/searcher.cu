@@ -799,8 +799,10 @@ class CudaSearcher final : public Searcher {
       const size_t u = distinct_rows(batch.trits.data() + c.t0 * dims, n_terms, dims,
                                      reinterpret_cast<uint32_t*>(h + lay.term_distinct), dt,
                                      static_cast<size_t>(cuda::kStMaxDistinct));
-      for (size_t i = 0; i < u; ++i)
-        distinct_max_nnz = std::max(distinct_max_nnz, static_cast<int>(count_nonzero(std::span<const int8_t>(dt + i * dims, dims))));
+      for (size_t i = 0; i < u; ++i) {
+        const uint32_t nnz = count_nonzero(std::span<const int8_t>(dt + i * dims, dims));
+        distinct_max_nnz = std::max(distinct_max_nnz, static_cast<int>(nnz));
+      }
       // 1: only where the terms repeat (>= 4 a distinct term); 2: whenever they fit (tests).
       if (u > 0 && (opt_.mt_shared_terms >= 2 || u * 4 <= n_terms) &&
           cuda::shared_terms_fit(ix, static_cast<int>(u), distinct_max_nnz, dev_->max_smem))
