@@ -318,11 +318,6 @@ void multi_prepare_attributes(size_t max_smem);
 // non-zero trits (|dot| <= a term's non-zeros: int8 dots; GloVe's rotated codes have 128 dims).
 constexpr int kStMaxDistinct = 512;
 bool shared_terms_fit(const DeviceIndex& ix, int n_distinct, int max_term_nnz, size_t max_smem);
-size_t shared_terms_scratch_bytes(int n_q);
-void shared_terms_prepare_attributes(size_t max_smem);
-void shared_terms_scan(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, uint32_t n_tiles, int num_sms,
-                       const uint64_t* bound, uint64_t* cand, uint32_t* cand_n, uint32_t cap, bool prefilter,
-                       void* scratch, cudaStream_t s);
 
 // --- sort path -------------------------------------------------------------------------------
 // Queries are scored and sorted `sub` at a time.

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "cuda/device_common.cuh"
+#include "cuda/kernels.hpp"
 
 namespace igla::cuda {
 
@@ -24,6 +25,12 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+// One tile (bytes: a multiple of 16) into shared memory by the whole block; the caller commits.
+__device__ __forceinline__ void cp_async_tile(int8_t* dst, const int8_t* src, uint32_t bytes) {
+  const int4* s4 = reinterpret_cast<const int4*>(src);
+  int4* d4 = reinterpret_cast<int4*>(dst);
+  for (uint32_t i = threadIdx.x; i < bytes / 16; i += blockDim.x) cp_async16(d4 + i, s4 + i);
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
@@ -38,6 +45,28 @@ __device__ __forceinline__ uint32_t trits4(const int8_t* src, uint32_t T, uint32
     if (k + e < dims) v |= static_cast<uint32_t>(static_cast<uint8_t>(src[static_cast<size_t>(t) * dims + k + e])) << (8 * e);
   return v;
 }
+
+// What either scan reads and writes: the mma tiles, the chunk's queries, their bounds and
+// candidate lists (multi_search builds it once).
+struct MtScanArgs {
+  const int8_t* tiled;
+  uint32_t stride, Kp, n_tiles, L, dims;
+  int tiles_per_split, n_q;  // tiles_per_split: the per-query scan's vocabulary splits
+  const int8_t* trits;
+  const float* weights;
+  const uint32_t* term_off;
+  const uint64_t* bound;
+  uint64_t* cand;
+  uint32_t* cand_n;
+  uint32_t cap;
+  int prefilter;  // 1: the fixed-point prefilter before the exact score (A/B: IGLA_CUDA_MT_PREFILTER)
+};
+
+// The shared-terms scan (multi_shared.cu), called by multi_search where shared_terms_fit.
+size_t shared_terms_scratch_bytes(int n_q);
+const void* shared_terms_kernel(int ks);  // its scan kernel for Kp / 32 (shared memory attributes)
+void shared_terms_scan(const DeviceIndex& ix, const MtScanArgs& sa, const ChunkQueries& q, int num_sms, void* scratch,
+                       cudaStream_t s);
 
 // The prefilter: the exact score (three I2F, quarter rate, and ~20 instructions a word) only for
 // words whose fixed-point sum si = sum_t W_t dot_t, W_t = rn(w_t * S), S = 2^20 / max |w_t|,

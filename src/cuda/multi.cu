@@ -136,20 +136,6 @@ __global__ __launch_bounds__(256) void mt_list_kernel(MtListArgs a) {
   }
 }
 
-struct MtScanArgs {
-  const int8_t* tiled;
-  uint32_t stride, Kp, n_tiles, L, dims;
-  int tiles_per_split, n_q;
-  const int8_t* trits;
-  const float* weights;
-  const uint32_t* term_off;
-  const uint64_t* bound;
-  uint64_t* cand;
-  uint32_t* cand_n;
-  uint32_t cap;
-  int prefilter;  // 1: the fixed-point prefilter before the exact score (A/B: IGLA_CUDA_MT_PREFILTER)
-};
-
 // KS: Kp / 32 (k32 steps). CTA: 8 warps x 8 queries; blockIdx.y: the vocabulary split.
 template <int KS>
 __global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
@@ -182,11 +168,8 @@ __global__ __launch_bounds__(256) void mt_scan_kernel(MtScanArgs a) {
 
   const int tb = blockIdx.y * a.tiles_per_split;
   const int te = min(tb + a.tiles_per_split, static_cast<int>(a.n_tiles));
-  const uint32_t vec = a.stride / 16;
   auto issue = [&](int tile, int buf) {
-    const int4* s4 = reinterpret_cast<const int4*>(a.tiled + static_cast<size_t>(tile) * a.stride);
-    int4* d4 = reinterpret_cast<int4*>(smt + static_cast<size_t>(buf) * a.stride);
-    for (uint32_t i = threadIdx.x; i < vec; i += blockDim.x) cp_async16(d4 + i, s4 + i);
+    cp_async_tile(smt + static_cast<size_t>(buf) * a.stride, a.tiled + static_cast<size_t>(tile) * a.stride, a.stride);
     cp_async_commit();
   };
   if (tb < te) issue(tb, 0);
@@ -374,6 +357,16 @@ struct OneTermBoundArgs {
   uint64_t* bound;
   uint32_t* cand_n;
 };
+// The gathered sample (codes, inverse norms, ids) into the block's shared memory.
+__device__ __forceinline__ void load_sample(const OneTermBoundArgs& a, size_t code_words, uint64_t* sc, float* sinv,
+                                            uint32_t* sid) {
+  for (size_t i = threadIdx.x; i < code_words; i += blockDim.x) sc[i] = a.s_codes[i];
+  for (uint32_t i = threadIdx.x; i < a.s_n; i += blockDim.x) {
+    sinv[i] = a.s_inv[i];
+    sid[i] = a.s_ids[i];
+  }
+  __syncthreads();
+}
 size_t one_term_bound_smem(uint32_t S, uint32_t W) {
   return static_cast<size_t>((S + 7) / 8) * 16 * W * 8 + static_cast<size_t>(S) * 8 + 8 * 2 * W * 8 + 16;
 }
@@ -385,12 +378,7 @@ __global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a)
   uint64_t* qps = sc + code_words;                 // [8 warps][2W]
   float* sinv = reinterpret_cast<float*>(qps + 8 * 2 * W);
   uint32_t* sid = reinterpret_cast<uint32_t*>(sinv + S);
-  for (size_t i = threadIdx.x; i < code_words; i += blockDim.x) sc[i] = a.s_codes[i];
-  for (uint32_t i = threadIdx.x; i < S; i += blockDim.x) {
-    sinv[i] = a.s_inv[i];
-    sid[i] = a.s_ids[i];
-  }
-  __syncthreads();
+  load_sample(a, code_words, sc, sinv, sid);
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   uint64_t* qp = qps + warp * 2 * W;
   const int q_end = min(a.n_q, static_cast<int>(blockIdx.x + 1) * kBoundQueries);
@@ -418,11 +406,11 @@ __global__ __launch_bounds__(256) void one_term_bound_kernel(OneTermBoundArgs a)
   }
 }
 
-// --- experiments (NOTES v21; off unless WordSample::lane_bound / refill_short_lists' tiles) ----
-// The bound pass with per-lane lists: a warp scores kLaneQ queries at once against each sample
-// word (its planes read once), each lane keeping its own top 4 keys a query in registers
-// (compare-swaps, no shuffles in the loop: compact code, NOTES v20); at the end the r-th key
-// over the warp's lanes (r <= 4) by r rounds of a warp max.
+// The bound pass with per-lane lists (WordSample::lane_bound; the default since run 73, NOTES
+// v21): a warp scores kLaneQ queries at once against each sample word (its planes read once),
+// each lane keeping its own top 4 keys a query in registers (compare-swaps, no shuffles in the
+// loop: compact code, NOTES v20); at the end the r-th key over the warp's lanes (r <= 4) by r
+// rounds of a warp max.
 constexpr int kLaneQ = 4;
 size_t lane_bound_smem(uint32_t S, uint32_t W) {
   return static_cast<size_t>((S + 7) / 8) * 16 * W * 8 + static_cast<size_t>(S) * 8 +
@@ -442,12 +430,7 @@ __global__ __launch_bounds__(256) void lane_bound_kernel(OneTermBoundArgs a) {
   float* sinv = reinterpret_cast<float*>(sc + code_words);
   uint32_t* sid = reinterpret_cast<uint32_t*>(sinv + S);
   uint64_t* gq = reinterpret_cast<uint64_t*>(sid + S);
-  for (size_t i = threadIdx.x; i < code_words; i += blockDim.x) sc[i] = a.s_codes[i];
-  for (uint32_t i = threadIdx.x; i < S; i += blockDim.x) {
-    sinv[i] = a.s_inv[i];
-    sid[i] = a.s_ids[i];
-  }
-  __syncthreads();
+  load_sample(a, code_words, sc, sinv, sid);
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   uint64_t* qp = gq + warp * (kLaneQ * 2 * W + kLaneQ / 2);
   float* w = reinterpret_cast<float*>(qp + kLaneQ * 2 * W);
@@ -574,14 +557,16 @@ void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint
 }
 
 void multi_prepare_attributes(size_t max_smem) {
-  shared_terms_prepare_attributes(max_smem);
   auto set = [&](const void* f) {
     cudaFuncAttributes attr{};
     if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
       cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
   };
-  for (int ks = 1; ks <= 4; ++ks) set(scan_kernel_for(ks));
+  for (int ks = 1; ks <= 4; ++ks) {
+    set(scan_kernel_for(ks));
+    set(shared_terms_kernel(ks));
+  }
   set(reinterpret_cast<const void*>(one_term_bound_kernel));
   for (uint32_t w = 0; w <= 4; ++w) set(reinterpret_cast<const void*>(by_w<LaneBoundFn>(w)));
   cudaGetLastError();
@@ -699,8 +684,7 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   MtScanArgs sa{ix.tiled, ix.tile_stride, ix.Kp, static_cast<uint32_t>(p.n_tiles), L, ix.dims, p.tiles_per_split,
                 q.n_q, q.trits, q.weights, q.term_off, bound, cand, cand_n, p.cap, p.prefilter ? 1 : 0};
   if (q.n_distinct > 0 && shared_terms_fit(ix, q.n_distinct, q.distinct_max_nnz, p.max_smem)) {
-    shared_terms_scan(ix, q, L, static_cast<uint32_t>(p.n_tiles), p.num_sms, bound, cand, cand_n, p.cap, p.prefilter,
-                      st_scratch, s);
+    shared_terms_scan(ix, sa, q, p.num_sms, st_scratch, s);
   } else {
     switch (p.ks) {
       case 1: launch_scan<1>(sa, p, s); break;

@@ -46,34 +46,26 @@ struct alignas(16) StQuery {
 };
 
 struct StArgs {
-  const int8_t* tiled;
-  uint32_t stride, Kp, n_tiles, L, dims;
-  int n_q, U;
+  MtScanArgs m;            // what the per-query scan takes (its trits and splits unused)
+  int U;
   const int8_t* u_trits;   // U * dims: the distinct terms
   const uint32_t* term_u;  // per term: its distinct term
-  const float* weights;
-  const uint32_t* term_off;
-  const uint64_t* bound;
-  uint64_t* cand;
-  uint32_t* cand_n;
-  uint32_t cap;
-  int prefilter;
   StQuery* qs;
 };
 
 __global__ void st_setup_kernel(StArgs a) {
   const int q = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (q >= a.n_q) return;
-  const uint32_t t0 = a.term_off[q], T = a.term_off[q + 1] - t0;
+  if (q >= a.m.n_q) return;
+  const uint32_t t0 = a.m.term_off[q], T = a.m.term_off[q + 1] - t0;
   float w[4];
   StQuery s{};
 #pragma unroll
   for (uint32_t t = 0; t < 4; ++t) {
-    w[t] = t < T ? a.weights[t0 + t] : 0.0f;
+    w[t] = t < T ? a.m.weights[t0 + t] : 0.0f;
     s.row[t] = t < T ? a.term_u[t0 + t] * kStRow : 0;
   }
   MtPrefilter pf;
-  pf.init(w, a.bound[q], a.prefilter != 0);
+  pf.init(w, a.m.bound[q], a.m.prefilter != 0);
 #pragma unroll
   for (int t = 0; t < 4; ++t) s.Wi[t] = pf.Wi[t];
   s.S = pf.S, s.sumw = pf.sumw, s.ts = pf.ts;
@@ -89,22 +81,19 @@ template <int KS>
 __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
   extern __shared__ __align__(16) int8_t sst[];
   int8_t* tiles = sst;                                        // kStTiles * stride
-  int8_t* D = sst + static_cast<size_t>(kStTiles) * a.stride;  // U16 rows of kStRow bytes
+  int8_t* D = sst + static_cast<size_t>(kStTiles) * a.m.stride;  // U16 rows of kStRow bytes
   const unsigned warp = threadIdx.x >> 5, lane = lane_id();
   const unsigned g = lane >> 2, tig = lane & 3;
   const int n_mb = (a.U + 15) / 16;
-  const int n_passes = (static_cast<int>(a.n_tiles) + kStTiles - 1) / kStTiles;
-  const uint32_t Kx = kTileWords * a.Kp;  // the extras' offset in a tile
+  const int n_passes = (static_cast<int>(a.m.n_tiles) + kStTiles - 1) / kStTiles;
+  const uint32_t Kx = kTileWords * a.m.Kp;  // the extras' offset in a tile
 
   for (int pass = blockIdx.x; pass < n_passes; pass += gridDim.x) {
     // 1. The pass's tiles (a missing second tile: its rim set to inf and its ids to ~0 below).
-    const int t_first = pass * kStTiles, n_t = min(kStTiles, static_cast<int>(a.n_tiles) - t_first);
-    const uint32_t vec = a.stride / 16;
-    for (int t = 0; t < n_t; ++t) {
-      const int4* s4 = reinterpret_cast<const int4*>(a.tiled + static_cast<size_t>(t_first + t) * a.stride);
-      int4* d4 = reinterpret_cast<int4*>(tiles + static_cast<size_t>(t) * a.stride);
-      for (uint32_t i = threadIdx.x; i < vec; i += blockDim.x) cp_async16(d4 + i, s4 + i);
-    }
+    const int t_first = pass * kStTiles, n_t = min(kStTiles, static_cast<int>(a.m.n_tiles) - t_first);
+    for (int t = 0; t < n_t; ++t)
+      cp_async_tile(tiles + static_cast<size_t>(t) * a.m.stride, a.m.tiled + static_cast<size_t>(t_first + t) * a.m.stride,
+                    a.m.stride);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
@@ -112,21 +101,21 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
     // 2. D = distinct terms x the pass's words (a missing tile's columns are never read).
     for (int mb = static_cast<int>(warp); mb < n_mb; mb += kStWarps) {
       uint32_t A[KS][4];
-      const int8_t* src = a.u_trits + static_cast<size_t>(mb) * 16 * a.dims;
+      const int8_t* src = a.u_trits + static_cast<size_t>(mb) * 16 * a.m.dims;
       const uint32_t rows = static_cast<uint32_t>(a.U - mb * 16);
 #pragma unroll
       for (int s = 0; s < KS; ++s) {
         const uint32_t k = s * 32 + tig * 4;
-        A[s][0] = trits4(src, rows, g, a.dims, k);
-        A[s][1] = trits4(src, rows, g + 8, a.dims, k);
-        A[s][2] = trits4(src, rows, g, a.dims, k + 16);
-        A[s][3] = trits4(src, rows, g + 8, a.dims, k + 16);
+        A[s][0] = trits4(src, rows, g, a.m.dims, k);
+        A[s][1] = trits4(src, rows, g + 8, a.m.dims, k);
+        A[s][2] = trits4(src, rows, g, a.m.dims, k + 16);
+        A[s][3] = trits4(src, rows, g + 8, a.m.dims, k + 16);
       }
       int8_t* d0 = D + static_cast<size_t>(mb * 16 + g) * kStRow;
       int8_t* d1 = d0 + 8 * kStRow;
       for (int nb = 0; nb < n_t * (kTileWords / 8); ++nb) {
         const int t = nb / (kTileWords / 8), gi = nb % (kTileWords / 8);
-        const int8_t* bp = tiles + static_cast<size_t>(t) * a.stride + gi * 8 * KS * 32 + lane * 4;
+        const int8_t* bp = tiles + static_cast<size_t>(t) * a.m.stride + gi * 8 * KS * 32 + lane * 4;
         int c[4] = {0, 0, 0, 0};
 #pragma unroll
         for (int s = 0; s < KS; ++s) {
@@ -145,7 +134,7 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
     const int t_lane = static_cast<int>(lane) / 16;
     const int r0 = (static_cast<int>(lane) % 16) * 8;  // the lane's first word in its tile
     if (t_lane < n_t) {
-      const int8_t* tile = tiles + static_cast<size_t>(t_lane) * a.stride;
+      const int8_t* tile = tiles + static_cast<size_t>(t_lane) * a.m.stride;
       const float* tinv = reinterpret_cast<const float*>(tile + Kx);
       const uint32_t* tid = reinterpret_cast<const uint32_t*>(tile + Kx + kExtraIds);
       const float rim = *reinterpret_cast<const float*>(tile + Kx + kExtraRim);
@@ -153,10 +142,10 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
       const int4* qv = reinterpret_cast<const int4*>(a.qs);
       int q = static_cast<int>(warp);
       int4 n0{}, n1{}, n2{};  // the next query's StQuery, loaded one query ahead
-      if (q < a.n_q) n0 = qv[3 * q], n1 = qv[3 * q + 1], n2 = qv[3 * q + 2];
-      for (; q < a.n_q; q += kStWarps) {
+      if (q < a.m.n_q) n0 = qv[3 * q], n1 = qv[3 * q + 1], n2 = qv[3 * q + 2];
+      for (; q < a.m.n_q; q += kStWarps) {
         const int4 p0 = n0, p1 = n1, p2 = n2;
-        if (q + kStWarps < a.n_q) {
+        if (q + kStWarps < a.m.n_q) {
           const int qn = q + kStWarps;
           n0 = qv[3 * qn], n1 = qv[3 * qn + 1], n2 = qv[3 * qn + 2];
         }
@@ -177,15 +166,15 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
           if (p0.x * d0 + p0.y * d1 + p0.z * d2 + p0.w * d3 <= tthr) continue;
           const int r = r0 + e;
           const uint32_t id = tid[r];
-          if (id >= a.L) continue;  // padding (~0u) or past the limit
-          const uint32_t t0 = a.term_off[q];
+          if (id >= a.m.L) continue;  // padding (~0u) or past the limit
+          const uint32_t t0 = a.m.term_off[q];
           float w[4];
 #pragma unroll
-          for (uint32_t t = 0; t < 4; ++t) w[t] = t < T ? a.weights[t0 + t] : 0.0f;
+          for (uint32_t t = 0; t < 4; ++t) w[t] = t < T ? a.m.weights[t0 + t] : 0.0f;
           const uint64_t key = make_key(mt_exact_score(w, T, d0, d1, d2, d3, tinv[r]), id);
-          if (key >= a.bound[q]) {
-            const uint32_t pos = atomicAdd(a.cand_n + q, 1u);
-            if (pos < a.cap) a.cand[static_cast<size_t>(q) * a.cap + pos] = key;
+          if (key >= a.m.bound[q]) {
+            const uint32_t pos = atomicAdd(a.m.cand_n + q, 1u);
+            if (pos < a.m.cap) a.m.cand[static_cast<size_t>(q) * a.m.cap + pos] = key;
           }
         }
       }
@@ -198,15 +187,6 @@ size_t st_smem(const DeviceIndex& ix, int U) {
   return static_cast<size_t>(kStTiles) * ix.tile_stride + static_cast<size_t>((U + 15) / 16 * 16) * kStRow;
 }
 
-const void* st_kernel_for(int ks) {
-  switch (ks) {
-    case 1: return reinterpret_cast<const void*>(st_scan_kernel<1>);
-    case 2: return reinterpret_cast<const void*>(st_scan_kernel<2>);
-    case 3: return reinterpret_cast<const void*>(st_scan_kernel<3>);
-    default: return reinterpret_cast<const void*>(st_scan_kernel<4>);
-  }
-}
-
 }  // namespace
 
 bool shared_terms_fit(const DeviceIndex& ix, int U, int max_term_nnz, size_t max_smem) {
@@ -216,26 +196,22 @@ bool shared_terms_fit(const DeviceIndex& ix, int U, int max_term_nnz, size_t max
 
 size_t shared_terms_scratch_bytes(int n_q) { return static_cast<size_t>(n_q) * sizeof(StQuery) + 256; }
 
-void shared_terms_prepare_attributes(size_t max_smem) {
-  for (int ks = 1; ks <= 4; ++ks) {
-    const void* f = st_kernel_for(ks);
-    cudaFuncAttributes attr{};
-    if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
-      cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
+const void* shared_terms_kernel(int ks) {
+  switch (ks) {
+    case 1: return reinterpret_cast<const void*>(st_scan_kernel<1>);
+    case 2: return reinterpret_cast<const void*>(st_scan_kernel<2>);
+    case 3: return reinterpret_cast<const void*>(st_scan_kernel<3>);
+    default: return reinterpret_cast<const void*>(st_scan_kernel<4>);
   }
 }
 
-void shared_terms_scan(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, uint32_t n_tiles, int num_sms,
-                       const uint64_t* bound, uint64_t* cand, uint32_t* cand_n, uint32_t cap, bool prefilter,
-                       void* scratch, cudaStream_t s) {
+void shared_terms_scan(const DeviceIndex& ix, const MtScanArgs& sa, const ChunkQueries& q, int num_sms, void* scratch,
+                       cudaStream_t s) {
   Bump b{static_cast<char*>(scratch)};
-  StArgs a{ix.tiled, ix.tile_stride, ix.Kp, n_tiles, L, ix.dims, q.n_q, q.n_distinct, q.distinct_trits,
-           q.term_distinct, q.weights, q.term_off, bound, cand, cand_n, cap, prefilter ? 1 : 0,
-           b.take<StQuery>(static_cast<size_t>(q.n_q))};
+  const StArgs a{sa, q.n_distinct, q.distinct_trits, q.term_distinct, b.take<StQuery>(static_cast<size_t>(q.n_q))};
   st_setup_kernel<<<(q.n_q + 255) / 256, 256, 0, s>>>(a);
   launch_check("st_setup_kernel");
-  const int n_passes = (static_cast<int>(n_tiles) + kStTiles - 1) / kStTiles;
+  const int n_passes = (static_cast<int>(sa.n_tiles) + kStTiles - 1) / kStTiles;
   const int grid = std::max(1, std::min(n_passes, num_sms));
   const size_t smem = st_smem(ix, q.n_distinct);
   switch (ix.Kp / 32) {
