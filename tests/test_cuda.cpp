@@ -114,6 +114,19 @@ void expect_same(const SearchResults& want, const SearchResults& got, const std:
   igla::testing_util::expect_same_results(want, got, what);
 }
 
+// Each searcher of ss answers b as the reference does; label(c) names searcher c in a failure.
+template <class Label>
+void expect_searchers_match_reference(const Vocab& v, const QueryBatch& b, const SearchParams& p,
+                                      const std::vector<std::shared_ptr<const Searcher>>& ss, Label label) {
+  const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
+  for (size_t c = 0; c < ss.size(); ++c) {
+    SearchResults got;
+    ss[c]->search(b, p, got);
+    expect_same(want, got, label(c));
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 const char* kPaths[] = {"", "mma", "popc", "mt", "sort"};
 
 class Cuda : public ::testing::Test {
@@ -436,18 +449,14 @@ TEST_F(Cuda, MultiTermTensorCorePath) {
           SearchParams p;
           p.k = k;
           p.limit = limit;
-          const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
-          for (size_t c = 0; c < configs.size(); ++c) {
-            SearchResults got;
-            ss[c]->search(b, p, got);
-            expect_same(want, got,
-                        "mt dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
-                            " cap=" + std::to_string(configs[c].cap) + " sample=" + std::to_string(configs[c].sample) +
-                            " spread=" + std::to_string(configs[c].spread) +
-                            " prefilter=" + std::to_string(configs[c].prefilter) +
-                            " k=" + std::to_string(k) + " limit=" + std::to_string(limit));
-            if (HasFatalFailure()) return;
-          }
+          expect_searchers_match_reference(v, b, p, ss, [&](size_t c) {
+            return "mt dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
+                   " cap=" + std::to_string(configs[c].cap) + " sample=" + std::to_string(configs[c].sample) +
+                   " spread=" + std::to_string(configs[c].spread) +
+                   " prefilter=" + std::to_string(configs[c].prefilter) + " k=" + std::to_string(k) +
+                   " limit=" + std::to_string(limit);
+          });
+          if (HasFatalFailure()) return;
         }
       }
     }
@@ -518,18 +527,13 @@ TEST_F(Cuda, MultiTermSharedTerms) {
           SearchParams p;
           p.k = k;
           p.limit = limit;
-          const SearchResults want = reference_search(v.trits, v.n, v.dims, b, p);
-          for (size_t c = 0; c < configs.size(); ++c) {
-            SearchResults got;
-            ss[c]->search(b, p, got);
-            expect_same(want, got,
-                        "shared terms dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
-                            " pool=" + std::to_string(pool_n) + " mode=" + std::to_string(configs[c].shared) +
-                            " cap=" + std::to_string(configs[c].cap) +
-                            " prefilter=" + std::to_string(configs[c].prefilter) + " k=" + std::to_string(k) +
-                            " limit=" + std::to_string(limit));
-            if (HasFatalFailure()) return;
-          }
+          expect_searchers_match_reference(v, b, p, ss, [&](size_t c) {
+            return "shared terms dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
+                   " pool=" + std::to_string(pool_n) + " mode=" + std::to_string(configs[c].shared) +
+                   " cap=" + std::to_string(configs[c].cap) + " prefilter=" + std::to_string(configs[c].prefilter) +
+                   " k=" + std::to_string(k) + " limit=" + std::to_string(limit);
+          });
+          if (HasFatalFailure()) return;
         }
       }
       for (size_t c = 0; c < configs.size(); ++c)
