@@ -58,6 +58,20 @@ nproc | sed 's/^/# host cores: /' | tee -a "$LOG"
 if [ -f "$HERE/bin.tar.xz" ] && [ ! -x "$HERE/igla_tests" ]; then tar xJf "$HERE/bin.tar.xz" -C "$HERE" || { say "FAIL: unpacking the binaries"; exit 1; }; fi
 if [ -f "$IX.xz" ] && [ ! -f "$IX" ]; then xz -d -T0 -k "$IX.xz" || { say "FAIL: unpacking the index"; exit 1; }; fi
 
+# One GPU eval (analogies, --restrict 0) under the environment assignments given, then (after --)
+# more eval flags: its answers against the CPU's ($OUT/eval_cpu.txt), its time line under LABEL.
+#   gpu_eval_vs_cpu LABEL [NAME=value ...] [-- --flag ...]
+gpu_eval_vs_cpu() {
+  local label=$1 envs=()
+  shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+  [ "${1:-}" = -- ] && shift
+  env ${envs[@]+"${envs[@]}"} timeout 60 "$BIN/igla" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda "$@" \
+      > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
+  cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval ($label) differs from the cpu's"; }
+  say "  $label: $(grep -h 'time:' "$OUT/eval_p.err")"
+}
+
 # The eval (mt path) with the per-query scan (IGLA_CUDA_MT_SHARED=0) and the shared-terms scan (1):
 # answers against the CPU's, times, ncu's ms by kernel.
 eval_shared_ab() {
@@ -65,11 +79,7 @@ eval_shared_ab() {
   say "# eval analogies --restrict 0 (the mt path; IGLA_CUDA_MT_SHARED=1: the shared-terms scan, NOTES v22): cuda vs cpu answers"
   timeout 120 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
   for r in 1 2; do
-    for sh in 0 1; do
-      IGLA_CUDA_MT_SHARED=$sh timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
-      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval (shared $sh) differs from the cpu's"; }
-      say "  eval shared $sh: $(grep -h 'time:' "$OUT/eval_p.err")"
-    done
+    for sh in 0 1; do gpu_eval_vs_cpu "eval shared $sh" IGLA_CUDA_MT_SHARED=$sh; done
   done
   for sh in 0 1; do
     IGLA_CUDA_MT_SHARED=$sh timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
@@ -212,26 +222,14 @@ for dev in cuda cpu; do
 done
 cmp -s "$OUT/eval_cuda.txt" "$OUT/eval_cpu.txt" && say "CHECK eval analogies cuda vs cpu: same output" \
   || { FAIL=1; say "FAIL: eval analogies cuda vs cpu differ"; diff "$OUT/eval_cuda.txt" "$OUT/eval_cpu.txt" | head | tee -a "$LOG"; }
-for b in 4096 4096 1024 8192 19544; do
-  timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --batch $b > "$OUT/eval_b.txt" 2> "$OUT/eval_b.err"
-  cmp -s "$OUT/eval_b.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval --batch $b differs"; }
-  say "  cuda --batch $b: $(grep -h 'time:' "$OUT/eval_b.err")"
-done
+for b in 4096 4096 1024 8192 19544; do gpu_eval_vs_cpu "cuda --batch $b" -- --batch $b; done
 timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --candidates 0 > /dev/null 2> "$OUT/eval_cuda_c0.err"
 say "  cuda --candidates 0: $(grep -h 'time:' "$OUT/eval_cuda_c0.err")"
 if [ $WANT_MT = 1 ]; then  # the mt path against popc on the same eval, its candidate counts, sample sizes
   for path in popc mt; do
-    for r in 1 2; do
-      IGLA_CUDA_PATH=$path timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
-      cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval path=$path differs"; }
-      say "  cuda path=$path: $(grep -h 'time:' "$OUT/eval_p.err")"
-    done
+    for r in 1 2; do gpu_eval_vs_cpu "cuda path=$path" IGLA_CUDA_PATH=$path; done
   done
-  for path in popc mt; do
-    IGLA_CUDA_PATH=$path timeout 60 "$IG" eval analogies "$Q" --index "$IX" --restrict 0 --device cuda --batch 19544 > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
-    cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval --batch 19544 path=$path differs"; }
-    say "  cuda --batch 19544 path=$path: $(grep -h 'time:' "$OUT/eval_p.err")"
-  done
+  for path in popc mt; do gpu_eval_vs_cpu "cuda --batch 19544 path=$path" IGLA_CUDA_PATH=$path -- --batch 19544; done
   # 19,544 3CosAdd queries in one call (igla_cuda_bench): candidates a query and rescans (IGLA_CUDA_STATS)
   for smp in 1024 4096 16384 65536; do
     IGLA_CUDA_STATS=1 IGLA_CUDA_MT_SAMPLE=$smp timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 1024 \
@@ -289,7 +287,7 @@ for c in 50 0; do
   cmp -s "$OUT/nearest_cuda_$c.txt" "$OUT/nearest_cpu_$c.txt" && say "CHECK nearest --input candidates=$c cuda vs cpu: same output" \
     || { FAIL=1; say "FAIL: nearest --input candidates=$c cuda vs cpu differ"; }
 done
-rm -f "$OUT/nearest_"*.txt "$OUT/words.txt" "$OUT/eval_b.txt"
+rm -f "$OUT/nearest_"*.txt "$OUT/words.txt" "$OUT/eval_p.txt"
 
 # --- ctest -----------------------------------------------------------------------------------
 if [ $WANT_CTEST = 1 ]; then
