@@ -523,7 +523,9 @@ TEST_F(Cuda, MultiTermSharedTerms) {
           for (size_t e = 0; e < i % 4; ++e) ex.push_back(static_cast<uint32_t>(rng() % v.n));
           b.add_query(terms, w, ex);
         }
-        for (const auto& [k, limit] : std::vector<std::pair<size_t, size_t>>{{1, 0}, {10, 0}, {61, 0}, {10, 77}}) {
+        for (const auto& kl : std::vector<std::pair<size_t, size_t>>{{1, 0}, {10, 0}, {61, 0}, {10, 77}}) {
+          // Plain variables, not a structured binding: clang 14 cannot capture bindings in a lambda.
+          const size_t k = kl.first, limit = kl.second;
           SearchParams p;
           p.k = k;
           p.limit = limit;
