@@ -867,7 +867,9 @@ SearchResults cpu_rerank(const Index& ix, const QueryBatch& b, const SearchParam
 
 // Rerank on the device: bit for bit the CPU rerank of the exact candidates, int8 and float16
 // rows, odd float dims (the fdot tail), nearest / 3CosAdd / 3CosMul, batches (device rerank on
-// each path) and single queries (host rerank of the one-query kernel's candidates).
+// each path) and single queries (host rerank of the one-query kernel's candidates). Each with the
+// rows on the device as floats and as the index's int8 bytes (CudaOptions::rerank_int8_rows; a
+// float16 index keeps float rows either way).
 TEST_F(Cuda, RerankOnDeviceMatchesCpu) {
   std::mt19937_64 rng(31);
   for (Rerank kind : {Rerank::Int8, Rerank::F16}) {
@@ -875,10 +877,13 @@ TEST_F(Cuda, RerankOnDeviceMatchesCpu) {
       const uint64_t seed = 77 + fdims;
       auto ix = rerank_index(4099, fdims, kind, seed);
       const FloatVectors fv = testing_util::random_vectors(4099, fdims, seed);
-      for (const char* path : kPaths) {
+      for (size_t run = 0; run < 2 * std::size(kPaths); ++run) {
+        const char* path = kPaths[run / 2];
+        const bool int8_rows = run % 2 == 1;
         SearcherOptions o;
         o.backend = "cuda";
         o.cuda.path = path;
+        o.cuda.rerank_int8_rows = int8_rows;
         auto s = make_cuda_searcher(ix, o);
         ASSERT_TRUE(s->capabilities().reranks);
         EXPECT_GE(s->capabilities().max_fast_k, size_t{64});
@@ -894,12 +899,41 @@ TEST_F(Cuda, RerankOnDeviceMatchesCpu) {
               s->search(b, p, got);
               expect_same(want, got,
                           std::string("rerank ") + rerank_name(kind) + " fdims=" + std::to_string(fdims) + " path=" +
-                              (path[0] ? path : "auto") + (c == Combine::Sum ? " sum" : " cosmul") +
+                              (path[0] ? path : "auto") + (int8_rows ? " int8 rows" : " float rows") +
+                              (c == Combine::Sum ? " sum" : " cosmul") +
                               " nq=" + std::to_string(nq) + " candidates=" + std::to_string(cands));
               if (HasFatalFailure()) return;
             }
           }
         }
+      }
+    }
+  }
+}
+
+// The int8 rows' 16-byte loads and shuffles (rerank.cu, Int8Row) at float dims where the bytes fall
+// differently: 1 and 5 (tail only), 8, 129 (its tail in a second 128-byte pass), 200 and 300 (two
+// and three passes, tails of 0 and 4). Bit for bit the CPU rerank, Sum and 3CosMul.
+TEST_F(Cuda, RerankInt8RowsOddDims) {
+  std::mt19937_64 rng(41);
+  for (uint32_t fdims : {1u, 5u, 8u, 129u, 200u, 300u}) {
+    const uint64_t seed = 5 + fdims;
+    auto ix = rerank_index(1031, fdims, Rerank::Int8, seed);
+    const FloatVectors fv = testing_util::random_vectors(1031, fdims, seed);
+    SearcherOptions o;
+    o.backend = "cuda";
+    o.cuda.rerank_int8_rows = true;
+    auto s = make_cuda_searcher(ix, o);
+    for (Combine c : {Combine::Sum, Combine::CosMul}) {
+      const QueryBatch b = word_queries(*ix, fv, c, 300, rng);
+      for (size_t cands : {size_t{7}, size_t{50}}) {
+        SearchParams p;
+        p.k = 10;
+        p.candidates = cands;
+        expect_same(cpu_rerank(*ix, b, p), s->search(b, p),
+                    "int8 rows fdims=" + std::to_string(fdims) + (c == Combine::Sum ? " sum" : " cosmul") +
+                        " candidates=" + std::to_string(cands));
+        if (HasFatalFailure()) return;
       }
     }
   }
@@ -922,6 +956,10 @@ TEST_F(Cuda, SearchersShareDeviceCopiesAndKernel) {
   ix->derived("cuda/0/codes", probe);
   ix->derived("cuda/0/rerank-rows", probe);
   EXPECT_FALSE(made) << "the searcher's device copies are not in the index's derived() cache";
+  o.cuda.rerank_int8_rows = true;  // the int8 form is a copy of its own, made beside the float one
+  auto s8 = make_cuda_searcher(ix, o);
+  ix->derived("cuda/0/rerank-rows-int8", probe);
+  EXPECT_FALSE(made) << "the int8 rows are not in the index's derived() cache under their own key";
   const FloatVectors fv = testing_util::random_vectors(3001, 64, 5);
   const QueryBatch one = word_queries(*ix, fv, Combine::Sum, 1, rng);
   SearchParams p;

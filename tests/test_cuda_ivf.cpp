@@ -67,6 +67,9 @@ TEST(CudaIvf, MatchesTheCpuIvfSearcherAtEveryNprobe) {
     const auto cpu = make_ivf_searcher(ix, o, ivf);
     const auto cpu_rerank = make_rerank_stage(cpu, ix, 2);
     const auto gpu = make_cuda_ivf_searcher(ix, o, ivf);
+    SearcherOptions o8 = o;  // the rerank rows on the GPU as the index's int8 bytes
+    o8.cuda.rerank_int8_rows = true;
+    const auto gpu8 = make_cuda_ivf_searcher(ix, o8, ivf);
     ASSERT_TRUE(gpu->capabilities().reranks);
     EXPECT_FALSE(gpu->capabilities().exact);
     for (const QueryBatch& b : batches(*ix, 333, sh.n / 3))
@@ -83,7 +86,9 @@ TEST(CudaIvf, MatchesTheCpuIvfSearcherAtEveryNprobe) {
             p.candidates = 0;
             testing_util::expect_same_results(cpu->search(b, p), gpu->search(b, p), what + " ternary");
             p.candidates = 50;
-            testing_util::expect_same_results(cpu_rerank->search(b, p), gpu->search(b, p), what + " reranked");
+            const SearchResults want = cpu_rerank->search(b, p);
+            testing_util::expect_same_results(want, gpu->search(b, p), what + " reranked");
+            testing_util::expect_same_results(want, gpu8->search(b, p), what + " reranked, int8 rows");
           }
     // The lists were scanned on the GPU, not on the CPU route.
     const std::string report = cuda_report(*gpu);

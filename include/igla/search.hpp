@@ -174,6 +174,11 @@ struct CudaOptions {
   int device = -1;       // CUDA device ordinal (-1: the current device)
   std::string path;      // batch path: "" (chosen per batch), "mma", "popc", "mt", "sort"
   bool device_rerank = true;  // rescore candidates on the GPU (rerank rows resident there)
+  // An index with int8 rerank rows keeps them on the GPU as its int8 bytes (decoded per element
+  // by the rerank kernel to the same floats as Index::rerank_row) instead of decoded float rows:
+  // a quarter of the bytes gathered per candidate and of the device memory. Off until timed
+  // (NOTES v23); the answers are the same either way.
+  bool rerank_int8_rows = false;
   // Where both the tensor-core (mma) and popcount paths can answer a batch, time both once per
   // batch shape (size class, list length, limit) at first use and keep the faster, per index per
   // GPU; false: a fixed rule (popc below 512 queries over an L2-resident vocabulary).

@@ -3,7 +3,7 @@
 # scripts/gpu/stage.sh (prebuilt binaries + libs, the default GloVe index without its float32
 # vectors, the analogy questions). Run inside that folder:
 #
-#   bash run.sh [quick] [guess] [st] [exact] [sweep] [mt] [ctest] [serve]
+#   bash run.sh [quick] [guess] [st] [r8] [exact] [sweep] [mt] [ctest] [serve]
 #
 # Always:
 #   1. tests   the Cuda* GoogleTest cases (every CUDA path and the device rerank against the reference)
@@ -22,6 +22,9 @@
 #              (run 59-62's sampled-bound sweeps: docs/gpu-runs/run59_summary.txt, run60-62_summary.txt)
 #   st         after the Cuda* tests only the eval (the mt path) with and without the shared-terms scan
 #              (NOTES v22): answers against the CPU's, times, ncu's ms by kernel and the scan's stall sections
+#   r8         after the Cuda* tests, the rerank rows on the GPU as int8 bytes (IGLA_CUDA_RERANK_INT8=1,
+#              NOTES v23) against float rows: nearest 65,536 reranked and --candidates 0 (issue 11 (c)), the
+#              eval; answers checked against the CPU; ncu's ms by kernel of both. With st: both, then stop
 #   exact      after the Cuda* tests, the rest of igla_tests (the CPU kernels' exactness suite) here
 #   sweep      nearest 65,536 (rerank 50, candidates 0, ternary K = 51 / 22) under other mma row-list settings
 #              (IGLA_CUDA_APPEND_K / _SLACK, alternating with the sorted lists), and their kernel counters
@@ -46,10 +49,10 @@ BIN="$HERE"
 IX="$HERE/data/glove-100d.igla"
 Q="$HERE/data/questions-words.txt"
 FAIL=0
-WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0; WANT_ST=0
+WANT_CTEST=0; WANT_SERVE=0; WANT_SWEEP=0; WANT_QUICK=0; WANT_EXACT=0; WANT_MT=0; WANT_GUESS=0; WANT_ST=0; WANT_R8=0
 for a in "$@"; do
   case $a in ctest) WANT_CTEST=1 ;; serve) WANT_SERVE=1 ;; sweep) WANT_SWEEP=1 ;; quick) WANT_QUICK=1 ;; exact) WANT_EXACT=1 ;;
-    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; st) WANT_ST=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
+    mt) WANT_MT=1 ;; guess) WANT_GUESS=1 ;; st) WANT_ST=1 ;; r8) WANT_R8=1 ;; *) echo "run.sh: unknown mode $a" >&2; exit 2 ;; esac
 done
 
 say "# igla GPU run ($*) $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname); $(cat "$HERE/BUILD_INFO" 2>/dev/null)"
@@ -70,6 +73,15 @@ gpu_eval_vs_cpu() {
       > "$OUT/eval_p.txt" 2> "$OUT/eval_p.err"
   cmp -s "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" || { FAIL=1; say "FAIL: eval ($label) differs from the cpu's"; }
   say "  $label: $(grep -h 'time:' "$OUT/eval_p.err")"
+}
+
+# Nearest 65,536 on the default index (reranked 50, candidates 0, ternary K 51 / 22) under the
+# environment assignments given: q/s and ms a call of each shape.
+guess_one() {
+  env "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
+      --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_guess.log" 2>&1 || { FAIL=1; say "  rc != 0: $*"; }
+  grep -q "FAIL" "$OUT/bench_guess.log" && { FAIL=1; say "FAIL: $*"; grep FAIL "$OUT/bench_guess.log" | head -3 | tee -a "$LOG"; }
+  say "  $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_guess.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
 }
 
 # The eval (mt path) with the per-query scan (IGLA_CUDA_MT_SHARED=0) and the shared-terms scan (1):
@@ -115,12 +127,6 @@ if [ $WANT_GUESS = 1 ]; then
     say "  check k $kk $*: $(grep -c ': ok' "$OUT/bench_guess_check.log") ok, $(grep -c 'FAIL' "$OUT/bench_guess_check.log") FAIL"
     grep -q FAIL "$OUT/bench_guess_check.log" && { FAIL=1; grep FAIL "$OUT/bench_guess_check.log" | head -3 | tee -a "$LOG"; }
   done
-  guess_one() {
-    env "$@" timeout 100 "$BIN/igla_cuda_bench" --name glove-default --index "$IX" --batches 65536 --check 0 --singles 0 \
-        --seconds 0.5 --rerank --no-compare --no-analogies > "$OUT/bench_guess.log" 2>&1 || { FAIL=1; say "  rc != 0: $*"; }
-    grep -q "FAIL" "$OUT/bench_guess.log" && { FAIL=1; say "FAIL: $*"; grep FAIL "$OUT/bench_guess.log" | head -3 | tee -a "$LOG"; }
-    say "  $*: $(grep -E '^igla.*(rerank50-device|candidates0|ternary-k50|ternary-k21)' "$OUT/bench_guess.log" | awk '{printf "%s %.0f (%.2f ms) ", $6, $8, $9}')"
-  }
   # (ranks 1, 2, 4 and SAMPLE_K=1 were timed in runs 63-69, docs/gpu-runs/run65-69_summary.txt; append lists with
   # the guessed start in runs 70-71, slower: docs/gpu-runs/run70-72_summary.txt)
   for r in 1 2; do
@@ -150,6 +156,34 @@ if [ $WANT_GUESS = 1 ]; then
   eval_shared_ab
   rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt" "$OUT/ncu_bench.txt" "$OUT/ncu_eval.txt"
   say "# guess: done (FAIL=$FAIL)"; exit $FAIL
+fi
+if [ $WANT_R8 = 1 ]; then
+  say "# r8: rerank rows on the GPU as int8 bytes (IGLA_CUDA_RERANK_INT8=1) vs float rows (NOTES v23)"
+  for r8 in 0 1; do  # checks: 512 queries of each shape on every path against the CPU reference, k 50 and 10
+    for kk in 50 10; do
+      IGLA_CUDA_RERANK_INT8=$r8 timeout 150 "$BIN/igla_cuda_bench" --name glove-k$kk --index "$IX" --k $kk --check 512 --batches 65536 \
+          --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/bench_r8_check.log" 2>&1 || { FAIL=1; say "  rc != 0: check r8 $r8 k $kk"; }
+      say "  check RERANK_INT8=$r8 k $kk: $(grep -c ': ok' "$OUT/bench_r8_check.log") ok, $(grep -c 'FAIL' "$OUT/bench_r8_check.log") FAIL"
+      grep -q FAIL "$OUT/bench_r8_check.log" && { FAIL=1; grep FAIL "$OUT/bench_r8_check.log" | head -3 | tee -a "$LOG"; }
+    done
+  done
+  for r in 1 2 3; do
+    guess_one IGLA_CUDA_RERANK_INT8=0
+    guess_one IGLA_CUDA_RERANK_INT8=1
+  done
+  [ -f "$OUT/eval_cpu.txt" ] || timeout 120 "$BIN/igla" eval analogies "$Q" --index "$IX" --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2> "$OUT/eval_cpu.err"
+  for r in 1 2; do
+    for r8 in 0 1; do gpu_eval_vs_cpu "eval RERANK_INT8=$r8" IGLA_CUDA_RERANK_INT8=$r8; done
+    gpu_eval_vs_cpu "eval RERANK_INT8=1 MT_SHARED=1" IGLA_CUDA_RERANK_INT8=1 IGLA_CUDA_MT_SHARED=1
+  done
+  for r8 in 0 1; do
+    IGLA_CUDA_RERANK_INT8=$r8 timeout 200 ncu --clock-control none --metrics gpu__time_duration.sum "$BIN/igla_cuda_bench" --name glove-default \
+        --index "$IX" --batches 65536 --check 0 --singles 0 --seconds 0 --rerank --no-compare --no-analogies > "$OUT/ncu_bench.txt" 2>&1
+    say "  ncu of the bench, RERANK_INT8=$r8 (rc $?), ms by kernel:"
+    awk -f "$HERE/ncu_by_kernel.awk" "$OUT/ncu_bench.txt" | sort -k2 -nr | sed 's/^/    /' | tee -a "$LOG"
+  done
+  rm -f "$OUT/ncu_bench.txt"
+  [ $WANT_ST = 1 ] || { rm -f "$OUT/eval_p.txt" "$OUT/eval_cpu.txt"; say "# r8: done (FAIL=$FAIL)"; exit $FAIL; }
 fi
 if [ $WANT_ST = 1 ]; then
   eval_shared_ab

@@ -125,24 +125,49 @@ DeviceRows::~DeviceRows() {
   }
   cudaSetDevice(dev->device);
   cudaFree(rows);
+  cudaFree(rows8);
+  cudaFree(scale);
   cudaFree(inv);
 }
 
-std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev) {
+std::string rows_key(int device, const Index& index, bool int8) {
+  const bool as_int8 = int8 && !index.rerank_int8_rows().empty();
+  return "cuda/" + std::to_string(device) + (as_int8 ? "/rerank-rows-int8" : "/rerank-rows");
+}
+
+std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev, bool int8) {
   const uint32_t D = index.float_dims();
   const size_t n = index.size();
-  std::vector<float> host(std::max<size_t>(1, n * D));
-  for (size_t i = 0; i < n; ++i) index.rerank_row(i, std::span<float>(host.data() + i * D, D));
+  const std::span<const int8_t> bytes = int8 ? index.rerank_int8_rows() : std::span<const int8_t>{};
+  std::vector<float> host;
+  std::vector<int8_t> padded;  // int8 rows at a stride of 16 bytes
+  const uint32_t stride = rerank_int8_stride(D);
+  if (bytes.empty()) {
+    host.resize(std::max<size_t>(1, n * D));
+    for (size_t i = 0; i < n; ++i) index.rerank_row(i, std::span<float>(host.data() + i * D, D));
+  } else {
+    padded.assign(std::max<size_t>(1, n * stride), 0);
+    for (size_t i = 0; i < n; ++i) std::memcpy(padded.data() + i * stride, bytes.data() + i * D, D);
+  }
   dev.quiesce();
   ck(cudaSetDevice(dev.device), "cudaSetDevice");
   auto r = std::make_shared<DeviceRows>();
   r->dev = &dev;
   r->dims = D;
   r->n = n;
-  ck(cudaMalloc(&r->rows, host.size() * sizeof(float)), "cudaMalloc(rerank rows)");
-  ck(cudaMemcpy(r->rows, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice), "upload rerank rows");
+  if (bytes.empty()) {
+    ck(cudaMalloc(&r->rows, host.size() * sizeof(float)), "cudaMalloc(rerank rows)");
+    ck(cudaMemcpy(r->rows, host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice), "upload rerank rows");
+  } else {
+    const std::span<const float> scale = index.rerank_int8_scales();
+    r->stride8 = stride;
+    ck(cudaMalloc(&r->rows8, padded.size()), "cudaMalloc(rerank rows)");
+    ck(cudaMemcpy(r->rows8, padded.data(), padded.size(), cudaMemcpyHostToDevice), "upload rerank rows");
+    ck(cudaMalloc(&r->scale, std::max<size_t>(1, scale.size()) * sizeof(float)), "cudaMalloc(rerank scales)");
+    ck(cudaMemcpy(r->scale, scale.data(), scale.size() * sizeof(float), cudaMemcpyHostToDevice), "upload rerank scales");
+  }
   ck(cudaMalloc(&r->inv, std::max<size_t>(1, n) * sizeof(float)), "cudaMalloc(rerank norms)");
-  rerank_row_norms(r->rows, D, n, r->inv, nullptr);
+  rerank_row_norms(r->view(), n, r->inv, nullptr);
   ck(cudaDeviceSynchronize(), "rerank row norms");
   return r;
 }

@@ -125,16 +125,22 @@ struct DeviceCodes {
 // Copies `codes` to dev (the caller keeps them alive only during the call).
 std::shared_ptr<DeviceCodes> upload_codes(const CodesView& codes, DeviceState& dev);
 
-// An index's rerank rows on one device, decoded to float by the index itself (Index::rerank_row,
-// the same decoding as the CPU rerank), n * float_dims.
+// An index's rerank rows on one device, n * float_dims: decoded to float by the index itself
+// (Index::rerank_row, the same decoding as the CPU rerank), or with int8 (an index with int8
+// rows only) the index's bytes and scales, decoded by the kernels to the same floats.
 struct DeviceRows {
   DeviceState* dev = nullptr;
   float* rows = nullptr;
+  int8_t* rows8 = nullptr;  // rows of stride8 bytes (rerank_int8_stride(dims)), zero-padded
+  float* scale = nullptr;
   float* inv = nullptr;  // per row 1 / |row| (rerank_row_norms)
-  uint32_t dims = 0;
+  uint32_t dims = 0, stride8 = 0;
   size_t n = 0;
+  RerankRows view() const { return {rows, rows8, scale, inv, dims, stride8}; }
   ~DeviceRows();
 };
-std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev);
+std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev, bool int8);
+// The key of upload_rows' copy among the index's derived layouts (one per index, device and form).
+std::string rows_key(int device, const Index& index, bool int8);
 
 }  // namespace igla::cuda

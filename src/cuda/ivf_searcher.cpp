@@ -60,8 +60,10 @@ class CudaIvfSearcher final : public Searcher {
       return std::static_pointer_cast<const void>(cuda::upload_codes(index_->codes(), *dev_));
     }));
     if (index_->rerank() != Rerank::None && opts.cuda.device_rerank)
-      rows_ = std::static_pointer_cast<const cuda::DeviceRows>(index_->derived(
-          prefix + "rerank-rows", [&] { return std::static_pointer_cast<const void>(cuda::upload_rows(*index_, *dev_)); }));
+      rows_ = std::static_pointer_cast<const cuda::DeviceRows>(
+          index_->derived(cuda::rows_key(device, *index_, opts.cuda.rerank_int8_rows), [&] {
+            return std::static_pointer_cast<const void>(cuda::upload_rows(*index_, *dev_, opts.cuda.rerank_int8_rows));
+          }));
     // The route for queries the tensor-core path does not take: the CPU IVF searcher over the
     // same lists, reranked by the CPU stage when this searcher reranks.
     fallback_ = make_ivf_searcher(index_, opts, ivf_);
@@ -336,7 +338,7 @@ class CudaIvfSearcher final : public Searcher {
       rq.term_off = reinterpret_cast<const uint32_t*>(d + o_qoff);
       rq.has_float = reinterpret_cast<const uint8_t*>(d + o_hf);
       rq.max_terms = 1;
-      cuda::rerank_search(cuda::RerankRows{rows_->rows, rows_->inv, rows_->dims}, rq, cand.hits, cand.count, static_cast<int>(kk),
+      cuda::rerank_search(rows_->view(), rq, cand.hits, cand.count, static_cast<int>(kk),
                           static_cast<int>(k), hits, stream_);
       ck(cudaGetLastError(), "rerank kernel launch");
     } else {

@@ -329,18 +329,29 @@ void sort_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int k
 // --- rerank on the device (rerank.cu) ------------------------------------------------------------
 // The exact second stage of a two-stage search, as src/core/rerank.cpp's rerank_hits computes it:
 // each candidate's rerank row (stored decoded as float: the index's own decoding, done once on
-// the host) is scored against the query's float terms with fdot's operation order (8 interleaved
+// the host; or, for an int8 index with CudaOptions::rerank_int8_rows, as the index's int8 bytes
+// in rows padded to 16 bytes and per-dimension scales, decoded per element as
+// float(r[d]) * scale[d]: the same floats, a quarter of the bytes, one 16-byte load a lane per
+// 128 dims) is scored against the query's float terms with fdot's operation order (8 interleaved
 // partial sums, ((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7)), then the tail) and the same
 // cosine / combine expression, all with _rn intrinsics; the k best by (score desc, id asc) are
 // written. One CTA a query; queries without a float form pass their first k candidates through.
 struct RerankRows {
-  const float* rows = nullptr;  // n * dims
-  const float* inv = nullptr;   // n: 1 / |row| as rerank_score computes it (rerank_row_norms)
+  const float* rows = nullptr;    // n * dims decoded rows, or null when rows8 holds them
+  const int8_t* rows8 = nullptr;  // n rows of stride8 bytes: Index::rerank_int8_rows, padded; or null
+  const float* scale = nullptr;   // dims: rows8's scales (Index::rerank_int8_scales)
+  const float* inv = nullptr;     // n: 1 / |row| as rerank_score computes it (rerank_row_norms)
   uint32_t dims = 0;
+  uint32_t stride8 = 0;  // dims rounded up to 16 (16-byte loads; rerank_int8_stride)
 };
+constexpr uint32_t rerank_int8_stride(uint32_t dims) { return (dims + 15u) / 16u * 16u; }
 // inv[i] = 1 / sqrt(fdot(row i, row i)) (0 for a zero row), bit for bit src/core/rerank.cpp's
-// rerank_score, for n rows: computed once per upload instead of once per candidate.
-void rerank_row_norms(const float* rows, uint32_t dims, size_t n, float* inv, cudaStream_t s);
+// rerank_score, for n rows of `rows` (inv is ignored): computed once per upload instead of once
+// per candidate.
+void rerank_row_norms(const RerankRows& rows, size_t n, float* inv, cudaStream_t s);
+// Dynamic shared memory of rerank_search: the query's terms, the candidates' scores, the weights
+// and, for int8 rows, the scales.
+size_t rerank_smem_bytes(const RerankRows& rows, int max_terms, int C);
 struct RerankQueries {
   int n_q = 0;
   int combine = 0;                   // 0 Sum, 1 CosMul

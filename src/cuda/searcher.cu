@@ -158,8 +158,10 @@ class CudaSearcher final : public Searcher {
       codes_ = std::static_pointer_cast<const cuda::DeviceCodes>(index_->derived(
           prefix + "codes", [&] { return std::static_pointer_cast<const void>(cuda::upload_codes(codes, *dev_)); }));
       if (index_->rerank() != Rerank::None && opt_.device_rerank)
-        rows_ = std::static_pointer_cast<const cuda::DeviceRows>(index_->derived(
-            prefix + "rerank-rows", [&] { return std::static_pointer_cast<const void>(cuda::upload_rows(*index_, *dev_)); }));
+        rows_ = std::static_pointer_cast<const cuda::DeviceRows>(
+            index_->derived(cuda::rows_key(device, *index_, opt_.rerank_int8_rows), [&] {
+              return std::static_pointer_cast<const void>(cuda::upload_rows(*index_, *dev_, opt_.rerank_int8_rows));
+            }));
     } else {
       codes_ = cuda::upload_codes(codes, *dev_);
     }
@@ -396,8 +398,7 @@ class CudaSearcher final : public Searcher {
   }
 
   bool device_rerank_fits(const QueryBatch&, const Plan& p) const {
-    const size_t smem = (static_cast<size_t>(p.max_terms) * rows_->dims + p.kk + p.max_terms) * sizeof(float);
-    return smem <= dev_->max_smem;
+    return cuda::rerank_smem_bytes(rows_->view(), p.max_terms, static_cast<int>(p.kk)) <= dev_->max_smem;
   }
 
   bool mma_possible(const Plan& p, int n_q) const {
@@ -862,7 +863,7 @@ class CudaSearcher final : public Searcher {
         rq.term_off = q.term_off;
         rq.has_float = reinterpret_cast<const uint8_t*>(d + lay.has_float);
         rq.max_terms = p.max_terms;
-        cuda::rerank_search(cuda::RerankRows{rows_->rows, rows_->inv, rows_->dims}, rq, cand.hits, cand.count, kt,
+        cuda::rerank_search(rows_->view(), rq, cand.hits, cand.count, kt,
                             static_cast<int>(k), o, sl.stream);
         ck(cudaGetLastError(), "rerank kernel launch");
       }

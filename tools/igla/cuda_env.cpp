@@ -44,6 +44,7 @@ CudaOptions cuda_options_from_env(CudaOptions o) {
     if (s != "host" && s != "device") throw Error(std::string("IGLA_CUDA_RERANK='") + v + "': expected host or device");
     o.device_rerank = s == "device";
   }
+  if (const char* v = env("IGLA_CUDA_RERANK_INT8")) o.rerank_int8_rows = flag("IGLA_CUDA_RERANK_INT8", v);
   if (const char* v = env("IGLA_CUDA_CALIBRATE")) o.calibrate = flag("IGLA_CUDA_CALIBRATE", v);
   if (const char* v = env("IGLA_CUDA_MMA_MODE")) o.mma_mode = number<int>("IGLA_CUDA_MMA_MODE", v);
   if (const char* v = env("IGLA_CUDA_STAGES")) o.mma_max_stages = number<int>("IGLA_CUDA_STAGES", v);

@@ -10,6 +10,7 @@ namespace igla::cli {
 //   IGLA_CUDA_DEVICE=N               device            CUDA device ordinal
 //   IGLA_CUDA_PATH=mma|popc|mt|sort  path              batch path (default: chosen per batch)
 //   IGLA_CUDA_RERANK=host            device_rerank     rescore candidates on the host instead
+//   IGLA_CUDA_RERANK_INT8=0|1        rerank_int8_rows  rerank rows on the GPU as the index's int8 bytes
 //   IGLA_CUDA_CALIBRATE=0            calibrate         fixed path rule instead of timing both
 //   IGLA_CUDA_MMA_MODE=1|2           mma_mode          timing experiments (wrong results)
 //   IGLA_CUDA_STAGES=N               mma_max_stages    tile ring stages of the mma path
