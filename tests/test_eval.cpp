@@ -3,6 +3,7 @@
 // real GloVe index (when present) the published-convention float score and the ternary search.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -136,6 +137,52 @@ TEST(EvalAnalogies, LargeFilesInHeadAndBatchesCountTheSame) {
     check(r, {5400, 7200, 900, 2700, 3600, 2700, 3600}, "batch " + std::to_string(batch));
     ASSERT_EQ(r.sections.size(), 1800u);  // each copy of the text opens its two sections again
   }
+}
+
+// The question file is read in slices of whole lines on several threads (past 32 KB) and merged
+// in order: sections that continue across a slice's start, a file without section lines, and a
+// bad line far into the file (its line number counted over every slice) read as in one pass.
+TEST(EvalAnalogies, LargeFilesReadInSlicesKeepSectionsAndLines) {
+  TempDir dir;
+  const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, true));
+  Engine engine(ix_p);
+  const AnalogyEvalOptions o{.restrict_vocab = 16, .mode = AnalogyMode::Add};
+  const AnalogyReport one = eval_analogies(engine, write(dir, "one.txt", kQuestions), o);
+  ASSERT_EQ(one.sections.size(), 2u);
+  std::string text;
+  for (int i = 0; i < 900; ++i) text += kQuestions;
+  const AnalogyReport r = eval_analogies(engine, write(dir, "q9000.txt", text), o);
+  ASSERT_EQ(r.sections.size(), 1800u);
+  for (size_t i = 0; i < r.sections.size(); ++i) {
+    const AnalogySection &got = r.sections[i], &want = one.sections[i % 2];
+    EXPECT_EQ(got.name, want.name) << i;
+    EXPECT_EQ(got.syntactic, want.syntactic) << i;
+    EXPECT_EQ(got.answered, want.answered) << "section " << i;
+    EXPECT_EQ(got.correct, want.correct) << "section " << i;
+    EXPECT_EQ(got.skipped, want.skipped) << "section " << i;
+  }
+  // One long section: every slice after the first continues it.
+  std::string long_section = ": gram-long\n";
+  for (int i = 0; i < 2000; ++i) long_section += "car cars dog dogs\ndog dogs cat cats\ncar cars cat dogs\n";
+  const AnalogyReport l = eval_analogies(engine, write(dir, "long.txt", long_section), o);
+  ASSERT_EQ(l.sections.size(), 1u);
+  EXPECT_EQ(l.sections[0].answered, 6000u);
+  EXPECT_EQ(l.sections[0].correct, 4000u);
+  // No section lines at all: one section named "questions".
+  const AnalogyReport ns = eval_analogies(engine, write(dir, "nosec.txt", long_section.substr(long_section.find('\n') + 1)), o);
+  ASSERT_EQ(ns.sections.size(), 1u);
+  EXPECT_EQ(ns.sections[0].name, "questions");
+  EXPECT_EQ(ns.sections[0].answered, 6000u);
+  // A bad line near the end and one near the start: the first one in the file is reported.
+  const size_t lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  const std::string late = write(dir, "late.txt", text + "car cars dog\n" + text);
+  EXPECT_NE(error_of([&] { eval_analogies(engine, late, o); }).find(late + ":" + std::to_string(lines + 1) + ":"),
+            std::string::npos);
+  const std::string both = write(dir, "both.txt", ": s\na b c\n" + text + "car cars dog\n" + text);
+  EXPECT_NE(error_of([&] { eval_analogies(engine, both, o); }).find(both + ":2:"), std::string::npos);
+  const std::string unnamed = write(dir, "unnamed.txt", text + ":\n" + text);
+  EXPECT_NE(error_of([&] { eval_analogies(engine, unnamed, o); }).find(unnamed + ":" + std::to_string(lines + 1) + ":"),
+            std::string::npos);
 }
 
 // A question word with case variants in different slices of the vocabulary scan (70,000 words:

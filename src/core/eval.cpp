@@ -23,6 +23,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
 #include "igla/search.hpp"
 
@@ -114,33 +115,42 @@ struct QuestionFile {
   std::vector<Question> qs;
 };
 
-// The whole file in one read, lines and words as views into it (run 33: line-by-line reading
-// with a vector per line took ~70 ms of a 0.14 s evaluation on the loaded dev VM).
-QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>& sections) {
-  std::ifstream in = open_text(path);
-  std::ostringstream buf;  // one read of the whole file (an istreambuf_iterator copy takes a call a byte)
-  buf << in.rdbuf();
-  if (in.bad()) throw Error("cannot read " + path + ": " + std::strerror(errno));
-  const std::string text = std::move(buf).str();
-  QuestionFile f;
-  f.folded = fold(text);  // byte for byte, so a word's offsets are the same in both
+// One slice of the file (whole lines), parsed on its own: its section lines, its distinct words
+// in first-seen order, its questions over those (section -1: the one in effect where the slice
+// starts). Slices are merged in file order, so the result is the one-pass parse's.
+struct SliceParse {
+  struct Q {
+    int32_t section;
+    std::array<uint32_t, 4> w;  // indices into words
+  };
+  std::vector<AnalogySection> sections;
+  std::vector<std::string_view> words;
+  std::vector<Q> qs;
+  size_t lines = 0;
+  size_t error_line = 0;  // the slice's first bad line (1-based within the slice), 0: none
+  std::string error;
+};
+
+// Lines of all[begin, end) (words as views into folded, the same bytes lower-cased).
+SliceParse parse_slice(std::string_view all, std::string_view folded, size_t begin, size_t end) {
+  SliceParse r;
   std::unordered_map<std::string_view, uint32_t> index;
-  index.reserve(4096);
-  f.qs.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
-  const std::string_view all(text);
-  size_t no = 0;
-  for (size_t at = 0; at < all.size();) {
-    const size_t eol = std::min(all.find('\n', at), all.size());
+  index.reserve(2048);
+  for (size_t at = begin; at < end;) {
+    const size_t eol = std::min(all.find('\n', at), end);
     const std::string_view s = trim(all.substr(at, eol - at));
     at = eol + 1;
-    ++no;
+    ++r.lines;
     if (s.empty()) continue;
     if (s.front() == ':') {
       AnalogySection sec;
       sec.name = std::string(trim(s.substr(1)));
-      if (sec.name.empty()) fail_at(path, no, "section line without a name");
+      if (sec.name.empty()) {
+        r.error_line = r.lines, r.error = "section line without a name";
+        return r;
+      }
       sec.syntactic = sec.name.starts_with("gram");
-      sections.push_back(std::move(sec));
+      r.sections.push_back(std::move(sec));
       continue;
     }
     std::array<std::string_view, 4> words;
@@ -150,17 +160,77 @@ QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>
       if (i == s.size()) break;
       const size_t j = i;
       while (i < s.size() && !is_space(static_cast<unsigned char>(s[i]))) ++i;
-      if (n < 4) words[n] = std::string_view(f.folded).substr(static_cast<size_t>(s.data() - all.data()) + j, i - j);
+      if (n < 4) words[n] = folded.substr(static_cast<size_t>(s.data() - all.data()) + j, i - j);
       ++n;
     }
-    if (n != 4) fail_at(path, no, "expected 4 words (a b c d) or ': section', got " + std::to_string(n) + " word(s)");
-    if (sections.empty()) sections.push_back({.name = "questions"});  // a file without section lines
-    Question& q = f.qs.emplace_back(Question{static_cast<uint32_t>(sections.size() - 1), {}});
+    if (n != 4) {
+      r.error_line = r.lines;
+      r.error = "expected 4 words (a b c d) or ': section', got " + std::to_string(n) + " word(s)";
+      return r;
+    }
+    SliceParse::Q& q = r.qs.emplace_back(SliceParse::Q{static_cast<int32_t>(r.sections.size()) - 1, {}});
     for (size_t i = 0; i < 4; ++i) {
-      const auto [it, added] = index.try_emplace(words[i], static_cast<uint32_t>(f.words.size()));
-      if (added) f.words.push_back(words[i]);
+      const auto [it, added] = index.try_emplace(words[i], static_cast<uint32_t>(r.words.size()));
+      if (added) r.words.push_back(words[i]);
       q.w[i] = it->second;
     }
+  }
+  return r;
+}
+
+// The whole file in one read, lines and words as views into it (run 33: line-by-line reading
+// with a vector per line took ~70 ms of a 0.14 s evaluation on the loaded dev VM), folded and
+// parsed in slices of whole lines on the shared pool (one thread took ~3 ms of the GPU eval's
+// ~35 on the GPU machine's host, run 73), merged in order.
+QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>& sections) {
+  std::ifstream in = open_text(path);
+  std::ostringstream buf;  // one read of the whole file (an istreambuf_iterator copy takes a call a byte)
+  buf << in.rdbuf();
+  if (in.bad()) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  const std::string text = std::move(buf).str();
+  QuestionFile f;
+  f.folded.resize(text.size());  // byte for byte, so a word's offsets are the same in both
+  const std::string_view all(text), folded(f.folded);
+  constexpr size_t kSliceBytes = 32 * 1024;
+  ThreadPool& pool = ThreadPool::shared();
+  const size_t n_slices = std::clamp<size_t>(text.size() / kSliceBytes, 1, static_cast<size_t>(pool.size()));
+  std::vector<size_t> cut(n_slices + 1, text.size());  // slice i: [cut[i], cut[i + 1]), whole lines
+  cut[0] = 0;
+  for (size_t i = 1; i < n_slices; ++i) {
+    const size_t nl = all.find('\n', std::max(cut[i - 1], text.size() * i / n_slices));
+    cut[i] = nl == std::string_view::npos ? text.size() : nl + 1;
+  }
+  std::vector<SliceParse> parts(n_slices);
+  auto parse = [&](uint32_t i, int) {
+    for (size_t b = cut[i]; b < cut[i + 1]; ++b)
+      f.folded[b] = static_cast<char>(to_lower(static_cast<unsigned char>(text[b])));
+    parts[i] = parse_slice(all, folded, cut[i], cut[i + 1]);
+  };
+  if (n_slices == 1) parse(0, 0);
+  else pool.run(static_cast<uint32_t>(n_slices), parse);
+
+  std::unordered_map<std::string_view, uint32_t> index;
+  index.reserve(4096);
+  size_t line0 = 0, n_q = 0;
+  for (const SliceParse& part : parts) n_q += part.qs.size();
+  f.qs.reserve(n_q);
+  std::vector<uint32_t> remap;
+  for (SliceParse& part : parts) {
+    if (part.error_line) fail_at(path, line0 + part.error_line, part.error);
+    line0 += part.lines;
+    const bool continues = !part.qs.empty() && part.qs.front().section < 0;
+    if (continues && sections.empty()) sections.push_back({.name = "questions"});  // a file without section lines
+    const int64_t base = static_cast<int64_t>(sections.size());
+    for (AnalogySection& sec : part.sections) sections.push_back(std::move(sec));
+    remap.resize(part.words.size());
+    for (size_t i = 0; i < part.words.size(); ++i) {
+      const auto [it, added] = index.try_emplace(part.words[i], static_cast<uint32_t>(f.words.size()));
+      if (added) f.words.push_back(part.words[i]);
+      remap[i] = it->second;
+    }
+    for (const SliceParse::Q& q : part.qs)
+      f.qs.push_back(Question{static_cast<uint32_t>(base + q.section),
+                              {remap[q.w[0]], remap[q.w[1]], remap[q.w[2]], remap[q.w[3]]}});
   }
   if (f.qs.empty()) throw Error(path + ": no analogy questions");
   return f;
@@ -188,28 +258,27 @@ std::vector<uint32_t> find_question_words(const Index& ix, size_t R, const std::
     const size_t b = slot(w.size(), static_cast<unsigned char>(w.front()), static_cast<unsigned char>(w.back()));
     seen[b / 64] |= uint64_t{1} << (b % 64);
   }
+  // On the shared pool (was std::async: a thread started a slice).
   const size_t n_slices = std::clamp<size_t>(R / 32768, 1, 16);
-  std::vector<std::future<std::vector<std::pair<std::string_view, uint32_t>>>> parts;
-  for (size_t p = 0; p < n_slices; ++p)
-    parts.push_back(std::async(std::launch::async, [&, p] {
-      std::vector<std::pair<std::string_view, uint32_t>> found;  // first hit of each word in the slice
-      std::unordered_map<std::string_view, uint32_t> local;
-      std::string buf;
-      for (size_t i = R * p / n_slices; i < R * (p + 1) / n_slices; ++i) {
-        const std::string_view w = ix.word(i);
-        if (w.empty()) continue;
-        const size_t b = slot(w.size(), lower(static_cast<unsigned char>(w.front())),
-                              lower(static_cast<unsigned char>(w.back())));
-        if (!((seen[b / 64] >> (b % 64)) & 1)) continue;
-        fold_into(w, buf);
-        const auto it = ids.find(buf);  // read only here
-        if (it != ids.end() && local.try_emplace(it->first, static_cast<uint32_t>(i)).second)
-          found.emplace_back(it->first, static_cast<uint32_t>(i));
-      }
-      return found;
-    }));
-  for (auto& part : parts)
-    for (const auto& [w, id] : part.get()) {
+  std::vector<std::vector<std::pair<std::string_view, uint32_t>>> parts(n_slices);  // first hit of each word a slice
+  ThreadPool::shared().run(static_cast<uint32_t>(n_slices), [&](uint32_t p, int) {
+    std::vector<std::pair<std::string_view, uint32_t>>& found = parts[p];
+    std::unordered_map<std::string_view, uint32_t> local;
+    std::string buf;
+    for (size_t i = R * p / n_slices; i < R * (p + 1) / n_slices; ++i) {
+      const std::string_view w = ix.word(i);
+      if (w.empty()) continue;
+      const size_t b = slot(w.size(), lower(static_cast<unsigned char>(w.front())),
+                            lower(static_cast<unsigned char>(w.back())));
+      if (!((seen[b / 64] >> (b % 64)) & 1)) continue;
+      fold_into(w, buf);
+      const auto it = ids.find(buf);  // read only here
+      if (it != ids.end() && local.try_emplace(it->first, static_cast<uint32_t>(i)).second)
+        found.emplace_back(it->first, static_cast<uint32_t>(i));
+    }
+  });
+  for (const auto& part : parts)
+    for (const auto& [w, id] : part) {
       uint32_t& at = ids.at(w);
       at = std::min(at, id);
     }
@@ -245,17 +314,21 @@ class AnalogyRunner {
     constexpr size_t kAhead = 4;
     std::deque<std::future<QueryBatch>> ahead;
     size_t next = 0;  // next batch to start building
-    auto refill = [&] {
-      for (; ahead.size() < kAhead && next + 1 < starts.size(); ++next)
+    auto refill = [&](size_t upto) {
+      for (; ahead.size() < upto && next + 1 < starts.size(); ++next)
         ahead.push_back(std::async(std::launch::async, [this, s = starts[next], e = starts[next + 1]] { return build(s, e); }));
     };
-    refill();
+    // The first batch is built alone. Built beside the rest, it shared the thread pool with it,
+    // whose jobs take threads in posting order, so it could wait for the whole rest to be built
+    // (run 73's GPU eval waited 3.4 ms before its first search, about what building all 19,544
+    // questions takes on that host's 16 cores).
+    refill(1);
     for (size_t j = 0; j + 1 < starts.size(); ++j) {
       auto t0 = std::chrono::steady_clock::now();
       const QueryBatch b = ahead.front().get();
       rep_.wait_build_seconds += seconds_since(t0);
       ahead.pop_front();
-      refill();
+      refill(kAhead);
       t0 = std::chrono::steady_clock::now();
       const SearchResults r = engine_.searcher().search(b, p_);
       const double searched = seconds_since(t0);
