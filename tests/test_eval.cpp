@@ -4,10 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
+
+#include <sys/stat.h>
 
 #include "igla/error.hpp"
 #include "igla/eval.hpp"
@@ -183,6 +188,31 @@ TEST(EvalAnalogies, LargeFilesReadInSlicesKeepSectionsAndLines) {
   const std::string unnamed = write(dir, "unnamed.txt", text + ":\n" + text);
   EXPECT_NE(error_of([&] { eval_analogies(engine, unnamed, o); }).find(unnamed + ":" + std::to_string(lines + 1) + ":"),
             std::string::npos);
+}
+
+// A question file that is a pipe (no size to read up front: `igla eval analogies <(...)`), here a
+// FIFO written by another thread, and a directory (an error naming it).
+TEST(EvalAnalogies, QuestionsFromAPipeAndADirectoryRefused) {
+  TempDir dir;
+  const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, true));
+  Engine engine(ix_p);
+  const AnalogyEvalOptions o{.restrict_vocab = 16, .mode = AnalogyMode::Add};
+  const AnalogyReport want = eval_analogies(engine, write(dir, "q.txt", kQuestions), o);
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += kQuestions;  // past one 64 KB read
+  const std::string fifo = dir.file("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::thread writer([&] {
+    std::ofstream(fifo, std::ios::binary) << text;
+  });
+  const AnalogyReport got = eval_analogies(engine, fifo, o);
+  writer.join();
+  EXPECT_EQ(got.answered, 300 * want.answered);
+  EXPECT_EQ(got.correct, 300 * want.correct);
+  EXPECT_EQ(got.sections.size(), 600u);
+  const std::string d = dir.path.string();
+  const std::string error = error_of([&] { eval_analogies(engine, d, o); });
+  EXPECT_NE(error.find("cannot read " + d), std::string::npos) << error;
 }
 
 // A question word with case variants in different slices of the vocabulary scan (70,000 words:

@@ -13,15 +13,19 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <fstream>
 #include <future>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
+
+#include <sys/stat.h>
 
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
@@ -106,11 +110,12 @@ struct Question {
   std::array<uint32_t, 4> w;  // a, b, c, d: indices into QuestionFile::words
 };
 
-// The questions with their words interned: each distinct folded word once (a view into
-// `folded`, the whole file lower-cased), the questions holding indices (the Google file: 19,544
-// questions over ~900 distinct words, so the lookups below run per distinct word, not per question).
+// The questions with their words interned: each distinct folded word once (a view into `text`,
+// the file with its question lines lower-cased in place), the questions holding indices (the
+// Google file: 19,544 questions over ~900 distinct words, so the lookups below run per distinct
+// word, not per question).
 struct QuestionFile {
-  std::string folded;
+  std::string text;
   std::vector<std::string_view> words;
   std::vector<Question> qs;
 };
@@ -131,11 +136,13 @@ struct SliceParse {
   std::string error;
 };
 
-// Lines of all[begin, end) (words as views into folded, the same bytes lower-cased).
-SliceParse parse_slice(std::string_view all, std::string_view folded, size_t begin, size_t end) {
+// Lines of text[begin, end): question lines are lower-cased in place (section names keep their
+// case), words are views into them.
+SliceParse parse_slice(std::string& text, size_t begin, size_t end) {
   SliceParse r;
   std::unordered_map<std::string_view, uint32_t> index;
   index.reserve(2048);
+  const std::string_view all(text);
   for (size_t at = begin; at < end;) {
     const size_t eol = std::min(all.find('\n', at), end);
     const std::string_view s = trim(all.substr(at, eol - at));
@@ -153,6 +160,8 @@ SliceParse parse_slice(std::string_view all, std::string_view folded, size_t beg
       r.sections.push_back(std::move(sec));
       continue;
     }
+    char* line = text.data() + (s.data() - all.data());
+    for (size_t i = 0; i < s.size(); ++i) line[i] = static_cast<char>(to_lower(static_cast<unsigned char>(line[i])));
     std::array<std::string_view, 4> words;
     size_t n = 0;
     for (size_t i = 0; i < s.size();) {
@@ -160,7 +169,7 @@ SliceParse parse_slice(std::string_view all, std::string_view folded, size_t beg
       if (i == s.size()) break;
       const size_t j = i;
       while (i < s.size() && !is_space(static_cast<unsigned char>(s[i]))) ++i;
-      if (n < 4) words[n] = folded.substr(static_cast<size_t>(s.data() - all.data()) + j, i - j);
+      if (n < 4) words[n] = s.substr(j, i - j);
       ++n;
     }
     if (n != 4) {
@@ -178,34 +187,45 @@ SliceParse parse_slice(std::string_view all, std::string_view folded, size_t beg
   return r;
 }
 
+// The file's bytes in one allocation of its size (a stream copy grew a buffer by doubling: on
+// the dev VM a fresh process's first 600 KB read took ~7 ms of page faults and copies, a second
+// one 0.3 ms), or read to its end where the size is not known (a pipe).
+std::string read_whole_file(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw Error("cannot open " + path + ": " + std::strerror(errno));
+  std::string out;
+  struct stat st {};
+  if (::fstat(::fileno(f.get()), &st) == 0 && S_ISREG(st.st_mode)) out.resize(static_cast<size_t>(st.st_size));
+  size_t got = out.empty() ? 0 : std::fread(out.data(), 1, out.size(), f.get());
+  if (got == out.size()) {  // to the end: a pipe, or a file that grew since fstat
+    char chunk[1 << 16];
+    for (size_t r; (r = std::fread(chunk, 1, sizeof chunk, f.get())) > 0;) out.append(chunk, r), got += r;
+  }
+  if (std::ferror(f.get())) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  out.resize(got);  // a file that shrank since fstat
+  return out;
+}
+
 // The whole file in one read, lines and words as views into it (run 33: line-by-line reading
-// with a vector per line took ~70 ms of a 0.14 s evaluation on the loaded dev VM), folded and
-// parsed in slices of whole lines on the shared pool (one thread took ~3 ms of the GPU eval's
-// ~35 on the GPU machine's host, run 73), merged in order.
+// with a vector per line took ~70 ms of a 0.14 s evaluation on the loaded dev VM), parsed in
+// slices of whole lines on the shared pool (one thread took ~3 ms of the GPU eval's ~35 on the GPU
+// machine's host, run 73), merged in order.
 QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>& sections) {
-  std::ifstream in = open_text(path);
-  std::ostringstream buf;  // one read of the whole file (an istreambuf_iterator copy takes a call a byte)
-  buf << in.rdbuf();
-  if (in.bad()) throw Error("cannot read " + path + ": " + std::strerror(errno));
-  const std::string text = std::move(buf).str();
   QuestionFile f;
-  f.folded.resize(text.size());  // byte for byte, so a word's offsets are the same in both
-  const std::string_view all(text), folded(f.folded);
+  f.text = read_whole_file(path);
+  const size_t size = f.text.size();
+  const std::string_view all(f.text);
   constexpr size_t kSliceBytes = 32 * 1024;
   ThreadPool& pool = ThreadPool::shared();
-  const size_t n_slices = std::clamp<size_t>(text.size() / kSliceBytes, 1, static_cast<size_t>(pool.size()));
-  std::vector<size_t> cut(n_slices + 1, text.size());  // slice i: [cut[i], cut[i + 1]), whole lines
+  const size_t n_slices = std::clamp<size_t>(size / kSliceBytes, 1, static_cast<size_t>(pool.size()));
+  std::vector<size_t> cut(n_slices + 1, size);  // slice i: [cut[i], cut[i + 1]), whole lines
   cut[0] = 0;
   for (size_t i = 1; i < n_slices; ++i) {
-    const size_t nl = all.find('\n', std::max(cut[i - 1], text.size() * i / n_slices));
-    cut[i] = nl == std::string_view::npos ? text.size() : nl + 1;
+    const size_t nl = all.find('\n', std::max(cut[i - 1], size * i / n_slices));
+    cut[i] = nl == std::string_view::npos ? size : nl + 1;
   }
   std::vector<SliceParse> parts(n_slices);
-  auto parse = [&](uint32_t i, int) {
-    for (size_t b = cut[i]; b < cut[i + 1]; ++b)
-      f.folded[b] = static_cast<char>(to_lower(static_cast<unsigned char>(text[b])));
-    parts[i] = parse_slice(all, folded, cut[i], cut[i + 1]);
-  };
+  auto parse = [&](uint32_t i, int) { parts[i] = parse_slice(f.text, cut[i], cut[i + 1]); };
   if (n_slices == 1) parse(0, 0);
   else pool.run(static_cast<uint32_t>(n_slices), parse);
 
