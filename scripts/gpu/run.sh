@@ -93,6 +93,12 @@ eval_shared_ab() {
   for r in 1 2; do
     for sh in 0 1; do gpu_eval_vs_cpu "eval shared $sh" IGLA_CUDA_MT_SHARED=$sh; done
   done
+  # With the cheaper scan a smaller bound sample (fewer words scored exactly up front, more keys
+  # past the prefilter) may pay: the sample sizes (first + spread words; default 4,096 + 4,096)
+  for smp in "1024 1024" "2048 2048" "4096 0" "8192 8192"; do
+    set -- $smp
+    gpu_eval_vs_cpu "eval shared 1, sample $1 + $2" IGLA_CUDA_MT_SHARED=1 IGLA_CUDA_MT_SAMPLE=$1 IGLA_CUDA_MT_SPREAD=$2
+  done
   for sh in 0 1; do
     IGLA_CUDA_MT_SHARED=$sh timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum "$IG" eval analogies "$Q" --index "$IX" \
         --restrict 0 --device cuda > "$OUT/ncu_eval.txt" 2>&1
