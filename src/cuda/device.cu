@@ -130,15 +130,12 @@ DeviceRows::~DeviceRows() {
   cudaFree(inv);
 }
 
-std::string rows_key(int device, const Index& index, bool int8) {
-  const bool as_int8 = int8 && !index.rerank_int8_rows().empty();
-  return "cuda/" + std::to_string(device) + (as_int8 ? "/rerank-rows-int8" : "/rerank-rows");
-}
+namespace {
 
-std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev, bool int8) {
+// bytes: the index's int8 rows (kept as they are), or empty (rows decoded to float).
+std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev, std::span<const int8_t> bytes) {
   const uint32_t D = index.float_dims();
   const size_t n = index.size();
-  const std::span<const int8_t> bytes = int8 ? index.rerank_int8_rows() : std::span<const int8_t>{};
   std::vector<float> host;
   std::vector<int8_t> padded;  // int8 rows at a stride of 16 bytes
   const uint32_t stride = rerank_int8_stride(D);
@@ -170,6 +167,15 @@ std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev, bo
   rerank_row_norms(r->view(), n, r->inv, nullptr);
   ck(cudaDeviceSynchronize(), "rerank row norms");
   return r;
+}
+
+}  // namespace
+
+std::shared_ptr<const DeviceRows> shared_rows(const Index& index, DeviceState& dev, bool int8) {
+  const std::span<const int8_t> bytes = int8 ? index.rerank_int8_rows() : std::span<const int8_t>{};
+  const std::string key = "cuda/" + std::to_string(dev.device) + (bytes.empty() ? "/rerank-rows" : "/rerank-rows-int8");
+  return std::static_pointer_cast<const DeviceRows>(
+      index.derived(key, [&] { return std::static_pointer_cast<const void>(upload_rows(index, dev, bytes)); }));
 }
 
 }  // namespace igla::cuda

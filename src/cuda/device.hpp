@@ -139,8 +139,9 @@ struct DeviceRows {
   RerankRows view() const { return {rows, rows8, scale, inv, dims, stride8}; }
   ~DeviceRows();
 };
-std::shared_ptr<DeviceRows> upload_rows(const Index& index, DeviceState& dev, bool int8);
-// The key of upload_rows' copy among the index's derived layouts (one per index, device and form).
-std::string rows_key(int device, const Index& index, bool int8);
+// The index's rows on dev, uploaded at first use and kept in its derived() cache, one copy per
+// index, device and form ("cuda/N/rerank-rows", "cuda/N/rerank-rows-int8"): int8 asks for the
+// index's int8 bytes, which an index with float16 rows does not have (it gets float rows).
+std::shared_ptr<const DeviceRows> shared_rows(const Index& index, DeviceState& dev, bool int8);
 
 }  // namespace igla::cuda

@@ -60,10 +60,7 @@ class CudaIvfSearcher final : public Searcher {
       return std::static_pointer_cast<const void>(cuda::upload_codes(index_->codes(), *dev_));
     }));
     if (index_->rerank() != Rerank::None && opts.cuda.device_rerank)
-      rows_ = std::static_pointer_cast<const cuda::DeviceRows>(
-          index_->derived(cuda::rows_key(device, *index_, opts.cuda.rerank_int8_rows), [&] {
-            return std::static_pointer_cast<const void>(cuda::upload_rows(*index_, *dev_, opts.cuda.rerank_int8_rows));
-          }));
+      rows_ = cuda::shared_rows(*index_, *dev_, opts.cuda.rerank_int8_rows);
     // The route for queries the tensor-core path does not take: the CPU IVF searcher over the
     // same lists, reranked by the CPU stage when this searcher reranks.
     fallback_ = make_ivf_searcher(index_, opts, ivf_);

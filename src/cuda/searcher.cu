@@ -158,10 +158,7 @@ class CudaSearcher final : public Searcher {
       codes_ = std::static_pointer_cast<const cuda::DeviceCodes>(index_->derived(
           prefix + "codes", [&] { return std::static_pointer_cast<const void>(cuda::upload_codes(codes, *dev_)); }));
       if (index_->rerank() != Rerank::None && opt_.device_rerank)
-        rows_ = std::static_pointer_cast<const cuda::DeviceRows>(
-            index_->derived(cuda::rows_key(device, *index_, opt_.rerank_int8_rows), [&] {
-              return std::static_pointer_cast<const void>(cuda::upload_rows(*index_, *dev_, opt_.rerank_int8_rows));
-            }));
+        rows_ = cuda::shared_rows(*index_, *dev_, opt_.rerank_int8_rows);
     } else {
       codes_ = cuda::upload_codes(codes, *dev_);
     }
