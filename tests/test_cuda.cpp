@@ -947,6 +947,7 @@ TEST_F(Cuda, SearchersShareDeviceCopiesAndKernel) {
   auto ix = rerank_index(3001, 64, Rerank::Int8, 5);
   SearcherOptions o;
   o.backend = "cuda";
+  o.cuda.rerank_int8_rows = false;
   auto s1 = make_cuda_searcher(ix, o);
   bool made = false;
   auto probe = [&] {

@@ -304,6 +304,15 @@ class CudaSearcher final : public Searcher {
                     dev_->device, dev_->one.queries, dev_->one.starts, dev_->one.stops, dev_->one.recoveries);
       r += line;
     }
+    if (w_->host.calls) {
+      const auto& h = w_->host;
+      std::snprintf(line, sizeof line,
+                    "cuda host time of %zu batch calls (%zu chunks), ms: sizing buffers %.2f, packing %.2f, launching "
+                    "%.2f, waiting for the device %.2f, copying hits out %.2f\n",
+                    h.calls, h.chunks, h.sizing * 1e3, h.packing * 1e3, h.launching * 1e3, h.waiting * 1e3,
+                    h.copying * 1e3);
+      r += line;
+    }
     if (w_->mt_chunks) {
       std::snprintf(line, sizeof line, "cuda mt chunks: %zu, by the shared-terms scan %zu\n", w_->mt_chunks,
                     w_->st_chunks);
@@ -348,6 +357,12 @@ class CudaSearcher final : public Searcher {
     double trace_sum[6] = {};
     size_t trace_n = 0;
     size_t mt_chunks = 0, st_chunks = 0;  // mt path chunks run, and of them by the shared-terms scan
+    // The host's side of the batch calls (report()): where a call's wall time goes besides the
+    // device's, in seconds.
+    struct HostTime {
+      size_t calls = 0, chunks = 0;
+      double sizing = 0, packing = 0, launching = 0, waiting = 0, copying = 0;
+    } host;
     cudaStream_t one_stream = nullptr;
     uint32_t* one_out = nullptr;      // mapped pinned: flag, count, hits
     uint32_t* one_out_dev = nullptr;  // its device address
@@ -500,11 +515,15 @@ class CudaSearcher final : public Searcher {
       q = q1;
     }
     Work& w = *w_;
+    ++w.host.calls;
+    w.host.chunks += chunks.size();
     // Every slot this batch uses sized before the first chunk runs: an allocation (pinned host
     // memory above all) while a chunk runs on the device waited for it (NOTES v14: the first call
     // of a process ran its first three chunks one after another).
+    const Clock::time_point t0 = Clock::now();
     for (size_t i = 1; i < std::min<size_t>(chunks.size(), kSlots); ++i)
       if (!w.slots[i].pending) run_chunk(w.slots[i], batch, chunks[0], p, false, /*size_only=*/true);
+    w.host.sizing += seconds_since(t0);
     for (size_t i = 0; i < chunks.size(); ++i) {
       Slot& sl = w.slots[i % kSlots];
       if (sl.pending) collect(sl, out);
@@ -690,7 +709,10 @@ class CudaSearcher final : public Searcher {
   }
 
   void collect(Slot& sl, SearchResults& out) const {
+    Clock::time_point t0 = Clock::now();
     ck(cudaEventSynchronize(sl.done), "search");
+    w_->host.waiting += seconds_since(t0);
+    t0 = Clock::now();
     const size_t n = sl.chunk.n_q();
     const uint2* hits = static_cast<const uint2*>(sl.h_out.p);
     const uint32_t* count =
@@ -699,12 +721,14 @@ class CudaSearcher final : public Searcher {
     std::memcpy(static_cast<void*>(out.hits.data() + sl.chunk.q0 * sl.k), hits, n * sl.k * sizeof(Hit));
     std::copy(count, count + n, out.count.begin() + static_cast<std::ptrdiff_t>(sl.chunk.q0));
     sl.pending = false;
+    w_->host.copying += seconds_since(t0);
   }
 
   // size_only: the slot's buffers sized for chunk c, nothing run.
   void run_chunk(Slot& sl, const QueryBatch& batch, const Chunk& c, const Plan& p, bool graphable,
                  bool size_only = false) const {
     Work& w = *w_;
+    const Clock::time_point t_start = Clock::now();
     const DeviceIndex& ix = codes_->ix;
     const size_t n_q = c.n_q(), n_terms = c.t1 - c.t0, n_excl = c.e1 - c.e0;
     const uint32_t dims = batch.dims;
@@ -769,6 +793,8 @@ class CudaSearcher final : public Searcher {
     realloc |= sl.scratch.ensure(scratch, false, *dev_);
     if (realloc && &sl == &w.slots[0]) clear_graphs();
     if (size_only) return;
+    const Clock::time_point t_sized = Clock::now();
+    w.host.sizing += std::chrono::duration<double>(t_sized - t_start).count();
 
     // Pack the chunk into the pinned input block.
     char* h = static_cast<char*>(sl.h_in.p);
@@ -868,6 +894,8 @@ class CudaSearcher final : public Searcher {
         ck(cudaMemcpyAsync(sl.h_out.p, sl.d_out.p, out_bytes, cudaMemcpyDeviceToHost, sl.stream), "copy hits");
     };
 
+    const Clock::time_point t_packed = Clock::now();
+    w.host.packing += std::chrono::duration<double>(t_packed - t_sized).count();
     if (graph) {
       const GraphKey key{static_cast<int>(path), static_cast<int>(batch.combine), static_cast<int>(n_terms),
                          static_cast<int>(n_excl),  K, static_cast<int>(k), L};
@@ -887,6 +915,7 @@ class CudaSearcher final : public Searcher {
       enqueue();
     }
     ck(cudaEventRecord(sl.done, sl.stream), "cudaEventRecord");
+    w.host.launching += seconds_since(t_packed);
     sl.pending = true;
     sl.chunk = c;
     sl.k = k;

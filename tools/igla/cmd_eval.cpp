@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "core/backends.hpp"
+#include "cuda_env.hpp"
 #include "json_out.hpp"
 #include "igla/error.hpp"
 #include "igla/eval.hpp"
@@ -154,6 +156,7 @@ void add_analogies(CLI::App* eval) {
                "waiting for batches {:.1f} ms, searching {:.1f} ms (the first call {:.1f}), scoring {:.1f} ms\n",
                r.seconds, qps, how, r.read_seconds * 1e3, r.lookup_seconds * 1e3, r.wait_build_seconds * 1e3,
                r.search_seconds * 1e3, r.first_search_seconds * 1e3, r.score_seconds * 1e3);
+    if (cli::cuda_report_requested()) fmt::print(stderr, "{}", cuda_report(e.searcher()));
     const Method m = describe(ix, e, a->use_float, a->opt.candidates);
     fmt::print("method: {}, {:.1f} bytes per word\n", m.name, m.bytes_per_word);
     fmt::print("total: {} ({}/{})\n", percent(r.correct, r.answered), r.correct, r.answered);

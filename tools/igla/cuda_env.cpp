@@ -36,6 +36,11 @@ bool flag(const char* name, const char* v) {
 
 }  // namespace
 
+bool cuda_report_requested() {
+  const char* v = env("IGLA_CUDA_REPORT");
+  return v && flag("IGLA_CUDA_REPORT", v);
+}
+
 CudaOptions cuda_options_from_env(CudaOptions o) {
   if (const char* v = env("IGLA_CUDA_DEVICE")) o.device = number<int>("IGLA_CUDA_DEVICE", v);
   if (const char* v = env("IGLA_CUDA_PATH")) o.path = v;

@@ -38,4 +38,8 @@ namespace igla::cli {
 // Throws igla::Error naming the variable when a value does not parse.
 CudaOptions cuda_options_from_env(CudaOptions base = {});
 
+// IGLA_CUDA_REPORT=1: commands that search in batches (eval analogies) print the CUDA searcher's
+// report (cuda_report: host time by phase, path counts, calibration) on stderr when done.
+bool cuda_report_requested();
+
 }  // namespace igla::cli
