@@ -144,6 +144,29 @@ TEST(EvalAnalogies, LargeFilesInHeadAndBatchesCountTheSame) {
   }
 }
 
+// The warm-up (synthetic questions searched before the clock starts) changes no count, in every
+// mode and at sizes around the runner's head of 4,096; it is skipped, not failed, where it cannot
+// run (fewer than 3 words searched, the float peer).
+TEST(EvalAnalogies, WarmUpChangesNoCountAndIsTimedApart) {
+  TempDir dir;
+  const auto ix_p = std::make_shared<const Index>(Index::build(analogy_vectors(), {}, true));
+  Engine engine(ix_p);
+  const std::string q = write(dir, "q.txt", kQuestions);
+  for (AnalogyMode m : {AnalogyMode::Clamp, AnalogyMode::Add, AnalogyMode::Mul})
+    for (size_t warm : {size_t{0}, size_t{1}, size_t{4097}, size_t{9000}}) {
+      const std::string what = std::string(analogy_mode_name(m)) + " warm-up " + std::to_string(warm);
+      const AnalogyReport r = eval_analogies(engine, q, {.restrict_vocab = 16, .mode = m, .warm_up = warm});
+      check(r, {6, 8, 1, 3, 4, 3, 4}, what);
+      EXPECT_EQ(r.warm_up_seconds > 0, warm > 0) << what;
+    }
+  const AnalogyReport tiny = eval_analogies(engine, q, {.restrict_vocab = 2, .warm_up = 100});
+  EXPECT_EQ(tiny.warm_up_seconds, 0.0) << "a warm-up over 2 words cannot make a question";
+  EXPECT_EQ(tiny.answered, 0u);
+  const AnalogyReport fl = eval_analogies(engine, q, {.restrict_vocab = 16, .use_float = true, .warm_up = 100});
+  EXPECT_EQ(fl.warm_up_seconds, 0.0) << "the float peer has no warm-up";
+  check(fl, {6, 8, 1, 3, 4, 3, 4}, "float with a warm-up asked");
+}
+
 // The question file is read in slices of whole lines on several threads (past 32 KB) and merged
 // in order: sections that continue across a slice's start, a file without section lines, and a
 // bad line far into the file (its line number counted over every slice) read as in one pass.

@@ -24,6 +24,8 @@ struct AnalogyReport {
   // question words, waiting for query batches still being built, in search calls, scoring hits.
   double read_seconds = 0, lookup_seconds = 0, wait_build_seconds = 0, search_seconds = 0, score_seconds = 0;
   double first_search_seconds = 0;  // the first search call's share of search_seconds
+  // The untimed warm-up before `seconds` started (AnalogyEvalOptions::warm_up; 0: none).
+  double warm_up_seconds = 0;
   double accuracy() const { return answered ? double(correct) / double(answered) : 0.0; }
 };
 
@@ -36,6 +38,11 @@ struct AnalogyEvalOptions {
   size_t batch = 32768;
   size_t candidates = kDefaultCandidates;  // rerank stage width (0: ternary scores only)
   int threads = 0;                // threads of the float peer (0: all cores)
+  // Synthetic questions (triples of the first 256 words) run through the searcher the same way,
+  // in batches of `batch`, before the clock starts: a GPU searcher's first calls size its pinned
+  // and device buffers (~8 ms a process on an H100 host, run 75), which a long-running service
+  // pays once; the report's seconds then measure the searcher warm. 0: none (cold).
+  size_t warm_up = 0;
 };
 
 // Reads a questions-words.txt style file (": section" lines, then "a b c d"), case-insensitive.

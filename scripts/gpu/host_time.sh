@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The eval's host time on the GPU (run from a folder staged by stage.sh, after run.sh has unpacked
 # it or on its own): answers against the CPU's, then the eval with the CUDA searcher's report of
-# host time by phase (IGLA_CUDA_REPORT=1), lazy and eager module loading taking turns; nearest
-# 65,536 reranked vs --candidates 0 (issue 11 (c)).
+# host time by phase (IGLA_CUDA_REPORT=1: every call's, the warm-up's included), warm (the
+# default warm-up) and cold (--warm-up 0) taking turns; nearest 65,536 reranked vs --candidates 0
+# (issue 11 (c)).
 cd "$(dirname "$0")"
 OUT=${OUT:-/tmp/igla-gpu-out}
 mkdir -p "$OUT"
@@ -14,9 +15,10 @@ Q=data/questions-words.txt IX=data/glove-100d.igla
 ./igla eval analogies $Q --index $IX --restrict 0 --device cuda > "$OUT/eval_gpu.txt" 2>/dev/null
 cmp -s "$OUT/eval_cpu.txt" "$OUT/eval_gpu.txt" && echo "eval answers: cuda = cpu" || echo "FAIL: eval answers differ"
 for r in 1 2 3; do
-  for m in LAZY EAGER; do
-    echo "== $m"
-    CUDA_MODULE_LOADING=$m IGLA_CUDA_REPORT=1 ./igla eval analogies $Q --index $IX --restrict 0 --device cuda 2>&1 >/dev/null \
+  for w in default 0; do
+    echo "== warm-up $w"
+    a=(); [ $w = default ] || a=(--warm-up $w)
+    IGLA_CUDA_REPORT=1 ./igla eval analogies $Q --index $IX --restrict 0 --device cuda "${a[@]}" 2>&1 >/dev/null \
       | grep -E 'time:|host time|mt chunks'
   done
 done
