@@ -1,6 +1,7 @@
-// QueryBuilder::analogies (many analogies in parallel slices) against analogy() called once per
-// question: every field of the batch bit for bit, on odd sizes, every mode and float form, after
-// other queries, and nothing added on a bad id.
+// QueryBuilder::analogies (many analogies in parallel slices, each distinct word's rows made once
+// where words repeat) against analogy() called once per question: every field of the batch bit
+// for bit, on odd sizes, every mode and float form, after other queries, and nothing added on a
+// bad id.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -55,8 +56,11 @@ TEST(QueryBuilderBulk, AnalogiesEqualOneAtATimeBitForBit) {
     const Index ix = Index::build(v, qp, /*keep_float=*/true);
     for (FloatForm form : {FloatForm::Auto, FloatForm::Float32, FloatForm::None}) {
       for (AnalogyMode mode : {AnalogyMode::Add, AnalogyMode::Mul, AnalogyMode::Clamp}) {
-        for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{255}, size_t{256}, size_t{257}, size_t{1001}}) {
-          const auto qs = random_questions(n, ix.size(), 11 + n);
+        // 700, 1001, 3000: past 2,048 terms each distinct word's rows are made once and copied
+        // (3000: 7 words, each repeated hundreds of times); below, made per term.
+        for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{255}, size_t{256}, size_t{257}, size_t{700},
+                         size_t{1001}, size_t{3000}}) {
+          const auto qs = random_questions(n, n == 3000 ? 7 : ix.size(), 11 + n);
           const std::string what = "rerank " + std::to_string(int(rr)) + " form " + std::to_string(int(form)) +
                                    " mode " + analogy_mode_name(mode) + " n " + std::to_string(n);
           QueryBuilder one(ix, combine_of(mode), form), bulk(ix, combine_of(mode), form);
@@ -76,6 +80,22 @@ TEST(QueryBuilderBulk, AnalogiesEqualOneAtATimeBitForBit) {
         }
       }
     }
+  }
+}
+
+// Past 2,048 terms but with few repeats (3,000 terms over 6,000 words: ~2,400 distinct), the rows
+// are made per term again; the same bits either way.
+TEST(QueryBuilderBulk, AnalogiesWithFewRepeatsEqualOneAtATime) {
+  const FloatVectors v = igla::testing_util::random_vectors(6000, 40, 8);
+  QuantParams qp;
+  qp.rerank = Rerank::Int8;
+  const Index ix = Index::build(v, qp, false);
+  for (size_t n : {size_t{1000}, size_t{683}}) {
+    const auto qs = random_questions(n, ix.size(), 5 + n);
+    QueryBuilder one(ix), bulk(ix);
+    for (const auto& q : qs) one.analogy(q[0], q[1], q[2], AnalogyMode::Add);
+    bulk.analogies(qs, AnalogyMode::Add);
+    expect_same(bulk.batch(), one.batch(), std::to_string(n) + " analogies over 6,000 words");
   }
 }
 
