@@ -99,6 +99,35 @@ TEST(QueryBuilderBulk, AnalogiesWithFewRepeatsEqualOneAtATime) {
   }
 }
 
+// A builder over another batch's memory (QueryBuilder's storage constructor) drops that batch's
+// contents, whatever its combine, float form or queries, and builds the same bits as a fresh
+// builder, in the same memory where it holds the new batch.
+TEST(QueryBuilderBulk, BuildingIntoAnOldBatchKeepsItsMemoryAndNoneOfItsContents) {
+  const FloatVectors v = igla::testing_util::random_vectors(900, 40, 4);
+  QuantParams qp;
+  qp.rerank = Rerank::Int8;
+  const Index ix = Index::build(v, qp, /*keep_float=*/true);
+  const auto big = random_questions(1500, ix.size(), 1), small = random_questions(999, ix.size(), 2);
+  for (AnalogyMode old_mode : {AnalogyMode::Mul, AnalogyMode::Add})
+    for (FloatForm old_form : {FloatForm::Float32, FloatForm::None}) {
+      QueryBuilder first(ix, combine_of(old_mode), old_form);
+      first.analogies(big, old_mode);
+      QueryBatch old = first.take();
+      const int8_t* trits = old.trits.data();
+      const float* floats = old.float_terms.data();
+      QueryBuilder fresh(ix), reused(ix, Combine::Sum, FloatForm::Auto, std::move(old));
+      fresh.word(7);
+      reused.word(7);
+      fresh.analogies(small, AnalogyMode::Add);
+      reused.analogies(small, AnalogyMode::Add);
+      const std::string what = std::string("over a ") + analogy_mode_name(old_mode) + " batch";
+      expect_same(reused.batch(), fresh.batch(), what);
+      EXPECT_EQ(reused.batch().trits.data(), trits) << what << ": the trits moved to new memory";
+      if (old_form == FloatForm::Float32)
+        EXPECT_EQ(reused.batch().float_terms.data(), floats) << what << ": the float terms moved to new memory";
+    }
+}
+
 TEST(QueryBuilderBulk, FloatFormAfterTernaryOnlyQueriesIsZeroFilled) {
   const FloatVectors v = igla::testing_util::random_vectors(300, 24, 9);
   QuantParams qp;

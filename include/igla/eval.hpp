@@ -41,7 +41,9 @@ struct AnalogyEvalOptions {
   // Synthetic questions (triples of the first 256 words) run through the searcher the same way,
   // in batches of `batch`, before the clock starts: a GPU searcher's first calls size its pinned
   // and device buffers (~8 ms a process on an H100 host, run 75), which a long-running service
-  // pays once; the report's seconds then measure the searcher warm. 0: none (cold).
+  // pays once; the report's seconds then measure the searcher warm. The warm-up's query batches
+  // are kept and rebuilt into (fresh memory is slow to fault in), so a warm-up at least as large
+  // as the questions leaves none to fault in. 0: none (cold).
   size_t warm_up = 0;
 };
 

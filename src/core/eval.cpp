@@ -21,6 +21,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
@@ -309,14 +310,42 @@ std::vector<uint32_t> find_question_words(const Index& ix, size_t R, const std::
 
 // ---- analogies: batches of questions through an engine (ternary + rerank, or the float peer) ----
 
+// Batches already searched, kept for their memory: the next batch is built into the smallest
+// that holds it (QueryBuilder's storage constructor), so the eval's batches after a warm-up write
+// into pages already faulted in.
+class SpareBatches {
+ public:
+  QueryBatch take(size_t n_terms) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (spare_.empty()) return QueryBatch();
+    size_t best = 0;  // the smallest that fits, else the largest
+    for (size_t i = 1; i < spare_.size(); ++i) {
+      const size_t c = spare_[i].weights.capacity(), b = spare_[best].weights.capacity();
+      const bool fits = c >= n_terms, best_fits = b >= n_terms;
+      if ((fits && (!best_fits || c < b)) || (!fits && !best_fits && c > b)) best = i;
+    }
+    QueryBatch r = std::move(spare_[best]);
+    spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(best));
+    return r;
+  }
+  void give(QueryBatch&& b) {
+    std::lock_guard<std::mutex> g(mu_);
+    spare_.push_back(std::move(b));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<QueryBatch> spare_;
+};
+
 // Questions in batches: the QueryBatches are built on other threads (up to kAhead batches ahead)
 // while the searcher answers the ones before (building was most of the time next to a GPU
 // search), and each batch's hits are scored as they come back, in order.
 class AnalogyRunner {
  public:
   AnalogyRunner(const Engine& engine, const std::vector<Abc>& qs, AnalogyMode mode, SearchParams p, size_t batch,
-                AnalogyReport& rep)
-      : engine_(engine), qs_(qs), mode_(mode), p_(p), batch_(std::max<size_t>(batch, 1)), rep_(rep) {}
+                AnalogyReport& rep, SpareBatches& spares)
+      : engine_(engine), qs_(qs), mode_(mode), p_(p), batch_(std::max<size_t>(batch, 1)), rep_(rep), spares_(spares) {}
 
   // f(question index, its hits) for every question, in order.
   template <typename F>
@@ -345,7 +374,7 @@ class AnalogyRunner {
     refill(1);
     for (size_t j = 0; j + 1 < starts.size(); ++j) {
       auto t0 = std::chrono::steady_clock::now();
-      const QueryBatch b = ahead.front().get();
+      QueryBatch b = ahead.front().get();
       rep_.wait_build_seconds += seconds_since(t0);
       ahead.pop_front();
       refill(kAhead);
@@ -357,6 +386,7 @@ class AnalogyRunner {
       t0 = std::chrono::steady_clock::now();
       for (size_t i = 0; i < b.size(); ++i) f(starts[j] + i, r.of(i));
       rep_.score_seconds += seconds_since(t0);
+      spares_.give(std::move(b));
     }
   }
 
@@ -364,7 +394,7 @@ class AnalogyRunner {
   // Sized once and filled in parallel slices (QueryBuilder::analogies): one thread took 46 ms for
   // the 19,544 questions on the GPU machine's host (run 35).
   QueryBatch build(size_t s, size_t e) const {
-    QueryBuilder qb(engine_.index(), combine_of(mode_), engine_.options().float_form);
+    QueryBuilder qb(engine_.index(), combine_of(mode_), engine_.options().float_form, spares_.take(3 * (e - s)));
     qb.analogies(std::span<const Abc>(qs_).subspan(s, e - s), mode_);
     return qb.take();
   }
@@ -379,6 +409,7 @@ class AnalogyRunner {
   SearchParams p_;
   size_t batch_;
   AnalogyReport& rep_;
+  SpareBatches& spares_;
 };
 
 }  // namespace
@@ -389,6 +420,7 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
   AnalogyReport rep;
   const size_t R = opts.restrict_vocab ? std::min(opts.restrict_vocab, ix.size()) : ix.size();
   const SearchParams params{.k = kTopK, .limit = R, .candidates = opts.use_float ? 0 : opts.candidates};
+  SpareBatches spares;
   if (opts.warm_up && !opts.use_float && R >= 3) {
     // Triples of a pool of words, as a question file repeats its words (the shared-terms scan of
     // the CUDA mt path takes such batches).
@@ -398,7 +430,7 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
     for (size_t i = 0; i < fake.size(); ++i)
       for (uint32_t j = 0; j < 3; ++j) fake[i][j] = static_cast<uint32_t>((3 * i + j) % pool);
     AnalogyReport scratch;
-    AnalogyRunner(engine, fake, opts.mode, params, opts.batch, scratch).run([](size_t, std::span<const Hit>) {});
+    AnalogyRunner(engine, fake, opts.mode, params, opts.batch, scratch, spares).run([](size_t, std::span<const Hit>) {});
     rep.warm_up_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count();
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -454,9 +486,9 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
     so.cpu.threads = opts.threads;
     const Engine peer(engine.index_ptr(), make_searcher(engine.index_ptr(), so),
                       {.lower = engine.options().lower, .float_form = FloatForm::Float32});
-    AnalogyRunner(peer, ids, mode, params, opts.batch, rep).run(score);
+    AnalogyRunner(peer, ids, mode, params, opts.batch, rep, spares).run(score);
   } else {
-    AnalogyRunner(engine, ids, opts.mode, params, opts.batch, rep).run(score);
+    AnalogyRunner(engine, ids, opts.mode, params, opts.batch, rep, spares).run(score);
   }
 
   for (const AnalogySection& sec : rep.sections) {

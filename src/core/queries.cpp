@@ -44,6 +44,22 @@ QueryBuilder::QueryBuilder(const Index& ix, Combine c, FloatForm f) : ix_(ix), f
   row_.resize(ix.float_dims());
 }
 
+QueryBuilder::QueryBuilder(const Index& ix, Combine c, FloatForm f, QueryBatch&& storage) : QueryBuilder(ix, c, f) {
+  QueryBatch& b = storage;
+  b.dims = ix.dims();
+  b.combine = c;
+  b.trits.clear();
+  b.weights.clear();
+  b.term_offsets.assign(1, 0);
+  b.exclude.clear();
+  b.exclude_offsets.assign(1, 0);
+  b.float_dims = 0;
+  b.float_terms.clear();
+  b.float_weights.clear();
+  b.has_float.clear();
+  b_ = std::move(b);
+}
+
 void QueryBuilder::float_row(uint32_t id, std::span<float> out) const {
   if (form_ == FloatForm::Rows) {
     ix_.rerank_row(id, out);
