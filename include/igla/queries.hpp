@@ -40,8 +40,8 @@ class QueryBuilder {
   // A builder of queries over `ix` (which must outlive it); `c` must be CosMul for 3CosMul analogies.
   explicit QueryBuilder(const Index& ix, Combine c = Combine::Sum, FloatForm f = FloatForm::Auto);
   // The same, building into `storage`'s memory (its contents dropped, its vectors' capacity kept):
-  // batch after batch of a similar size written into pages already faulted in (fresh memory cost
-  // the GPU machine's host ~0.7 ms a 17 MB of floats to fault in, run 76).
+  // batch after batch of a similar size written into pages already faulted in (the GPU machine's
+  // host took 10-12 ms to fault in 17 MB of fresh floats, 2.2 ms to write them again; run 78).
   QueryBuilder(const Index& ix, Combine c, FloatForm f, QueryBatch&& storage);
 
   // Nearest words of word `id` (itself excluded unless `exclude_self` is false).

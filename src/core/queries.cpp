@@ -218,8 +218,9 @@ QueryBuilder& QueryBuilder::analogies(std::span<const std::array<uint32_t, 3>> a
   const uint64_t* codes = ix_.codes().codes;
   // A question file repeats its words (the Google set's 58,632 terms are 905 words): where the
   // batch's words repeat, each distinct word's trits and unit float row are made once (the same
-  // functions, so the same bits) and copied to its terms. Made per term, 15,448 questions took
-  // ~7 ms on the GPU machine's 16 host cores, more than the GPU's search of them (run 75).
+  // functions, so the same bits) and copied to its terms: 15,448 eval questions 24.7 -> 13.6 ms
+  // on the dev VM's 2 cores. (On the GPU machine's 16 host cores, 7-14 ms either way, runs 78-79:
+  // there the fresh memory the batch is written into costs most; see eval's SpareBatches.)
   constexpr uint32_t kNone = ~0u;
   std::vector<uint32_t> slot, uniq;
   if (3 * n >= 2048) {
