@@ -64,6 +64,8 @@ TEST_F(CliReliability, BadNumbersGiveReadableUsageErrors) {
       {"nearest king --threads 100000", "--threads: must be a whole number from 0 to 1024, got 100000"},
       {"eval analogies " + q + " --restrict -1", "--restrict: must be a whole number"},
       {"eval analogies " + q + " --batch 0", "--batch: must be a whole number from 1"},
+      {"eval analogies " + q + " --warm-up -1", "--warm-up: must be a whole number from 0"},
+      {"nearest king --cuda-path mtx", "--cuda-path: mtx not in {"},
       {"convert " + dir.file("v.txt") + " " + dir.file("o.igla") + " --threshold-factor -1",
        "--threshold-factor: must be a number from 0 to 100, got '-1'"},
       {"convert " + dir.file("v.txt") + " " + dir.file("o.igla") + " --threshold-factor nan", "got 'nan'"},

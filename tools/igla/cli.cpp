@@ -99,7 +99,7 @@ void SearchOptions::add_to(CLI::App* cmd, bool with_k) {
       ->check(whole_number(0, 1024));
   cmd->add_option("--kernel", kernel, "CPU kernel: auto, avx512, avx2 or scalar (default: best this CPU runs; also IGLA_KERNEL)");
   cmd->add_option("--cuda-path", cuda_path, "With --device cuda: the batch path, mma, popc, mt or sort (default: chosen per batch)")
-      ->check(CLI::IsMember({"", "mma", "popc", "sort"}));
+      ->check(CLI::IsMember({"", "mma", "popc", "mt", "sort"}));
   add_pool_spin(cmd);
   cmd->add_flag("--json", json, "Print JSON instead of word<TAB>score lines");
   cmd->add_flag("--lower", lower, "Fold input words to lower case");

@@ -90,7 +90,7 @@ void add_analogies(CLI::App* eval) {
     SearchOptions opt;
     std::string file, mode = "add";
     size_t restrict_vocab = 30000, batch = AnalogyEvalOptions{}.batch;
-    int64_t warm_up = -1;  // -1: 20,480 questions on --device cuda, none elsewhere
+    int64_t warm_up = -1;  // -1: 20,480 questions on --device cuda or cuda-ivf, none elsewhere
     bool use_float = false;
   };
   auto a = std::make_shared<Args>();
@@ -108,7 +108,7 @@ void add_analogies(CLI::App* eval) {
   cmd->add_option("--warm-up", a->warm_up,
                   "Synthetic questions searched before the clock starts, so that the time is the searcher's "
                   "warm rate (a GPU searcher's first calls size its buffers); 0: measure it cold "
-                  "[default: 20480 with --device cuda (a head of 4,096 and a batch of 16,384, as the Google set's 19,544 are searched), else 0]")
+                  "[default: 20480 with --device cuda or cuda-ivf (a head of 4,096 and a batch of 16,384, as the Google set's 19,544 are searched), else 0]")
       ->check(whole_number(0, 1u << 20));
   a->opt.add_to(cmd, false);
   a->opt.add_candidates(cmd);
@@ -120,7 +120,7 @@ void add_analogies(CLI::App* eval) {
                                .use_float = a->use_float, .batch = a->batch, .candidates = a->opt.candidates,
                                .threads = a->opt.threads,
                                .warm_up = a->warm_up >= 0               ? static_cast<size_t>(a->warm_up)
-                                          : a->opt.device == "cuda" ? size_t{20480}
+                                          : a->opt.device.rfind("cuda", 0) == 0 ? size_t{20480}
                                                                     : size_t{0}};
     const AnalogyReport r = eval_analogies(e, a->file, o);
     const std::string how = a->use_float ? fmt::format("float32 {}", o.mode == AnalogyMode::Mul ? "mul" : "add")
