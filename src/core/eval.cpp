@@ -318,14 +318,16 @@ class SpareBatches {
   QueryBatch take(size_t n_terms) {
     std::lock_guard<std::mutex> g(mu_);
     if (spare_.empty()) return QueryBatch();
-    size_t best = 0;  // the smallest that fits, else the largest
-    for (size_t i = 1; i < spare_.size(); ++i) {
-      const size_t c = spare_[i].weights.capacity(), b = spare_[best].weights.capacity();
-      const bool fits = c >= n_terms, best_fits = b >= n_terms;
-      if ((fits && (!best_fits || c < b)) || (!fits && !best_fits && c > b)) best = i;
-    }
-    QueryBatch r = std::move(spare_[best]);
-    spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(best));
+    // Preferred: one that fits over one that does not; among those that fit the smallest, among
+    // the rest the largest.
+    const auto preferred = [n_terms](const QueryBatch& x, const QueryBatch& y) {
+      const size_t cx = x.weights.capacity(), cy = y.weights.capacity();
+      if ((cx >= n_terms) != (cy >= n_terms)) return cx >= n_terms;
+      return cx >= n_terms ? cx < cy : cx > cy;
+    };
+    const auto it = std::min_element(spare_.begin(), spare_.end(), preferred);
+    QueryBatch r = std::move(*it);
+    spare_.erase(it);
     return r;
   }
   void give(QueryBatch&& b) {

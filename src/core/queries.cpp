@@ -233,17 +233,19 @@ QueryBuilder& QueryBuilder::analogies(std::span<const std::array<uint32_t, 3>> a
         }
     if (2 * uniq.size() > 3 * n) uniq.clear();  // too few repeats to pay for the extra copy
   }
+  // A word's trits and (f: where the batch has float forms) unit float row.
+  auto make_term = [&](uint32_t id, int8_t* tr, float* f) {
+    unpack_from_blocks(codes, id, dims, std::span<int8_t>(tr, dims));
+    if (f) {
+      float_row(id, std::span<float>(f, fd));
+      unit_float_term(f, fd, f);
+    }
+  };
   std::vector<int8_t> u_trits(uniq.size() * dims);
   std::vector<float> u_floats(floats() ? uniq.size() * fd : 0);
   auto make_rows = [&](size_t u0, size_t u1) {
-    for (size_t u = u0; u < u1; ++u) {
-      unpack_from_blocks(codes, uniq[u], dims, std::span<int8_t>(u_trits.data() + u * dims, dims));
-      if (floats()) {
-        float* f = u_floats.data() + u * fd;
-        float_row(uniq[u], std::span<float>(f, fd));
-        unit_float_term(f, fd, f);
-      }
-    }
+    for (size_t u = u0; u < u1; ++u)
+      make_term(uniq[u], u_trits.data() + u * dims, floats() ? u_floats.data() + u * fd : nullptr);
   };
   auto fill = [&](size_t i0, size_t i1) {
     for (size_t i = i0; i < i1; ++i) {
@@ -257,11 +259,7 @@ QueryBuilder& QueryBuilder::analogies(std::span<const std::array<uint32_t, 3>> a
           std::memcpy(tr, u_trits.data() + u * dims, dims);
           if (f) std::memcpy(f, u_floats.data() + u * fd, fd * sizeof(float));
         } else {
-          unpack_from_blocks(codes, id, dims, std::span<int8_t>(tr, dims));
-          if (f) {
-            float_row(id, std::span<float>(f, fd));
-            unit_float_term(f, fd, f);
-          }
+          make_term(id, tr, f);
         }
         b_.weights[t] = signs[j] * inv[id];  // signs[j] / |x|: the cosine's weight, as add() gives it
         b_.exclude[e0 + 3 * i + j] = id;
