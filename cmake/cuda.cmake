@@ -48,7 +48,7 @@ if(IGLA_HAVE_CUDA)
   # Timing driver for scripts/gpu/run_all.sh (not installed; needs a GPU to run).
   add_executable(igla_cuda_bench ${PROJECT_SOURCE_DIR}/scripts/gpu/cuda_bench.cpp ${PROJECT_SOURCE_DIR}/tools/igla/cuda_env.cpp)
   target_include_directories(igla_cuda_bench PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tools/igla)
-  target_link_libraries(igla_cuda_bench PRIVATE igla)
+  target_link_libraries(igla_cuda_bench PRIVATE igla CUDA::cuda_driver)  # cuProfilerStart
   message(STATUS "igla: CUDA backend enabled (${CMAKE_CUDA_COMPILER}, arch ${IGLA_CUDA_ARCHITECTURES})")
 else()
   message(STATUS "igla: CUDA backend not built (IGLA_CUDA=${IGLA_CUDA})")

@@ -483,8 +483,11 @@ TEST_F(Cuda, MultiTermSharedTerms) {
         int shared;
         uint32_t cap;
         bool prefilter;
+        bool shared_bound = true;
       };
-      const std::vector<Config> configs = {{2, 8192, true}, {1, 8192, true}, {2, 16, true}, {2, 8192, false}};
+      // Configs 0 and 4 differ only in the bound pass (over the distinct terms, or per query).
+      const std::vector<Config> configs = {
+          {2, 8192, true}, {1, 8192, true}, {2, 16, true}, {2, 8192, false}, {2, 8192, true, false}};
       std::vector<std::shared_ptr<const Searcher>> ss;
       for (const Config& cf : configs) {
         CudaOptions o;
@@ -492,6 +495,8 @@ TEST_F(Cuda, MultiTermSharedTerms) {
         o.mt_shared_terms = cf.shared;
         o.mt_cap = cf.cap;
         o.mt_prefilter = cf.prefilter;
+        o.mt_shared_bound = cf.shared_bound;
+        o.stats = true;
         ss.push_back(make_cuda_searcher_for_codes(v.view(), o));
       }
       // The shared-terms scan ran where it could: the pools of 1 (no dense term) and 23 (dims <= 127) in every mode.
@@ -533,13 +538,23 @@ TEST_F(Cuda, MultiTermSharedTerms) {
             return "shared terms dims=" + std::to_string(dims) + " n=" + std::to_string(n) +
                    " pool=" + std::to_string(pool_n) + " mode=" + std::to_string(configs[c].shared) +
                    " cap=" + std::to_string(configs[c].cap) + " prefilter=" + std::to_string(configs[c].prefilter) +
-                   " k=" + std::to_string(k) + " limit=" + std::to_string(limit);
+                   " shared bound=" + std::to_string(configs[c].shared_bound) + " k=" + std::to_string(k) +
+                   " limit=" + std::to_string(limit);
           });
           if (HasFatalFailure()) return;
         }
       }
       for (size_t c = 0; c < configs.size(); ++c)
         EXPECT_GT(shared_chunks(*ss[c]), 0u) << "dims=" << dims << " n=" << n << " config " << c;
+      // The same bounds either way, so the same candidates past them (a bound too high would drop
+      // keys of the answer, too low would keep more).
+      auto candidates = [](const Searcher& s) {
+        const std::string r = cuda_report(s);
+        const size_t at = r.find("mt candidates ");
+        return at == std::string::npos ? ~0ull : std::stoull(r.substr(at + 14));
+      };
+      EXPECT_NE(candidates(*ss[0]), ~0ull) << cuda_report(*ss[0]);
+      EXPECT_EQ(candidates(*ss[0]), candidates(*ss[4])) << "dims=" << dims << " n=" << n;
     }
   }
 }

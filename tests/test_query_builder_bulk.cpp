@@ -123,8 +123,9 @@ TEST(QueryBuilderBulk, BuildingIntoAnOldBatchKeepsItsMemoryAndNoneOfItsContents)
       const std::string what = std::string("over a ") + analogy_mode_name(old_mode) + " batch";
       expect_same(reused.batch(), fresh.batch(), what);
       EXPECT_EQ(reused.batch().trits.data(), trits) << what << ": the trits moved to new memory";
-      if (old_form == FloatForm::Float32)
+      if (old_form == FloatForm::Float32) {
         EXPECT_EQ(reused.batch().float_terms.data(), floats) << what << ": the float terms moved to new memory";
+      }
     }
 }
 

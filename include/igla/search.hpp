@@ -224,6 +224,9 @@ struct CudaOptions {
   // most 512 distinct: batches of analogies), 2 whenever they fit (tests). Run 74 (H100, the
   // 19,544 eval questions): the scan 17.9 -> 11.4 ms of GPU time, all kernels 22.3 -> 15.7 ms.
   int mt_shared_terms = 1;
+  // The bound pass of such a chunk over its distinct terms too: each distinct term's dots with the
+  // sample once, combined per query (the same bounds as the per-query pass; false: A/B runs).
+  bool mt_shared_bound = true;
   // mma path, lists of at least mma_sample_min_k keys (the two-stage query's candidates): each
   // row's running top-K starts from a key of a sample of the words (the first mma_sample words
   // and mma_sample_spread spread over the rest) instead of the first 256 words scanned, so far

@@ -17,9 +17,12 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <cudaProfiler.h>  // the driver API: igla holds its own static CUDA runtime
 
 #include "core/backends.hpp"
 #include "core/rerank.hpp"
@@ -46,6 +49,7 @@ struct Args {
   bool compare_paths = true;
   bool analogies = true;  // the rerank section's 3CosAdd rows
   bool rerank = false;    // with --index: the two-stage search (rerank rows) timed and checked
+  size_t profile_candidates = SIZE_MAX;  // the rerank section's call profiled (none by default)
 };
 
 struct Data {
@@ -297,7 +301,11 @@ int rerank_section(const Args& a, const Data& d, const std::vector<uint32_t>& id
     failures += bad != 0;
     std::printf("CHECK %s rerank device vs host (%zu queries, 50 candidates): %s%s%s\n", a.name.c_str(), B,
                 bad ? "FAIL " : "ok", bad ? std::to_string(bad).c_str() : "", bad ? (" first: " + first).c_str() : "");
+    // Each row on a searcher of its own, so its host-time line (cuda_report) is that row's alone:
+    // the untimed first call and the timed ones.
+    std::shared_ptr<const Searcher> s_row;
     auto time = [&](const char* label, const std::function<void()>& f) {
+      s_row = cuda_searcher(d, "");
       f();
       std::vector<double> t;
       const auto t0 = clock_type::now();
@@ -311,18 +319,30 @@ int rerank_section(const Args& a, const Data& d, const std::vector<uint32_t>& id
       row_out(a, d, label, B, static_cast<double>(B) / m, m, "median of " + std::to_string(t.size()));
       // With IGLA_CUDA_STATS: the searcher's counters so far (cumulative; this row made t.size() + 1
       // calls), so a run can difference them per row.
-      const std::string rep = cuda_report(*s);
-      if (rep.rfind("cuda stats", 0) == 0)
-        std::printf("# %s %zu after %zu calls: %s", label, B, t.size() + 1, rep.substr(0, rep.find('\n') + 1).c_str());
+      std::istringstream rep(cuda_report(*s_row));
+      for (std::string line; std::getline(rep, line);)
+        if (line.rfind("cuda stats", 0) == 0 || line.rfind("cuda host time", 0) == 0)
+          std::printf("# %s %zu, %zu calls: %s\n", label, B, t.size() + 1, line.c_str());
     };
-    time("rerank50-device", [&] { s->search(b, p2); });
-    time("candidates0", [&] { s->search(b, p0); });
-    if (B > 1) time("rerank50-host", [&] { host_rerank(*d.index, b, s->search(b, pc), a.k); });
+    // --profile-candidates C: one more call at C candidates between cuProfilerStart and Stop
+    // (ncu --profile-from-start off then times that call's kernels alone).
+    auto profile = [&](const SearchParams& pp) {
+      if (a.profile_candidates != pp.candidates) return;
+      s->search(b, pp);
+      cuProfilerStart();
+      s->search(b, pp);
+      cuProfilerStop();
+    };
+    profile(p2);
+    profile(p0);
+    time("rerank50-device", [&] { s_row->search(b, p2); });
+    time("candidates0", [&] { s_row->search(b, p0); });
+    if (B > 1) time("rerank50-host", [&] { host_rerank(*d.index, b, s_row->search(b, pc), a.k); });
     if (B > 1) {  // where the two-stage batch's time goes: the ternary stage alone at the rerank's list
-      time("ternary-k50", [&] { s->search(b, pc); });  // length (K = 51) and at one within 32 (K = 22)
+      time("ternary-k50", [&] { s_row->search(b, pc); });  // length (K = 51) and at one within 32 (K = 22)
       SearchParams p21 = pc;
       p21.k = 21;
-      time("ternary-k21", [&] { s->search(b, p21); });
+      time("ternary-k21", [&] { s_row->search(b, p21); });
     }
   }
   // 3CosAdd analogies as `igla eval analogies` builds them (b - a + c, the three excluded), the
@@ -417,6 +437,7 @@ int main(int argc, char** argv) try {
     else if (k == "--no-compare") a.compare_paths = false;
     else if (k == "--no-analogies") a.analogies = false;
     else if (k == "--rerank") a.rerank = true;
+    else if (k == "--profile-candidates") a.profile_candidates = std::stoull(next());
     else throw Error("unknown argument " + k);
   }
   std::string why;

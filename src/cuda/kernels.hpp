@@ -111,11 +111,13 @@ struct WordSample {
 // ws.rank-th key instead (see WordSample). Popcount over the sample's bitplanes (gathered first
 // into sample_scratch): one-term queries a warp each with the sample in shared memory when it
 // fits in max_smem (the device's opt-in bytes per block), else one CTA a query, up to max_terms
-// terms. planes_scratch takes the queries' packed planes unless q.planes holds them; cand_n
-// (optional) is zeroed. sample_bounds_scratch_bytes: planes + bound + the gathered sample.
+// terms; or, given distinct_scratch (shared_terms_bounds_scratch_bytes, mt_common.cuh) and a chunk
+// with its distinct terms (q.n_distinct), each distinct term's dots with the sample once, combined
+// per query (the same keys). planes_scratch takes the queries' packed planes unless q.planes holds
+// them; cand_n (optional) is zeroed. sample_bounds_scratch_bytes: planes + bound + the gathered sample.
 void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
                    size_t max_smem, uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n,
-                   cudaStream_t s);
+                   cudaStream_t s, void* distinct_scratch = nullptr);
 size_t sample_bounds_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, WordSample ws);
 // Scratch of the gathered sample alone (part of sample_bounds_scratch_bytes).
 size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S);
@@ -126,8 +128,8 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S);
 // (the other splits' emptied). Exact either way: with K keys at or above the guess, every key of
 // the top K is one of them and each split kept those of its words. One-term queries (the mma
 // path's); planes: their packed planes; scratch: refill_scratch_bytes(n_q, K); stats (optional):
-// [5] += the queries rescanned. Three launches: a warp a query lists the short ones, 16 CTAs a
-// short query scan a part of the words each, one merges the parts.
+// [5] += the queries rescanned. Three launches: a warp a query lists the short ones, CTAs of 8
+// short queries (a warp each) scan a part of the words each, one merges a query's parts.
 void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint64_t* planes, uint32_t L, int K,
                         uint64_t* partial, int n_splits, void* scratch, unsigned long long* stats, cudaStream_t s);
 size_t refill_scratch_bytes(int n_q, int K);
@@ -300,6 +302,7 @@ struct MultiPlan {
   uint32_t cap = 0;
   WordSample sample;
   bool prefilter = true;  // the scan's fixed-point prefilter (multi.cu); false for A/B runs
+  bool shared_bound = true;  // the bound pass over the chunk's distinct terms where given (multi_shared.cu)
   size_t smem = 0;
   size_t max_smem = 0;  // the device's opt-in shared memory a block (sample_bounds)
   unsigned long long* stats = nullptr;  // optional device counters: [4] candidates, [5] overflowed queries

@@ -68,6 +68,21 @@ const void* shared_terms_kernel(int ks);  // its scan kernel for Kp / 32 (shared
 void shared_terms_scan(const DeviceIndex& ix, const MtScanArgs& sa, const ChunkQueries& q, int num_sms, void* scratch,
                        cudaStream_t s);
 
+// The bound pass over a chunk's distinct terms (multi_shared.cu), taken by sample_bounds where the
+// chunk gives them and they fit (false: not taken, nothing launched): each distinct term's dots
+// with the gathered sample once, combined per query into the per-query bound pass's keys
+// (mt_list_kernel<false>), so the bounds are the same. scratch: shared_terms_bounds_scratch_bytes.
+struct SampleWords {  // gather_sample_kernel's output: n words' codes (the codes' layout), inverse norms, ids
+  const uint64_t* codes;
+  const float* inv;
+  const uint32_t* ids;
+  uint32_t n;
+};
+size_t shared_terms_bounds_scratch_bytes(const DeviceIndex& ix, uint64_t S);
+bool shared_terms_bounds(const DeviceIndex& ix, const ChunkQueries& q, int K, const SampleWords& sw, size_t max_smem,
+                         void* scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s);
+void shared_terms_bound_attributes(size_t max_smem);
+
 // The prefilter: the exact score (three I2F, quarter rate, and ~20 instructions a word) only for
 // words whose fixed-point sum si = sum_t W_t dot_t, W_t = rn(w_t * S), S = 2^20 / max |w_t|,
 // clears the tile's integer threshold. A key >= bound (score >= ts > 0) needs

@@ -246,7 +246,7 @@ struct RefillArgs {
   uint64_t* partial;  // [q][split][K]
   uint32_t* short_n;  // the short queries: their count (zeroed before the check) and ids
   uint32_t* short_q;
-  uint64_t* slots;    // [kRefillSlots][kRefillSplit][K]: the parts' top K
+  uint64_t* slots;    // [kRefillSlots][kRefillParts][K]: the parts' top K
   unsigned long long* stats;
 };
 
@@ -263,13 +263,36 @@ __global__ __launch_bounds__(256) void refill_check_kernel(RefillArgs a) {
   if (lane == 0 && c < a.K) a.short_q[atomicAdd(a.short_n, 1u)] = static_cast<uint32_t>(q);
 }
 
-// A short query's full scan: its words below L over kRefillSplit CTAs, their top K merged after
-// (one CTA a query took ~0.66 ms a chunk, run 67: one SM's worth of L2 latency; 16 parts 0.29 ms,
-// run 68; 4 parts 0.38 ms, run 69). Slots for kRefillSlots short queries a chunk (~75 at K = 53
-// with the sample's 3rd key, NOTES v19); the merge scans any further ones in full, a CTA each
-// (slower, exact).
-constexpr int kRefillSplit = 16;
+// The kernel for W (kW = W up to 4, else 0: W read at run time).
+template <template <int> class Fn>
+auto by_w(uint32_t W) {
+  switch (W) {
+    case 1: return Fn<1>::f;
+    case 2: return Fn<2>::f;
+    case 3: return Fn<3>::f;
+    case 4: return Fn<4>::f;
+    default: return Fn<0>::f;
+  }
+}
+
+// A short query's full scan: its words below L in kRefillParts parts, their top K merged after.
+// One CTA a (short query, part) read the words from L2 once a query (~0.3 ms a chunk of 16,896
+// nearest queries, ~1.2 of a reranked 65,536 batch's 22.6 ms, run 80); a CTA now takes a part
+// for kRefillGroup short queries, a warp each, the part's words staged in shared memory a tile at
+// a time, so each word is read once a group. Slots for kRefillSlots short queries a chunk (~75
+// at K = 53 with the sample's 3rd key, NOTES v19); the merge scans any further ones in full, a
+// CTA each (slower, exact).
+constexpr int kRefillParts = 64;
+constexpr int kRefillGroup = 8;  // = the CTA's warps
 constexpr int kRefillSlots = 512;
+
+// Words a tile of the scan: as many as fit in ~40 KB (multiples of 32, at most 512).
+uint32_t refill_tile_words(uint32_t W) {
+  return std::clamp<uint32_t>(40u * 1024u / (16u * W + 4u) / 32u * 32u, 32u, 512u);
+}
+size_t refill_scan_smem(uint32_t W) {
+  return static_cast<size_t>(refill_tile_words(W)) * (16u * W + 4u) + kRefillGroup * (2 * W * 8 + 8) + 16;
+}
 
 // Scores words [x0, x1) for the query sq into `list` (a warp's part: words x0 + 128 i + 32 u +
 // lane, four a lane in flight).
@@ -288,21 +311,78 @@ __device__ __forceinline__ void scan_words(WarpList& list, const RefillArgs& a, 
   }
 }
 
-// 2: CTA (j, r) scans part r of short query j's words into slot (j, r).
-__global__ __launch_bounds__(256) void refill_scan_kernel(RefillArgs a) {
-  extern __shared__ uint64_t sm[];  // load_shared_query's layout (list_smem)
-  const uint32_t j = blockIdx.x / kRefillSplit, r = blockIdx.x % kRefillSplit;
-  if (j >= min(*a.short_n, static_cast<uint32_t>(kRefillSlots))) return;  // (CTA-uniform)
-  const unsigned warp = threadIdx.x >> 5;
-  const SharedQuery sq = load_shared_query(sm, static_cast<int>(a.short_q[j]), a.W, a.planes, a.weights, a.term_off);
-  const uint32_t x0 = static_cast<uint32_t>(uint64_t{a.L} * r / kRefillSplit);
-  const uint32_t x1 = static_cast<uint32_t>(uint64_t{a.L} * (r + 1) / kRefillSplit);
+// 2: CTA (g, r): warp w scores short query j = kRefillGroup g + w (a one-term query: the mma
+// path's) over part r of the words below L into slot (j, r). The part's words are staged a tile
+// at a time (whole blocks of 8 in the codes' layout, so a tile is one contiguous copy).
+template <int kW>
+__global__ __launch_bounds__(256) void refill_scan_kernel(RefillArgs a, uint32_t tile_words) {
+  extern __shared__ uint64_t sm[];
+  const uint32_t W = a.W;
+  uint64_t* tc = sm;                                             // tile_words * 2W, the codes' layout
+  float* tinv = reinterpret_cast<float*>(tc + static_cast<size_t>(tile_words) * 2 * W);  // tile_words
+  uint64_t* qps = reinterpret_cast<uint64_t*>(tinv + tile_words);  // [warp][2W]
+  float* ws = reinterpret_cast<float*>(qps + kRefillGroup * 2 * W);  // [warp]
+  const uint32_t g = blockIdx.x / kRefillParts, r = blockIdx.x % kRefillParts;
+  const uint32_t n_short = min(*a.short_n, static_cast<uint32_t>(kRefillSlots));
+  if (g * kRefillGroup >= n_short) return;  // (CTA-uniform)
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  const uint32_t j = g * kRefillGroup + warp;
+  const bool live = j < n_short;
+  uint64_t* qp = qps + warp * 2 * W;
+  if (live) {
+    const uint32_t t0 = a.term_off[a.short_q[j]];
+    for (uint32_t i = lane; i < 2 * W; i += 32) qp[i] = a.planes[static_cast<size_t>(t0) * 2 * W + i];
+    if (lane == 0) ws[warp] = a.weights[t0];
+  }
+  const uint32_t x0 = static_cast<uint32_t>(uint64_t{a.L} * r / kRefillParts);
+  const uint32_t x1 = static_cast<uint32_t>(uint64_t{a.L} * (r + 1) / kRefillParts);
+  __syncwarp();
+  uint64_t qn[kW > 0 ? kW : 1], qs[kW > 0 ? kW : 1];  // kW > 0: the query's planes (nz, sign)
+  const float qw = live ? ws[warp] : 0.0f;
+  if constexpr (kW > 0) {
+#pragma unroll
+    for (int j = 0; j < kW; ++j) qn[j] = live ? qp[j] : 0, qs[j] = live ? qp[kW + j] : 0;
+  }
   WarpList list;
   list.init(a.K);
-  scan_words(list, a, sq, x0, x1, warp, 8);
-  tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sq.lists), static_cast<int>(warp), 0, 8);
-  if (warp == 0) list.store(a.slots + (static_cast<size_t>(j) * kRefillSplit + r) * a.K);
+  for (uint32_t b0 = x0 & ~7u; b0 < x1; b0 += tile_words) {
+    const uint32_t nb = min(tile_words, (x1 - b0 + 7) & ~7u);  // whole blocks (the codes are padded to 8)
+    __syncthreads();  // the previous tile is scored (and, the first time, qp and ws are written)
+    const uint64_t* src = a.codes + static_cast<size_t>(b0 >> 3) * 16 * W;
+    for (uint32_t i = threadIdx.x; i < nb * 2 * W; i += blockDim.x) tc[i] = __ldg(src + i);
+    for (uint32_t i = threadIdx.x; i < nb; i += blockDim.x) tinv[i] = b0 + i < x1 ? __ldg(a.inv + b0 + i) : 0.0f;
+    __syncthreads();
+    if (!live) continue;
+    // Four keys a lane in flight, one vote for them: once the list is full, most beat nothing.
+    for (uint32_t base = 0; base < nb; base += 128) {
+      uint64_t key[4], best = 0;
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const uint32_t i = base + 32 * u + lane, x = b0 + i;
+        if (!(i < nb && x >= x0 && x < x1)) {
+          key[u] = 0;
+        } else if constexpr (kW > 0) {  // score_generic's arithmetic, the query's planes in registers
+          const uint64_t* wp = tc + static_cast<size_t>(i >> 3) * kW * 16 + (i & 7);
+          int dot = 0;
+#pragma unroll
+          for (int j = 0; j < kW; ++j) {
+            const uint64_t m = wp[j * 16] & qn[j];
+            dot += __popcll(m) - 2 * __popcll(m & (wp[j * 16 + 8] ^ qs[j]));
+          }
+          key[u] = make_key(__fmul_rn(sum_term(0.0f, qw, dot), tinv[i]), x);
+        } else {
+          key[u] = make_key(score_generic<false>(i, tc, W, qp, ws + warp, 1, 0, tinv[i]), x);
+        }
+        best = umax64(best, key[u]);
+      }
+      if (!__any_sync(kFull, best > list.threshold())) continue;
+#pragma unroll
+      for (int u = 0; u < 4; ++u) list.offer(key[u]);
+    }
+  }
+  if (live) list.store(a.slots + (static_cast<size_t>(j) * kRefillParts + r) * a.K);
 }
+template <int kW> struct RefillScanFn { static constexpr auto f = refill_scan_kernel<kW>; };
 
 // 3: CTA j merges slot j's parts into the query's lists (split 0; the others emptied); past the
 // slots, the CTAs scan the remaining short queries in full, a CTA each.
@@ -322,8 +402,8 @@ __global__ __launch_bounds__(256) void refill_merge_kernel(RefillArgs a) {
   if (blockIdx.x < min(n_short, static_cast<uint32_t>(kRefillSlots))) {
     WarpList list;
     list.init(a.K);
-    for (int r = static_cast<int>(warp); r < kRefillSplit; r += 8)
-      list.merge_stored(a.slots + (static_cast<size_t>(blockIdx.x) * kRefillSplit + r) * a.K);
+    for (int r = static_cast<int>(warp); r < kRefillParts; r += 8)
+      list.merge_stored(a.slots + (static_cast<size_t>(blockIdx.x) * kRefillParts + r) * a.K);
     tree_merge(list, reinterpret_cast<uint64_t(*)[64]>(sm), static_cast<int>(warp), 0, 8);
     put(list, static_cast<int>(a.short_q[blockIdx.x]));
   }
@@ -507,17 +587,6 @@ __global__ __launch_bounds__(256) void lane_bound_kernel(OneTermBoundArgs a) {
   }
 }
 template <int kW> struct LaneBoundFn { static constexpr auto f = lane_bound_kernel<kW>; };
-// The kernel for W (kW = W up to 4, else 0: the planes read again for each query).
-template <template <int> class Fn>
-auto by_w(uint32_t W) {
-  switch (W) {
-    case 1: return Fn<1>::f;
-    case 2: return Fn<2>::f;
-    case 3: return Fn<3>::f;
-    case 4: return Fn<4>::f;
-    default: return Fn<0>::f;
-  }
-}
 
 }  // namespace
 
@@ -532,7 +601,7 @@ size_t sample_words_bytes(const DeviceIndex& ix, uint64_t S) {
 size_t refill_scratch_bytes(int n_q, int K) {
   Bump b{nullptr};
   b.take<uint32_t>(static_cast<size_t>(n_q) + 1);
-  b.take<uint64_t>(static_cast<size_t>(std::min(n_q, kRefillSlots)) * kRefillSplit * K);
+  b.take<uint64_t>(static_cast<size_t>(std::min(n_q, kRefillSlots)) * kRefillParts * K);
   return b.used + 256;
 }
 
@@ -541,7 +610,7 @@ void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint
   if (q.n_q == 0) return;
   Bump b{static_cast<char*>(scratch)};
   auto* short_n = b.take<uint32_t>(static_cast<size_t>(q.n_q) + 1);
-  uint64_t* slots = b.take<uint64_t>(static_cast<size_t>(std::min(q.n_q, kRefillSlots)) * kRefillSplit * K);
+  uint64_t* slots = b.take<uint64_t>(static_cast<size_t>(std::min(q.n_q, kRefillSlots)) * kRefillParts * K);
   RefillArgs a{ix.codes, ix.inv, ix.W, L, planes, q.weights, q.term_off, K, n_splits, q.n_q, partial,
                short_n, short_n + 1, slots, stats};
   if (const cudaError_t e = cudaMemsetAsync(short_n, 0, sizeof(uint32_t), s); e != cudaSuccess)
@@ -550,7 +619,8 @@ void refill_short_lists(const DeviceIndex& ix, const ChunkQueries& q, const uint
   launch_check("refill_check_kernel");
   const size_t smem = list_smem(ix, 1);
   const int slots_used = std::min(q.n_q, kRefillSlots);
-  refill_scan_kernel<<<slots_used * kRefillSplit, 256, smem, s>>>(a);
+  const int groups = (slots_used + kRefillGroup - 1) / kRefillGroup;
+  by_w<RefillScanFn>(ix.W)<<<groups * kRefillParts, 256, refill_scan_smem(ix.W), s>>>(a, refill_tile_words(ix.W));
   launch_check("refill_scan_kernel");
   refill_merge_kernel<<<slots_used, 256, smem, s>>>(a);
   launch_check("refill_merge_kernel");
@@ -569,6 +639,7 @@ void multi_prepare_attributes(size_t max_smem) {
   }
   set(reinterpret_cast<const void*>(one_term_bound_kernel));
   for (uint32_t w = 0; w <= 4; ++w) set(reinterpret_cast<const void*>(by_w<LaneBoundFn>(w)));
+  shared_terms_bound_attributes(max_smem);
   cudaGetLastError();
 }
 
@@ -607,12 +678,13 @@ size_t multi_scratch_bytes(const DeviceIndex& ix, int n_q, int n_terms, const Mu
   b.take<uint64_t>(static_cast<size_t>(n_q) * p.cap);
   b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
   b.take<char>(shared_terms_scratch_bytes(n_q));
+  if (p.shared_bound) b.take<char>(shared_terms_bounds_scratch_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
   return b.used + 256;
 }
 
 void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K, int max_terms, WordSample ws,
                    size_t max_smem, uint64_t* planes_scratch, void* sample_scratch, uint64_t* bound, uint32_t* cand_n,
-                   cudaStream_t s) {
+                   cudaStream_t s, void* distinct_scratch) {
   const uint64_t* planes = q.planes;
   if (!planes) {
     const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
@@ -647,6 +719,10 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
     launch_check("one_term_bound_kernel");
     return;
   }
+  if (distinct_scratch && q.n_distinct > 0 && max_terms <= kMultiMaxTerms &&
+      shared_terms_bounds(ix, q, ws.bound_rank(K), SampleWords{s_codes, s_inv, s_ids, S}, max_smem, distinct_scratch,
+                          bound, cand_n, s))
+    return;
   MtListArgs la{};
   la.codes = ix.codes, la.inv = ix.inv, la.W = ix.W, la.L = L;
   la.planes = planes, la.weights = q.weights, la.term_off = q.term_off, la.K = ws.bound_rank(K), la.bound = bound;
@@ -675,7 +751,9 @@ void multi_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int 
   uint64_t* cand = b.take<uint64_t>(static_cast<size_t>(q.n_q) * p.cap);
   char* words = b.take<char>(sample_words_bytes(ix, uint64_t{p.sample.first} + p.sample.spread));
   char* st_scratch = b.take<char>(shared_terms_scratch_bytes(q.n_q));
-  sample_bounds(ix, q, L, K, p.max_terms, p.sample, p.max_smem, planes, words, bound, cand_n, s);
+  char* sb_scratch = p.shared_bound ? b.take<char>(shared_terms_bounds_scratch_bytes(ix, uint64_t{p.sample.first} + p.sample.spread))
+                                    : nullptr;
+  sample_bounds(ix, q, L, K, p.max_terms, p.sample, p.max_smem, planes, words, bound, cand_n, s, sb_scratch);
   if (q.planes) planes = const_cast<uint64_t*>(q.planes);
   MtListArgs la{ix.codes, ix.inv,     ix.W,   L,        p.cap,  planes, q.weights, q.term_off,
                 K,        k,          bound,  cand,     cand_n,   q.excl, q.excl_off, out.hits, out.count, p.stats,

@@ -25,6 +25,7 @@
 #include "cuda/host_common.hpp"
 #include "cuda/kernels.hpp"
 #include "cuda/mt_common.cuh"
+#include "cuda/prepare.cuh"
 
 namespace igla::cuda {
 
@@ -183,6 +184,85 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
   }
 }
 
+// The bound pass over the chunk's distinct terms (shared_terms_bounds), 1: D[u][i] = dot(distinct
+// term u, sample word i) as int8, a thread a dot (U x S of them: ~2.5 M for a chunk of 4,096
+// analogies against 8,192 words, where the per-query bound pass takes ~37 M).
+__global__ void st_sample_dots_kernel(const uint64_t* u_planes, int U, uint32_t W, const uint64_t* s_codes, uint32_t S,
+                                      uint32_t S_pad, int8_t* D) {
+  const uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+  const int u = static_cast<int>(blockIdx.y);
+  if (i >= S_pad || u >= U) return;
+  int dot = 0;
+  if (i < S) dot = dot_planes<true>(s_codes + static_cast<size_t>(i >> 3) * W * 16 + (i & 7), u_planes + static_cast<size_t>(u) * 2 * W, W);
+  D[static_cast<size_t>(u) * S_pad + i] = static_cast<int8_t>(dot);
+}
+
+// 2: a warp a query, the sample's inverse norms and ids in shared memory (read by every query of
+// the CTA). Lane l scores words 4 l .. 4 l + 3 of each 128 (a 4-byte load a term's row of D), with
+// the per-query bound pass's exact keys (mt_exact_score: score_generic's float order), and the
+// warp keeps the query's top K keys (WarpList): the K-th is its bound.
+constexpr int kSbWarps = 16;
+struct StBoundArgs {
+  const int8_t* D;
+  uint32_t S, S_pad;
+  const float* s_inv;
+  const uint32_t* s_ids;
+  const float* weights;
+  const uint32_t* term_off;
+  const uint32_t* term_u;
+  int n_q, K;
+  uint64_t* bound;
+  uint32_t* cand_n;
+};
+__global__ __launch_bounds__(kSbWarps * 32) void st_bound_kernel(StBoundArgs a) {
+  extern __shared__ __align__(16) float sb_inv[];  // S_pad inverse norms, then S_pad ids
+  uint32_t* sb_ids = reinterpret_cast<uint32_t*>(sb_inv + a.S_pad);
+  for (uint32_t i = threadIdx.x; i < a.S_pad; i += blockDim.x) {
+    sb_inv[i] = i < a.S ? a.s_inv[i] : 0.0f;
+    sb_ids[i] = i < a.S ? a.s_ids[i] : 0u;
+  }
+  __syncthreads();
+  const unsigned warp = threadIdx.x >> 5, lane = lane_id();
+  for (int q = static_cast<int>(blockIdx.x * kSbWarps + warp); q < a.n_q; q += static_cast<int>(gridDim.x * kSbWarps)) {
+    const uint32_t t0 = a.term_off[q], T = a.term_off[q + 1] - t0;  // T <= kMultiMaxTerms (multi_plan)
+    float w[4];
+    const int8_t* row[4];
+#pragma unroll
+    for (uint32_t t = 0; t < 4; ++t) {
+      w[t] = t < T ? a.weights[t0 + t] : 0.0f;
+      row[t] = a.D + (t < T ? static_cast<size_t>(a.term_u[t0 + t]) * a.S_pad : 0);
+    }
+    WarpList list;
+    list.init(a.K);
+    for (uint32_t base = 0; base < a.S; base += 128) {
+      const uint32_t i0 = base + 4 * lane;  // < S_pad (a multiple of 128)
+      uint32_t v[4];
+#pragma unroll
+      for (int t = 0; t < 4; ++t) v[t] = static_cast<uint32_t>(t) < T ? *reinterpret_cast<const uint32_t*>(row[t] + i0) : 0u;
+      uint64_t key[4], best = 0;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const uint32_t i = i0 + static_cast<uint32_t>(e);
+        const int d0 = sbyte(v[0], e), d1 = sbyte(v[1], e), d2 = sbyte(v[2], e), d3 = sbyte(v[3], e);
+        key[e] = i < a.S ? make_key(mt_exact_score(w, T, d0, d1, d2, d3, sb_inv[i]), sb_ids[i]) : 0;
+        best = umax64(best, key[e]);
+      }
+      // One vote for the four (once the list is full, most blocks of 128 words beat nothing).
+      if (!__any_sync(kFull, best > list.threshold())) continue;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) list.offer(key[e]);
+    }
+    const uint64_t thr = list.threshold();  // 0 when the sample holds fewer than K words
+    if (lane == 0) {
+      a.bound[q] = thr;
+      if (a.cand_n) a.cand_n[q] = 0;
+    }
+  }
+}
+
+size_t st_bound_smem(uint32_t S_pad) { return static_cast<size_t>(S_pad) * 8; }
+uint32_t st_sample_pad(uint64_t S) { return static_cast<uint32_t>((S + 127) / 128 * 128); }
+
 size_t st_smem(const DeviceIndex& ix, int U) {
   return static_cast<size_t>(kStTiles) * ix.tile_stride + static_cast<size_t>((U + 15) / 16 * 16) * kStRow;
 }
@@ -203,6 +283,44 @@ const void* shared_terms_kernel(int ks) {
     case 3: return reinterpret_cast<const void*>(st_scan_kernel<3>);
     default: return reinterpret_cast<const void*>(st_scan_kernel<4>);
   }
+}
+
+size_t shared_terms_bounds_scratch_bytes(const DeviceIndex& ix, uint64_t S) {
+  Bump b{nullptr};
+  b.take<uint64_t>(static_cast<size_t>(kStMaxDistinct) * 2 * ix.W);
+  b.take<int8_t>(static_cast<size_t>(kStMaxDistinct) * st_sample_pad(S));
+  return b.used + 256;
+}
+
+bool shared_terms_bounds(const DeviceIndex& ix, const ChunkQueries& q, int K, const SampleWords& sw, size_t max_smem,
+                         void* scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s) {
+  const int U = q.n_distinct;
+  const uint32_t S_pad = st_sample_pad(sw.n);
+  if (U < 1 || U > kStMaxDistinct || sw.n == 0 || q.distinct_max_nnz > 127 || K < 1 || K > kMaxListK ||
+      st_bound_smem(S_pad) > max_smem)
+    return false;
+  Bump b{static_cast<char*>(scratch)};
+  uint64_t* u_planes = b.take<uint64_t>(static_cast<size_t>(kStMaxDistinct) * 2 * ix.W);
+  int8_t* D = b.take<int8_t>(static_cast<size_t>(kStMaxDistinct) * S_pad);
+  const size_t items = static_cast<size_t>(U) * ix.W;
+  query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128, 0,
+                        s>>>(q.distinct_trits, U, ix.dims, ix.W, u_planes);
+  launch_check("query_planes_kernel (distinct terms)");
+  st_sample_dots_kernel<<<dim3((S_pad + 255) / 256, static_cast<unsigned>(U)), 256, 0, s>>>(u_planes, U, ix.W, sw.codes,
+                                                                                           sw.n, S_pad, D);
+  launch_check("st_sample_dots_kernel");
+  const StBoundArgs a{D, sw.n, S_pad, sw.inv, sw.ids, q.weights, q.term_off, q.term_distinct, q.n_q, K, bound, cand_n};
+  st_bound_kernel<<<(q.n_q + kSbWarps - 1) / kSbWarps, kSbWarps * 32, st_bound_smem(S_pad), s>>>(a);
+  launch_check("st_bound_kernel");
+  return true;
+}
+
+void shared_terms_bound_attributes(size_t max_smem) {
+  cudaFuncAttributes attr{};
+  const void* f = reinterpret_cast<const void*>(st_bound_kernel);
+  if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
+    cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                         static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
 }
 
 void shared_terms_scan(const DeviceIndex& ix, const MtScanArgs& sa, const ChunkQueries& q, int num_sms, void* scratch,

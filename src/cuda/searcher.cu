@@ -810,6 +810,7 @@ class CudaSearcher final : public Searcher {
         throw Error("cuda: the mt path cannot take this chunk");
       tp.stats = w.stats;
       tp.prefilter = opt_.mt_prefilter;
+      tp.shared_bound = opt_.mt_shared_bound;
       scratch = cuda::multi_scratch_bytes(ix, static_cast<int>(n_q), static_cast<int>(n_terms), tp);
     } else {
       sub = std::min<int>(cuda::sort_sub_batch(L), static_cast<int>(n_q));

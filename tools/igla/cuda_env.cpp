@@ -72,6 +72,7 @@ CudaOptions cuda_options_from_env(CudaOptions o) {
   if (const char* v = env("IGLA_CUDA_MT_SAMPLE")) o.mt_sample = number<uint32_t>("IGLA_CUDA_MT_SAMPLE", v);
   if (const char* v = env("IGLA_CUDA_MT_CAP")) o.mt_cap = number<uint32_t>("IGLA_CUDA_MT_CAP", v);
   if (const char* v = env("IGLA_CUDA_MT_PREFILTER")) o.mt_prefilter = flag("IGLA_CUDA_MT_PREFILTER", v);
+  if (const char* v = env("IGLA_CUDA_MT_SHARED_BOUND")) o.mt_shared_bound = flag("IGLA_CUDA_MT_SHARED_BOUND", v);
   if (const char* v = env("IGLA_CUDA_MT_SHARED")) {
     o.mt_shared_terms = number<int>("IGLA_CUDA_MT_SHARED", v);
     if (o.mt_shared_terms < 0 || o.mt_shared_terms > 2)

@@ -28,6 +28,7 @@ namespace igla::cli {
 //   IGLA_CUDA_MT_SAMPLE=N            mt_sample         words that bound the mt path's scan
 //   IGLA_CUDA_MT_CAP=N               mt_cap            candidates kept per query on the mt path
 //   IGLA_CUDA_MT_PREFILTER=0|1       mt_prefilter      the mt scan's fixed-point prefilter (A/B)
+//   IGLA_CUDA_MT_SHARED_BOUND=0|1    mt_shared_bound   the bound pass over a chunk's distinct terms (A/B)
 //   IGLA_CUDA_MT_SPREAD=N            mt_sample_spread  more words for that bound, spread over the rest
 //   IGLA_CUDA_MT_SHARED=0|1|2        mt_shared_terms   the mt scan over a chunk's distinct terms (1: where they repeat)
 //   IGLA_CUDA_MMA_SAMPLE=N           mma_sample        first words of the mma path's sampled start
