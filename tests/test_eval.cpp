@@ -159,6 +159,19 @@ TEST(EvalAnalogies, WarmUpChangesNoCountAndIsTimedApart) {
       check(r, {6, 8, 1, 3, 4, 3, 4}, what);
       EXPECT_EQ(r.warm_up_seconds > 0, warm > 0) << what;
     }
+  // With a warm-up the question words are looked up in the whole vocabulary's folded map (made
+  // once per index), without one the vocabulary is scanned: the same words found at every limit
+  // (case variants: "Rome" in the index, "rome" and "BERLIN" in the questions; "trees" is word 15).
+  for (size_t R : {size_t{0}, size_t{1}, size_t{3}, size_t{6}, size_t{7}, size_t{15}, size_t{16}, size_t{17}, size_t{99}}) {
+    const AnalogyReport cold = eval_analogies(engine, q, {.restrict_vocab = R, .mode = AnalogyMode::Add});
+    const AnalogyReport warm = eval_analogies(engine, q, {.restrict_vocab = R, .mode = AnalogyMode::Add, .warm_up = 7});
+    const std::string what = "restrict " + std::to_string(R);
+    EXPECT_EQ(warm.answered, cold.answered) << what;
+    EXPECT_EQ(warm.skipped, cold.skipped) << what;
+    EXPECT_EQ(warm.correct, cold.correct) << what;
+    ASSERT_EQ(warm.sections.size(), cold.sections.size()) << what;
+    for (size_t i = 0; i < warm.sections.size(); ++i) EXPECT_EQ(warm.sections[i].skipped, cold.sections[i].skipped) << what;
+  }
   const AnalogyReport tiny = eval_analogies(engine, q, {.restrict_vocab = 2, .warm_up = 100});
   EXPECT_EQ(tiny.warm_up_seconds, 0.0) << "a warm-up over 2 words cannot make a question";
   EXPECT_EQ(tiny.answered, 0u);

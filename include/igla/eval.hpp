@@ -43,7 +43,9 @@ struct AnalogyEvalOptions {
   // and device buffers (~8 ms a process on an H100 host, run 75), which a long-running service
   // pays once; the report's seconds then measure the searcher warm. The warm-up's query batches
   // are kept and rebuilt into (fresh memory is slow to fault in), so a warm-up at least as large
-  // as the questions leaves none to fault in. 0: none (cold).
+  // as the questions leaves none to fault in. The warm-up also makes the index's map of folded
+  // words (once per index), so the questions' words are looked up instead of the vocabulary being
+  // scanned for them. 0: none (cold).
   size_t warm_up = 0;
 };
 

@@ -260,12 +260,37 @@ QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>
 using Abc = std::array<uint32_t, 3>;  // a, b, c
 constexpr uint32_t kNoId = ~0u;
 
+// The whole vocabulary's FoldedVocab, made once per index (Index::derived; ~40 ms for GloVe's
+// 341K words on one core). The analogy eval's warm-up makes it before the clock starts, as a
+// service holds its lookup tables; the question words are then looked up (~900 finds) instead of
+// the vocabulary being scanned for them (1.4-2.4 ms of a ~20 ms GPU eval on 16 cores, run 81).
+const FoldedVocab& whole_folded_vocab(const Index& ix) {
+  const auto p = ix.derived("eval/folded-vocab", [&]() -> std::shared_ptr<const void> {
+    return std::make_shared<const FoldedVocab>(ix, ix.size());
+  });
+  return *static_cast<const FoldedVocab*>(p.get());
+}
+
 // Folded question word -> the lowest (most frequent) id among the first R words whose folded form
-// equals it (gensim maps every case variant to its first occurrence); kNoId when none. No map of
-// the whole vocabulary (341K strings at --restrict 0): the vocabulary is scanned in parallel
+// equals it (gensim maps every case variant to its first occurrence); kNoId when none. Without the
+// whole vocabulary's map made already (341K strings at --restrict 0), none is made here: the
+// vocabulary is scanned in parallel
 // slices, and only words whose (length, first, last folded byte) some question word has are
 // folded and looked up (run 35 on the GPU machine's host: the plain scan took 25-30 ms).
-std::vector<uint32_t> find_question_words(const Index& ix, size_t R, const std::vector<std::string_view>& words) {
+//
+// With `whole` (the whole vocabulary's FoldedVocab, already made) a lookup a word instead: its
+// lowest id over all words is the lowest below R when it is below R, and none is otherwise.
+std::vector<uint32_t> find_question_words(const Index& ix, size_t R, const std::vector<std::string_view>& words,
+                                          const FoldedVocab* whole) {
+  if (whole) {  // in slices on the shared pool (a find misses the cache a few times: ~1-2 us)
+    std::vector<uint32_t> out(words.size(), kNoId);
+    constexpr size_t kSlice = 64;
+    ThreadPool::shared().run(static_cast<uint32_t>((words.size() + kSlice - 1) / kSlice), [&](uint32_t p, int) {
+      for (size_t i = p * kSlice; i < std::min(words.size(), (p + 1) * kSlice); ++i)
+        if (const auto id = whole->find(std::string(words[i])); id && *id < R) out[i] = *id;
+    });
+    return out;
+  }
   std::unordered_map<std::string_view, uint32_t> ids;
   constexpr size_t kLens = 32;
   std::vector<uint64_t> seen(kLens * 256 * 4, 0);  // bit (len % 32, first, last) of a question word
@@ -349,7 +374,9 @@ class AnalogyRunner {
                 AnalogyReport& rep, SpareBatches& spares)
       : engine_(engine), qs_(qs), mode_(mode), p_(p), batch_(std::max<size_t>(batch, 1)), rep_(rep), spares_(spares) {}
 
-  // f(question index, its hits) for every question, in order.
+  // f(question index, its hits) for every question: a batch's questions in slices on the shared
+  // pool (the last batch's ~15,000 on one thread took 0.6-1.0 ms after the last search, run 81),
+  // so f must be safe to call from several threads for different questions.
   template <typename F>
   void run(F&& f) {
     std::vector<size_t> starts;  // batch j: questions [starts[j], starts[j + 1])
@@ -386,7 +413,13 @@ class AnalogyRunner {
       rep_.search_seconds += searched;
       if (j == 0) rep_.first_search_seconds = searched;
       t0 = std::chrono::steady_clock::now();
-      for (size_t i = 0; i < b.size(); ++i) f(starts[j] + i, r.of(i));
+      constexpr size_t kScoreSlice = 1024;
+      const size_t n_slices = (b.size() + kScoreSlice - 1) / kScoreSlice;
+      auto score_slice = [&](uint32_t p, int) {
+        for (size_t i = p * kScoreSlice; i < std::min(b.size(), (p + 1) * kScoreSlice); ++i) f(starts[j] + i, r.of(i));
+      };
+      if (n_slices == 1) score_slice(0, 0);
+      else ThreadPool::shared().run(static_cast<uint32_t>(n_slices), score_slice);
       rep_.score_seconds += seconds_since(t0);
       spares_.give(std::move(b));
     }
@@ -423,6 +456,7 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
   const size_t R = opts.restrict_vocab ? std::min(opts.restrict_vocab, ix.size()) : ix.size();
   const SearchParams params{.k = kTopK, .limit = R, .candidates = opts.use_float ? 0 : opts.candidates};
   SpareBatches spares;
+  const FoldedVocab* whole_vocab = nullptr;  // made by the warm-up
   if (opts.warm_up && !opts.use_float && R >= 3) {
     // Triples of a pool of words, as a question file repeats its words (the shared-terms scan of
     // the CUDA mt path takes such batches).
@@ -433,6 +467,7 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
       for (uint32_t j = 0; j < 3; ++j) fake[i][j] = static_cast<uint32_t>((3 * i + j) % pool);
     AnalogyReport scratch;
     AnalogyRunner(engine, fake, opts.mode, params, opts.batch, scratch, spares).run([](size_t, std::span<const Hit>) {});
+    whole_vocab = &whole_folded_vocab(ix);
     rep.warm_up_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tw).count();
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -440,7 +475,7 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
   const std::vector<Question>& questions = file.qs;
   const auto t_read = std::chrono::steady_clock::now();
   rep.read_seconds = std::chrono::duration<double>(t_read - t0).count();
-  const std::vector<uint32_t> word_ids = find_question_words(ix, R, file.words);
+  const std::vector<uint32_t> word_ids = find_question_words(ix, R, file.words, whole_vocab);
 
   std::vector<Abc> ids;
   std::vector<const Question*> asked;
@@ -464,22 +499,20 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
 
   // The best hit that is not a case variant of an input word (ids themselves are excluded): hit h
   // is one of a, b, c (or d) exactly when its folded word is theirs, since a word's canonical id
-  // is the lowest id of its folded form.
-  std::string folded;
+  // is the lowest id of its folded form. Called on several threads (AnalogyRunner::run): each
+  // question's verdict in its own byte, counted into the sections after.
+  std::vector<uint8_t> correct(ids.size(), 0);
   auto score = [&](size_t i, std::span<const Hit> hits) {
+    thread_local std::string folded;
     const Question& q = *asked[i];
-    bool correct = false;
     for (const Hit& h : hits) {
       fold_into(ix.word(h.id), folded);
       const auto& w = file.words;
       if (folded != w[q.w[0]] && folded != w[q.w[1]] && folded != w[q.w[2]]) {
-        correct = folded == w[q.w[3]];
+        correct[i] = folded == w[q.w[3]];
         break;
       }
     }
-    AnalogySection& sec = rep.sections[q.section];
-    ++sec.answered;
-    if (correct) ++sec.correct;
   };
   if (opts.use_float) {  // the float peer over the same index; clamp has no float form: add
     const AnalogyMode mode = opts.mode == AnalogyMode::Clamp ? AnalogyMode::Add : opts.mode;
@@ -493,6 +526,11 @@ AnalogyReport eval_analogies(const Engine& engine, const std::string& path, cons
     AnalogyRunner(engine, ids, opts.mode, params, opts.batch, rep, spares).run(score);
   }
 
+  for (size_t i = 0; i < asked.size(); ++i) {
+    AnalogySection& sec = rep.sections[asked[i]->section];
+    ++sec.answered;
+    sec.correct += correct[i];
+  }
   for (const AnalogySection& sec : rep.sections) {
     rep.correct += sec.correct, rep.answered += sec.answered, rep.skipped += sec.skipped;
     (sec.syntactic ? rep.syn_correct : rep.sem_correct) += sec.correct;

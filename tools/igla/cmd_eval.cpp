@@ -107,7 +107,8 @@ void add_analogies(CLI::App* eval) {
   cmd->add_option("--batch", a->batch, "Questions per search call")->check(whole_number(1, 1u << 20));
   cmd->add_option("--warm-up", a->warm_up,
                   "Synthetic questions searched before the clock starts, so that the time is the searcher's "
-                  "warm rate (a GPU searcher's first calls size its buffers); 0: measure it cold "
+                  "warm rate (a GPU searcher's first calls size its buffers; the index's map of lower-cased words is "
+                  "made too); 0: measure it cold "
                   "[default: 20480 with --device cuda or cuda-ivf (a head of 4,096 and a batch of 16,384, as the Google set's 19,544 are searched), else 0]")
       ->check(whole_number(0, 1u << 20));
   a->opt.add_to(cmd, false);
