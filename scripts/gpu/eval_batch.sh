@@ -3,11 +3,7 @@
 # analogies --restrict 0 --device cuda at --batch 32768 (default) / 8192 / 4096, and the default
 # with glibc keeping freed blocks (GLIBC_TUNABLES: the warm-up's batch memory reused, no fresh
 # page faults), two rounds taking turns, each with the searcher's host time (IGLA_CUDA_REPORT=1).
-cd "$(dirname "$0")"
-export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-}
-[ -x igla ] || tar xJf bin.tar.xz
-[ -f data/glove-100d.igla ] || xz -d -T0 -k data/glove-100d.igla.xz
-Q=data/questions-words.txt IX=data/glove-100d.igla
+source "$(dirname "$0")/staged.sh"
 TUNE=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295
 for r in 1 2; do
   for v in 32768 8192 4096 tuned; do

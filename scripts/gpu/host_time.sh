@@ -4,13 +4,7 @@
 # host time by phase (IGLA_CUDA_REPORT=1: every call's, the warm-up's included), warm (the
 # default warm-up) and cold (--warm-up 0) taking turns; nearest 65,536 reranked vs --candidates 0
 # (issue 11 (c)).
-cd "$(dirname "$0")"
-OUT=${OUT:-/tmp/igla-gpu-out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-}
-[ -x igla ] || tar xJf bin.tar.xz
-[ -f data/glove-100d.igla ] || xz -d -T0 -k data/glove-100d.igla.xz
-Q=data/questions-words.txt IX=data/glove-100d.igla
+source "$(dirname "$0")/staged.sh"
 ./igla eval analogies $Q --index $IX --restrict 0 --device cpu > "$OUT/eval_cpu.txt" 2>/dev/null
 ./igla eval analogies $Q --index $IX --restrict 0 --device cuda > "$OUT/eval_gpu.txt" 2>/dev/null
 cmp -s "$OUT/eval_cpu.txt" "$OUT/eval_gpu.txt" && echo "eval answers: cuda = cpu" || echo "FAIL: eval answers differ"

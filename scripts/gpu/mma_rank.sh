@@ -2,10 +2,7 @@
 # The mma path's guessed start (CudaOptions::mma_sample_rank, IGLA_CUDA_MMA_RANK) on nearest 65,536
 # reranked: the queries refilled (cuda stats) and the batch's time at each rank, with --candidates
 # 0 beside it. Run from a folder staged by stage.sh.
-cd "$(dirname "$0")"
-export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-}
-[ -x igla ] || tar xJf bin.tar.xz
-[ -f data/glove-100d.igla ] || xz -d -T0 -k data/glove-100d.igla.xz
+source "$(dirname "$0")/staged.sh"
 B=(./igla_cuda_bench --name glove-default --index data/glove-100d.igla --batches 65536 --check 0 --singles 0 --rerank
    --no-compare --no-analogies --seconds 0.5)
 echo "== stats, rank 3: $(IGLA_CUDA_STATS=1 IGLA_CUDA_MMA_RANK=3 timeout 60 "${B[@]}" 2>&1 | grep -E '^# rerank50-device.*stats' | cut -c1-300)"

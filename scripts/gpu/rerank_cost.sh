@@ -3,13 +3,7 @@
 # rerank of 50 candidates within 25% of --candidates 0). Run from a folder staged by stage.sh.
 # Times (each row on its own searcher, with its host time by phase), then ncu's ms by kernel of
 # one call at 50 candidates and one at 0 (--profile-candidates: that call alone is profiled).
-cd "$(dirname "$0")"
-OUT=${OUT:-/tmp/igla-gpu-out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-}
-[ -x igla ] || tar xJf bin.tar.xz
-[ -f data/glove-100d.igla ] || xz -d -T0 -k data/glove-100d.igla.xz
-IX=data/glove-100d.igla
+source "$(dirname "$0")/staged.sh"
 B=(./igla_cuda_bench --name glove-default --index $IX --batches 65536 --check 0 --singles 0 --rerank --no-compare --no-analogies)
 for r in 1 2; do
   echo "== round $r"

@@ -3,13 +3,7 @@
 # per-query pass, on the eval's 19,544 questions: answers of both against the CPU's, the warm eval
 # taking turns (IGLA_CUDA_MT_SHARED_BOUND=1 / 0), and ncu's ms by kernel of one eval each.
 # Run from a folder staged by stage.sh.
-cd "$(dirname "$0")"
-OUT=${OUT:-/tmp/igla-gpu-out}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-}
-[ -x igla ] || tar xJf bin.tar.xz
-[ -f data/glove-100d.igla ] || xz -d -T0 -k data/glove-100d.igla.xz
-Q=data/questions-words.txt IX=data/glove-100d.igla
+source "$(dirname "$0")/staged.sh"
 E=(./igla eval analogies $Q --index $IX --restrict 0)
 "${E[@]}" --device cpu > "$OUT/eval_cpu.txt" 2>/dev/null
 for b in 1 0; do

@@ -5,7 +5,8 @@
 #     nvcc sm_90a) with the shared libraries a bare image may lack (bin.tar.xz);
 #   - the default GloVe index without its float32 vectors (`igla convert --no-float`: the same codes
 #     and int8 rerank rows), the Google analogy questions, 65,536 vocabulary words (every 5th id)
-#     for `nearest --input`, and run.sh;
+#     for `nearest --input`, and scripts/gpu/*.sh (run.sh; host_time.sh and the like, which source
+#     staged.sh);
 #   - unless WITH_CTEST=0: for run.sh's `ctest` and `serve` modes, the build tree's ctest files
 #     (tests discovered at build time, absolute paths of this checkout; run.sh links this
 #     checkout's path to the copy there) with igla_server_tests (ctest.tar.xz), and the wrk binary
@@ -32,7 +33,7 @@ done
 # window finds again (run 55: 20.3 MB at -6, 8.3 MB at -9e).
 tar cf - -C "$BT" . | xz -T2 -9e > "$DEST/bin.tar.xz"
 rm -rf "$BT"
-cp "$ROOT/scripts/gpu/run.sh" "$ROOT/scripts/gpu/ncu_by_kernel.awk" "$DEST/"
+cp "$ROOT"/scripts/gpu/*.sh "$ROOT/scripts/gpu/ncu_by_kernel.awk" "$DEST/"  # run.sh and the scripts that source staged.sh
 cp "$QS" "$DEST/data/"
 TMP=$(mktemp -d)
 # An index built without float32 vectors has none to drop (convert refuses it): copied as it is.
