@@ -102,6 +102,30 @@ TEST(QueryBuilderBulk, AnalogiesWithFewRepeatsEqualOneAtATime) {
 // A builder over another batch's memory (QueryBuilder's storage constructor) drops that batch's
 // contents, whatever its combine, float form or queries, and builds the same bits as a fresh
 // builder, in the same memory where it holds the new batch.
+// The distinct words' scratch is kept between batches (a process-wide pool, its slots reset after
+// each): batches one after another, on two indexes of different sizes, with heavy repeats over
+// overlapping words and with few repeats (whose distinct words are dropped mid-way) between them,
+// each equal to building one at a time (a slot left set would point a word at another's rows).
+TEST(QueryBuilderBulk, SuccessiveBatchesOverOtherWordsAndIndexesEqualOneAtATime) {
+  QuantParams qp;
+  qp.rerank = Rerank::Int8;
+  const Index small = Index::build(igla::testing_util::random_vectors(900, 24, 21), qp, false);
+  const Index large = Index::build(igla::testing_util::random_vectors(5000, 24, 22), qp, false);
+  std::mt19937_64 rng(23);
+  for (int round = 0; round < 6; ++round) {
+    const Index& ix = round % 2 && round != 3 ? small : large;  // round 3 over 5,000 words: few repeats
+    std::vector<std::array<uint32_t, 3>> qs(round == 3 ? 1000 : 1500);
+    const uint32_t base = static_cast<uint32_t>(5 * round);  // 15 of 20 words shared with the round before
+    for (auto& q : qs)
+      for (uint32_t& id : q)  // round 3: few repeats; else 20 words from a moving base
+        id = round == 3 ? static_cast<uint32_t>(rng() % ix.size()) : base + static_cast<uint32_t>(rng() % 20);
+    QueryBuilder one(ix), bulk(ix);
+    for (const auto& q : qs) one.analogy(q[0], q[1], q[2], AnalogyMode::Add);
+    bulk.analogies(qs, AnalogyMode::Add);
+    expect_same(bulk.batch(), one.batch(), "round " + std::to_string(round));
+  }
+}
+
 TEST(QueryBuilderBulk, BuildingIntoAnOldBatchKeepsItsMemoryAndNoneOfItsContents) {
   const FloatVectors v = igla::testing_util::random_vectors(900, 40, 4);
   QuantParams qp;

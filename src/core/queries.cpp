@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/float_term.hpp"
@@ -32,6 +34,51 @@ const char* analogy_mode_name(AnalogyMode m) {
 }
 
 namespace {
+
+// QueryBuilder::analogies' scratch for a batch's distinct words, kept between batches in a small
+// process-wide pool: made fresh, its id -> slot array alone (4 bytes a vocabulary word: 1.4 MB for
+// GloVe) cost ~1 ms of page faults a batch on the GPU host (fresh memory, run 78), most of the
+// eval's wait for its first batch. A lease takes one (or makes one) and gives it back with the
+// slots it set reset to kNone, so every lease starts from an all-kNone array.
+struct DistinctScratch {
+  static constexpr uint32_t kNone = ~0u;
+  std::vector<uint32_t> slot, uniq;
+  std::vector<int8_t> u_trits;
+  std::vector<float> u_floats;
+
+  class Lease {
+   public:
+    Lease() {
+      std::lock_guard<std::mutex> g(pool_mu());
+      if (!pool().empty()) {
+        s_ = std::move(pool().back());
+        pool().pop_back();
+      }
+      if (!s_) s_ = std::make_unique<DistinctScratch>();
+    }
+    ~Lease() {
+      for (uint32_t id : s_->uniq) s_->slot[id] = kNone;
+      s_->uniq.clear();
+      std::lock_guard<std::mutex> g(pool_mu());
+      if (pool().size() < kKept) pool().push_back(std::move(s_));
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    DistinctScratch* operator->() const { return s_.get(); }
+
+   private:
+    static constexpr size_t kKept = 8;  // builders at once: the eval builds up to 5 batches ahead
+    static std::mutex& pool_mu() {
+      static std::mutex m;
+      return m;
+    }
+    static std::vector<std::unique_ptr<DistinctScratch>>& pool() {
+      static std::vector<std::unique_ptr<DistinctScratch>> p;
+      return p;
+    }
+    std::unique_ptr<DistinctScratch> s_;
+  };
+};
 std::string where(const Index& ix) { return ix.path().empty() ? std::string("(in memory)") : ix.path(); }
 }  // namespace
 
@@ -221,17 +268,22 @@ QueryBuilder& QueryBuilder::analogies(std::span<const std::array<uint32_t, 3>> a
   // functions, so the same bits) and copied to its terms: 15,448 eval questions 24.7 -> 13.6 ms
   // on the dev VM's 2 cores. (On the GPU machine's 16 host cores, 7-14 ms either way, runs 78-79:
   // there the fresh memory the batch is written into costs most; see eval's SpareBatches.)
-  constexpr uint32_t kNone = ~0u;
-  std::vector<uint32_t> slot, uniq;
+  constexpr uint32_t kNone = DistinctScratch::kNone;
+  DistinctScratch::Lease scratch;  // slot: word id -> its distinct index, kNone where not in the batch
+  std::vector<uint32_t>& slot = scratch->slot;
+  std::vector<uint32_t>& uniq = scratch->uniq;
   if (3 * n >= 2048) {
-    slot.assign(ix_.size(), kNone);
+    if (slot.size() < ix_.size()) slot.resize(ix_.size(), kNone);
     for (const auto& q : abc)
       for (uint32_t id : q)
         if (slot[id] == kNone) {
           slot[id] = static_cast<uint32_t>(uniq.size());
           uniq.push_back(id);
         }
-    if (2 * uniq.size() > 3 * n) uniq.clear();  // too few repeats to pay for the extra copy
+    if (2 * uniq.size() > 3 * n) {  // too few repeats to pay for the extra copy
+      for (uint32_t id : uniq) slot[id] = kNone;
+      uniq.clear();
+    }
   }
   // A word's trits and (f: where the batch has float forms) unit float row.
   auto make_term = [&](uint32_t id, int8_t* tr, float* f) {
@@ -241,8 +293,10 @@ QueryBuilder& QueryBuilder::analogies(std::span<const std::array<uint32_t, 3>> a
       unit_float_term(f, fd, f);
     }
   };
-  std::vector<int8_t> u_trits(uniq.size() * dims);
-  std::vector<float> u_floats(floats() ? uniq.size() * fd : 0);
+  std::vector<int8_t>& u_trits = scratch->u_trits;
+  std::vector<float>& u_floats = scratch->u_floats;
+  u_trits.resize(uniq.size() * dims);
+  u_floats.resize(floats() ? uniq.size() * fd : 0);
   auto make_rows = [&](size_t u0, size_t u1) {
     for (size_t u = u0; u < u1; ++u)
       make_term(uniq[u], u_trits.data() + u * dims, floats() ? u_floats.data() + u * fd : nullptr);
