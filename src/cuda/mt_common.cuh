@@ -81,7 +81,7 @@ struct SampleWords {  // gather_sample_kernel's output: n words' codes (the code
 size_t shared_terms_bounds_scratch_bytes(const DeviceIndex& ix, uint64_t S);
 bool shared_terms_bounds(const DeviceIndex& ix, const ChunkQueries& q, int K, const SampleWords& sw, size_t max_smem,
                          void* scratch, uint64_t* bound, uint32_t* cand_n, cudaStream_t s);
-void shared_terms_bound_attributes(size_t max_smem);
+const void* shared_terms_bound_kernel();  // its bound kernel (shared memory attributes)
 
 // The prefilter: the exact score (three I2F, quarter rate, and ~20 instructions a word) only for
 // words whose fixed-point sum si = sum_t W_t dot_t, W_t = rn(w_t * S), S = 2^20 / max |w_t|,

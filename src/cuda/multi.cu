@@ -639,7 +639,7 @@ void multi_prepare_attributes(size_t max_smem) {
   }
   set(reinterpret_cast<const void*>(one_term_bound_kernel));
   for (uint32_t w = 0; w <= 4; ++w) set(reinterpret_cast<const void*>(by_w<LaneBoundFn>(w)));
-  shared_terms_bound_attributes(max_smem);
+  set(shared_terms_bound_kernel());
   cudaGetLastError();
 }
 
@@ -687,10 +687,7 @@ void sample_bounds(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int
                    cudaStream_t s, void* distinct_scratch) {
   const uint64_t* planes = q.planes;
   if (!planes) {
-    const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
-    query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
-                          0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes_scratch);
-    launch_check("query_planes_kernel");
+    query_planes(q.trits, q.n_terms, ix.dims, ix.W, planes_scratch, s);
     planes = planes_scratch;
   }
   const uint32_t first = std::min(ws.first, L), rest = L - first, spread = std::min(ws.spread, rest);

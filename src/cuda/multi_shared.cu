@@ -302,10 +302,7 @@ bool shared_terms_bounds(const DeviceIndex& ix, const ChunkQueries& q, int K, co
   Bump b{static_cast<char*>(scratch)};
   uint64_t* u_planes = b.take<uint64_t>(static_cast<size_t>(kStMaxDistinct) * 2 * ix.W);
   int8_t* D = b.take<int8_t>(static_cast<size_t>(kStMaxDistinct) * S_pad);
-  const size_t items = static_cast<size_t>(U) * ix.W;
-  query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128, 0,
-                        s>>>(q.distinct_trits, U, ix.dims, ix.W, u_planes);
-  launch_check("query_planes_kernel (distinct terms)");
+  query_planes(q.distinct_trits, U, ix.dims, ix.W, u_planes, s);
   st_sample_dots_kernel<<<dim3((S_pad + 255) / 256, static_cast<unsigned>(U)), 256, 0, s>>>(u_planes, U, ix.W, sw.codes,
                                                                                            sw.n, S_pad, D);
   launch_check("st_sample_dots_kernel");
@@ -315,13 +312,7 @@ bool shared_terms_bounds(const DeviceIndex& ix, const ChunkQueries& q, int K, co
   return true;
 }
 
-void shared_terms_bound_attributes(size_t max_smem) {
-  cudaFuncAttributes attr{};
-  const void* f = reinterpret_cast<const void*>(st_bound_kernel);
-  if (cudaFuncGetAttributes(&attr, f) == cudaSuccess)
-    cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(max_smem - std::min(max_smem, attr.sharedSizeBytes)));
-}
+const void* shared_terms_bound_kernel() { return reinterpret_cast<const void*>(st_bound_kernel); }
 
 void shared_terms_scan(const DeviceIndex& ix, const MtScanArgs& sa, const ChunkQueries& q, int num_sms, void* scratch,
                        cudaStream_t s) {

@@ -151,10 +151,7 @@ void popc_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int K
   if (q.planes) {
     planes = const_cast<uint64_t*>(q.planes);
   } else {
-    const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
-    query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128,
-                          0, s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
-    launch_check("query_planes_kernel");
+    query_planes(q.trits, q.n_terms, ix.dims, ix.W, planes, s);
   }
   PopcArgs a{ix.codes,  ix.inv,      ix.W,    L,        planes, q.weights,  q.term_off,   q.combine, K,
              p.n_splits, p.split_len, partial, p.counters, k,    q.excl, q.excl_off, out.hits, out.count};

@@ -123,6 +123,13 @@ __global__ void query_planes_kernel(const int8_t* trits, int n_terms, uint32_t d
   }
 }
 
+void query_planes(const int8_t* trits, int n_terms, uint32_t dims, uint32_t W, uint64_t* out, cudaStream_t s) {
+  const size_t items = static_cast<size_t>(n_terms) * W;
+  query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128, 0,
+                        s>>>(trits, n_terms, dims, W, out);
+  launch_check("query_planes_kernel");
+}
+
 // ---------------------------------------------------------------------------------------------
 
 void tile_order(const float* inv_norms, uint32_t n, uint32_t n_tiles, uint32_t* perm) {

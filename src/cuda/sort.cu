@@ -101,10 +101,7 @@ void sort_search(const DeviceIndex& ix, const ChunkQueries& q, uint32_t L, int k
   int64_t* off = b.take<int64_t>(static_cast<size_t>(sub) + 1);
   size_t temp_bytes = cub_temp_bytes(L, sub);
   void* temp = b.take<char>(temp_bytes);
-  const size_t items = static_cast<size_t>(q.n_terms) * ix.W;
-  query_planes_kernel<<<static_cast<int>(std::max<size_t>(1, std::min<size_t>((items + 127) / 128, 65535))), 128, 0,
-                        s>>>(q.trits, q.n_terms, ix.dims, ix.W, planes);
-  launch_check("query_planes_kernel");
+  query_planes(q.trits, q.n_terms, ix.dims, ix.W, planes, s);
   offsets_kernel<<<(sub + 1 + 255) / 256, 256, 0, s>>>(off, sub, L);
   for (int q0 = 0; q0 < q.n_q; q0 += sub) {
     const int n = std::min(sub, q.n_q - q0);
