@@ -37,13 +37,18 @@ constexpr int kStThreads = 512;
 constexpr int kStWarps = kStThreads / 32;
 // Bytes a distinct term's row of D; the pad spreads phase 2's stores over the banks.
 constexpr uint32_t kStRow = kStWords + 16;
+// The prefilter's largest fixed-point weight: 127 * 256, two int8 digits (StQuery).
+constexpr float kStUnit = 32512.0f;
 
 // What phase 3 needs of a query, computed once a chunk (st_setup_kernel): 48 bytes, three 16-byte loads.
+// The prefilter's weights W_t (MtPrefilter at unit 127 * 256) as two int8 digits a term, W_t =
+// 256 hi_t + lo_t, packed a byte a term: a word's sum is two dp4a of its four term dots.
 struct alignas(16) StQuery {
-  int Wi[4];        // the prefilter's fixed-point weights
-  uint32_t row[4];  // byte offset of each term's row of D (0 past the terms: weight 0)
-  float S, sumw, ts;
-  uint32_t T_pre;   // terms | pre << 8 | valid << 9
+  uint32_t whi, wlo;  // hi_t, lo_t in byte t
+  uint32_t T_pre;     // terms | pre << 8 | valid << 9
+  uint32_t pad;
+  uint32_t row[4];    // byte offset of each term's row of D (0 past the terms: weight 0)
+  float S, sumw, ts, pad2;
 };
 
 struct StArgs {
@@ -66,9 +71,13 @@ __global__ void st_setup_kernel(StArgs a) {
     s.row[t] = t < T ? a.term_u[t0 + t] * kStRow : 0;
   }
   MtPrefilter pf;
-  pf.init(w, a.m.bound[q], a.m.prefilter != 0);
+  pf.init(w, a.m.bound[q], a.m.prefilter != 0, kStUnit);
 #pragma unroll
-  for (int t = 0; t < 4; ++t) s.Wi[t] = pf.Wi[t];
+  for (int t = 0; t < 4; ++t) {
+    const int lo = static_cast<int8_t>(pf.Wi[t] & 0xff), hi = (pf.Wi[t] - lo) >> 8;  // |W_t| <= unit + 1
+    s.whi |= static_cast<uint32_t>(hi & 0xff) << (8 * t);
+    s.wlo |= static_cast<uint32_t>(lo & 0xff) << (8 * t);
+  }
   s.S = pf.S, s.sumw = pf.sumw, s.ts = pf.ts;
   s.T_pre = T | (pf.pre ? 1u << 8 : 0u) | (T <= 4 ? 1u << 9 : 0u);
   a.qs[q] = s;
@@ -76,6 +85,23 @@ __global__ void st_setup_kernel(StArgs a) {
 
 __device__ __forceinline__ int sbyte(uint32_t v, int e) {  // byte e of v, sign-extended
   return static_cast<int>(v << (24 - 8 * e)) >> 24;
+}
+
+// Four words' prefilter flags (bit e: word e clears thr): x_t holds term t's dots of the words, a
+// byte a word; the 4 x 4 byte transpose gives each word its four term dots in one register.
+__device__ __forceinline__ uint32_t st_pass4(uint32_t x0, uint32_t x1, uint32_t x2, uint32_t x3, int whi, int wlo,
+                                             int thr) {
+  const uint32_t t0 = __byte_perm(x0, x1, 0x5140), t1 = __byte_perm(x0, x1, 0x7362);
+  const uint32_t t2 = __byte_perm(x2, x3, 0x5140), t3 = __byte_perm(x2, x3, 0x7362);
+  const uint32_t y[4] = {__byte_perm(t0, t2, 0x5410), __byte_perm(t0, t2, 0x7632), __byte_perm(t1, t3, 0x5410),
+                         __byte_perm(t1, t3, 0x7632)};
+  uint32_t m = 0;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const int y_e = static_cast<int>(y[e]);
+    m |= (__dp4a(wlo, y_e, __dp4a(whi, y_e, 0) * 256) > thr ? 1u : 0u) << e;
+  }
+  return m;
 }
 
 template <int KS>
@@ -150,24 +176,26 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
           const int qn = q + kStWarps;
           n0 = qv[3 * qn], n1 = qv[3 * qn + 1], n2 = qv[3 * qn + 2];
         }
-        const uint32_t tp = static_cast<uint32_t>(p2.w);
+        const uint32_t tp = static_cast<uint32_t>(p0.z);
         if (!((tp >> 9) & 1)) continue;  // (warp-uniform: one query a warp)
         const uint32_t T = tp & 0xff;
         const int tthr = MtPrefilter::threshold((tp >> 8) & 1, __int_as_float(p2.x), __int_as_float(p2.y),
                                                 __int_as_float(p2.z), rim);
+        // Past the terms, row 0 (any row: its weight is 0).
         const uint2 v0 = *reinterpret_cast<const uint2*>(Dl + p1.x);
         const uint2 v1 = *reinterpret_cast<const uint2*>(Dl + p1.y);
         const uint2 v2 = *reinterpret_cast<const uint2*>(Dl + p1.z);
-        const uint2 v3 = T > 3 ? *reinterpret_cast<const uint2*>(Dl + p1.w) : make_uint2(0, 0);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          const uint32_t x0 = e < 4 ? v0.x : v0.y, x1 = e < 4 ? v1.x : v1.y;
-          const uint32_t x2 = e < 4 ? v2.x : v2.y, x3 = e < 4 ? v3.x : v3.y;
-          const int d0 = sbyte(x0, e & 3), d1 = sbyte(x1, e & 3), d2 = sbyte(x2, e & 3), d3 = sbyte(x3, e & 3);
-          if (p0.x * d0 + p0.y * d1 + p0.z * d2 + p0.w * d3 <= tthr) continue;
+        const uint2 v3 = *reinterpret_cast<const uint2*>(Dl + p1.w);
+        uint32_t m = st_pass4(v0.x, v1.x, v2.x, v3.x, p0.x, p0.y, tthr) |
+                     st_pass4(v0.y, v1.y, v2.y, v3.y, p0.x, p0.y, tthr) << 4;
+        while (m) {  // (rare)
+          const int e = __ffs(m) - 1;
+          m &= m - 1;
           const int r = r0 + e;
           const uint32_t id = tid[r];
           if (id >= a.m.L) continue;  // padding (~0u) or past the limit
+          const int d0 = sbyte(e < 4 ? v0.x : v0.y, e & 3), d1 = sbyte(e < 4 ? v1.x : v1.y, e & 3);
+          const int d2 = sbyte(e < 4 ? v2.x : v2.y, e & 3), d3 = sbyte(e < 4 ? v3.x : v3.y, e & 3);
           const uint32_t t0 = a.m.term_off[q];
           float w[4];
 #pragma unroll
