@@ -15,7 +15,7 @@
 //   2. D[u][x] = dot(distinct term u, word x), every u < U: warp w takes the m16 blocks w, w + 16,
 //      ... of distinct terms (A fragments from global), each against the pass's 32 blocks of 8
 //      words (B fragments from the tiles, as the per-query scan reads them);
-//   3. a warp a query (q = warp, warp + 16, ...): lane l takes the pass's words 8 l .. 8 l + 7 (one
+//   3. a warp two queries at a time (q, q + 16; q = warp, warp + 32, ...): lane l takes the pass's words 8 l .. 8 l + 7 (one
 //      tile's, whose rim gives the prefilter's threshold); keys >= the query's bound are appended to
 //      its candidate list as the per-query scan appends them.
 #include <algorithm>
@@ -104,6 +104,60 @@ __device__ __forceinline__ uint32_t st_pass4(uint32_t x0, uint32_t x1, uint32_t 
   return m;
 }
 
+// Phase 3's view of a lane's words: their tile's inverse norms, ids and rim, and their columns of D.
+struct StLane {
+  const float* tinv;
+  const uint32_t* tid;
+  float rim;
+  const int8_t* Dl;
+  int r0;  // the lane's first word in its tile
+};
+
+struct StQv {  // a query's StQuery as three 16-byte loads
+  int4 p0, p1, p2;
+};
+
+// The lane's eight words' prefilter flags for a query (0 for a query not valid: past the chunk, or
+// more than four terms), and its four terms' dots of them (v[t]: a byte a word).
+__device__ __forceinline__ uint32_t st_pass8(const StLane& ln, const StQv& x, uint2 (&v)[4]) {
+  const uint32_t tp = static_cast<uint32_t>(x.p0.z);
+  // Past the terms, row 0 (any row: its weight is 0).
+  v[0] = *reinterpret_cast<const uint2*>(ln.Dl + x.p1.x);
+  v[1] = *reinterpret_cast<const uint2*>(ln.Dl + x.p1.y);
+  v[2] = *reinterpret_cast<const uint2*>(ln.Dl + x.p1.z);
+  v[3] = *reinterpret_cast<const uint2*>(ln.Dl + x.p1.w);
+  if (!((tp >> 9) & 1)) return 0;
+  const int thr = MtPrefilter::threshold((tp >> 8) & 1, __int_as_float(x.p2.x), __int_as_float(x.p2.y),
+                                         __int_as_float(x.p2.z), ln.rim);
+  return st_pass4(v[0].x, v[1].x, v[2].x, v[3].x, x.p0.x, x.p0.y, thr) |
+         st_pass4(v[0].y, v[1].y, v[2].y, v[3].y, x.p0.x, x.p0.y, thr) << 4;
+}
+
+// The exact keys of the words flagged in m; those >= the query's bound appended to its candidates.
+__device__ __forceinline__ void st_exact(const MtScanArgs& sa, const StLane& ln, int q, const StQv& x, const uint2 (&v)[4],
+                                         uint32_t m) {
+  const uint32_t T = static_cast<uint32_t>(x.p0.z) & 0xff;
+  const uint32_t t0 = sa.term_off[q];
+  float w[4];
+#pragma unroll
+  for (uint32_t t = 0; t < 4; ++t) w[t] = t < T ? sa.weights[t0 + t] : 0.0f;
+  const uint64_t bound = sa.bound[q];
+  while (m) {
+    const int e = __ffs(m) - 1;
+    m &= m - 1;
+    const int r = ln.r0 + e;
+    const uint32_t id = ln.tid[r];
+    if (id >= sa.L) continue;  // padding (~0u) or past the limit
+    const int d0 = sbyte(e < 4 ? v[0].x : v[0].y, e & 3), d1 = sbyte(e < 4 ? v[1].x : v[1].y, e & 3);
+    const int d2 = sbyte(e < 4 ? v[2].x : v[2].y, e & 3), d3 = sbyte(e < 4 ? v[3].x : v[3].y, e & 3);
+    const uint64_t key = make_key(mt_exact_score(w, T, d0, d1, d2, d3, ln.tinv[r]), id);
+    if (key >= bound) {
+      const uint32_t pos = atomicAdd(sa.cand_n + q, 1u);
+      if (pos < sa.cap) sa.cand[static_cast<size_t>(q) * sa.cap + pos] = key;
+    }
+  }
+}
+
 template <int KS>
 __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
   extern __shared__ __align__(16) int8_t sst[];
@@ -157,55 +211,36 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
     }
     __syncthreads();
 
-    // 3. A warp a query; lane l: words 8 l .. 8 l + 7 of the pass, of tile l / 16.
+    // 3. A warp two queries at a time (q, q + 16: independent work to overlap); lane l: words
+    // 8 l .. 8 l + 7 of the pass, of tile l / 16.
     const int t_lane = static_cast<int>(lane) / 16;
     const int r0 = (static_cast<int>(lane) % 16) * 8;  // the lane's first word in its tile
     if (t_lane < n_t) {
       const int8_t* tile = tiles + static_cast<size_t>(t_lane) * a.m.stride;
-      const float* tinv = reinterpret_cast<const float*>(tile + Kx);
-      const uint32_t* tid = reinterpret_cast<const uint32_t*>(tile + Kx + kExtraIds);
-      const float rim = *reinterpret_cast<const float*>(tile + Kx + kExtraRim);
-      const int8_t* Dl = D + lane * 8;
+      StLane ln;
+      ln.tinv = reinterpret_cast<const float*>(tile + Kx);
+      ln.tid = reinterpret_cast<const uint32_t*>(tile + Kx + kExtraIds);
+      ln.rim = *reinterpret_cast<const float*>(tile + Kx + kExtraRim);
+      ln.Dl = D + lane * 8;
+      ln.r0 = r0;
       const int4* qv = reinterpret_cast<const int4*>(a.qs);
+      const int n_q = a.m.n_q;
+      auto load = [&](int q, StQv& x) {
+        if (q < n_q) x.p0 = qv[3 * q], x.p1 = qv[3 * q + 1], x.p2 = qv[3 * q + 2];
+        else x.p0.z = 0;  // not valid
+      };
       int q = static_cast<int>(warp);
-      int4 n0{}, n1{}, n2{};  // the next query's StQuery, loaded one query ahead
-      if (q < a.m.n_q) n0 = qv[3 * q], n1 = qv[3 * q + 1], n2 = qv[3 * q + 2];
-      for (; q < a.m.n_q; q += kStWarps) {
-        const int4 p0 = n0, p1 = n1, p2 = n2;
-        if (q + kStWarps < a.m.n_q) {
-          const int qn = q + kStWarps;
-          n0 = qv[3 * qn], n1 = qv[3 * qn + 1], n2 = qv[3 * qn + 2];
-        }
-        const uint32_t tp = static_cast<uint32_t>(p0.z);
-        if (!((tp >> 9) & 1)) continue;  // (warp-uniform: one query a warp)
-        const uint32_t T = tp & 0xff;
-        const int tthr = MtPrefilter::threshold((tp >> 8) & 1, __int_as_float(p2.x), __int_as_float(p2.y),
-                                                __int_as_float(p2.z), rim);
-        // Past the terms, row 0 (any row: its weight is 0).
-        const uint2 v0 = *reinterpret_cast<const uint2*>(Dl + p1.x);
-        const uint2 v1 = *reinterpret_cast<const uint2*>(Dl + p1.y);
-        const uint2 v2 = *reinterpret_cast<const uint2*>(Dl + p1.z);
-        const uint2 v3 = *reinterpret_cast<const uint2*>(Dl + p1.w);
-        uint32_t m = st_pass4(v0.x, v1.x, v2.x, v3.x, p0.x, p0.y, tthr) |
-                     st_pass4(v0.y, v1.y, v2.y, v3.y, p0.x, p0.y, tthr) << 4;
-        while (m) {  // (rare)
-          const int e = __ffs(m) - 1;
-          m &= m - 1;
-          const int r = r0 + e;
-          const uint32_t id = tid[r];
-          if (id >= a.m.L) continue;  // padding (~0u) or past the limit
-          const int d0 = sbyte(e < 4 ? v0.x : v0.y, e & 3), d1 = sbyte(e < 4 ? v1.x : v1.y, e & 3);
-          const int d2 = sbyte(e < 4 ? v2.x : v2.y, e & 3), d3 = sbyte(e < 4 ? v3.x : v3.y, e & 3);
-          const uint32_t t0 = a.m.term_off[q];
-          float w[4];
-#pragma unroll
-          for (uint32_t t = 0; t < 4; ++t) w[t] = t < T ? a.m.weights[t0 + t] : 0.0f;
-          const uint64_t key = make_key(mt_exact_score(w, T, d0, d1, d2, d3, tinv[r]), id);
-          if (key >= a.m.bound[q]) {
-            const uint32_t pos = atomicAdd(a.m.cand_n + q, 1u);
-            if (pos < a.m.cap) a.m.cand[static_cast<size_t>(q) * a.m.cap + pos] = key;
-          }
-        }
+      StQv na{}, nb{};  // the next two queries, loaded a step ahead
+      load(q, na);
+      load(q + kStWarps, nb);
+      for (; q < n_q; q += 2 * kStWarps) {
+        const StQv xa = na, xb = nb;
+        load(q + 2 * kStWarps, na);
+        load(q + 3 * kStWarps, nb);
+        uint2 va[4], vb[4];
+        const uint32_t ma = st_pass8(ln, xa, va), mb = st_pass8(ln, xb, vb);
+        if (ma) st_exact(a.m, ln, q, xa, va, ma);  // (rare)
+        if (mb) st_exact(a.m, ln, q + kStWarps, xb, vb, mb);
       }
     }
     __syncthreads();  // the next pass overwrites the tiles and D
