@@ -26,7 +26,10 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cpu/thread_pool.hpp"
 #include "igla/error.hpp"
@@ -111,14 +114,92 @@ struct Question {
   std::array<uint32_t, 4> w;  // a, b, c, d: indices into QuestionFile::words
 };
 
-// The questions with their words interned: each distinct folded word once (a view into `text`,
-// the file with its question lines lower-cased in place), the questions holding indices (the
-// Google file: 19,544 questions over ~900 distinct words, so the lookups below run per distinct
-// word, not per question).
+// The file's bytes: a regular file mapped read-only, its pages populated in one call (reading
+// the 600 KB Google file into fresh memory took ~2.5 ms of page faults on the dev VM, the map
+// 0.25 ms), else (a pipe, or a file that cannot be mapped) read to its end.
+class FileBytes {
+ public:
+  explicit FileBytes(const std::string& path);
+  ~FileBytes() {
+    if (map_) ::munmap(map_, size_);
+  }
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  std::string_view view() const { return map_ ? std::string_view(static_cast<const char*>(map_), size_) : owned_; }
+
+ private:
+  void* map_ = nullptr;
+  size_t size_ = 0;
+  std::string owned_;
+};
+
+// The questions with their words interned: each distinct folded word once (a view into the file,
+// or into a slice's `folded` copy where the file has it in another case), the questions holding
+// indices (the Google file: 19,544 questions over ~900 distinct words, so the lookups below run
+// per distinct word, not per question).
 struct QuestionFile {
-  std::string text;
+  std::unique_ptr<FileBytes> bytes;
+  std::vector<std::string> folded;  // the slices' folded words
   std::vector<std::string_view> words;
   std::vector<Question> qs;
+};
+
+// Distinct words in first-seen order, each with its index, folded to lower case: open addressing
+// over a power-of-two table of (hash, index + 1), FNV-1a over the folded bytes. A word is folded
+// while it is hashed and compared, and copied only when it is new and has upper-case letters
+// (std::unordered_map's node a word, hashing modulo a prime and a folded copy of every word took
+// ~4x as long).
+class WordInterner {
+ public:
+  // The index of w's folded form; a new one is appended: w itself when it is folded already,
+  // else a folded copy at the end of `arena` (whose capacity must hold it: views stay valid).
+  uint32_t intern(std::string_view w, std::string& arena) {
+    if (2 * (words_.size() + 1) > slots_.size()) grow();
+    uint32_t h = kSeed;
+    bool upper = false;
+    for (const char c : w) {
+      upper |= c >= 'A' && c <= 'Z';
+      h = step(h, c);
+    }
+    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      const uint64_t s = slots_[i];
+      if (s == 0) {
+        if (upper) {
+          const size_t at = arena.size();
+          for (const char c : w) arena.push_back(static_cast<char>(to_lower(static_cast<unsigned char>(c))));
+          w = std::string_view(arena).substr(at);
+        }
+        words_.push_back(w);
+        slots_[i] = static_cast<uint64_t>(h) << 32 | words_.size();
+        return static_cast<uint32_t>(words_.size() - 1);
+      }
+      if (static_cast<uint32_t>(s >> 32) == h && folds_to(w, words_[static_cast<uint32_t>(s) - 1]))
+        return static_cast<uint32_t>(s) - 1;
+    }
+  }
+  std::vector<std::string_view> take_words() { return std::move(words_); }
+
+ private:
+  static constexpr uint32_t kSeed = 2166136261u;
+  static uint32_t step(uint32_t h, char c) { return (h ^ to_lower(static_cast<unsigned char>(c))) * 16777619u; }
+  static bool folds_to(std::string_view w, std::string_view folded) {
+    if (w.size() != folded.size()) return false;
+    for (size_t i = 0; i < w.size(); ++i)
+      if (static_cast<char>(to_lower(static_cast<unsigned char>(w[i]))) != folded[i]) return false;
+    return true;
+  }
+  void grow() {
+    std::vector<uint64_t> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(old.size() * 2, 1024), 0);
+    for (const uint64_t s : old)
+      if (s) {
+        size_t i = (s >> 32) & (slots_.size() - 1);
+        while (slots_[i]) i = (i + 1) & (slots_.size() - 1);
+        slots_[i] = s;
+      }
+  }
+  std::vector<uint64_t> slots_;
+  std::vector<std::string_view> words_;
 };
 
 // One slice of the file (whole lines), parsed on its own: its section lines, its distinct words
@@ -130,20 +211,21 @@ struct SliceParse {
     std::array<uint32_t, 4> w;  // indices into words
   };
   std::vector<AnalogySection> sections;
-  std::vector<std::string_view> words;
+  std::vector<std::string_view> words;  // views into the file or into `folded`
+  std::string folded;                   // words with upper-case letters, lower-cased (never reallocated)
   std::vector<Q> qs;
   size_t lines = 0;
   size_t error_line = 0;  // the slice's first bad line (1-based within the slice), 0: none
   std::string error;
 };
 
-// Lines of text[begin, end): question lines are lower-cased in place (section names keep their
-// case), words are views into them.
-SliceParse parse_slice(std::string& text, size_t begin, size_t end) {
+// Lines of all[begin, end): words are views into them, or, where a word has upper-case letters,
+// into the slice's lower-cased copy (section names keep their case).
+SliceParse parse_slice(std::string_view all, size_t begin, size_t end) {
   SliceParse r;
-  std::unordered_map<std::string_view, uint32_t> index;
-  index.reserve(2048);
-  const std::string_view all(text);
+  r.folded.reserve(std::max<size_t>(end - begin, 64));  // never outgrown; on the heap: views survive moving r
+  r.qs.reserve((end - begin) / 8);  // a question line has 8 bytes or more: one allocation
+  WordInterner index;
   for (size_t at = begin; at < end;) {
     const size_t eol = std::min(all.find('\n', at), end);
     const std::string_view s = trim(all.substr(at, eol - at));
@@ -161,8 +243,6 @@ SliceParse parse_slice(std::string& text, size_t begin, size_t end) {
       r.sections.push_back(std::move(sec));
       continue;
     }
-    char* line = text.data() + (s.data() - all.data());
-    for (size_t i = 0; i < s.size(); ++i) line[i] = static_cast<char>(to_lower(static_cast<unsigned char>(line[i])));
     std::array<std::string_view, 4> words;
     size_t n = 0;
     for (size_t i = 0; i < s.size();) {
@@ -179,18 +259,14 @@ SliceParse parse_slice(std::string& text, size_t begin, size_t end) {
       return r;
     }
     SliceParse::Q& q = r.qs.emplace_back(SliceParse::Q{static_cast<int32_t>(r.sections.size()) - 1, {}});
-    for (size_t i = 0; i < 4; ++i) {
-      const auto [it, added] = index.try_emplace(words[i], static_cast<uint32_t>(r.words.size()));
-      if (added) r.words.push_back(words[i]);
-      q.w[i] = it->second;
-    }
+    for (size_t i = 0; i < 4; ++i) q.w[i] = index.intern(words[i], r.folded);
   }
+  r.words = index.take_words();
   return r;
 }
 
-// The file's bytes in one allocation of its size (a stream copy grew a buffer by doubling: on
-// the dev VM a fresh process's first 600 KB read took ~7 ms of page faults and copies, a second
-// one 0.3 ms), or read to its end where the size is not known (a pipe).
+// A file's bytes in one allocation of its size where the size is known (a stream copy grew a
+// buffer by doubling), or read to its end where it is not (a pipe).
 std::string read_whole_file(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) throw Error("cannot open " + path + ": " + std::strerror(errno));
@@ -207,15 +283,28 @@ std::string read_whole_file(const std::string& path) {
   return out;
 }
 
-// The whole file in one read, lines and words as views into it (run 33: line-by-line reading
+FileBytes::FileBytes(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (m != MAP_FAILED) map_ = m, size_ = static_cast<size_t>(st.st_size);
+    }
+    ::close(fd);
+  }
+  if (!map_) owned_ = read_whole_file(path);  // its errors name the path (also: cannot open)
+}
+
+// The whole file at once, lines and words as views into it (run 33: line-by-line reading
 // with a vector per line took ~70 ms of a 0.14 s evaluation on the loaded dev VM), parsed in
 // slices of whole lines on the shared pool (one thread took ~3 ms of the GPU eval's ~35 on the GPU
 // machine's host, run 73), merged in order.
 QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>& sections) {
   QuestionFile f;
-  f.text = read_whole_file(path);
-  const size_t size = f.text.size();
-  const std::string_view all(f.text);
+  f.bytes = std::make_unique<FileBytes>(path);
+  const std::string_view all = f.bytes->view();
+  const size_t size = all.size();
   constexpr size_t kSliceBytes = 32 * 1024;
   ThreadPool& pool = ThreadPool::shared();
   const size_t n_slices = std::clamp<size_t>(size / kSliceBytes, 1, static_cast<size_t>(pool.size()));
@@ -226,12 +315,12 @@ QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>
     cut[i] = nl == std::string_view::npos ? size : nl + 1;
   }
   std::vector<SliceParse> parts(n_slices);
-  auto parse = [&](uint32_t i, int) { parts[i] = parse_slice(f.text, cut[i], cut[i + 1]); };
+  auto parse = [&](uint32_t i, int) { parts[i] = parse_slice(all, cut[i], cut[i + 1]); };
   if (n_slices == 1) parse(0, 0);
   else pool.run(static_cast<uint32_t>(n_slices), parse);
 
-  std::unordered_map<std::string_view, uint32_t> index;
-  index.reserve(4096);
+  WordInterner index;
+  std::string no_copies;  // (the slices' words are folded already)
   size_t line0 = 0, n_q = 0;
   for (const SliceParse& part : parts) n_q += part.qs.size();
   f.qs.reserve(n_q);
@@ -245,14 +334,14 @@ QuestionFile read_analogies(const std::string& path, std::vector<AnalogySection>
     for (AnalogySection& sec : part.sections) sections.push_back(std::move(sec));
     remap.resize(part.words.size());
     for (size_t i = 0; i < part.words.size(); ++i) {
-      const auto [it, added] = index.try_emplace(part.words[i], static_cast<uint32_t>(f.words.size()));
-      if (added) f.words.push_back(part.words[i]);
-      remap[i] = it->second;
+      remap[i] = index.intern(part.words[i], no_copies);
     }
     for (const SliceParse::Q& q : part.qs)
       f.qs.push_back(Question{static_cast<uint32_t>(base + q.section),
                               {remap[q.w[0]], remap[q.w[1]], remap[q.w[2]], remap[q.w[3]]}});
+    if (!part.folded.empty()) f.folded.push_back(std::move(part.folded));  // the views into it move along
   }
+  f.words = index.take_words();
   if (f.qs.empty()) throw Error(path + ": no analogy questions");
   return f;
 }
