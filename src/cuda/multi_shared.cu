@@ -15,9 +15,10 @@
 //   2. D[u][x] = dot(distinct term u, word x), every u < U: warp w takes the m16 blocks w, w + 16,
 //      ... of distinct terms (A fragments from global), each against the pass's 32 blocks of 8
 //      words (B fragments from the tiles, as the per-query scan reads them);
-//   3. a warp two queries at a time (q, q + 16; q = warp, warp + 32, ...): lane l takes the pass's words 8 l .. 8 l + 7 (one
-//      tile's, whose rim gives the prefilter's threshold); keys >= the query's bound are appended to
-//      its candidate list as the per-query scan appends them.
+//   3. a warp kStStep queries at a time (q, q + 16, ...; q = warp, warp + 16 kStStep, ...): lane l
+//      takes the pass's words 8 l .. 8 l + 7 (one tile's, whose rim gives the prefilter's
+//      threshold); keys >= the query's bound are appended to its candidate list as the per-query
+//      scan appends them.
 #include <algorithm>
 #include <climits>
 
@@ -35,6 +36,7 @@ constexpr int kStTiles = 2;                              // tiles a pass
 constexpr int kStWords = kStTiles * kTileWords;          // 256 words a pass: 8 a lane
 constexpr int kStThreads = 512;
 constexpr int kStWarps = kStThreads / 32;
+constexpr int kStStep = 4;  // queries a warp takes at a time in phase 3: independent loads and dp4a chains
 // Bytes a distinct term's row of D; the pad spreads phase 2's stores over the banks.
 constexpr uint32_t kStRow = kStWords + 16;
 // The prefilter's largest fixed-point weight: 127 * 256, two int8 digits (StQuery).
@@ -211,8 +213,8 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
     }
     __syncthreads();
 
-    // 3. A warp two queries at a time (q, q + 16: independent work to overlap); lane l: words
-    // 8 l .. 8 l + 7 of the pass, of tile l / 16.
+    // 3. A warp kStStep queries at a time (q, q + 16, ...: independent work to overlap); lane l:
+    // words 8 l .. 8 l + 7 of the pass, of tile l / 16.
     const int t_lane = static_cast<int>(lane) / 16;
     const int r0 = (static_cast<int>(lane) % 16) * 8;  // the lane's first word in its tile
     if (t_lane < n_t) {
@@ -225,22 +227,21 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
       ln.r0 = r0;
       const int4* qv = reinterpret_cast<const int4*>(a.qs);
       const int n_q = a.m.n_q;
-      auto load = [&](int q, StQv& x) {
-        if (q < n_q) x.p0 = qv[3 * q], x.p1 = qv[3 * q + 1], x.p2 = qv[3 * q + 2];
-        else x.p0.z = 0;  // not valid
-      };
-      int q = static_cast<int>(warp);
-      StQv na{}, nb{};  // the next two queries, loaded a step ahead
-      load(q, na);
-      load(q + kStWarps, nb);
-      for (; q < n_q; q += 2 * kStWarps) {
-        const StQv xa = na, xb = nb;
-        load(q + 2 * kStWarps, na);
-        load(q + 3 * kStWarps, nb);
-        uint2 va[4], vb[4];
-        const uint32_t ma = st_pass8(ln, xa, va), mb = st_pass8(ln, xb, vb);
-        if (ma) st_exact(a.m, ln, q, xa, va, ma);  // (rare)
-        if (mb) st_exact(a.m, ln, q + kStWarps, xb, vb, mb);
+      for (int q = static_cast<int>(warp); q < n_q; q += kStStep * kStWarps) {
+        StQv x[kStStep];
+#pragma unroll
+        for (int j = 0; j < kStStep; ++j) {
+          const int qj = q + j * kStWarps;
+          if (qj < n_q) x[j].p0 = qv[3 * qj], x[j].p1 = qv[3 * qj + 1], x[j].p2 = qv[3 * qj + 2];
+          else x[j].p0.z = 0, x[j].p1 = make_int4(0, 0, 0, 0);  // not valid
+        }
+        uint2 v[kStStep][4];
+        uint32_t m[kStStep];
+#pragma unroll
+        for (int j = 0; j < kStStep; ++j) m[j] = st_pass8(ln, x[j], v[j]);
+#pragma unroll
+        for (int j = 0; j < kStStep; ++j)
+          if (m[j]) st_exact(a.m, ln, q + j * kStWarps, x[j], v[j], m[j]);  // (rare)
       }
     }
     __syncthreads();  // the next pass overwrites the tiles and D
