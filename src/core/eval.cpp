@@ -116,7 +116,8 @@ struct Question {
 
 // The file's bytes: a regular file mapped read-only, its pages populated in one call (reading
 // the 600 KB Google file into fresh memory took ~2.5 ms of page faults on the dev VM, the map
-// 0.25 ms), else (a pipe, or a file that cannot be mapped) read to its end.
+// 0.25 ms), else (a pipe, or a file that cannot be mapped) read to its end from the same
+// descriptor.
 class FileBytes {
  public:
   explicit FileBytes(const std::string& path);
@@ -265,35 +266,33 @@ SliceParse parse_slice(std::string_view all, size_t begin, size_t end) {
   return r;
 }
 
-// A file's bytes in one allocation of its size where the size is known (a stream copy grew a
-// buffer by doubling), or read to its end where it is not (a pipe).
-std::string read_whole_file(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw Error("cannot open " + path + ": " + std::strerror(errno));
-  std::string out;
-  struct stat st {};
-  if (::fstat(::fileno(f.get()), &st) == 0 && S_ISREG(st.st_mode)) out.resize(static_cast<size_t>(st.st_size));
-  size_t got = out.empty() ? 0 : std::fread(out.data(), 1, out.size(), f.get());
-  if (got == out.size()) {  // to the end: a pipe, or a file that grew since fstat
-    char chunk[1 << 16];
-    for (size_t r; (r = std::fread(chunk, 1, sizeof chunk, f.get())) > 0;) out.append(chunk, r), got += r;
-  }
-  if (std::ferror(f.get())) throw Error("cannot read " + path + ": " + std::strerror(errno));
-  out.resize(got);  // a file that shrank since fstat
-  return out;
-}
-
 FileBytes::FileBytes(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-      void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-      if (m != MAP_FAILED) map_ = m, size_ = static_cast<size_t>(st.st_size);
+  if (fd < 0) throw Error("cannot open " + path + ": " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } const closer{fd};
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (regular && st.st_size > 0) {
+    const size_t size = static_cast<size_t>(st.st_size);
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (m != MAP_FAILED) {
+      map_ = m, size_ = size;
+      return;
     }
-    ::close(fd);
   }
-  if (!map_) owned_ = read_whole_file(path);  // its errors name the path (also: cannot open)
+  // From the descriptor already open: a FIFO's writer has started, and opening it again would
+  // lose what it wrote (or kill it with SIGPIPE between the two opens).
+  if (regular) owned_.reserve(static_cast<size_t>(st.st_size));
+  char chunk[1 << 16];
+  for (;;) {
+    const ssize_t r = ::read(fd, chunk, sizeof chunk);
+    if (r > 0) owned_.append(chunk, static_cast<size_t>(r));
+    else if (r == 0) break;
+    else if (errno != EINTR) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  }
 }
 
 // The whole file at once, lines and words as views into it (run 33: line-by-line reading
