@@ -13,7 +13,6 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -45,15 +44,21 @@ constexpr size_t kTopK = 5;  // hits kept per question, so case variants of a, b
 inline bool is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 inline unsigned char to_lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c; }
 
+// w lower-cased, appended to out.
+void fold_append(std::string_view w, std::string& out) {
+  for (const char ch : w) out.push_back(static_cast<char>(to_lower(static_cast<unsigned char>(ch))));
+}
+
 std::string fold(std::string_view w) {
-  std::string s(w);
-  for (char& ch : s) ch = static_cast<char>(to_lower(static_cast<unsigned char>(ch)));
+  std::string s;
+  s.reserve(w.size());
+  fold_append(w, s);
   return s;
 }
 
 void fold_into(std::string_view w, std::string& out) {
-  out.assign(w);
-  for (char& ch : out) ch = static_cast<char>(to_lower(static_cast<unsigned char>(ch)));
+  out.clear();
+  fold_append(w, out);
 }
 
 // Lower-cased word -> the lowest (most frequent) id among the first `limit` words: gensim maps
@@ -167,7 +172,7 @@ class WordInterner {
       if (s == 0) {
         if (upper) {
           const size_t at = arena.size();
-          for (const char c : w) arena.push_back(static_cast<char>(to_lower(static_cast<unsigned char>(c))));
+          fold_append(w, arena);
           w = std::string_view(arena).substr(at);
         }
         words_.push_back(w);

@@ -85,11 +85,12 @@ const void* shared_terms_bound_kernel();  // its bound kernel (shared memory att
 
 // The prefilter: the exact score (three I2F, quarter rate, and ~20 instructions a word) only for
 // words whose fixed-point sum si = sum_t W_t dot_t, W_t = rn(w_t * S), S = unit / max |w_t| (unit
-// 2^20; the shared-terms scan's 127 * 256, so that each W_t is two int8 digits for dp4a), clears the tile's integer threshold. A key >= bound (score >= ts > 0) needs
-// s >= ts * rim / (1 + 2^-24) (inv <= 1 / rim), the exact sum R >= s - 3.1e-5 sum |w_t| (four
-// roundings of terms <= 128 |w_t|), si >= S R - 0.57 sum |dot_t| >= S R - 292 (|W_t - w_t S| <=
-// 0.57 at either unit; |si| <= 2^29); so si > floor(S (ts * rim * 0.9999 - 1e-4 sum |w_t|)) - 400 is
-// necessary (the 0.9999 and the extra 76 cover the float arithmetic of the threshold itself).
+// 2^20; the shared-terms scan's 127 * 256, so that each W_t is two int8 digits for dp4a), clears
+// the tile's integer threshold. A key >= bound (score >= ts > 0) needs s >= ts * rim / (1 + 2^-24)
+// (inv <= 1 / rim), the exact sum R >= s - 3.1e-5 sum |w_t| (four roundings of terms <= 128
+// |w_t|), si >= S R - 0.57 sum |dot_t| >= S R - 292 (|W_t - w_t S| <= 0.57 at either unit;
+// |si| <= 2^29); so si > floor(S (ts * rim * 0.9999 - 1e-4 sum |w_t|)) - 400 is necessary (the
+// 0.9999 and the extra 76 cover the float arithmetic of the threshold itself).
 struct MtPrefilter {
   int Wi[4] = {0, 0, 0, 0};
   float S = 0.0f, sumw = 0.0f, ts = 0.0f;

@@ -136,8 +136,8 @@ __device__ __forceinline__ uint32_t st_pass8(const StLane& ln, const StQv& x, ui
 }
 
 // The exact keys of the words flagged in m; those >= the query's bound appended to its candidates.
-__device__ __forceinline__ void st_exact(const MtScanArgs& sa, const StLane& ln, int q, const StQv& x, const uint2 (&v)[4],
-                                         uint32_t m) {
+__device__ __forceinline__ void st_exact(const MtScanArgs& sa, const StLane& ln, int q, const StQv& x,
+                                         const uint2 (&v)[4], uint32_t m) {
   const uint32_t T = static_cast<uint32_t>(x.p0.z) & 0xff;
   const uint32_t t0 = sa.term_off[q];
   float w[4];
@@ -219,12 +219,9 @@ __global__ __launch_bounds__(kStThreads, 1) void st_scan_kernel(StArgs a) {
     const int r0 = (static_cast<int>(lane) % 16) * 8;  // the lane's first word in its tile
     if (t_lane < n_t) {
       const int8_t* tile = tiles + static_cast<size_t>(t_lane) * a.m.stride;
-      StLane ln;
-      ln.tinv = reinterpret_cast<const float*>(tile + Kx);
-      ln.tid = reinterpret_cast<const uint32_t*>(tile + Kx + kExtraIds);
-      ln.rim = *reinterpret_cast<const float*>(tile + Kx + kExtraRim);
-      ln.Dl = D + lane * 8;
-      ln.r0 = r0;
+      const StLane ln{reinterpret_cast<const float*>(tile + Kx),
+                      reinterpret_cast<const uint32_t*>(tile + Kx + kExtraIds),
+                      *reinterpret_cast<const float*>(tile + Kx + kExtraRim), D + lane * 8, r0};
       const int4* qv = reinterpret_cast<const int4*>(a.qs);
       const int n_q = a.m.n_q;
       for (int q = static_cast<int>(warp); q < n_q; q += kStStep * kStWarps) {
